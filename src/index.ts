@@ -1,0 +1,2 @@
+/** ntpkit public API: the sans-IO core. */
+export * as time from './time/index.js';

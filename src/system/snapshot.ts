@@ -1,0 +1,156 @@
+/**
+ * The one observable state type. The engine fills `SystemSnapshot`; the daemon wraps it in a
+ * `DaemonSnapshot` with server statistics; the control socket, the CLI tables, ntpq (mode 6),
+ * Prometheus metrics and the dashboard all read this same structure.
+ *
+ * It is JSON-safe: no bigint. Absolute times are Unix seconds as numbers (display precision only);
+ * every interval is in seconds.
+ */
+
+/** Why a source was or was not used (chrony's sources view / ntpq's tally codes). */
+export type SelectionVerdict =
+  /** The system peer (ntpq '*', chrony '*'). */
+  | 'sys-peer'
+  /** Survived clustering and is combined (ntpq '+', chrony '+'). */
+  | 'combined'
+  /** Truechimer discarded by the cluster algorithm (ntpq '-', chrony '-'). */
+  | 'outlier'
+  /** Outside the intersection (ntpq 'x', chrony 'x'). */
+  | 'falseticker'
+  /** Jitter too large relative to others (chrony '~'). */
+  | 'jittery'
+  /** Beyond maxclock survivors (ntpq '.'). */
+  | 'excess'
+  /** Not reachable / no valid samples yet (chrony '?'). */
+  | 'unreachable'
+  /** Root distance over the threshold. */
+  | 'bad-distance'
+  /** Unsynchronised (leap 3) or stratum out of range, or a timing loop. */
+  | 'unsynchronised'
+  | 'bad-stratum'
+  | 'loop'
+  /** Configured noselect. */
+  | 'noselect'
+  /** Waiting for enough samples. */
+  | 'pending';
+
+export interface FilterStage {
+  offset: number;
+  delay: number;
+  dispersion: number;
+  /** Age of the sample in seconds at snapshot time. */
+  age: number;
+}
+
+export interface SourceSnapshot {
+  id: string;
+  address: string;
+  port: number;
+  name: string | null;
+  mode: 'server' | 'peer' | 'passive' | 'broadcast-client';
+  /** The association currently runs interleaved. */
+  interleaved: boolean;
+  xleave: boolean;
+  prefer: boolean;
+  noselect: boolean;
+  /** From the last valid packet. */
+  stratum: number;
+  refid: string;
+  leap: number;
+  version: number;
+  precision: number;
+  rootDelay: number;
+  rootDispersion: number;
+  /** Poll exponents: ours (host poll) and the peer's. */
+  poll: number;
+  peerPoll: number;
+  /** Reachability shift register (8 bits); display it in octal. */
+  reach: number;
+  /** Seconds since the last valid packet; null if none. */
+  when: number | null;
+  /** Clock filter output (s). */
+  offset: number;
+  delay: number;
+  dispersion: number;
+  jitter: number;
+  /** Root distance to this source (s). */
+  rootDistance: number;
+  /** Newest first; up to 8. */
+  filter: FilterStage[];
+  verdict: SelectionVerdict;
+  /** Human words for the verdict, e.g. "outside the intersection of 3 truechimers". */
+  verdictReason: string;
+  auth: 'none' | 'ok' | 'failed';
+  keyId: number | null;
+  /** Last kiss code received, if any. */
+  kod: string | null;
+  /** Rejected packets by check name (e.g. test1-duplicate, test2-bogus, test3-invalid, kod, auth, ...). */
+  rejected: Record<string, number>;
+  packetsSent: number;
+  packetsReceived: number;
+}
+
+export interface SystemSnapshot {
+  /** Unix seconds of the snapshot by our clock. */
+  time: number;
+  clock: 'rfc5905' | 'feedforward';
+  /** Discipline state (NSET, FREQ, SYNC, ... or WARMUP, TRACKING, FREEWHEEL). */
+  clockState: string;
+  synchronised: boolean;
+  leap: number;
+  stratum: number;
+  refid: string;
+  /** Unix seconds of the last clock update, null if never. */
+  referenceTime: number | null;
+  rootDelay: number;
+  rootDispersion: number;
+  /** rootDelay / 2 + rootDispersion. */
+  rootDistance: number;
+  /** Last offset applied by the discipline (s). */
+  offset: number;
+  frequencyPpm: number;
+  jitter: number;
+  /** ppm */
+  wander: number;
+  poll: number;
+  precision: number;
+  /** Bound on the error of our clock now (s). */
+  errorBound: number;
+  sysPeer: string | null;
+  sources: SourceSnapshot[];
+  extra?: Record<string, number | string | boolean>;
+}
+
+export interface ServerStats {
+  requests: number;
+  responses: number;
+  interleavedResponses: number;
+  kodSent: number;
+  rateLimited: number;
+  denied: number;
+  dropped: number;
+  /** Malformed or otherwise invalid packets, by reason. */
+  invalid: Record<string, number>;
+  clientsTracked: number;
+}
+
+export interface ClientSnapshot {
+  address: string;
+  requests: number;
+  /** Seconds since the last request. */
+  lastSeen: number;
+  /** Average interval between requests (s), null with one request. */
+  interval: number | null;
+  kodSent: number;
+  dropped: number;
+  interleaved: boolean;
+}
+
+export interface DaemonSnapshot {
+  version: string;
+  /** Seconds since the daemon started. */
+  uptime: number;
+  system: SystemSnapshot;
+  server: ServerStats;
+  clients: ClientSnapshot[];
+}

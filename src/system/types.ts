@@ -1,0 +1,149 @@
+/**
+ * Contracts of the sans-IO protocol engine. The host (daemon or simulator) owns sockets and the one
+ * timer; the engine owns every decision.
+ *
+ *   host                                  engine (NtpSystem)
+ *   ----                                  ------------------
+ *   packet arrives (bytes, from, raw) --> handlePacket()   --> Action[]
+ *   timer fires (raw)                 --> handleTimer()    --> Action[]
+ *   a sent packet has left (raw)      --> handleTransmitted() --> Action[]   (precise tx stamp, interleaved)
+ *   config change                     --> addSource()/removeSource() --> Action[]
+ *   monitoring                        --> snapshot(raw)
+ *
+ * Time comes in only as raw counter values; the engine reads UTC through its Discipline's LocalClock.
+ * Randomness comes in through `deps.random`.
+ */
+import type { Discipline, RawTime } from '../clock/types.js';
+import type { SystemSnapshot } from './snapshot.js';
+
+/** A transport address. `address` is IPv4 dotted quad or IPv6 text without brackets. */
+export interface Endpoint {
+  address: string;
+  port: number;
+}
+
+export type Action =
+  /**
+   * Send `bytes` to `to` (from `from` when given). When `txId` is set, the host must call
+   * `handleTransmitted(txId, raw)` with the counter read as soon as the packet has left
+   * (in the send callback): that is the precise transmit timestamp used by the interleaved modes.
+   */
+  | { kind: 'send'; to: Endpoint; from?: Endpoint; bytes: Uint8Array; txId?: number }
+  /** The engine wants `handleTimer` to be called at (or soon after) counter value `at`. Replaces any earlier request. */
+  | { kind: 'timer'; at: RawTime }
+  /** Something observers may want to log or count. */
+  | { kind: 'event'; event: SystemEvent };
+
+export type SystemEvent =
+  | { kind: 'source-added'; sourceId: string }
+  | { kind: 'source-removed'; sourceId: string; reason: string }
+  | { kind: 'reachable'; sourceId: string }
+  | { kind: 'unreachable'; sourceId: string }
+  | { kind: 'kod'; sourceId: string; code: string }
+  | { kind: 'reject'; sourceId: string | null; reason: string }
+  | { kind: 'sys-peer'; sourceId: string | null }
+  | { kind: 'clock-step'; offset: number }
+  | { kind: 'clock-panic'; offset: number }
+  | { kind: 'sync'; synchronised: boolean }
+  | { kind: 'interleaved'; sourceId: string; on: boolean };
+
+export type SourceMode =
+  /** We are a client (mode 3) of a server (mode 4). */
+  | 'server'
+  /** Symmetric active (mode 1) association. */
+  | 'peer'
+  /** Symmetric passive (mode 2), mobilised by an incoming mode 1 packet (not configurable). */
+  | 'passive'
+  /** Broadcast client: calibrate with client exchanges, then listen to mode 5 from this server. */
+  | 'broadcast-client';
+
+export interface SourceConfig {
+  /** Resolved address of the remote. */
+  address: string;
+  port: number;
+  /** Name as configured (host or pool name), for display. */
+  name?: string;
+  mode: SourceMode;
+  /** Poll exponents (log2 s). Defaults 6 and 10. */
+  minpoll: number;
+  maxpoll: number;
+  iburst: boolean;
+  burst: boolean;
+  prefer: boolean;
+  noselect: boolean;
+  /** Request interleaved mode (falls back to basic when the peer does not support it). */
+  xleave: boolean;
+  /** Symmetric key ID for authentication (must exist in SystemConfig.keys). */
+  key?: number;
+  /** NTP version to send (default 4). */
+  version: number;
+  /** Samples with a delay above this (s) are discarded (chrony maxdelay). Default Infinity. */
+  maxDelay?: number;
+}
+
+export type DigestType = 'MD5' | 'SHA1' | 'SHA256' | 'AES128CMAC';
+
+export interface SymmetricKey {
+  id: number;
+  type: DigestType;
+  key: Uint8Array;
+}
+
+/** A broadcast server association (we send mode 5). */
+export interface BroadcastConfig {
+  /** Destination, e.g. a subnet broadcast address and port. */
+  address: string;
+  port: number;
+  /** Poll exponent between broadcasts. Default 6. */
+  poll: number;
+  xleave: boolean;
+  key?: number;
+}
+
+export interface SystemConfig {
+  /** Minimum number of survivors for the selection to succeed (RFC 5905 MINSANE, chrony minsources). Default 1. */
+  minSane: number;
+  /** Minimum survivors kept by the cluster algorithm (RFC 5905 MINCLOCK). Default 3. */
+  minClock: number;
+  /** Maximum number of sources (RFC 5905 MAXCLOCK). Default 10. */
+  maxClock: number;
+  /** Root distance threshold (s) above which a source is not selectable (RFC 5905 MAXDIST). Default 1.5. */
+  maxDistance: number;
+  /** Sources at or above this stratum are unselectable (MAXSTRAT). Default 16. */
+  maxStratum: number;
+  /** When set, serve as this stratum with no selectable source (chrony `local stratum N`). */
+  localStratum: number | null;
+  /** Precision of our clock readings, log2 s (e.g. -20). */
+  precision: number;
+  /** Huff-n'-puff window in seconds (0 = off). */
+  huffPuff: number;
+  /** Accept symmetric-active packets from unconfigured peers (mobilise passive associations). */
+  allowPassive: boolean;
+  /** Accept mode-5 broadcasts from unconfigured servers (broadcast client mobilisation). */
+  broadcastClient: boolean;
+  /** Require authentication for mobilising passive/broadcast associations. */
+  requireAuthForMobilise: boolean;
+  /** Number of client entries in the interleaved-server timestamp table (fixed memory). */
+  interleavedTableSize: number;
+  keys: SymmetricKey[];
+  broadcast: BroadcastConfig[];
+}
+
+export interface SystemDeps {
+  discipline: Discipline;
+  /** Uniform random in [0, 1). Seeded in the simulator. */
+  random: () => number;
+}
+
+/** The engine, as the host sees it. Implemented in src/system/system.ts. */
+export interface NtpEngine {
+  /** Start: returns the first timer (and iburst sends when due). */
+  start(raw: RawTime): Action[];
+  /** A received datagram (any mode except 6, which the host routes to the control handler). */
+  handlePacket(raw: RawTime, bytes: Uint8Array, from: Endpoint, to?: Endpoint): Action[];
+  handleTimer(raw: RawTime): Action[];
+  handleTransmitted(txId: number, raw: RawTime): Action[];
+  addSource(raw: RawTime, cfg: SourceConfig): { id: string; actions: Action[] };
+  removeSource(raw: RawTime, id: string): Action[];
+  snapshot(raw: RawTime): SystemSnapshot;
+}

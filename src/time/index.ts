@@ -1,0 +1,2 @@
+export * from './ntp-time.js';
+export * from './short.js';
