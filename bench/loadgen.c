@@ -1,0 +1,156 @@
+/*
+ * ntpkit server benchmark load generator: paced NTPv4 client requests over UDP with sendmmsg and
+ * recvmmsg, from NSRC source addresses (SRCPREFIX.1 .. SRCPREFIX.NSRC, e.g. 127.0.1.x on loopback).
+ * Compiled by bench/server.ts with gcc at bench time. Bounded: RATE * SECONDS requests at most.
+ *
+ *   loadgen HOST PORT NSRC SRCPREFIX RATE SECONDS [RCVBUF]
+ *
+ * Prints one line of JSON: {"sent":N,"received":N,"kod":N,"seconds":S,"sendSeconds":S,"rcvbuf":B}.
+ * Replies are counted until 300 ms after the last request.
+ */
+#define _GNU_SOURCE
+#include <arpa/inet.h>
+#include <errno.h>
+#include <netinet/in.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/epoll.h>
+#include <sys/socket.h>
+#include <time.h>
+#include <unistd.h>
+
+#define BATCH 32
+#define MAXSRC 256
+
+static double now_s(void) {
+  struct timespec ts;
+  clock_gettime(CLOCK_MONOTONIC, &ts);
+  return ts.tv_sec + ts.tv_nsec / 1e9;
+}
+
+int main(int argc, char **argv) {
+  if (argc < 7) {
+    fprintf(stderr, "usage: %s HOST PORT NSRC SRCPREFIX RATE SECONDS [RCVBUF]\n", argv[0]);
+    return 2;
+  }
+  const char *host = argv[1];
+  int port = atoi(argv[2]);
+  int nsrc = atoi(argv[3]);
+  const char *prefix = argv[4];
+  double rate = atof(argv[5]);
+  double seconds = atof(argv[6]);
+  int rcvbuf = argc > 7 ? atoi(argv[7]) : 4 * 1024 * 1024;
+  if (nsrc < 1 || nsrc > MAXSRC || rate <= 0 || seconds <= 0 || seconds > 60) {
+    fprintf(stderr, "loadgen: bad arguments\n");
+    return 2;
+  }
+  struct sockaddr_in dst = {0};
+  dst.sin_family = AF_INET;
+  dst.sin_port = htons(port);
+  if (inet_pton(AF_INET, host, &dst.sin_addr) != 1) {
+    fprintf(stderr, "loadgen: bad host\n");
+    return 2;
+  }
+  int ep = epoll_create1(0);
+  int fds[MAXSRC];
+  for (int i = 0; i < nsrc; i++) {
+    int fd = socket(AF_INET, SOCK_DGRAM | SOCK_NONBLOCK, 0);
+    if (fd < 0) { perror("socket"); return 1; }
+    setsockopt(fd, SOL_SOCKET, SO_RCVBUF, &rcvbuf, sizeof rcvbuf);
+    setsockopt(fd, SOL_SOCKET, SO_SNDBUF, &rcvbuf, sizeof rcvbuf);
+    struct sockaddr_in src = {0};
+    src.sin_family = AF_INET;
+    char a[64];
+    snprintf(a, sizeof a, "%s.%d", prefix, i + 1);
+    if (inet_pton(AF_INET, a, &src.sin_addr) != 1) { fprintf(stderr, "loadgen: bad source %s\n", a); return 2; }
+    if (bind(fd, (struct sockaddr *)&src, sizeof src) < 0) { perror("bind"); return 1; }
+    if (connect(fd, (struct sockaddr *)&dst, sizeof dst) < 0) { perror("connect"); return 1; }
+    struct epoll_event ev = {.events = EPOLLIN, .data.u32 = (uint32_t)i};
+    epoll_ctl(ep, EPOLL_CTL_ADD, fd, &ev);
+    fds[i] = fd;
+  }
+  int actual = 0;
+  socklen_t al = sizeof actual;
+  getsockopt(fds[0], SOL_SOCKET, SO_RCVBUF, &actual, &al);
+
+  static unsigned char req[BATCH][48];
+  struct mmsghdr smsg[BATCH];
+  struct iovec siov[BATCH];
+  memset(smsg, 0, sizeof smsg);
+  for (int i = 0; i < BATCH; i++) {
+    memset(req[i], 0, 48);
+    req[i][0] = (4 << 3) | 3; /* LI 0, VN 4, mode 3 */
+    req[i][2] = 6;
+    siov[i].iov_base = req[i];
+    siov[i].iov_len = 48;
+    smsg[i].msg_hdr.msg_iov = &siov[i];
+    smsg[i].msg_hdr.msg_iovlen = 1;
+  }
+  static unsigned char rbuf[64][128];
+  struct mmsghdr rmsg[64];
+  struct iovec riov[64];
+  memset(rmsg, 0, sizeof rmsg);
+  for (int i = 0; i < 64; i++) {
+    riov[i].iov_base = rbuf[i];
+    riov[i].iov_len = sizeof rbuf[i];
+    rmsg[i].msg_hdr.msg_iov = &riov[i];
+    rmsg[i].msg_hdr.msg_iovlen = 1;
+  }
+
+  const uint64_t total = (uint64_t)(rate * seconds);
+  uint64_t sent = 0, received = 0, kod = 0, seq = 0;
+  int next = 0;
+  const double t0 = now_s();
+  double end_send = t0 + seconds + 1.0; /* hard stop even if the kernel pushes back */
+  double stop_at = 0, send_done = 0;
+  struct epoll_event evs[MAXSRC];
+  for (;;) {
+    double t = now_s();
+    if (sent < total && t < end_send) {
+      uint64_t due = (uint64_t)((t - t0) * rate) + 1;
+      if (due > total) due = total;
+      while (sent < due) {
+        int n = (int)(due - sent < BATCH ? due - sent : BATCH);
+        for (int i = 0; i < n; i++) {
+          uint64_t s = seq++;
+          req[i][40] = 0x6e; req[i][41] = 0x6b;
+          req[i][42] = (unsigned char)(s >> 40); req[i][43] = (unsigned char)(s >> 32);
+          req[i][44] = (unsigned char)(s >> 24); req[i][45] = (unsigned char)(s >> 16);
+          req[i][46] = (unsigned char)(s >> 8); req[i][47] = (unsigned char)s;
+        }
+        int r = sendmmsg(fds[next], smsg, n, MSG_DONTWAIT);
+        next = (next + 1) % nsrc;
+        if (r <= 0) break; /* send buffer full: count only what left, retry next loop */
+        sent += (uint64_t)r;
+      }
+    } else if (stop_at == 0) {
+      send_done = t;
+      stop_at = t + 0.3;
+    }
+    if (stop_at != 0 && t >= stop_at) break;
+    int ne = epoll_wait(ep, evs, MAXSRC, 0);
+    for (int e = 0; e < ne; e++) {
+      int fd = fds[evs[e].data.u32];
+      for (;;) {
+        int r = recvmmsg(fd, rmsg, 64, MSG_DONTWAIT, NULL);
+        if (r <= 0) break;
+        for (int i = 0; i < r; i++) {
+          if (rmsg[i].msg_len >= 48) {
+            received++;
+            if (rbuf[i][1] == 0) kod++;
+          }
+        }
+      }
+    }
+    if (ne == 0 && sent >= total) {
+      struct timespec ts = {0, 200000};
+      nanosleep(&ts, NULL);
+    }
+  }
+  double el = now_s() - t0;
+  printf("{\"sent\":%llu,\"received\":%llu,\"kod\":%llu,\"seconds\":%.3f,\"sendSeconds\":%.3f,\"rcvbuf\":%d}\n",
+         (unsigned long long)sent, (unsigned long long)received, (unsigned long long)kod, el, send_done - t0, actual);
+  return 0;
+}

@@ -1,0 +1,494 @@
+/**
+ * `npm run bench:server`: the highest request rate each server answers with under 1% loss on
+ * loopback, ntpkit (the real daemon, `ntpkit daemon`) next to chronyd in the same run.
+ *
+ * Method (following /work/shared/TESTRIG.md):
+ * - load generator: bench/loadgen.c (sendmmsg/recvmmsg, 64 source addresses 127.0.1.1-64), compiled
+ *   with gcc into a temp dir; without gcc, the Node generator (bench/udp-loadgen.ts) is used and the
+ *   report says so;
+ * - server and generator pinned to different cores with taskset (server on the last core);
+ * - a ladder of offered rates (×1.25 steps); each rate is tried up to 3 times and the best trial
+ *   counts ("best of 3": hypervisor CPU steal comes in bursts); the ladder stops after two
+ *   consecutive failing rates or the time budget;
+ * - CPU per reply from the server's /proc/PID/stat utime+stime over the trial;
+ * - every process is bounded in time; only loopback traffic; chronyd runs with CAP_SYS_TIME removed
+ *   from its bounding set and -x (never touches the clock).
+ *
+ * Options: --seconds S (trial length, default 2), --trials N (default 3), --budget S (total time
+ * limit per server, default 120), --servers ntpkit,chronyd, --no-write (print only), --node-gen.
+ * Writes the `## Server throughput` section of docs/BENCHMARKS.md, leaving other sections intact.
+ */
+import { type ChildProcess, execFileSync, spawn } from 'node:child_process';
+import * as dgram from 'node:dgram';
+import { existsSync, readFileSync } from 'node:fs';
+import { chmod, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
+import { cpus, loadavg, tmpdir } from 'node:os';
+import { dirname, join, resolve } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { Worker } from 'node:worker_threads';
+import type { LoadgenOptions, LoadgenResult } from './udp-loadgen.js';
+
+const HERE = dirname(fileURLToPath(import.meta.url));
+const ROOT = resolve(HERE, '..', '..');
+const NTPKIT_PORT = 11521;
+const CHRONY_PORT = 11522;
+const NSRC = 64;
+const SRC_PREFIX = '127.0.1';
+
+interface Options {
+  seconds: number;
+  trials: number;
+  budget: number;
+  servers: string[];
+  write: boolean;
+  nodeGen: boolean;
+}
+
+function parseArgs(argv: string[]): Options {
+  const o: Options = {
+    seconds: 2,
+    trials: 3,
+    budget: 120,
+    servers: ['ntpkit', 'chronyd'],
+    write: true,
+    nodeGen: false,
+  };
+  for (let i = 0; i < argv.length; i++) {
+    const a = argv[i];
+    const num = () => {
+      const v = Number(argv[++i]);
+      if (!(v > 0)) throw new Error(`${a} needs a positive number`);
+      return v;
+    };
+    if (a === '--seconds') o.seconds = Math.min(10, num());
+    else if (a === '--trials') o.trials = Math.min(5, Math.round(num()));
+    else if (a === '--budget') o.budget = Math.min(600, num());
+    else if (a === '--servers') o.servers = (argv[++i] ?? '').split(',').filter((s) => s !== '');
+    else if (a === '--no-write') o.write = false;
+    else if (a === '--node-gen') o.nodeGen = true;
+    else throw new Error(`unknown option ${a}`);
+  }
+  return o;
+}
+
+interface Trial {
+  rate: number;
+  sent: number;
+  received: number;
+  sendSeconds: number;
+  loss: number;
+  answeredPerSecond: number;
+  cpuPerReplyUs: number | null;
+}
+
+type Generator = (rate: number, seconds: number, port: number) => Promise<Omit<Trial, 'cpuPerReplyUs'>>;
+
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+
+function which(cmd: string): boolean {
+  try {
+    execFileSync('sh', ['-c', `command -v ${cmd}`], { stdio: 'ignore' });
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+function lastCore(): number {
+  return Math.max(0, cpus().length - 1);
+}
+
+/** utime + stime of a process in seconds (Linux /proc). */
+function cpuSeconds(pid: number): number | null {
+  try {
+    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+    const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+    // fields[0] is field 3 (state); utime is field 14, stime 15.
+    return (Number(fields[11]) + Number(fields[12])) / 100;
+  } catch {
+    return null;
+  }
+}
+
+async function buildCGenerator(dir: string): Promise<string | null> {
+  const src = join(ROOT, 'bench', 'loadgen.c');
+  if (!existsSync(src) || !which('gcc')) return null;
+  const out = join(dir, 'loadgen');
+  execFileSync('gcc', ['-O2', '-o', out, src], { stdio: 'inherit' });
+  return out;
+}
+
+function cGenerator(bin: string, pin: boolean): Generator {
+  return async (rate, seconds, port) => {
+    const args = [
+      '127.0.0.1',
+      String(port),
+      String(NSRC),
+      SRC_PREFIX,
+      String(Math.round(rate)),
+      String(seconds),
+    ];
+    const cmd = pin ? 'taskset' : bin;
+    const full = pin ? ['-c', '0', bin, ...args] : args;
+    const out = execFileSync(cmd, full, { encoding: 'utf8', timeout: (seconds + 10) * 1000 });
+    const r = JSON.parse(out) as { sent: number; received: number; sendSeconds: number };
+    return summarize(rate, r.sent, r.received, r.sendSeconds);
+  };
+}
+
+function nodeGenerator(): Generator {
+  return (rate, seconds, port) =>
+    new Promise((resolvePromise, reject) => {
+      const o: LoadgenOptions = {
+        host: '127.0.0.1',
+        port,
+        sources: Array.from({ length: NSRC }, (_, i) => `${SRC_PREFIX}.${i + 1}`),
+        count: Math.round(rate * seconds),
+        rate,
+        maxSeconds: seconds + 1,
+      };
+      const w = new Worker(join(HERE, 'udp-loadgen.js'), { workerData: o });
+      w.once('message', (m: { ok: boolean; result?: LoadgenResult; error?: string }) => {
+        void w.terminate();
+        if (!m.ok || m.result === undefined) return reject(new Error(m.error ?? 'generator failed'));
+        const r = m.result;
+        resolvePromise(summarize(rate, r.sent, r.normal + r.kod, r.sendSeconds));
+      });
+      w.once('error', reject);
+    });
+}
+
+function summarize(rate: number, sent: number, received: number, sendSeconds: number) {
+  return {
+    rate,
+    sent,
+    received,
+    sendSeconds,
+    loss: sent > 0 ? 1 - received / sent : 1,
+    answeredPerSecond: sendSeconds > 0 ? received / sendSeconds : 0,
+  };
+}
+
+/** One NTP request to the server; resolves true on any reply within `ms`. */
+async function probe(port: number, ms: number): Promise<boolean> {
+  const s = dgram.createSocket('udp4');
+  try {
+    return await new Promise<boolean>((res) => {
+      const t = setTimeout(() => res(false), ms);
+      s.once('message', () => {
+        clearTimeout(t);
+        res(true);
+      });
+      s.on('error', () => undefined);
+      const b = Buffer.alloc(48);
+      b[0] = (4 << 3) | 3;
+      b.writeUInt32BE(0x12345678, 44);
+      s.send(b, port, '127.0.0.1');
+    });
+  } finally {
+    s.close();
+  }
+}
+
+async function waitServing(port: number, child: ChildProcess, seconds: number): Promise<void> {
+  const until = Date.now() + seconds * 1000;
+  while (Date.now() < until) {
+    if (child.exitCode !== null) throw new Error(`server exited with code ${child.exitCode}`);
+    if (await probe(port, 200)) return;
+    await sleep(100);
+  }
+  throw new Error(`server on port ${port} did not answer within ${seconds} s`);
+}
+
+interface ServerHandle {
+  name: string;
+  version: string;
+  child: ChildProcess;
+  port: number;
+  notes: string;
+  stop(): Promise<void>;
+}
+
+function stopChild(child: ChildProcess): Promise<void> {
+  return new Promise((res) => {
+    if (child.exitCode !== null || child.signalCode !== null) return res();
+    const t = setTimeout(() => child.kill('SIGKILL'), 5000);
+    child.once('exit', () => {
+      clearTimeout(t);
+      res();
+    });
+    child.kill('SIGTERM');
+  });
+}
+
+async function startNtpkit(dir: string, pin: boolean): Promise<ServerHandle> {
+  const conf = join(dir, 'ntpkit.toml');
+  await writeFile(
+    conf,
+    `# bench/server.ts: ntpkit serving its free-running clock as stratum 1, no rate limiting
+[serve]
+listen = ["127.0.0.1"]
+port = ${NTPKIT_PORT}
+
+[local]
+stratum = 1
+
+[observe]
+control-socket = "${join(dir, 'ntpkit.sock')}"
+
+[log]
+level = "warn"
+`,
+  );
+  const main = join(ROOT, 'dist', 'src', 'cli', 'main.js');
+  const argv = [process.execPath, main, 'daemon', '--config', conf, '--no-drop-privileges'];
+  const child = pin
+    ? spawn('taskset', ['-c', String(lastCore()), ...argv], { stdio: ['ignore', 'ignore', 'inherit'] })
+    : spawn(argv[0] as string, argv.slice(1), { stdio: ['ignore', 'ignore', 'inherit'] });
+  await waitServing(NTPKIT_PORT, child, 15);
+  return {
+    name: 'ntpkit',
+    version: `ntpkit 0.1.0 (node ${process.version})`,
+    child,
+    port: NTPKIT_PORT,
+    notes: 'ntpkit daemon, node:dgram, default SO_RCVBUF',
+    stop: () => stopChild(child),
+  };
+}
+
+async function startChronyd(dir: string, pin: boolean): Promise<ServerHandle | null> {
+  const bin = ['/usr/sbin/chronyd', '/usr/bin/chronyd'].find((p) => existsSync(p));
+  if (bin === undefined || !which('setpriv')) return null;
+  const cdir = join(dir, 'chrony');
+  await import('node:fs/promises').then((f) => f.mkdir(cdir, { mode: 0o700 }));
+  await chmod(cdir, 0o700);
+  const conf = join(cdir, 'chronyd.conf');
+  await writeFile(
+    conf,
+    `port ${CHRONY_PORT}
+bindaddress 127.0.0.1
+allow 127.0.0.0/8
+local stratum 1
+cmdport 0
+bindcmdaddress ${join(cdir, 'chronyd.sock')}
+pidfile ${join(cdir, 'chronyd.pid')}
+`,
+  );
+  let version = 'chronyd';
+  try {
+    version = execFileSync(bin, ['--version'], { encoding: 'utf8' }).split('\n')[0] ?? version;
+  } catch {
+    /* keep the name */
+  }
+  const argv = ['setpriv', '--bounding-set', '-sys_time', '--'];
+  if (pin) argv.push('taskset', '-c', String(lastCore()));
+  argv.push(bin, '-x', '-d', '-u', 'root', '-f', conf);
+  const child = spawn(argv[0] as string, argv.slice(1), { stdio: ['ignore', 'ignore', 'ignore'] });
+  await waitServing(CHRONY_PORT, child, 15);
+  return {
+    name: 'chronyd',
+    version: version.replace(/\s*\(.*$/, ''),
+    child,
+    port: CHRONY_PORT,
+    notes: 'chronyd -x, local stratum 1, default SO_RCVBUF, no ratelimit',
+    stop: () => stopChild(child),
+  };
+}
+
+interface ServerResult {
+  name: string;
+  version: string;
+  notes: string;
+  /** Highest offered rate answered with < 1% loss (best trial), or 0. */
+  bestRate: number;
+  bestTrial: Trial | null;
+  peakAnswered: number;
+  ladder: { rate: number; bestLoss: number; answered: number; trials: number }[];
+}
+
+async function measure(
+  h: ServerHandle,
+  gen: Generator,
+  o: Options,
+  startRate: number,
+  maxRate: number,
+): Promise<ServerResult> {
+  const res: ServerResult = {
+    name: h.name,
+    version: h.version,
+    notes: h.notes,
+    bestRate: 0,
+    bestTrial: null,
+    peakAnswered: 0,
+    ladder: [],
+  };
+  const t0 = Date.now();
+  let failsInRow = 0;
+  for (let rate = startRate; rate <= maxRate; rate = Math.round(rate * 1.25)) {
+    if ((Date.now() - t0) / 1000 > o.budget) {
+      process.stderr.write(`${h.name}: time budget reached\n`);
+      break;
+    }
+    let best: Trial | null = null;
+    let tries = 0;
+    for (let k = 0; k < o.trials; k++) {
+      tries++;
+      const pid = h.child.pid ?? 0;
+      const c0 = cpuSeconds(pid);
+      const t = await gen(rate, o.seconds, h.port);
+      const c1 = cpuSeconds(pid);
+      const trial: Trial = {
+        ...t,
+        cpuPerReplyUs: c0 !== null && c1 !== null && t.received > 0 ? ((c1 - c0) / t.received) * 1e6 : null,
+      };
+      res.peakAnswered = Math.max(res.peakAnswered, trial.answeredPerSecond);
+      if (best === null || trial.loss < best.loss) best = trial;
+      process.stderr.write(
+        `${h.name} ${rate}/s try ${k + 1}: sent ${t.sent} answered ${t.received} loss ${(t.loss * 100).toFixed(2)}% ` +
+          `cpu/reply ${trial.cpuPerReplyUs?.toFixed(1) ?? '?'} µs\n`,
+      );
+      if (trial.loss < 0.01) break;
+      await sleep(300);
+    }
+    if (best === null) break;
+    res.ladder.push({ rate, bestLoss: best.loss, answered: best.answeredPerSecond, trials: tries });
+    if (best.loss < 0.01 && best.sent >= rate * o.seconds * 0.98) {
+      res.bestRate = rate;
+      res.bestTrial = best;
+      failsInRow = 0;
+    } else if (++failsInRow >= 2) break;
+    if (h.child.exitCode !== null) throw new Error(`${h.name} exited during the benchmark`);
+  }
+  return res;
+}
+
+function fmtRate(n: number): string {
+  return n >= 1000 ? `${(n / 1000).toFixed(1)}k` : String(Math.round(n));
+}
+
+function renderSection(results: ServerResult[], o: Options, genDesc: string, pinned: boolean): string {
+  const rmem = (() => {
+    try {
+      return Number(readFileSync('/proc/sys/net/core/rmem_default', 'utf8').trim());
+    } catch {
+      return null;
+    }
+  })();
+  const la = loadavg()
+    .map((x) => x.toFixed(1))
+    .join(' ');
+  const lines = [
+    '## Server throughput',
+    '',
+    `Measured ${new Date().toISOString().slice(0, 16).replace('T', ' ')} UTC by \`npm run bench:server\` ` +
+      `(\`node dist/bench/server.js${o.seconds !== 2 || o.trials !== 3 ? ` --seconds ${o.seconds} --trials ${o.trials}` : ''}\`) ` +
+      `on ${cpus().length} × ${cpus()[0]?.model.trim() ?? 'CPU'}, Linux loopback.`,
+    '',
+    '| server | highest rate with < 1% loss | peak answered/s | CPU per reply at that rate | loss there |',
+    '|---|---:|---:|---:|---:|',
+  ];
+  for (const r of results) {
+    const t = r.bestTrial;
+    lines.push(
+      `| ${r.version} | ${r.bestRate > 0 ? `${fmtRate(r.bestRate)}/s` : '< start rate'} | ${fmtRate(r.peakAnswered)}/s | ` +
+        `${t?.cpuPerReplyUs != null ? `${t.cpuPerReplyUs.toFixed(1)} µs` : '?'} | ${t !== null ? `${(t.loss * 100).toFixed(2)}%` : '–'} |`,
+    );
+  }
+  lines.push(
+    '',
+    'Setup:',
+    `- load generator: ${genDesc}, ${NSRC} source addresses ${SRC_PREFIX}.1–${NSRC}, 48-byte NTPv4 mode 3 requests;`,
+    `- ${pinned ? `server pinned to core ${lastCore()}, generator to core 0 (taskset)` : 'no pinning (taskset missing or one core)'};`,
+    `- each offered rate runs ${o.seconds} s, best of ${o.trials}; rates step ×1.25 until two consecutive rates fail;`,
+    `- buffers: servers use the default SO_RCVBUF (net.core.rmem_default = ${rmem ?? '?'} bytes; the kernel doubles it), ` +
+      'the generator asks for 4 MiB per socket;',
+    '- ntpkit: the real daemon (`ntpkit daemon`, free-running software clock, `[local] stratum = 1`, no rate limiting, ' +
+      'access list allow-all, client table 4096); chronyd: `-x`, `local stratum 1`, `allow 127.0.0.0/8`, no `ratelimit`;',
+    '- CPU per reply = (utime + stime of the server process during the trial) / replies, 10 ms tick resolution;',
+    `- load average at the end of the run: ${la} (other work on the machine lowers both figures; compare within one run).`,
+    '',
+    'Ladder (best trial per offered rate: loss, answered/s):',
+    '',
+  );
+  for (const r of results) {
+    lines.push(
+      `- ${r.name}: ${r.ladder.map((s) => `${fmtRate(s.rate)} → ${(s.bestLoss * 100).toFixed(1)}% / ${fmtRate(s.answered)}`).join(', ')}`,
+    );
+  }
+  lines.push('');
+  return lines.join('\n');
+}
+
+/** Replaces (or appends) the `## Server throughput` section, keeping every other section. */
+export function replaceSection(doc: string, section: string): string {
+  const start = doc.search(/^## Server throughput\s*$/m);
+  if (start < 0) {
+    const base = doc.trimEnd();
+    return `${base === '' ? '# Benchmarks\n' : base}\n\n${section}`;
+  }
+  const rest = doc.slice(start + 1);
+  const next = rest.search(/^## /m);
+  const end = next < 0 ? doc.length : start + 1 + next;
+  const tail = doc.slice(end);
+  return `${doc.slice(0, start)}${section}${tail.length > 0 ? `\n${tail}` : ''}`;
+}
+
+async function main(): Promise<number> {
+  const o = parseArgs(process.argv.slice(2));
+  const dir = await mkdtemp(join(tmpdir(), 'ntpkit-bench-'));
+  const pinned = which('taskset') && cpus().length >= 2;
+  const handles: ServerHandle[] = [];
+  const results: ServerResult[] = [];
+  let genDesc: string;
+  try {
+    let gen: Generator;
+    const cbin = o.nodeGen ? null : await buildCGenerator(dir);
+    if (cbin !== null) {
+      gen = cGenerator(cbin, pinned);
+      genDesc = 'bench/loadgen.c (gcc -O2, sendmmsg/recvmmsg, one thread)';
+    } else {
+      gen = nodeGenerator();
+      genDesc =
+        'bench/udp-loadgen.ts (Node worker; gcc unavailable or --node-gen: the generator may be the bottleneck)';
+    }
+    for (const name of o.servers) {
+      let h: ServerHandle | null;
+      if (name === 'ntpkit') h = await startNtpkit(dir, pinned);
+      else if (name === 'chronyd') h = await startChronyd(dir, pinned);
+      else throw new Error(`unknown server ${name}`);
+      if (h === null) {
+        process.stderr.write(`${name}: not available, skipped\n`);
+        continue;
+      }
+      handles.push(h);
+      await sleep(500);
+      const start = name === 'ntpkit' ? 10_000 : 20_000;
+      results.push(await measure(h, gen, o, start, 1_000_000));
+      await h.stop();
+    }
+  } finally {
+    await Promise.all(handles.map((h) => h.stop()));
+  }
+  const section = renderSection(results, o, genDesc, pinned);
+  process.stdout.write(`${section}\n`);
+  if (o.write) {
+    const file = join(ROOT, 'docs', 'BENCHMARKS.md');
+    const old = existsSync(file) ? await readFile(file, 'utf8') : '';
+    await writeFile(file, replaceSection(old, section));
+    process.stderr.write(`written to ${file}\n`);
+  }
+  await rm(dir, { recursive: true, force: true });
+  return 0;
+}
+
+if (process.argv[1] !== undefined && resolve(process.argv[1]) === fileURLToPath(import.meta.url)) {
+  main().then(
+    (c) => {
+      process.exitCode = c;
+    },
+    (e: unknown) => {
+      process.stderr.write(`bench:server: ${e instanceof Error ? e.message : String(e)}\n`);
+      process.exitCode = 1;
+    },
+  );
+}

@@ -1,0 +1,6 @@
+export * from './cluster.js';
+export * from './combine.js';
+export * from './constants.js';
+export * from './filter.js';
+export * from './huffpuff.js';
+export * from './select.js';

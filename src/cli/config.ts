@@ -1,0 +1,53 @@
+/** `ntpkit config check FILE...`: validates configuration files; `ntpkit config default` prints the built-in one. */
+import { readFile } from 'node:fs/promises';
+import { dirname, resolve } from 'node:path';
+import { DEFAULT_CONFIG_TOML } from '../config/default.js';
+import { ConfigError, checkConfig, formatIssue } from '../config/parse.js';
+import { loadKeysInto } from '../daemon/load.js';
+
+const HELP = `usage: ntpkit config check FILE...   validate configuration files (exit 1 on any error)
+       ntpkit config default          print the built-in default configuration
+`;
+
+export async function run(args: string[]): Promise<number> {
+  const [sub, ...files] = args;
+  if (sub === 'default') {
+    process.stdout.write(DEFAULT_CONFIG_TOML);
+    return 0;
+  }
+  if (sub !== 'check' || files.length === 0) {
+    process.stdout.write(HELP);
+    return sub === '--help' || sub === '-h' ? 0 : 2;
+  }
+  let bad = 0;
+  for (const file of files) {
+    let text: string;
+    try {
+      text = await readFile(file, 'utf8');
+    } catch (e) {
+      process.stderr.write(`${file}: ${e instanceof Error ? e.message : String(e)}\n`);
+      bad++;
+      continue;
+    }
+    const { config, issues } = checkConfig(text, file);
+    if (config !== null && config.keysFile !== null) {
+      config.keysFile = resolve(dirname(file), config.keysFile);
+      try {
+        await loadKeysInto(config);
+      } catch (e) {
+        if (!(e instanceof ConfigError)) throw e;
+        issues.push(...e.issues);
+      }
+    }
+    if (issues.length > 0) {
+      for (const i of issues) process.stderr.write(`${formatIssue(i)}\n`);
+      bad++;
+    } else {
+      const c = config;
+      const n =
+        c === null ? 0 : c.servers.length + c.pools.length + c.peers.length + c.broadcastClients.length;
+      process.stdout.write(`${file}: OK (${n} source entr${n === 1 ? 'y' : 'ies'})\n`);
+    }
+  }
+  return bad === 0 ? 0 : 1;
+}

@@ -1,0 +1,636 @@
+/**
+ * TOML text → validated `DaemonConfig`. Pure. Every problem is reported with the file, the line and
+ * the key; unknown keys and tables are errors (a typo must not silently fall back to a default).
+ * docs/CONFIG.md documents every key.
+ */
+import { parse, TomlError } from 'smol-toml';
+import type { BroadcastConfig, SymmetricKey, SystemConfig } from '../system/types.js';
+import { POLL_LIMIT_HIGH, POLL_LIMIT_LOW } from '../time/short.js';
+import { parseDigestType, parseKeyValue } from './keys.js';
+import { KeyLines } from './lines.js';
+import type {
+  DaemonConfig,
+  HostSourceConfig,
+  LogLevel,
+  PoolSourceConfig,
+  ServiceConfig,
+  SourceOptions,
+} from './types.js';
+
+export type ConfigErrorCode = 'CONFIG_SYNTAX' | 'CONFIG_UNKNOWN_KEY' | 'CONFIG_BAD_VALUE' | 'CONFIG_IO';
+
+export interface ConfigIssue {
+  code: ConfigErrorCode;
+  file: string;
+  line: number | null;
+  /** Dotted key path, e.g. `server[0].minpoll`; '' for the file as a whole. */
+  key: string;
+  message: string;
+}
+
+export function formatIssue(i: ConfigIssue): string {
+  const where = i.line === null ? i.file : `${i.file}:${i.line}`;
+  return i.key === '' ? `${where}: ${i.message}` : `${where}: ${i.key}: ${i.message}`;
+}
+
+export class ConfigError extends Error {
+  readonly code: ConfigErrorCode;
+  readonly issues: ConfigIssue[];
+  constructor(issues: ConfigIssue[]) {
+    super(issues.map(formatIssue).join('\n'));
+    this.name = 'ConfigError';
+    this.issues = issues;
+    this.code = issues[0]?.code ?? 'CONFIG_BAD_VALUE';
+  }
+}
+
+type Table = Record<string, unknown>;
+
+function isTable(v: unknown): v is Table {
+  return typeof v === 'object' && v !== null && !Array.isArray(v) && !(v instanceof Date);
+}
+
+/** Validation context: collects issues with line numbers. */
+class Reader {
+  readonly issues: ConfigIssue[] = [];
+  constructor(
+    readonly file: string,
+    private readonly lines: KeyLines,
+  ) {}
+
+  issue(code: ConfigErrorCode, key: string, message: string): void {
+    this.issues.push({ code, file: this.file, line: this.lines.lineOf(key), key, message });
+  }
+
+  /** Checks that `t` has only `allowed` keys. */
+  keys(t: Table, path: string, allowed: readonly string[]): void {
+    for (const k of Object.keys(t)) {
+      if (!allowed.includes(k)) {
+        const full = path === '' ? k : `${path}.${k}`;
+        const hint = suggest(k, allowed);
+        this.issue(
+          'CONFIG_UNKNOWN_KEY',
+          full,
+          `unknown key '${k}'${hint === null ? '' : ` (did you mean '${hint}'?)`}; allowed: ${allowed.join(', ')}`,
+        );
+      }
+    }
+  }
+
+  table(t: Table, key: string, path: string): Table | undefined {
+    const v = t[key];
+    if (v === undefined) return undefined;
+    if (!isTable(v)) {
+      this.issue('CONFIG_BAD_VALUE', join(path, key), 'expected a table');
+      return undefined;
+    }
+    return v;
+  }
+
+  tables(t: Table, key: string, path: string): Table[] {
+    const v = t[key];
+    if (v === undefined) return [];
+    if (!Array.isArray(v) || !v.every(isTable)) {
+      this.issue('CONFIG_BAD_VALUE', join(path, key), `expected an array of tables ([[${key}]])`);
+      return [];
+    }
+    return v as Table[];
+  }
+
+  bool(t: Table, key: string, path: string, def: boolean): boolean {
+    const v = t[key];
+    if (v === undefined) return def;
+    if (typeof v !== 'boolean') {
+      this.issue('CONFIG_BAD_VALUE', join(path, key), `expected true or false, got ${show(v)}`);
+      return def;
+    }
+    return v;
+  }
+
+  num(
+    t: Table,
+    key: string,
+    path: string,
+    def: number,
+    o: { min?: number; max?: number; int?: boolean } = {},
+  ): number {
+    const v = t[key];
+    if (v === undefined) return def;
+    const n = typeof v === 'bigint' ? Number(v) : v;
+    if (typeof n !== 'number' || !Number.isFinite(n)) {
+      this.issue('CONFIG_BAD_VALUE', join(path, key), `expected a number, got ${show(v)}`);
+      return def;
+    }
+    if (o.int === true && !Number.isInteger(n)) {
+      this.issue('CONFIG_BAD_VALUE', join(path, key), `expected an integer, got ${n}`);
+      return def;
+    }
+    if ((o.min !== undefined && n < o.min) || (o.max !== undefined && n > o.max)) {
+      this.issue(
+        'CONFIG_BAD_VALUE',
+        join(path, key),
+        `${n} is out of range ${o.min ?? '-∞'}..${o.max ?? '∞'}`,
+      );
+      return def;
+    }
+    return n;
+  }
+
+  optNum(
+    t: Table,
+    key: string,
+    path: string,
+    o: { min?: number; max?: number; int?: boolean } = {},
+  ): number | null {
+    if (t[key] === undefined) return null;
+    const n = this.num(t, key, path, Number.NaN, o);
+    return Number.isNaN(n) ? null : n;
+  }
+
+  str(t: Table, key: string, path: string, def: string): string {
+    const v = t[key];
+    if (v === undefined) return def;
+    if (typeof v !== 'string') {
+      this.issue('CONFIG_BAD_VALUE', join(path, key), `expected a string, got ${show(v)}`);
+      return def;
+    }
+    return v;
+  }
+
+  /** A string, or `false` / "off" / "" for null. */
+  optStr(t: Table, key: string, path: string, def: string | null): string | null {
+    const v = t[key];
+    if (v === undefined) return def;
+    if (v === false) return null;
+    if (typeof v !== 'string') {
+      this.issue('CONFIG_BAD_VALUE', join(path, key), `expected a string or false, got ${show(v)}`);
+      return def;
+    }
+    return v === '' || v === 'off' ? null : v;
+  }
+
+  oneOf<T extends string>(t: Table, key: string, path: string, def: T, options: readonly T[]): T {
+    const v = t[key];
+    if (v === undefined) return def;
+    if (typeof v !== 'string' || !(options as readonly string[]).includes(v)) {
+      this.issue(
+        'CONFIG_BAD_VALUE',
+        join(path, key),
+        `expected one of ${options.join(', ')}, got ${show(v)}`,
+      );
+      return def;
+    }
+    return v as T;
+  }
+
+  strList(t: Table, key: string, path: string, def: string[]): string[] {
+    const v = t[key];
+    if (v === undefined) return def;
+    if (typeof v === 'string') return [v];
+    if (!Array.isArray(v) || !v.every((x) => typeof x === 'string')) {
+      this.issue('CONFIG_BAD_VALUE', join(path, key), 'expected a string or an array of strings');
+      return def;
+    }
+    return v as string[];
+  }
+}
+
+function join(path: string, key: string): string {
+  return path === '' ? key : `${path}.${key}`;
+}
+
+function show(v: unknown): string {
+  if (typeof v === 'string') return JSON.stringify(v);
+  if (typeof v === 'bigint') return v.toString();
+  if (Array.isArray(v)) return 'an array';
+  if (isTable(v)) return 'a table';
+  return String(v);
+}
+
+function levenshtein(a: string, b: string): number {
+  const d: number[] = Array.from({ length: b.length + 1 }, (_, j) => j);
+  for (let i = 1; i <= a.length; i++) {
+    let prev = d[0] ?? 0;
+    d[0] = i;
+    for (let j = 1; j <= b.length; j++) {
+      const tmp = d[j] ?? 0;
+      d[j] = Math.min((d[j] ?? 0) + 1, (d[j - 1] ?? 0) + 1, prev + (a[i - 1] === b[j - 1] ? 0 : 1));
+      prev = tmp;
+    }
+  }
+  return d[b.length] ?? 0;
+}
+
+function suggest(k: string, allowed: readonly string[]): string | null {
+  let best: string | null = null;
+  let bestD = Math.min(3, Math.ceil(k.length / 3) + 1);
+  const norm = k.replace(/_/g, '-').toLowerCase();
+  for (const a of allowed) {
+    const dist = levenshtein(norm, a);
+    if (dist < bestD) {
+      bestD = dist;
+      best = a;
+    }
+  }
+  return best;
+}
+
+const TOP_KEYS = [
+  'server',
+  'pool',
+  'peer',
+  'broadcast',
+  'broadcast-client',
+  'system',
+  'local',
+  'key',
+  'keys',
+  'clock',
+  'serve',
+  'access',
+  'rate-limit',
+  'legacy',
+  'observe',
+  'log',
+  'daemon',
+] as const;
+
+const SOURCE_KEYS = [
+  'address',
+  'port',
+  'iburst',
+  'burst',
+  'minpoll',
+  'maxpoll',
+  'prefer',
+  'noselect',
+  'xleave',
+  'key',
+  'version',
+  'max-delay',
+] as const;
+
+function readSourceOptions(r: Reader, t: Table, path: string, defaultMinpoll: number): SourceOptions {
+  const minpoll = r.num(t, 'minpoll', path, defaultMinpoll, {
+    int: true,
+    min: POLL_LIMIT_LOW,
+    max: POLL_LIMIT_HIGH,
+  });
+  const maxpoll = r.num(t, 'maxpoll', path, Math.max(10, minpoll), {
+    int: true,
+    min: POLL_LIMIT_LOW,
+    max: POLL_LIMIT_HIGH,
+  });
+  if (maxpoll < minpoll)
+    r.issue('CONFIG_BAD_VALUE', join(path, 'maxpoll'), `maxpoll ${maxpoll} < minpoll ${minpoll}`);
+  return {
+    iburst: r.bool(t, 'iburst', path, false),
+    burst: r.bool(t, 'burst', path, false),
+    minpoll,
+    maxpoll: Math.max(minpoll, maxpoll),
+    prefer: r.bool(t, 'prefer', path, false),
+    noselect: r.bool(t, 'noselect', path, false),
+    xleave: r.bool(t, 'xleave', path, false),
+    key: r.optNum(t, 'key', path, { int: true, min: 1, max: 0xffffffff }),
+    version: r.num(t, 'version', path, 4, { int: true, min: 1, max: 4 }),
+    maxDelay: r.optNum(t, 'max-delay', path, { min: 0 }),
+  };
+}
+
+function readHost(r: Reader, t: Table, path: string): { host: string; port: number } {
+  const host = r.str(t, 'address', path, '');
+  if (host === '')
+    r.issue(
+      'CONFIG_BAD_VALUE',
+      t.address === undefined ? path : join(path, 'address'),
+      'address is required',
+    );
+  return { host, port: r.num(t, 'port', path, 123, { int: true, min: 1, max: 65535 }) };
+}
+
+function readHostSources(r: Reader, top: Table, key: string, minpoll: number): HostSourceConfig[] {
+  return r.tables(top, key, '').map((t, i) => {
+    const path = `${key}[${i}]`;
+    r.keys(t, path, SOURCE_KEYS);
+    return { ...readHost(r, t, path), ...readSourceOptions(r, t, path, minpoll) };
+  });
+}
+
+function readService(r: Reader, t: Table, path: string, portKey: string): ServiceConfig | null {
+  const v = t[portKey];
+  if (v === undefined || v === false) return null;
+  const port = r.num(t, portKey, path, 0, { int: true, min: 0, max: 65535 });
+  const address = r.str(t, 'address', path, '');
+  const svc: ServiceConfig = { port, tcp: r.bool(t, 'tcp', path, true), udp: r.bool(t, 'udp', path, true) };
+  if (address !== '') svc.address = address;
+  return svc;
+}
+
+function isIpLiteral(s: string): boolean {
+  return /^\d{1,3}(\.\d{1,3}){3}$/.test(s) || s.includes(':');
+}
+
+function validCidr(s: string): boolean {
+  const [addr, len, ...rest] = s.split('/');
+  if (addr === undefined || rest.length > 0) return false;
+  const v4 = /^\d{1,3}(\.\d{1,3}){3}$/.test(addr) && addr.split('.').every((o) => Number(o) <= 255);
+  const v6 = !v4 && /^[0-9a-fA-F:.]+$/.test(addr) && addr.includes(':');
+  if (!v4 && !v6) return false;
+  if (len === undefined) return true;
+  const n = Number(len);
+  return Number.isInteger(n) && n >= 0 && n <= (v4 ? 32 : 128) && /^\d+$/.test(len);
+}
+
+function validHostPort(s: string): boolean {
+  const m = /^(?:\[([0-9a-fA-F:.]+)\]|([^:\s]+)):(\d{1,5})$/.exec(s);
+  return m !== null && Number(m[3]) <= 65535;
+}
+
+/** Parses and validates configuration text. Returns the config and every issue found. */
+export function checkConfig(
+  text: string,
+  file = '<config>',
+): { config: DaemonConfig | null; issues: ConfigIssue[] } {
+  let doc: Table;
+  try {
+    doc = parse(text) as Table;
+  } catch (e) {
+    if (e instanceof TomlError) {
+      const msg = e.message.split('\n')[0] ?? e.message;
+      return {
+        config: null,
+        issues: [{ code: 'CONFIG_SYNTAX', file, line: e.line, key: '', message: `TOML syntax: ${msg}` }],
+      };
+    }
+    throw e;
+  }
+  const r = new Reader(file, new KeyLines(text));
+  r.keys(doc, '', TOP_KEYS);
+
+  // [system] and [local]
+  const sysT = r.table(doc, 'system', '') ?? {};
+  r.keys(sysT, 'system', [
+    'min-sources',
+    'min-clock',
+    'max-clock',
+    'max-distance',
+    'max-stratum',
+    'precision',
+    'huff-puff',
+    'allow-passive',
+    'accept-broadcast',
+    'require-auth-for-mobilise',
+    'interleaved-table-size',
+  ]);
+  const localT = r.table(doc, 'local', '');
+  if (localT !== undefined) r.keys(localT, 'local', ['stratum']);
+  const keys: SymmetricKey[] = [];
+  const broadcast: BroadcastConfig[] = [];
+  const system: SystemConfig = {
+    minSane: r.num(sysT, 'min-sources', 'system', 1, { int: true, min: 1, max: 64 }),
+    minClock: r.num(sysT, 'min-clock', 'system', 3, { int: true, min: 1, max: 64 }),
+    maxClock: r.num(sysT, 'max-clock', 'system', 10, { int: true, min: 1, max: 64 }),
+    maxDistance: r.num(sysT, 'max-distance', 'system', 1.5, { min: 0.001, max: 16 }),
+    maxStratum: r.num(sysT, 'max-stratum', 'system', 16, { int: true, min: 1, max: 16 }),
+    localStratum:
+      localT === undefined ? null : r.num(localT, 'stratum', 'local', 10, { int: true, min: 1, max: 15 }),
+    precision: r.num(sysT, 'precision', 'system', -20, { int: true, min: -32, max: 0 }),
+    huffPuff: r.num(sysT, 'huff-puff', 'system', 0, { min: 0, max: 86400 }),
+    allowPassive: r.bool(sysT, 'allow-passive', 'system', false),
+    broadcastClient: r.bool(sysT, 'accept-broadcast', 'system', false),
+    requireAuthForMobilise: r.bool(sysT, 'require-auth-for-mobilise', 'system', true),
+    interleavedTableSize: r.num(sysT, 'interleaved-table-size', 'system', 1024, {
+      int: true,
+      min: 0,
+      max: 1 << 20,
+    }),
+    keys,
+    broadcast,
+  };
+
+  // [keys] file and [[key]] inline
+  const keysT = r.table(doc, 'keys', '') ?? {};
+  r.keys(keysT, 'keys', ['file']);
+  const keysFile = r.optStr(keysT, 'file', 'keys', null);
+  r.tables(doc, 'key', '').forEach((t, i) => {
+    const path = `key[${i}]`;
+    r.keys(t, path, ['id', 'type', 'value']);
+    const id = r.num(t, 'id', path, 0, { int: true, min: 1, max: 0xffffffff });
+    if (t.id === undefined) r.issue('CONFIG_BAD_VALUE', path, 'id is required');
+    const typeText = r.str(t, 'type', path, 'SHA1');
+    const type = parseDigestType(typeText);
+    if (type === null) {
+      r.issue(
+        'CONFIG_BAD_VALUE',
+        join(path, 'type'),
+        `unknown key type '${typeText}' (MD5, SHA1, SHA256, AES128CMAC)`,
+      );
+      return;
+    }
+    const value = r.str(t, 'value', path, '');
+    const key = parseKeyValue(type, value);
+    if (typeof key === 'string') {
+      r.issue('CONFIG_BAD_VALUE', join(path, 'value'), key);
+      return;
+    }
+    if (keys.some((k) => k.id === id))
+      r.issue('CONFIG_BAD_VALUE', join(path, 'id'), `duplicate key ID ${id}`);
+    else if (id > 0) keys.push({ id, type, key });
+  });
+
+  // sources
+  const servers = readHostSources(r, doc, 'server', 6);
+  const peers = readHostSources(r, doc, 'peer', 6);
+  const broadcastClients = readHostSources(r, doc, 'broadcast-client', 6);
+  const pools: PoolSourceConfig[] = r.tables(doc, 'pool', '').map((t, i) => {
+    const path = `pool[${i}]`;
+    r.keys(t, path, [...SOURCE_KEYS, 'max-sources', 're-resolve', 'unreachable-polls']);
+    return {
+      ...readHost(r, t, path),
+      ...readSourceOptions(r, t, path, 6),
+      maxSources: r.num(t, 'max-sources', path, 4, { int: true, min: 1, max: 16 }),
+      reresolveInterval: r.num(t, 're-resolve', path, 3600, { min: 1, max: 7 * 86400 }),
+      unreachablePolls: r.num(t, 'unreachable-polls', path, 8, { int: true, min: 1, max: 64 }),
+    };
+  });
+  r.tables(doc, 'broadcast', '').forEach((t, i) => {
+    const path = `broadcast[${i}]`;
+    r.keys(t, path, ['address', 'port', 'poll', 'xleave', 'key']);
+    const { host, port } = readHost(r, t, path);
+    if (host !== '' && !isIpLiteral(host))
+      r.issue('CONFIG_BAD_VALUE', join(path, 'address'), 'a broadcast address must be an IP address');
+    const b: BroadcastConfig = {
+      address: host,
+      port,
+      poll: r.num(t, 'poll', path, 6, { int: true, min: POLL_LIMIT_LOW, max: POLL_LIMIT_HIGH }),
+      xleave: r.bool(t, 'xleave', path, false),
+    };
+    const key = r.optNum(t, 'key', path, { int: true, min: 1, max: 0xffffffff });
+    if (key !== null) b.key = key;
+    broadcast.push(b);
+  });
+
+  // every referenced key must exist (inline keys only can be checked here when there is no key file)
+  if (keysFile === null) {
+    const check = (list: { key: number | null }[], name: string) =>
+      list.forEach((s, i) => {
+        if (s.key !== null && !keys.some((k) => k.id === s.key))
+          r.issue(
+            'CONFIG_BAD_VALUE',
+            `${name}[${i}].key`,
+            `key ${s.key} is not defined ([[key]] or [keys] file)`,
+          );
+      });
+    check(servers, 'server');
+    check(peers, 'peer');
+    check(pools, 'pool');
+    check(broadcastClients, 'broadcast-client');
+    check(
+      broadcast.map((b) => ({ key: b.key ?? null })),
+      'broadcast',
+    );
+  }
+
+  // [clock]
+  const clockT = r.table(doc, 'clock', '') ?? {};
+  r.keys(clockT, 'clock', [
+    'discipline',
+    'state-file',
+    'state-interval',
+    'system-clock',
+    'step-threshold',
+    'panic-threshold',
+    'stepout',
+    'step-at-startup',
+    'max-frequency',
+  ]);
+  const clock: DaemonConfig['clock'] = {
+    discipline: r.oneOf(clockT, 'discipline', 'clock', 'rfc5905', ['rfc5905', 'feedforward'] as const),
+    stateFile: r.optStr(clockT, 'state-file', 'clock', null),
+    stateInterval: r.num(clockT, 'state-interval', 'clock', 3600, { min: 1, max: 86400 * 7 }),
+    systemClock: r.bool(clockT, 'system-clock', 'clock', false),
+    stepThreshold: r.num(clockT, 'step-threshold', 'clock', 0.128, { min: 0, max: 86400 }),
+    panicThreshold: r.num(clockT, 'panic-threshold', 'clock', 1000, { min: 0, max: 1e9 }),
+    stepout: r.num(clockT, 'stepout', 'clock', 900, { min: 0, max: 86400 }),
+    stepAtStartup: r.bool(clockT, 'step-at-startup', 'clock', true),
+    maxFrequency: r.num(clockT, 'max-frequency', 'clock', 500, { min: 1, max: 100000 }),
+  };
+
+  // [serve]
+  const serveT = r.table(doc, 'serve', '') ?? {};
+  r.keys(serveT, 'serve', ['enabled', 'listen', 'port', 'client-table-size']);
+  const listen = r.strList(serveT, 'listen', 'serve', ['0.0.0.0', '::']);
+  listen.forEach((a, i) => {
+    if (!isIpLiteral(a))
+      r.issue('CONFIG_BAD_VALUE', 'serve.listen', `listen[${i}] '${a}' is not an IP address`);
+  });
+  const server: DaemonConfig['server'] = {
+    enabled: r.bool(serveT, 'enabled', 'serve', true),
+    listen,
+    port: r.optNum(serveT, 'port', 'serve', { int: true, min: 0, max: 65535 }),
+    clientTableSize: r.num(serveT, 'client-table-size', 'serve', 4096, { int: true, min: 16, max: 1 << 22 }),
+  };
+
+  // [access]
+  const accessT = r.table(doc, 'access', '') ?? {};
+  r.keys(accessT, 'access', ['allow', 'deny']);
+  const access = {
+    allow: r.strList(accessT, 'allow', 'access', ['0.0.0.0/0', '::/0']),
+    deny: r.strList(accessT, 'deny', 'access', []),
+  };
+  for (const k of ['allow', 'deny'] as const)
+    access[k].forEach((c) => {
+      if (!validCidr(c))
+        r.issue('CONFIG_BAD_VALUE', `access.${k}`, `'${c}' is not an address or CIDR prefix`);
+    });
+
+  // [rate-limit]
+  const rlT = r.table(doc, 'rate-limit', '');
+  if (rlT !== undefined) r.keys(rlT, 'rate-limit', ['enabled', 'interval', 'burst', 'kod', 'leak']);
+  const rl = rlT ?? {};
+  const rateLimit: DaemonConfig['rateLimit'] = {
+    enabled: r.bool(rl, 'enabled', 'rate-limit', rlT !== undefined),
+    interval: r.num(rl, 'interval', 'rate-limit', 3, { int: true, min: -4, max: 12 }),
+    burst: r.num(rl, 'burst', 'rate-limit', 8, { int: true, min: 1, max: 256 }),
+    kod: r.bool(rl, 'kod', 'rate-limit', true),
+    leak: r.num(rl, 'leak', 'rate-limit', 2, { int: true, min: 0, max: 1024 }),
+  };
+
+  // [legacy]
+  const legT = r.table(doc, 'legacy', '') ?? {};
+  r.keys(legT, 'legacy', ['time-port', 'daytime-port', 'tcp', 'udp', 'address']);
+  const legacy = {
+    time: readService(r, legT, 'legacy', 'time-port'),
+    daytime: readService(r, legT, 'legacy', 'daytime-port'),
+  };
+
+  // [observe]
+  const obsT = r.table(doc, 'observe', '') ?? {};
+  r.keys(obsT, 'observe', [
+    'control-socket',
+    'metrics',
+    'dashboard',
+    'ntpq-remote',
+    'stats-dir',
+    'stats-rotate',
+  ]);
+  const observe: DaemonConfig['observe'] = {
+    controlSocket: r.optStr(obsT, 'control-socket', 'observe', 'default'),
+    metrics: r.optStr(obsT, 'metrics', 'observe', null),
+    dashboard: r.optStr(obsT, 'dashboard', 'observe', null),
+    ntpqRemote: r.bool(obsT, 'ntpq-remote', 'observe', false),
+    statsDir: r.optStr(obsT, 'stats-dir', 'observe', null),
+    statsRotate: r.oneOf(obsT, 'stats-rotate', 'observe', 'daily', ['daily', 'none'] as const),
+  };
+  for (const k of ['metrics', 'dashboard'] as const) {
+    const v = observe[k];
+    if (v !== null && !validHostPort(v))
+      r.issue('CONFIG_BAD_VALUE', `observe.${k}`, `'${v}' is not HOST:PORT`);
+  }
+
+  // [log]
+  const logT = r.table(doc, 'log', '') ?? {};
+  r.keys(logT, 'log', ['level', 'format']);
+  const log = {
+    level: r.oneOf<LogLevel>(logT, 'level', 'log', 'info', ['debug', 'info', 'warn', 'error']),
+    format: r.oneOf(logT, 'format', 'log', 'json', ['json', 'text'] as const),
+  };
+
+  // [daemon]
+  const dT = r.table(doc, 'daemon', '') ?? {};
+  r.keys(dT, 'daemon', ['user', 'group', 'pid-file']);
+  const daemon = {
+    user: r.optStr(dT, 'user', 'daemon', 'nobody'),
+    group: r.optStr(dT, 'group', 'daemon', null),
+    pidFile: r.optStr(dT, 'pid-file', 'daemon', null),
+  };
+
+  if (r.issues.length > 0) return { config: null, issues: r.issues };
+  return {
+    config: {
+      file: file === '<config>' ? null : file,
+      servers,
+      pools,
+      peers,
+      broadcastClients,
+      system,
+      keysFile,
+      clock,
+      server,
+      access,
+      rateLimit,
+      legacy,
+      observe,
+      log,
+      daemon,
+    },
+    issues: [],
+  };
+}
+
+/** Parses configuration text; throws `ConfigError` listing every problem. */
+export function parseConfig(text: string, file = '<config>'): DaemonConfig {
+  const { config, issues } = checkConfig(text, file);
+  if (config === null) throw new ConfigError(issues);
+  return config;
+}

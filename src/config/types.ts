@@ -1,0 +1,129 @@
+/**
+ * The daemon's typed configuration (what a TOML file becomes after validation). Pure data: the
+ * daemon (src/daemon) resolves names, reads key files and binds sockets from it.
+ */
+import type { BroadcastConfig, SymmetricKey, SystemConfig } from '../system/types.js';
+
+/** The unprivileged NTP port the built-in default serves on when not running as root. */
+export const DEFAULT_UNPRIVILEGED_PORT = 10123;
+/** The default dashboard address of the built-in configuration. */
+export const DEFAULT_DASHBOARD = '127.0.0.1:9976';
+
+/** Options shared by every configured association. */
+export interface SourceOptions {
+  iburst: boolean;
+  burst: boolean;
+  /** Poll exponents, log2 s. */
+  minpoll: number;
+  maxpoll: number;
+  prefer: boolean;
+  noselect: boolean;
+  xleave: boolean;
+  /** Symmetric key ID, or null for no authentication. */
+  key: number | null;
+  version: number;
+  /** Samples with a larger round-trip delay (s) are discarded; null = no limit. */
+  maxDelay: number | null;
+}
+
+/** `[[server]]`, `[[peer]]`, `[[broadcast-client]]`: one host name or address. */
+export interface HostSourceConfig extends SourceOptions {
+  host: string;
+  port: number;
+}
+
+/** `[[pool]]`: a DNS name giving several servers. */
+export interface PoolSourceConfig extends SourceOptions {
+  host: string;
+  port: number;
+  /** How many of its addresses to use at once. */
+  maxSources: number;
+  /** Seconds between DNS re-resolutions (also the delay before an unreachable server is replaced). */
+  reresolveInterval: number;
+  /** A source is unreachable (and replaced) after this many polls without an answer. */
+  unreachablePolls: number;
+}
+
+export interface ServiceConfig {
+  port: number;
+  tcp: boolean;
+  udp: boolean;
+  address?: string;
+}
+
+export type LogLevel = 'debug' | 'info' | 'warn' | 'error';
+
+export interface DaemonConfig {
+  /** The file this came from, or null for the built-in default / a string. */
+  file: string | null;
+  servers: HostSourceConfig[];
+  pools: PoolSourceConfig[];
+  peers: HostSourceConfig[];
+  broadcastClients: HostSourceConfig[];
+  /** Engine parameters. `keys` holds the inline keys; the daemon adds those of `keysFile`. */
+  system: SystemConfig;
+  keysFile: string | null;
+  clock: {
+    discipline: 'rfc5905' | 'feedforward';
+    /** Drift/state file (JSON, written atomically), null = none. */
+    stateFile: string | null;
+    /** Seconds between state file writes while running (it is also written at exit). */
+    stateInterval: number;
+    /** Drive the host's system clock (only effective when privileged). Default false: never touched. */
+    systemClock: boolean;
+    /** Offsets above this (s) are stepped, below slewed (RFC 5905 STEPT 0.128); 0 = never step. */
+    stepThreshold: number;
+    /** Offsets above this (s) are refused (RFC 5905 PANICT 1000); 0 = no panic check. */
+    panicThreshold: number;
+    /** Seconds a large offset must persist before it is stepped (RFC 5905 WATCH 900). */
+    stepout: number;
+    /** Allow one step of any size before the first synchronisation (ntpd -g). Default true. */
+    stepAtStartup: boolean;
+    /** Frequency tolerance, ppm (default 500). */
+    maxFrequency: number;
+  };
+  server: {
+    /** Answer client requests (mode 3) at all. */
+    enabled: boolean;
+    /** Addresses to bind (IPv4 and IPv6 get their own sockets). */
+    listen: string[];
+    /** null = 123 when root, DEFAULT_UNPRIVILEGED_PORT otherwise. 0 = any free port. */
+    port: number | null;
+    clientTableSize: number;
+  };
+  access: { allow: string[]; deny: string[] };
+  rateLimit: {
+    enabled: boolean;
+    /** Minimum average interval between a client's requests, log2 s (chrony `ratelimit interval`). */
+    interval: number;
+    /** Requests a client may send in a burst above the average rate. */
+    burst: number;
+    /** Answer limited requests with KoD RATE (some of them) instead of dropping all. */
+    kod: boolean;
+    /** One in `leak` limited requests is still answered (chrony leak); 0 = never. */
+    leak: number;
+  };
+  legacy: { time: ServiceConfig | null; daytime: ServiceConfig | null };
+  observe: {
+    /** Unix control socket path; 'default' = the platform default path; null = off. */
+    controlSocket: string | null;
+    /** host:port for Prometheus metrics, null = off. */
+    metrics: string | null;
+    /** host:port for the web dashboard, null = off. */
+    dashboard: string | null;
+    /** Answer ntpq (mode 6) from other hosts than loopback. */
+    ntpqRemote: boolean;
+    statsDir: string | null;
+    /** Rotate statistics files: 'daily' | 'none'. */
+    statsRotate: 'daily' | 'none';
+  };
+  log: { level: LogLevel; format: 'json' | 'text' };
+  daemon: {
+    /** After binding privileged ports, switch to this user (and group), when running as root. */
+    user: string | null;
+    group: string | null;
+    pidFile: string | null;
+  };
+}
+
+export type { BroadcastConfig, SymmetricKey };

@@ -1,0 +1,885 @@
+/**
+ * The daemon: carries out the sans-IO engine's actions on real sockets and timers.
+ *
+ *   sockets (node:dgram, IPv4 + IPv6) ──packet──▶ ServerGuard (mode 3) ──▶ NtpSystem.handlePacket
+ *                                     └─mode 6─▶ observe.handleMode6 (ntpq)
+ *   one setTimeout ◀──timer action── engine ──send action──▶ socket.send(cb → handleTransmitted)
+ *   DNS (servers, pools: resolve, replace unreachable, re-resolve), state file, legacy services,
+ *   observability, privilege drop, reload.
+ *
+ * The raw counter is `process.hrtime.bigint()`; the software clock starts at the host's wall time
+ * and is disciplined from there. The host clock is never touched unless `[clock] system-clock`.
+ */
+import * as dgram from 'node:dgram';
+import { lookup } from 'node:dns/promises';
+import { chown, mkdir } from 'node:fs/promises';
+import { isIPv4, isIPv6 } from 'node:net';
+import { dirname } from 'node:path';
+import { performance } from 'node:perf_hooks';
+import { createDiscipline } from '../clock/index.js';
+import type { Discipline, RawTime } from '../clock/types.js';
+import type { DaemonConfig, HostSourceConfig, PoolSourceConfig, SourceOptions } from '../config/types.js';
+import { DEFAULT_UNPRIVILEGED_PORT } from '../config/types.js';
+import { type GuardConfig, ServerGuard } from '../serve/index.js';
+import type { ClientSnapshot, DaemonSnapshot, ServerStats, SystemSnapshot } from '../system/snapshot.js';
+import { NtpSystem } from '../system/system.js';
+import type { Action, Endpoint, SourceConfig, SourceMode, SystemEvent } from '../system/types.js';
+import { unixNsToNtpTime } from '../time/ntp-time.js';
+import { kissCodeToRefid } from '../wire/kiss.js';
+import { decodePacket, encodePacket, LEAP, MODE } from '../wire/packet.js';
+import { createLogger, type Logger } from './log.js';
+import {
+  type Closable,
+  type HandleMode6,
+  loadDefaultControlSocketPath,
+  loadMode6,
+  loadObservability,
+} from './optional.js';
+import { readStateFile, writeStateFile } from './state.js';
+
+export const NTPKIT_VERSION = '0.1.0';
+
+export interface DaemonOptions {
+  /** Where logs go; default: structured lines on stderr at the configured level. */
+  logger?: Logger;
+  /** Switch to `[daemon] user` after binding (only when root). The CLI sets this; default false. */
+  dropPrivileges?: boolean;
+  /** DNS resolution (tests inject their own). Default: node:dns lookup, all addresses. */
+  resolve?: (host: string) => Promise<string[]>;
+  /** Start the observability services of `[observe]` (control socket, metrics, dashboard). Default true. */
+  observe?: boolean;
+  /** Uniform random in [0, 1) for the engine. Default Math.random. */
+  random?: () => number;
+  /** Seconds between pool/DNS housekeeping rounds; default from the pools' poll intervals (≥ 1). */
+  housekeepingInterval?: number;
+}
+
+export interface Daemon {
+  /** The current configuration (after reloads). */
+  readonly config: DaemonConfig;
+  /** The UDP endpoints the NTP sockets are bound to (actual ports when 0 was configured). */
+  readonly endpoints: readonly Endpoint[];
+  /** The UDP/TCP endpoints of the legacy services, if any. */
+  readonly legacyBindings: readonly { service: string; transport: string; address: string; port: number }[];
+  /** The observable state, as the control socket, metrics and dashboard see it. */
+  snapshot(): DaemonSnapshot;
+  /** Era-extended NTP time by the software clock now. */
+  now(): bigint;
+  /** Applies a new configuration: sources are reconciled (unchanged ones keep their state). */
+  reload(config: DaemonConfig): Promise<void>;
+  /** Stops everything and writes the state file. Idempotent. */
+  stop(): Promise<void>;
+  /** Resolves when the daemon has stopped (by `stop()`, or a fatal clock panic). */
+  readonly stopped: Promise<void>;
+}
+
+function hrtime(): RawTime {
+  return process.hrtime.bigint();
+}
+
+/** Host wall time (Unix ns), sub-millisecond where the platform gives it. */
+function wallUnixNs(): bigint {
+  const ms = performance.timeOrigin + performance.now();
+  return BigInt(Math.round(ms * 1e3)) * 1000n;
+}
+
+function isRoot(): boolean {
+  return typeof process.getuid === 'function' && process.getuid() === 0;
+}
+
+/** Effective serving port of a configuration. */
+export function effectivePort(config: DaemonConfig): number {
+  return config.server.port ?? (isRoot() ? 123 : DEFAULT_UNPRIVILEGED_PORT);
+}
+
+export function guardConfigOf(config: DaemonConfig): GuardConfig {
+  const rl = config.rateLimit;
+  return {
+    allow: config.access.allow,
+    deny: config.access.deny,
+    clientTableSize: config.server.clientTableSize,
+    rateLimit: rl.enabled ? { interval: rl.interval, burst: rl.burst, kod: rl.kod, leak: rl.leak } : null,
+  };
+}
+
+function sourceConfig(
+  mode: SourceMode,
+  address: string,
+  port: number,
+  name: string,
+  o: SourceOptions,
+): SourceConfig {
+  const c: SourceConfig = {
+    address,
+    port,
+    name,
+    mode,
+    minpoll: o.minpoll,
+    maxpoll: o.maxpoll,
+    iburst: o.iburst,
+    burst: o.burst,
+    prefer: o.prefer,
+    noselect: o.noselect,
+    xleave: o.xleave,
+    version: o.version,
+  };
+  if (o.key !== null) c.key = o.key;
+  if (o.maxDelay !== null) c.maxDelay = o.maxDelay;
+  return c;
+}
+
+/** Identity of a configured source for reload: same key = unchanged = state kept. */
+function hostKey(mode: string, s: HostSourceConfig): string {
+  return JSON.stringify([
+    mode,
+    s.host,
+    s.port,
+    s.iburst,
+    s.burst,
+    s.minpoll,
+    s.maxpoll,
+    s.prefer,
+    s.noselect,
+    s.xleave,
+    s.key,
+    s.version,
+    s.maxDelay,
+  ]);
+}
+function poolKey(p: PoolSourceConfig): string {
+  return JSON.stringify([
+    'pool',
+    p.host,
+    p.port,
+    p.iburst,
+    p.burst,
+    p.minpoll,
+    p.maxpoll,
+    p.prefer,
+    p.noselect,
+    p.xleave,
+    p.key,
+    p.version,
+    p.maxDelay,
+    p.maxSources,
+  ]);
+}
+
+interface StaticSource {
+  key: string;
+  mode: SourceMode;
+  cfg: HostSourceConfig;
+  /** Engine source id once resolved. */
+  id: string | null;
+  address: string | null;
+}
+
+interface PoolState {
+  key: string;
+  cfg: PoolSourceConfig;
+  /** address → engine id */
+  members: Map<string, string>;
+  candidates: string[];
+  /** Addresses that went unreachable: not reused until the next re-resolution. */
+  bad: Set<string>;
+  lastResolve: number;
+  resolving: boolean;
+}
+
+interface BoundSocket {
+  sock: dgram.Socket;
+  family: 4 | 6;
+  address: string;
+  port: number;
+}
+
+async function defaultResolve(host: string): Promise<string[]> {
+  if (isIPv4(host) || isIPv6(host)) return [host];
+  const r = await lookup(host, { all: true, verbatim: true });
+  return r.map((a) => a.address);
+}
+
+function isWildcard(a: string): boolean {
+  return a === '0.0.0.0' || a === '::';
+}
+
+/** A KoD (kiss-o'-death) response to a request, no longer than the request (RFC 5905 section 7.4). */
+export function buildKod(request: Uint8Array, code: string): Uint8Array | null {
+  const d = decodePacket(request);
+  if (!d.ok) return null;
+  const q = d.packet;
+  const bytes = encodePacket({
+    leap: LEAP.UNSYNC,
+    version: q.version,
+    mode: q.mode === MODE.SYMMETRIC_ACTIVE ? MODE.SYMMETRIC_PASSIVE : MODE.SERVER,
+    stratum: 0,
+    poll: q.poll,
+    precision: 0,
+    rootDelay: 0,
+    rootDispersion: 0,
+    referenceId: kissCodeToRefid(code),
+    referenceTimestamp: 0n,
+    originTimestamp: q.transmitTimestamp,
+    receiveTimestamp: 0n,
+    transmitTimestamp: 0n,
+    extensions: [],
+    mac: null,
+  });
+  return bytes.length <= request.length ? bytes : null;
+}
+
+class DaemonImpl implements Daemon {
+  config: DaemonConfig;
+  endpoints: Endpoint[] = [];
+  legacyBindings: { service: string; transport: string; address: string; port: number }[] = [];
+  readonly stopped: Promise<void>;
+  private resolveStopped!: () => void;
+  private log: Logger;
+  private readonly opts: DaemonOptions;
+  private readonly resolveHost: (host: string) => Promise<string[]>;
+  private discipline!: Discipline;
+  private engine!: NtpSystem;
+  private guard: ServerGuard;
+  private sockets: BoundSocket[] = [];
+  private timer: NodeJS.Timeout | null = null;
+  private timerAt: RawTime | null = null;
+  private housekeeping: NodeJS.Timeout | null = null;
+  private stateTimer: NodeJS.Timeout | null = null;
+  private statics: StaticSource[] = [];
+  private pools: PoolState[] = [];
+  private closables: Closable[] = [];
+  private mode6: HandleMode6 | null = null;
+  private readonly startRaw = hrtime();
+  private stopping = false;
+
+  constructor(config: DaemonConfig, opts: DaemonOptions) {
+    this.config = config;
+    this.opts = opts;
+    this.log = opts.logger ?? createLogger(config.log);
+    this.resolveHost = opts.resolve ?? defaultResolve;
+    this.guard = new ServerGuard(guardConfigOf(config));
+    this.stopped = new Promise((r) => {
+      this.resolveStopped = r;
+    });
+  }
+
+  // ---------------------------------------------------------------- start
+
+  async start(): Promise<void> {
+    const c = this.config;
+    const state = c.clock.stateFile === null ? null : await readStateFile(c.clock.stateFile);
+    if (c.clock.stateFile !== null)
+      this.log.info(state === null ? 'no usable state file' : 'state file read', {
+        file: c.clock.stateFile,
+        frequencyPpm: state?.frequencyPpm,
+      });
+    const raw0 = hrtime();
+    const pollLimits = [...c.servers, ...c.peers, ...c.pools, ...c.broadcastClients];
+    const minpoll = pollLimits.length === 0 ? 6 : Math.min(...pollLimits.map((s) => s.minpoll));
+    const maxpoll = pollLimits.length === 0 ? 10 : Math.max(...pollLimits.map((s) => s.maxpoll));
+    const dopts: Parameters<typeof createDiscipline>[1] = {
+      raw: raw0,
+      time: unixNsToNtpTime(wallUnixNs()),
+      minpoll,
+      maxpoll,
+      precision: c.system.precision,
+      stepThreshold: c.clock.stepThreshold,
+      panicThreshold: c.clock.panicThreshold,
+      stepout: c.clock.stepout,
+      stepAtStartup: c.clock.stepAtStartup,
+      maxFrequencyPpm: c.clock.maxFrequency,
+    };
+    if (state !== null) dopts.initialFrequencyPpm = state.frequencyPpm;
+    this.discipline = createDiscipline(c.clock.discipline, dopts);
+    this.engine = new NtpSystem(c.system, {
+      discipline: this.discipline,
+      random: this.opts.random ?? Math.random,
+    });
+    if (c.clock.systemClock)
+      this.log.warn(
+        'system-clock = true: host clock driving is not available in this build; the software clock is served',
+      );
+
+    try {
+      await this.bindSockets();
+      await this.startLegacy();
+      if (this.opts.observe !== false) await this.startObserve();
+      this.mode6 = await loadMode6();
+      if (this.opts.dropPrivileges === true) await this.dropPrivileges();
+    } catch (e) {
+      await this.closeAll();
+      throw e;
+    }
+
+    this.execute(this.engine.start(hrtime()));
+    await this.reconcileSources();
+    const hk = this.opts.housekeepingInterval ?? this.defaultHousekeeping();
+    this.housekeeping = setInterval(() => void this.housekeep(), hk * 1000);
+    if (c.clock.stateFile !== null) {
+      this.stateTimer = setInterval(() => void this.saveState(), c.clock.stateInterval * 1000);
+      this.stateTimer.unref();
+    }
+    this.log.info('daemon started', {
+      version: NTPKIT_VERSION,
+      endpoints: this.endpoints,
+      sources: this.statics.length,
+      pools: this.pools.length,
+      clock: c.clock.discipline,
+    });
+  }
+
+  private defaultHousekeeping(): number {
+    const polls = this.config.pools.map((p) => 2 ** p.minpoll);
+    return Math.max(1, Math.min(64, ...polls));
+  }
+
+  private async bindSockets(): Promise<void> {
+    const c = this.config;
+    const port = c.server.enabled ? effectivePort(c) : 0;
+    const listen = c.server.listen.length > 0 ? c.server.listen : ['0.0.0.0', '::'];
+    const errors: string[] = [];
+    for (const address of listen) {
+      const family: 4 | 6 = isIPv6(address) ? 6 : 4;
+      const sock = dgram.createSocket({
+        type: family === 6 ? 'udp6' : 'udp4',
+        ipv6Only: family === 6,
+        reuseAddr: false,
+      });
+      try {
+        await new Promise<void>((resolve, reject) => {
+          sock.once('error', reject);
+          sock.bind({ address, port, exclusive: true }, () => {
+            sock.off('error', reject);
+            resolve();
+          });
+        });
+      } catch (e) {
+        sock.close();
+        const msg = e instanceof Error ? e.message : String(e);
+        // An IPv6 wildcard where the host has no IPv6 is not fatal when IPv4 works.
+        errors.push(`${address}:${port}: ${msg}`);
+        this.log.warn('cannot bind', { address, port, error: msg });
+        continue;
+      }
+      if (family === 4) sock.setBroadcast(true);
+      const bound = sock.address();
+      const b: BoundSocket = { sock, family, address, port: bound.port };
+      sock.on('message', (msg, rinfo) => this.onMessage(b, msg, rinfo));
+      sock.on('error', (err) => this.log.warn('socket error', { address, error: err }));
+      this.sockets.push(b);
+      this.endpoints.push({ address, port: bound.port });
+    }
+    if (this.sockets.length === 0) throw new Error(`could not bind any NTP socket: ${errors.join('; ')}`);
+    this.log.info('listening', { endpoints: this.endpoints, serving: c.server.enabled });
+  }
+
+  private async startLegacy(): Promise<void> {
+    const lg = this.config.legacy;
+    if (lg.time === null && lg.daytime === null) return;
+    const { startLegacyServices } = await import('./legacy.js');
+    const cfg: Parameters<typeof startLegacyServices>[0] = {};
+    if (lg.time !== null) cfg.time = lg.time;
+    if (lg.daytime !== null) cfg.daytime = lg.daytime;
+    const svc = await startLegacyServices(cfg, () => this.now(), {
+      onError: (err) => this.log.debug('legacy service error', { error: err }),
+    });
+    this.legacyBindings = [...svc.bindings];
+    this.closables.push(svc);
+    this.log.info('legacy services', { bindings: svc.bindings });
+  }
+
+  private async startObserve(): Promise<void> {
+    const o = this.config.observe;
+    let controlSocket = o.controlSocket;
+    if (controlSocket === 'default') {
+      const def = await loadDefaultControlSocketPath();
+      controlSocket = def === null ? null : def();
+    }
+    if (controlSocket === null && o.metrics === null && o.dashboard === null && o.statsDir === null) return;
+    const start = await loadObservability();
+    if (start === null) {
+      this.log.warn('observability module not available; control socket, metrics and dashboard are off');
+      return;
+    }
+    const svc = await start(
+      {
+        controlSocket,
+        metrics: o.metrics,
+        dashboard: o.dashboard,
+        statsDir: o.statsDir,
+        statsRotate: o.statsRotate,
+      },
+      () => this.snapshot(),
+    );
+    this.closables.push(svc);
+    this.log.info('observability', { controlSocket, metrics: o.metrics, dashboard: o.dashboard });
+  }
+
+  private async dropPrivileges(): Promise<void> {
+    const d = this.config.daemon;
+    if (!isRoot() || d.user === null) return;
+    if (this.config.clock.systemClock) {
+      this.log.warn('system-clock needs privileges: not dropping them');
+      return;
+    }
+    const { execFileSync } = await import('node:child_process');
+    const idOf = (flag: string, name: string): number => {
+      const out = execFileSync('id', [flag, name], { encoding: 'utf8' }).trim();
+      return Number(out);
+    };
+    const uid = idOf('-u', d.user);
+    const gid =
+      d.group !== null
+        ? Number(execFileSync('getent', ['group', d.group], { encoding: 'utf8' }).split(':')[2])
+        : idOf('-g', d.user);
+    // Files we keep writing must stay writable: the state file's directory.
+    const sf = this.config.clock.stateFile;
+    if (sf !== null) {
+      await mkdir(dirname(sf), { recursive: true }).catch(() => {});
+      await chown(dirname(sf), uid, gid).catch(() => {});
+      await chown(sf, uid, gid).catch(() => {});
+    }
+    process.setgroups?.([gid]);
+    process.setgid?.(gid);
+    process.setuid?.(uid);
+    this.log.info('privileges dropped', { user: d.user, uid, gid });
+  }
+
+  // ---------------------------------------------------------------- packets
+
+  private onMessage(b: BoundSocket, msg: Buffer, rinfo: dgram.RemoteInfo): void {
+    const raw = hrtime();
+    if (this.stopping || msg.length === 0) return;
+    const from: Endpoint = { address: rinfo.address, port: rinfo.port };
+    const first = msg[0] ?? 0;
+    const mode = first & 7;
+    const bytes = new Uint8Array(msg.buffer, msg.byteOffset, msg.length);
+    if (mode === MODE.CONTROL) {
+      this.onControl(b, bytes, from);
+      return;
+    }
+    if (mode === MODE.CLIENT || mode === MODE.PRIVATE || mode === MODE.RESERVED) {
+      if (mode !== MODE.CLIENT || !this.config.server.enabled) return;
+      const decision = this.guard.check(raw, from, msg.length);
+      if (decision.action === 'drop') return;
+      if (decision.action === 'kod') {
+        const kod = buildKod(bytes, 'RATE');
+        if (kod !== null) this.sendRaw(b, kod, from);
+        return;
+      }
+      const authenticated =
+        msg.length > 48 && (msg.length - 48) % 4 === 0 && msg.length <= 48 + 24 && msg.length >= 48 + 20;
+      const limit = this.guard.allowedResponseLength(msg.length, authenticated);
+      let actions: Action[];
+      try {
+        actions = this.engine.handlePacket(raw, bytes, from, { address: b.address, port: b.port });
+      } catch (e) {
+        this.log.error('engine error on request', { from, error: e });
+        return;
+      }
+      this.execute(actions, { to: from, limit });
+      return;
+    }
+    let actions: Action[];
+    try {
+      actions = this.engine.handlePacket(raw, bytes, from, { address: b.address, port: b.port });
+    } catch (e) {
+      this.log.error('engine error', { from, error: e });
+      return;
+    }
+    this.execute(actions);
+  }
+
+  private onControl(b: BoundSocket, bytes: Uint8Array, from: Endpoint): void {
+    if (this.mode6 === null) return;
+    let replies: Uint8Array[] | null;
+    try {
+      replies = this.mode6(bytes, from, () => this.snapshot(), {
+        allowRemote: this.config.observe.ntpqRemote,
+      });
+    } catch (e) {
+      this.log.warn('mode 6 handler error', { from, error: e });
+      return;
+    }
+    for (const r of replies ?? []) this.sendRaw(b, r, from);
+  }
+
+  private socketFor(to: Endpoint, from?: Endpoint): BoundSocket | null {
+    const family: 4 | 6 = isIPv6(to.address) ? 6 : 4;
+    if (from !== undefined) {
+      const exact = this.sockets.find(
+        (s) => s.address === from.address && (from.port === 0 || s.port === from.port),
+      );
+      if (exact !== undefined) return exact;
+    }
+    const same = this.sockets.filter((s) => s.family === family);
+    return same.find((s) => isWildcard(s.address)) ?? same[0] ?? null;
+  }
+
+  private sendRaw(b: BoundSocket, bytes: Uint8Array, to: Endpoint, onSent?: (raw: RawTime) => void): void {
+    b.sock.send(bytes, to.port, to.address, (err) => {
+      const raw = hrtime();
+      if (err !== null && err !== undefined) {
+        this.log.debug('send failed', { to, error: err });
+        return;
+      }
+      onSent?.(raw);
+    });
+  }
+
+  /** Carries out engine actions. `reply` marks responses to a request, for the no-amplification rule. */
+  private execute(actions: Action[], reply?: { to: Endpoint; limit: number }): void {
+    for (const a of actions) {
+      switch (a.kind) {
+        case 'send': {
+          if (
+            reply !== undefined &&
+            a.to.address === reply.to.address &&
+            a.to.port === reply.to.port &&
+            a.bytes.length > reply.limit
+          ) {
+            this.guard.recordInvalid('amplification', false);
+            this.log.warn('response larger than request dropped', {
+              to: a.to,
+              length: a.bytes.length,
+              limit: reply.limit,
+            });
+            break;
+          }
+          const s = this.socketFor(a.to, a.from);
+          if (s === null) {
+            this.log.debug('no socket for destination', { to: a.to });
+            break;
+          }
+          const txId = a.txId;
+          this.sendRaw(
+            s,
+            a.bytes,
+            a.to,
+            txId === undefined
+              ? undefined
+              : (raw) => {
+                  if (!this.stopping) this.execute(this.engine.handleTransmitted(txId, raw));
+                },
+          );
+          break;
+        }
+        case 'timer':
+          this.armTimer(a.at);
+          break;
+        case 'event':
+          this.onEvent(a.event);
+          break;
+      }
+    }
+  }
+
+  private armTimer(at: RawTime): void {
+    if (this.stopping) return;
+    if (this.timer !== null) clearTimeout(this.timer);
+    this.timerAt = at;
+    // Node's timers run on a millisecond loop clock that can lag the counter: round up, and
+    // onTimer re-arms if it still fires early.
+    const ms = Math.max(0, Math.ceil(Number(at - hrtime()) / 1e6));
+    this.timer = setTimeout(() => this.onTimer(), Math.min(ms, 2 ** 31 - 1));
+  }
+
+  private onTimer(): void {
+    this.timer = null;
+    if (this.stopping) return;
+    const raw = hrtime();
+    const at = this.timerAt;
+    if (at !== null && raw < at) {
+      this.armTimer(at);
+      return;
+    }
+    this.timerAt = null;
+    try {
+      this.execute(this.engine.handleTimer(raw));
+    } catch (e) {
+      this.log.error('engine error on timer', { error: e });
+    }
+    // The engine only announces a changed deadline; never be left without a timer.
+    if (this.timer === null) this.armTimer(raw + 1_000_000_000n);
+  }
+
+  private onEvent(e: SystemEvent): void {
+    switch (e.kind) {
+      case 'clock-panic':
+        this.log.error('clock offset beyond the panic threshold; set the host clock and restart', { ...e });
+        void this.stop();
+        return;
+      case 'unreachable':
+      case 'kod':
+      case 'reject':
+        this.log.info(e.kind, { ...e });
+        return;
+      default:
+        this.log.info(e.kind, { ...e });
+    }
+  }
+
+  // ---------------------------------------------------------------- sources
+
+  private addEngineSource(cfg: SourceConfig): string {
+    const { id, actions } = this.engine.addSource(hrtime(), cfg);
+    this.execute(actions);
+    return id;
+  }
+
+  private removeEngineSource(id: string): void {
+    this.execute(this.engine.removeSource(hrtime(), id));
+  }
+
+  /** Brings the engine's configured sources in line with `this.config` (start and reload). */
+  private async reconcileSources(): Promise<void> {
+    const c = this.config;
+    const wanted: { key: string; mode: SourceMode; cfg: HostSourceConfig }[] = [
+      ...c.servers.map((s) => ({ key: hostKey('server', s), mode: 'server' as const, cfg: s })),
+      ...c.peers.map((s) => ({ key: hostKey('peer', s), mode: 'peer' as const, cfg: s })),
+      ...c.broadcastClients.map((s) => ({
+        key: hostKey('broadcast-client', s),
+        mode: 'broadcast-client' as const,
+        cfg: s,
+      })),
+    ];
+    const keep: StaticSource[] = [];
+    const remaining = [...this.statics];
+    for (const w of wanted) {
+      const i = remaining.findIndex((s) => s.key === w.key);
+      if (i >= 0) {
+        keep.push(...remaining.splice(i, 1));
+      } else {
+        keep.push({ key: w.key, mode: w.mode, cfg: w.cfg, id: null, address: null });
+      }
+    }
+    for (const gone of remaining) {
+      if (gone.id !== null) {
+        this.removeEngineSource(gone.id);
+        this.log.info('source removed by reload', { host: gone.cfg.host });
+      }
+    }
+    this.statics = keep;
+
+    const keepPools: PoolState[] = [];
+    const remainingPools = [...this.pools];
+    for (const p of c.pools) {
+      const key = poolKey(p);
+      const i = remainingPools.findIndex((s) => s.key === key);
+      if (i >= 0) keepPools.push(...remainingPools.splice(i, 1));
+      else
+        keepPools.push({
+          key,
+          cfg: p,
+          members: new Map(),
+          candidates: [],
+          bad: new Set(),
+          lastResolve: -Infinity,
+          resolving: false,
+        });
+    }
+    for (const gone of remainingPools) {
+      for (const id of gone.members.values()) this.removeEngineSource(id);
+      this.log.info('pool removed by reload', { pool: gone.cfg.host });
+    }
+    this.pools = keepPools;
+    await Promise.all([
+      ...this.statics.map((s) => this.resolveStatic(s)),
+      ...this.pools.map((p) => this.fillPool(p)),
+    ]);
+  }
+
+  private async resolveStatic(s: StaticSource): Promise<void> {
+    if (s.id !== null || this.stopping) return;
+    let addrs: string[];
+    try {
+      addrs = await this.resolveHost(s.cfg.host);
+    } catch (e) {
+      this.log.warn('cannot resolve source; will retry', { host: s.cfg.host, error: e });
+      return;
+    }
+    const address = addrs.find((a) => this.canReach(a));
+    if (address === undefined || this.stopping || s.id !== null || !this.statics.includes(s)) return;
+    s.address = address;
+    s.id = this.addEngineSource(sourceConfig(s.mode, address, s.cfg.port, s.cfg.host, s.cfg));
+    this.log.info('source configured', { id: s.id, host: s.cfg.host, address, mode: s.mode });
+  }
+
+  private canReach(address: string): boolean {
+    const fam = isIPv6(address) ? 6 : 4;
+    return this.sockets.some((s) => s.family === fam);
+  }
+
+  private inUse(address: string, port: number): boolean {
+    if (this.statics.some((s) => s.address === address && s.cfg.port === port)) return true;
+    return this.pools.some((p) => p.cfg.port === port && p.members.has(address));
+  }
+
+  private async resolvePool(p: PoolState): Promise<void> {
+    if (p.resolving) return;
+    p.resolving = true;
+    try {
+      const addrs = await this.resolveHost(p.cfg.host);
+      p.candidates = addrs.filter((a) => this.canReach(a));
+      p.bad.clear();
+      p.lastResolve = Number(hrtime()) / 1e9;
+      this.log.debug('pool resolved', { pool: p.cfg.host, addresses: p.candidates });
+    } catch (e) {
+      p.lastResolve = Number(hrtime()) / 1e9;
+      this.log.warn('cannot resolve pool; will retry', { pool: p.cfg.host, error: e });
+    } finally {
+      p.resolving = false;
+    }
+  }
+
+  private async fillPool(p: PoolState): Promise<void> {
+    const now = Number(hrtime()) / 1e9;
+    const stale = now - p.lastResolve >= p.cfg.reresolveInterval;
+    const free = () => p.candidates.filter((a) => !p.bad.has(a) && !this.inUse(a, p.cfg.port));
+    if (stale || (p.members.size < p.cfg.maxSources && free().length === 0 && now - p.lastResolve >= 1))
+      await this.resolvePool(p);
+    if (this.stopping || !this.pools.includes(p)) return;
+    for (const a of free()) {
+      if (p.members.size >= p.cfg.maxSources) break;
+      const id = this.addEngineSource(sourceConfig('server', a, p.cfg.port, p.cfg.host, p.cfg));
+      p.members.set(a, id);
+      this.log.info('pool source added', { pool: p.cfg.host, address: a, id });
+    }
+  }
+
+  /** Periodic: replace unreachable pool members, re-resolve names, retry unresolved servers. */
+  private async housekeep(): Promise<void> {
+    if (this.stopping) return;
+    const snap = this.engine.snapshot(hrtime());
+    for (const p of this.pools) {
+      for (const [address, id] of p.members) {
+        const src = snap.sources.find((s) => s.id === id);
+        if (src === undefined) continue;
+        const deniedByKod = src.kod === 'DENY' || src.kod === 'RSTR';
+        if ((src.reach === 0 && src.packetsSent >= p.cfg.unreachablePolls) || deniedByKod) {
+          this.removeEngineSource(id);
+          p.members.delete(address);
+          p.bad.add(address);
+          this.log.info('pool source replaced', {
+            pool: p.cfg.host,
+            address,
+            reason: deniedByKod ? `kod ${src.kod}` : 'unreachable',
+          });
+        }
+      }
+    }
+    await Promise.all([
+      ...this.statics.map((s) => this.resolveStatic(s)),
+      ...this.pools.map((p) => this.fillPool(p)),
+    ]);
+  }
+
+  // ---------------------------------------------------------------- API
+
+  now(): bigint {
+    return this.discipline.clock.read(hrtime());
+  }
+
+  systemSnapshot(): SystemSnapshot {
+    return this.engine.snapshot(hrtime());
+  }
+
+  snapshot(): DaemonSnapshot {
+    const raw = hrtime();
+    const server: ServerStats = this.guard.stats();
+    const clients: ClientSnapshot[] = this.guard.clients(raw);
+    return {
+      version: NTPKIT_VERSION,
+      uptime: Number(raw - this.startRaw) / 1e9,
+      system: this.engine.snapshot(raw),
+      server,
+      clients,
+    };
+  }
+
+  async reload(config: DaemonConfig): Promise<void> {
+    const old = this.config;
+    if (
+      JSON.stringify([old.server, old.legacy, old.observe]) !==
+      JSON.stringify([config.server, config.legacy, config.observe])
+    )
+      this.log.warn('[serve], [legacy] and [observe] changes take effect at restart');
+    if (
+      JSON.stringify(old.system, (_k, v: unknown) => (v instanceof Uint8Array ? Array.from(v) : v)) !==
+      JSON.stringify(config.system, (_k, v: unknown) => (v instanceof Uint8Array ? Array.from(v) : v))
+    )
+      this.log.warn('[system], [local], keys and [[broadcast]] changes take effect at restart');
+    this.config = config;
+    if (this.opts.logger === undefined) this.log = createLogger(config.log);
+    try {
+      this.guard.reconfigure(guardConfigOf(config));
+    } catch (e) {
+      this.log.error('access/rate-limit configuration rejected; keeping the old one', { error: e });
+    }
+    await this.reconcileSources();
+    this.log.info('configuration reloaded', {
+      file: config.file,
+      sources: this.statics.length,
+      pools: this.pools.length,
+    });
+  }
+
+  private async saveState(): Promise<void> {
+    const file = this.config.clock.stateFile;
+    if (file === null || this.engine === undefined) return;
+    const snap = this.engine.snapshot(hrtime());
+    try {
+      await mkdir(dirname(file), { recursive: true });
+      await writeStateFile(file, {
+        version: 1,
+        discipline: this.config.clock.discipline,
+        frequencyPpm: this.discipline.clock.frequencyPpm(),
+        savedAt: Number(this.now() >> 32n) - 2_208_988_800,
+        synchronised: snap.synchronised,
+      });
+      this.log.debug('state file written', { file });
+    } catch (e) {
+      this.log.warn('cannot write state file', { file, error: e });
+    }
+  }
+
+  private async closeAll(): Promise<void> {
+    if (this.timer !== null) clearTimeout(this.timer);
+    if (this.housekeeping !== null) clearInterval(this.housekeeping);
+    if (this.stateTimer !== null) clearInterval(this.stateTimer);
+    this.timer = null;
+    this.housekeeping = null;
+    this.stateTimer = null;
+    for (const c of this.closables.splice(0))
+      await c.close().catch((e: unknown) => this.log.warn('close failed', { error: e }));
+    await Promise.all(
+      this.sockets.splice(0).map(
+        (s) =>
+          new Promise<void>((r) => {
+            try {
+              s.sock.close(() => r());
+            } catch {
+              r();
+            }
+          }),
+      ),
+    );
+  }
+
+  async stop(): Promise<void> {
+    if (this.stopping) return this.stopped;
+    this.stopping = true;
+    this.log.info('stopping');
+    await this.saveState();
+    await this.closeAll();
+    this.log.info('stopped', { uptime: Number(hrtime() - this.startRaw) / 1e9 });
+    this.resolveStopped();
+  }
+}
+
+/** Starts a daemon: binds its sockets, starts its services, configures its sources. */
+export async function startDaemon(config: DaemonConfig, opts: DaemonOptions = {}): Promise<Daemon> {
+  const d = new DaemonImpl(config, opts);
+  await d.start();
+  return d;
+}

@@ -1,0 +1,309 @@
+/**
+ * One-shot NTP client over real UDP: sends client-mode requests to a server, validates the replies with
+ * the pure `checkServerResponse`, and measures offset and delay. Used by `ntpkit query`.
+ *
+ * Local time: `performance.timeOrigin` (µs resolution, taken at process start) advanced by the
+ * monotonic `process.hrtime.bigint()`, i.e. sub-microsecond reads of the system clock as it was when
+ * the process started (a query lasts seconds, so a later step of the system clock does not matter).
+ */
+
+import dgram from 'node:dgram';
+import { lookup } from 'node:dns/promises';
+import { isIP } from 'node:net';
+import { performance } from 'node:perf_hooks';
+import { type NtpTimestamp, unixNsToTimestamp } from '../time/ntp-time.js';
+import { computeExchange, type ExchangeResult } from '../wire/exchange.js';
+import { decodePacket, emptyPacket, encodePacket, MODE, type NtpPacket } from '../wire/packet.js';
+import { checkServerResponse, type ResponseProblemCode } from '../wire/validate.js';
+
+const hrAtOrigin = process.hrtime.bigint() - BigInt(Math.round(performance.now() * 1e6));
+const originNs = BigInt(Math.round(performance.timeOrigin * 1000)) * 1000n;
+
+/** The local wall clock in Unix nanoseconds (see the module comment). */
+export function wallClockNs(): bigint {
+  return originNs + (process.hrtime.bigint() - hrAtOrigin);
+}
+
+/** log2 of the local clock's read resolution used in the dispersion estimate (~1 µs). */
+export const LOCAL_PRECISION = -20;
+
+export interface QueryTarget {
+  host: string;
+  port: number;
+}
+
+/**
+ * Parses `HOST`, `HOST:PORT`, `[IPV6]`, `[IPV6]:PORT` or a bare IPv6 address. Returns an error text
+ * in plain words for anything else.
+ */
+export function parseTarget(text: string, defaultPort = 123): QueryTarget | { error: string } {
+  const t = text.trim();
+  if (t === '') return { error: 'no server given' };
+  let host = t;
+  let portText: string | undefined;
+  const br = /^\[([^\]]+)\](?::(.*))?$/.exec(t);
+  if (br !== null) {
+    host = br[1] ?? '';
+    portText = br[2];
+    if (isIP(host) !== 6) return { error: `'${host}' inside brackets is not an IPv6 address` };
+  } else if (t.split(':').length === 2) {
+    const i = t.lastIndexOf(':');
+    host = t.slice(0, i);
+    portText = t.slice(i + 1);
+  } else if (t.includes(':') && isIP(t) !== 6) {
+    return { error: `'${t}' is not a host, HOST:PORT, or an IPv6 address (write [ADDR]:PORT for a port)` };
+  }
+  if (host === '') return { error: `no host name in '${t}'` };
+  if (br === null && isIP(host) === 0 && !/^[A-Za-z0-9]([A-Za-z0-9.-]*[A-Za-z0-9.])?$/.test(host)) {
+    return { error: `'${host}' is not a valid host name or address` };
+  }
+  let port = defaultPort;
+  if (portText !== undefined) {
+    if (!/^\d{1,5}$/.test(portText) || Number(portText) < 1 || Number(portText) > 65535) {
+      return { error: `port '${portText}' is not a number from 1 to 65535` };
+    }
+    port = Number(portText);
+  }
+  return { host, port };
+}
+
+export interface QueryOptions extends QueryTarget {
+  /** Requests to send; the reply with the lowest delay is reported. */
+  samples: number;
+  /** Time to wait for each reply, ms. */
+  timeoutMs: number;
+  /** Pause between requests, ms. */
+  intervalMs: number;
+  /** Restrict name resolution to one address family. */
+  family?: 4 | 6;
+  /** NTP version to put into requests (default 4). */
+  version?: number;
+}
+
+export interface QuerySample extends ExchangeResult {
+  request: NtpPacket;
+  response: NtpPacket;
+  /** Client transmit and receive timestamps (wire format). */
+  t1: NtpTimestamp;
+  t4: NtpTimestamp;
+  /** Local clock (Unix ns) at reception, to resolve the era of the reply's timestamps. */
+  receivedUnixNs: bigint;
+}
+
+export interface Rejection {
+  code: ResponseProblemCode | 'UNDECODABLE' | 'WRONG_SOURCE';
+  message: string;
+}
+
+export type QueryResult =
+  | {
+      ok: true;
+      address: string;
+      port: number;
+      best: QuerySample;
+      samples: QuerySample[];
+      sent: number;
+      rejections: Rejection[];
+    }
+  | {
+      ok: false;
+      address: string | null;
+      port: number;
+      message: string;
+      rejections: Rejection[];
+      sent: number;
+    };
+
+const sleep = (ms: number) => new Promise<void>((r) => setTimeout(r, ms));
+
+/** Resolves a host name to one address (IPv4 first unless `family` says otherwise). */
+export async function resolveHost(host: string, family?: 4 | 6): Promise<{ address: string; family: 4 | 6 }> {
+  const kind = isIP(host);
+  if (kind === 4 || kind === 6) {
+    if (family !== undefined && family !== kind)
+      throw new Error(`${host} is an IPv${kind} address, but -${family} was given`);
+    return { address: host, family: kind };
+  }
+  const found = await lookup(host, { all: true, family: family ?? 0 });
+  const pick = found.find((a) => a.family === 4) ?? found[0];
+  if (pick === undefined) throw new Error(`cannot resolve host '${host}'`);
+  return { address: pick.address, family: pick.family === 6 ? 6 : 4 };
+}
+
+/** Runs the query. Never rejects: every failure comes back as `ok: false` with a plain message. */
+export async function queryServer(opts: QueryOptions): Promise<QueryResult> {
+  let target: { address: string; family: 4 | 6 };
+  try {
+    target = await resolveHost(opts.host, opts.family);
+  } catch (err) {
+    const code = (err as { code?: string }).code;
+    const why =
+      code === 'ENOTFOUND' || code === 'EAI_AGAIN'
+        ? 'no such host (DNS lookup failed)'
+        : (err as Error).message;
+    return {
+      ok: false,
+      address: null,
+      port: opts.port,
+      message: `cannot resolve '${opts.host}': ${why}`,
+      rejections: [],
+      sent: 0,
+    };
+  }
+  const socket = dgram.createSocket(target.family === 6 ? 'udp6' : 'udp4');
+  const rejections: Rejection[] = [];
+  const samples: QuerySample[] = [];
+  let sent = 0;
+  let socketError: Error | null = null;
+  type Arrival = { data: Buffer; at: bigint } | { error: Error };
+  const queue: Arrival[] = [];
+  let waiter: ((a: Arrival | null) => void) | null = null;
+  const deliver = (a: Arrival) => {
+    if (waiter !== null) {
+      const w = waiter;
+      waiter = null;
+      w(a);
+    } else queue.push(a);
+  };
+  /** The next arrival, or null after `ms` milliseconds. */
+  const next = (ms: number): Promise<Arrival | null> => {
+    const q = queue.shift();
+    if (q !== undefined) return Promise.resolve(q);
+    return new Promise((resolve) => {
+      const timer = setTimeout(() => {
+        waiter = null;
+        resolve(null);
+      }, ms);
+      waiter = (a) => {
+        clearTimeout(timer);
+        resolve(a);
+      };
+    });
+  };
+  socket.on('message', (data, rinfo) => {
+    const at = wallClockNs();
+    if (rinfo.address !== target.address || rinfo.port !== opts.port) {
+      rejections.push({
+        code: 'WRONG_SOURCE',
+        message: `ignored a packet from ${rinfo.address}:${rinfo.port}`,
+      });
+      return;
+    }
+    deliver({ data, at });
+  });
+  socket.on('error', (err) => {
+    socketError = err;
+    deliver({ error: err });
+  });
+  try {
+    await new Promise<void>((resolve, reject) => {
+      socket.once('error', reject);
+      socket.connect(opts.port, target.address, () => {
+        socket.off('error', reject);
+        resolve();
+      });
+    });
+  } catch (err) {
+    socket.close();
+    const message = describeSocketError(err as Error, target.address, opts.port);
+    return { ok: false, address: target.address, port: opts.port, message, rejections, sent };
+  }
+  try {
+    for (let i = 0; i < opts.samples && socketError === null; i++) {
+      if (i > 0) await sleep(opts.intervalMs);
+      const request = emptyPacket();
+      request.mode = MODE.CLIENT;
+      request.version = opts.version ?? 4;
+      request.precision = LOCAL_PRECISION;
+      const t1 = unixNsToTimestamp(wallClockNs());
+      request.transmitTimestamp = t1;
+      const deadline = performance.now() + opts.timeoutMs;
+      socket.send(encodePacket(request));
+      sent++;
+      for (;;) {
+        const remaining = deadline - performance.now();
+        if (remaining <= 0) break;
+        const got = await next(remaining);
+        if (got === null || 'error' in got) break;
+        const verdict = decodeAndCheck(request, t1, got, samples, rejections);
+        if (verdict === 'kod') return finish();
+        if (verdict === 'accepted') break;
+      }
+    }
+  } finally {
+    socket.close();
+  }
+  return finish();
+
+  function finish(): QueryResult {
+    const base = { address: target.address, port: opts.port, rejections, sent };
+    const best = samples.reduce<QuerySample | undefined>(
+      (b, s) => (b === undefined || s.delay < b.delay ? s : b),
+      undefined,
+    );
+    if (best !== undefined) return { ok: true, ...base, best, samples };
+    const kod = rejections.find((r) => r.code === 'KISS_OF_DEATH');
+    const reject = kod ?? rejections.find((r) => r.code !== 'WRONG_SOURCE');
+    if (reject !== undefined) return { ok: false, ...base, message: `reply rejected: ${reject.message}` };
+    if (socketError !== null)
+      return { ok: false, ...base, message: describeSocketError(socketError, target.address, opts.port) };
+    return {
+      ok: false,
+      ...base,
+      message: `no reply from ${fmtAddr(target.address, opts.port)} within ${opts.timeoutMs / 1000} s (${sent} request${sent === 1 ? '' : 's'} sent)`,
+    };
+  }
+}
+
+function decodeAndCheck(
+  request: NtpPacket,
+  t1: NtpTimestamp,
+  got: { data: Buffer; at: bigint },
+  samples: QuerySample[],
+  rejections: Rejection[],
+): 'accepted' | 'rejected' | 'kod' {
+  const decoded = decodePacket(new Uint8Array(got.data.buffer, got.data.byteOffset, got.data.byteLength));
+  if (!decoded.ok) {
+    rejections.push({
+      code: 'UNDECODABLE',
+      message: `the reply is not a valid NTP packet: ${decoded.error.message}`,
+    });
+    return 'rejected';
+  }
+  const check = checkServerResponse(request, decoded.packet);
+  if (!check.ok) {
+    rejections.push({ code: check.code, message: check.message });
+    return check.code === 'KISS_OF_DEATH' ? 'kod' : 'rejected';
+  }
+  const t4 = unixNsToTimestamp(got.at);
+  samples.push({
+    ...computeExchange(t1, t4, decoded.packet, LOCAL_PRECISION),
+    request,
+    response: decoded.packet,
+    t1,
+    t4,
+    receivedUnixNs: got.at,
+  });
+  return 'accepted';
+}
+
+export function fmtAddr(address: string, port: number): string {
+  return isIP(address) === 6 ? `[${address}]:${port}` : `${address}:${port}`;
+}
+
+function describeSocketError(err: Error, address: string, port: number): string {
+  const code = (err as { code?: string }).code;
+  const where = fmtAddr(address, port);
+  switch (code) {
+    case 'ECONNREFUSED':
+      return `${where} refused the request (ICMP port unreachable: nothing listens on that port)`;
+    case 'ENETUNREACH':
+    case 'EHOSTUNREACH':
+      return `${where} is unreachable (no route to the host)`;
+    case 'EADDRNOTAVAIL':
+    case 'EAFNOSUPPORT':
+      return `cannot send to ${where}: this host has no usable address of that family`;
+    default:
+      return `network error talking to ${where}: ${err.message}`;
+  }
+}

@@ -1,0 +1,3 @@
+export * from './snapshot.js';
+export * from './system.js';
+export * from './types.js';

@@ -1,0 +1,723 @@
+/**
+ * The NTP system process (RFC 5905 sections 9-12): associations → clock filter → selection →
+ * cluster → combine → discipline, plus the server responder and broadcast servers. Sans-IO: packets,
+ * timer events and raw counter values in, actions out. The daemon and the simulator drive this same
+ * class.
+ */
+import { cluster, merit } from '../algo/cluster.js';
+import { combine } from '../algo/combine.js';
+import { MINDISP, PHI } from '../algo/constants.js';
+import { HuffPuff } from '../algo/huffpuff.js';
+import { intersect } from '../algo/select.js';
+import { type AssocContext, Association, type AssocOutput, type LocalStamp } from '../assoc/association.js';
+import { BroadcastServer } from '../assoc/broadcast.js';
+import { ServerResponder, type ServerState } from '../assoc/server.js';
+import { addressRefid, checkAuth } from '../assoc/util.js';
+import type { ClockChange, RawTime } from '../clock/types.js';
+import { type NtpTime, ntpTimeToUnixNs, secondsToDuration, toTimestamp } from '../time/ntp-time.js';
+import { secondsToShort } from '../time/short.js';
+import { decodePacket, MODE, type NtpPacket } from '../wire/packet.js';
+import { refidFromString, renderRefid } from '../wire/refid.js';
+import type { FilterStage, SelectionVerdict, SourceSnapshot, SystemSnapshot } from './snapshot.js';
+import type {
+  Action,
+  Endpoint,
+  NtpEngine,
+  SourceConfig,
+  SourceMode,
+  SystemConfig,
+  SystemDeps,
+  SystemEvent,
+} from './types.js';
+
+/** Defaults as RFC 5905 and chrony use them. */
+export function defaultSystemConfig(): SystemConfig {
+  return {
+    minSane: 1,
+    minClock: 3,
+    maxClock: 10,
+    maxDistance: 1.5,
+    maxStratum: 16,
+    localStratum: null,
+    precision: -20,
+    huffPuff: 0,
+    allowPassive: false,
+    broadcastClient: false,
+    requireAuthForMobilise: true,
+    interleavedTableSize: 1024,
+    keys: [],
+    broadcast: [],
+  };
+}
+
+export function defaultSourceConfig(address: string, port = 123, mode: SourceMode = 'server'): SourceConfig {
+  return {
+    address,
+    port,
+    mode,
+    minpoll: 6,
+    maxpoll: 10,
+    iburst: false,
+    burst: false,
+    prefer: false,
+    noselect: false,
+    xleave: false,
+    version: 4,
+  };
+}
+
+interface Verdict {
+  verdict: SelectionVerdict;
+  reason: string;
+}
+
+const MAX_PENDING_TX = 4096;
+
+function rawSeconds(raw: RawTime): number {
+  return Number(raw) / 1e9;
+}
+
+export class NtpSystem implements NtpEngine {
+  readonly config: SystemConfig;
+  private readonly deps: SystemDeps;
+  private readonly assocs = new Map<string, Association>();
+  private readonly broadcasters: BroadcastServer[];
+  readonly server: ServerResponder;
+  private readonly huffPuff: HuffPuff | null;
+  private readonly pendingTx = new Map<number, (raw: RawTime) => void>();
+  private nextTxId = 1;
+  private lastTimer: RawTime | null = null;
+  private readonly verdicts = new Map<string, Verdict>();
+  private readonly ctx: AssocContext;
+  private events: SystemEvent[] = [];
+
+  // System variables (RFC 5905 section 11.3).
+  private leap = 3;
+  private stratum = 16;
+  private refid = 0;
+  private referenceTime: NtpTime | null = null;
+  /** Counter value of the last clock update (s.t). */
+  private updateRaw: RawTime | null = null;
+  private rootDelay = 0;
+  private rootDispersion = 0;
+  private sysPeer: string | null = null;
+  private sysOffset = 0;
+  private sysJitter = 0;
+  private lastUpdateEpoch = Number.NEGATIVE_INFINITY;
+  private synchronised = false;
+  private readonly unsubscribe: () => void;
+
+  constructor(config: SystemConfig, deps: SystemDeps) {
+    this.config = config;
+    this.deps = deps;
+    this.server = new ServerResponder(config.interleavedTableSize);
+    this.broadcasters = config.broadcast.map((b) => new BroadcastServer(b));
+    this.huffPuff = config.huffPuff > 0 ? new HuffPuff(config.huffPuff) : null;
+    this.ctx = {
+      clock: deps.discipline.clock,
+      random: deps.random,
+      keys: config.keys,
+      precision: config.precision,
+      serverState: (raw) => this.serverState(raw),
+      systemPoll: () => deps.discipline.pollExponent(),
+      correctOffset: (epoch, offset, delay) => {
+        if (this.huffPuff === null) return offset;
+        this.huffPuff.add(epoch, delay);
+        return this.huffPuff.correct(offset, delay);
+      },
+      allocTxId: (onSent) => this.allocTxId(onSent),
+    };
+    this.unsubscribe = deps.discipline.clock.onChange((c) => this.onClockChange(c));
+  }
+
+  /** Stops listening to the clock (for hosts that create many engines over one clock). */
+  dispose(): void {
+    this.unsubscribe();
+  }
+
+  private onClockChange(c: ClockChange): void {
+    if (c.kind !== 'step') return;
+    // Stored local timestamps are readings of the old clock: move them onto the new timescale so
+    // that exchanges in flight across the step still give correct offsets.
+    const by = secondsToDuration(c.offset);
+    for (const a of this.assocs.values()) a.shiftLocalTimes(by);
+    if (this.referenceTime !== null) this.referenceTime += by;
+  }
+
+  private allocTxId(onSent: (raw: RawTime) => void): number {
+    const id = this.nextTxId++;
+    if (this.nextTxId > 0x7fffffff) this.nextTxId = 1;
+    this.pendingTx.set(id, onSent);
+    if (this.pendingTx.size > MAX_PENDING_TX) {
+      const first = this.pendingTx.keys().next();
+      if (!first.done) this.pendingTx.delete(first.value);
+    }
+    return id;
+  }
+
+  // ---------------------------------------------------------------------------------------------
+  // Host interface
+
+  start(raw: RawTime): Action[] {
+    for (const a of this.assocs.values()) if (a.nextPoll === null && !a.stopped) a.start(raw);
+    for (const b of this.broadcasters) b.start(raw);
+    this.lastTimer = null;
+    return this.finish(raw, []);
+  }
+
+  handlePacket(raw: RawTime, bytes: Uint8Array, from: Endpoint, to?: Endpoint): Action[] {
+    const actions: Action[] = [];
+    const decoded = decodePacket(bytes);
+    if (!decoded.ok) {
+      this.emit({ kind: 'reject', sourceId: null, reason: `malformed: ${decoded.error.code}` });
+      return this.finish(raw, actions);
+    }
+    const pkt = decoded.packet;
+    switch (pkt.mode) {
+      case MODE.CLIENT:
+        this.answer(raw, pkt, bytes.length, from, to, actions);
+        break;
+      case MODE.SERVER: {
+        const a = this.findAssoc(from, ['server', 'broadcast-client'], true);
+        if (a === undefined)
+          this.emit({ kind: 'reject', sourceId: null, reason: 'no association for mode 4' });
+        else this.runAssoc(raw, a, a.receive(raw, pkt), actions, to);
+        break;
+      }
+      case MODE.SYMMETRIC_ACTIVE:
+      case MODE.SYMMETRIC_PASSIVE: {
+        let a = this.findAssoc(from, ['peer', 'passive'], true);
+        if (a === undefined && pkt.mode === MODE.SYMMETRIC_ACTIVE) {
+          const authOk =
+            !this.config.requireAuthForMobilise || checkAuth(pkt, this.config.keys, undefined) === 'ok';
+          if (this.config.allowPassive && authOk) {
+            const cfg = defaultSourceConfig(from.address, from.port, 'passive');
+            cfg.minpoll = Math.max(cfg.minpoll, Math.min(pkt.poll, cfg.maxpoll));
+            if (pkt.mac !== null) cfg.key = pkt.mac.keyId;
+            const { id, actions: added } = this.addSource(raw, cfg, true);
+            actions.push(...added);
+            a = this.assocs.get(id);
+          } else {
+            // No association: answer statelessly in mode 2 (RFC 5905 dispatch table).
+            this.answer(raw, pkt, bytes.length, from, to, actions);
+            break;
+          }
+        }
+        if (a === undefined) {
+          this.emit({ kind: 'reject', sourceId: null, reason: 'no association for mode 2' });
+          break;
+        }
+        this.runAssoc(raw, a, a.receive(raw, pkt), actions, to);
+        break;
+      }
+      case MODE.BROADCAST: {
+        let a = this.findAssoc(from, ['broadcast-client'], false);
+        if (a === undefined && this.config.broadcastClient) {
+          const authOk =
+            !this.config.requireAuthForMobilise || checkAuth(pkt, this.config.keys, undefined) === 'ok';
+          if (authOk) {
+            const cfg = defaultSourceConfig(from.address, from.port, 'broadcast-client');
+            if (pkt.mac !== null) cfg.key = pkt.mac.keyId;
+            const { id, actions: added } = this.addSource(raw, cfg, true);
+            actions.push(...added);
+            a = this.assocs.get(id);
+          }
+        }
+        if (a === undefined) this.emit({ kind: 'reject', sourceId: null, reason: 'unexpected broadcast' });
+        else this.runAssoc(raw, a, a.receive(raw, pkt), actions, to);
+        break;
+      }
+      default:
+        this.emit({ kind: 'reject', sourceId: null, reason: `mode ${pkt.mode} not handled` });
+    }
+    return this.finish(raw, actions);
+  }
+
+  handleTimer(raw: RawTime): Action[] {
+    const actions: Action[] = [];
+    for (const a of [...this.assocs.values()]) {
+      if (a.nextPoll !== null && a.nextPoll <= raw) this.runAssoc(raw, a, a.poll(raw), actions);
+    }
+    for (const b of this.broadcasters) {
+      if (b.nextAt !== null && b.nextAt <= raw) {
+        const { bytes, txId } = b.fire(
+          raw,
+          this.deps.discipline.clock,
+          this.serverState(raw),
+          this.config.keys,
+          (f) => this.allocTxId(f),
+        );
+        actions.push({ kind: 'send', to: { address: b.cfg.address, port: b.cfg.port }, bytes, txId });
+      }
+    }
+    this.lastTimer = null;
+    return this.finish(raw, actions);
+  }
+
+  handleTransmitted(txId: number, raw: RawTime): Action[] {
+    const f = this.pendingTx.get(txId);
+    if (f !== undefined) {
+      this.pendingTx.delete(txId);
+      f(raw);
+    }
+    return [];
+  }
+
+  addSource(raw: RawTime, cfg: SourceConfig, ephemeral = false): { id: string; actions: Action[] } {
+    let id = cfg.port === 123 ? cfg.address : `${cfg.address}:${cfg.port}`;
+    if (cfg.mode === 'passive') id = `passive:${id}`;
+    if (cfg.mode === 'broadcast-client') id = `bcast:${id}`;
+    if (this.assocs.has(id)) {
+      let n = 2;
+      while (this.assocs.has(`${id}#${n}`)) n++;
+      id = `${id}#${n}`;
+    }
+    const a = new Association(id, { ...cfg }, this.ctx, ephemeral);
+    this.assocs.set(id, a);
+    this.verdicts.set(id, { verdict: 'pending', reason: 'no valid sample yet' });
+    a.start(raw);
+    this.emit({ kind: 'source-added', sourceId: id });
+    return { id, actions: this.finish(raw, []) };
+  }
+
+  removeSource(raw: RawTime, id: string): Action[] {
+    this.demobilise(id, 'removed by configuration');
+    return this.finish(raw, []);
+  }
+
+  // ---------------------------------------------------------------------------------------------
+  // Internals
+
+  private emit(e: SystemEvent): void {
+    this.events.push(e);
+  }
+
+  private demobilise(id: string, reason: string): void {
+    if (!this.assocs.delete(id)) return;
+    this.verdicts.delete(id);
+    this.emit({ kind: 'source-removed', sourceId: id, reason });
+    if (this.sysPeer === id) {
+      this.sysPeer = null;
+      this.emit({ kind: 'sys-peer', sourceId: null });
+    }
+  }
+
+  private findAssoc(from: Endpoint, modes: SourceMode[], matchPort: boolean): Association | undefined {
+    let fallback: Association | undefined;
+    for (const a of this.assocs.values()) {
+      if (!modes.includes(a.cfg.mode) || a.cfg.address !== from.address) continue;
+      if (a.cfg.port === from.port) return a;
+      if (!matchPort) fallback = fallback ?? a;
+    }
+    return fallback;
+  }
+
+  private runAssoc(
+    raw: RawTime,
+    a: Association,
+    outs: AssocOutput[],
+    actions: Action[],
+    to?: Endpoint,
+  ): void {
+    if (to !== undefined) a.localAddress = to.address;
+    let updated = false;
+    for (const o of outs) {
+      switch (o.kind) {
+        case 'send': {
+          const act: Action = {
+            kind: 'send',
+            to: { address: a.cfg.address, port: a.cfg.port },
+            bytes: o.bytes,
+          };
+          if (o.txId !== undefined) act.txId = o.txId;
+          actions.push(act);
+          break;
+        }
+        case 'event':
+          this.emit(o.event);
+          break;
+        case 'update':
+          updated = true;
+          break;
+        case 'exchange':
+          this.deps.discipline.exchange(o.exchange, this.sysPeer === a.id);
+          break;
+        case 'demobilise':
+          this.demobilise(a.id, o.reason);
+          break;
+      }
+    }
+    if (updated || outs.some((o) => o.kind === 'event' && o.event.kind === 'unreachable')) this.mitigate(raw);
+  }
+
+  /** Our system variables as advertised to clients and peers. */
+  serverState(raw: RawTime): ServerState {
+    const clock = this.deps.discipline.clock;
+    if (this.synchronised && this.stratum < 16) {
+      const age = this.updateRaw === null ? 0 : Math.max(0, rawSeconds(raw) - rawSeconds(this.updateRaw));
+      return {
+        leap: this.leap,
+        stratum: this.stratum,
+        precision: this.config.precision,
+        rootDelay: secondsToShort(this.rootDelay),
+        // Root dispersion grows at PHI since the last update (the bound stays honest between updates).
+        rootDispersion: secondsToShort(this.rootDispersion + PHI * age),
+        referenceId: this.refid,
+        referenceTimestamp: this.referenceTime === null ? 0n : toTimestamp(this.referenceTime),
+      };
+    }
+    if (this.config.localStratum !== null) {
+      return {
+        leap: 0,
+        stratum: this.config.localStratum,
+        precision: this.config.precision,
+        rootDelay: 0,
+        rootDispersion: 0,
+        referenceId: refidFromString('LOCL'),
+        referenceTimestamp: toTimestamp(clock.read(raw)),
+      };
+    }
+    return {
+      leap: 3,
+      stratum: 16,
+      precision: this.config.precision,
+      rootDelay: 0,
+      rootDispersion: 0,
+      referenceId: 0,
+      referenceTimestamp: 0n,
+    };
+  }
+
+  private answer(
+    raw: RawTime,
+    pkt: NtpPacket,
+    length: number,
+    from: Endpoint,
+    to: Endpoint | undefined,
+    actions: Action[],
+  ): void {
+    const now = toTimestamp(this.deps.discipline.clock.read(raw));
+    const res = this.server.respond(
+      pkt,
+      length,
+      from.address,
+      now,
+      now,
+      this.serverState(raw),
+      this.config.keys,
+    );
+    const act: Action = { kind: 'send', to: from, bytes: res.bytes };
+    if (to !== undefined) act.from = to;
+    if (res.slot >= 0) {
+      const slot = res.slot;
+      const rx = res.rx;
+      act.txId = this.allocTxId((sentRaw) => {
+        this.server.transmitted(slot, rx, toTimestamp(this.deps.discipline.clock.read(sentRaw)) || 1n);
+      });
+    }
+    actions.push(act);
+  }
+
+  private finish(raw: RawTime, actions: Action[]): Action[] {
+    for (const e of this.events) actions.push({ kind: 'event', event: e });
+    this.events = [];
+    let at: RawTime | null = null;
+    for (const a of this.assocs.values())
+      if (a.nextPoll !== null && (at === null || a.nextPoll < at)) at = a.nextPoll;
+    for (const b of this.broadcasters) if (b.nextAt !== null && (at === null || b.nextAt < at)) at = b.nextAt;
+    if (at !== null && at !== this.lastTimer) {
+      this.lastTimer = at;
+      actions.push({ kind: 'timer', at: at < raw ? raw : at });
+    }
+    return actions;
+  }
+
+  /** Fitness of a source for selection (RFC 5905 section 11.2 / A.5.5 peer_unfit()). */
+  private fitness(a: Association, raw: RawTime): Verdict | null {
+    if (a.cfg.noselect) return { verdict: 'noselect', reason: 'configured noselect' };
+    if (a.stopped) return { verdict: 'unreachable', reason: `stopped by kiss code ${a.kod ?? ''}` };
+    if (a.reach === 0) return { verdict: 'unreachable', reason: 'no valid packet in the last 8 polls' };
+    if (a.calibrating && a.output() === null)
+      return { verdict: 'pending', reason: 'calibrating broadcast delay' };
+    if (a.output() === null) return { verdict: 'pending', reason: 'waiting for a valid sample' };
+    if (a.leap === 3) return { verdict: 'unsynchronised', reason: 'source is unsynchronised (leap 3)' };
+    if (a.stratum >= this.config.maxStratum || a.stratum >= 16)
+      return {
+        verdict: 'bad-stratum',
+        reason: `stratum ${a.stratum} not below ${Math.min(16, this.config.maxStratum)}`,
+      };
+    const dist = a.rootDistance(raw);
+    const limit = this.config.maxDistance + PHI * 2 ** this.deps.discipline.pollExponent();
+    if (dist > limit)
+      return {
+        verdict: 'bad-distance',
+        reason: `root distance ${dist.toFixed(6)} s over ${limit.toFixed(3)} s`,
+      };
+    if (a.localAddress !== null && a.stratum > 1 && a.refid === addressRefid(a.localAddress))
+      return { verdict: 'loop', reason: 'source is synchronised to us' };
+    return null;
+  }
+
+  /** The mitigation chain: selection, cluster, combine, clock update (RFC 5905 sections 11.2-11.3). */
+  private mitigate(raw: RawTime): void {
+    const candidates: Association[] = [];
+    for (const a of this.assocs.values()) {
+      const f = this.fitness(a, raw);
+      if (f === null) candidates.push(a);
+      else this.verdicts.set(a.id, f);
+    }
+    const byId = new Map(candidates.map((a) => [a.id, a]));
+    const sel = intersect(
+      candidates.map((a) => ({
+        id: a.id,
+        offset: a.output()?.offset ?? 0,
+        rootDistance: a.rootDistance(raw),
+      })),
+      this.config.minSane,
+    );
+    if (!sel.ok) {
+      for (const a of candidates)
+        this.verdicts.set(a.id, {
+          verdict: 'falseticker',
+          reason:
+            candidates.length < this.config.minSane
+              ? `fewer than ${this.config.minSane} selectable sources`
+              : `no majority of ${candidates.length} sources agrees`,
+        });
+      this.setSysPeer(null);
+      return;
+    }
+    for (const id of sel.falsetickers)
+      this.verdicts.set(id, {
+        verdict: 'falseticker',
+        reason: `outside the intersection [${sel.low.toFixed(6)}, ${sel.high.toFixed(6)}] s of ${sel.truechimers.length} truechimers`,
+      });
+    let truechimers = sel.truechimers
+      .map((id) => byId.get(id))
+      .filter((a): a is Association => a !== undefined);
+    const cands = truechimers.map((a) => {
+      const o = a.output();
+      return {
+        id: a.id,
+        offset: o?.offset ?? 0,
+        jitter: o?.jitter ?? 0,
+        stratum: a.stratum,
+        rootDistance: a.rootDistance(raw),
+        prefer: a.cfg.prefer,
+      };
+    });
+    cands.sort((x, y) => merit(x, this.config.maxDistance) - merit(y, this.config.maxDistance));
+    const kept = cands.slice(0, this.config.maxClock);
+    for (const c of cands.slice(this.config.maxClock))
+      this.verdicts.set(c.id, { verdict: 'excess', reason: `beyond maxclock ${this.config.maxClock}` });
+    const cl = cluster(kept, this.config.minClock, this.config.maxDistance);
+    for (const id of cl.outliers)
+      this.verdicts.set(id, {
+        verdict: 'outlier',
+        reason: 'discarded by the cluster algorithm (largest selection jitter)',
+      });
+    truechimers = cl.survivors.map((id) => byId.get(id)).filter((a): a is Association => a !== undefined);
+    if (truechimers.length === 0) {
+      this.setSysPeer(null);
+      return;
+    }
+    // System peer: a preferred survivor, else the current system peer while it survives (avoids
+    // clock hopping), else the survivor with the best merit.
+    const prefer = truechimers.find((a) => a.cfg.prefer);
+    const current = truechimers.find((a) => a.id === this.sysPeer);
+    const first = truechimers[0];
+    const peer = prefer ?? current ?? first;
+    if (peer === undefined) return;
+    for (const a of truechimers)
+      this.verdicts.set(
+        a.id,
+        a === peer
+          ? { verdict: 'sys-peer', reason: 'selected as system peer' }
+          : { verdict: 'combined', reason: `survivor combined with ${truechimers.length - 1} others` },
+      );
+    this.setSysPeer(peer.id);
+    const po = peer.output();
+    if (po === null) return;
+    const comb = combine(
+      truechimers.map((a) => ({ offset: a.output()?.offset ?? 0, rootDistance: a.rootDistance(raw) })),
+      po.offset,
+    );
+    if (peer.selectEpoch <= this.lastUpdateEpoch) return;
+    this.lastUpdateEpoch = peer.selectEpoch;
+    this.clockUpdate(raw, peer, comb.offset, comb.jitter);
+  }
+
+  private setSysPeer(id: string | null): void {
+    if (this.sysPeer !== id) {
+      this.sysPeer = id;
+      this.emit({ kind: 'sys-peer', sourceId: id });
+    }
+  }
+
+  /** RFC 5905 section 11.3 clock_update(). */
+  private clockUpdate(raw: RawTime, peer: Association, offset: number, selJitter: number): void {
+    const po = peer.output();
+    if (po === null) return;
+    const jitter = Math.sqrt(po.jitter ** 2 + selJitter ** 2);
+    const rootDelay = peer.rootDelay + po.delay;
+    const measuredRaw = po.raw ?? raw;
+    const age = Math.max(0, rawSeconds(raw) - po.epoch);
+    const rootDispersion = Math.max(
+      MINDISP,
+      peer.rootDispersion + po.dispersion + jitter + PHI * age + Math.abs(po.offset),
+    );
+    const result = this.deps.discipline.update({
+      raw: measuredRaw,
+      offset,
+      jitter,
+      rootDelay,
+      rootDispersion,
+      poll: peer.hpoll,
+      sourceId: peer.id,
+    });
+    switch (result.kind) {
+      case 'step':
+        this.emit({ kind: 'clock-step', offset: result.offset });
+        // RFC 5905: after a step every association restarts its filter; the system is unsynchronised
+        // until the next update.
+        for (const a of this.assocs.values()) a.clearAfterStep(raw);
+        this.lastUpdateEpoch = Number.NEGATIVE_INFINITY;
+        this.stratum = 16;
+        this.leap = 3;
+        this.setSynchronised(false);
+        return;
+      case 'panic':
+        this.emit({ kind: 'clock-panic', offset: result.offset });
+        return;
+      case 'spike':
+        return;
+      case 'ignored':
+        if (this.deps.discipline.kind !== 'feedforward') return;
+        break;
+      case 'slew':
+        break;
+    }
+    this.leap = peer.leap;
+    this.stratum = Math.min(16, peer.stratum + 1);
+    this.refid =
+      peer.stratum <= 1 && peer.refid !== 0 && peer.stratum === 0
+        ? peer.refid
+        : addressRefid(peer.cfg.address);
+    this.referenceTime = this.deps.discipline.clock.read(raw);
+    this.updateRaw = raw;
+    this.rootDelay = rootDelay;
+    this.rootDispersion = rootDispersion;
+    this.sysOffset = offset;
+    this.sysJitter = jitter;
+    this.setSynchronised(this.stratum < 16);
+  }
+
+  private setSynchronised(on: boolean): void {
+    if (this.synchronised !== on) {
+      this.synchronised = on;
+      this.emit({ kind: 'sync', synchronised: on });
+    }
+  }
+
+  // ---------------------------------------------------------------------------------------------
+  // Snapshots
+
+  private sourceSnapshot(a: Association, raw: RawTime): SourceSnapshot {
+    const now = rawSeconds(raw);
+    const o = a.output();
+    const v = this.verdicts.get(a.id) ?? { verdict: 'pending', reason: 'not evaluated yet' };
+    const filter: FilterStage[] = a.filter.registers(now).map((s) => ({
+      offset: s.offset,
+      delay: s.delay,
+      dispersion: s.dispersion,
+      age: now - s.epoch,
+    }));
+    return {
+      id: a.id,
+      address: a.cfg.address,
+      port: a.cfg.port,
+      name: a.cfg.name ?? null,
+      mode: a.cfg.mode,
+      interleaved: a.interleaved,
+      xleave: a.cfg.xleave,
+      prefer: a.cfg.prefer,
+      noselect: a.cfg.noselect,
+      stratum: a.stratum,
+      refid: renderRefid(a.refid, a.stratum),
+      leap: a.leap,
+      version: a.version,
+      precision: a.precision,
+      rootDelay: a.rootDelay,
+      rootDispersion: a.rootDispersion,
+      poll: a.effectivePoll(),
+      peerPoll: a.ppoll,
+      reach: a.reach,
+      when: a.lastValid === null ? null : now - rawSeconds(a.lastValid),
+      offset: o?.offset ?? 0,
+      delay: o?.delay ?? 0,
+      dispersion: o === null ? 16 : Math.min(16, o.dispersion + PHI * Math.max(0, now - o.epoch)),
+      jitter: o?.jitter ?? 0,
+      rootDistance: a.rootDistance(raw),
+      filter,
+      verdict: v.verdict,
+      verdictReason: v.reason,
+      auth: a.auth,
+      keyId: a.cfg.key ?? null,
+      kod: a.kod,
+      rejected: { ...a.rejected },
+      packetsSent: a.packetsSent,
+      packetsReceived: a.packetsReceived,
+    };
+  }
+
+  snapshot(raw: RawTime): SystemSnapshot {
+    const d = this.deps.discipline.snapshot(raw);
+    const clock = this.deps.discipline.clock;
+    const st = this.serverState(raw);
+    const rootDelay = st.rootDelay / 65536;
+    const rootDispersion = st.rootDispersion / 65536;
+    const sources = [...this.assocs.values()].map((a) => this.sourceSnapshot(a, raw));
+    const synced = this.synchronised || this.config.localStratum !== null;
+    return {
+      time: Number(ntpTimeToUnixNs(clock.read(raw))) / 1e9,
+      clock: this.deps.discipline.kind,
+      clockState: d.state,
+      synchronised: synced,
+      leap: st.leap,
+      stratum: st.stratum,
+      refid: renderRefid(st.referenceId, st.stratum),
+      referenceTime: this.referenceTime === null ? null : Number(ntpTimeToUnixNs(this.referenceTime)) / 1e9,
+      rootDelay,
+      rootDispersion,
+      rootDistance: rootDelay / 2 + rootDispersion,
+      offset: d.offset,
+      frequencyPpm: d.frequencyPpm,
+      jitter: this.synchronised ? this.sysJitter : d.jitter,
+      wander: d.wander,
+      poll: d.poll,
+      precision: this.config.precision,
+      errorBound: clock.errorBound(raw),
+      sysPeer: this.sysPeer,
+      sources,
+      extra: {
+        combinedOffset: this.sysOffset,
+        serverRequests: this.server.requests,
+        serverResponses: this.server.responses,
+        interleavedResponses: this.server.interleavedResponses,
+        interleavedTableEntries: this.server.table.count(),
+      },
+    };
+  }
+
+  /** Ids of the current associations. */
+  sourceIds(): string[] {
+    return [...this.assocs.keys()];
+  }
+
+  /** Used by tests and the simulator: the association object for an id. */
+  association(id: string): Association | undefined {
+    return this.assocs.get(id);
+  }
+}
+
+export type { LocalStamp };

@@ -1,0 +1,218 @@
+import assert from 'node:assert/strict';
+import { test } from 'node:test';
+import { FeedForwardClock, type FeedForwardOptions } from '../../src/clock/feedforward.js';
+import type { RawExchange } from '../../src/clock/types.js';
+import { secondsToDuration } from '../../src/time/ntp-time.js';
+import { runScenario } from './scenario.js';
+import {
+  clockError,
+  exponential,
+  expPath,
+  makeExchange,
+  type Oscillator,
+  oscillator,
+  type PathModel,
+  prng,
+  rms,
+  type SynthExchange,
+  T0,
+} from './synth.js';
+
+function toRaw(x: SynthExchange, sourceId = 'S'): RawExchange {
+  return { sourceId, ta: x.ta, tb: x.tb, te: x.te, tf: x.tf, rootDelay: 0, rootDispersion: 0, stratum: 1 };
+}
+
+interface Driver {
+  ff: FeedForwardClock;
+  osc: Oscillator;
+  /** Runs exchanges every `poll` s until true time `until`; `each` sees every processed exchange. */
+  run(
+    until: number,
+    path: PathModel,
+    each?: (x: SynthExchange) => void,
+    deliver?: (t: number) => boolean,
+  ): void;
+  t: number;
+  err(t: number): number;
+}
+
+function driver(
+  seed: number,
+  seconds: number,
+  opts: FeedForwardOptions = {},
+  f0 = 100e-6,
+  wander = 1e-9,
+): Driver {
+  const rnd = prng(seed);
+  const osc = oscillator(rnd, seconds + 100, f0, wander);
+  const ff = new FeedForwardClock({ raw: osc.raw(0), time: T0 + secondsToDuration(0.1), ...opts });
+  const d: Driver = {
+    ff,
+    osc,
+    t: 1,
+    run(until, path, each, deliver) {
+      while (d.t < until) {
+        const x = makeExchange(osc, path, d.t);
+        if (deliver === undefined || deliver(d.t)) {
+          ff.exchange(toRaw(x), true);
+          each?.(x);
+        }
+        d.t += 64;
+      }
+    },
+    err: (t: number) => clockError(ff.clock.read(osc.raw(t)), t),
+  };
+  return d;
+}
+
+test('standard LAN scenario: RMS error far below chrony’s 87 µs, no step after the first, rate < 0.1 ppm', () => {
+  for (const seed of [1, 2, 3, 4]) {
+    const r = runScenario('feedforward', { seed, seconds: 20000 });
+    assert.equal(r.laterSteps, 0, `seed ${seed}: later steps`);
+    assert.equal(r.steps, 1, `seed ${seed}: the first estimate sets the clock`);
+    assert.ok(r.rmsError < 40e-6, `seed ${seed}: RMS ${(r.rmsError * 1e6).toFixed(1)} µs`);
+    assert.ok(r.maxError < 150e-6, `seed ${seed}: max ${(r.maxError * 1e6).toFixed(1)} µs`);
+    assert.ok(r.rmsRateError < 0.1e-6, `seed ${seed}: rate RMS ${(r.rmsRateError * 1e9).toFixed(1)} ppb`);
+    assert.ok(r.maxRateError < 0.2e-6, `seed ${seed}: rate max ${(r.maxRateError * 1e9).toFixed(1)} ppb`);
+    const e = (r.d as FeedForwardClock).estimates();
+    assert.equal(e.levelShifts, 0, 'no false level shift');
+    assert.equal(e.state, 'TRACKING');
+  }
+});
+
+test('rate estimate in ppb and offset in µs on a stable counter', () => {
+  const d = driver(11, 12000, {}, 50e-6, 0);
+  const errs: number[] = [];
+  d.run(12000, expPath(prng(99)), (x) => {
+    if (x.t > 3000) errs.push(d.err(x.tArrive + 30));
+  });
+  const rateErr = d.ff.difference.rate() - d.osc.rate(12000);
+  assert.ok(Math.abs(rateErr) < 5e-9, `rate error ${(rateErr * 1e9).toFixed(2)} ppb`);
+  assert.ok(rms(errs) < 25e-6, `offset RMS ${(rms(errs) * 1e6).toFixed(1)} µs`);
+  const snap = d.ff.snapshot(d.osc.raw(12000));
+  assert.ok(Math.abs(Number(snap.extra?.periodPpm) - (1 / (1 + 50e-6) - 1) * 1e6) < 0.005);
+});
+
+test('upward level shift (route change) is detected; a lower minimum is accepted at once', () => {
+  const rnd = prng(5);
+  let base = 100e-6;
+  const path: PathModel = { delay: () => base + exponential(rnd, 100e-6) };
+  const d = driver(5, 20000);
+  d.run(6000, path);
+  const before = d.ff.estimates();
+  assert.ok(before.minRtt < 260e-6, `min RTT ${before.minRtt}`);
+  assert.equal(before.levelShifts, 0);
+  base = 600e-6; // +1 ms RTT, symmetric
+  const errs: number[] = [];
+  d.run(6000 + 20 * 64, path, (x) => errs.push(d.err(x.tArrive + 10)));
+  const after = d.ff.estimates();
+  assert.equal(after.levelShifts, 1, 'shift detected within the shift window');
+  assert.ok(after.minRtt > 1.15e-3 && after.minRtt < 1.3e-3, `new min RTT ${after.minRtt}`);
+  d.run(10000, path, (x) => errs.push(d.err(x.tArrive + 10)));
+  assert.ok(Math.max(...errs.map(Math.abs)) < 100e-6, 'the clock stays accurate across the shift');
+  assert.equal(d.ff.estimates().state, 'TRACKING');
+  base = 100e-6; // back down: accepted with the first exchange
+  d.run(d.t + 1, path);
+  assert.ok(d.ff.estimates().minRtt < 400e-6, `min RTT after the drop ${d.ff.estimates().minRtt}`);
+});
+
+test('freewheels on poor input: estimates held, error bound grows, clock stays accurate', () => {
+  const rnd = prng(21);
+  let congested = false;
+  // congestion: +3 ms and heavy jitter on the way back only (would bias the offset by −1.5 ms)
+  const path: PathModel = {
+    delay: (_t, dir) =>
+      100e-6 + exponential(rnd, 100e-6) + (congested && dir === 1 ? 3e-3 + exponential(rnd, 1e-3) : 0),
+  };
+  const d = driver(21, 20000);
+  d.run(8000, path);
+  const raw0 = d.osc.raw(d.t);
+  const bound0 = d.ff.clock.errorBound(raw0);
+  congested = true;
+  const errs: number[] = [];
+  const states: string[] = [];
+  d.run(8000 + 10 * 64, path, (x) => {
+    errs.push(d.err(x.tArrive + 10));
+    states.push(d.ff.estimates().state);
+  });
+  assert.ok(states.includes('FREEWHEEL'), `states ${states.join(',')}`);
+  const bound1 = d.ff.clock.errorBound(d.osc.raw(d.t));
+  assert.ok(bound1 > bound0 + 500 * 15e-6 * 0.9, `bound grew: ${bound0} → ${bound1}`);
+  assert.ok(
+    Math.max(...errs.map(Math.abs)) < 60e-6,
+    `max error while congested ${Math.max(...errs.map(Math.abs))}`,
+  );
+  assert.ok(d.ff.snapshot(d.osc.raw(d.t)).extra?.poorExchanges !== 0);
+  congested = false;
+  d.run(d.t + 5 * 64, path);
+  assert.equal(d.ff.estimates().state, 'TRACKING');
+  assert.ok(d.ff.clock.errorBound(d.osc.raw(d.t)) < bound1);
+});
+
+test('freewheels through an outage and recovers without a step', () => {
+  const d = driver(8, 20000);
+  let steps = 0;
+  d.ff.clock.onChange((c) => {
+    if (c.kind === 'step') steps++;
+  });
+  const path = expPath(prng(3));
+  const during: number[] = [];
+  const states = new Set<string>();
+  const outage = (t: number) => {
+    const out = t >= 8000 && t < 11000;
+    if (out) {
+      during.push(d.err(t));
+      states.add(d.ff.snapshot(d.osc.raw(t)).state);
+    }
+    return !out;
+  };
+  d.run(3000, path);
+  d.run(14000, path, (x) => during.push(d.err(x.tArrive + 10)), outage);
+  assert.ok(states.has('FREEWHEEL'));
+  assert.equal(steps, 1);
+  assert.ok(Math.max(...during.map(Math.abs)) < 400e-6, `max ${Math.max(...during.map(Math.abs))}`);
+  assert.ok(Math.abs(d.err(d.t)) < 60e-6);
+});
+
+test('difference clock: a 1 s interval across an offset correction, error < 1 µs', () => {
+  const d = driver(3, 20000);
+  const path = expPath(prng(4));
+  d.run(10000, path);
+  let checked = 0;
+  for (let k = 0; k < 20; k++) {
+    const tA = d.t - 0.5;
+    const rawA = d.osc.raw(tA);
+    const absA = d.ff.clock.read(rawA);
+    d.run(d.t + 1, path); // one exchange, its correction applied between A and B
+    const correction = d.ff.snapshot(rawA).offset;
+    const rawB = d.osc.raw(tA + 1);
+    const diff = d.ff.difference.interval(rawA, rawB);
+    assert.ok(Math.abs(diff - 1) < 1e-6, `difference clock error ${((diff - 1) * 1e9).toFixed(1)} ns`);
+    const absInterval = Number(d.ff.clock.read(rawB) - absA) / 2 ** 32;
+    if (Math.abs(correction) > 1e-6) {
+      checked++;
+      // the absolute clock's interval contains the correction; the difference clock's does not
+      assert.ok(Math.abs(absInterval - 1 - correction) < 0.5e-6, `abs ${absInterval} corr ${correction}`);
+    }
+  }
+  assert.ok(checked > 3, `only ${checked} corrections above 1 µs`);
+});
+
+test('follows only the system peer; a new system peer keeps the rate', () => {
+  const d = driver(9, 20000);
+  const path = expPath(prng(6));
+  d.run(6000, path);
+  const rate = d.ff.difference.rate();
+  const x = makeExchange(d.osc, path, d.t);
+  const n = d.ff.estimates().samples;
+  d.ff.exchange(toRaw(x, 'OTHER'), false);
+  assert.equal(d.ff.estimates().samples, n, 'non-system-peer exchange ignored');
+  d.ff.exchange(toRaw(x, 'OTHER'), true);
+  assert.equal(d.ff.estimates().samples, 1, 'new path history');
+  assert.equal(d.ff.difference.rate(), rate);
+  assert.equal(
+    d.ff.update({ raw: 0n, offset: 0, jitter: 0, rootDelay: 0, rootDispersion: 0, poll: 6, sourceId: 'x' })
+      .kind,
+    'ignored',
+  );
+});

@@ -1,0 +1,153 @@
+/**
+ * Scenario tests of the symmetric modes (RFC 5905 sections 8-9, RFC 9769 section 4): two peers
+ * converging on each other, passive mobilisation and demobilisation, crossed packets, loss and
+ * restarts, basic and interleaved, and the fallback when one side cannot interleave.
+ */
+import assert from 'node:assert/strict';
+import { test } from 'node:test';
+import { defaultSourceConfig } from '../../src/system/system.js';
+import type { SourceConfig } from '../../src/system/types.js';
+import { Harness, type LinkSpec } from '../support/harness.js';
+
+function peer(address: string, xleave: boolean): SourceConfig {
+  return { ...defaultSourceConfig(address, 123, 'peer'), minpoll: 4, maxpoll: 6, xleave };
+}
+
+function twoPeers(seed: number, xleave: boolean, link: LinkSpec, opts: { passive?: boolean; txLag?: number } = {}) {
+  const h = new Harness(seed);
+  // A is a stratum-1 reference; B follows it through a symmetric association.
+  const a = h.addNode({
+    name: 'A',
+    address: '10.0.0.1',
+    config: { localStratum: 1, allowPassive: true, requireAuthForMobilise: false },
+    sources: opts.passive ? [] : [peer('10.0.0.2', xleave)],
+    txLag: opts.txLag ?? 50e-6,
+  });
+  const b = h.addNode({
+    name: 'B',
+    address: '10.0.0.2',
+    sources: [peer('10.0.0.1', xleave)],
+    discipline: { offset: 0.4 },
+    txLag: opts.txLag ?? 50e-6,
+    config: { allowPassive: true, requireAuthForMobilise: false },
+  });
+  h.link('A', 'B', link);
+  h.start();
+  return { h, a, b };
+}
+
+for (const xleave of [false, true]) {
+  const mode = xleave ? 'interleaved' : 'basic';
+
+  test(`${mode} symmetric: active peers converge on each other`, () => {
+    const { h, a, b } = twoPeers(51, xleave, { delay: 0.004, jitter: 0.0003 });
+    h.runFor(600);
+    const sb = b.system.snapshot(h.now);
+    const sa = a.system.snapshot(h.now);
+    assert.equal(sb.sysPeer, '10.0.0.1');
+    assert.equal(sb.stratum, 2);
+    assert.equal(sb.sources[0]?.interleaved, xleave);
+    // A (stratum 1) sees B at stratum 2 and does not follow it.
+    assert.equal(sa.sources[0]?.stratum, 2);
+    assert.ok(Math.abs(b.error()) < 0.0005, `B error ${b.error()}`);
+    assert.ok(Math.abs(a.error()) === 0, 'A keeps its clock');
+  });
+
+  test(`${mode} symmetric: 20 % loss, duplicates and reordering`, () => {
+    const { h, b } = twoPeers(52, xleave, {
+      delay: 0.004,
+      jitter: 0.0003,
+      loss: 0.2,
+      duplicate: 0.2,
+      reorder: 0.1,
+      reorderDelay: 7,
+    });
+    h.runFor(400);
+    let worst = 0;
+    h.runFor(800, () => (worst = Math.max(worst, Math.abs(b.error()))), 8);
+    const s = b.system.snapshot(h.now).sources[0];
+    assert.ok(s !== undefined);
+    assert.ok((s.rejected['test1-duplicate'] ?? 0) > 0, JSON.stringify(s.rejected));
+    assert.ok(worst < 0.001, `worst ${worst} ${JSON.stringify(s.rejected)}`);
+  });
+
+  test(`${mode} symmetric: restart of either peer`, () => {
+    const { h, a, b } = twoPeers(53, xleave, { delay: 0.004, jitter: 0.0003 });
+    h.runFor(300);
+    a.restart();
+    h.runFor(300);
+    b.restart();
+    h.runFor(400);
+    const sb = b.system.snapshot(h.now);
+    assert.equal(sb.sysPeer, '10.0.0.1');
+    assert.equal(sb.sources[0]?.interleaved, xleave);
+    assert.ok(Math.abs(b.error()) < 0.0005, `B error ${b.error()}`);
+  });
+}
+
+test('symmetric: packets crossed in flight are counted as crossed, not used', () => {
+  // Long delay and fast polls: both peers send before the other's packet arrives.
+  const { h, b } = twoPeers(54, false, { delay: 0.9, jitter: 0.6 });
+  h.runFor(900);
+  const s = b.system.snapshot(h.now).sources[0];
+  assert.ok(s !== undefined);
+  assert.ok((s.rejected.crossed ?? 0) > 0, JSON.stringify(s.rejected));
+  assert.equal(b.system.snapshot(h.now).sysPeer, '10.0.0.1');
+  assert.ok(Math.abs(b.error()) < 0.3, `B error ${b.error()}`);
+});
+
+test('interleaved symmetric removes the transmit latency from the offset', () => {
+  const lag = 0.001;
+  const err = (xleave: boolean) => {
+    const { h, b } = twoPeers(55, xleave, { delay: 0.002 }, { txLag: lag });
+    h.runFor(500);
+    const e: number[] = [];
+    h.runFor(400, () => e.push(b.error()), 8);
+    return e.reduce((x, y) => x + y, 0) / e.length;
+  };
+  const basic = err(false);
+  const xl = err(true);
+  // Basic: our T1 is precise (reported after the send) but the peer's T3 is its software stamp.
+  assert.ok(Math.abs(basic + lag / 2) < lag / 8, `basic ${basic}`);
+  assert.ok(Math.abs(xl) < lag / 8, `interleaved ${xl}`);
+});
+
+test('passive association is mobilised by mode 1 and demobilised when unreachable', () => {
+  const { h, a, b } = twoPeers(56, false, { delay: 0.004 }, { passive: true });
+  h.runFor(300);
+  const sa = a.system.snapshot(h.now);
+  assert.equal(sa.sources.length, 1);
+  assert.equal(sa.sources[0]?.mode, 'passive');
+  assert.ok(a.events.some((e) => e.kind === 'source-added'));
+  assert.equal(b.system.snapshot(h.now).sysPeer, '10.0.0.1');
+  b.up = false;
+  h.runFor(2000);
+  assert.equal(a.system.snapshot(h.now).sources.length, 0);
+  assert.ok(a.events.some((e) => e.kind === 'source-removed' && e.reason === 'passive peer unreachable'));
+});
+
+test('a mode 1 packet without association and without allowPassive gets a stateless mode 2 answer', () => {
+  const h = new Harness(57);
+  const a = h.addNode({ name: 'A', address: '10.0.0.1', config: { localStratum: 1, allowPassive: false } });
+  const b = h.addNode({ name: 'B', address: '10.0.0.2', sources: [peer('10.0.0.1', false)], discipline: { offset: 0.3 } });
+  h.link('A', 'B', { delay: 0.003 });
+  h.start();
+  h.runFor(300);
+  assert.equal(a.system.snapshot(h.now).sources.length, 0);
+  assert.equal(b.system.snapshot(h.now).sysPeer, '10.0.0.1');
+  assert.ok(Math.abs(b.error()) < 0.0005);
+});
+
+test('interleaved symmetric peer falls back to basic against a basic-only peer', () => {
+  const h = new Harness(58);
+  h.addNode({ name: 'A', address: '10.0.0.1', config: { localStratum: 1 }, sources: [peer('10.0.0.2', false)] });
+  const b = h.addNode({ name: 'B', address: '10.0.0.2', sources: [peer('10.0.0.1', true)], discipline: { offset: 0.3 } });
+  h.link('A', 'B', { delay: 0.003 });
+  h.start();
+  h.runFor(600);
+  const s = b.system.snapshot(h.now).sources[0];
+  assert.ok(s !== undefined);
+  assert.equal(s.interleaved, false);
+  assert.equal(s.rejected['interleaved-unsupported'], 1);
+  assert.ok(Math.abs(b.error()) < 0.0005, `B error ${b.error()}`);
+});
