@@ -7,15 +7,16 @@
  *   with gcc into a temp dir; without gcc, the Node generator (bench/udp-loadgen.ts) is used and the
  *   report says so;
  * - server and generator pinned to different cores with taskset (server on the last core);
- * - a ladder of offered rates (×1.25 steps); each rate is tried up to 3 times and the best trial
- *   counts ("best of 3": hypervisor CPU steal comes in bursts); the ladder stops after two
- *   consecutive failing rates or the time budget;
+ * - a search over offered rates: doubling/halving to bracket the < 1% loss limit, then geometric
+ *   bisection to within 10%; each rate is tried up to 3 times and the best trial counts ("best of
+ *   3": hypervisor CPU steal comes in bursts); bounded by a time budget per server;
  * - CPU per reply from the server's /proc/PID/stat utime+stime over the trial;
  * - every process is bounded in time; only loopback traffic; chronyd runs with CAP_SYS_TIME removed
  *   from its bounding set and -x (never touches the clock).
  *
  * Options: --seconds S (trial length, default 2), --trials N (default 3), --budget S (total time
- * limit per server, default 120), --servers ntpkit,chronyd, --no-write (print only), --node-gen.
+ * limit per server, default 120), --servers ntpkit,chronyd,node-baseline (the last one is a
+ * minimal node:dgram responder, to show the platform's own limit), --no-write (print only), --node-gen.
  * Writes the `## Server throughput` section of docs/BENCHMARKS.md, leaving other sections intact.
  */
 import { type ChildProcess, execFileSync, spawn } from 'node:child_process';
@@ -32,6 +33,7 @@ const HERE = dirname(fileURLToPath(import.meta.url));
 const ROOT = resolve(HERE, '..', '..');
 const NTPKIT_PORT = 11521;
 const CHRONY_PORT = 11522;
+const BASELINE_PORT = 11523;
 const NSRC = 64;
 const SRC_PREFIX = '127.0.1';
 
@@ -256,6 +258,29 @@ level = "warn"
   };
 }
 
+/** The platform limit for comparison: a minimal node:dgram responder (fixed 48-byte mode 4 reply). */
+async function startNodeBaseline(pin: boolean): Promise<ServerHandle> {
+  const code = `
+    const s = require('node:dgram').createSocket('udp4');
+    const reply = Buffer.alloc(48); reply[0] = 0x24; reply[1] = 1;
+    s.on('message', (m, r) => { if (m.length >= 48) { m.copy(reply, 24, 40, 48); s.send(reply, r.port, r.address); } });
+    s.bind(${BASELINE_PORT}, '127.0.0.1');
+    setTimeout(() => process.exit(0), 900000).unref();`;
+  const argv = [process.execPath, '-e', code];
+  const child = pin
+    ? spawn('taskset', ['-c', String(lastCore()), ...argv], { stdio: ['ignore', 'ignore', 'inherit'] })
+    : spawn(argv[0] as string, argv.slice(1), { stdio: ['ignore', 'ignore', 'inherit'] });
+  await waitServing(BASELINE_PORT, child, 15);
+  return {
+    name: 'node-baseline',
+    version: `plain node:dgram responder (node ${process.version}, not NTP: a fixed reply)`,
+    child,
+    port: BASELINE_PORT,
+    notes: 'node -e: reply with a constant 48-byte packet',
+    stop: () => stopChild(child),
+  };
+}
+
 async function startChronyd(dir: string, pin: boolean): Promise<ServerHandle | null> {
   const bin = ['/usr/sbin/chronyd', '/usr/bin/chronyd'].find((p) => existsSync(p));
   if (bin === undefined || !which('setpriv')) return null;
@@ -303,6 +328,8 @@ interface ServerResult {
   bestRate: number;
   bestTrial: Trial | null;
   peakAnswered: number;
+  /** CPU per reply in the trial with the most answers per second (saturated server). */
+  peakCpuPerReplyUs: number | null;
   ladder: { rate: number; bestLoss: number; answered: number; trials: number }[];
 }
 
@@ -311,7 +338,6 @@ async function measure(
   gen: Generator,
   o: Options,
   startRate: number,
-  maxRate: number,
 ): Promise<ServerResult> {
   const res: ServerResult = {
     name: h.name,
@@ -320,15 +346,13 @@ async function measure(
     bestRate: 0,
     bestTrial: null,
     peakAnswered: 0,
+    peakCpuPerReplyUs: null,
     ladder: [],
   };
   const t0 = Date.now();
-  let failsInRow = 0;
-  for (let rate = startRate; rate <= maxRate; rate = Math.round(rate * 1.25)) {
-    if ((Date.now() - t0) / 1000 > o.budget) {
-      process.stderr.write(`${h.name}: time budget reached\n`);
-      break;
-    }
+  const overBudget = () => (Date.now() - t0) / 1000 > o.budget;
+  /** Best of up to `o.trials` trials at `rate`; true when one had < 1% loss at the full offered rate. */
+  const attempt = async (rate: number): Promise<boolean> => {
     let best: Trial | null = null;
     let tries = 0;
     for (let k = 0; k < o.trials; k++) {
@@ -341,24 +365,60 @@ async function measure(
         ...t,
         cpuPerReplyUs: c0 !== null && c1 !== null && t.received > 0 ? ((c1 - c0) / t.received) * 1e6 : null,
       };
-      res.peakAnswered = Math.max(res.peakAnswered, trial.answeredPerSecond);
+      if (trial.answeredPerSecond > res.peakAnswered) {
+        res.peakAnswered = trial.answeredPerSecond;
+        res.peakCpuPerReplyUs = trial.cpuPerReplyUs;
+      }
       if (best === null || trial.loss < best.loss) best = trial;
       process.stderr.write(
-        `${h.name} ${rate}/s try ${k + 1}: sent ${t.sent} answered ${t.received} loss ${(t.loss * 100).toFixed(2)}% ` +
-          `cpu/reply ${trial.cpuPerReplyUs?.toFixed(1) ?? '?'} µs\n`,
+        `${h.name} ${Math.round(rate)}/s try ${k + 1}: sent ${t.sent} answered ${t.received} ` +
+          `loss ${(t.loss * 100).toFixed(2)}% cpu/reply ${trial.cpuPerReplyUs?.toFixed(1) ?? '?'} µs\n`,
       );
       if (trial.loss < 0.01) break;
       await sleep(300);
     }
-    if (best === null) break;
+    if (h.child.exitCode !== null) throw new Error(`${h.name} exited during the benchmark`);
+    if (best === null) return false;
     res.ladder.push({ rate, bestLoss: best.loss, answered: best.answeredPerSecond, trials: tries });
-    if (best.loss < 0.01 && best.sent >= rate * o.seconds * 0.98) {
+    const ok = best.loss < 0.01 && best.sent >= rate * o.seconds * 0.98;
+    if (ok && rate > res.bestRate) {
       res.bestRate = rate;
       res.bestTrial = best;
-      failsInRow = 0;
-    } else if (++failsInRow >= 2) break;
-    if (h.child.exitCode !== null) throw new Error(`${h.name} exited during the benchmark`);
+    }
+    return ok;
+  };
+  // Bracket: double while passing, halve while failing; then bisect geometrically.
+  let lo = 0;
+  let hi = 0;
+  let rate = startRate;
+  if (await attempt(rate)) {
+    lo = rate;
+    while (!overBudget() && rate < 2_000_000) {
+      rate *= 2;
+      if (await attempt(rate)) lo = rate;
+      else {
+        hi = rate;
+        break;
+      }
+    }
+  } else {
+    hi = rate;
+    while (!overBudget() && rate > 500) {
+      rate /= 2;
+      if (await attempt(rate)) {
+        lo = rate;
+        break;
+      }
+      hi = rate;
+    }
   }
+  while (lo > 0 && hi > 0 && hi / lo > 1.1 && !overBudget()) {
+    const mid = Math.round(Math.sqrt(lo * hi) / 100) * 100;
+    if (await attempt(mid)) lo = mid;
+    else hi = mid;
+  }
+  if (overBudget()) process.stderr.write(`${h.name}: time budget reached\n`);
+  res.ladder.sort((a, b) => a.rate - b.rate);
   return res;
 }
 
@@ -384,14 +444,16 @@ function renderSection(results: ServerResult[], o: Options, genDesc: string, pin
       `(\`node dist/bench/server.js${o.seconds !== 2 || o.trials !== 3 ? ` --seconds ${o.seconds} --trials ${o.trials}` : ''}\`) ` +
       `on ${cpus().length} × ${cpus()[0]?.model.trim() ?? 'CPU'}, Linux loopback.`,
     '',
-    '| server | highest rate with < 1% loss | peak answered/s | CPU per reply at that rate | loss there |',
-    '|---|---:|---:|---:|---:|',
+    '| server | highest rate with < 1% loss | loss there | CPU per reply there | peak answered/s | CPU per reply at peak |',
+    '|---|---:|---:|---:|---:|---:|',
   ];
   for (const r of results) {
     const t = r.bestTrial;
+    const us = (v: number | null | undefined) => (v !== null && v !== undefined ? `${v.toFixed(1)} µs` : '?');
     lines.push(
-      `| ${r.version} | ${r.bestRate > 0 ? `${fmtRate(r.bestRate)}/s` : '< start rate'} | ${fmtRate(r.peakAnswered)}/s | ` +
-        `${t?.cpuPerReplyUs != null ? `${t.cpuPerReplyUs.toFixed(1)} µs` : '?'} | ${t !== null ? `${(t.loss * 100).toFixed(2)}%` : '–'} |`,
+      `| ${r.version} | ${r.bestRate > 0 ? `${fmtRate(r.bestRate)}/s` : 'none ≥ 500/s'} | ` +
+        `${t !== null ? `${(t.loss * 100).toFixed(2)}%` : '–'} | ${us(t?.cpuPerReplyUs)} | ` +
+        `${fmtRate(r.peakAnswered)}/s | ${us(r.peakCpuPerReplyUs)} |`,
     );
   }
   lines.push(
@@ -399,7 +461,7 @@ function renderSection(results: ServerResult[], o: Options, genDesc: string, pin
     'Setup:',
     `- load generator: ${genDesc}, ${NSRC} source addresses ${SRC_PREFIX}.1–${NSRC}, 48-byte NTPv4 mode 3 requests;`,
     `- ${pinned ? `server pinned to core ${lastCore()}, generator to core 0 (taskset)` : 'no pinning (taskset missing or one core)'};`,
-    `- each offered rate runs ${o.seconds} s, best of ${o.trials}; rates step ×1.25 until two consecutive rates fail;`,
+    `- each offered rate runs ${o.seconds} s, best of ${o.trials}; the rate is doubled/halved to bracket the < 1% loss limit, then bisected to within 10%;`,
     `- buffers: servers use the default SO_RCVBUF (net.core.rmem_default = ${rmem ?? '?'} bytes; the kernel doubles it), ` +
       'the generator asks for 4 MiB per socket;',
     '- ntpkit: the real daemon (`ntpkit daemon`, free-running software clock, `[local] stratum = 1`, no rate limiting, ' +
@@ -407,7 +469,7 @@ function renderSection(results: ServerResult[], o: Options, genDesc: string, pin
     '- CPU per reply = (utime + stime of the server process during the trial) / replies, 10 ms tick resolution;',
     `- load average at the end of the run: ${la} (other work on the machine lowers both figures; compare within one run).`,
     '',
-    'Ladder (best trial per offered rate: loss, answered/s):',
+    'Rates tried (best trial per offered rate: loss / answered per second):',
     '',
   );
   for (const r of results) {
@@ -424,7 +486,7 @@ export function replaceSection(doc: string, section: string): string {
   const start = doc.search(/^## Server throughput\s*$/m);
   if (start < 0) {
     const base = doc.trimEnd();
-    return `${base === '' ? '# Benchmarks\n' : base}\n\n${section}`;
+    return `${base === '' ? '# Benchmarks' : base}\n\n${section}`;
   }
   const rest = doc.slice(start + 1);
   const next = rest.search(/^## /m);
@@ -455,6 +517,7 @@ async function main(): Promise<number> {
       let h: ServerHandle | null;
       if (name === 'ntpkit') h = await startNtpkit(dir, pinned);
       else if (name === 'chronyd') h = await startChronyd(dir, pinned);
+      else if (name === 'node-baseline') h = await startNodeBaseline(pinned);
       else throw new Error(`unknown server ${name}`);
       if (h === null) {
         process.stderr.write(`${name}: not available, skipped\n`);
@@ -462,8 +525,7 @@ async function main(): Promise<number> {
       }
       handles.push(h);
       await sleep(500);
-      const start = name === 'ntpkit' ? 10_000 : 20_000;
-      results.push(await measure(h, gen, o, start, 1_000_000));
+      results.push(await measure(h, gen, o, name === 'chronyd' ? 40_000 : 10_000));
       await h.stop();
     }
   } finally {

@@ -6,13 +6,14 @@
  * stage gives the peer offset and delay, the dispersion is the weighted sum
  *   ε = Σ ε_i / 2^(i+1)
  * over the sorted stages and the jitter is the RMS of the offset differences to the first one
- *   ψ = sqrt( 1/(n-1) Σ (θ_0 - θ_i)^2 ).
+ *   ψ = sqrt( 1/(n-1) Σ (θ_0 - θ_i)^2 )
+ * (as in ntpd, samples whose distance δ/2 + ε exceeds MAXDIST do not count once two are in).
  * A sample is passed on to the system process only if it is newer than the last one used, and a
  * popcorn spike (|θ - θ_last| > SGATE·ψ) is suppressed unless enough time has passed.
  *
  * Times are in seconds on a monotonic axis chosen by the caller (the engine uses raw counter seconds).
  */
-import { MAXDISP, NSTAGE, PHI, SGATE } from './constants.js';
+import { MAXDISP, MAXDIST, NSTAGE, PHI, SGATE } from './constants.js';
 
 export interface FilterSample {
   offset: number;
@@ -55,9 +56,15 @@ export class ClockFilter {
   private lastUpdate = Number.NEGATIVE_INFINITY;
   private readonly precision: number;
 
-  /** @param precision our clock precision in seconds (lower bound on jitter). */
-  constructor(precision = 2 ** -20) {
+  private readonly maxDist: number;
+
+  /**
+   * @param precision our clock precision in seconds (lower bound on jitter).
+   * @param maxDist distance above which a sample does not count in the jitter (MAXDIST).
+   */
+  constructor(precision = 2 ** -20, maxDist = MAXDIST) {
     this.precision = precision;
+    this.maxDist = maxDist;
     this.clear(0);
   }
 
@@ -122,7 +129,14 @@ export class ClockFilter {
       if (st === undefined) continue;
       dispersion += (st.valid ? st.dispersion : MAXDISP) / 2 ** (i + 1);
     }
-    const valid = sorted.filter((s) => s.valid);
+    // ntpd: once two samples are in, samples whose distance (δ/2 + ε) reaches MAXDIST are left out
+    // of the jitter (a badly congested sample must not make the whole peer unselectable).
+    const valid: typeof sorted = [];
+    for (const st of sorted) {
+      if (!st.valid) continue;
+      if (valid.length >= 2 && st.delay / 2 + st.dispersion >= this.maxDist) continue;
+      valid.push(st);
+    }
     const best = valid[0];
     if (best === undefined) return { kind: 'stale' };
     let jitter = 0;

@@ -106,6 +106,8 @@ const BURST_COUNT = 8;
 const BURST_INTERVAL_NS = 2_000_000_000n;
 /** Consecutive basic replies to interleaved requests after which we stop asking. */
 const XLEAVE_GIVE_UP = 4;
+/** Requests without a valid response after which the next request is basic (RFC 9769 client). */
+const XLEAVE_MAX_MISSED = 4;
 /** Broadcast client: calibration exchanges wanted and the broadcasts between recalibrations. */
 const CALIBRATION_SAMPLES = 4;
 const CALIBRATION_ATTEMPTS = 12;
@@ -171,6 +173,7 @@ export class Association {
   /** Client: the last valid response (for interleaved requests). */
   private lastResponse: ReceivedResponse | null = null;
   private basicReplies = 0;
+  private missedResponses = 0;
   private xleaveGaveUp = false;
   /** Symmetric/broadcast: precise transmit timestamp (wire) of our previous packet. */
   private prevPreciseTxWire = 0n;
@@ -184,6 +187,8 @@ export class Association {
   private lastBroadcast: { xmt: bigint; dst: LocalStamp } | null = null;
   /** The broadcast server sends interleaved broadcasts: calibrate with interleaved exchanges too. */
   private broadcastInterleaved = false;
+  /** Apparent one-way delays (T4 − T3, s) of the last broadcasts. */
+  private broadcastDelays: number[] = [];
 
   constructor(
     id: string,
@@ -232,6 +237,7 @@ export class Association {
   }
 
   private startCalibration(): void {
+    this.broadcastDelays = [];
     this.bcPhase = 'calibrate';
     this.calibDelays = [];
     this.calibAttempts = 0;
@@ -319,7 +325,12 @@ export class Association {
     if (this.burstLeft > 0) {
       this.burstLeft--;
       out.push(...this.transmit(raw));
-      this.nextPoll = raw + BURST_INTERVAL_NS;
+      if (this.burstLeft > 0) this.nextPoll = raw + BURST_INTERVAL_NS;
+      else
+        this.schedule(
+          raw,
+          this.calibrating ? Math.min(2 ** this.effectivePoll(), 16) : 2 ** this.effectivePoll(),
+        );
       return out;
     }
     const wasReachable = this.reach !== 0;
@@ -377,6 +388,16 @@ export class Association {
     return { stamp: { raw, time, precise: false }, wire };
   }
 
+  /** A random non-zero 64-bit value different from `avoid`. */
+  private cookie(avoid: bigint): bigint {
+    for (;;) {
+      const hi = BigInt(Math.floor(this.ctx.random() * 2 ** 32));
+      const lo = BigInt(Math.floor(this.ctx.random() * 2 ** 32));
+      const c = (hi << 32n) | lo;
+      if (c !== 0n && c !== avoid) return c;
+    }
+  }
+
   private remember(p: SentPacket): void {
     this.sent.unshift(p);
     if (this.sent.length > HISTORY) this.sent.length = HISTORY;
@@ -395,14 +416,17 @@ export class Association {
       p.mode = MODE.CLIENT;
       p.leap = LEAP.NONE;
       const prev = this.lastResponse;
-      // Ask for interleaved only when the previous request got its response (chrony's valid_rx):
-      // then the response can only belong to this request.
+      // Interleaved request (RFC 9769 section 3): origin = the server's receive timestamp of the last
+      // exchange that got a valid response, receive = a random cookie that the server echoes as the
+      // origin of an interleaved response (so the response identifies this very request). After
+      // too many missed responses the server has likely forgotten the exchange: ask in basic mode.
       const xleave = this.cfg.xleave || this.broadcastInterleaved;
-      if (xleave && !this.xleaveGaveUp && prev !== null && prev.request === this.sent[0]) {
+      if (xleave && !this.xleaveGaveUp && prev !== null && this.missedResponses < XLEAVE_MAX_MISSED) {
         p.originTimestamp = prev.recField;
-        p.receiveTimestamp = prev.dstWire;
+        p.receiveTimestamp = this.cookie(wire);
         interleaved = true;
       }
+      this.missedResponses++;
       p.transmitTimestamp = wire;
     } else {
       const st = this.ctx.serverState(raw);
@@ -415,7 +439,8 @@ export class Association {
       p.referenceTimestamp = st.referenceTimestamp;
       // A configured peer interleaves when configured with xleave; a passive association follows
       // what the active peer sends (as ntpd's ephemeral associations do).
-      const wantXleave = this.cfg.mode === 'passive' ? this.peerInterleaved : this.cfg.xleave && !this.xleaveGaveUp;
+      const wantXleave =
+        this.cfg.mode === 'passive' ? this.peerInterleaved : this.cfg.xleave && !this.xleaveGaveUp;
       if (wantXleave && this.peerRecField !== 0n && this.dst !== null && this.prevPreciseTxWire !== 0n) {
         // Interleaved symmetric (RFC 9769 section 4): origin = the peer's receive timestamp of our
         // previous packet, receive = our receive time of its last packet, transmit = the precise
@@ -616,6 +641,7 @@ export class Association {
     if (!this.authOk(pkt, out)) return out;
     // Accepted: any later copy of this response is a duplicate or bogus.
     this.lastRecvXmt = pkt.transmitTimestamp;
+    this.missedResponses = 0;
     latest.xmtField = 0n;
     latest.recField = 0n;
     if (isKissOfDeath(pkt) && ['RATE', 'DENY', 'RSTR'].includes(kissCode(pkt) ?? '')) {
@@ -783,9 +809,18 @@ export class Association {
       }
     }
     this.setInterleaved(xleave, out);
-    const delay = this.calibratedDelay;
+    const calibrated = this.calibratedDelay;
     // θ = T3 + δ/2 − T4: the broadcast left at T3 and travelled half the calibrated round trip.
-    const offset = durationToSeconds(t3 - t4.time) + delay / 2;
+    const apparent = durationToSeconds(t4.time - t3);
+    const offset = calibrated / 2 - apparent;
+    // A broadcast that queued longer than usual arrives late and gives a smaller offset; nothing in
+    // the packet shows it. Its excess over the smallest apparent one-way delay of the recent
+    // broadcasts is charged to its delay (twice, as a round trip), so the clock filter, which prefers
+    // low delays, sets it aside like any congested sample.
+    this.broadcastDelays.push(apparent);
+    if (this.broadcastDelays.length > 8) this.broadcastDelays.shift();
+    const excess = Math.max(0, apparent - Math.min(...this.broadcastDelays));
+    const delay = calibrated + 2 * excess;
     const dispersion = 2 ** pkt.precision + 2 ** this.ctx.precision + PHI * delay;
     this.pushSample(
       t4.raw,

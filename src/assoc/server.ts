@@ -67,7 +67,8 @@ export class InterleavedTable {
     const slot = this.next;
     this.next = (this.next + 1) % this.slots.length;
     const old = this.slots[slot];
-    if (old !== undefined && this.index.get(`${old.address}|${old.rx}`) === slot) this.index.delete(`${old.address}|${old.rx}`);
+    if (old !== undefined && this.index.get(`${old.address}|${old.rx}`) === slot)
+      this.index.delete(`${old.address}|${old.rx}`);
     this.slots[slot] = { address, rx, tx: 0n };
     this.index.set(`${address}|${rx}`, slot);
     return slot;
@@ -194,10 +195,12 @@ export class ServerResponder {
     const mode = request.mode === MODE.SYMMETRIC_ACTIVE ? MODE.SYMMETRIC_PASSIVE : MODE.SERVER;
     let packet = buildServerResponse(request, state, rx, tx, mode);
     let interleaved = false;
+    // RFC 9769: a request whose receive and transmit timestamps differ and whose origin is one of
+    // our saved receive timestamps asks for interleaved mode.
     if (
       mode === MODE.SERVER &&
       request.originTimestamp !== 0n &&
-      request.originTimestamp !== request.transmitTimestamp
+      request.receiveTimestamp !== request.transmitTimestamp
     ) {
       const prev = this.table.lookup(from, request.originTimestamp);
       if (prev !== null) {

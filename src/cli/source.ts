@@ -18,9 +18,14 @@ export async function run(args: string[]): Promise<number> {
       const s = findSource(snap, q);
       if (s === null) {
         const known = snap.system.sources.map((x) => `${x.address}:${x.port}`).join(', ');
-        return { text: `ntpkit source: no source '${q}' (sources: ${known === '' ? 'none' : known})\n`, code: 1 };
+        return {
+          text: `ntpkit source: no source '${q}' (sources: ${known === '' ? 'none' : known})\n`,
+          code: 1,
+        };
       }
-      return a.json ? { text: `${JSON.stringify(s, null, 2)}\n`, code: 0 } : { text: formatSource(s), code: 0 };
+      return a.json
+        ? { text: `${JSON.stringify(s, null, 2)}\n`, code: 0 }
+        : { text: formatSource(s), code: 0 };
     },
     1,
   );

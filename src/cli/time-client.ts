@@ -6,6 +6,7 @@
  * era is resolved against the local clock (correct within ±68 years).
  */
 import * as dgram from 'node:dgram';
+import { lookup } from 'node:dns/promises';
 import * as net from 'node:net';
 import { formatNtpTime, unixNsToNtpTime } from '../time/ntp-time.js';
 import { decodeTime } from '../wire/legacy.js';
@@ -98,17 +99,19 @@ function fetchTcp(o: CommonOptions, maxBytes: number): Promise<Uint8Array> {
   });
 }
 
-function fetchUdp(o: CommonOptions, request: Uint8Array): Promise<Uint8Array> {
+async function fetchUdp(o: CommonOptions, request: Uint8Array): Promise<Uint8Array> {
+  const { address, family } = await lookup(o.target.host);
   return new Promise((resolve, reject) => {
-    const type = net.isIPv6(o.target.host) ? 'udp6' : 'udp4';
-    const sock = dgram.createSocket(type);
+    const sock = dgram.createSocket(family === 6 ? 'udp6' : 'udp4');
     const timer = setTimeout(() => {
       sock.close();
       reject(
         new Error(`no answer from ${o.target.host} port ${o.target.port} (udp) within ${o.timeoutMs} ms`),
       );
     }, o.timeoutMs);
-    sock.on('message', (msg) => {
+    sock.on('message', (msg, rinfo) => {
+      // Only the server we asked may answer.
+      if (rinfo.port !== o.target.port) return;
       clearTimeout(timer);
       sock.close();
       resolve(new Uint8Array(msg));
@@ -118,7 +121,7 @@ function fetchUdp(o: CommonOptions, request: Uint8Array): Promise<Uint8Array> {
       sock.close();
       reject(e);
     });
-    sock.send(request, o.target.port, o.target.host);
+    sock.send(request, o.target.port, address);
   });
 }
 

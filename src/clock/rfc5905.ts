@@ -10,6 +10,10 @@
  *   usable loop); it is configurable.
  * - In SYNC state an outlier moves the machine to SPIK (the Appendix sets a local variable only).
  * - Wander is the RMS of frequency *changes* (the Appendix squares the frequency itself).
+ * - Jitter is not accumulated in NSET/FREQ (offsets there carry the uncorrected frequency error) and is
+ *   reset by a step; otherwise it stays inflated for hours and drives the poll interval up.
+ * - An update measured before the last clock change is ignored (the RFC clock filter's rule); one
+ *   measured earlier than "now" (the latest exchange seen) is referred to now through the pending slew.
  * - Step threshold, panic threshold, stepout and frequency tolerance are options; `stepAtStartup`
  *   permits one step of any size before the first synchronisation (ntpd -g).
  */
@@ -182,6 +186,7 @@ export class Rfc5905Discipline implements Discipline {
 
   private doStep(at: RawTime, offset: number): void {
     this.software.step(at, offset);
+    this.jitter = this.precision;
     this.lastChange = at;
     this.count = 0;
     this.steps++;
@@ -242,8 +247,12 @@ export class Rfc5905Discipline implements Discipline {
       result = { kind: 'step', offset: now + freq * age };
       this.rstclock('SYNC', raw, 0, 0);
     } else {
-      const d = Math.max(Math.abs(offset - this.last), this.precision);
-      this.jitter = Math.sqrt(this.jitter ** 2 + (d ** 2 - this.jitter ** 2) / AVG);
+      // Before SYNC the offsets are dominated by the unknown frequency error: they would inflate the
+      // jitter for many updates (and with it the poll interval), so they are not counted.
+      if (this.state !== 'NSET' && this.state !== 'FREQ') {
+        const d = Math.max(Math.abs(offset - this.last), this.precision);
+        this.jitter = Math.sqrt(this.jitter ** 2 + (d ** 2 - this.jitter ** 2) / AVG);
+      }
       switch (this.state) {
         case 'NSET':
           this.slew(at, now);

@@ -16,25 +16,24 @@ import { chown, mkdir } from 'node:fs/promises';
 import { isIPv4, isIPv6 } from 'node:net';
 import { dirname } from 'node:path';
 import { performance } from 'node:perf_hooks';
+import { buildKissResponse } from '../assoc/server.js';
 import { createDiscipline } from '../clock/index.js';
 import type { Discipline, RawTime } from '../clock/types.js';
 import type { DaemonConfig, HostSourceConfig, PoolSourceConfig, SourceOptions } from '../config/types.js';
 import { DEFAULT_UNPRIVILEGED_PORT } from '../config/types.js';
+import {
+  defaultControlSocketPath,
+  handleMode6,
+  type Observability,
+  startObservability,
+} from '../observe/index.js';
 import { type GuardConfig, ServerGuard } from '../serve/index.js';
 import type { ClientSnapshot, DaemonSnapshot, ServerStats, SystemSnapshot } from '../system/snapshot.js';
 import { NtpSystem } from '../system/system.js';
 import type { Action, Endpoint, SourceConfig, SourceMode, SystemEvent } from '../system/types.js';
 import { unixNsToNtpTime } from '../time/ntp-time.js';
-import { kissCodeToRefid } from '../wire/kiss.js';
-import { decodePacket, encodePacket, LEAP, MODE } from '../wire/packet.js';
+import { decodePacket, encodePacket, MODE } from '../wire/packet.js';
 import { createLogger, type Logger } from './log.js';
-import {
-  type Closable,
-  type HandleMode6,
-  loadDefaultControlSocketPath,
-  loadMode6,
-  loadObservability,
-} from './optional.js';
 import { readStateFile, writeStateFile } from './state.js';
 
 export const NTPKIT_VERSION = '0.1.0';
@@ -61,6 +60,8 @@ export interface Daemon {
   readonly endpoints: readonly Endpoint[];
   /** The UDP/TCP endpoints of the legacy services, if any. */
   readonly legacyBindings: readonly { service: string; transport: string; address: string; port: number }[];
+  /** The observability services (bound metrics/dashboard addresses, control socket), if started. */
+  readonly observability: Observability | null;
   /** The observable state, as the control socket, metrics and dashboard see it. */
   snapshot(): DaemonSnapshot;
   /** Era-extended NTP time by the software clock now. */
@@ -203,28 +204,15 @@ function isWildcard(a: string): boolean {
   return a === '0.0.0.0' || a === '::';
 }
 
-/** A KoD (kiss-o'-death) response to a request, no longer than the request (RFC 5905 section 7.4). */
-export function buildKod(request: Uint8Array, code: string): Uint8Array | null {
+/** A KoD (kiss-o'-death) response to a request, never longer than the request; null for garbage. */
+export function buildKod(
+  request: Uint8Array,
+  code: 'RATE' | 'DENY' | 'RSTR',
+  precision = -20,
+): Uint8Array | null {
   const d = decodePacket(request);
   if (!d.ok) return null;
-  const q = d.packet;
-  const bytes = encodePacket({
-    leap: LEAP.UNSYNC,
-    version: q.version,
-    mode: q.mode === MODE.SYMMETRIC_ACTIVE ? MODE.SYMMETRIC_PASSIVE : MODE.SERVER,
-    stratum: 0,
-    poll: q.poll,
-    precision: 0,
-    rootDelay: 0,
-    rootDispersion: 0,
-    referenceId: kissCodeToRefid(code),
-    referenceTimestamp: 0n,
-    originTimestamp: q.transmitTimestamp,
-    receiveTimestamp: 0n,
-    transmitTimestamp: 0n,
-    extensions: [],
-    mac: null,
-  });
+  const bytes = encodePacket(buildKissResponse(d.packet, code, { precision }));
   return bytes.length <= request.length ? bytes : null;
 }
 
@@ -247,8 +235,9 @@ class DaemonImpl implements Daemon {
   private stateTimer: NodeJS.Timeout | null = null;
   private statics: StaticSource[] = [];
   private pools: PoolState[] = [];
-  private closables: Closable[] = [];
-  private mode6: HandleMode6 | null = null;
+  private closables: { close(): Promise<void> }[] = [];
+  observability: Observability | null = null;
+  private owner: { uid: number; gid: number; user: string } | null = null;
   private readonly startRaw = hrtime();
   private stopping = false;
 
@@ -303,9 +292,9 @@ class DaemonImpl implements Daemon {
     try {
       await this.bindSockets();
       await this.startLegacy();
+      if (this.opts.dropPrivileges === true) this.owner = await this.targetUser();
       if (this.opts.observe !== false) await this.startObserve();
-      this.mode6 = await loadMode6();
-      if (this.opts.dropPrivileges === true) await this.dropPrivileges();
+      if (this.owner !== null) await this.dropPrivileges(this.owner);
     } catch (e) {
       await this.closeAll();
       throw e;
@@ -390,59 +379,57 @@ class DaemonImpl implements Daemon {
 
   private async startObserve(): Promise<void> {
     const o = this.config.observe;
-    let controlSocket = o.controlSocket;
-    if (controlSocket === 'default') {
-      const def = await loadDefaultControlSocketPath();
-      controlSocket = def === null ? null : def();
-    }
+    const controlSocket = o.controlSocket === 'default' ? defaultControlSocketPath() : o.controlSocket;
     if (controlSocket === null && o.metrics === null && o.dashboard === null && o.statsDir === null) return;
-    const start = await loadObservability();
-    if (start === null) {
-      this.log.warn('observability module not available; control socket, metrics and dashboard are off');
-      return;
-    }
-    const svc = await start(
-      {
-        controlSocket,
-        metrics: o.metrics,
-        dashboard: o.dashboard,
-        statsDir: o.statsDir,
-        statsRotate: o.statsRotate,
-      },
-      () => this.snapshot(),
-    );
+    const opts: Parameters<typeof startObservability>[0] = {
+      controlSocket,
+      metrics: o.metrics,
+      dashboard: o.dashboard,
+      statsDir: o.statsDir,
+      statsRotate: o.statsRotate,
+      log: (m) => this.log.warn(m),
+    };
+    if (this.owner !== null) opts.owner = { uid: this.owner.uid, gid: this.owner.gid };
+    const svc = await startObservability(opts, () => this.snapshot());
+    this.observability = svc;
     this.closables.push(svc);
-    this.log.info('observability', { controlSocket, metrics: o.metrics, dashboard: o.dashboard });
+    this.log.info('observability', {
+      controlSocket: svc.controlSocket,
+      metrics: svc.metricsAddress,
+      dashboard: svc.dashboardAddress,
+    });
   }
 
-  private async dropPrivileges(): Promise<void> {
+  /** The user to switch to after binding, when root and configured (null otherwise). */
+  private async targetUser(): Promise<{ uid: number; gid: number; user: string } | null> {
     const d = this.config.daemon;
-    if (!isRoot() || d.user === null) return;
+    if (!isRoot() || d.user === null) return null;
     if (this.config.clock.systemClock) {
       this.log.warn('system-clock needs privileges: not dropping them');
-      return;
+      return null;
     }
     const { execFileSync } = await import('node:child_process');
-    const idOf = (flag: string, name: string): number => {
-      const out = execFileSync('id', [flag, name], { encoding: 'utf8' }).trim();
-      return Number(out);
-    };
-    const uid = idOf('-u', d.user);
+    const uid = Number(execFileSync('id', ['-u', d.user], { encoding: 'utf8' }).trim());
     const gid =
       d.group !== null
         ? Number(execFileSync('getent', ['group', d.group], { encoding: 'utf8' }).split(':')[2])
-        : idOf('-g', d.user);
-    // Files we keep writing must stay writable: the state file's directory.
+        : Number(execFileSync('id', ['-g', d.user], { encoding: 'utf8' }).trim());
+    if (!Number.isInteger(uid) || !Number.isInteger(gid)) throw new Error(`cannot resolve user ${d.user}`);
+    return { uid, gid, user: d.user };
+  }
+
+  private async dropPrivileges(t: { uid: number; gid: number; user: string }): Promise<void> {
+    // Files we keep writing must stay writable: the state file and its directory.
     const sf = this.config.clock.stateFile;
     if (sf !== null) {
       await mkdir(dirname(sf), { recursive: true }).catch(() => {});
-      await chown(dirname(sf), uid, gid).catch(() => {});
-      await chown(sf, uid, gid).catch(() => {});
+      await chown(dirname(sf), t.uid, t.gid).catch(() => {});
+      await chown(sf, t.uid, t.gid).catch(() => {});
     }
-    process.setgroups?.([gid]);
-    process.setgid?.(gid);
-    process.setuid?.(uid);
-    this.log.info('privileges dropped', { user: d.user, uid, gid });
+    process.setgroups?.([t.gid]);
+    process.setgid?.(t.gid);
+    process.setuid?.(t.uid);
+    this.log.info('privileges dropped', { user: t.user, uid: t.uid, gid: t.gid });
   }
 
   // ---------------------------------------------------------------- packets
@@ -463,7 +450,7 @@ class DaemonImpl implements Daemon {
       const decision = this.guard.check(raw, from, msg.length);
       if (decision.action === 'drop') return;
       if (decision.action === 'kod') {
-        const kod = buildKod(bytes, 'RATE');
+        const kod = buildKod(bytes, 'RATE', this.config.system.precision);
         if (kod !== null) this.sendRaw(b, kod, from);
         return;
       }
@@ -491,10 +478,9 @@ class DaemonImpl implements Daemon {
   }
 
   private onControl(b: BoundSocket, bytes: Uint8Array, from: Endpoint): void {
-    if (this.mode6 === null) return;
     let replies: Uint8Array[] | null;
     try {
-      replies = this.mode6(bytes, from, () => this.snapshot(), {
+      replies = handleMode6(bytes, from, () => this.snapshot(), {
         allowRemote: this.config.observe.ntpqRemote,
       });
     } catch (e) {

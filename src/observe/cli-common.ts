@@ -57,7 +57,8 @@ export async function runMonitor(
   let a: MonitorArgs;
   try {
     a = parseMonitorArgs(args);
-    if (a.positional.length > maxPositional) throw new UsageError(`unexpected argument '${a.positional[maxPositional]}'`);
+    if (a.positional.length > maxPositional)
+      throw new UsageError(`unexpected argument '${a.positional[maxPositional]}'`);
   } catch (e) {
     process.stderr.write(`ntpkit ${name}: ${e instanceof Error ? e.message : String(e)}\n${usage}`);
     return 2;

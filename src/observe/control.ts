@@ -6,7 +6,7 @@
  * Commands: `snapshot`, `ping`.
  */
 import { chmodSync, existsSync, lstatSync, unlinkSync } from 'node:fs';
-import { type Server, type Socket, connect, createServer } from 'node:net';
+import { connect, createServer, type Server, type Socket } from 'node:net';
 import type { DaemonSnapshot } from '../system/snapshot.js';
 import { prepareSocketDir } from './paths.js';
 
@@ -114,8 +114,7 @@ function answer(line: string, getSnapshot: () => DaemonSnapshot): string {
   let command: unknown;
   try {
     const req: unknown = JSON.parse(line);
-    command =
-      typeof req === 'object' && req !== null ? (req as { command?: unknown }).command : undefined;
+    command = typeof req === 'object' && req !== null ? (req as { command?: unknown }).command : undefined;
   } catch {
     return JSON.stringify({ ok: false, error: 'invalid JSON' });
   }

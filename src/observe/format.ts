@@ -3,12 +3,7 @@
  * that an ntpq or chronyc user reads them at a glance. Pure functions of the snapshot: ages are
  * computed from the snapshot itself, so the output is reproducible (golden tests).
  */
-import type {
-  ClientSnapshot,
-  DaemonSnapshot,
-  SelectionVerdict,
-  SourceSnapshot,
-} from '../system/snapshot.js';
+import type { ClientSnapshot, DaemonSnapshot, SelectionVerdict, SourceSnapshot } from '../system/snapshot.js';
 
 /** Selection symbol per verdict (chronyc sources / ntpq -p tally codes). */
 export const VERDICT_SYMBOL: Record<SelectionVerdict, string> = {
@@ -75,7 +70,12 @@ function isoUtc(unix: number): string {
 }
 
 function sourceLabel(s: SourceSnapshot): string {
-  const base = s.port === 123 ? s.address : s.address.includes(':') ? `[${s.address}]:${s.port}` : `${s.address}:${s.port}`;
+  const base =
+    s.port === 123
+      ? s.address
+      : s.address.includes(':')
+        ? `[${s.address}]:${s.port}`
+        : `${s.address}:${s.port}`;
   return s.name !== null && s.name !== s.address ? `${s.name} (${base})` : base;
 }
 
@@ -106,7 +106,9 @@ export function formatStatus(snap: DaemonSnapshot): string {
     ['Leap status', leap],
     [
       'Ref time (UTC)',
-      s.referenceTime === null ? '-' : `${isoUtc(s.referenceTime)} (${fmtAge(s.time - s.referenceTime)} s ago)`,
+      s.referenceTime === null
+        ? '-'
+        : `${isoUtc(s.referenceTime)} (${fmtAge(s.time - s.referenceTime)} s ago)`,
     ],
     ['Last offset', `${fmtSigned(s.offset)} (positive: our clock was behind)`],
     ['Frequency', `${s.frequencyPpm >= 0 ? '+' : ''}${s.frequencyPpm.toFixed(3)} ppm`],
@@ -115,7 +117,10 @@ export function formatStatus(snap: DaemonSnapshot): string {
     ['Root delay', fmtAbs(s.rootDelay)],
     ['Root dispersion', fmtAbs(s.rootDispersion)],
     ['Root distance', fmtAbs(s.rootDistance)],
-    ['Error bound', Number.isFinite(s.errorBound) ? `+/- ${fmtAbs(s.errorBound)}` : 'unbounded (never synchronised)'],
+    [
+      'Error bound',
+      Number.isFinite(s.errorBound) ? `+/- ${fmtAbs(s.errorBound)}` : 'unbounded (never synchronised)',
+    ],
     ['Poll interval', `${fmtPoll(s.poll)} s (2^${s.poll})`],
     ['Precision', `2^${s.precision} (${fmtAbs(2 ** s.precision)})`],
     ['Sources', `${s.sources.length} (${s.sources.filter((x) => x.reach !== 0).length} reachable)`],
@@ -171,7 +176,8 @@ export function formatSources(snap: DaemonSnapshot, verbose: boolean): string {
   if (snap.system.sources.length === 0) out.push('(no sources)');
   if (verbose) {
     for (const s of snap.system.sources) {
-      if (s.verdictReason !== '') out.push(`${VERDICT_SYMBOL[s.verdict]} ${sourceLabel(s)}: ${s.verdictReason}`);
+      if (s.verdictReason !== '')
+        out.push(`${VERDICT_SYMBOL[s.verdict]} ${sourceLabel(s)}: ${s.verdictReason}`);
     }
   }
   return `${out.join('\n')}\n`;
@@ -199,9 +205,20 @@ export function formatSource(s: SourceSnapshot): string {
   const rows: [string, string][] = [
     ['Source', sourceLabel(s)],
     ['ID', s.id],
-    ['Mode', `${s.mode}${s.interleaved ? ', interleaved' : ', basic'}${s.xleave && !s.interleaved ? ' (interleaved requested)' : ''}`],
-    ['Verdict', `${VERDICT_SYMBOL[s.verdict]} ${s.verdict}${s.verdictReason === '' ? '' : ` — ${s.verdictReason}`}`],
-    ['Options', [s.prefer ? 'prefer' : '', s.noselect ? 'noselect' : '', s.xleave ? 'xleave' : ''].filter((x) => x !== '').join(' ') || '-'],
+    [
+      'Mode',
+      `${s.mode}${s.interleaved ? ', interleaved' : ', basic'}${s.xleave && !s.interleaved ? ' (interleaved requested)' : ''}`,
+    ],
+    [
+      'Verdict',
+      `${VERDICT_SYMBOL[s.verdict]} ${s.verdict}${s.verdictReason === '' ? '' : ` — ${s.verdictReason}`}`,
+    ],
+    [
+      'Options',
+      [s.prefer ? 'prefer' : '', s.noselect ? 'noselect' : '', s.xleave ? 'xleave' : '']
+        .filter((x) => x !== '')
+        .join(' ') || '-',
+    ],
     ['Stratum', String(s.stratum)],
     ['Reference ID', s.refid],
     ['Leap / version', `${s.leap} / ${s.version}`],
@@ -228,7 +245,13 @@ export function formatSource(s: SourceSnapshot): string {
   else {
     const ft = table(
       ['#', 'Age', 'Offset', 'Delay', 'Dispersion'],
-      s.filter.map((f, i) => [String(i), `${fmtAge(f.age)}s`, fmtSigned(f.offset), fmtAbs(f.delay), fmtAbs(f.dispersion)]),
+      s.filter.map((f, i) => [
+        String(i),
+        `${fmtAge(f.age)}s`,
+        fmtSigned(f.offset),
+        fmtAbs(f.delay),
+        fmtAbs(f.dispersion),
+      ]),
       ['r', 'r', 'r', 'r', 'r'],
     );
     out.push(...ft.map((l) => `  ${l}`));
@@ -250,7 +273,9 @@ export function formatClients(snap: DaemonSnapshot): string {
   ];
   const invalid = Object.entries(v.invalid).filter(([, n]) => n > 0);
   if (invalid.length > 0) head.push(`invalid: ${invalid.map(([k, n]) => `${k} ${n}`).join(', ')}`);
-  const sorted = [...snap.clients].sort((a: ClientSnapshot, b: ClientSnapshot) => b.requests - a.requests || a.lastSeen - b.lastSeen);
+  const sorted = [...snap.clients].sort(
+    (a: ClientSnapshot, b: ClientSnapshot) => b.requests - a.requests || a.lastSeen - b.lastSeen,
+  );
   const rows = sorted.map((c) => [
     c.address,
     String(c.requests),
@@ -260,11 +285,15 @@ export function formatClients(snap: DaemonSnapshot): string {
     String(c.dropped),
     c.interleaved ? 'yes' : 'no',
   ]);
-  const lines = table(
-    ['Address', 'Requests', 'Interval', 'Last', 'KoD', 'Drop', 'Xleave'],
-    rows,
-    ['l', 'r', 'r', 'r', 'r', 'r', 'l'],
-  );
+  const lines = table(['Address', 'Requests', 'Interval', 'Last', 'KoD', 'Drop', 'Xleave'], rows, [
+    'l',
+    'r',
+    'r',
+    'r',
+    'r',
+    'r',
+    'l',
+  ]);
   if (rows.length === 0) lines.push('(no clients)');
   return `${[...head, '', ...lines].join('\n')}\n`;
 }

@@ -3,7 +3,7 @@
  * Read-only; GET and HEAD only; binds to localhost unless an address is given explicitly.
  */
 import { readFileSync } from 'node:fs';
-import { type IncomingMessage, type Server, type ServerResponse, createServer } from 'node:http';
+import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import { createRequire } from 'node:module';
 import type { Socket } from 'node:net';
 import type { DaemonSnapshot } from '../system/snapshot.js';
@@ -38,6 +38,10 @@ export function parseListenAddress(text: string): ListenAddress {
     throw new Error(`invalid listen address '${text}' (expected HOST:PORT, [IPv6]:PORT or PORT)`);
   }
   return { host, port };
+}
+
+function isLoopbackHost(h: string): boolean {
+  return h === '::1' || /^127\.\d{1,3}\.\d{1,3}\.\d{1,3}$/.test(h);
 }
 
 export interface HttpRoutes {
@@ -78,9 +82,15 @@ export async function startHttpServer(
     uplotAssets(); // fail early (at start) when uplot is not installed
     assets.set('/', () => ({ type: 'text/html; charset=utf-8', body: DASHBOARD_HTML }));
     assets.set('/index.html', () => ({ type: 'text/html; charset=utf-8', body: DASHBOARD_HTML }));
-    assets.set('/assets/dashboard.js', () => ({ type: 'text/javascript; charset=utf-8', body: DASHBOARD_JS }));
+    assets.set('/assets/dashboard.js', () => ({
+      type: 'text/javascript; charset=utf-8',
+      body: DASHBOARD_JS,
+    }));
     assets.set('/assets/dashboard.css', () => ({ type: 'text/css; charset=utf-8', body: DASHBOARD_CSS }));
-    assets.set('/assets/uPlot.iife.min.js', () => ({ type: 'text/javascript; charset=utf-8', body: uplotAssets().js }));
+    assets.set('/assets/uPlot.iife.min.js', () => ({
+      type: 'text/javascript; charset=utf-8',
+      body: uplotAssets().js,
+    }));
     assets.set('/assets/uPlot.min.css', () => ({ type: 'text/css; charset=utf-8', body: uplotAssets().css }));
   }
 
@@ -96,6 +106,12 @@ export async function startHttpServer(
     };
     if (req.method !== 'GET' && req.method !== 'HEAD') {
       send(405, 'text/plain; charset=utf-8', 'method not allowed\n');
+      return;
+    }
+    if (!hostAllowed(req.headers.host)) {
+      // DNS rebinding protection: a page from another origin resolving its name to 127.0.0.1
+      // must not read the daemon's state through the browser.
+      send(421, 'text/plain; charset=utf-8', 'misdirected request: use the address the daemon listens on\n');
       return;
     }
     const url = new URL(req.url ?? '/', 'http://localhost');
@@ -123,6 +139,14 @@ export async function startHttpServer(
     } catch (e) {
       send(500, 'text/plain; charset=utf-8', `error: ${e instanceof Error ? e.message : String(e)}\n`);
     }
+  };
+
+  const loopbackOnly = isLoopbackHost(listen.host);
+  const hostAllowed = (host: string | undefined): boolean => {
+    if (!loopbackOnly) return true;
+    if (host === undefined) return true;
+    const name = host.startsWith('[') ? host.slice(1, host.indexOf(']')) : (host.split(':')[0] ?? '');
+    return name === 'localhost' || isLoopbackHost(name);
   };
 
   const server: Server = createServer(handler);

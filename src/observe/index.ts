@@ -12,10 +12,10 @@ import { History } from './history.js';
 import { type HttpServerHandle, parseListenAddress, startHttpServer } from './http.js';
 import { type StatsRotate, StatsWriter } from './stats.js';
 
-export { defaultControlSocketPath } from './paths.js';
-export { handleMode6, type Mode6Options } from './mode6.js';
-export { requestSnapshot, ControlError } from './control.js';
+export { ControlError, requestSnapshot } from './control.js';
 export { prometheusText } from './metrics.js';
+export { handleMode6, type Mode6Options } from './mode6.js';
+export { defaultControlSocketPath } from './paths.js';
 export type { StatsRotate } from './stats.js';
 
 export interface ObservabilityOptions {
@@ -75,7 +75,12 @@ export async function startObservability(
     const d = opts.dashboard === null ? null : parseListenAddress(opts.dashboard);
     const shared = m !== null && d !== null && m.host === d.host && m.port === d.port && m.port !== 0;
     if (shared && m !== null) {
-      const h: HttpServerHandle = await startHttpServer(m, { metrics: true, dashboard: true }, getSnapshot, history);
+      const h: HttpServerHandle = await startHttpServer(
+        m,
+        { metrics: true, dashboard: true },
+        getSnapshot,
+        history,
+      );
       closers.push(() => h.close());
       metricsAddress = h.address;
       dashboardAddress = h.address;
@@ -92,7 +97,8 @@ export async function startObservability(
       }
     }
 
-    const stats = opts.statsDir === null ? null : new StatsWriter(opts.statsDir, opts.statsRotate);
+    const stats = opts.statsDir === null ? null : new StatsWriter(opts.statsDir, opts.statsRotate, log);
+    if (stats !== null) closers.push(async () => stats.close());
     if (opts.owner !== undefined) {
       const { uid, gid } = opts.owner;
       const paths: string[] = [];

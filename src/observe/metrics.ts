@@ -75,31 +75,45 @@ export function prometheusText(snap: DaemonSnapshot): string {
     [{ state: sys.clockState }, 1],
   ]);
   w.family('ntpkit_system_stratum', 'gauge', 'Stratum of this server.', [[{}, sys.stratum]]);
-  w.family('ntpkit_system_leap_indicator', 'gauge', 'Leap indicator (0 none, 1 insert, 2 delete, 3 unsynchronised).', [
-    [{}, sys.leap],
-  ]);
+  w.family(
+    'ntpkit_system_leap_indicator',
+    'gauge',
+    'Leap indicator (0 none, 1 insert, 2 delete, 3 unsynchronised).',
+    [[{}, sys.leap]],
+  );
   w.family('ntpkit_system_root_delay_seconds', 'gauge', 'Root delay to the primary reference.', [
     [{}, sys.rootDelay],
   ]);
   w.family('ntpkit_system_root_dispersion_seconds', 'gauge', 'Root dispersion.', [[{}, sys.rootDispersion]]);
-  w.family('ntpkit_system_root_distance_seconds', 'gauge', 'Root distance (root delay / 2 + root dispersion).', [
-    [{}, sys.rootDistance],
-  ]);
+  w.family(
+    'ntpkit_system_root_distance_seconds',
+    'gauge',
+    'Root distance (root delay / 2 + root dispersion).',
+    [[{}, sys.rootDistance]],
+  );
   w.family('ntpkit_system_offset_seconds', 'gauge', 'Last offset applied by the clock discipline.', [
     [{}, sys.offset],
   ]);
-  w.family('ntpkit_system_frequency_offset_ratio', 'gauge', 'Frequency correction of the clock (1e-6 = 1 ppm).', [
-    [{}, sys.frequencyPpm * 1e-6],
-  ]);
+  w.family(
+    'ntpkit_system_frequency_offset_ratio',
+    'gauge',
+    'Frequency correction of the clock (1e-6 = 1 ppm).',
+    [[{}, sys.frequencyPpm * 1e-6]],
+  );
   w.family('ntpkit_system_jitter_seconds', 'gauge', 'System jitter.', [[{}, sys.jitter]]);
-  w.family('ntpkit_system_wander_ratio', 'gauge', 'Frequency wander (1e-6 = 1 ppm).', [[{}, sys.wander * 1e-6]]);
+  w.family('ntpkit_system_wander_ratio', 'gauge', 'Frequency wander (1e-6 = 1 ppm).', [
+    [{}, sys.wander * 1e-6],
+  ]);
   w.family('ntpkit_system_poll_interval_seconds', 'gauge', 'System poll interval.', [[{}, 2 ** sys.poll]]);
   w.family('ntpkit_system_precision_seconds', 'gauge', 'Precision of the clock readings.', [
     [{}, 2 ** sys.precision],
   ]);
-  w.family('ntpkit_system_error_bound_seconds', 'gauge', 'Bound on the clock error now (+Inf when never synchronised).', [
-    [{}, sys.errorBound],
-  ]);
+  w.family(
+    'ntpkit_system_error_bound_seconds',
+    'gauge',
+    'Bound on the clock error now (+Inf when never synchronised).',
+    [[{}, sys.errorBound]],
+  );
   if (sys.referenceTime !== null) {
     w.family('ntpkit_system_reference_timestamp_seconds', 'gauge', 'Unix time of the last clock update.', [
       [{}, sys.referenceTime],
@@ -107,26 +121,73 @@ export function prometheusText(snap: DaemonSnapshot): string {
   }
   w.family('ntpkit_sources', 'gauge', 'Number of configured or mobilised sources.', [[{}, src.length]]);
 
-  w.family('ntpkit_source_offset_seconds', 'gauge', 'Clock filter offset of the source.', per((s) => s.offset));
-  w.family('ntpkit_source_delay_seconds', 'gauge', 'Clock filter round-trip delay.', per((s) => s.delay));
-  w.family('ntpkit_source_dispersion_seconds', 'gauge', 'Clock filter dispersion.', per((s) => s.dispersion));
-  w.family('ntpkit_source_jitter_seconds', 'gauge', 'Clock filter jitter.', per((s) => s.jitter));
-  w.family('ntpkit_source_root_distance_seconds', 'gauge', 'Root distance through the source.', per((s) => s.rootDistance));
-  w.family('ntpkit_source_stratum', 'gauge', 'Stratum of the source.', per((s) => s.stratum));
-  w.family('ntpkit_source_reach_register', 'gauge', 'Reachability shift register (8 bits).', per((s) => s.reach));
-  w.family('ntpkit_source_poll_interval_seconds', 'gauge', 'Our poll interval for the source.', per((s) => 2 ** s.poll));
+  w.family(
+    'ntpkit_source_offset_seconds',
+    'gauge',
+    'Clock filter offset of the source.',
+    per((s) => s.offset),
+  );
+  w.family(
+    'ntpkit_source_delay_seconds',
+    'gauge',
+    'Clock filter round-trip delay.',
+    per((s) => s.delay),
+  );
+  w.family(
+    'ntpkit_source_dispersion_seconds',
+    'gauge',
+    'Clock filter dispersion.',
+    per((s) => s.dispersion),
+  );
+  w.family(
+    'ntpkit_source_jitter_seconds',
+    'gauge',
+    'Clock filter jitter.',
+    per((s) => s.jitter),
+  );
+  w.family(
+    'ntpkit_source_root_distance_seconds',
+    'gauge',
+    'Root distance through the source.',
+    per((s) => s.rootDistance),
+  );
+  w.family(
+    'ntpkit_source_stratum',
+    'gauge',
+    'Stratum of the source.',
+    per((s) => s.stratum),
+  );
+  w.family(
+    'ntpkit_source_reach_register',
+    'gauge',
+    'Reachability shift register (8 bits).',
+    per((s) => s.reach),
+  );
+  w.family(
+    'ntpkit_source_poll_interval_seconds',
+    'gauge',
+    'Our poll interval for the source.',
+    per((s) => 2 ** s.poll),
+  );
   w.family(
     'ntpkit_source_last_packet_age_seconds',
     'gauge',
     'Seconds since the last valid packet from the source.',
     src.filter((s) => s.when !== null).map((s) => [sourceLabels(s), s.when ?? 0]),
   );
-  w.family('ntpkit_source_interleaved', 'gauge', '1 when the association runs interleaved.', per((s) => (s.interleaved ? 1 : 0)));
+  w.family(
+    'ntpkit_source_interleaved',
+    'gauge',
+    '1 when the association runs interleaved.',
+    per((s) => (s.interleaved ? 1 : 0)),
+  );
   w.family(
     'ntpkit_source_selection',
     'gauge',
     'Selection verdict of the source (state set: the verdict with value 1).',
-    src.flatMap((s) => VERDICTS.map((v): [Labels, number] => [{ ...sourceLabels(s), verdict: v }, s.verdict === v ? 1 : 0])),
+    src.flatMap((s) =>
+      VERDICTS.map((v): [Labels, number] => [{ ...sourceLabels(s), verdict: v }, s.verdict === v ? 1 : 0]),
+    ),
   );
   w.family(
     'ntpkit_source_authenticated',
@@ -134,8 +195,18 @@ export function prometheusText(snap: DaemonSnapshot): string {
     'Authentication state: 1 ok, 0 none, -1 failed.',
     per((s) => (s.auth === 'ok' ? 1 : s.auth === 'failed' ? -1 : 0)),
   );
-  w.family('ntpkit_source_packets_sent_total', 'counter', 'Packets sent to the source.', per((s) => s.packetsSent));
-  w.family('ntpkit_source_packets_received_total', 'counter', 'Packets received from the source.', per((s) => s.packetsReceived));
+  w.family(
+    'ntpkit_source_packets_sent_total',
+    'counter',
+    'Packets sent to the source.',
+    per((s) => s.packetsSent),
+  );
+  w.family(
+    'ntpkit_source_packets_received_total',
+    'counter',
+    'Packets received from the source.',
+    per((s) => s.packetsReceived),
+  );
   w.family(
     'ntpkit_source_rejected_packets_total',
     'counter',

@@ -16,8 +16,7 @@
  *
  * The function is pure apart from calling `getSnapshot`: the daemon owns the socket.
  */
-import type { SelectionVerdict, SourceSnapshot, SystemSnapshot } from '../system/snapshot.js';
-import type { DaemonSnapshot } from '../system/snapshot.js';
+import type { DaemonSnapshot, SelectionVerdict, SourceSnapshot, SystemSnapshot } from '../system/snapshot.js';
 import type { Endpoint } from '../system/types.js';
 
 export const MODE6_HEADER = 12;
@@ -129,8 +128,7 @@ export function encodeMode6(h: Mode6Header, data: Uint8Array): Uint8Array {
   const padded = (data.length + 3) & ~3;
   const out = new Uint8Array(MODE6_HEADER + padded);
   out[0] = ((h.version & 7) << 3) | 6;
-  out[1] =
-    (h.response ? 0x80 : 0) | (h.error ? 0x40 : 0) | (h.more ? 0x20 : 0) | (h.opcode & 0x1f);
+  out[1] = (h.response ? 0x80 : 0) | (h.error ? 0x40 : 0) | (h.more ? 0x20 : 0) | (h.opcode & 0x1f);
   const put16 = (i: number, v: number): void => {
     out[i] = (v >> 8) & 0xff;
     out[i + 1] = v & 0xff;
@@ -247,10 +245,7 @@ const PMODE: Record<SourceSnapshot['mode'], number> = {
   'broadcast-client': 5,
 };
 
-export function systemVariables(
-  snap: DaemonSnapshot,
-  ids: Map<number, SourceSnapshot>,
-): [string, string][] {
+export function systemVariables(snap: DaemonSnapshot, ids: Map<number, SourceSnapshot>): [string, string][] {
   const sys = snap.system;
   let peer = 0;
   for (const [id, s] of ids) if (s.id === sys.sysPeer) peer = id;
@@ -280,11 +275,7 @@ export function systemVariables(
   ];
 }
 
-export function peerVariables(
-  snap: DaemonSnapshot,
-  associd: number,
-  s: SourceSnapshot,
-): [string, string][] {
+export function peerVariables(snap: DaemonSnapshot, associd: number, s: SourceSnapshot): [string, string][] {
   const list = (f: (x: SourceSnapshot['filter'][number]) => number): string =>
     s.filter.map((x) => (f(x) * 1e3).toFixed(3)).join(' ');
   const vars: [string, string][] = [
@@ -308,8 +299,12 @@ export function peerVariables(
     ['unreach', '0'],
     ['hmode', String(HMODE[s.mode])],
     ['pmode', String(PMODE[s.mode])],
-    ['hpoll', String(s.poll)],
-    ['ppoll', String(s.peerPoll)],
+    // NTPsec's ntpq 1.2.x crashes on negative poll exponents (it references a missing
+    // ntp.magic.NTP_MINPOLL), so sub-second polls are reported as 0 here; the true interval is in
+    // poll_s.
+    ['hpoll', String(Math.max(0, s.poll))],
+    ['ppoll', String(Math.max(0, s.peerPoll))],
+    ['poll_s', String(2 ** s.poll)],
     ['headway', '0'],
     ['flash', '0x0'],
     ['keyid', String(s.keyId ?? 0)],

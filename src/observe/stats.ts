@@ -10,7 +10,16 @@
  * older ones shift up to NAME.<keep>) and/or daily (renamed NAME.YYYYMMDD at the first write of a
  * new UTC day, ntpd style).
  */
-import { appendFileSync, existsSync, mkdirSync, renameSync, statSync, unlinkSync } from 'node:fs';
+import {
+  closeSync,
+  existsSync,
+  fstatSync,
+  mkdirSync,
+  openSync,
+  renameSync,
+  unlinkSync,
+  writeSync,
+} from 'node:fs';
 import { join } from 'node:path';
 import type { DaemonSnapshot } from '../system/snapshot.js';
 
@@ -41,34 +50,77 @@ function utcDay(unix: number): string {
   return `${d.getUTCFullYear()}${String(d.getUTCMonth() + 1).padStart(2, '0')}${String(d.getUTCDate()).padStart(2, '0')}`;
 }
 
+/**
+ * One CSV file, written through a descriptor opened at start: the daemon may drop root right after
+ * starting, and an open descriptor stays writable. Rotation needs write access to the directory;
+ * when it fails the error is reported once and writing goes on into the current file.
+ */
 class CsvFile {
+  private fd: number | null = null;
+  private size = 0;
   private day: string | null = null;
+  private rotateFailed = false;
   constructor(
     private readonly path: string,
     private readonly header: string,
     private readonly rotate: Required<StatsRotate>,
+    private readonly onError: (message: string) => void,
   ) {}
+
+  open(): string {
+    if (this.fd === null) {
+      const fd = openSync(this.path, 'a', 0o644);
+      const st = fstatSync(fd);
+      this.fd = fd;
+      this.size = st.size;
+      if (st.size === 0) this.append(`${this.header}\n`);
+      else if (this.day === null) this.day = utcDay(st.mtimeMs / 1000);
+    }
+    return this.path;
+  }
 
   write(unix: number, lines: string[]): void {
     if (lines.length === 0) return;
+    this.open();
     const body = `${lines.join('\n')}\n`;
     const today = utcDay(unix);
-    if (this.rotate.daily && existsSync(this.path)) {
-      const fileDay = this.day ?? utcDay(statSync(this.path).mtimeMs / 1000);
-      if (fileDay !== today) renameSync(this.path, `${this.path}.${fileDay}`);
+    const hasData = this.size > this.header.length + 1;
+    if (this.rotate.daily && this.day !== null && this.day !== today && hasData) {
+      const day = this.day;
+      this.rotateWith(() => renameSync(this.path, `${this.path}.${day}`));
     }
     this.day = today;
-    if (this.rotate.maxBytes > 0 && existsSync(this.path)) {
-      const size = statSync(this.path).size;
-      if (size + Buffer.byteLength(body) > this.rotate.maxBytes) this.shift();
+    if (this.rotate.maxBytes > 0 && hasData && this.size + Buffer.byteLength(body) > this.rotate.maxBytes) {
+      this.rotateWith(() => this.shift());
     }
-    if (!existsSync(this.path)) appendFileSync(this.path, `${this.header}\n`, { mode: 0o644 });
-    appendFileSync(this.path, body);
+    this.append(body);
   }
 
-  touch(): string {
-    if (!existsSync(this.path)) appendFileSync(this.path, `${this.header}\n`, { mode: 0o644 });
-    return this.path;
+  close(): void {
+    if (this.fd !== null) closeSync(this.fd);
+    this.fd = null;
+  }
+
+  private append(text: string): void {
+    if (this.fd === null) return;
+    const b = Buffer.from(text);
+    writeSync(this.fd, b);
+    this.size += b.length;
+  }
+
+  private rotateWith(move: () => void): void {
+    try {
+      move();
+    } catch (e) {
+      if (!this.rotateFailed) {
+        this.onError(`cannot rotate ${this.path} (still writing to it): ${e instanceof Error ? e.message : String(e)}`);
+      }
+      this.rotateFailed = true;
+      return;
+    }
+    this.rotateFailed = false;
+    this.close();
+    this.open();
   }
 
   private shift(): void {
@@ -89,22 +141,38 @@ export class StatsWriter {
   private lastRef: number | null = null;
   private readonly received = new Map<string, number>();
 
-  constructor(dir: string, rotateOpt: StatsRotate | 'daily' | 'none' = {}) {
+  constructor(
+    dir: string,
+    rotateOpt: StatsRotate | 'daily' | 'none' = {},
+    onError: (message: string) => void = (m) => process.stderr.write(`ntpkit: ${m}\n`),
+  ) {
     mkdirSync(dir, { recursive: true });
     const rotate: StatsRotate =
-      rotateOpt === 'daily' ? { daily: true } : rotateOpt === 'none' ? { maxBytes: 0, daily: false } : rotateOpt;
+      rotateOpt === 'daily'
+        ? { daily: true }
+        : rotateOpt === 'none'
+          ? { maxBytes: 0, daily: false }
+          : rotateOpt;
     const r: Required<StatsRotate> = {
       maxBytes: rotate.maxBytes ?? 10 * 1024 * 1024,
       keep: rotate.keep ?? 5,
       daily: rotate.daily ?? false,
     };
-    this.loop = new CsvFile(join(dir, 'loopstats.csv'), LOOPSTATS_HEADER, r);
-    this.peer = new CsvFile(join(dir, 'peerstats.csv'), PEERSTATS_HEADER, r);
+    this.loop = new CsvFile(join(dir, 'loopstats.csv'), LOOPSTATS_HEADER, r, onError);
+    this.peer = new CsvFile(join(dir, 'peerstats.csv'), PEERSTATS_HEADER, r, onError);
+    // Open now, while the daemon may still be root.
+    this.loop.open();
+    this.peer.open();
   }
 
-  /** Create both files (with their header) if missing, and return their paths. */
+  /** The two files (created with their header if missing). */
   files(): string[] {
-    return [this.loop.touch(), this.peer.touch()];
+    return [this.loop.open(), this.peer.open()];
+  }
+
+  close(): void {
+    this.loop.close();
+    this.peer.close();
   }
 
   /** Record what changed since the previous sample. */

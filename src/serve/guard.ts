@@ -36,7 +36,7 @@ import {
 export const NTP_HEADER_LENGTH = 48;
 
 export interface RateLimitConfig {
-  /** log2 of the average interval (s) a client may send at (chrony `interval`). Default 3 (8 s). */
+  /** log2 of the average interval (s) a client may send at (chrony `interval`, -19..12). Default 3 (8 s). */
   interval: number;
   /** Requests a client may send in a burst above the average (chrony `burst`). Default 8. */
   burst: number;
@@ -164,8 +164,8 @@ function buildRules(cfg: GuardConfig): { rules: AccessRule[]; defaultAllow: bool
 function resolveRateLimit(r: Partial<RateLimitConfig> | null | undefined): RateLimitConfig | null {
   if (r === undefined || r === null) return null;
   const out: RateLimitConfig = { ...DEFAULT_RATE_LIMIT, ...stripUndefined(r) };
-  if (!Number.isInteger(out.interval) || out.interval < -4 || out.interval > 12) {
-    throw new RangeError(`rate limit interval must be an integer in -4..12 (log2 s), got ${out.interval}`);
+  if (!Number.isInteger(out.interval) || out.interval < -19 || out.interval > 12) {
+    throw new RangeError(`rate limit interval must be an integer in -19..12 (log2 s), got ${out.interval}`);
   }
   if (!Number.isInteger(out.burst) || out.burst < 1 || out.burst > 65535) {
     throw new RangeError(`rate limit burst must be an integer in 1..65535, got ${out.burst}`);
@@ -173,8 +173,8 @@ function resolveRateLimit(r: Partial<RateLimitConfig> | null | undefined): RateL
   if (!Number.isInteger(out.leak) || out.leak < 0 || out.leak > 1024) {
     throw new RangeError(`rate limit leak must be an integer in 0..1024 (log2), got ${out.leak}`);
   }
-  if (!Number.isInteger(out.kodInterval) || out.kodInterval < -4 || out.kodInterval > 12) {
-    throw new RangeError(`rate limit kodInterval must be an integer in -4..12, got ${out.kodInterval}`);
+  if (!Number.isInteger(out.kodInterval) || out.kodInterval < -19 || out.kodInterval > 12) {
+    throw new RangeError(`rate limit kodInterval must be an integer in -19..12, got ${out.kodInterval}`);
   }
   return out;
 }
@@ -284,11 +284,12 @@ export class ServerGuard {
       return d;
     }
     const c = this.counters;
+    const rec = this.lookup(from.address);
     if (d.action === 'kod') {
       c.kodSent--;
-      const rec = this.lookup(from.address);
       if (rec !== undefined) rec.kodSent--;
     } else c.responses--;
+    if (rec !== undefined) rec.dropped++;
     c.dropped++;
     c.invalid['global-rate'] = (c.invalid['global-rate'] ?? 0) + 1;
     return DROP_GLOBAL;

@@ -17,6 +17,9 @@ export class Scheduler {
   now = 0;
   /** Events executed so far. */
   executed = 0;
+  /** Events allowed at one instant before `runUntil` throws (an engine re-arming its timer in the past). */
+  maxEventsPerInstant = 1_000_000;
+  private sameInstant = 0;
 
   get size(): number {
     return this.heap.length;
@@ -82,6 +85,13 @@ export class Scheduler {
       if (top === undefined || top.at > until) break;
       this.pop();
       if (top.cancelled) continue;
+      if (top.at === this.now) {
+        if (++this.sameInstant > this.maxEventsPerInstant) {
+          throw new Error(
+            `simulation stuck: more than ${this.maxEventsPerInstant} events at t = ${this.now} s`,
+          );
+        }
+      } else this.sameInstant = 0;
       this.now = top.at;
       this.executed++;
       top.run();

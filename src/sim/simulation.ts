@@ -11,11 +11,14 @@
  *
  * Sans-IO: no wall clock, no timers, no `Math.random`; randomness comes from seeded streams.
  */
+
+import { buildKissResponse } from '../assoc/server.js';
 import type { LocalClock, RawTime } from '../clock/types.js';
 import { ServerGuard } from '../serve/guard.js';
 import type { SystemSnapshot } from '../system/snapshot.js';
 import type { Action, Endpoint, NtpEngine } from '../system/types.js';
 import { durationToSeconds, type NtpTime, secondsToDuration } from '../time/ntp-time.js';
+import { decodePacket, encodePacket } from '../wire/packet.js';
 import { sample } from './distributions.js';
 import { Oscillator, RAW_ORIGIN } from './oscillator.js';
 import { Path } from './path.js';
@@ -211,7 +214,8 @@ class SimNode {
       const d = guard(raw, from, bytes);
       if (d === 'drop') return;
       if (d === 'kod') {
-        this.send(from, kissOfDeath(bytes, 'RATE'), undefined, undefined);
+        const kod = kissOfDeath(bytes, 'RATE', this.spec.ntp.system.precision);
+        if (kod !== null) this.send(from, kod, undefined, undefined);
         return;
       }
     }
@@ -245,23 +249,18 @@ class SimNode {
   }
 }
 
-/** A KoD response to a request (RFC 5905 section 7.4): stratum 0, the code in the reference ID. */
-export function kissOfDeath(request: Uint8Array, code: string): Uint8Array {
-  const out = new Uint8Array(48);
-  const vn = ((request[0] ?? 0) >> 3) & 7;
-  const reqMode = (request[0] ?? 0) & 7;
-  out[0] = (3 << 6) | (vn << 3) | (reqMode === 1 ? 2 : 4);
-  out[1] = 0;
-  out[2] = request[2] ?? 0;
-  out[3] = 0x20;
-  for (let i = 0; i < 4; i++) out[12 + i] = code.charCodeAt(i) & 0xff;
-  // origin = the request's transmit timestamp; receive/transmit left zero... the transmit
-  // timestamp is copied too so that the client's checks can match the KoD to its request.
-  for (let i = 0; i < 8; i++) {
-    out[24 + i] = request[40 + i] ?? 0;
-    out[40 + i] = request[40 + i] ?? 0;
-  }
-  return out;
+/**
+ * The KoD RATE answer of a rate-limiting node, built by the engine's own `buildKissResponse` as the
+ * daemon does. Null when the request does not decode (it is then dropped).
+ */
+export function kissOfDeath(
+  request: Uint8Array,
+  code: 'RATE' | 'DENY' | 'RSTR',
+  precision = -20,
+): Uint8Array | null {
+  const d = decodePacket(request);
+  if (!d.ok) return null;
+  return encodePacket(buildKissResponse(d.packet, code, { precision }));
 }
 
 export class Simulation {

@@ -397,12 +397,14 @@ export class NtpSystem implements NtpEngine {
     actions: Action[],
   ): void {
     const now = toTimestamp(this.deps.discipline.clock.read(raw));
+    // The software transmit timestamp: the same reading plus one unit, so that receive and transmit
+    // timestamps always differ (RFC 9769 clients rely on it).
     const res = this.server.respond(
       pkt,
       length,
       from.address,
       now,
-      now,
+      BigInt.asUintN(64, now + 1n),
       this.serverState(raw),
       this.config.keys,
     );
@@ -599,10 +601,8 @@ export class NtpSystem implements NtpEngine {
     }
     this.leap = peer.leap;
     this.stratum = Math.min(16, peer.stratum + 1);
-    this.refid =
-      peer.stratum <= 1 && peer.refid !== 0 && peer.stratum === 0
-        ? peer.refid
-        : addressRefid(peer.cfg.address);
+    // RFC 5905 clock_update(): the refid is the system peer's address (IPv6: MD5 hash).
+    this.refid = addressRefid(peer.cfg.address);
     this.referenceTime = this.deps.discipline.clock.read(raw);
     this.updateRaw = raw;
     this.rootDelay = rootDelay;
@@ -625,7 +625,8 @@ export class NtpSystem implements NtpEngine {
   private sourceSnapshot(a: Association, raw: RawTime): SourceSnapshot {
     const now = rawSeconds(raw);
     const o = a.output();
-    const v = this.verdicts.get(a.id) ?? { verdict: 'pending', reason: 'not evaluated yet' };
+    const v = this.fitness(a, raw) ??
+      this.verdicts.get(a.id) ?? { verdict: 'pending', reason: 'not evaluated yet' };
     const filter: FilterStage[] = a.filter.registers(now).map((s) => ({
       offset: s.offset,
       delay: s.delay,

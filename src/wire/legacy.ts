@@ -110,7 +110,7 @@ export type DaytimeStyle = 'rfc867' | 'iso' | 'ctime' | 'nist';
  * - 'rfc867' (default): `Saturday, November 21, 2026 15:04:08-UTC`
  * - 'iso': `2026-11-21T15:04:08Z`
  * - 'ctime': `Sat Nov 21 15:04:08 2026` (UTC)
- * - 'nist': `61000 26-11-21 15:04:08 00 0 0   0.0 UTC(NIST) *` (no DST/leap/advance information)
+ * - 'nist': `61365 26-11-21 15:04:08 00 0 0   0.0 UTC(NIST) *` (no DST/leap/advance information)
  */
 export function formatDaytime(unixNs: bigint, style: DaytimeStyle = 'rfc867'): string {
   const c = civil(unixNs);

@@ -301,17 +301,23 @@ export function layoutProblem(p: NtpPacket): string | null {
     if (len % 4 !== 0 || len < MIN_EXTENSION_LENGTH || len > 0xffff)
       return `extension ${i}: bad length ${len}`;
   }
-  const last = p.extensions[p.extensions.length - 1];
-  if (p.mac === null) {
-    if (last !== undefined && 4 + last.body.length < MIN_LAST_EXTENSION_LENGTH) {
-      return 'the last extension field must be at least 28 bytes when no MAC follows';
+  const macLen = p.mac === null ? 0 : 4 + p.mac.digest.length;
+  if (p.mac !== null) {
+    if (!intIn(p.mac.keyId, 0, 0xffffffff)) return 'MAC key ID out of range';
+    if (p.version === 4 ? ![4, 20, 24].includes(macLen) : !isLegacyMacLength(macLen)) {
+      return `a MAC of ${macLen} bytes is not valid in NTPv${p.version}`;
     }
-    return null;
   }
-  if (!intIn(p.mac.keyId, 0, 0xffffffff)) return 'MAC key ID out of range';
-  const macLen = 4 + p.mac.digest.length;
-  if (p.version === 4 ? ![4, 20, 24].includes(macLen) : !isLegacyMacLength(macLen)) {
-    return `a MAC of ${macLen} bytes is not valid in NTPv${p.version}`;
+  // A receiver takes anything of 24 bytes or less at the end for a MAC, so every extension field
+  // plus what follows it must exceed 24 bytes (hence a last field ≥ 28 bytes without MAC).
+  let tail = macLen;
+  for (let i = p.extensions.length - 1; i >= 0; i--) {
+    tail += 4 + (p.extensions[i]?.body.length ?? 0);
+    if (tail <= MAX_V4_MAC_LENGTH) {
+      return p.mac === null
+        ? 'the last extension field must be at least 28 bytes when no MAC follows'
+        : `extension field ${i} and the MAC after it total ${tail} bytes, which a receiver would take for a MAC`;
+    }
   }
   return null;
 }

@@ -87,7 +87,7 @@ test('rate limiting answers a flood with KoD RATE (origin = request transmit) an
     const replies = await exchange(port, 20, 300);
     const kods = replies
       .map((r) => decodePacket(r))
-      .filter((x) => x.ok && x.packet.stratum === 0)
+      .filter((x) => x.ok && x.packet.stratum === 0 && refidToString(x.packet.referenceId) === 'RATE')
       .map((x) => (x.ok ? x.packet : null));
     assert.ok(kods.length >= 1, `got ${replies.length} replies`);
     const k = kods[0]!;

@@ -24,7 +24,11 @@ export async function chromiumAvailable(): Promise<string | null> {
 }
 
 /** Open the dashboard, wait until it has updated `minUpdates` times, read its state, optionally screenshot. */
-export async function checkDashboard(url: string, minUpdates: number, screenshot?: string): Promise<DashboardCheck> {
+export async function checkDashboard(
+  url: string,
+  minUpdates: number,
+  screenshot?: string,
+): Promise<DashboardCheck> {
   const { chromium } = await import('playwright-core');
   const profile = mkdtempSync(join(tmpdir(), 'ntpkit-chromium-'));
   const context = await chromium.launchPersistentContext(profile, {
@@ -52,17 +56,26 @@ export async function checkDashboard(url: string, minUpdates: number, screenshot
       minUpdates,
       { timeout: 30000 },
     );
-    const rows = await page.$$eval('#sources tr[data-source]', (trs) => trs.map((t) => t.getAttribute('data-source') ?? ''));
+    const rows = await page.$$eval('#sources tr[data-source]', (trs) =>
+      trs.map((t) => t.getAttribute('data-source') ?? ''),
+    );
     const charts = await page.evaluate(() => {
-      const w = globalThis as unknown as { __ntpkit: { charts: Record<string, { data: (number | null)[][] }> } };
+      const w = globalThis as unknown as {
+        __ntpkit: { charts: Record<string, { data: (number | null)[][] }> };
+      };
       const out: Record<string, { x: number; y: number[] }> = {};
       for (const [k, c] of Object.entries(w.__ntpkit.charts)) {
         const [xs, ...ys] = c.data;
-        out[k] = { x: xs?.length ?? 0, y: ys.map((s) => s.filter((v) => v !== null && v !== undefined).length) };
+        out[k] = {
+          x: xs?.length ?? 0,
+          y: ys.map((s) => s.filter((v) => v !== null && v !== undefined).length),
+        };
       }
       return out;
     });
-    const updates = await page.evaluate(() => (globalThis as unknown as { __ntpkit: { updates: number } }).__ntpkit.updates);
+    const updates = await page.evaluate(
+      () => (globalThis as unknown as { __ntpkit: { updates: number } }).__ntpkit.updates,
+    );
     if (screenshot !== undefined) await page.screenshot({ path: screenshot, fullPage: true });
     if (errors.length > 0) throw new Error(`page errors: ${errors.join('; ')}`);
     return { rows, charts, updates };

@@ -61,7 +61,10 @@ describe('control socket', () => {
     await new Promise<void>((resolve, reject) => {
       const child = execFile(
         process.execPath,
-        ['-e', `require('net').createServer().listen(${JSON.stringify(path)}, () => process.kill(process.pid, 'SIGKILL'))`],
+        [
+          '-e',
+          `require('net').createServer().listen(${JSON.stringify(path)}, () => process.kill(process.pid, 'SIGKILL'))`,
+        ],
         () => resolve(),
       );
       child.on('error', reject);
@@ -105,11 +108,35 @@ describe('control socket', () => {
   it('default path follows root / XDG_RUNTIME_DIR / tmpdir', () => {
     const p = defaultControlSocketPath();
     assert.ok(p.endsWith('ntpkit.sock'));
-    if (process.env.NTPKIT_SOCKET === undefined && process.getuid?.() === 0) assert.equal(p, '/run/ntpkit/ntpkit.sock');
+    if (process.env.NTPKIT_SOCKET === undefined && process.getuid?.() === 0)
+      assert.equal(p, '/run/ntpkit/ntpkit.sock');
   });
 });
 
 describe('CLI against a control socket', () => {
+  it('another user gets a readable permission error', async (t) => {
+    if (process.getuid?.() !== 0) return t.skip('needs root to run the CLI as nobody');
+    const path = join(base, 'ntpkit-perm', 'ntpkit.sock');
+    const srv = await startControlServer(path, fixture);
+    try {
+      const r = await new Promise<{ code: number; stderr: string }>((resolve) => {
+        execFile(
+          'setpriv',
+          ['--reuid=nobody', '--regid=nogroup', '--clear-groups', process.execPath, MAIN, 'status', '--socket', path],
+          { timeout: 15000 },
+          (err, _out, stderr) => resolve({ code: err === null ? 0 : typeof err.code === 'number' ? err.code : 1, stderr }),
+        );
+      });
+      if (/setpriv|ENOENT|Cannot find module/.test(r.stderr) && !/ntpkit status/.test(r.stderr)) {
+        return t.skip(`cannot run as nobody here: ${r.stderr.trim()}`);
+      }
+      assert.equal(r.code, 1);
+      assert.match(r.stderr, /permission denied on .*owner-only/);
+    } finally {
+      await srv.close();
+    }
+  });
+
   it('status, sources, source, clients print tables and --json', async () => {
     const path = join(base, 'ntpkit-cli', 'ntpkit.sock');
     const srv = await startControlServer(path, fixture);

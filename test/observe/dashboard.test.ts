@@ -27,12 +27,21 @@ describe('dashboard in headless Chromium (synthetic daemon)', () => {
     const why = await chromiumAvailable();
     if (why !== null) return t.skip(why);
     const obs = await startObservability(
-      { controlSocket: null, metrics: null, dashboard: '127.0.0.1:11420', statsDir: null, sampleIntervalMs: 200 },
+      {
+        controlSocket: null,
+        metrics: null,
+        dashboard: '127.0.0.1:11420',
+        statsDir: null,
+        sampleIntervalMs: 200,
+      },
       moving(),
     );
     try {
       const r = await checkDashboard('http://127.0.0.1:11420/', 2, process.env.NTPKIT_SCREENSHOT);
-      assert.deepEqual(r.rows, fixture().system.sources.map((s) => s.address));
+      assert.deepEqual(
+        r.rows,
+        fixture().system.sources.map((s) => s.address),
+      );
       for (const name of ['offset', 'delay', 'jitter', 'clock', 'load']) {
         const c = r.charts[name];
         assert.ok(c !== undefined, `chart ${name}`);

@@ -1,7 +1,9 @@
 /** Synthetic daemon snapshots for the observe tests. */
 import type { DaemonSnapshot, SourceSnapshot } from '../../src/system/snapshot.js';
 
-export function source(over: Partial<SourceSnapshot> & Pick<SourceSnapshot, 'id' | 'address'>): SourceSnapshot {
+export function source(
+  over: Partial<SourceSnapshot> & Pick<SourceSnapshot, 'id' | 'address'>,
+): SourceSnapshot {
   return {
     port: 123,
     name: null,
@@ -82,7 +84,15 @@ export function fixture(): DaemonSnapshot {
           prefer: true,
           rejected: { 'test1-duplicate': 2, kod: 0 },
         }),
-        source({ id: '2', address: '192.0.2.7', offset: -0.00211, delay: 0.0312, jitter: 0.00081, reach: 0o177, when: 3 }),
+        source({
+          id: '2',
+          address: '192.0.2.7',
+          offset: -0.00211,
+          delay: 0.0312,
+          jitter: 0.00081,
+          reach: 0o177,
+          when: 3,
+        }),
         source({
           id: '3',
           address: '2001:db8::5',
@@ -126,8 +136,24 @@ export function fixture(): DaemonSnapshot {
       clientsTracked: 2,
     },
     clients: [
-      { address: '127.0.0.1', requests: 1100, lastSeen: 1, interval: 1.02, kodSent: 0, dropped: 0, interleaved: true },
-      { address: '10.123.6.2', requests: 134, lastSeen: 75, interval: 16.4, kodSent: 9, dropped: 1, interleaved: false },
+      {
+        address: '127.0.0.1',
+        requests: 1100,
+        lastSeen: 1,
+        interval: 1.02,
+        kodSent: 0,
+        dropped: 0,
+        interleaved: true,
+      },
+      {
+        address: '10.123.6.2',
+        requests: 134,
+        lastSeen: 75,
+        interval: 16.4,
+        kodSent: 9,
+        dropped: 1,
+        interleaved: false,
+      },
     ],
   };
 }

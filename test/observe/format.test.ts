@@ -4,9 +4,9 @@ import { dirname, join } from 'node:path';
 import { describe, it } from 'node:test';
 import { fileURLToPath } from 'node:url';
 import {
+  findSource,
   fmtAge,
   fmtSigned,
-  findSource,
   formatClients,
   formatSource,
   formatSources,
@@ -22,7 +22,8 @@ function golden(name: string, actual: string): void {
   const file = join(GOLDEN, name);
   if (process.env.UPDATE_GOLDEN === '1' || !existsSync(file)) {
     writeFileSync(file, actual);
-    if (process.env.UPDATE_GOLDEN !== '1') assert.fail(`golden file ${name} was missing; written, check it in`);
+    if (process.env.UPDATE_GOLDEN !== '1')
+      assert.fail(`golden file ${name} was missing; written, check it in`);
   }
   assert.equal(actual, readFileSync(file, 'utf8'));
 }

@@ -8,7 +8,15 @@ import { readFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 
-export const GOLDEN_DIR = join(dirname(fileURLToPath(import.meta.url)), '..', '..', '..', 'test', 'observe', 'golden');
+export const GOLDEN_DIR = join(
+  dirname(fileURLToPath(import.meta.url)),
+  '..',
+  '..',
+  '..',
+  'test',
+  'observe',
+  'golden',
+);
 
 const PLACEHOLDERS: Record<string, string> = {
   sdur: '[+-]\\d+(?:\\.\\d+)?(?:ns|us|ms|s)',
@@ -28,7 +36,8 @@ function lineRegex(line: string, vars: Record<string, string>): RegExp {
   for (const part of line.split(/(\{[a-z]+\}| +)/)) {
     if (part === '') continue;
     const m = /^\{([a-z]+)\}$/.exec(part);
-    if (m?.[1] !== undefined && vars[m[1]] !== undefined) re += (vars[m[1]] ?? '').replace(/[.*+?^${}()|[\]\\]/g, '\\$&');
+    if (m?.[1] !== undefined && vars[m[1]] !== undefined)
+      re += (vars[m[1]] ?? '').replace(/[.*+?^${}()|[\]\\]/g, '\\$&');
     else if (m?.[1] !== undefined && PLACEHOLDERS[m[1]] !== undefined) re += PLACEHOLDERS[m[1]];
     else if (/^ +$/.test(part)) re += ' +';
     else re += part.replace(/[.*+?^${}()|[\]\\]/g, '\\$&');

@@ -71,6 +71,18 @@ describe('observability services', () => {
       assert.equal((await fetch('http://127.0.0.1:11411/metrics')).status, 200);
       assert.equal((await fetch('http://127.0.0.1:11411/nope')).status, 404);
       assert.equal((await fetch('http://127.0.0.1:11411/', { method: 'POST' })).status, 405);
+      // DNS rebinding: a foreign Host header is refused on a loopback-bound server.
+      const { request } = await import('node:http');
+      const status = await new Promise<number>((resolve, reject) => {
+        const r = request({ host: '127.0.0.1', port: 11411, path: '/api/snapshot', headers: { host: 'evil.example:11411' } }, (res) => {
+          res.resume();
+          resolve(res.statusCode ?? 0);
+        });
+        r.on('error', reject);
+        r.end();
+      });
+      assert.equal(status, 421);
+      assert.equal((await fetch('http://localhost:11411/api/snapshot').catch(() => null))?.status ?? 200, 200);
 
       await sleep(400);
       const h1 = (await (await fetch('http://127.0.0.1:11411/api/history')).json()) as {
@@ -79,7 +91,10 @@ describe('observability services', () => {
         sources: Record<string, { points: unknown[] }>;
       };
       assert.ok(h1.system.length >= 4, `${h1.system.length} samples`);
-      assert.ok(h1.system.every((p, i, a) => i === 0 || p.t > (a[i - 1]?.t ?? 0)), 'time increases');
+      assert.ok(
+        h1.system.every((p, i, a) => i === 0 || p.t > (a[i - 1]?.t ?? 0)),
+        'time increases',
+      );
       assert.ok((h1.sources['1']?.points.length ?? 0) >= 4);
       assert.equal(h1.sources['pool-4']?.points.length, 0, 'unreachable source has no points');
       const h2 = (await (await fetch(`http://127.0.0.1:11411/api/history?since=${h1.seq}`)).json()) as {
@@ -110,7 +125,10 @@ describe('observability services', () => {
       // The port is taken: a second instance fails and leaves no control socket behind.
       const sock = join(base, 'ntpkit-2', 'ntpkit.sock');
       await assert.rejects(
-        startObservability({ controlSocket: sock, metrics: '127.0.0.1:11412', dashboard: null, statsDir: null }, fixture),
+        startObservability(
+          { controlSocket: sock, metrics: '127.0.0.1:11412', dashboard: null, statsDir: null },
+          fixture,
+        ),
         /EADDRINUSE/,
       );
       await assert.rejects(requestSnapshot(sock), /not running/);

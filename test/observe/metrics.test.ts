@@ -36,10 +36,15 @@ describe('Prometheus metrics', () => {
       assert.equal(one(f, 'ntpkit_source_offset_seconds', l), s.offset);
       assert.equal(one(f, 'ntpkit_source_reach_register', l), s.reach);
       assert.equal(one(f, 'ntpkit_source_selection', { ...l, verdict: s.verdict }), 1);
-      const selected = f.get('ntpkit_source_selection')?.samples.filter((x) => x.labels.source === l.source && x.value === 1);
+      const selected = f
+        .get('ntpkit_source_selection')
+        ?.samples.filter((x) => x.labels.source === l.source && x.value === 1);
       assert.equal(selected?.length, 1, 'exactly one verdict per source');
     }
-    assert.equal(one(f, 'ntpkit_source_rejected_packets_total', { source: '198.51.100.9:123', reason: 'test2-bogus' }), 3);
+    assert.equal(
+      one(f, 'ntpkit_source_rejected_packets_total', { source: '198.51.100.9:123', reason: 'test2-bogus' }),
+      3,
+    );
   });
 
   it('escapes label values and renders an unbounded error as +Inf', () => {
@@ -55,7 +60,9 @@ describe('Prometheus metrics', () => {
 
   it('the official Python client parser accepts the text (when installed)', (t) => {
     if (!existsSync('/usr/bin/python3')) return t.skip('no /usr/bin/python3');
-    const probe = spawnSync('/usr/bin/python3', ['-c', 'import prometheus_client.parser'], { encoding: 'utf8' });
+    const probe = spawnSync('/usr/bin/python3', ['-c', 'import prometheus_client.parser'], {
+      encoding: 'utf8',
+    });
     if (probe.status !== 0) return t.skip('python3-prometheus-client not installed');
     const script = [
       'import sys, json',

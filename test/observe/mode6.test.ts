@@ -2,15 +2,15 @@ import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import fc from 'fast-check';
 import {
-  ControlError,
-  MODE6_HEADER,
-  Opcode,
   associationIds,
+  ControlError,
   decodeMode6,
   encodeMode6,
   handleMode6,
   isLoopback,
   lfpHex,
+  MODE6_HEADER,
+  Opcode,
 } from '../../src/observe/mode6.js';
 import { fixture } from './fixture.js';
 
@@ -41,7 +41,12 @@ function request(opcode: number, associd = 0, data = '', seq = 7, pad = 0): Uint
 }
 
 /** Reassemble fragments the way ntpq does (by offset, checking holes and the last fragment). */
-function reassemble(frags: Uint8Array[]): { data: Uint8Array; status: number; error: boolean; errcode: number } {
+function reassemble(frags: Uint8Array[]): {
+  data: Uint8Array;
+  status: number;
+  error: boolean;
+  errcode: number;
+} {
   const parsed = frags.map((f) => {
     const p = decodeMode6(f);
     assert.ok(p !== null, 'fragment decodes');
@@ -142,7 +147,8 @@ describe('mode 6 (ntpq) handler', () => {
       assert.equal(Number(v.get('srcport')), s.port);
       assert.equal(Number.parseInt(v.get('reach') ?? '', 16), s.reach);
       assert.equal(Number(v.get('offset')), Number((s.offset * 1e3).toFixed(6)));
-      assert.equal(Number(v.get('hpoll')), s.poll);
+      assert.equal(Number(v.get('hpoll')), Math.max(0, s.poll));
+      assert.equal(Number(v.get('poll_s')), 2 ** s.poll);
       assert.equal((v.get('filtoffset') ?? '').split(/\s+/).filter((x) => x !== '').length, s.filter.length);
       assert.equal(v.has('rec'), s.when !== null);
     }
@@ -150,11 +156,15 @@ describe('mode 6 (ntpq) handler', () => {
 
   it('READVAR with a variable list returns only those, unknown names are an error', () => {
     const snap = fixture();
-    const out = handleMode6(request(Opcode.READVAR, 0, 'stratum,offset'), LOCAL, () => snap, { allowRemote: false });
+    const out = handleMode6(request(Opcode.READVAR, 0, 'stratum,offset'), LOCAL, () => snap, {
+      allowRemote: false,
+    });
     assert.ok(out !== null);
     const v = parseVars(new TextDecoder().decode(reassemble(out).data));
     assert.deepEqual([...v.keys()], ['stratum', 'offset']);
-    const bad = handleMode6(request(Opcode.READVAR, 0, 'nosuchvar'), LOCAL, () => snap, { allowRemote: false });
+    const bad = handleMode6(request(Opcode.READVAR, 0, 'nosuchvar'), LOCAL, () => snap, {
+      allowRemote: false,
+    });
     assert.ok(bad !== null);
     const e = reassemble(bad);
     assert.ok(e.error);
@@ -164,7 +174,10 @@ describe('mode 6 (ntpq) handler', () => {
   it('fragments long answers and they reassemble to the unfragmented answer', () => {
     const snap = fixture();
     const whole = handleMode6(request(Opcode.READVAR, 1), LOCAL, () => snap, { allowRemote: false });
-    const frag = handleMode6(request(Opcode.READVAR, 1), LOCAL, () => snap, { allowRemote: false, fragmentSize: 64 });
+    const frag = handleMode6(request(Opcode.READVAR, 1), LOCAL, () => snap, {
+      allowRemote: false,
+      fragmentSize: 64,
+    });
     assert.ok(whole !== null && frag !== null);
     assert.ok(frag.length > whole.length);
     for (const f of whole) assert.ok(f.length <= MODE6_HEADER + 468);
@@ -174,7 +187,9 @@ describe('mode 6 (ntpq) handler', () => {
 
   it('echoes sequence, opcode and association id; errors for unknown associations and writes', () => {
     const snap = fixture();
-    const out = handleMode6(request(Opcode.READVAR, 999, '', 4242), LOCAL, () => snap, { allowRemote: false });
+    const out = handleMode6(request(Opcode.READVAR, 999, '', 4242), LOCAL, () => snap, {
+      allowRemote: false,
+    });
     assert.ok(out !== null && out.length === 1 && out[0] !== undefined);
     const p = decodeMode6(out[0]);
     assert.ok(p !== null);
@@ -195,26 +210,43 @@ describe('mode 6 (ntpq) handler', () => {
     const snap = fixture();
     const resp = request(Opcode.READSTAT);
     resp[1] = (resp[1] ?? 0) | 0x80;
-    assert.equal(handleMode6(resp, LOCAL, () => snap, { allowRemote: true }), null);
+    assert.equal(
+      handleMode6(resp, LOCAL, () => snap, { allowRemote: true }),
+      null,
+    );
     const ntp = new Uint8Array(48);
     ntp[0] = 0x23;
-    assert.equal(handleMode6(ntp, LOCAL, () => snap, { allowRemote: true }), null);
-    assert.equal(handleMode6(new Uint8Array(8).fill(0x16), LOCAL, () => snap, { allowRemote: true }), null);
+    assert.equal(
+      handleMode6(ntp, LOCAL, () => snap, { allowRemote: true }),
+      null,
+    );
+    assert.equal(
+      handleMode6(new Uint8Array(8).fill(0x16), LOCAL, () => snap, { allowRemote: true }),
+      null,
+    );
     const liar = request(Opcode.READVAR);
     liar[11] = 200; // count beyond the datagram
-    assert.equal(handleMode6(liar, LOCAL, () => snap, { allowRemote: true }), null);
+    assert.equal(
+      handleMode6(liar, LOCAL, () => snap, { allowRemote: true }),
+      null,
+    );
   });
 
   it('refuses remote clients by default and never answers them with more bytes than they sent', () => {
     const snap = fixture();
-    assert.equal(handleMode6(request(Opcode.READSTAT), REMOTE, () => snap, { allowRemote: false }), null);
+    assert.equal(
+      handleMode6(request(Opcode.READSTAT), REMOTE, () => snap, { allowRemote: false }),
+      null,
+    );
     // Allowed, but a 12-byte request cannot get the 28-byte association list: 12-byte error instead.
     const small = handleMode6(request(Opcode.READSTAT), REMOTE, () => snap, { allowRemote: true });
     assert.ok(small !== null && small.length === 1 && small[0] !== undefined);
     assert.equal(small[0].length, 12);
     assert.equal((decodeMode6(small[0])?.status ?? 0) >> 8, ControlError.PERMISSION);
     // A padded request gets the full answer.
-    const padded = handleMode6(request(Opcode.READSTAT, 0, '', 1, 64), REMOTE, () => snap, { allowRemote: true });
+    const padded = handleMode6(request(Opcode.READSTAT, 0, '', 1, 64), REMOTE, () => snap, {
+      allowRemote: true,
+    });
     assert.ok(padded !== null);
     assert.equal(reassemble(padded).data.length, 16);
   });

@@ -84,4 +84,3 @@ export function parsePrometheus(text: string): Map<string, Family> {
   }
   return families;
 }
-

@@ -11,7 +11,7 @@ import { realEngineFactory } from '../../src/sim/engines.js';
 import { resultToJson } from '../../src/sim/report.js';
 import { parseScenario, ScenarioError } from '../../src/sim/scenario.js';
 import { Simulation } from '../../src/sim/simulation.js';
-import { SCENARIOS, standard } from './support.js';
+import { type Counts, counting, SCENARIOS, standard } from './support.js';
 
 const CLOCKS = ['rfc5905', 'feedforward'] as const;
 
@@ -141,4 +141,53 @@ test('real engine: the xleave client runs interleaved, the basic one does not', 
   const b = r.clients.find((c) => c.node === 'basic')!;
   assert.equal(x.final.sources[0]?.interleaved, true);
   assert.equal(b.final.sources[0]?.interleaved, false);
+});
+
+test('speed: one client at default polling simulates well over 5,000 s per CPU second', () => {
+  const sc = standard('lan-default');
+  new Simulation(
+    standard('lan-default', { duration: 2000, warmup: 100 }),
+    realEngineFactory('rfc5905'),
+  ).run(); // JIT warm-up
+  const c0 = process.cpuUsage();
+  const r = new Simulation(sc, realEngineFactory('rfc5905')).run();
+  const cu = process.cpuUsage(c0);
+  const speed = sc.duration / ((cu.user + cu.system) / 1e6);
+  assert.equal(r.duration, 20000);
+  // The benchmark records the real figure (docs/BENCHMARKS.md); the issue's target is 20,000.
+  assert.ok(speed > 5000, `speed ${speed.toFixed(0)} simulated s per CPU second`);
+});
+
+test('real engine: a client polling too fast gets KoD RATE from a rate-limiting server and backs off', () => {
+  const sc = parseScenario(
+    `duration = 2000
+warmup = 500
+[[node]]
+name = "server"
+behaviour = "ratelimit"
+[node.ntp.local]
+stratum = 1
+[node.ntp.rate-limit]
+interval = 4
+burst = 2
+leak = 0
+[[node]]
+name = "client"
+[[node.ntp.server]]
+address = "server"
+iburst = true
+minpoll = 1
+maxpoll = 10
+[[link]]
+nodes = ["client", "server"]
+delay = 100e-6
+`,
+    'ratelimit.toml',
+  );
+  const counts = new Map<string, Counts>();
+  const r = new Simulation(sc, counting(realEngineFactory(), counts)).run();
+  const c = r.clients[0]!;
+  assert.ok((counts.get('client')?.kod ?? 0) > 0, 'no KoD received');
+  assert.ok(c.meanPoll !== null && c.meanPoll >= 16, `mean poll ${c.meanPoll} s (minpoll 2 s, limit 16 s)`);
+  assert.ok(c.final.synchronised);
 });

@@ -38,3 +38,13 @@ test('cancel, runUntil boundary and events scheduled from events', () => {
   s.runUntil(10);
   assert.deepEqual(log.at(-1), 'late');
 });
+
+test('an event loop stuck at one instant is reported, not run forever', () => {
+  const s = new Scheduler();
+  s.maxEventsPerInstant = 1000;
+  const again = (): void => {
+    s.at(s.now, again);
+  };
+  s.at(1, again);
+  assert.throws(() => s.runUntil(2), /stuck: more than 1000 events at t = 1 s/);
+});

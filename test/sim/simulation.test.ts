@@ -33,6 +33,8 @@ test('the fake client sees half the path asymmetry as clock error', () => {
   // Expected +250 µs: each exchange measures θ + (d_out − d_back)/2 and the fake client steps to it.
   assert.ok(Math.abs(c.meanError - 250e-6) < 15e-6, `mean error ${c.meanError}`);
   assert.ok(c.packetsSent > 1000);
+  // Statistics cover [warmup, duration] only: one sample per second.
+  assert.equal(c.samples, 20000 - 1000 + 1);
   assert.ok(Math.abs((c.meanPoll ?? 0) - 16) < 0.01);
 });
 

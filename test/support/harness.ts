@@ -8,8 +8,9 @@
  * produced it (the difference between the software and the precise transmit timestamp), and the
  * host reports that moment through handleTransmitted. Everything is driven by one seeded PRNG.
  */
+
+import { defaultSystemConfig, NtpSystem } from '../../src/system/system.js';
 import type { Action, Endpoint, SourceConfig, SystemConfig, SystemEvent } from '../../src/system/types.js';
-import { NtpSystem, defaultSystemConfig } from '../../src/system/system.js';
 import { FakeDiscipline, type FakeDisciplineOptions } from './fake-discipline.js';
 
 /** mulberry32: a small seeded PRNG. */
@@ -35,6 +36,9 @@ export interface LinkSpec {
   /** Probability of an extra delay of `reorderDelay` s (reordering). */
   reorder?: number;
   reorderDelay?: number;
+  /** Extra delay (s) as a function of the time of sending (s), a → b and b → a (congestion). */
+  extraDelay?: (t: number) => number;
+  extraDelayBack?: (t: number) => number;
 }
 
 export interface NodeSpec {
@@ -166,7 +170,11 @@ export class Harness {
 
   link(a: string, b: string, spec: LinkSpec): void {
     this.links.set(`${a}>${b}`, spec);
-    this.links.set(`${b}>${a}`, { ...spec, delay: spec.delayBack ?? spec.delay, delayBack: spec.delay });
+    const back: LinkSpec = { ...spec, delay: spec.delayBack ?? spec.delay, delayBack: spec.delay };
+    if (spec.extraDelayBack !== undefined) back.extraDelay = spec.extraDelayBack;
+    else delete back.extraDelay;
+    if (spec.extraDelay !== undefined) back.extraDelayBack = spec.extraDelay;
+    this.links.set(`${b}>${a}`, back);
   }
 
   private at(t: bigint, run: () => void): void {
@@ -209,7 +217,8 @@ export class Harness {
       if (this.random() < (spec.loss ?? 0)) continue;
       const copies = this.random() < (spec.duplicate ?? 0) ? 2 : 1;
       for (let i = 0; i < copies; i++) {
-        let d = spec.delay + (spec.jitter ?? 0) * this.random();
+        let d =
+          spec.delay + (spec.jitter ?? 0) * this.random() + (spec.extraDelay?.(Number(leaves) / 1e9) ?? 0);
         if (this.random() < (spec.reorder ?? 0)) d += spec.reorderDelay ?? 1;
         const arrive = leaves + BigInt(Math.round(d * 1e9));
         const fromEp = { address: from.address, port: 123 };

@@ -14,7 +14,11 @@ test('client converges on a local-stratum-1 server', () => {
   const snap = c.system.snapshot(h.now);
   const s = snap.sources[0];
   assert.ok(s !== undefined);
-  console.log(JSON.stringify({ ...snap, sources: undefined }, null, 1), JSON.stringify(s, null, 1), c.error());
+  console.log(
+    JSON.stringify({ ...snap, sources: undefined }, null, 1),
+    JSON.stringify(s, null, 1),
+    c.error(),
+  );
   assert.equal(s.verdict, 'sys-peer');
   assert.equal(snap.stratum, 2);
   assert.ok(Math.abs(c.error()) < 0.002, `error ${c.error()}`);

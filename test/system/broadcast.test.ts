@@ -7,13 +7,18 @@ import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import { defaultSourceConfig } from '../../src/system/system.js';
 import type { SourceConfig } from '../../src/system/types.js';
-import { Harness } from '../support/harness.js';
+import { Harness, type LinkSpec } from '../support/harness.js';
 
 function bcastSource(xleave = false): SourceConfig {
   return { ...defaultSourceConfig('10.0.0.1', 123, 'broadcast-client'), minpoll: 4, maxpoll: 6, xleave };
 }
 
-function setup(seed: number, xleave: boolean, txLag = 50e-6) {
+function setup(
+  seed: number,
+  xleave: boolean,
+  txLag = 50e-6,
+  link: LinkSpec = { delay: 0.006, jitter: 0.0002 },
+) {
   const h = new Harness(seed);
   const s = h.addNode({
     name: 'S',
@@ -21,8 +26,14 @@ function setup(seed: number, xleave: boolean, txLag = 50e-6) {
     config: { localStratum: 1, broadcast: [{ address: '10.0.0.255', port: 123, poll: 4, xleave }] },
     txLag,
   });
-  const c = h.addNode({ name: 'C', address: '10.0.0.2', sources: [bcastSource(xleave)], discipline: { offset: 0.3 }, txLag });
-  h.link('S', 'C', { delay: 0.006, jitter: 0.0002 });
+  const c = h.addNode({
+    name: 'C',
+    address: '10.0.0.2',
+    sources: [bcastSource(xleave)],
+    discipline: { offset: 0.3 },
+    txLag,
+  });
+  h.link('S', 'C', link);
   h.start();
   return { h, s, c };
 }
@@ -35,7 +46,10 @@ for (const xleave of [false, true]) {
     const a = c.system.association(c.ids[0] ?? '');
     assert.ok(a !== undefined);
     assert.equal(a.calibrating, false);
-    assert.ok(a.calibratedDelay !== null && Math.abs(a.calibratedDelay - 0.0121) < 0.0005, `${a.calibratedDelay}`);
+    assert.ok(
+      a.calibratedDelay !== null && Math.abs(a.calibratedDelay - 0.0121) < 0.0005,
+      `${a.calibratedDelay}`,
+    );
     const sentAfterCalibration = a.packetsSent;
     assert.ok(sentAfterCalibration >= 4);
     h.runFor(400);
@@ -49,6 +63,36 @@ for (const xleave of [false, true]) {
     h.runFor(900);
     assert.ok(a.packetsSent > sentAfterCalibration, 'recalibrated');
     assert.ok(Math.abs(c.error()) < 0.0005, `error ${c.error()}`);
+  });
+}
+
+for (const xleave of [false, true]) {
+  const mode = xleave ? 'interleaved' : 'basic';
+  test(`${mode} broadcast: loss, duplicates, reordering and restarts of either side`, () => {
+    const { h, s, c } = setup(75, xleave, 50e-6, {
+      delay: 0.006,
+      jitter: 0.0002,
+      loss: 0.15,
+      duplicate: 0.15,
+      reorder: 0.1,
+      reorderDelay: 5,
+    });
+    h.runFor(400);
+    s.restart();
+    h.runFor(300);
+    c.restart();
+    h.runFor(300);
+    let worst = 0;
+    h.runFor(600, () => (worst = Math.max(worst, Math.abs(c.error()))), 8);
+    const snap = c.system.snapshot(h.now);
+    const src = snap.sources[0];
+    assert.ok(src !== undefined);
+    assert.equal(snap.sysPeer, src.id);
+    assert.ok(
+      (src.rejected['test1-duplicate'] ?? 0) + (src.rejected['broadcast-old'] ?? 0) > 0,
+      JSON.stringify(src.rejected),
+    );
+    assert.ok(worst < 0.001, `worst ${worst} ${JSON.stringify(src.rejected)}`);
   });
 }
 
@@ -99,7 +143,11 @@ test('broadcast client mobilised from an unconfigured server when broadcastClien
     address: '10.0.0.1',
     config: { localStratum: 1, broadcast: [{ address: '10.0.0.255', port: 123, poll: 4, xleave: false }] },
   });
-  const c2 = h2.addNode({ name: 'C', address: '10.0.0.2', config: { broadcastClient: true, requireAuthForMobilise: true } });
+  const c2 = h2.addNode({
+    name: 'C',
+    address: '10.0.0.2',
+    config: { broadcastClient: true, requireAuthForMobilise: true },
+  });
   h2.link('S', 'C', { delay: 0.004 });
   h2.start();
   h2.runFor(100);

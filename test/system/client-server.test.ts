@@ -5,8 +5,8 @@
  */
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
-import type { SourceConfig } from '../../src/system/types.js';
 import { defaultSourceConfig } from '../../src/system/system.js';
+import type { SourceConfig } from '../../src/system/types.js';
 import { Harness, type HNode, type LinkSpec } from '../support/harness.js';
 
 function source(xleave: boolean, extra: Partial<SourceConfig> = {}): SourceConfig {
@@ -16,12 +16,17 @@ function source(xleave: boolean, extra: Partial<SourceConfig> = {}): SourceConfi
 function pair(seed: number, xleave: boolean, link: LinkSpec, txLag = 50e-6, offset = 0.5) {
   const h = new Harness(seed);
   const s = h.addNode({ name: 'S', address: '10.0.0.1', config: { localStratum: 1 }, txLag });
-  const c = h.addNode({ name: 'C', address: '10.0.0.2', sources: [source(xleave)], discipline: { offset }, txLag });
+  const c = h.addNode({
+    name: 'C',
+    address: '10.0.0.2',
+    sources: [source(xleave)],
+    discipline: { offset },
+    txLag,
+  });
   h.link('S', 'C', link);
   h.start();
   return { h, s, c };
 }
-
 
 /** Largest |clock error| over the last `seconds` of the run, sampled every 8 s. */
 function maxErrorOver(h: Harness, c: HNode, seconds: number): number {
@@ -101,7 +106,12 @@ test('interleaved client falls back to basic against a server without interleave
   const h = new Harness(31);
   // Table size 0: the server cannot answer interleaved, like a basic-only server.
   h.addNode({ name: 'S', address: '10.0.0.1', config: { localStratum: 1, interleavedTableSize: 0 } });
-  const c = h.addNode({ name: 'C', address: '10.0.0.2', sources: [source(true)], discipline: { offset: 0.02 } });
+  const c = h.addNode({
+    name: 'C',
+    address: '10.0.0.2',
+    sources: [source(true)],
+    discipline: { offset: 0.02 },
+  });
   h.link('S', 'C', { delay: 0.003 });
   h.start();
   h.runFor(600);
@@ -115,7 +125,11 @@ test('interleaved client falls back to basic against a server without interleave
 
 test('the server answers interleaved requests and its table stays within the configured size', () => {
   const h = new Harness(41);
-  const s = h.addNode({ name: 'S', address: '10.0.0.1', config: { localStratum: 1, interleavedTableSize: 4 } });
+  const s = h.addNode({
+    name: 'S',
+    address: '10.0.0.1',
+    config: { localStratum: 1, interleavedTableSize: 4 },
+  });
   const clients: HNode[] = [];
   for (let i = 0; i < 3; i++) {
     const c = h.addNode({ name: `C${i}`, address: `10.0.1.${i + 1}`, sources: [source(true)] });

@@ -18,10 +18,22 @@ test('5 servers of which 2 are falsetickers: marked, never selected, clock withi
   const offsets = [0, 0.0008, -0.0006, 0.25, -0.4];
   const addrs = offsets.map((_, i) => `10.0.0.${i + 1}`);
   offsets.forEach((off, i) => {
-    h.addNode({ name: `S${i}`, address: addrs[i] ?? '', config: { localStratum: 1 }, discipline: { offset: off } });
+    h.addNode({
+      name: `S${i}`,
+      address: addrs[i] ?? '',
+      config: { localStratum: 1 },
+      discipline: { offset: off },
+    });
   });
-  const c = h.addNode({ name: 'C', address: '10.0.1.1', sources: addrs.map(server), discipline: { offset: 0.2 } });
-  offsets.forEach((_, i) => h.link(`S${i}`, 'C', { delay: 0.003 + 0.002 * i, jitter: 0.0005 }));
+  const c = h.addNode({
+    name: 'C',
+    address: '10.0.1.1',
+    sources: addrs.map(server),
+    discipline: { offset: 0.2 },
+  });
+  offsets.forEach((_, i) => {
+    h.link(`S${i}`, 'C', { delay: 0.003 + 0.002 * i, jitter: 0.0005 });
+  });
   h.start();
   h.runFor(120);
   let worstExcess = Number.NEGATIVE_INFINITY;
@@ -41,7 +53,9 @@ test('5 servers of which 2 are falsetickers: marked, never selected, clock withi
       }
       // The true time is inside every truechimer's correctness interval, so our clock must be within
       // the largest truechimer root distance (plus the truechimers' own clock errors) of it.
-      const bound = Math.max(...snap.sources.filter((s) => s.verdict !== 'falseticker').map((s) => s.rootDistance));
+      const bound = Math.max(
+        ...snap.sources.filter((s) => s.verdict !== 'falseticker').map((s) => s.rootDistance),
+      );
       worstExcess = Math.max(worstExcess, Math.abs(c.error()) - (bound + 0.0008));
     },
     16,
@@ -57,9 +71,18 @@ test('5 servers of which 2 are falsetickers: marked, never selected, clock withi
 test('a server that steps by 1 s becomes a falseticker among three', () => {
   const h = new Harness(62);
   const addrs = ['10.0.0.1', '10.0.0.2', '10.0.0.3'];
-  addrs.forEach((a, i) => h.addNode({ name: `S${i}`, address: a, config: { localStratum: 1 } }));
-  const c = h.addNode({ name: 'C', address: '10.0.1.1', sources: addrs.map(server), discipline: { offset: 0.3 } });
-  addrs.forEach((_, i) => h.link(`S${i}`, 'C', { delay: 0.004, jitter: 0.0004 }));
+  addrs.forEach((a, i) => {
+    h.addNode({ name: `S${i}`, address: a, config: { localStratum: 1 } });
+  });
+  const c = h.addNode({
+    name: 'C',
+    address: '10.0.1.1',
+    sources: addrs.map(server),
+    discipline: { offset: 0.3 },
+  });
+  addrs.forEach((_, i) => {
+    h.link(`S${i}`, 'C', { delay: 0.004, jitter: 0.0004 });
+  });
   h.start();
   h.runFor(400);
   h.node('S1').discipline.clock.step(h.now, 1);
@@ -74,7 +97,12 @@ test('a server that steps by 1 s becomes a falseticker among three', () => {
 test('a single server that steps by 1 s: the spike is suppressed first, then the client follows', () => {
   const h = new Harness(63);
   const s = h.addNode({ name: 'S', address: '10.0.0.1', config: { localStratum: 1 } });
-  const c = h.addNode({ name: 'C', address: '10.0.1.1', sources: [server('10.0.0.1')], discipline: { offset: 0.3 } });
+  const c = h.addNode({
+    name: 'C',
+    address: '10.0.1.1',
+    sources: [server('10.0.0.1')],
+    discipline: { offset: 0.3 },
+  });
   h.link('S', 'C', { delay: 0.004, jitter: 0.0004 });
   h.start();
   h.runFor(400);
@@ -93,8 +121,18 @@ test('a single server that steps by 1 s: the spike is suppressed first, then the
 test('stratum 1 → 2 → 3: root delay and root dispersion accumulate (RFC 5905 section 11.3)', () => {
   const h = new Harness(64);
   h.addNode({ name: 'A', address: '10.0.0.1', config: { localStratum: 1 } });
-  const b = h.addNode({ name: 'B', address: '10.0.0.2', sources: [server('10.0.0.1')], discipline: { offset: 0.2 } });
-  const c = h.addNode({ name: 'C', address: '10.0.0.3', sources: [server('10.0.0.2')], discipline: { offset: -0.3 } });
+  const b = h.addNode({
+    name: 'B',
+    address: '10.0.0.2',
+    sources: [server('10.0.0.1')],
+    discipline: { offset: 0.2 },
+  });
+  const c = h.addNode({
+    name: 'C',
+    address: '10.0.0.3',
+    sources: [server('10.0.0.2')],
+    discipline: { offset: -0.3 },
+  });
   h.link('A', 'B', { delay: 0.01, delayBack: 0.012 });
   h.link('B', 'C', { delay: 0.02 });
   h.start();
@@ -112,7 +150,10 @@ test('stratum 1 → 2 → 3: root delay and root dispersion accumulate (RFC 5905
   const fromB = sc.sources[0];
   assert.ok(fromB !== undefined);
   assert.ok(Math.abs(fromB.rootDelay - sb.rootDelay) <= short, `${fromB.rootDelay} vs ${sb.rootDelay}`);
-  assert.ok(Math.abs(sc.rootDelay - (fromB.rootDelay + fromB.delay)) <= 2 * short, `C root delay ${sc.rootDelay}`);
+  assert.ok(
+    Math.abs(sc.rootDelay - (fromB.rootDelay + fromB.delay)) <= 2 * short,
+    `C root delay ${sc.rootDelay}`,
+  );
   assert.ok(sc.rootDelay > sb.rootDelay + 0.04);
   // Root dispersion: at least the upstream root dispersion plus our peer dispersion, never below MINDISP.
   assert.ok(sb.rootDispersion >= 0.01);

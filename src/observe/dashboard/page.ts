@@ -97,6 +97,13 @@ export const DASHBOARD_JS = String.raw`
   }
 
   function addHistory(h) {
+    if (h.seq < seq) {
+      // The daemon restarted: its sequence numbers began again. Start over.
+      [sys.t, sys.offset, sys.freq, sys.bound, sys.rate].forEach(function (a) { a.length = 0; });
+      Object.keys(src).forEach(function (id) { delete src[id]; });
+      seq = 0;
+      return;
+    }
     seq = h.seq;
     h.system.forEach(function (p) {
       sys.t.push(p.t); sys.offset.push(p.offset * 1e3); sys.freq.push(p.frequencyPpm);

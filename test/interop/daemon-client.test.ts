@@ -1,0 +1,112 @@
+/**
+ * ntpkit as a client of chronyd whose clock is wrong by +2.5 s and runs 100 ppm fast
+ * (`faketime -f "+2.5s x1.0001"`). After synchronisation:
+ *  - ntpkit's clock agrees with chronyd's within 1 ms, checked by exchanges made by the test
+ *    itself (stamped with ntpkit's clock, independent of the engine's own measurement);
+ *  - the offset ntpkit reports is within 1 ms of that truth;
+ *  - the frequency of ntpkit's clock (measured over ≥ 10 s) is within 5 ppm of +100 ppm.
+ * Port 11225. chronyd runs -x under setpriv: the host clock is never touched.
+ */
+import assert from 'node:assert/strict';
+import * as dgram from 'node:dgram';
+import { after, describe, it } from 'node:test';
+import { parseConfig } from '../../src/config/parse.js';
+import { type Daemon, startDaemon } from '../../src/daemon/daemon.js';
+import { silentLogger } from '../../src/daemon/log.js';
+import { diffTimestamps, durationToSeconds, toTimestamp } from '../../src/time/ntp-time.js';
+import { decodePacket, emptyPacket, encodePacket, MODE } from '../../src/wire/packet.js';
+import { type ChronydHandle, skipReason, sleep, startChronyd, waitFor } from '../support/peers.js';
+
+const PORT = 11225;
+const why = skipReason('chronyd', 'faketime', 'setpriv', 'root');
+
+/** Offset of chronyd's clock relative to ntpkit's (s), best of `n` exchanges by delay. */
+async function measure(d: Daemon, n: number): Promise<{ offset: number; delay: number }> {
+  const s = dgram.createSocket('udp4');
+  await new Promise<void>((r) => s.bind(0, '127.0.0.1', () => r()));
+  let best = { offset: 0, delay: Number.POSITIVE_INFINITY };
+  try {
+    for (let i = 0; i < n; i++) {
+      const p = emptyPacket();
+      p.mode = MODE.CLIENT;
+      p.transmitTimestamp = BigInt(i + 1) << 20n;
+      const got = new Promise<{ bytes: Buffer; t4: bigint } | null>((resolve) => {
+        const t = setTimeout(() => resolve(null), 1000);
+        s.once('message', (m) => {
+          const t4 = toTimestamp(d.now());
+          clearTimeout(t);
+          resolve({ bytes: m, t4 });
+        });
+      });
+      const t1 = toTimestamp(d.now());
+      s.send(encodePacket(p), PORT, '127.0.0.1');
+      const r = await got;
+      if (r === null) continue;
+      const dec = decodePacket(new Uint8Array(r.bytes));
+      if (!dec.ok) continue;
+      const t2 = dec.packet.receiveTimestamp;
+      const t3 = dec.packet.transmitTimestamp;
+      const offset = (durationToSeconds(diffTimestamps(t2, t1)) + durationToSeconds(diffTimestamps(t3, r.t4))) / 2;
+      const delay = durationToSeconds(diffTimestamps(r.t4, t1)) - durationToSeconds(diffTimestamps(t3, t2));
+      if (delay < best.delay) best = { offset, delay };
+      await sleep(20);
+    }
+  } finally {
+    s.close();
+  }
+  return best;
+}
+
+describe('ntpkit as a client of a chronyd off by +2.5 s and 100 ppm', { skip: why ?? false }, () => {
+  let chrony: ChronydHandle | null = null;
+  let daemon: Daemon | null = null;
+  after(async () => {
+    await daemon?.stop();
+    await chrony?.stop();
+  });
+
+  it('converges: offset within 1 ms of the truth, frequency within 5 ppm', async (t) => {
+    chrony = await startChronyd({ port: PORT, localStratum: 1, faketime: '+2.5s x1.0001' });
+    daemon = await startDaemon(
+      parseConfig(`
+[[server]]
+address = "127.0.0.1"
+port = ${PORT}
+iburst = true
+minpoll = -2
+maxpoll = -2
+[serve]
+enabled = false
+listen = ["127.0.0.1"]
+[clock]
+stepout = 15
+[observe]
+control-socket = false
+`),
+      { logger: silentLogger },
+    );
+    const d = daemon;
+    const synced = await waitFor(() => d.snapshot().system.synchronised, 50_000, 250);
+    assert.ok(synced, `not synchronised: ${JSON.stringify(d.snapshot().system.clockState)}`);
+    await sleep(15_000); // let the PLL absorb the residual of the step
+
+    // The clock's own rate over ≥ 10 s (includes the slew the discipline applies).
+    const raw1 = process.hrtime.bigint();
+    const c1 = d.now();
+    const m1 = await measure(d, 10);
+    await sleep(12_000);
+    const m2 = await measure(d, 10);
+    const raw2 = process.hrtime.bigint();
+    const c2 = d.now();
+    const rate = (durationToSeconds(c2 - c1) / (Number(raw2 - raw1) / 1e9) - 1) * 1e6;
+    const s = d.snapshot().system;
+    t.diagnostic(
+      `truth offset ${(m2.offset * 1e6).toFixed(1)} µs (delay ${(m2.delay * 1e6).toFixed(1)} µs); reported offset ${(s.offset * 1e6).toFixed(1)} µs; clock rate ${rate.toFixed(2)} ppm; discipline frequency ${s.frequencyPpm.toFixed(2)} ppm`,
+    );
+    assert.ok(Math.abs(m1.offset) < 1e-3, `ntpkit vs chronyd ${m1.offset} s`);
+    assert.ok(Math.abs(m2.offset) < 1e-3, `ntpkit vs chronyd ${m2.offset} s`);
+    assert.ok(Math.abs(s.offset - m2.offset) < 1e-3, `reported ${s.offset} vs truth ${m2.offset}`);
+    assert.ok(Math.abs(rate - 100) < 5, `clock rate ${rate} ppm`);
+    assert.ok(Math.abs(s.frequencyPpm - 100) < 10, `discipline frequency ${s.frequencyPpm} ppm`);
+  });
+});
