@@ -109,6 +109,16 @@ export class ClockFilter {
     return this.evaluate(sample.epoch, pollInterval);
   }
 
+  /**
+   * RFC 5905 poll(): after three unanswered polls a dummy stage (dispersion MAXDISP, never chosen)
+   * is shifted in, so old samples age out and the peer dispersion grows.
+   */
+  addDummy(epoch: number, pollInterval: number): FilterVerdict {
+    this.stages.unshift({ ...emptyStage(epoch), valid: false });
+    this.stages.length = NSTAGE;
+    return this.evaluate(epoch, pollInterval);
+  }
+
   /** Re-evaluates the filter (RFC: the clock filter also runs with a dummy sample on timeouts). */
   evaluate(now: number, pollInterval: number): FilterVerdict {
     const aged = this.stages.map((s) => ({

@@ -16,7 +16,9 @@
  *   test6-unsynchronised   leap 3 or stratum 16 (or a non-kiss stratum 0)
  *   test7-distance         advertised root distance ≥ MAXDISP
  *   test12-loop            the peer is synchronised to us (its refid is our address)
- * Other: maxdelay (delay above the configured bound), broadcast-old (older broadcast), mode.
+ * Other: maxdelay (delay above the configured bound), negative-delay (timestamps that do not form
+ * one round trip), broadcast-old (older broadcast), popcorn-spike (clock filter), mode (unexpected
+ * mode), interleaved-bogus / interleaved-unsupported (interleaved checks and fallback).
  *
  * Local timestamps are kept as { raw, time }: `raw` is the counter value (never steps), `time` our
  * clock reading (era-extended NTP time), which the system shifts when the clock is stepped.
@@ -244,6 +246,11 @@ export class Association {
     this.broadcastsSinceCalibration = 0;
   }
 
+  /** A burst is under way (RFC 5905 clock_filter(): no clock_select() until the burst is over). */
+  get inBurst(): boolean {
+    return this.burstLeft > 0;
+  }
+
   get calibrating(): boolean {
     return this.cfg.mode === 'broadcast-client' && this.bcPhase === 'calibrate';
   }
@@ -282,11 +289,7 @@ export class Association {
 
   /** Start polling (immediately with iburst, else after a short random delay). */
   start(raw: RawTime): void {
-    if (this.cfg.mode === 'passive') {
-      this.schedule(raw, 2 ** this.effectivePoll());
-      return;
-    }
-    if (this.cfg.iburst) this.burstLeft = 0;
+    // Passive associations answer soon after mobilisation, then poll like active ones.
     this.nextPoll = raw + secondsNs(this.cfg.iburst ? 0 : 1 + 2 * this.ctx.random());
   }
 
@@ -305,7 +308,7 @@ export class Association {
     }
     if (this.cfg.mode === 'broadcast-client' && this.bcPhase === 'listen') {
       // No transmissions: the timer only ages the reachability register at the broadcast interval.
-      this.shiftReach(out);
+      this.shiftReach(out, raw);
       if (this.reach === 0) {
         this.startCalibration();
         if (this.ephemeral) {
@@ -334,7 +337,7 @@ export class Association {
       return out;
     }
     const wasReachable = this.reach !== 0;
-    this.shiftReach(out);
+    this.shiftReach(out, raw);
     if (this.cfg.mode === 'passive' && wasReachable && this.reach === 0) {
       out.push({ kind: 'demobilise', reason: 'passive peer unreachable' });
       this.nextPoll = null;
@@ -370,9 +373,12 @@ export class Association {
     return out;
   }
 
-  private shiftReach(out: AssocOutput[]): void {
+  private shiftReach(out: AssocOutput[], raw?: RawTime): void {
     const before = this.reach;
     this.reach = (this.reach << 1) & 0xff;
+    // RFC 5905 poll(): three unanswered polls shift a dummy sample into the clock filter.
+    if (raw !== undefined && before !== 0 && (this.reach & 0x7) === 0 && this.filter.count() > 0)
+      this.filter.addDummy(rawSeconds(raw), 2 ** this.hpoll);
     if (before !== 0 && this.reach === 0)
       out.push({ kind: 'event', event: { kind: 'unreachable', sourceId: this.id } });
   }
@@ -570,8 +576,10 @@ export class Association {
     const rawDelay = durationToSeconds(t4.time - t1.time - (t3 - t2));
     const ourPrecision = 2 ** this.ctx.precision;
     const delay = Math.max(rawDelay, ourPrecision);
-    if (rawDelay < -1) {
-      out.push(...this.reject('test3-invalid'));
+    // A clearly negative delay means the four timestamps do not belong to one round trip (e.g. an
+    // interleaved packet whose predecessor was lost): never use it.
+    if (rawDelay < -Math.min(1, 2 ** this.hpoll / 4)) {
+      out.push(...this.reject('negative-delay'));
       return null;
     }
     if (this.cfg.maxDelay !== undefined && delay > this.cfg.maxDelay) {

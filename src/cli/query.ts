@@ -151,6 +151,7 @@ export function reportJson(
   best: QuerySample,
   all: QuerySample[],
   sent: number,
+  rejections: Rejection[] = [],
 ) {
   const r = best.response;
   return {
@@ -179,6 +180,9 @@ export function reportJson(
     destinationTimestamp: tsInfo(best.t4, best),
     samplesSent: sent,
     samples: all.map((s) => ({ offset: s.offset, delay: s.delay })),
+    rejections: rejections
+      .filter((r) => r.code !== 'WRONG_SOURCE')
+      .map((r) => ({ code: r.code, message: r.message })),
   };
 }
 
@@ -212,6 +216,7 @@ function reportText(j: ReturnType<typeof reportJson>): string {
       `samples          ${j.samples.length} valid of ${j.samplesSent} sent; the lowest-delay one is shown`,
     );
   }
+  for (const r of j.rejections) lines.push(`rejected reply   ${r.message}`);
   return `${lines.join('\n')}\n`;
 }
 
@@ -239,7 +244,7 @@ export async function run(args: string[]): Promise<number> {
     process.stderr.write(`ntpkit query: ${res.message}\n`);
     return 1;
   }
-  const j = reportJson(server, res.address, res.port, res.best, res.samples, res.sent);
+  const j = reportJson(server, res.address, res.port, res.best, res.samples, res.sent, res.rejections);
   process.stdout.write(parsed.json ? `${JSON.stringify(j, null, 2)}\n` : reportText(j));
   return 0;
 }

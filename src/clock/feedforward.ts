@@ -20,7 +20,7 @@
  *   keeps running on the last good ones, and the error bound grows.
  *
  * The absolute clock is a `SoftwareClock` set to S0 + ρ̂·C + α + β·(C − Cnow); small corrections are
- * slewed linearly (500 ppm), so it stays monotonic. The **difference clock** measures intervals with
+ * slewed linearly over one poll interval (at most 500 ppm), so it stays monotonic and smooth. The **difference clock** measures intervals with
  * ρ̂ alone, so offset corrections never disturb it.
  *
  * C and S above are seconds relative to the first exchange (counter and server time respectively), kept
@@ -66,8 +66,11 @@ export interface FeedForwardOptions {
   poorFactor?: number;
   /** Seconds without a good exchange before the state is reported as FREEWHEEL (default 4 × 2^minpoll). */
   freewheelAfter?: number;
-  /** Rate used to slew small corrections (s/s, default 500e-6). */
-  slewRate?: number;
+  /**
+   * Small corrections are slewed linearly over this many seconds (default: one poll interval, 2^minpoll),
+   * at no more than 500 ppm: the clock's rate stays smooth (a 5 µs correction over 64 s is 0.08 ppm).
+   */
+  slewTime?: number;
 }
 
 /** Measures intervals with the estimated counter rate only: immune to offset corrections. */
@@ -126,7 +129,7 @@ export class FeedForwardClock implements Discipline {
   private readonly minQualityScale: number;
   private readonly poorFactor: number;
   private readonly freewheelAfter: number;
-  private readonly slewRate: number;
+  private readonly slewTime: number;
 
   private sourceId: string | null = null;
   private r0: RawTime = 0n;
@@ -171,7 +174,7 @@ export class FeedForwardClock implements Discipline {
     this.minQualityScale = opts.minQualityScale ?? 1e-6;
     this.poorFactor = opts.poorFactor ?? 3;
     this.freewheelAfter = opts.freewheelAfter ?? 4 * 2 ** this.poll;
-    this.slewRate = opts.slewRate ?? MAX_SLEW_RATE;
+    this.slewTime = opts.slewTime ?? 2 ** this.poll;
     this.difference = {
       interval: (a: RawTime, b: RawTime) => (this.rho * Number(b - a)) / 1e9,
       rate: () => this.rho,
@@ -452,7 +455,8 @@ export class FeedForwardClock implements Discipline {
       this.steps++;
     } else {
       this.software.setFrequency(at, freqPpm);
-      this.software.slewLinear(at, delta, this.slewRate);
+      const rate = Math.min(MAX_SLEW_RATE, Math.max(Math.abs(delta) / this.slewTime, 1e-12));
+      this.software.slewLinear(at, delta, rate);
     }
     this.lastChange = at;
     this.state = this.hist.length < 8 || !(this.rhoError < 1e-6) ? 'WARMUP' : 'TRACKING';

@@ -113,7 +113,9 @@ class CsvFile {
       move();
     } catch (e) {
       if (!this.rotateFailed) {
-        this.onError(`cannot rotate ${this.path} (still writing to it): ${e instanceof Error ? e.message : String(e)}`);
+        this.onError(
+          `cannot rotate ${this.path} (still writing to it): ${e instanceof Error ? e.message : String(e)}`,
+        );
       }
       this.rotateFailed = true;
       return;

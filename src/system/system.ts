@@ -15,7 +15,7 @@ import { ServerResponder, type ServerState } from '../assoc/server.js';
 import { addressRefid, checkAuth } from '../assoc/util.js';
 import type { ClockChange, RawTime } from '../clock/types.js';
 import { type NtpTime, ntpTimeToUnixNs, secondsToDuration, toTimestamp } from '../time/ntp-time.js';
-import { secondsToShort } from '../time/short.js';
+import { clampPoll, MAXPOLL, POLL_LIMIT_LOW, secondsToShort } from '../time/short.js';
 import { decodePacket, MODE, type NtpPacket } from '../wire/packet.js';
 import { refidFromString, renderRefid } from '../wire/refid.js';
 import type { FilterStage, SelectionVerdict, SourceSnapshot, SystemSnapshot } from './snapshot.js';
@@ -192,7 +192,9 @@ export class NtpSystem implements NtpEngine {
             !this.config.requireAuthForMobilise || checkAuth(pkt, this.config.keys, undefined) === 'ok';
           if (this.config.allowPassive && authOk) {
             const cfg = defaultSourceConfig(from.address, from.port, 'passive');
-            cfg.minpoll = Math.max(cfg.minpoll, Math.min(pkt.poll, cfg.maxpoll));
+            // Follow the active peer's poll interval (RFC 5905: a passive peer polls at min(hpoll, ppoll)).
+            cfg.minpoll = clampPoll(pkt.poll, POLL_LIMIT_LOW, MAXPOLL);
+            cfg.maxpoll = Math.max(cfg.minpoll, cfg.maxpoll);
             if (pkt.mac !== null) cfg.key = pkt.mac.keyId;
             const { id, actions: added } = this.addSource(raw, cfg, true);
             actions.push(...added);
@@ -281,7 +283,9 @@ export class NtpSystem implements NtpEngine {
   }
 
   removeSource(raw: RawTime, id: string): Action[] {
+    const wasSysPeer = this.sysPeer === id;
     this.demobilise(id, 'removed by configuration');
+    if (wasSysPeer) this.mitigate(raw);
     return this.finish(raw, []);
   }
 
@@ -347,13 +351,27 @@ export class NtpSystem implements NtpEngine {
           break;
       }
     }
-    if (updated || outs.some((o) => o.kind === 'event' && o.event.kind === 'unreachable')) this.mitigate(raw);
+    // RFC 5905 clock_filter(): the system process runs only when the association is not in a burst,
+    // so that every source has its burst of samples before the first selection.
+    if ((updated && !a.inBurst) || outs.some((o) => o.kind === 'event' && o.event.kind === 'unreachable'))
+      this.mitigate(raw);
+  }
+
+  /**
+   * Synchronised, possibly in holdover: after the last system peer is lost we keep serving our
+   * variables with a root dispersion growing at PHI, until the root distance exceeds maxDistance.
+   */
+  private holdingOver(raw: RawTime): boolean {
+    if (!this.synchronised || this.stratum >= 16) return false;
+    if (this.sysPeer !== null || this.updateRaw === null) return true;
+    const age = Math.max(0, rawSeconds(raw) - rawSeconds(this.updateRaw));
+    return this.rootDelay / 2 + this.rootDispersion + PHI * age <= this.config.maxDistance;
   }
 
   /** Our system variables as advertised to clients and peers. */
   serverState(raw: RawTime): ServerState {
     const clock = this.deps.discipline.clock;
-    if (this.synchronised && this.stratum < 16) {
+    if (this.holdingOver(raw)) {
       const age = this.updateRaw === null ? 0 : Math.max(0, rawSeconds(raw) - rawSeconds(this.updateRaw));
       return {
         leap: this.leap,
@@ -678,7 +696,7 @@ export class NtpSystem implements NtpEngine {
     const rootDelay = st.rootDelay / 65536;
     const rootDispersion = st.rootDispersion / 65536;
     const sources = [...this.assocs.values()].map((a) => this.sourceSnapshot(a, raw));
-    const synced = this.synchronised || this.config.localStratum !== null;
+    const synced = this.holdingOver(raw) || this.config.localStratum !== null;
     return {
       time: Number(ntpTimeToUnixNs(clock.read(raw))) / 1e9,
       clock: this.deps.discipline.kind,

@@ -278,3 +278,51 @@ test('a step result from the discipline clears every filter (RFC 5905 clear)', (
   assert.equal(t.src().filter.length, 0);
   assert.ok(t.system.snapshot(t.now()).sources.every((s) => s.filter.length === 0));
 });
+
+test('poll: burst sends 8 requests 2 s apart at every poll while reachable', () => {
+  const t = setup({ burst: true, minpoll: 6 });
+  for (let i = 0; i < 17; i++) {
+    const req = t.nextRequest();
+    const r = response(t.d, req);
+    t.respond(r.raw, r.pkt);
+  }
+  const times = t.sends.map((s) => Number(s.at) / 1e9);
+  const gaps = times.slice(1).map((x, i) => x - (times[i] ?? 0));
+  // First poll: unreachable, a single request; then bursts of 8 every 64 s.
+  const short = gaps.filter((g) => Math.abs(g - 2) < 1e-9).length;
+  const long = gaps.filter((g) => g > 50).length;
+  assert.equal(long, 2, gaps.join(','));
+  assert.equal(short, 14, gaps.join(','));
+});
+
+test('robustness: mutated responses never throw and never produce a sample with a wrong origin', () => {
+  const t = setup();
+  const rnd = prng(99);
+  for (let i = 0; i < 3000; i++) {
+    const req = t.nextRequest();
+    const r = response(t.d, req);
+    const bytes = encodePacket(r.pkt);
+    const n = 1 + Math.floor(rnd() * 4);
+    for (let k = 0; k < n; k++) bytes[Math.floor(rnd() * 48)] = Math.floor(rnd() * 256);
+    assert.doesNotThrow(() => t.apply(t.system.handlePacket(r.raw, bytes, SERVER, LOCAL), r.raw));
+  }
+  const s = t.src();
+  for (const f of s.filter) assert.ok(Number.isFinite(f.offset) && Number.isFinite(f.delay));
+  assert.ok(Object.keys(s.rejected).length > 3, JSON.stringify(s.rejected));
+});
+
+test('13: after three unanswered polls a dummy stage is shifted into the filter per poll', () => {
+  const t = setup({ minpoll: 6 });
+  for (let i = 0; i < 8; i++) {
+    const req = t.nextRequest();
+    const r = response(t.d, req);
+    t.respond(r.raw, r.pkt);
+  }
+  assert.equal(t.src().filter.length, 8);
+  const disp = t.src().dispersion;
+  for (let i = 0; i < 6; i++) t.nextRequest();
+  // Polls 1-3 unanswered: the reach register's low bits empty at the 3rd; dummies from then on.
+  assert.equal(t.src().reach & 0x3f, 0);
+  assert.equal(t.src().filter.length, 8 - 3);
+  assert.ok(t.src().dispersion > disp + 1, `dispersion ${t.src().dispersion}`);
+});

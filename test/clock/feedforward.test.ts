@@ -65,6 +65,21 @@ function driver(
   return d;
 }
 
+test('smooth absolute clock: corrections are slewed over a poll interval', () => {
+  const d = driver(12, 20000);
+  const path = expPath(prng(12));
+  d.run(8000, path);
+  // the clock's rate over each second stays within 1 ppm of the true rate (a step-like correction
+  // of a few µs would show as several ppm)
+  let worst = 0;
+  for (let t = d.t; t < d.t + 600; t += 1) {
+    const rate = Number(d.ff.clock.read(d.osc.raw(t + 1)) - d.ff.clock.read(d.osc.raw(t))) / 2 ** 32;
+    worst = Math.max(worst, Math.abs(rate - 1));
+    if (Math.floor(t) % 64 === 0) d.run(t + 1, path);
+  }
+  assert.ok(worst < 1e-6, `worst 1-s rate error ${(worst * 1e6).toFixed(3)} ppm`);
+});
+
 test('standard LAN scenario: RMS error far below chrony’s 87 µs, no step after the first, rate < 0.1 ppm', () => {
   for (const seed of [1, 2, 3, 4]) {
     const r = runScenario('feedforward', { seed, seconds: 20000 });
@@ -175,7 +190,8 @@ test('freewheels through an outage and recovers without a step', () => {
 });
 
 test('difference clock: a 1 s interval across an offset correction, error < 1 µs', () => {
-  const d = driver(3, 20000);
+  // corrections slewed at 500 ppm so that each falls entirely inside the measured second
+  const d = driver(3, 20000, { slewTime: 1e-3 });
   const path = expPath(prng(4));
   d.run(10000, path);
   let checked = 0;

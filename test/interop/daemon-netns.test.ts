@@ -115,19 +115,21 @@ user = "nobody"
     assert.equal((last as DaemonSnapshot | null)?.system.stratum, 2);
   });
 
-  it('ntpdig reads stratum, leap, root delay and root dispersion from ntpkit', async () => {
+  it("ntpdig accepts ntpkit's answers and reads its stratum and leap", async () => {
     assert.ok(ns !== null);
     const r = await ns.exec(ns.a, 'ntpdig', ['-j', '-t', '2', ns.addrB], { timeoutMs: 10_000 });
     assert.equal(r.code, 0, r.stderr + r.stdout);
     const j = JSON.parse(r.stdout.trim().split('\n').pop() ?? '{}') as Record<string, unknown>;
     const s = await snap();
     assert.ok(s !== null);
+    // ntpdig drops unsynchronised (leap 3), stratum-0 and malformed answers: a line means it accepted ours.
+    assert.equal(j.ip, ns.addrB);
+    assert.equal(j.stratum, s.system.stratum);
     assert.equal(j.stratum, 2);
     assert.equal(j.leap, 'no-leap');
-    const rootDelay = Number(j.rootdelay);
-    const rootDisp = Number(j.rootdisp);
-    assert.ok(Math.abs(rootDelay - s.system.rootDelay) < 1e-3, `rootdelay ${rootDelay} vs ${s.system.rootDelay}`);
-    assert.ok(rootDisp > 0 && rootDisp < 1, `rootdisp ${rootDisp}`);
+    // ntpdig's "precision" is its synchronisation distance |delta/2 + epsilon| of this exchange.
+    assert.ok(Number(j.precision) > 0 && Number(j.precision) < 0.05, `distance ${String(j.precision)}`);
+    // ntpdig's JSON has no root delay/dispersion (chronyd's ntpdata checks those, daemon-server.test).
     assert.ok(Math.abs(Number(j.offset)) < 0.01, `offset ${String(j.offset)}`);
   });
 });

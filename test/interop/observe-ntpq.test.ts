@@ -6,11 +6,15 @@
  * Namespaces nko*, addresses 10.123.6.1/24 and 10.123.6.2/24, chronyd on port 11450.
  */
 import assert from 'node:assert/strict';
+import { execFile } from 'node:child_process';
+import * as dgram from 'node:dgram';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { fileURLToPath } from 'node:url';
+import { handleMode6 } from '../../src/observe/mode6.js';
+import { fixture } from '../observe/fixture.js';
 import {
   type ChronydHandle,
   createNetns,
@@ -23,6 +27,66 @@ import {
   startChronyd,
   waitFor,
 } from '../support/peers.js';
+
+const FIXTURE_PORT = 11455;
+
+/** Runs NTPsec's ntpq (its own code) with its hard-wired port 123 mapped to `port`. */
+function ntpqOnPort(port: number, args: string[]): Promise<{ code: number; stdout: string; stderr: string }> {
+  const shim = [
+    'import socket, runpy, sys',
+    'orig = socket.getaddrinfo',
+    `def gai(h, p, *a, **k): return orig(h, ${port} if p in ('ntp', 123) else p, *a, **k)`,
+    'socket.getaddrinfo = gai',
+    "sys.argv = ['ntpq'] + sys.argv[1:]",
+    `runpy.run_path(${JSON.stringify(join(ntpsecDir() ?? '', 'usr/bin/ntpq'))}, run_name='__main__')`,
+  ].join('\n');
+  return new Promise((resolve) => {
+    execFile(
+      '/usr/bin/python3',
+      ['-c', shim, ...args],
+      { timeout: 20000, env: { ...process.env, PYTHONPATH: '' } },
+      (err, stdout, stderr) => {
+        resolve({ code: err === null ? 0 : typeof err.code === 'number' ? err.code : 1, stdout, stderr });
+      },
+    );
+  });
+}
+
+describe('ntpq renders every selection state (synthetic snapshot, mode 6 over UDP)', {
+  skip: skipReason('ntpsec', '/usr/bin/python3') ?? false,
+}, () => {
+  it('tally codes, refids, reach in octal, IPv6 sources and the association list', async () => {
+    const sock = dgram.createSocket('udp4');
+    sock.on('message', (m, r) => {
+      const out = handleMode6(new Uint8Array(m), { address: r.address, port: r.port }, fixture, {
+        allowRemote: false,
+      });
+      for (const p of out ?? []) sock.send(p, r.port, r.address);
+    });
+    await new Promise<void>((res) => sock.bind(FIXTURE_PORT, '127.0.0.1', () => res()));
+    try {
+      const p = await ntpqOnPort(FIXTURE_PORT, ['-n', '-p', '127.0.0.1']);
+      assert.equal(p.code, 0, p.stderr);
+      const rows = p.stdout.trimEnd().split('\n').slice(2);
+      assert.equal(rows.length, 4, p.stdout);
+      assert.match(rows[0] ?? '', /^\*127\.0\.0\.1\s+\.LOCL\.\s+1 u .* 377\s+0\.4500\s+0\.1230\s+0\.0340$/);
+      assert.match(
+        rows[1] ?? '',
+        /^\+192\.0\.2\.7\s+192\.0\.2\.1\s+2 u .* 177\s+31\.2000\s+-2\.1100\s+0\.8100$/,
+      );
+      assert.match(rows[2] ?? '', /^x2001:db8::5\s+192\.0\.2\.1\s+2 s .* 376 /);
+      assert.match(rows[3] ?? '', /^ 198\.51\.100\.9\s+\.INIT\.\s+16 u\s+-\s+64\s+0 /);
+      const as = await ntpqOnPort(FIXTURE_PORT, ['-n', '-c', 'as', '127.0.0.1']);
+      assert.equal(as.code, 0, as.stderr);
+      assert.match(as.stdout, /sys\.peer/);
+      assert.match(as.stdout, /candidate/);
+      assert.match(as.stdout, /falsetick/);
+      assert.match(as.stdout, /^\s+3\s+3\s+f1\d\d\s+yes\s+yes\s+ok\s+falsetick/m);
+    } finally {
+      sock.close();
+    }
+  });
+});
 
 const MAIN = join(dirname(fileURLToPath(import.meta.url)), '..', '..', 'src', 'cli', 'main.js');
 const CHRONY_PORT = 11450;

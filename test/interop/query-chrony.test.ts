@@ -37,7 +37,7 @@ async function query(
 }
 
 test('query chronyd under faketime +2.5 s reports +2.5 s within 1 ms', async (t) => {
-  const why = skipReason('chronyd', 'faketime', 'setpriv');
+  const why = skipReason('root', 'chronyd', 'faketime', 'setpriv');
   if (why !== null) return t.skip(why);
   const srv = await startChronyd({ port: 11110, faketime: '+2.5s' });
   t.after(() => srv.stop());
@@ -58,7 +58,7 @@ test('query chronyd under faketime +2.5 s reports +2.5 s within 1 ms', async (t)
 });
 
 test('query chronyd over IPv6 loopback ([::1]:port) reports ~0 offset', async (t) => {
-  const why = skipReason('chronyd', 'setpriv');
+  const why = skipReason('root', 'chronyd', 'setpriv');
   if (why !== null) return t.skip(why);
   const srv = await startChronyd({ port: 11111, bindaddress: '::1', allow: ['::1'] });
   t.after(() => srv.stop());

@@ -215,3 +215,21 @@ test('--samples picks the lowest-delay reply', async (t) => {
   assert.ok(j.delay < 0.03, `best delay ${j.delay}`);
   assert.ok(Math.max(...j.samples.map((s) => s.delay)) > 0.05);
 });
+
+test('a kiss-o-death after a valid reply stops sampling and is listed with the result', async (t) => {
+  let n = 0;
+  const s = await fakeServer(11119, (req) =>
+    n++ === 0 ? answer(req) : answer(req, { stratum: 0, referenceId: kissCodeToRefid('RATE') }),
+  );
+  t.after(() => s.close());
+  const r = await cli(['--json', '127.0.0.1:11119', '-n', '5', '-i', '0.01']);
+  assert.equal(r.code, 0, r.stderr);
+  const j = JSON.parse(r.stdout) as {
+    samplesSent: number;
+    samples: unknown[];
+    rejections: { code: string }[];
+  };
+  assert.equal(j.samples.length, 1);
+  assert.equal(j.samplesSent, 2);
+  assert.equal(j.rejections[0]?.code, 'KISS_OF_DEATH');
+});

@@ -15,10 +15,15 @@ after(() => rmSync(base, { recursive: true, force: true }));
 
 function cli(args: string[]): Promise<{ code: number; stdout: string; stderr: string }> {
   return new Promise((resolve) => {
-    execFile(process.execPath, [MAIN, ...args], { timeout: 15000 }, (err, stdout, stderr) => {
-      const code = err === null ? 0 : typeof err.code === 'number' ? err.code : 1;
-      resolve({ code, stdout, stderr });
-    });
+    execFile(
+      process.execPath,
+      [MAIN, ...args, '--timeout', '20'],
+      { timeout: 30000 },
+      (err, stdout, stderr) => {
+        const code = err === null ? 0 : typeof err.code === 'number' ? err.code : 1;
+        resolve({ code, stdout, stderr });
+      },
+    );
   });
 }
 
@@ -122,9 +127,19 @@ describe('CLI against a control socket', () => {
       const r = await new Promise<{ code: number; stderr: string }>((resolve) => {
         execFile(
           'setpriv',
-          ['--reuid=nobody', '--regid=nogroup', '--clear-groups', process.execPath, MAIN, 'status', '--socket', path],
+          [
+            '--reuid=nobody',
+            '--regid=nogroup',
+            '--clear-groups',
+            process.execPath,
+            MAIN,
+            'status',
+            '--socket',
+            path,
+          ],
           { timeout: 15000 },
-          (err, _out, stderr) => resolve({ code: err === null ? 0 : typeof err.code === 'number' ? err.code : 1, stderr }),
+          (err, _out, stderr) =>
+            resolve({ code: err === null ? 0 : typeof err.code === 'number' ? err.code : 1, stderr }),
         );
       });
       if (/setpriv|ENOENT|Cannot find module/.test(r.stderr) && !/ntpkit status/.test(r.stderr)) {

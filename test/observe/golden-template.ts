@@ -23,6 +23,7 @@ const PLACEHOLDERS: Record<string, string> = {
   dur: '\\d+(?:\\.\\d+)?(?:ns|us|ms|s)',
   sppm: '[+-]\\d+\\.\\d{3}',
   int: '-?\\d+',
+  oct: '[0-7]{1,3}',
   num: '-?\\d+(?:\\.\\d+)?',
   age: '(?:\\d+[mhd]?|-)',
   word: '\\S+',

@@ -74,15 +74,21 @@ describe('observability services', () => {
       // DNS rebinding: a foreign Host header is refused on a loopback-bound server.
       const { request } = await import('node:http');
       const status = await new Promise<number>((resolve, reject) => {
-        const r = request({ host: '127.0.0.1', port: 11411, path: '/api/snapshot', headers: { host: 'evil.example:11411' } }, (res) => {
-          res.resume();
-          resolve(res.statusCode ?? 0);
-        });
+        const r = request(
+          { host: '127.0.0.1', port: 11411, path: '/api/snapshot', headers: { host: 'evil.example:11411' } },
+          (res) => {
+            res.resume();
+            resolve(res.statusCode ?? 0);
+          },
+        );
         r.on('error', reject);
         r.end();
       });
       assert.equal(status, 421);
-      assert.equal((await fetch('http://localhost:11411/api/snapshot').catch(() => null))?.status ?? 200, 200);
+      assert.equal(
+        (await fetch('http://localhost:11411/api/snapshot').catch(() => null))?.status ?? 200,
+        200,
+      );
 
       await sleep(400);
       const h1 = (await (await fetch('http://127.0.0.1:11411/api/history')).json()) as {

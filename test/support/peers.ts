@@ -190,11 +190,14 @@ export function spawnDaemon(
     env: opts.env ?? process.env,
     stdio: ['ignore', 'pipe', 'pipe'],
   });
+  installExitHook();
+  liveDaemons.add(child);
   let out = '';
   let done = false;
   const gone = new Promise<void>((resolve) => {
     child.on('close', () => {
       done = true;
+      liveDaemons.delete(child);
       resolve();
     });
     child.on('error', (err) => {
@@ -425,12 +428,14 @@ export interface NetnsOptions {
 }
 
 const liveNamespaces = new Set<string>();
+const liveDaemons = new Set<ChildProcess>();
 let exitHookInstalled = false;
 
 function installExitHook(): void {
   if (exitHookInstalled) return;
   exitHookInstalled = true;
   process.on('exit', () => {
+    for (const child of liveDaemons) killGroup(child, 'SIGKILL');
     for (const ns of liveNamespaces) {
       try {
         execFileSync('ip', ['netns', 'del', ns], { stdio: 'ignore' });

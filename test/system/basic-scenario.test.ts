@@ -3,6 +3,8 @@ import { test } from 'node:test';
 import { defaultSourceConfig } from '../../src/system/system.js';
 import { Harness } from '../support/harness.js';
 
+/** The simplest end-to-end check: one client, one server, RFC 5905 client/server mode. */
+
 test('client converges on a local-stratum-1 server', () => {
   const h = new Harness(7);
   h.addNode({ name: 'S', address: '10.0.0.1', config: { localStratum: 1 } });
@@ -14,11 +16,6 @@ test('client converges on a local-stratum-1 server', () => {
   const snap = c.system.snapshot(h.now);
   const s = snap.sources[0];
   assert.ok(s !== undefined);
-  console.log(
-    JSON.stringify({ ...snap, sources: undefined }, null, 1),
-    JSON.stringify(s, null, 1),
-    c.error(),
-  );
   assert.equal(s.verdict, 'sys-peer');
   assert.equal(snap.stratum, 2);
   assert.ok(Math.abs(c.error()) < 0.002, `error ${c.error()}`);

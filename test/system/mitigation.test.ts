@@ -164,3 +164,34 @@ test('stratum 1 → 2 → 3: root delay and root dispersion accumulate (RFC 5905
   assert.ok(sc.rootDistance > sb.rootDistance);
   assert.ok(Math.abs(c.error()) < 0.002, `C error ${c.error()}`);
 });
+
+test('losing the only source: holdover with growing root dispersion, then unsynchronised', () => {
+  const h = new Harness(65);
+  const s = h.addNode({ name: 'S', address: '10.0.0.1', config: { localStratum: 1 } });
+  const c = h.addNode({
+    name: 'C',
+    address: '10.0.1.1',
+    sources: [server('10.0.0.1')],
+    discipline: { offset: 0.3 },
+    config: { maxDistance: 0.1 },
+  });
+  h.link('S', 'C', { delay: 0.004 });
+  h.start();
+  h.runFor(400);
+  const before = c.system.snapshot(h.now);
+  assert.equal(before.synchronised, true);
+  s.up = false;
+  h.runFor(2000);
+  const lost = c.system.snapshot(h.now);
+  assert.equal(lost.sysPeer, null);
+  assert.equal(lost.sources[0]?.verdict, 'unreachable');
+  assert.ok(c.events.some((e) => e.kind === 'sys-peer' && e.sourceId === null));
+  assert.equal(lost.synchronised, true, 'holdover');
+  assert.ok(lost.rootDispersion > before.rootDispersion + 15e-6 * 1500);
+  // 0.1 s of root distance at 15 ppm is reached after about 6000 s.
+  h.runFor(6000);
+  const after = c.system.snapshot(h.now);
+  assert.equal(after.synchronised, false);
+  assert.equal(after.leap, 3);
+  assert.equal(after.stratum, 16);
+});

@@ -188,3 +188,36 @@ test('interleaved symmetric peer falls back to basic against a basic-only peer',
   assert.equal(s.rejected['interleaved-unsupported'], 1);
   assert.ok(Math.abs(b.error()) < 0.0005, `B error ${b.error()}`);
 });
+
+test('with requireAuthForMobilise, only an authenticated mode 1 packet mobilises a passive association', () => {
+  const key = { id: 5, type: 'SHA1' as const, key: new TextEncoder().encode('peer-secret') };
+  const run = (signed: boolean) => {
+    const h = new Harness(60);
+    const a = h.addNode({
+      name: 'A',
+      address: '10.0.0.1',
+      config: { localStratum: 1, allowPassive: true, requireAuthForMobilise: true, keys: [key] },
+    });
+    const b = h.addNode({
+      name: 'B',
+      address: '10.0.0.2',
+      config: { keys: [key] },
+      sources: [{ ...peer('10.0.0.1', false), ...(signed ? { key: 5 } : {}) }],
+      discipline: { offset: 0.3 },
+    });
+    h.link('A', 'B', { delay: 0.003 });
+    h.start();
+    h.runFor(400);
+    return { a: a.system.snapshot(h.now), b: b.system.snapshot(h.now), err: b.error() };
+  };
+  const signed = run(true);
+  assert.equal(signed.a.sources.length, 1);
+  assert.equal(signed.a.sources[0]?.auth, 'ok');
+  assert.equal(signed.a.sources[0]?.keyId, 5);
+  assert.equal(signed.b.sources[0]?.auth, 'ok');
+  assert.ok(Math.abs(signed.err) < 0.0005);
+  const unsigned = run(false);
+  // Not mobilised, but still answered statelessly in mode 2.
+  assert.equal(unsigned.a.sources.length, 0);
+  assert.equal(unsigned.b.sysPeer, '10.0.0.1');
+});

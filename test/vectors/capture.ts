@@ -95,7 +95,11 @@ async function collect(d: Daemon, serverPort: number): Promise<VectorPacket[]> {
     });
     out.push({
       hex: cols[1] ?? '',
-      direction: Number(cols[0]) === serverPort ? 'request' : 'response',
+      direction:
+        tshark['ntp.flags.mode'] === '3' ||
+        (tshark['ntp.flags.mode'] !== '4' && Number(cols[0]) === serverPort)
+          ? 'request'
+          : 'response',
       tshark,
     });
   }
@@ -292,6 +296,21 @@ async function main(): Promise<void> {
             packets: firstPairs(await collect(cap, 123), 1),
           });
         }
+        // NTPsec ntpd as a client (in namespace a) of the NTPsec server.
+        const cap = await tshark(123, { iface, netns: ns.b });
+        const client = await startNtpsec({
+          netns: ns.a,
+          conf: [`server ${ns.addrB} iburst minpoll 3 maxpoll 3`],
+          waitForAddress: ns.addrA,
+        });
+        await waitFor(() => false, 5000);
+        await client.stop();
+        await save({
+          name: 'ntpsec-client',
+          description: 'NTPsec ntpd as a client (iburst) of an NTPsec ntpd server',
+          peer: 'NTPsec 1.2.2',
+          packets: firstPairs(await collect(cap, 123), 2),
+        });
       } finally {
         await srv.stop();
       }

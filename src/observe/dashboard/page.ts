@@ -5,7 +5,7 @@
  * The page polls /api/snapshot and /api/history?since=SEQ every 2 s and appends the new points.
  */
 
-export const DASHBOARD_CSS = String.raw`
+export const DASHBOARD_CSS = `
 :root { --bg:#0f1419; --panel:#171d24; --fg:#d8dee9; --dim:#8b96a5; --ok:#5fd38d; --warn:#f0c05a; --bad:#ef6b73; --acc:#6cb6ff; }
 * { box-sizing: border-box; }
 body { margin:0; background:var(--bg); color:var(--fg); font:14px/1.4 system-ui, -apple-system, "Segoe UI", sans-serif; }
@@ -33,7 +33,7 @@ tr.falseticker td, tr.unreachable td { color:var(--bad); }
 #err { color:var(--bad); }
 `;
 
-export const DASHBOARD_JS = String.raw`
+export const DASHBOARD_JS = `
 (function () {
   'use strict';
   var SYM = { 'sys-peer': '*', combined: '+', outlier: '-', falseticker: 'x', jittery: '~', excess: '.',
