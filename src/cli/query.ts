@@ -3,7 +3,14 @@
  * Sends N client requests, validates every reply, reports the lowest-delay one as text or JSON.
  */
 
-import { fmtAddr, parseTarget, type QueryOptions, type QuerySample, queryServer } from '../io/udp-query.js';
+import {
+  fmtAddr,
+  parseTarget,
+  type QueryOptions,
+  type QuerySample,
+  queryServer,
+  type Rejection,
+} from '../io/udp-query.js';
 import { formatUnixNs, timestampToUnixNs } from '../time/ntp-time.js';
 import { shortToSeconds } from '../time/short.js';
 import { renderRefid } from '../wire/refid.js';

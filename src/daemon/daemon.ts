@@ -12,7 +12,7 @@
  */
 import * as dgram from 'node:dgram';
 import { lookup } from 'node:dns/promises';
-import { chown, mkdir } from 'node:fs/promises';
+import { chown, mkdir, unlink, writeFile } from 'node:fs/promises';
 import { isIPv4, isIPv6 } from 'node:net';
 import { dirname } from 'node:path';
 import { performance } from 'node:perf_hooks';
@@ -292,6 +292,7 @@ class DaemonImpl implements Daemon {
     try {
       await this.bindSockets();
       await this.startLegacy();
+      if (c.daemon.pidFile !== null) await writeFile(c.daemon.pidFile, `${process.pid}\n`);
       if (this.opts.dropPrivileges === true) this.owner = await this.targetUser();
       if (this.opts.observe !== false) await this.startObserve();
       if (this.owner !== null) await this.dropPrivileges(this.owner);
@@ -858,6 +859,7 @@ class DaemonImpl implements Daemon {
     this.log.info('stopping');
     await this.saveState();
     await this.closeAll();
+    if (this.config.daemon.pidFile !== null) await unlink(this.config.daemon.pidFile).catch(() => {});
     this.log.info('stopped', { uptime: Number(hrtime() - this.startRaw) / 1e9 });
     this.resolveStopped();
   }

@@ -19,7 +19,7 @@
  */
 
 import { type ChildProcess, execFileSync, spawn } from 'node:child_process';
-import { accessSync, constants, existsSync } from 'node:fs';
+import { accessSync, constants, existsSync, rmSync } from 'node:fs';
 import { chmod, mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { delimiter, join } from 'node:path';
@@ -89,16 +89,22 @@ export function skipReason(...needs: string[]): string | null {
   return null;
 }
 
-/** A fresh private temporary directory (mode 700, as chronyd requires for its socket directory). */
+/**
+ * A fresh private temporary directory (mode 700, as chronyd requires for its socket directory).
+ * As a safety net it is deleted when the process exits; remove it earlier with `removeDir`.
+ */
 export async function freeTempDir(prefix = 'ntpkit-'): Promise<string> {
   const dir = await mkdtemp(join(tmpdir(), prefix));
   await chmod(dir, 0o700);
+  installExitHook();
+  liveDirs.add(dir);
   return dir;
 }
 
 /** Removes a directory tree (no error if it is already gone). */
 export async function removeDir(dir: string): Promise<void> {
   await rm(dir, { recursive: true, force: true });
+  liveDirs.delete(dir);
 }
 
 export function sleep(ms: number): Promise<void> {
@@ -429,6 +435,7 @@ export interface NetnsOptions {
 
 const liveNamespaces = new Set<string>();
 const liveDaemons = new Set<ChildProcess>();
+const liveDirs = new Set<string>();
 let exitHookInstalled = false;
 
 function installExitHook(): void {
@@ -436,6 +443,13 @@ function installExitHook(): void {
   exitHookInstalled = true;
   process.on('exit', () => {
     for (const child of liveDaemons) killGroup(child, 'SIGKILL');
+    for (const dir of liveDirs) {
+      try {
+        rmSync(dir, { recursive: true, force: true });
+      } catch {
+        // best effort
+      }
+    }
     for (const ns of liveNamespaces) {
       try {
         execFileSync('ip', ['netns', 'del', ns], { stdio: 'ignore' });
