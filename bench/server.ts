@@ -51,7 +51,7 @@ function parseArgs(argv: string[]): Options {
     seconds: 2,
     trials: 3,
     budget: 120,
-    servers: ['ntpkit', 'chronyd'],
+    servers: ['ntpkit', 'chronyd', 'node-baseline'],
     write: true,
     nodeGen: false,
   };

@@ -11,9 +11,10 @@
  * and is disciplined from there. The host clock is never touched unless `[clock] system-clock`.
  */
 import * as dgram from 'node:dgram';
+import * as dns from 'node:dns';
 import { lookup } from 'node:dns/promises';
 import { chown, mkdir, unlink, writeFile } from 'node:fs/promises';
-import { isIPv4, isIPv6 } from 'node:net';
+import { isIP, isIPv4, isIPv6 } from 'node:net';
 import { dirname } from 'node:path';
 import { performance } from 'node:perf_hooks';
 import { buildKissResponse } from '../assoc/server.js';
@@ -198,6 +199,20 @@ async function defaultResolve(host: string): Promise<string[]> {
   if (isIPv4(host) || isIPv6(host)) return [host];
   const r = await lookup(host, { all: true, verbatim: true });
   return r.map((a) => a.address);
+}
+
+/**
+ * The sockets' address lookup: IP literals (all the engine ever sends to) are answered
+ * synchronously, so `send()` transmits at once instead of after a deferred lookup.
+ */
+function syncLookup(
+  address: string,
+  options: dns.LookupOneOptions,
+  cb: (err: NodeJS.ErrnoException | null, address: string, family: number) => void,
+): void {
+  const fam = isIP(address);
+  if (fam !== 0) cb(null, address, fam);
+  else dns.lookup(address, options, cb);
 }
 
 function isWildcard(a: string): boolean {
@@ -503,15 +518,23 @@ class DaemonImpl implements Daemon {
     return same.find((s) => isWildcard(s.address)) ?? same[0] ?? null;
   }
 
+  /**
+   * Sends a datagram. `onSent` gets the precise transmit stamp: with the synchronous lookup the
+   * datagram has normally left (uv_udp_try_send) when `send()` returns, so the counter is read right
+   * then; it is delivered from the send callback (after the packet is known to be out), using the
+   * earlier of the two readings.
+   */
   private sendRaw(b: BoundSocket, bytes: Uint8Array, to: Endpoint, onSent?: (raw: RawTime) => void): void {
+    let after: RawTime | null = null;
     b.sock.send(bytes, to.port, to.address, (err) => {
       const raw = hrtime();
       if (err !== null && err !== undefined) {
         this.log.debug('send failed', { to, error: err });
         return;
       }
-      onSent?.(raw);
+      onSent?.(after !== null && after < raw ? after : raw);
     });
+    after = hrtime();
   }
 
   /** Carries out engine actions. `reply` marks responses to a request, for the no-amplification rule. */

@@ -1,3 +1,4 @@
+export { buildKissResponse, type ServerState } from '../assoc/server.js';
 export * from './snapshot.js';
 export * from './system.js';
 export * from './types.js';

@@ -327,3 +327,37 @@ test('13: after three unanswered polls a dummy stage is shifted into the filter 
   assert.equal(t.src().filter.length, 8 - 4);
   assert.ok(t.src().dispersion > disp + 0.9, `dispersion ${t.src().dispersion}`);
 });
+
+test('11.3 clock_update: root delay and root dispersion handed to the discipline follow the RFC', () => {
+  const t = setup({ iburst: true });
+  let lastRaw = 0n;
+  for (let i = 0; i < 8; i++) {
+    const req = t.nextRequest();
+    const r = response(
+      t.d,
+      req,
+      { rootDelay: secondsToShort(0.03), rootDispersion: secondsToShort(0.02) },
+      0.001,
+    );
+    const n = t.d.updates.length;
+    t.respond(r.raw, r.pkt);
+    if (t.d.updates.length > n) lastRaw = r.raw;
+  }
+  const u = t.d.updates[t.d.updates.length - 1];
+  const a = t.system.association(t.id);
+  const o = a?.output();
+  assert.ok(u !== undefined && a !== undefined && o !== null && o !== undefined);
+  assert.ok(Math.abs(u.rootDelay - (a.rootDelay + o.delay)) < 1e-12);
+  const age = Number(lastRaw) / 1e9 - o.epoch;
+  // One source: the selection jitter is 0, so the system jitter is the peer jitter.
+  const expected = a.rootDispersion + o.dispersion + o.jitter + 15e-6 * age + Math.abs(o.offset);
+  assert.ok(
+    Math.abs(u.rootDispersion - Math.max(0.01, expected)) < 1e-9,
+    `${u.rootDispersion} vs ${expected}`,
+  );
+  assert.ok(Math.abs(a.rootDelay - 0.03) < 2 ** -16 && Math.abs(a.rootDispersion - 0.02) < 2 ** -16);
+  const snap = t.system.snapshot(lastRaw);
+  assert.equal(snap.stratum, 2);
+  assert.ok(Math.abs(snap.rootDelay - u.rootDelay) <= 2 ** -16);
+  assert.ok(Math.abs(snap.rootDispersion - u.rootDispersion) <= 2 ** -16);
+});

@@ -26,6 +26,8 @@ export class FakeClock implements LocalClock {
   constructor(
     public offset = 0,
     public skewPpm = 0,
+    /** True time at raw counter 0 (default SIM_EPOCH). */
+    readonly epoch: NtpTime = SIM_EPOCH,
   ) {}
 
   /** Error of the clock at `raw` (s): positive = ahead of true time. */
@@ -34,7 +36,7 @@ export class FakeClock implements LocalClock {
   }
 
   read(raw: RawTime): NtpTime {
-    return SIM_EPOCH + nsToDuration(raw) + secondsToDuration(this.error(raw));
+    return this.epoch + nsToDuration(raw) + secondsToDuration(this.error(raw));
   }
 
   errorBound(): number {
@@ -68,6 +70,8 @@ export interface FakeDisciplineOptions {
   poll?: number;
   /** Offsets above this (s) are refused (panic). Default 1000. */
   panic?: number;
+  /** True time at raw counter 0 (default SIM_EPOCH, 2026-01-01). */
+  epoch?: NtpTime;
 }
 
 export class FakeDiscipline implements Discipline {
@@ -83,7 +87,7 @@ export class FakeDiscipline implements Discipline {
   lastOffset = 0;
 
   constructor(opts: FakeDisciplineOptions = {}) {
-    this.clock = new FakeClock(opts.offset ?? 0, opts.skewPpm ?? 0);
+    this.clock = new FakeClock(opts.offset ?? 0, opts.skewPpm ?? 0, opts.epoch ?? SIM_EPOCH);
     this.stepThreshold = opts.stepThreshold ?? 0.128;
     this.gain = opts.gain ?? 0.5;
     this.poll = opts.poll ?? 4;

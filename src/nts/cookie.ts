@@ -1,0 +1,115 @@
+/**
+ * Server-side NTS cookies (RFC 8915 section 6 recommends this shape): the server keeps no per-client
+ * state; each cookie carries the client's AEAD keys sealed under a server master key.
+ *
+ *   cookie = Key ID (u32) | Nonce (16) | AES-SIV(master[Key ID], ad = [Key ID, Nonce])(plaintext)
+ *   plaintext = AEAD ID (u16) | reserved (u16, 0) | C2S key | S2C key
+ *
+ * For AEAD_AES_SIV_CMAC_256 a cookie is 4 + 16 + 16 + 68 = 104 bytes (a multiple of 4, which keeps
+ * placeholders and padding simple). Master keys rotate: `rotate()` adds a fresh key and keeps the
+ * previous `keep - 1` so that cookies issued shortly before a rotation still work. The caller decides
+ * when to rotate (e.g. daily); the jar never reads a clock. Randomness is injected.
+ */
+
+import { aeadKeyLength } from './ke.js';
+import { AesSiv } from './siv.js';
+
+/** Returns `n` cryptographically random bytes (node: `crypto.randomBytes`). */
+export type RandomBytes = (n: number) => Uint8Array;
+
+export const COOKIE_NONCE_LENGTH = 16;
+export const MASTER_KEY_LENGTH = 32;
+
+export interface NtsKeys {
+  aead: number;
+  c2s: Uint8Array;
+  s2c: Uint8Array;
+}
+
+export type CookieOpenError = 'TOO_SHORT' | 'UNKNOWN_KEY' | 'AUTH_FAILED' | 'BAD_CONTENT';
+
+function u32be(v: number): Uint8Array {
+  return Uint8Array.from([(v >>> 24) & 0xff, (v >>> 16) & 0xff, (v >>> 8) & 0xff, v & 0xff]);
+}
+
+export class CookieJar {
+  private readonly keys = new Map<number, AesSiv>();
+  private readonly order: number[] = [];
+  private nextId: number;
+
+  /**
+   * @param random source of random bytes (master keys, nonces)
+   * @param keep how many master keys are valid at once (current + previous), default 3
+   */
+  constructor(
+    private readonly random: RandomBytes,
+    private readonly keep = 3,
+  ) {
+    const id = random(4);
+    this.nextId = (((id[0] ?? 0) << 24) | ((id[1] ?? 0) << 16) | ((id[2] ?? 0) << 8) | (id[3] ?? 0)) >>> 0;
+    this.rotate();
+  }
+
+  /** Adds a master key (random unless given) and makes it current; forgets keys beyond `keep`. */
+  rotate(masterKey?: Uint8Array): number {
+    const key = masterKey ?? this.random(MASTER_KEY_LENGTH);
+    if (key.length !== MASTER_KEY_LENGTH) throw new RangeError(`master key must be ${MASTER_KEY_LENGTH} bytes`);
+    const id = this.nextId;
+    this.nextId = (this.nextId + 1) >>> 0;
+    this.keys.set(id, new AesSiv(key));
+    this.order.push(id);
+    while (this.order.length > this.keep) {
+      const old = this.order.shift();
+      if (old !== undefined) this.keys.delete(old);
+    }
+    return id;
+  }
+
+  /** The ID of the current master key. */
+  currentKeyId(): number {
+    return this.order[this.order.length - 1] ?? 0;
+  }
+
+  /** Seals a client's keys into a new cookie under the current master key. */
+  seal(k: NtsKeys): Uint8Array {
+    const len = aeadKeyLength(k.aead);
+    if (len === null || k.c2s.length !== len || k.s2c.length !== len) {
+      throw new RangeError(`keys do not fit AEAD algorithm ${k.aead}`);
+    }
+    const id = this.currentKeyId();
+    const siv = this.keys.get(id);
+    if (siv === undefined) throw new Error('no master key');
+    const nonce = this.random(COOKIE_NONCE_LENGTH);
+    const plain = new Uint8Array(4 + 2 * len);
+    plain[0] = k.aead >>> 8;
+    plain[1] = k.aead & 0xff;
+    plain.set(k.c2s, 4);
+    plain.set(k.s2c, 4 + len);
+    const idb = u32be(id);
+    const sealed = siv.encrypt([idb, nonce], plain);
+    const out = new Uint8Array(4 + COOKIE_NONCE_LENGTH + sealed.length);
+    out.set(idb);
+    out.set(nonce, 4);
+    out.set(sealed, 4 + COOKIE_NONCE_LENGTH);
+    return out;
+  }
+
+  /** Opens a cookie; never throws. */
+  open(cookie: Uint8Array): { ok: true; keys: NtsKeys; keyId: number } | { ok: false; error: CookieOpenError } {
+    if (cookie.length < 4 + COOKIE_NONCE_LENGTH + 16 + 4) return { ok: false, error: 'TOO_SHORT' };
+    const id = (((cookie[0] ?? 0) << 24) | ((cookie[1] ?? 0) << 16) | ((cookie[2] ?? 0) << 8) | (cookie[3] ?? 0)) >>> 0;
+    const siv = this.keys.get(id);
+    if (siv === undefined) return { ok: false, error: 'UNKNOWN_KEY' };
+    const nonce = cookie.subarray(4, 4 + COOKIE_NONCE_LENGTH);
+    const plain = siv.decrypt([cookie.subarray(0, 4), nonce], cookie.subarray(4 + COOKIE_NONCE_LENGTH));
+    if (plain === null) return { ok: false, error: 'AUTH_FAILED' };
+    const aead = ((plain[0] ?? 0) << 8) | (plain[1] ?? 0);
+    const len = aeadKeyLength(aead);
+    if (len === null || plain.length !== 4 + 2 * len) return { ok: false, error: 'BAD_CONTENT' };
+    return {
+      ok: true,
+      keyId: id,
+      keys: { aead, c2s: plain.slice(4, 4 + len), s2c: plain.slice(4 + len) },
+    };
+  }
+}
