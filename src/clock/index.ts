@@ -7,10 +7,10 @@ import { Rfc5905Discipline, type Rfc5905Options } from './rfc5905.js';
 import type { Discipline } from './types.js';
 
 export * from './feedforward.js';
-export * from './replay.js';
 /** The Linux kernel clock model (adjtimex constants, `KernelClockModel`). */
 export * as kernel from './kernel-model.js';
 export { KernelClockModel } from './kernel-model.js';
+export * from './replay.js';
 export * from './rfc5905.js';
 export * from './software-clock.js';
 export * from './types.js';

@@ -231,6 +231,24 @@ export function buildKod(
   return bytes.length <= request.length ? bytes : null;
 }
 
+/** A response to a client request being carried out (no-amplification rule, statistics). */
+interface Reply {
+  to: Endpoint;
+  request: Uint8Array;
+  authenticated: boolean;
+  answered: boolean;
+}
+
+/**
+ * An interleaved server response does not echo the request's transmit timestamp in its origin
+ * field (it carries the client's previous receive timestamp instead; RFC 9769).
+ */
+function isInterleavedResponse(request: Uint8Array, response: Uint8Array): boolean {
+  if (request.length < 48 || response.length < 48) return false;
+  for (let i = 0; i < 8; i++) if (request[40 + i] !== response[24 + i]) return true;
+  return false;
+}
+
 class DaemonImpl implements Daemon {
   config: DaemonConfig;
   endpoints: Endpoint[] = [];
@@ -349,6 +367,7 @@ class DaemonImpl implements Daemon {
         type: family === 6 ? 'udp6' : 'udp4',
         ipv6Only: family === 6,
         reuseAddr: false,
+        lookup: syncLookup,
       });
       try {
         await new Promise<void>((resolve, reject) => {
@@ -470,17 +489,20 @@ class DaemonImpl implements Daemon {
         if (kod !== null) this.sendRaw(b, kod, from);
         return;
       }
-      const authenticated =
-        msg.length > 48 && (msg.length - 48) % 4 === 0 && msg.length <= 48 + 24 && msg.length >= 48 + 20;
-      const limit = this.guard.allowedResponseLength(msg.length, authenticated);
+      // A MAC (key ID + 16/20-byte digest) right after the header: the engine verifies it, and an
+      // authenticated response is as long as the request anyway.
+      const authenticated = msg.length === 48 + 20 || msg.length === 48 + 24;
       let actions: Action[];
       try {
         actions = this.engine.handlePacket(raw, bytes, from, { address: b.address, port: b.port });
       } catch (e) {
         this.log.error('engine error on request', { from, error: e });
+        this.guard.recordInvalid('engine-error');
         return;
       }
-      this.execute(actions, { to: from, limit });
+      const reply = { to: from, request: bytes, authenticated, answered: false };
+      this.execute(actions, reply);
+      if (!reply.answered) this.guard.recordInvalid('no-response');
       return;
     }
     let actions: Action[];
@@ -538,23 +560,26 @@ class DaemonImpl implements Daemon {
   }
 
   /** Carries out engine actions. `reply` marks responses to a request, for the no-amplification rule. */
-  private execute(actions: Action[], reply?: { to: Endpoint; limit: number }): void {
+  private execute(actions: Action[], reply?: Reply): void {
     for (const a of actions) {
       switch (a.kind) {
         case 'send': {
-          if (
-            reply !== undefined &&
-            a.to.address === reply.to.address &&
-            a.to.port === reply.to.port &&
-            a.bytes.length > reply.limit
-          ) {
-            this.guard.recordInvalid('amplification', false);
-            this.log.warn('response larger than request dropped', {
-              to: a.to,
-              length: a.bytes.length,
-              limit: reply.limit,
+          if (reply !== undefined && a.to.address === reply.to.address && a.to.port === reply.to.port) {
+            if (
+              !this.guard.checkResponse(reply.to, reply.request.length, a.bytes.length, reply.authenticated)
+            ) {
+              this.log.warn('response larger than request dropped', {
+                to: a.to,
+                length: a.bytes.length,
+                request: reply.request.length,
+              });
+              reply.answered = true;
+              break;
+            }
+            reply.answered = true;
+            this.guard.recordResponse(reply.to, {
+              interleaved: isInterleavedResponse(reply.request, a.bytes),
             });
-            break;
           }
           const s = this.socketFor(a.to, a.from);
           if (s === null) {

@@ -2,7 +2,8 @@
  * The drift/state file: what survives a restart (the frequency correction, like ntpd's drift file).
  * JSON, written atomically (temporary file + fsync + rename), so a crash never leaves half a file.
  */
-import { open, readFile, rename, unlink } from 'node:fs/promises';
+import { readFile } from 'node:fs/promises';
+import { writeFileAtomic } from '../io/state-file.js';
 
 export interface DaemonState {
   version: 1;
@@ -41,20 +42,7 @@ export async function readStateFile(path: string): Promise<DaemonState | null> {
   }
 }
 
-/** Writes the state file atomically. */
+/** Writes the state file atomically (src/io/state-file.ts: temp file, fsync, rename, directory fsync). */
 export async function writeStateFile(path: string, state: DaemonState): Promise<void> {
-  const tmp = `${path}.tmp-${process.pid}`;
-  const fh = await open(tmp, 'w', 0o644);
-  try {
-    await fh.writeFile(`${JSON.stringify(state, null, 2)}\n`);
-    await fh.sync();
-  } finally {
-    await fh.close();
-  }
-  try {
-    await rename(tmp, path);
-  } catch (e) {
-    await unlink(tmp).catch(() => {});
-    throw e;
-  }
+  await writeFileAtomic(path, `${JSON.stringify(state, null, 2)}\n`);
 }

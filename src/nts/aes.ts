@@ -28,7 +28,8 @@ function xtime(a: number): number {
     q ^= q << 4;
     q &= 0xff;
     if (q & 0x80) q ^= 0x09;
-    const x = q ^ ((q << 1) | (q >> 7)) ^ ((q << 2) | (q >> 6)) ^ ((q << 3) | (q >> 5)) ^ ((q << 4) | (q >> 4));
+    const x =
+      q ^ ((q << 1) | (q >> 7)) ^ ((q << 2) | (q >> 6)) ^ ((q << 3) | (q >> 5)) ^ ((q << 4) | (q >> 4));
     SBOX[p] = (x ^ 0x63) & 0xff;
   } while (p !== 1);
   SBOX[0] = 0x63;
@@ -92,70 +93,109 @@ export class Aes {
 
   /** Encrypts one 16-byte block from `input` at `inOff` into `output` at `outOff` (may alias). */
   encryptBlock(input: Uint8Array, inOff: number, output: Uint8Array, outOff: number): void {
+    // Hot path: every index is in range by construction (bytes, 0..255, key schedule bounds), so
+    // the reads are narrowed with `as number` instead of `?? 0`. The caller guarantees 16 bytes.
     const w = this.w;
-    const rd = (o: number) =>
-      (((input[inOff + o] ?? 0) << 24) |
-        ((input[inOff + o + 1] ?? 0) << 16) |
-        ((input[inOff + o + 2] ?? 0) << 8) |
-        (input[inOff + o + 3] ?? 0)) >>>
-      0;
-    let s0 = (rd(0) ^ (w[0] ?? 0)) >>> 0;
-    let s1 = (rd(4) ^ (w[1] ?? 0)) >>> 0;
-    let s2 = (rd(8) ^ (w[2] ?? 0)) >>> 0;
-    let s3 = (rd(12) ^ (w[3] ?? 0)) >>> 0;
+    const i = input;
+    let s0 =
+      ((i[inOff] as number) << 24) |
+      ((i[inOff + 1] as number) << 16) |
+      ((i[inOff + 2] as number) << 8) |
+      (i[inOff + 3] as number);
+    let s1 =
+      ((i[inOff + 4] as number) << 24) |
+      ((i[inOff + 5] as number) << 16) |
+      ((i[inOff + 6] as number) << 8) |
+      (i[inOff + 7] as number);
+    let s2 =
+      ((i[inOff + 8] as number) << 24) |
+      ((i[inOff + 9] as number) << 16) |
+      ((i[inOff + 10] as number) << 8) |
+      (i[inOff + 11] as number);
+    let s3 =
+      ((i[inOff + 12] as number) << 24) |
+      ((i[inOff + 13] as number) << 16) |
+      ((i[inOff + 14] as number) << 8) |
+      (i[inOff + 15] as number);
+    s0 ^= w[0] as number;
+    s1 ^= w[1] as number;
+    s2 ^= w[2] as number;
+    s3 ^= w[3] as number;
     let k = 4;
-    for (let r = 1; r < this.rounds; r++) {
+    const rounds = this.rounds;
+    for (let r = 1; r < rounds; r++) {
       const t0 =
-        (T0[s0 >>> 24] ?? 0) ^
-        (T1[(s1 >>> 16) & 0xff] ?? 0) ^
-        (T2[(s2 >>> 8) & 0xff] ?? 0) ^
-        (T3[s3 & 0xff] ?? 0) ^
-        (w[k] ?? 0);
+        (T0[s0 >>> 24] as number) ^
+        (T1[(s1 >>> 16) & 0xff] as number) ^
+        (T2[(s2 >>> 8) & 0xff] as number) ^
+        (T3[s3 & 0xff] as number) ^
+        (w[k] as number);
       const t1 =
-        (T0[s1 >>> 24] ?? 0) ^
-        (T1[(s2 >>> 16) & 0xff] ?? 0) ^
-        (T2[(s3 >>> 8) & 0xff] ?? 0) ^
-        (T3[s0 & 0xff] ?? 0) ^
-        (w[k + 1] ?? 0);
+        (T0[s1 >>> 24] as number) ^
+        (T1[(s2 >>> 16) & 0xff] as number) ^
+        (T2[(s3 >>> 8) & 0xff] as number) ^
+        (T3[s0 & 0xff] as number) ^
+        (w[k + 1] as number);
       const t2 =
-        (T0[s2 >>> 24] ?? 0) ^
-        (T1[(s3 >>> 16) & 0xff] ?? 0) ^
-        (T2[(s0 >>> 8) & 0xff] ?? 0) ^
-        (T3[s1 & 0xff] ?? 0) ^
-        (w[k + 2] ?? 0);
+        (T0[s2 >>> 24] as number) ^
+        (T1[(s3 >>> 16) & 0xff] as number) ^
+        (T2[(s0 >>> 8) & 0xff] as number) ^
+        (T3[s1 & 0xff] as number) ^
+        (w[k + 2] as number);
       const t3 =
-        (T0[s3 >>> 24] ?? 0) ^
-        (T1[(s0 >>> 16) & 0xff] ?? 0) ^
-        (T2[(s1 >>> 8) & 0xff] ?? 0) ^
-        (T3[s2 & 0xff] ?? 0) ^
-        (w[k + 3] ?? 0);
-      s0 = t0 >>> 0;
-      s1 = t1 >>> 0;
-      s2 = t2 >>> 0;
-      s3 = t3 >>> 0;
+        (T0[s3 >>> 24] as number) ^
+        (T1[(s0 >>> 16) & 0xff] as number) ^
+        (T2[(s1 >>> 8) & 0xff] as number) ^
+        (T3[s2 & 0xff] as number) ^
+        (w[k + 3] as number);
+      s0 = t0;
+      s1 = t1;
+      s2 = t2;
+      s3 = t3;
       k += 4;
     }
-    const last = (a: number, b: number, c: number, d: number, kw: number) =>
-      ((((SBOX[a >>> 24] ?? 0) << 24) |
-        ((SBOX[(b >>> 16) & 0xff] ?? 0) << 16) |
-        ((SBOX[(c >>> 8) & 0xff] ?? 0) << 8) |
-        (SBOX[d & 0xff] ?? 0)) ^
-        kw) >>>
-      0;
-    const o0 = last(s0, s1, s2, s3, w[k] ?? 0);
-    const o1 = last(s1, s2, s3, s0, w[k + 1] ?? 0);
-    const o2 = last(s2, s3, s0, s1, w[k + 2] ?? 0);
-    const o3 = last(s3, s0, s1, s2, w[k + 3] ?? 0);
-    const wr = (o: number, v: number) => {
-      output[outOff + o] = v >>> 24;
-      output[outOff + o + 1] = (v >>> 16) & 0xff;
-      output[outOff + o + 2] = (v >>> 8) & 0xff;
-      output[outOff + o + 3] = v & 0xff;
-    };
-    wr(0, o0);
-    wr(4, o1);
-    wr(8, o2);
-    wr(12, o3);
+    const S = SBOX;
+    const o0 =
+      (((S[s0 >>> 24] as number) << 24) |
+        ((S[(s1 >>> 16) & 0xff] as number) << 16) |
+        ((S[(s2 >>> 8) & 0xff] as number) << 8) |
+        (S[s3 & 0xff] as number)) ^
+      (w[k] as number);
+    const o1 =
+      (((S[s1 >>> 24] as number) << 24) |
+        ((S[(s2 >>> 16) & 0xff] as number) << 16) |
+        ((S[(s3 >>> 8) & 0xff] as number) << 8) |
+        (S[s0 & 0xff] as number)) ^
+      (w[k + 1] as number);
+    const o2 =
+      (((S[s2 >>> 24] as number) << 24) |
+        ((S[(s3 >>> 16) & 0xff] as number) << 16) |
+        ((S[(s0 >>> 8) & 0xff] as number) << 8) |
+        (S[s1 & 0xff] as number)) ^
+      (w[k + 2] as number);
+    const o3 =
+      (((S[s3 >>> 24] as number) << 24) |
+        ((S[(s0 >>> 16) & 0xff] as number) << 16) |
+        ((S[(s1 >>> 8) & 0xff] as number) << 8) |
+        (S[s2 & 0xff] as number)) ^
+      (w[k + 3] as number);
+    const o = output;
+    o[outOff] = o0 >>> 24;
+    o[outOff + 1] = o0 >>> 16;
+    o[outOff + 2] = o0 >>> 8;
+    o[outOff + 3] = o0;
+    o[outOff + 4] = o1 >>> 24;
+    o[outOff + 5] = o1 >>> 16;
+    o[outOff + 6] = o1 >>> 8;
+    o[outOff + 7] = o1;
+    o[outOff + 8] = o2 >>> 24;
+    o[outOff + 9] = o2 >>> 16;
+    o[outOff + 10] = o2 >>> 8;
+    o[outOff + 11] = o2;
+    o[outOff + 12] = o3 >>> 24;
+    o[outOff + 13] = o3 >>> 16;
+    o[outOff + 14] = o3 >>> 8;
+    o[outOff + 15] = o3;
   }
 
   /** Encrypts one 16-byte block and returns the result as a new array. */

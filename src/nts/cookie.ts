@@ -53,7 +53,8 @@ export class CookieJar {
   /** Adds a master key (random unless given) and makes it current; forgets keys beyond `keep`. */
   rotate(masterKey?: Uint8Array): number {
     const key = masterKey ?? this.random(MASTER_KEY_LENGTH);
-    if (key.length !== MASTER_KEY_LENGTH) throw new RangeError(`master key must be ${MASTER_KEY_LENGTH} bytes`);
+    if (key.length !== MASTER_KEY_LENGTH)
+      throw new RangeError(`master key must be ${MASTER_KEY_LENGTH} bytes`);
     const id = this.nextId;
     this.nextId = (this.nextId + 1) >>> 0;
     this.keys.set(id, new AesSiv(key));
@@ -95,9 +96,13 @@ export class CookieJar {
   }
 
   /** Opens a cookie; never throws. */
-  open(cookie: Uint8Array): { ok: true; keys: NtsKeys; keyId: number } | { ok: false; error: CookieOpenError } {
+  open(
+    cookie: Uint8Array,
+  ): { ok: true; keys: NtsKeys; keyId: number } | { ok: false; error: CookieOpenError } {
     if (cookie.length < 4 + COOKIE_NONCE_LENGTH + 16 + 4) return { ok: false, error: 'TOO_SHORT' };
-    const id = (((cookie[0] ?? 0) << 24) | ((cookie[1] ?? 0) << 16) | ((cookie[2] ?? 0) << 8) | (cookie[3] ?? 0)) >>> 0;
+    const id =
+      (((cookie[0] ?? 0) << 24) | ((cookie[1] ?? 0) << 16) | ((cookie[2] ?? 0) << 8) | (cookie[3] ?? 0)) >>>
+      0;
     const siv = this.keys.get(id);
     if (siv === undefined) return { ok: false, error: 'UNKNOWN_KEY' };
     const nonce = cookie.subarray(4, 4 + COOKIE_NONCE_LENGTH);

@@ -79,7 +79,10 @@ export function encodeKeRecords(records: readonly KeRecord[]): Uint8Array {
 
 /** Encodes a whole message: the records followed by a critical End of Message. */
 export function encodeKeMessage(records: readonly KeRecord[]): Uint8Array {
-  return encodeKeRecords([...records, { critical: true, type: RECORD.END_OF_MESSAGE, body: new Uint8Array(0) }]);
+  return encodeKeRecords([
+    ...records,
+    { critical: true, type: RECORD.END_OF_MESSAGE, body: new Uint8Array(0) },
+  ]);
 }
 
 export type KeScan =
@@ -109,7 +112,10 @@ export function scanKeMessage(bytes: Uint8Array, maxLength = MAX_KE_MESSAGE): Ke
     pos += 4 + len;
     if (rec.type === RECORD.END_OF_MESSAGE) {
       if (len !== 0) {
-        return { ok: false, error: { code: 'BAD_END', message: `End of Message record has a ${len}-byte body` } };
+        return {
+          ok: false,
+          error: { code: 'BAD_END', message: `End of Message record has a ${len}-byte body` },
+        };
       }
       return { ok: true, complete: true, records, length: pos };
     }
@@ -118,7 +124,10 @@ export function scanKeMessage(bytes: Uint8Array, maxLength = MAX_KE_MESSAGE): Ke
   if (bytes.length > maxLength) {
     return {
       ok: false,
-      error: { code: 'TOO_LONG', message: `NTS-KE message exceeds ${maxLength} bytes without End of Message` },
+      error: {
+        code: 'TOO_LONG',
+        message: `NTS-KE message exceeds ${maxLength} bytes without End of Message`,
+      },
     };
   }
   return { ok: true, complete: false };
@@ -188,8 +197,10 @@ export function buildKeRequest(opts: KeRequestOptions = {}): Uint8Array {
     { critical: true, type: RECORD.NEXT_PROTOCOL, body: u16List([NEXT_PROTOCOL_NTPV4]) },
     { critical: true, type: RECORD.AEAD_ALGORITHM, body: u16List(opts.aeads ?? SUPPORTED_AEADS) },
   ];
-  if (opts.server !== undefined) recs.push({ critical: false, type: RECORD.NTPV4_SERVER, body: ascii(opts.server) });
-  if (opts.port !== undefined) recs.push({ critical: false, type: RECORD.NTPV4_PORT, body: u16List([opts.port]) });
+  if (opts.server !== undefined)
+    recs.push({ critical: false, type: RECORD.NTPV4_SERVER, body: ascii(opts.server) });
+  if (opts.port !== undefined)
+    recs.push({ critical: false, type: RECORD.NTPV4_PORT, body: u16List([opts.port]) });
   return encodeKeMessage(recs);
 }
 
@@ -257,7 +268,8 @@ export function interpretKeResponse(
         const l = readU16List(r.body);
         if (l === null || l.length !== 1)
           return problem('BAD_PROTOCOL', 'the server must select exactly one next protocol');
-        if (l[0] !== NEXT_PROTOCOL_NTPV4) return problem('BAD_PROTOCOL', `the server selected protocol ${l[0]}`);
+        if (l[0] !== NEXT_PROTOCOL_NTPV4)
+          return problem('BAD_PROTOCOL', `the server selected protocol ${l[0]}`);
         protocol = l[0];
         break;
       }
@@ -352,14 +364,19 @@ export function interpretKeRequest(
         return bad('BAD_RECORD', `record type ${r.type} is not allowed in a request`);
       default:
         if (r.critical)
-          return bad('UNKNOWN_CRITICAL', `unknown critical record type ${r.type}`, KE_ERROR.UNRECOGNIZED_CRITICAL);
+          return bad(
+            'UNKNOWN_CRITICAL',
+            `unknown critical record type ${r.type}`,
+            KE_ERROR.UNRECOGNIZED_CRITICAL,
+          );
     }
   }
   if (protocols === undefined) return bad('NO_PROTOCOL', 'the request has no Next Protocol record');
   if (!protocols.includes(NEXT_PROTOCOL_NTPV4)) return bad('NO_PROTOCOL', 'the client does not offer NTPv4');
   if (aeads === undefined) return bad('NO_AEAD', 'the request has no AEAD Algorithm record');
   const aead = aeads.find((a) => supported.includes(a));
-  if (aead === undefined) return bad('NO_AEAD', `none of the AEAD algorithms ${aeads.join(', ')} is supported`);
+  if (aead === undefined)
+    return bad('NO_AEAD', `none of the AEAD algorithms ${aeads.join(', ')} is supported`);
   const info: KeRequestInfo = { aead };
   if (server !== undefined) info.server = server;
   if (port !== undefined) info.port = port;
@@ -381,7 +398,8 @@ export function buildKeResponse(o: KeResponseOptions): Uint8Array {
     { critical: true, type: RECORD.NEXT_PROTOCOL, body: u16List([NEXT_PROTOCOL_NTPV4]) },
     { critical: true, type: RECORD.AEAD_ALGORITHM, body: u16List([o.aead]) },
   ];
-  if (o.server !== undefined) recs.push({ critical: false, type: RECORD.NTPV4_SERVER, body: ascii(o.server) });
+  if (o.server !== undefined)
+    recs.push({ critical: false, type: RECORD.NTPV4_SERVER, body: ascii(o.server) });
   if (o.port !== undefined) recs.push({ critical: false, type: RECORD.NTPV4_PORT, body: u16List([o.port]) });
   for (const c of o.cookies) recs.push({ critical: false, type: RECORD.NEW_COOKIE, body: c });
   return encodeKeMessage(recs);
@@ -396,6 +414,16 @@ export function buildKeError(code: number): Uint8Array {
  * The TLS exporter context of RFC 8915 section 5.1: Protocol ID (u16) | AEAD ID (u16) | 0x00 for the
  * client-to-server key, 0x01 for server-to-client.
  */
-export function exporterContext(aead: number, direction: 'c2s' | 's2c', protocol = NEXT_PROTOCOL_NTPV4): Uint8Array {
-  return Uint8Array.from([protocol >>> 8, protocol & 0xff, aead >>> 8, aead & 0xff, direction === 'c2s' ? 0 : 1]);
+export function exporterContext(
+  aead: number,
+  direction: 'c2s' | 's2c',
+  protocol = NEXT_PROTOCOL_NTPV4,
+): Uint8Array {
+  return Uint8Array.from([
+    protocol >>> 8,
+    protocol & 0xff,
+    aead >>> 8,
+    aead & 0xff,
+    direction === 'c2s' ? 0 : 1,
+  ]);
 }

@@ -57,21 +57,19 @@ export class Cmac {
     const n = Math.max(1, Math.ceil(msg.length / BLOCK));
     const complete = msg.length > 0 && msg.length % BLOCK === 0;
     const x = new Uint8Array(BLOCK);
-    for (let i = 0; i < n - 1; i++) {
-      xorInto(x, msg.subarray(i * BLOCK, (i + 1) * BLOCK));
-      this.aes.encryptBlock(x, 0, x, 0);
+    const aes = this.aes;
+    let off = 0;
+    for (let b = 0; b < n - 1; b++, off += BLOCK) {
+      for (let i = 0; i < BLOCK; i++) x[i] = (x[i] as number) ^ (msg[off + i] as number);
+      aes.encryptBlock(x, 0, x, 0);
     }
-    const last = new Uint8Array(BLOCK);
-    const tail = msg.subarray((n - 1) * BLOCK);
-    last.set(tail);
-    if (complete) {
-      xorInto(last, this.k1);
-    } else {
-      last[tail.length] = 0x80;
-      xorInto(last, this.k2);
+    const rest = msg.length - off;
+    const sub = complete ? this.k1 : this.k2;
+    for (let i = 0; i < BLOCK; i++) {
+      const m = i < rest ? (msg[off + i] as number) : i === rest ? 0x80 : 0;
+      x[i] = (x[i] as number) ^ m ^ (sub[i] as number);
     }
-    xorInto(x, last);
-    this.aes.encryptBlock(x, 0, x, 0);
+    aes.encryptBlock(x, 0, x, 0);
     return x;
   }
 }
@@ -163,6 +161,10 @@ export function sivEncrypt(key: Uint8Array, ad: readonly Uint8Array[], plaintext
 }
 
 /** One-shot AES-SIV decryption (see `AesSiv.decrypt`); null on authentication failure. */
-export function sivDecrypt(key: Uint8Array, ad: readonly Uint8Array[], sealed: Uint8Array): Uint8Array | null {
+export function sivDecrypt(
+  key: Uint8Array,
+  ad: readonly Uint8Array[],
+  sealed: Uint8Array,
+): Uint8Array | null {
   return new AesSiv(key).decrypt(ad, sealed);
 }

@@ -27,6 +27,7 @@ export const MODE_SYMBOL: Record<SourceSnapshot['mode'], string> = {
   peer: '=',
   passive: 'P',
   'broadcast-client': 'B',
+  refclock: '#',
 };
 
 /** Signed interval with an adaptive unit, e.g. "+12.3us", "-1.234ms", "+2.500s". */

@@ -237,12 +237,14 @@ const HMODE: Record<SourceSnapshot['mode'], number> = {
   peer: 1,
   passive: 2,
   'broadcast-client': 6,
+  refclock: 3,
 };
 const PMODE: Record<SourceSnapshot['mode'], number> = {
   server: 4,
   peer: 1,
   passive: 1,
   'broadcast-client': 5,
+  refclock: 4,
 };
 
 export function systemVariables(snap: DaemonSnapshot, ids: Map<number, SourceSnapshot>): [string, string][] {

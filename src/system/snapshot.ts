@@ -47,7 +47,8 @@ export interface SourceSnapshot {
   address: string;
   port: number;
   name: string | null;
-  mode: 'server' | 'peer' | 'passive' | 'broadcast-client';
+  /** 'refclock': a reference clock (src/refclock); `address` is its driver parameter, port 0. */
+  mode: 'server' | 'peer' | 'passive' | 'broadcast-client' | 'refclock';
   /** The association currently runs interleaved. */
   interleaved: boolean;
   xleave: boolean;
@@ -88,6 +89,25 @@ export interface SourceSnapshot {
   rejected: Record<string, number>;
   packetsSent: number;
   packetsReceived: number;
+  /** Reference clocks only (mode 'refclock'); packetsReceived counts accepted samples. */
+  refclock?: RefclockInfo;
+}
+
+/** Driver details of a reference clock source. */
+export interface RefclockInfo {
+  /** 'SHM' | 'PPS' | 'NMEA'. */
+  driver: string;
+  /** SHM unit, PPS or serial device. */
+  parameter: string;
+  /** Refclock whose samples number this one's pulses. */
+  lock: string | null;
+  trust: boolean;
+  /** Samples mark only the start of a second (PPS). */
+  pulse: boolean;
+  /** Samples collected since the last poll. */
+  samples: number;
+  /** Offset of the newest accepted sample (s). */
+  lastSampleOffset: number | null;
 }
 
 export interface SystemSnapshot {

@@ -14,6 +14,8 @@ import { BroadcastServer } from '../assoc/broadcast.js';
 import { ServerResponder, type ServerState } from '../assoc/server.js';
 import { addressRefid, checkAuth } from '../assoc/util.js';
 import type { ClockChange, RawTime } from '../clock/types.js';
+import { type LockReference, RefclockSource, type SampleResult } from '../refclock/source.js';
+import { type RefclockConfig, type RefclockSample, validateRefclockConfig } from '../refclock/types.js';
 import { type NtpTime, ntpTimeToUnixNs, secondsToDuration, toTimestamp } from '../time/ntp-time.js';
 import { clampPoll, MAXPOLL, POLL_LIMIT_LOW, secondsToShort } from '../time/short.js';
 import { decodePacket, MODE, type NtpPacket } from '../wire/packet.js';
@@ -71,6 +73,13 @@ interface Verdict {
   reason: string;
 }
 
+/** A source of the selection: a network association or a reference clock. */
+type Peer = Association | RefclockSource;
+
+function trusted(p: Peer): boolean {
+  return p instanceof RefclockSource && p.cfg.trust;
+}
+
 const MAX_PENDING_TX = 4096;
 
 function rawSeconds(raw: RawTime): number {
@@ -81,6 +90,7 @@ export class NtpSystem implements NtpEngine {
   readonly config: SystemConfig;
   private readonly deps: SystemDeps;
   private readonly assocs = new Map<string, Association>();
+  private readonly refclocks = new Map<string, RefclockSource>();
   private readonly broadcasters: BroadcastServer[];
   readonly server: ServerResponder;
   private readonly huffPuff: HuffPuff | null;
@@ -237,6 +247,7 @@ export class NtpSystem implements NtpEngine {
 
   handleTimer(raw: RawTime): Action[] {
     const actions: Action[] = [];
+    this.pollRefclocks(raw);
     for (const a of [...this.assocs.values()]) {
       if (a.nextPoll !== null && a.nextPoll <= raw) this.runAssoc(raw, a, a.poll(raw), actions);
     }
@@ -284,9 +295,113 @@ export class NtpSystem implements NtpEngine {
 
   removeSource(raw: RawTime, id: string): Action[] {
     const wasSysPeer = this.sysPeer === id;
+    if (this.refclocks.has(id)) {
+      this.refclocks.delete(id);
+      this.verdicts.delete(id);
+      this.emit({ kind: 'source-removed', sourceId: id, reason: 'removed by configuration' });
+      if (wasSysPeer) this.setSysPeer(null);
+    }
     this.demobilise(id, 'removed by configuration');
     if (wasSysPeer) this.mitigate(raw);
     return this.finish(raw, []);
+  }
+
+  // ---------------------------------------------------------------------------------------------
+  // Reference clocks (src/refclock)
+
+  /**
+   * Adds a reference clock. Its id is its refid (made unique with #n). The host reads the device
+   * every 2^dpoll s and passes what it reads to `handleRefclockSample`; the engine filters the samples
+   * every 2^poll s (the timer it asks for includes the refclock polls). Throws on an invalid config.
+   */
+  addRefclock(raw: RawTime, cfg: RefclockConfig): { id: string; actions: Action[] } {
+    const errs = validateRefclockConfig(cfg);
+    if (errs.length > 0)
+      throw new RangeError(`refclock ${cfg.refid}: ${errs.map((e) => e.message).join('; ')}`);
+    let id = cfg.refid;
+    if (this.assocs.has(id) || this.refclocks.has(id)) {
+      let n = 2;
+      while (this.assocs.has(`${id}#${n}`) || this.refclocks.has(`${id}#${n}`)) n++;
+      id = `${id}#${n}`;
+    }
+    const r = new RefclockSource(id, cfg);
+    this.refclocks.set(id, r);
+    this.verdicts.set(id, { verdict: 'pending', reason: 'no filtered sample yet' });
+    r.start(raw);
+    this.emit({ kind: 'source-added', sourceId: id });
+    return { id, actions: this.finish(raw, []) };
+  }
+
+  /** One reading of a reference clock (see `RefclockSample`). Due refclock polls run here too. */
+  handleRefclockSample(raw: RawTime, id: string, sample: RefclockSample): Action[] {
+    this.refclockSample(id, sample);
+    this.pollRefclocks(raw);
+    return this.finish(raw, []);
+  }
+
+  /** Like `handleRefclockSample`, also telling whether the sample was accepted (and why not). */
+  refclockSample(
+    id: string,
+    sample: RefclockSample,
+  ): SampleResult | { ok: false; reason: 'unknown-refclock' } {
+    const r = this.refclocks.get(id);
+    if (r === undefined) return { ok: false, reason: 'unknown-refclock' };
+    let lock: LockReference | null = null;
+    if (r.cfg.lock !== undefined) {
+      const l = this.refclocks.get(r.cfg.lock);
+      if (l !== undefined) lock = { sample: l.lastSample(), interval: l.driverInterval() };
+    }
+    return r.addSample(sample, this.deps.discipline.clock, lock);
+  }
+
+  /** The reference clock object for an id (tests, the daemon's driver loop). */
+  refclock(id: string): RefclockSource | undefined {
+    return this.refclocks.get(id);
+  }
+
+  /** Ids and configurations of the reference clocks: the host runs one driver per entry. */
+  refclockIds(): string[] {
+    return [...this.refclocks.keys()];
+  }
+
+  private pollRefclocks(raw: RawTime): void {
+    let updated = false;
+    for (const r of this.refclocks.values()) {
+      if (r.nextPoll === null || r.nextPoll > raw) continue;
+      const wasReachable = r.reach !== 0;
+      if (r.poll(raw)) {
+        updated = true;
+        if (!wasReachable) this.emit({ kind: 'reachable', sourceId: r.id });
+      } else if (wasReachable && r.reach === 0) {
+        this.emit({ kind: 'unreachable', sourceId: r.id });
+        updated = true;
+      }
+    }
+    if (updated) this.mitigate(raw);
+  }
+
+  private refclockFitness(r: RefclockSource, raw: RawTime): Verdict | null {
+    if (r.cfg.noselect) return { verdict: 'noselect', reason: 'configured noselect' };
+    if (r.reach === 0) return { verdict: 'unreachable', reason: 'no good sample in the last 8 polls' };
+    if (r.output() === null) return { verdict: 'pending', reason: 'waiting for a filtered sample' };
+    if (r.leap === 3) return { verdict: 'unsynchronised', reason: 'reference is unsynchronised (leap 3)' };
+    if (r.stratum >= this.config.maxStratum || r.stratum >= 16)
+      return {
+        verdict: 'bad-stratum',
+        reason: `stratum ${r.stratum} not below ${Math.min(16, this.config.maxStratum)}`,
+      };
+    const dist = r.rootDistance(raw);
+    const limit = this.config.maxDistance + PHI * 2 ** this.deps.discipline.pollExponent();
+    if (dist > limit)
+      return {
+        verdict: 'bad-distance',
+        reason: `root distance ${dist.toFixed(6)} s over ${limit.toFixed(3)} s`,
+      };
+    return null;
+  }
+
+  private peerFitness(p: Peer, raw: RawTime): Verdict | null {
+    return p instanceof RefclockSource ? this.refclockFitness(p, raw) : this.fitness(p, raw);
   }
 
   // ---------------------------------------------------------------------------------------------
@@ -445,6 +560,8 @@ export class NtpSystem implements NtpEngine {
     for (const a of this.assocs.values())
       if (a.nextPoll !== null && (at === null || a.nextPoll < at)) at = a.nextPoll;
     for (const b of this.broadcasters) if (b.nextAt !== null && (at === null || b.nextAt < at)) at = b.nextAt;
+    for (const r of this.refclocks.values())
+      if (r.nextPoll !== null && (at === null || r.nextPoll < at)) at = r.nextPoll;
     if (at !== null && at !== this.lastTimer) {
       this.lastTimer = at;
       actions.push({ kind: 'timer', at: at < raw ? raw : at });
@@ -480,21 +597,14 @@ export class NtpSystem implements NtpEngine {
 
   /** The mitigation chain: selection, cluster, combine, clock update (RFC 5905 sections 11.2-11.3). */
   private mitigate(raw: RawTime): void {
-    const candidates: Association[] = [];
-    for (const a of this.assocs.values()) {
-      const f = this.fitness(a, raw);
+    const candidates: Peer[] = [];
+    for (const a of [...this.assocs.values(), ...this.refclocks.values()]) {
+      const f = this.peerFitness(a, raw);
       if (f === null) candidates.push(a);
       else this.verdicts.set(a.id, f);
     }
-    const byId = new Map(candidates.map((a) => [a.id, a]));
-    const sel = intersect(
-      candidates.map((a) => ({
-        id: a.id,
-        offset: a.output()?.offset ?? 0,
-        rootDistance: a.rootDistance(raw),
-      })),
-      this.config.minSane,
-    );
+    const byId = new Map<string, Peer>(candidates.map((a) => [a.id, a]));
+    const sel = this.select(candidates, raw);
     if (!sel.ok) {
       for (const a of candidates)
         this.verdicts.set(a.id, {
@@ -512,9 +622,7 @@ export class NtpSystem implements NtpEngine {
         verdict: 'falseticker',
         reason: `outside the intersection [${sel.low.toFixed(6)}, ${sel.high.toFixed(6)}] s of ${sel.truechimers.length} truechimers`,
       });
-    let truechimers = sel.truechimers
-      .map((id) => byId.get(id))
-      .filter((a): a is Association => a !== undefined);
+    let truechimers = sel.truechimers.map((id) => byId.get(id)).filter((a): a is Peer => a !== undefined);
     const cands = truechimers.map((a) => {
       const o = a.output();
       return {
@@ -536,7 +644,7 @@ export class NtpSystem implements NtpEngine {
         verdict: 'outlier',
         reason: 'discarded by the cluster algorithm (largest selection jitter)',
       });
-    truechimers = cl.survivors.map((id) => byId.get(id)).filter((a): a is Association => a !== undefined);
+    truechimers = cl.survivors.map((id) => byId.get(id)).filter((a): a is Peer => a !== undefined);
     if (truechimers.length === 0) {
       this.setSysPeer(null);
       return;
@@ -567,6 +675,30 @@ export class NtpSystem implements NtpEngine {
     this.clockUpdate(raw, peer, comb.offset, comb.jitter);
   }
 
+  /**
+   * The intersection algorithm; with trusted refclocks (chrony `trust`) only they vote, and the other
+   * candidates are truechimers when their correctness interval overlaps the trusted intersection.
+   */
+  private select(candidates: Peer[], raw: RawTime): ReturnType<typeof intersect> {
+    const interval = (a: Peer) => ({
+      id: a.id,
+      offset: a.output()?.offset ?? 0,
+      rootDistance: a.rootDistance(raw),
+    });
+    const trust = candidates.filter(trusted);
+    if (trust.length === 0) return intersect(candidates.map(interval), this.config.minSane);
+    const ts = intersect(trust.map(interval), 1);
+    if (!ts.ok) return intersect(candidates.map(interval), this.config.minSane);
+    const truechimers: string[] = [];
+    const falsetickers: string[] = [];
+    for (const c of candidates.map(interval)) {
+      if (c.offset + c.rootDistance < ts.low || c.offset - c.rootDistance > ts.high) falsetickers.push(c.id);
+      else truechimers.push(c.id);
+    }
+    if (truechimers.length < this.config.minSane) return { ...ts, ok: false, truechimers: [], falsetickers };
+    return { ...ts, truechimers, falsetickers };
+  }
+
   private setSysPeer(id: string | null): void {
     if (this.sysPeer !== id) {
       this.sysPeer = id;
@@ -575,7 +707,7 @@ export class NtpSystem implements NtpEngine {
   }
 
   /** RFC 5905 section 11.3 clock_update(). */
-  private clockUpdate(raw: RawTime, peer: Association, offset: number, selJitter: number): void {
+  private clockUpdate(raw: RawTime, peer: Peer, offset: number, selJitter: number): void {
     const po = peer.output();
     if (po === null) return;
     const jitter = Math.sqrt(po.jitter ** 2 + selJitter ** 2);
@@ -601,6 +733,7 @@ export class NtpSystem implements NtpEngine {
         // RFC 5905: after a step every association restarts its filter; the system is unsynchronised
         // until the next update.
         for (const a of this.assocs.values()) a.clearAfterStep(raw);
+        for (const r of this.refclocks.values()) r.clearAfterStep(raw);
         this.lastUpdateEpoch = Number.NEGATIVE_INFINITY;
         this.stratum = 16;
         this.leap = 3;
@@ -620,7 +753,9 @@ export class NtpSystem implements NtpEngine {
     this.leap = peer.leap;
     this.stratum = Math.min(16, peer.stratum + 1);
     // RFC 5905 clock_update(): the refid is the system peer's address (IPv6: MD5 hash).
-    this.refid = addressRefid(peer.cfg.address);
+    // A reference clock's refid is its four-character code (stratum 1: "GPS", "PPS", "SHM0").
+    this.refid =
+      peer instanceof RefclockSource ? refidFromString(peer.cfg.refid) : addressRefid(peer.cfg.address);
     this.referenceTime = this.deps.discipline.clock.read(raw);
     this.updateRaw = raw;
     this.rootDelay = rootDelay;
@@ -689,6 +824,63 @@ export class NtpSystem implements NtpEngine {
     };
   }
 
+  private refclockSnapshot(r: RefclockSource, raw: RawTime): SourceSnapshot {
+    const now = rawSeconds(raw);
+    const o = r.output();
+    const v = this.refclockFitness(r, raw) ??
+      this.verdicts.get(r.id) ?? { verdict: 'pending', reason: 'not evaluated yet' };
+    return {
+      id: r.id,
+      address: r.cfg.parameter,
+      port: 0,
+      name: `${r.cfg.driver} ${r.cfg.parameter}`.trim(),
+      mode: 'refclock',
+      interleaved: false,
+      xleave: false,
+      prefer: r.cfg.prefer,
+      noselect: r.cfg.noselect,
+      stratum: r.stratum,
+      refid: r.cfg.refid,
+      leap: r.leap,
+      version: 4,
+      precision: Math.ceil(Math.log2(r.cfg.precision)),
+      rootDelay: 0,
+      rootDispersion: 0,
+      poll: r.cfg.poll,
+      peerPoll: r.cfg.dpoll,
+      reach: r.reach,
+      when: r.lastValid === null ? null : now - rawSeconds(r.lastValid),
+      offset: o?.offset ?? 0,
+      delay: o?.delay ?? 0,
+      dispersion: o === null ? 16 : Math.min(16, o.dispersion + PHI * Math.max(0, now - o.epoch)),
+      jitter: o?.jitter ?? 0,
+      rootDistance: r.rootDistance(raw),
+      filter: r.history.map((h) => ({
+        offset: h.offset,
+        delay: r.cfg.delay,
+        dispersion: h.dispersion,
+        age: now - h.epoch,
+      })),
+      verdict: v.verdict,
+      verdictReason: v.reason,
+      auth: 'none',
+      keyId: null,
+      kod: null,
+      rejected: { ...r.rejected },
+      packetsSent: 0,
+      packetsReceived: r.samplesAccepted,
+      refclock: {
+        driver: r.cfg.driver,
+        parameter: r.cfg.parameter,
+        lock: r.cfg.lock ?? null,
+        trust: r.cfg.trust,
+        pulse: r.cfg.pulse,
+        samples: r.filter.size,
+        lastSampleOffset: r.lastSample()?.offset ?? null,
+      },
+    };
+  }
+
   snapshot(raw: RawTime): SystemSnapshot {
     const d = this.deps.discipline.snapshot(raw);
     const clock = this.deps.discipline.clock;
@@ -696,6 +888,7 @@ export class NtpSystem implements NtpEngine {
     const rootDelay = st.rootDelay / 65536;
     const rootDispersion = st.rootDispersion / 65536;
     const sources = [...this.assocs.values()].map((a) => this.sourceSnapshot(a, raw));
+    for (const r of this.refclocks.values()) sources.push(this.refclockSnapshot(r, raw));
     const synced = this.holdingOver(raw) || this.config.localStratum !== null;
     return {
       time: Number(ntpTimeToUnixNs(clock.read(raw))) / 1e9,

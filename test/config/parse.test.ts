@@ -1,7 +1,13 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import fc from 'fast-check';
-import { ConfigError, checkConfig, defaultDaemonConfig, parseConfig, parseKeyFile } from '../../src/config/index.js';
+import {
+  ConfigError,
+  checkConfig,
+  defaultDaemonConfig,
+  parseConfig,
+  parseKeyFile,
+} from '../../src/config/index.js';
 import { KeyLines } from '../../src/config/lines.js';
 
 test('minimal config gets documented defaults', () => {
@@ -10,7 +16,15 @@ test('minimal config gets documented defaults', () => {
   assert.equal(c.servers.length, 1);
   const s = c.servers[0]!;
   assert.deepEqual(
-    { host: s.host, port: s.port, minpoll: s.minpoll, maxpoll: s.maxpoll, iburst: s.iburst, xleave: s.xleave, key: s.key },
+    {
+      host: s.host,
+      port: s.port,
+      minpoll: s.minpoll,
+      maxpoll: s.maxpoll,
+      iburst: s.iburst,
+      xleave: s.xleave,
+      key: s.key,
+    },
     { host: '127.0.0.1', port: 123, minpoll: 6, maxpoll: 10, iburst: false, xleave: false, key: null },
   );
   assert.equal(c.server.enabled, true);
@@ -47,7 +61,20 @@ value = "secret"
   );
   const p = c.peers[0]!;
   assert.deepEqual(
-    [p.host, p.port, p.iburst, p.burst, p.minpoll, p.maxpoll, p.prefer, p.noselect, p.xleave, p.key, p.version, p.maxDelay],
+    [
+      p.host,
+      p.port,
+      p.iburst,
+      p.burst,
+      p.minpoll,
+      p.maxpoll,
+      p.prefer,
+      p.noselect,
+      p.xleave,
+      p.key,
+      p.version,
+      p.maxDelay,
+    ],
     ['10.0.0.2', 11234, true, true, -2, 3, true, true, true, 5, 3, 0.25],
   );
   assert.equal(c.system.keys[0]?.type, 'MD5');
@@ -92,7 +119,8 @@ poll = 4
 });
 
 test('unknown keys are rejected with file, line and key', () => {
-  const text = '# c\n\n[[server]]\naddress = "a"\nibrust = true\n\n[serve]\nlisten = ["127.0.0.1"]\nprot = 5\n';
+  const text =
+    '# c\n\n[[server]]\naddress = "a"\nibrust = true\n\n[serve]\nlisten = ["127.0.0.1"]\nprot = 5\n';
   const { config, issues } = checkConfig(text, 'my.toml');
   assert.equal(config, null);
   assert.equal(issues.length, 2);
@@ -195,7 +223,10 @@ test('KeyLines finds keys in tables, arrays of tables, after multi-line arrays',
 test('property: any integer minpoll within limits round-trips, outside is rejected', () => {
   fc.assert(
     fc.property(fc.integer({ min: -20, max: 40 }), (p) => {
-      const { config, issues } = checkConfig(`[[server]]\naddress = "a"\nminpoll = ${p}\nmaxpoll = 24\n`, 'f');
+      const { config, issues } = checkConfig(
+        `[[server]]\naddress = "a"\nminpoll = ${p}\nmaxpoll = 24\n`,
+        'f',
+      );
       if (p >= -7 && p <= 24) return config?.servers[0]?.minpoll === p && issues.length === 0;
       return config === null && issues[0]?.line === 3;
     }),

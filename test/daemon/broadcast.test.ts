@@ -45,10 +45,14 @@ control-socket = false
   );
   try {
     const src = () => b.snapshot().system.sources[0];
-    const ok = await waitFor(() => {
-      const s = src();
-      return b.snapshot().system.synchronised && s !== undefined && s.packetsReceived >= s.packetsSent + 12;
-    }, 25_000, 200);
+    const ok = await waitFor(
+      () => {
+        const s = src();
+        return b.snapshot().system.synchronised && s !== undefined && s.packetsReceived >= s.packetsSent + 12;
+      },
+      25_000,
+      200,
+    );
     const s = src();
     assert.ok(ok, JSON.stringify({ ...s, filter: [] }));
     assert.equal(s?.mode, 'broadcast-client');

@@ -54,7 +54,9 @@ test('ntpkit daemon: JSON logs, SIGHUP reload, SIGTERM stops with the state save
   const state = join(dir, 'state', 'state.json');
   const base = `[serve]\nlisten = ["127.0.0.1"]\nport = 0\n[observe]\ncontrol-socket = false\n[clock]\nstate-file = "${state}"\n`;
   await writeFile(conf, base);
-  const child = spawn(process.execPath, [main, 'daemon', '--config', conf], { stdio: ['ignore', 'pipe', 'pipe'] });
+  const child = spawn(process.execPath, [main, 'daemon', '--config', conf], {
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
   const lines: LogLine[] = [];
   let buf = '';
   child.stderr.on('data', (d: Buffer) => {

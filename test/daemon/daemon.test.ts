@@ -1,14 +1,15 @@
 import assert from 'node:assert/strict';
 import * as dgram from 'node:dgram';
-import { existsSync, readFileSync } from 'node:fs';
+import { readdirSync, readFileSync } from 'node:fs';
 import { mkdtemp, rm, writeFile } from 'node:fs/promises';
+import * as net from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { test } from 'node:test';
 import { parseConfig } from '../../src/config/parse.js';
 import { buildKod, startDaemon } from '../../src/daemon/index.js';
 import { silentLogger } from '../../src/daemon/log.js';
-import { decodePacket, encodePacket, emptyPacket, MODE } from '../../src/wire/packet.js';
+import { decodePacket, emptyPacket, encodePacket, MODE } from '../../src/wire/packet.js';
 import { refidToString } from '../../src/wire/refid.js';
 
 const BASE = `
@@ -65,15 +66,21 @@ test('the state file is written at stop and read at start', async () => {
   const dir = await mkdtemp(join(tmpdir(), 'nkd-state-'));
   try {
     const file = join(dir, 'state.json');
-    await writeFile(file, JSON.stringify({ version: 1, discipline: 'rfc5905', frequencyPpm: 12.5, savedAt: 0 }));
+    await writeFile(
+      file,
+      JSON.stringify({ version: 1, discipline: 'rfc5905', frequencyPpm: 12.5, savedAt: 0 }),
+    );
     const cfg = parseConfig(`${BASE}\n[clock]\nstate-file = "${file}"\n`);
     const d = await startDaemon(cfg, { logger: silentLogger });
-    assert.ok(Math.abs(d.snapshot().system.frequencyPpm - 12.5) < 1e-6, `freq ${d.snapshot().system.frequencyPpm}`);
+    assert.ok(
+      Math.abs(d.snapshot().system.frequencyPpm - 12.5) < 1e-6,
+      `freq ${d.snapshot().system.frequencyPpm}`,
+    );
     await d.stop();
     const st = JSON.parse(readFileSync(file, 'utf8')) as { frequencyPpm: number; savedAt: number };
     assert.ok(Math.abs(st.frequencyPpm - 12.5) < 1e-6);
     assert.ok(Math.abs(st.savedAt - Date.now() / 1000) < 5);
-    assert.equal(existsSync(`${file}.tmp-${process.pid}`), false);
+    assert.deepEqual(readdirSync(dir), ['state.json']);
   } finally {
     await rm(dir, { recursive: true, force: true });
   }
@@ -134,5 +141,72 @@ test('a busy port is reported, not ignored', async () => {
     );
   } finally {
     await d1.stop();
+  }
+});
+
+test('IPv6: a request to ::1 is answered from ::1', async (t) => {
+  const cfg = parseConfig(BASE.replace('listen = ["127.0.0.1"]', 'listen = ["127.0.0.1", "::1"]'));
+  let d: Awaited<ReturnType<typeof startDaemon>>;
+  try {
+    d = await startDaemon(cfg, { logger: silentLogger });
+  } catch (e) {
+    t.skip(`no IPv6 loopback: ${String(e)}`);
+    return;
+  }
+  const s = dgram.createSocket('udp6');
+  try {
+    const v6 = d.endpoints.find((e) => e.address === '::1');
+    if (v6 === undefined) {
+      t.skip('::1 could not be bound');
+      return;
+    }
+    await new Promise<void>((r) => s.bind(0, '::1', () => r()));
+    const got = new Promise<{ m: Buffer; from: string } | null>((resolve) => {
+      const timer = setTimeout(() => resolve(null), 2000);
+      s.once('message', (m, rinfo) => {
+        clearTimeout(timer);
+        resolve({ m, from: rinfo.address });
+      });
+    });
+    s.send(request(0xabcdn), v6.port, '::1');
+    const r = await got;
+    assert.ok(r !== null, 'no answer over IPv6');
+    assert.equal(r.from, '::1');
+    const p = decodePacket(new Uint8Array(r.m));
+    assert.ok(p.ok);
+    assert.equal(p.packet.mode, MODE.SERVER);
+    assert.equal(p.packet.originTimestamp, 0xabcdn);
+    const st = d.snapshot();
+    assert.equal(st.server.requests, 1);
+    assert.equal(st.server.responses, 1);
+    assert.equal(st.server.interleavedResponses, 0);
+    assert.match(st.clients[0]?.address ?? '', /^::1\b/);
+  } finally {
+    s.close();
+    await d.stop();
+  }
+});
+
+test('[legacy] starts the RFC 868 Time service on the software clock', async () => {
+  const cfg = parseConfig(`${BASE}\n[legacy]\ntime-port = 11260\naddress = "127.0.0.1"\nudp = false\n`);
+  const d = await startDaemon(cfg, { logger: silentLogger });
+  try {
+    assert.deepEqual(
+      d.legacyBindings.map((b) => [b.service, b.transport, b.port]),
+      [['time', 'tcp', 11260]],
+    );
+    const bytes = await new Promise<Buffer>((resolve, reject) => {
+      const c = net.connect(11260, '127.0.0.1');
+      const chunks: Buffer[] = [];
+      c.on('data', (b) => chunks.push(b));
+      c.on('end', () => resolve(Buffer.concat(chunks)));
+      c.on('error', reject);
+    });
+    assert.equal(bytes.length, 4);
+    const secs1900 = bytes.readUInt32BE(0);
+    const ours = Number((d.now() >> 32n) & 0xffffffffn);
+    assert.ok(Math.abs(secs1900 - ours) <= 1, `${secs1900} vs ${ours}`);
+  } finally {
+    await d.stop();
   }
 });

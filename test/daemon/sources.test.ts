@@ -5,8 +5,8 @@
  * reachable server on 127.0.0.2; 127.0.0.3/4 answer nothing. Port 11250.
  */
 import assert from 'node:assert/strict';
-import { after, before, describe, it } from 'node:test';
 import * as dgram from 'node:dgram';
+import { after, before, describe, it } from 'node:test';
 import { parseConfig } from '../../src/config/parse.js';
 import { type Daemon, startDaemon } from '../../src/daemon/daemon.js';
 import { createLogger, silentLogger } from '../../src/daemon/log.js';
@@ -33,7 +33,9 @@ describe('daemon source management', () => {
   let server: Daemon | null = null;
   before(async () => {
     server = await startDaemon(
-      parseConfig(`[local]\nstratum = 3\n[serve]\nlisten = ["127.0.0.2"]\nport = ${PORT}\n[observe]\ncontrol-socket = false\n`),
+      parseConfig(
+        `[local]\nstratum = 3\n[serve]\nlisten = ["127.0.0.2"]\nport = ${PORT}\n[observe]\ncontrol-socket = false\n`,
+      ),
       { logger: silentLogger },
     );
   });
@@ -57,7 +59,11 @@ unreachable-polls = 3
       { logger, resolve: async () => ['127.0.0.2', '127.0.0.3', '127.0.0.4'], housekeepingInterval: 0.5 },
     );
     try {
-      const ids = () => d.snapshot().system.sources.map((s) => s.address).sort();
+      const ids = () =>
+        d
+          .snapshot()
+          .system.sources.map((s) => s.address)
+          .sort();
       assert.deepEqual(ids(), ['127.0.0.2', '127.0.0.3']);
       const replaced = await waitFor(() => ids().includes('127.0.0.4'), 10_000, 100);
       assert.ok(replaced, `sources ${ids().join(', ')}`);
@@ -75,15 +81,18 @@ unreachable-polls = 3
 
   it('a name that does not resolve is retried', async () => {
     let calls = 0;
-    const d = await startDaemon(parseConfig(`${CLIENT}\n[[server]]\naddress = "later.test"\nport = ${PORT}\n`), {
-      logger: silentLogger,
-      housekeepingInterval: 0.2,
-      resolve: async () => {
-        calls++;
-        if (calls < 3) throw Object.assign(new Error('ENOTFOUND later.test'), { code: 'ENOTFOUND' });
-        return ['127.0.0.2'];
+    const d = await startDaemon(
+      parseConfig(`${CLIENT}\n[[server]]\naddress = "later.test"\nport = ${PORT}\n`),
+      {
+        logger: silentLogger,
+        housekeepingInterval: 0.2,
+        resolve: async () => {
+          calls++;
+          if (calls < 3) throw Object.assign(new Error('ENOTFOUND later.test'), { code: 'ENOTFOUND' });
+          return ['127.0.0.2'];
+        },
       },
-    });
+    );
     try {
       assert.equal(d.snapshot().system.sources.length, 0);
       assert.ok(await waitFor(() => d.snapshot().system.sources.length === 1, 5000, 50));

@@ -46,7 +46,8 @@ async function measure(d: Daemon, n: number): Promise<{ offset: number; delay: n
       if (!dec.ok) continue;
       const t2 = dec.packet.receiveTimestamp;
       const t3 = dec.packet.transmitTimestamp;
-      const offset = (durationToSeconds(diffTimestamps(t2, t1)) + durationToSeconds(diffTimestamps(t3, r.t4))) / 2;
+      const offset =
+        (durationToSeconds(diffTimestamps(t2, t1)) + durationToSeconds(diffTimestamps(t3, r.t4))) / 2;
       const delay = durationToSeconds(diffTimestamps(r.t4, t1)) - durationToSeconds(diffTimestamps(t3, t2));
       if (delay < best.delay) best = { offset, delay };
       await sleep(20);

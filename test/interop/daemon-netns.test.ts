@@ -30,7 +30,9 @@ import {
 const MAIN = join(import.meta.dirname, '..', '..', 'src', 'cli', 'main.js');
 const why = skipReason('chronyd', 'chronyc', 'setpriv', 'ntpdig', 'ip', 'root');
 
-describe('ntpkit ↔ chronyd symmetric interleaved, ntpdig client (namespaces, port 123)', { skip: why ?? false }, () => {
+describe('ntpkit ↔ chronyd symmetric interleaved, ntpdig client (namespaces, port 123)', {
+  skip: why ?? false,
+}, () => {
   let ns: NetnsPair | null = null;
   let chrony: ChronydHandle | null = null;
   let ntpkit: Daemon | null = null;
@@ -100,14 +102,25 @@ user = "nobody"
     let ntpdata = '';
     let s: DaemonSnapshot | null = null;
     const addrB = ns.addrB;
-    const ok = await waitFor(async () => {
-      ntpdata = await c.chronyc(['ntpdata', addrB]).catch((e: unknown) => String(e));
-      s = await snap();
-      const src = s?.system.sources[0];
-      return /Interleaved\s*:\s*Yes/.test(ntpdata) && src?.interleaved === true && s?.system.synchronised === true;
-    }, 60_000, 500);
+    const ok = await waitFor(
+      async () => {
+        ntpdata = await c.chronyc(['ntpdata', addrB]).catch((e: unknown) => String(e));
+        s = await snap();
+        const src = s?.system.sources[0];
+        return (
+          /Interleaved\s*:\s*Yes/.test(ntpdata) &&
+          src?.interleaved === true &&
+          s?.system.synchronised === true
+        );
+      },
+      60_000,
+      500,
+    );
     const last: DaemonSnapshot | null = s;
-    assert.ok(ok, `chronyc ntpdata:\n${ntpdata}\nntpkit: ${JSON.stringify(last === null ? null : (last as DaemonSnapshot).system)}\n${ntpkit?.output().slice(-2000)}`);
+    assert.ok(
+      ok,
+      `chronyc ntpdata:\n${ntpdata}\nntpkit: ${JSON.stringify(last === null ? null : (last as DaemonSnapshot).system)}\n${ntpkit?.output().slice(-2000)}`,
+    );
     assert.match(ntpdata, /Mode\s*:\s*Symmetric active/);
     assert.match(ntpdata, /Remote address\s*:\s*10\.123\.5\.2 \(/);
     const src = (last as DaemonSnapshot | null)?.system.sources[0];

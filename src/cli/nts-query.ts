@@ -1,0 +1,381 @@
+/**
+ * `ntpkit query --nts`: a one-shot NTS-protected query (RFC 8915). Runs NTS-KE over TLS 1.3 with the
+ * server, then sends NTP client requests carrying a cookie and an authenticator, and accepts only
+ * replies whose authenticator verifies with the negotiated S2C key (plus the usual NTP sanity checks).
+ *
+ * `src/cli/query.ts` can hand over with `return (await import('./nts-query.js')).run(argsWithoutNts)`;
+ * `ntsQuery` is the programmatic entry point.
+ */
+
+import dgram from 'node:dgram';
+import { readFileSync } from 'node:fs';
+import { performance } from 'node:perf_hooks';
+import { type NtsKeClientResult, nodeRandomBytes, ntsKeClient } from '../io/nts-ke.js';
+import {
+  fmtAddr,
+  LOCAL_PRECISION,
+  parseTarget,
+  type QuerySample,
+  resolveHost,
+  wallClockNs,
+} from '../io/udp-query.js';
+import { KE_DEFAULT_PORT } from '../nts/ke.js';
+import { NtsClientSession, type NtsResponseProblemCode } from '../nts/ntp.js';
+import { unixNsToTimestamp } from '../time/ntp-time.js';
+import { computeExchange } from '../wire/exchange.js';
+import { emptyPacket, MODE } from '../wire/packet.js';
+import { checkServerResponse, type ResponseProblemCode } from '../wire/validate.js';
+import { parseQueryArgs, reportJson } from './query.js';
+
+export interface NtsQueryOptions {
+  /** NTS-KE server host name (checked against its certificate). */
+  host: string;
+  /** NTS-KE port (default 4460). */
+  kePort?: number;
+  /** Override the NTP port the KE server names (default: its Port record, else 123). */
+  ntpPort?: number;
+  /** PEM file(s) of CA certificates to trust instead of the system store. */
+  caFile?: string;
+  /** Name to verify in the certificate (default: host). */
+  servername?: string;
+  /** Do not verify the certificate (testing only: this gives up the security NTS exists for). */
+  insecure?: boolean;
+  samples: number;
+  timeoutMs: number;
+  intervalMs: number;
+  family?: 4 | 6;
+}
+
+export interface NtsRejection {
+  code: ResponseProblemCode | NtsResponseProblemCode | 'WRONG_SOURCE';
+  message: string;
+}
+
+export interface NtsInfo {
+  aead: number;
+  /** Cookies received from NTS-KE. */
+  keCookies: number;
+  /** Cookies received in authenticated NTP replies. */
+  replyCookies: number;
+  ntpServer: string;
+  ntpPort: number;
+}
+
+export type NtsQueryResult =
+  | {
+      ok: true;
+      address: string;
+      port: number;
+      best: QuerySample;
+      samples: QuerySample[];
+      sent: number;
+      rejections: NtsRejection[];
+      nts: NtsInfo;
+    }
+  | {
+      ok: false;
+      stage: 'ke' | 'ntp';
+      address: string | null;
+      port: number;
+      message: string;
+      rejections: NtsRejection[];
+      sent: number;
+      nts?: NtsInfo;
+    };
+
+const sleep = (ms: number) => new Promise<void>((r) => setTimeout(r, ms));
+
+/** Runs NTS-KE and then the NTS-protected NTP exchange. Never rejects. */
+export async function ntsQuery(o: NtsQueryOptions): Promise<NtsQueryResult> {
+  const kePort = o.kePort ?? KE_DEFAULT_PORT;
+  let ca: Buffer | undefined;
+  if (o.caFile !== undefined) {
+    try {
+      ca = readFileSync(o.caFile);
+    } catch (err) {
+      return keFail(kePort, `cannot read CA file ${o.caFile}: ${(err as Error).message}`);
+    }
+  }
+  const keOpts: Parameters<typeof ntsKeClient>[0] = {
+    host: o.host,
+    port: kePort,
+    timeoutMs: o.timeoutMs + 3000,
+  };
+  if (ca !== undefined) keOpts.ca = ca;
+  if (o.servername !== undefined) keOpts.servername = o.servername;
+  if (o.insecure === true) keOpts.insecure = true;
+  const ke: NtsKeClientResult = await ntsKeClient(keOpts);
+  if (!ke.ok)
+    return keFail(kePort, `NTS-KE with ${fmtAddr(o.host, kePort)} failed (${ke.code}): ${ke.message}`);
+  const nts: NtsInfo = {
+    aead: ke.keys.aead,
+    keCookies: ke.cookies.length,
+    replyCookies: 0,
+    ntpServer: ke.ntpServer,
+    ntpPort: o.ntpPort ?? ke.ntpPort,
+  };
+  const session = new NtsClientSession(ke.keys, ke.cookies);
+  const rejections: NtsRejection[] = [];
+  const samples: QuerySample[] = [];
+  let target: { address: string; family: 4 | 6 };
+  try {
+    target = await resolveHost(nts.ntpServer, o.family);
+  } catch (err) {
+    return {
+      ok: false,
+      stage: 'ntp',
+      address: null,
+      port: nts.ntpPort,
+      message: `cannot resolve NTP server '${nts.ntpServer}': ${(err as Error).message}`,
+      rejections,
+      sent: 0,
+      nts,
+    };
+  }
+  const socket = dgram.createSocket(target.family === 6 ? 'udp6' : 'udp4');
+  const queue: Array<{ data: Buffer; at: bigint }> = [];
+  let wake: (() => void) | null = null;
+  socket.on('message', (data, rinfo) => {
+    const at = wallClockNs();
+    if (rinfo.address !== target.address || rinfo.port !== nts.ntpPort) {
+      rejections.push({
+        code: 'WRONG_SOURCE',
+        message: `ignored a packet from ${rinfo.address}:${rinfo.port}`,
+      });
+      return;
+    }
+    queue.push({ data, at });
+    wake?.();
+  });
+  let socketError: Error | null = null;
+  socket.on('error', (err) => {
+    socketError = err;
+    wake?.();
+  });
+  const waitArrival = (ms: number) =>
+    new Promise<void>((resolve) => {
+      const t = setTimeout(() => {
+        wake = null;
+        resolve();
+      }, ms);
+      wake = () => {
+        clearTimeout(t);
+        wake = null;
+        resolve();
+      };
+    });
+  let sent = 0;
+  try {
+    await new Promise<void>((resolve, reject) => {
+      socket.once('error', reject);
+      socket.connect(nts.ntpPort, target.address, () => {
+        socket.off('error', reject);
+        resolve();
+      });
+    });
+    for (let i = 0; i < o.samples && socketError === null; i++) {
+      if (i > 0) await sleep(o.intervalMs);
+      const base = emptyPacket();
+      base.mode = MODE.CLIENT;
+      base.precision = LOCAL_PRECISION;
+      // The transmit timestamp is our clock; it is authenticated, so a MITM cannot change it.
+      const t1 = unixNsToTimestamp(wallClockNs());
+      base.transmitTimestamp = t1;
+      const req = session.request(base, nodeRandomBytes);
+      if (req === null) {
+        rejections.push({
+          code: 'NTS_NAK',
+          message: 'no cookies left (every reply failed to bring new ones)',
+        });
+        break;
+      }
+      queue.length = 0;
+      socket.send(req.bytes);
+      sent++;
+      const deadline = performance.now() + o.timeoutMs;
+      for (;;) {
+        const got = queue.shift();
+        if (got === undefined) {
+          const left = deadline - performance.now();
+          if (left <= 0 || socketError !== null) break;
+          await waitArrival(left);
+          continue;
+        }
+        const bytes = new Uint8Array(got.data.buffer, got.data.byteOffset, got.data.byteLength);
+        const v = session.response(bytes, req);
+        if (!v.ok) {
+          rejections.push({ code: v.code, message: v.message });
+          continue;
+        }
+        const check = checkServerResponse(req.packet, v.packet);
+        if (!check.ok) {
+          rejections.push({ code: check.code, message: check.message });
+          continue;
+        }
+        nts.replyCookies += v.cookies.length;
+        const t4 = unixNsToTimestamp(got.at);
+        samples.push({
+          ...computeExchange(t1, t4, v.packet, LOCAL_PRECISION),
+          request: req.packet,
+          response: v.packet,
+          t1,
+          t4,
+          receivedUnixNs: got.at,
+        });
+        break;
+      }
+    }
+  } catch (err) {
+    socketError = err as Error;
+  } finally {
+    socket.close();
+  }
+  const base = { address: target.address, port: nts.ntpPort, rejections, sent };
+  const best = samples.reduce<QuerySample | undefined>(
+    (b, s) => (b === undefined || s.delay < b.delay ? s : b),
+    undefined,
+  );
+  if (best !== undefined) return { ok: true, ...base, best, samples, nts };
+  const why = rejections.find((r) => r.code !== 'WRONG_SOURCE');
+  const err: Error | null = socketError;
+  const message =
+    why !== undefined
+      ? `reply rejected: ${why.message}`
+      : err !== null
+        ? `network error talking to ${fmtAddr(target.address, nts.ntpPort)}: ${err.message}`
+        : `no reply from ${fmtAddr(target.address, nts.ntpPort)} within ${o.timeoutMs / 1000} s (${sent} request${sent === 1 ? '' : 's'} sent)`;
+  return { ok: false, stage: 'ntp', ...base, message, nts };
+}
+
+function keFail(kePort: number, message: string): NtsQueryResult {
+  return { ok: false, stage: 'ke', address: null, port: kePort, message, rejections: [], sent: 0 };
+}
+
+const NTS_USAGE = `NTS options (ntpkit query --nts [options] HOST[:PORT]):
+  HOST[:PORT] / -p PORT  the NTS-KE server and its TCP port (default 4460)
+      --ntp-port PORT    send NTP to this port instead of the one NTS-KE names
+      --ca FILE          trust the CA certificate(s) in this PEM file (e.g. a self-signed server cert)
+      --servername NAME  certificate name to verify (default: HOST)
+      --insecure         do not verify the certificate (testing only)
+  All other query options apply (-n, -t, -i, -4, -6, --json); --ntp-version must be 4.`;
+
+export type NtsArgs = { options: NtsQueryOptions; json: boolean } | { error: string } | 'help';
+
+/** Parses `ntpkit query --nts` arguments (with or without the `--nts` flag itself). */
+export function parseNtsQueryArgs(args: string[]): NtsArgs {
+  const rest: string[] = [];
+  const extra: { ntpPort?: number; caFile?: string; servername?: string; insecure?: boolean } = {};
+  let explicitPort = false;
+  for (let i = 0; i < args.length; i++) {
+    const raw = args[i] ?? '';
+    const eq = raw.startsWith('--') ? raw.indexOf('=') : -1;
+    const a = eq > 0 ? raw.slice(0, eq) : raw;
+    const value = () => (eq > 0 ? raw.slice(eq + 1) : args[++i]);
+    switch (a) {
+      case '--nts':
+        break;
+      case '--ntp-port': {
+        const v = value();
+        const n = Number(v);
+        if (v === undefined || !Number.isInteger(n) || n < 1 || n > 65535)
+          return { error: `--ntp-port must be a whole number from 1 to 65535, not '${v ?? ''}'` };
+        extra.ntpPort = n;
+        break;
+      }
+      case '--ca': {
+        const v = value();
+        if (v === undefined || v === '') return { error: '--ca needs a file name' };
+        extra.caFile = v;
+        break;
+      }
+      case '--servername': {
+        const v = value();
+        if (v === undefined || v === '') return { error: '--servername needs a name' };
+        extra.servername = v;
+        break;
+      }
+      case '--insecure':
+        extra.insecure = true;
+        break;
+      default:
+        if (a === '-p' || a === '--port') explicitPort = true;
+        else if (!a.startsWith('-')) {
+          const t = parseTarget(a, 0);
+          if (!('error' in t) && t.port !== 0) explicitPort = true;
+        }
+        rest.push(raw);
+    }
+  }
+  const q = parseQueryArgs(rest);
+  if (q === 'help') return 'help';
+  if ('error' in q) return q;
+  if ((q.options.version ?? 4) !== 4) return { error: 'NTS works only with NTP version 4' };
+  const options: NtsQueryOptions = {
+    host: q.options.host,
+    kePort: explicitPort ? q.options.port : KE_DEFAULT_PORT,
+    samples: q.options.samples,
+    timeoutMs: q.options.timeoutMs,
+    intervalMs: q.options.intervalMs,
+    ...extra,
+  };
+  if (q.options.family !== undefined) options.family = q.options.family;
+  return { options, json: q.json };
+}
+
+const AEAD_NAMES: Record<number, string> = { 15: 'AEAD_AES_SIV_CMAC_256' };
+
+/** `ntpkit query --nts …`: prints like `ntpkit query`, plus the NTS details. Exit codes as query. */
+export async function run(args: string[]): Promise<number> {
+  const parsed = parseNtsQueryArgs(args);
+  if (parsed === 'help') {
+    process.stdout.write(`${NTS_USAGE}\n`);
+    return 0;
+  }
+  if ('error' in parsed) {
+    process.stderr.write(`ntpkit query --nts: ${parsed.error}\n\n${NTS_USAGE}\n`);
+    return 2;
+  }
+  const res = await ntsQuery(parsed.options);
+  const server = parsed.options.host;
+  const ntsJson = (n: NtsInfo | undefined) =>
+    n === undefined ? null : { ...n, aeadName: AEAD_NAMES[n.aead] ?? `AEAD ${n.aead}`, authenticated: true };
+  const rej = res.rejections
+    .filter((r) => r.code !== 'WRONG_SOURCE')
+    .map((r) => ({ code: r.code, message: r.message }));
+  if (!res.ok) {
+    if (parsed.json) {
+      process.stdout.write(
+        `${JSON.stringify({ server, stage: res.stage, address: res.address, port: res.port, error: res.message, rejections: rej, nts: res.nts === undefined ? null : { ...ntsJson(res.nts), authenticated: false } })}\n`,
+      );
+    }
+    process.stderr.write(`ntpkit query --nts: ${res.message}\n`);
+    return 1;
+  }
+  const j = {
+    ...reportJson(server, res.address, res.port, res.best, res.samples, res.sent),
+    rejections: rej,
+    nts: ntsJson(res.nts),
+  };
+  if (parsed.json) {
+    process.stdout.write(`${JSON.stringify(j, null, 2)}\n`);
+    return 0;
+  }
+  const sign = j.offset >= 0 ? '+' : '';
+  const lines = [
+    `server           ${server} (NTP at ${fmtAddr(j.address, j.port)})`,
+    `offset           ${sign}${j.offset.toFixed(9)} s`,
+    `delay            ${j.delay.toFixed(9)} s`,
+    `stratum          ${j.stratum}`,
+    `refid            ${j.refid}`,
+    `root distance    ${j.rootDistance.toFixed(9)} s`,
+    `authentication   NTS (${AEAD_NAMES[res.nts.aead] ?? res.nts.aead}), reply authenticator verified`,
+    `cookies          ${res.nts.keCookies} from NTS-KE, ${res.nts.replyCookies} in replies`,
+  ];
+  if (j.samplesSent > 1)
+    lines.push(
+      `samples          ${j.samples.length} valid of ${j.samplesSent} sent; the lowest-delay one is shown`,
+    );
+  for (const r of rej) lines.push(`rejected reply   ${r.message}`);
+  process.stdout.write(`${lines.join('\n')}\n`);
+  return 0;
+}
