@@ -467,7 +467,9 @@ function renderSection(results: ServerResult[], o: Options, genDesc: string, pin
     '- ntpkit: the real daemon (`ntpkit daemon`, free-running software clock, `[local] stratum = 1`, no rate limiting, ' +
       'access list allow-all, client table 4096); chronyd: `-x`, `local stratum 1`, `allow 127.0.0.0/8`, no `ratelimit`;',
     '- CPU per reply = (utime + stime of the server process during the trial) / replies, 10 ms tick resolution;',
-    `- load average at the end of the run: ${la} (other work on the machine lowers both figures; compare within one run).`,
+    `- load average at the end of the run: ${la}. With other work on the machine, the < 1% loss figure is set by`,
+    '  scheduling stalls (a server descheduled for tens of ms overflows its receive buffer) and varies several-fold',
+    '  between runs; CPU per reply is the stable figure. Compare servers within one run.',
     '',
     'Rates tried (best trial per offered rate: loss / answered per second):',
     '',

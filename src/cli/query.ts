@@ -28,6 +28,8 @@ options:
   -4, -6                 use only IPv4 / IPv6 addresses of HOST
       --ntp-version N    NTP version in the requests (1-4, default 4)
       --json             print one JSON object instead of text
+      --nts              authenticate with Network Time Security (HOST is the NTS-KE server;
+                         see 'ntpkit query --nts --help')
   -h, --help             show this help
 
 exit status: 0 on a valid reply, 1 when no valid reply came (timeout, unreachable, rejected), 2 on a usage error.`;
@@ -228,6 +230,7 @@ function reportText(j: ReturnType<typeof reportJson>): string {
 }
 
 export async function run(args: string[]): Promise<number> {
+  if (args.includes('--nts')) return (await import('./nts-query.js')).run(args);
   const parsed = parseQueryArgs(args);
   if (parsed === 'help') {
     process.stdout.write(`${USAGE}\n`);

@@ -27,7 +27,7 @@
  * as doubles after bigint subtraction.
  */
 import { durationToSeconds, type NtpTime, secondsToDuration } from '../time/ntp-time.js';
-import { MAX_SLEW_RATE, SoftwareClock } from './software-clock.js';
+import { MAX_SLEW_RATE, PHI, SoftwareClock } from './software-clock.js';
 import type {
   ClockSample,
   Discipline,
@@ -71,6 +71,10 @@ export interface FeedForwardOptions {
    * at no more than 500 ppm: the clock's rate stays smooth (a 5 µs correction over 64 s is 0.08 ppm).
    */
   slewTime?: number;
+  /** Smallest offset (s) from the clock's reading that makes an exchange an outlier (default 1 ms). */
+  sanityThreshold?: number;
+  /** Seconds of persistent outliers after which their time is accepted (default 900, as RFC 5905). */
+  stepout?: number;
 }
 
 /** Measures intervals with the estimated counter rate only: immune to offset corrections. */
@@ -105,6 +109,10 @@ const MIN_LOCAL = 8;
 
 export type FeedForwardState = 'UNSYNC' | 'WARMUP' | 'TRACKING' | 'FREEWHEEL';
 
+function mid(a: bigint, b: bigint): bigint {
+  return a + (b - a) / 2n;
+}
+
 function median(xs: number[]): number {
   if (xs.length === 0) return Number.NaN;
   const a = [...xs].sort((x, y) => x - y);
@@ -130,6 +138,8 @@ export class FeedForwardClock implements Discipline {
   private readonly poorFactor: number;
   private readonly freewheelAfter: number;
   private readonly slewTime: number;
+  private readonly sanityThreshold: number;
+  private readonly stepout: number;
 
   private sourceId: string | null = null;
   private r0: RawTime = 0n;
@@ -144,7 +154,19 @@ export class FeedForwardClock implements Discipline {
   private cRef = 0;
   private state: FeedForwardState = 'UNSYNC';
   private lastGood: number | null = null;
+  /** Raw receive time of the last good exchange (survives path resets). */
+  private lastGoodRaw: RawTime | null = null;
+  private outlierSince: RawTime | null = null;
+  private outliers = 0;
+  /** Recent receive counter values of each source's raw exchanges (to recognise their updates). */
+  private readonly recentTf = new Map<string, RawTime[]>();
+  /** Consecutive updates of a source not (positive) or (negative) matching a raw exchange. */
+  private readonly foreignRun = new Map<string, number>();
+  /** Sources followed through their offsets (pseudo-exchanges) instead of raw exchanges. */
+  private readonly pseudo = new Set<string>();
   private lastChange: RawTime | null = null;
+  /** Latest counter value seen (exchanges, updates): "now" for model changes. */
+  private latest: RawTime | null = null;
   private lastCorrection = 0;
   private jitter = 0;
   private wander = 0;
@@ -175,6 +197,8 @@ export class FeedForwardClock implements Discipline {
     this.poorFactor = opts.poorFactor ?? 3;
     this.freewheelAfter = opts.freewheelAfter ?? 4 * 2 ** this.poll;
     this.slewTime = opts.slewTime ?? 2 ** this.poll;
+    this.sanityThreshold = opts.sanityThreshold ?? 1e-3;
+    this.stepout = opts.stepout ?? 900;
     this.difference = {
       interval: (a: RawTime, b: RawTime) => (this.rho * Number(b - a)) / 1e9,
       rate: () => this.rho,
@@ -186,11 +210,39 @@ export class FeedForwardClock implements Discipline {
   }
 
   /** The RFC 5905 mitigation result is not used: the feed-forward clock works on raw exchanges. */
+  /**
+   * The mitigation chain's result. Normally ignored: the feed-forward clock follows the raw exchanges
+   * of the system peer. When a source's updates do not come from two-way exchanges (a broadcast
+   * client, after calibration), the clock switches to *offset input* for that source: each update
+   * becomes a pseudo-exchange (server time = our clock + offset at the measurement, RTT 0), so the
+   * same estimators run on it. Three consecutive updates decide the switch either way.
+   */
   update(sample: ClockSample): DisciplineResult {
-    return {
-      kind: 'ignored',
-      reason: `feed-forward clock follows raw exchanges (source ${sample.sourceId})`,
-    };
+    const id = sample.sourceId;
+    for (const r of [sample.raw, sample.now])
+      if (r !== undefined && (this.latest === null || r > this.latest)) this.latest = r;
+    const foreign = !(this.recentTf.get(id) ?? []).includes(sample.raw);
+    const prev = this.foreignRun.get(id) ?? 0;
+    const run = foreign ? Math.max(1, prev + 1) : Math.min(-1, prev - 1);
+    this.foreignRun.set(id, run);
+    if (run >= 3) this.pseudo.add(id);
+    if (run <= -3) this.pseudo.delete(id);
+    if (!this.pseudo.has(id)) return { kind: 'ignored', reason: `follows the raw exchanges of ${id}` };
+    if (!Number.isFinite(sample.offset)) return { kind: 'ignored', reason: 'non-finite offset' };
+    if (this.lastChange !== null && sample.raw < this.lastChange) {
+      return { kind: 'ignored', reason: 'measured before the last clock change' };
+    }
+    const server = this.software.read(sample.raw) + secondsToDuration(sample.offset);
+    return this.process({
+      sourceId: `${id}#offsets`,
+      ta: sample.raw,
+      tb: server,
+      te: server,
+      tf: sample.raw,
+      rootDelay: sample.rootDelay,
+      rootDispersion: sample.rootDispersion,
+      stratum: 0,
+    });
   }
 
   /** Current estimates, for tests and the replay tool (`raw`: now, for the freewheel state). */
@@ -217,8 +269,12 @@ export class FeedForwardClock implements Discipline {
     };
   }
 
+  /** Where a model change for data at `raw` is applied: never before a counter value already seen. */
   private when(raw: RawTime): RawTime {
-    return this.lastChange !== null && raw < this.lastChange ? this.lastChange : raw;
+    let at = raw;
+    if (this.lastChange !== null && at < this.lastChange) at = this.lastChange;
+    if (this.latest !== null && at < this.latest) at = this.latest;
+    return at;
   }
 
   /** Forgets the path (a new system peer): keeps the rate, which belongs to the counter. */
@@ -234,18 +290,32 @@ export class FeedForwardClock implements Discipline {
   }
 
   exchange(x: RawExchange, fromSystemPeer: boolean): void {
-    if (!fromSystemPeer) return;
-    if (x.tf < x.ta) return;
+    let tfs = this.recentTf.get(x.sourceId);
+    if (tfs === undefined) {
+      tfs = [];
+      this.recentTf.set(x.sourceId, tfs);
+    }
+    tfs.push(x.tf);
+    if (tfs.length > 16) tfs.shift();
+    if (this.latest === null || x.tf > this.latest) this.latest = x.tf;
+    if (!fromSystemPeer || this.pseudo.has(x.sourceId)) return;
+    this.process(x);
+  }
+
+  /** Uses one exchange of the followed path. */
+  private process(x: RawExchange): DisciplineResult {
+    if (x.tf < x.ta) return { kind: 'ignored', reason: 'Tf before Ta' };
     if (this.sourceId !== x.sourceId) this.resetPath(x);
     const last = this.hist[this.hist.length - 1];
-    if (last !== undefined && x.tf <= last.tf) return;
+    if (last !== undefined && x.tf <= last.tf) return { kind: 'ignored', reason: 'not newer' };
+    if (!this.sane(x)) return { kind: 'ignored', reason: 'outlier (offset sanity check)' };
 
     const a = Number(x.ta - this.r0) / 1e9;
     const f = Number(x.tf - this.r0) / 1e9;
     const b = durationToSeconds(x.tb - this.s0);
     const e = durationToSeconds(x.te - this.s0);
     const srv = e - b;
-    if (!(srv >= 0) || f - a < 0) return;
+    if (!(srv >= 0) || f - a < 0) return { kind: 'ignored', reason: 'invalid timestamps' };
     const st: Stamp = {
       c: (a + f) / 2,
       s: (b + e) / 2,
@@ -275,11 +345,43 @@ export class FeedForwardClock implements Discipline {
       this.poorCount++;
       if (this.lastGood !== null && st.c - this.lastGood > this.freewheelAfter) this.state = 'FREEWHEEL';
       this.updateErrorBound(x.tf, st);
-      return;
+      return { kind: 'ignored', reason: 'poor exchange: freewheeling' };
     }
     this.lastGood = st.c;
+    this.lastGoodRaw = x.tf;
     this.estimateOffset(st.c);
-    this.applyModel(x.tf, st);
+    return this.applyModel(x.tf, st);
+  }
+
+  /**
+   * Offset sanity check (RADclock's): an exchange whose server time is far from what the clock reads
+   * (beyond the expected noise, its own queueing and PHI × time since the last good exchange) is an
+   * outlier, e.g. a server that stepped. It is dropped; if outliers persist for `stepout` seconds the
+   * new time is accepted (the path history restarts, and the clock steps or slews to it).
+   */
+  private sane(x: RawExchange): boolean {
+    // Only once the rate is known (TRACKING): in WARMUP the clock may still be off by the counter's
+    // whole frequency error.
+    if (!this.started || this.lastGoodRaw === null) return true;
+    if (this.state !== 'TRACKING' && this.state !== 'FREEWHEEL') return true;
+    const resid = durationToSeconds(mid(x.tb, x.te) - this.software.read(mid(x.ta, x.tf)));
+    const age = Math.max(0, Number(x.tf - this.lastGoodRaw) / 1e9);
+    const seg = this.segs[this.segs.length - 1];
+    const rtt = (this.rho * Number(x.tf - x.ta)) / 1e9 - durationToSeconds(x.te - x.tb);
+    const E = Math.max(0, seg === undefined ? rtt : rtt - seg.min);
+    const med = Number.isFinite(this.qualityScale) ? this.qualityScale / this.qualityFactor : 0;
+    const threshold = Math.max(this.sanityThreshold, 10 * med) + E / 2 + PHI * age;
+    if (Math.abs(resid) <= threshold) {
+      this.outlierSince = null;
+      return true;
+    }
+    this.outliers++;
+    if (this.outlierSince === null) this.outlierSince = x.tf;
+    if (Number(x.tf - this.outlierSince) / 1e9 < this.stepout) return false;
+    // Persistent: the new time is real. Restart the path history (the rate is kept).
+    this.outlierSince = null;
+    this.resetPath(x);
+    return true;
   }
 
   private rtt(st: Stamp): number {
@@ -441,18 +543,20 @@ export class FeedForwardClock implements Discipline {
   }
 
   /** Sets the absolute clock to the estimates at `raw` (step the first time, slew afterwards). */
-  private applyModel(raw: RawTime, st: Stamp): void {
+  private applyModel(raw: RawTime, st: Stamp): DisciplineResult {
     const at = this.when(raw);
     const c = Number(at - this.r0) / 1e9;
     const target = this.s0 + secondsToDuration(this.rho * c + this.alpha + this.beta * (c - this.cRef));
     const freqPpm = (this.rho + this.beta - 1) * 1e6;
     const delta = Number(target - this.software.read(at)) / 2 ** 32;
     this.lastCorrection = delta;
+    let result: DisciplineResult = { kind: 'slew', offset: delta };
     if (!this.started || Math.abs(delta) > this.stept) {
       this.software.setFrequency(at, freqPpm);
       this.software.setTime(at, target);
       this.started = true;
       this.steps++;
+      result = { kind: 'step', offset: delta };
     } else {
       this.software.setFrequency(at, freqPpm);
       const rate = Math.min(MAX_SLEW_RATE, Math.max(Math.abs(delta) / this.slewTime, 1e-12));
@@ -461,6 +565,7 @@ export class FeedForwardClock implements Discipline {
     this.lastChange = at;
     this.state = this.hist.length < 8 || !(this.rhoError < 1e-6) ? 'WARMUP' : 'TRACKING';
     this.updateErrorBound(raw, st);
+    return result;
   }
 
   private updateErrorBound(raw: RawTime, st: Stamp): void {
@@ -500,10 +605,12 @@ export class FeedForwardClock implements Discipline {
         qualityScale: Number.isFinite(this.qualityScale) ? this.qualityScale : -1,
         levelShifts: this.shifts,
         poorExchanges: this.poorCount,
+        outliers: this.outliers,
         samples: this.hist.length,
         steps: this.steps,
         lastGoodAge,
         sourceId: this.sourceId ?? '',
+        input: this.sourceId?.endsWith('#offsets') ? 'offsets' : 'exchanges',
       },
     };
   }

@@ -210,6 +210,8 @@ export class Rfc5905Discipline implements Discipline {
     }
     this.updates++;
     const mu = this.t === null ? 0 : Number(raw - this.t) / 1e9;
+    if (sample.now !== undefined && (this.latest === null || sample.now > this.latest))
+      this.latest = sample.now;
     // The update is applied at `at` (now), possibly later than the measurement at `raw`: the pending
     // slew went on meanwhile. cOffset is the RFC's c.offset at the measurement; `now` is the offset
     // still to correct at `at`.

@@ -73,6 +73,12 @@ export interface ClockSample {
   poll: number;
   /** Identifier of the system peer (changes reset some estimators). */
   sourceId: string;
+  /**
+   * Counter value now, when the update is handed over (≥ raw; the filter's sample may be older).
+   * Model changes are applied at this instant so that readings already handed out never change.
+   * Optional: when absent the disciplines use the latest counter value they have seen.
+   */
+  now?: RawTime;
 }
 
 export type DisciplineResult =

@@ -77,7 +77,11 @@ export function ntsKeClient(o: NtsKeClientOptions): Promise<NtsKeClientResult> {
       if (done) return;
       done = true;
       clearTimeout(timer);
-      socket.destroy();
+      // A finished exchange closes cleanly (TLS close_notify); failures just drop the connection.
+      if (r.ok) {
+        socket.end();
+        setTimeout(() => socket.destroy(), 1000).unref();
+      } else socket.destroy();
       resolve(r);
     };
     const opts: tls.ConnectionOptions = {

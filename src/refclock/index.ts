@@ -1,3 +1,4 @@
+export * from './config.js';
 export * from './filter.js';
 export * from './nmea.js';
 export * from './pps-struct.js';

@@ -242,3 +242,34 @@ test('follows only the system peer; a new system peer keeps the rate', () => {
     'ignored',
   );
 });
+
+test('a server that steps is an outlier; its time is accepted only after the stepout interval', () => {
+  const d = driver(14, 30000, { stepout: 900 });
+  const rnd = prng(15);
+  let serverStep = 0;
+  const path = expPath(rnd);
+  const shifted = (x: SynthExchange): SynthExchange => ({
+    ...x,
+    tb: x.tb + secondsToDuration(serverStep),
+    te: x.te + secondsToDuration(serverStep),
+  });
+  let steps = 0;
+  d.ff.clock.onChange((c) => {
+    if (c.kind === 'step') steps++;
+  });
+  const feed = (until: number) => {
+    while (d.t < until) {
+      d.ff.exchange(toRaw(shifted(makeExchange(d.osc, path, d.t))), true);
+      d.t += 64;
+    }
+  };
+  feed(8000);
+  serverStep = 1; // the server's clock jumps by +1 s
+  feed(8000 + 600);
+  assert.ok(Math.abs(d.err(d.t)) < 100e-6, `the clock did not follow: ${d.err(d.t)}`);
+  assert.ok(Number(d.ff.snapshot(d.osc.raw(d.t)).extra?.outliers) >= 9);
+  assert.equal(steps, 1);
+  feed(8000 + 1200);
+  assert.equal(steps, 2, 'persistent for the stepout interval: stepped to the server');
+  assert.ok(Math.abs(d.err(d.t) - 1) < 1e-3, `now follows the server: ${d.err(d.t)}`);
+});

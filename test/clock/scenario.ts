@@ -1,6 +1,6 @@
 /**
  * Runs a clock over the standard LAN scenario with the synthetic generator and reports statistics.
- * Used by the tests; also runnable for tuning: `node dist/test/clock/scenario.js [seed] [seconds]`.
+ * Used by the tests (not a test file itself).
  */
 import { FeedForwardClock, type FeedForwardOptions } from '../../src/clock/feedforward.js';
 import { Rfc5905Discipline } from '../../src/clock/rfc5905.js';
@@ -136,16 +136,4 @@ export function runScenario(
     errors,
     exchanges,
   };
-}
-
-if (import.meta.url === `file://${process.argv[1]}`) {
-  const seed = Number(process.argv[2] ?? 1);
-  const seconds = Number(process.argv[3] ?? 20000);
-  for (const kind of ['rfc5905', 'feedforward'] as const) {
-    const r = runScenario(kind, { seed, seconds });
-    const s = r.d.snapshot(0n);
-    console.log(
-      `${kind}: rms ${(r.rmsError * 1e6).toFixed(1)} us max ${(r.maxError * 1e6).toFixed(1)} us steps ${r.steps} later ${r.laterSteps} rate rms ${(r.rmsRateError * 1e9).toFixed(2)} ppb max ${(r.maxRateError * 1e9).toFixed(2)} ppb state ${s.state} poll ${s.poll} freq ${s.frequencyPpm.toFixed(3)}`,
-    );
-  }
 }

@@ -4,7 +4,8 @@
  *    and bring new cookies; tampered responses are rejected; chronyd's serverstats count our traffic.
  * 2. chronyd as NTS client of our NTS-KE server and a responder built from our server functions:
  *    chronyc authdata shows NTS with cookies, ntpdata shows authenticated packets accepted, and a
- *    second source whose responder tampers with replies never gets a valid packet accepted.
+ *    second source whose responder tampers with replies never gets a valid packet accepted; after a
+ *    master-key rotation chronyd gets an NTS NAK, runs NTS-KE again and carries on.
  */
 
 import assert from 'node:assert/strict';
@@ -78,6 +79,21 @@ test('chronyd 4.3 as NTS server: KE, authenticated exchanges, new cookies, tampe
     assert.ok(checkServerResponse(req.packet, v.packet).ok);
     assert.equal(v.packet.stratum, 1);
   }
+
+  // A cookie chronyd cannot open: chronyd answers with an NTS NAK, which the session reports.
+  const forged = new NtsClientSession(ke.keys, [
+    Uint8Array.from(ke.cookies[0] ?? [], (b, i) => (i === 10 ? b ^ 1 : b)),
+  ]);
+  const nakBase = emptyPacket();
+  nakBase.mode = MODE.CLIENT;
+  nakBase.transmitTimestamp = 0xeb00000100000000n;
+  const nakReq = forged.request(nakBase, nodeRandomBytes);
+  assert.ok(nakReq !== null);
+  const nak = await exchange(11620, nakReq);
+  assert.ok(nak !== null, 'chronyd answers a bad cookie with a NAK');
+  const nv = forged.response(nak, nakReq);
+  assert.ok(!nv.ok);
+  assert.equal(nv.code, 'NTS_NAK');
 
   // The CLI path (ntpkit query --nts) end to end.
   const q = await ntsQuery({
@@ -174,11 +190,29 @@ test('chronyd 4.3 as NTS client of our NTS-KE server and responder', async (t) =
   assert.equal(badValid, 0, badData);
   assert.ok(bad.stats.authenticated >= 1);
 
-  // Our side: every chronyd request verified, and chronyd came to each KE server once.
+  // Our side: every chronyd request verified, and chronyd came to the honest KE server once.
   assert.deepEqual(good.stats.failures, []);
   assert.ok(good.stats.authenticated >= 4);
   assert.equal(keGood.served(), 1);
   // The selected source (state '*') is the honest one, never the tampering one.
   const selected = (await cli.chronyc(['-c', 'sources'])).split('\n').find((l) => l.split(',')[1] === '*');
   assert.equal(selected?.split(',')[2], '127.0.0.1');
+
+  // Master-key rotation: chronyd's cookies become unusable, our responder NAKs, chronyd runs NTS-KE
+  // again and resumes authenticated exchanges with fresh cookies.
+  const before = good.stats.authenticated;
+  jar.rotate();
+  jar.rotate();
+  jar.rotate();
+  const rekeyed = await waitFor(
+    () => keGood.served() >= 2 && good.stats.authenticated >= before + 2,
+    10_000,
+    100,
+  );
+  assert.ok(rekeyed, `no re-key after a NAK: ${JSON.stringify(good.stats)}, KE served ${keGood.served()}`);
+  assert.ok(good.stats.naks >= 1);
+  assert.ok(
+    good.stats.failures.every((f) => f === 'BAD_COOKIE'),
+    JSON.stringify(good.stats.failures),
+  );
 });

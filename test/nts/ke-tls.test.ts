@@ -5,10 +5,12 @@
 
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
+import { connect } from 'node:tls';
 import { fileURLToPath } from 'node:url';
 import { ntsQuery, parseNtsQueryArgs } from '../../src/cli/nts-query.js';
 import { nodeRandomBytes, ntsKeClient, startNtsKeServer } from '../../src/io/nts-ke.js';
 import { CookieJar } from '../../src/nts/cookie.js';
+import { decodeKeMessage, encodeKeMessage, RECORD } from '../../src/nts/ke.js';
 import { freeTempDir, removeDir, runCommand, skipReason } from '../support/peers.js';
 import { makeCert, startNtsResponder } from './responder.js';
 
@@ -147,4 +149,52 @@ test('the CLI (query --nts --json) prints an authenticated result, exit 1 for an
   assert.match(bad.stderr, /NTS-KE .* failed \(TLS\)/);
   const usage = await cli(['--nts', '--ntp-version', '3', 'localhost']);
   assert.equal(usage.code, 2);
+});
+
+test('the NTS-KE server answers bad requests with an Error record and refuses other ALPNs', async (t) => {
+  const why = skipReason('openssl');
+  if (why !== null) return t.skip(why);
+  const dir = await freeTempDir('ntpkit-nts-');
+  t.after(() => removeDir(dir));
+  const { key, cert } = await makeCert(dir);
+  const jar = new CookieJar(nodeRandomBytes);
+  const ke = await startNtsKeServer({ key, cert, port: 11616, jar });
+  t.after(() => ke.close());
+  const raw = (request: Uint8Array, alpn = 'ntske/1') =>
+    new Promise<{ alpn: string | false | null; data: Uint8Array; error?: string }>((resolve) => {
+      const chunks: Buffer[] = [];
+      let alpnSeen: string | false | null = false;
+      const s = connect({
+        host: '127.0.0.1',
+        port: 11616,
+        ca: cert,
+        servername: 'localhost',
+        ALPNProtocols: [alpn],
+      });
+      s.on('secureConnect', () => {
+        alpnSeen = s.alpnProtocol;
+        s.write(request);
+      });
+      s.on('data', (d: Buffer) => chunks.push(d));
+      s.on('error', (e) =>
+        resolve({ alpn: alpnSeen, data: new Uint8Array(Buffer.concat(chunks)), error: e.message }),
+      );
+      s.on('close', () => resolve({ alpn: alpnSeen, data: new Uint8Array(Buffer.concat(chunks)) }));
+    });
+  // No AEAD Algorithm record: Error "Bad Request" (1).
+  const noAead = await raw(
+    encodeKeMessage([{ critical: true, type: RECORD.NEXT_PROTOCOL, body: new Uint8Array([0, 0]) }]),
+  );
+  const d = decodeKeMessage(noAead.data);
+  assert.ok(d.ok, noAead.error);
+  assert.deepEqual(d.records[0], { critical: true, type: RECORD.ERROR, body: new Uint8Array([0, 1]) });
+  // An unknown critical record: Error "Unrecognized Critical Record" (0).
+  const unk = await raw(encodeKeMessage([{ critical: true, type: 99, body: new Uint8Array(0) }]));
+  const u = decodeKeMessage(unk.data);
+  assert.ok(u.ok);
+  assert.deepEqual(u.records[0], { critical: true, type: RECORD.ERROR, body: new Uint8Array([0, 0]) });
+  // Another ALPN: the handshake fails (no_application_protocol), nothing is served.
+  const other = await raw(encodeKeMessage([]), 'http/1.1');
+  assert.equal(other.data.length, 0);
+  assert.equal(ke.served(), 0);
 });
