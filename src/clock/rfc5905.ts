@@ -12,6 +12,8 @@
  * - Wander is the RMS of frequency *changes* (the Appendix squares the frequency itself).
  * - Jitter is not accumulated in NSET/FREQ (offsets there carry the uncorrected frequency error) and is
  *   reset by a step; otherwise it stays inflated for hours and drives the poll interval up.
+ * - Startup hold (as some RFC 5905 implementations have): after FREQ measured the frequency, offsets above
+ *   `startupHoldOffset` are slewed without PLL/FLL frequency updates (no ppm-sized overshoot).
  * - An update measured before the last clock change is ignored (the RFC clock filter's rule); one
  *   measured earlier than "now" (the latest exchange seen) is referred to now through the pending slew.
  * - Step threshold, panic threshold, stepout and frequency tolerance are options; `stepAtStartup`
@@ -70,6 +72,11 @@ export interface Rfc5905Options {
   precision?: number;
   /** PLL gain constant (ntpd CLOCK_PLL), default 16. */
   pllGain?: number;
+  /**
+   * After the frequency is measured in FREQ state, the remaining offset is slewed without feeding the
+   * PLL/FLL until |offset| falls to this (s, default 0.001; 0 disables the hold).
+   */
+  startupHoldOffset?: number;
 }
 
 export class Rfc5905Discipline implements Discipline {
@@ -106,6 +113,9 @@ export class Rfc5905Discipline implements Discipline {
   /** Latest counter value seen in an exchange. */
   private latest: RawTime | null = null;
   private updates = 0;
+  /** Startup hold (after FREQ): no PLL/FLL frequency updates until |offset| ≤ holdOffset. */
+  private hold = false;
+  private readonly holdOffset: number;
   private steps = 0;
 
   constructor(opts: Rfc5905Options = {}) {
@@ -129,6 +139,8 @@ export class Rfc5905Discipline implements Discipline {
     this.precision = 2 ** (opts.precision ?? -20);
     this.pll = opts.pllGain ?? PLL;
     this.stepAtStartup = opts.stepAtStartup ?? false;
+    const ho = opts.startupHoldOffset ?? 0.001;
+    this.holdOffset = ho > 0 ? ho : Number.POSITIVE_INFINITY;
     this.jitter = this.precision;
     if (opts.initialFrequencyPpm !== undefined) {
       this.freq = Math.max(-this.maxfreq, Math.min(this.maxfreq, opts.initialFrequencyPpm * 1e-6));
@@ -232,6 +244,7 @@ export class Rfc5905Discipline implements Discipline {
           if (mu < this.watch) return { kind: 'ignored', reason: 'FREQ: waiting for the stepout interval' };
           freq = (offset - this.base - cOffset) / mu;
           this.doStep(at, now + freq * age);
+          this.hold = true;
           break;
         case 'SPIK':
           if (mu < this.watch) return { kind: 'spike' };
@@ -270,8 +283,14 @@ export class Rfc5905Discipline implements Discipline {
           }
           freq = (offset - this.base - cOffset) / mu;
           now += freq * age;
+          this.hold = true;
           break;
         default: {
+          // Startup hold: right after the frequency was measured directly, the remaining offset is only
+          // slewed; integrating it into the frequency would overshoot by ppm (the offset is known
+          // to come from the phase, not the frequency).
+          if (this.hold && Math.abs(offset) > this.holdOffset) break;
+          this.hold = false;
           const pollS = 2 ** this.poll;
           if (pollS > ALLAN / 2) {
             const etemp = Math.max(FLL - this.poll, AVG);

@@ -554,7 +554,7 @@ class DaemonImpl implements Daemon {
         this.log.debug('send failed', { to, error: err });
         return;
       }
-      onSent?.(raw);
+      onSent?.(after !== null && after < raw ? after : raw);
     });
     after = hrtime();
   }

@@ -359,7 +359,7 @@ export class NtpSystem implements NtpEngine {
     return this.refclocks.get(id);
   }
 
-  /** Ids and configurations of the reference clocks: the host runs one driver per entry. */
+  /** Ids of the reference clocks (the host runs one driver per entry; `refclock(id).cfg` has its config). */
   refclockIds(): string[] {
     return [...this.refclocks.keys()];
   }
@@ -720,6 +720,7 @@ export class NtpSystem implements NtpEngine {
     );
     const result = this.deps.discipline.update({
       raw: measuredRaw,
+      now: raw,
       offset,
       jitter,
       rootDelay,

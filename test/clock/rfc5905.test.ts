@@ -125,3 +125,17 @@ test('createDiscipline builds both kinds', () => {
   assert.equal(createDiscipline('rfc5905').kind, 'rfc5905');
   assert.equal(createDiscipline('feedforward', { minpoll: 5 }).pollExponent(), 5);
 });
+
+test('startup hold: at poll 16 s the initial offset is slewed without a ppm-sized frequency overshoot', () => {
+  const mean = (xs: { err: number }[]) => xs.reduce((a, e) => a + e.err, 0) / xs.length;
+  const held = runScenario('rfc5905', { seed: 1, seconds: 20000, rfc: { minpoll: 4, maxpoll: 4 } });
+  assert.equal(held.steps, 0);
+  assert.ok(held.rmsError < 400e-6, `RMS ${held.rmsError}`);
+  assert.ok(Math.abs(mean(held.errors)) < 100e-6, `mean ${mean(held.errors)}`);
+  const plain = runScenario('rfc5905', {
+    seed: 1,
+    seconds: 20000,
+    rfc: { minpoll: 4, maxpoll: 4, startupHoldOffset: 0 },
+  });
+  assert.ok(plain.rmsError > 2 * held.rmsError, `without the hold: RMS ${plain.rmsError}`);
+});

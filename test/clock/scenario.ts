@@ -3,7 +3,7 @@
  * Used by the tests (not a test file itself).
  */
 import { FeedForwardClock, type FeedForwardOptions } from '../../src/clock/feedforward.js';
-import { Rfc5905Discipline } from '../../src/clock/rfc5905.js';
+import { Rfc5905Discipline, type Rfc5905Options } from '../../src/clock/rfc5905.js';
 import type { ClockChange, Discipline, RawExchange } from '../../src/clock/types.js';
 import { durationToSeconds, secondsToDuration } from '../../src/time/ntp-time.js';
 import { clockError, expPath, makeExchange, oscillator, type PathModel, prng, rms, T0 } from './synth.js';
@@ -21,6 +21,8 @@ export interface ScenarioOptions {
   path?: (rnd: () => number) => PathModel;
   /** Exchanges are lost (not delivered) in [from, to) true seconds. */
   outage?: [number, number];
+  /** Extra options for the RFC 5905 discipline. */
+  rfc?: Rfc5905Options;
   /** Extra options for the feed-forward clock. */
   ff?: FeedForwardOptions;
   /** Measure the rate error of rate + local rate instead of the difference clock's rate. */
@@ -51,7 +53,7 @@ export function runScenario(
   const init = { raw: osc.raw(0), time: T0 + secondsToDuration(o.initialOffset ?? 0.1) };
   const d: Discipline =
     kind === 'rfc5905'
-      ? new Rfc5905Discipline({ ...init })
+      ? new Rfc5905Discipline({ ...init, ...o.rfc })
       : new FeedForwardClock({ ...init, minpoll: o.poll ?? 6, ...o.ff });
   let steps = 0;
   let firstUpdateDone = false;

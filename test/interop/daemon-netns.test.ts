@@ -57,8 +57,8 @@ describe('ntpkit ↔ chronyd symmetric interleaved, ntpdig client (namespaces, p
       `[[peer]]
 address = "${ns.addrA}"
 xleave = true
-minpoll = -2
-maxpoll = -2
+minpoll = 0
+maxpoll = 0
 [serve]
 listen = ["0.0.0.0"]
 port = 123
@@ -75,7 +75,7 @@ user = "nobody"
       port: 123,
       netns: ns.a,
       localStratum: 1,
-      conf: [`peer ${ns.addrB} xleave minpoll -2 maxpoll -2`],
+      conf: [`peer ${ns.addrB} xleave minpoll 0 maxpoll 0`],
     });
     ntpkit = spawnDaemon(process.execPath, [MAIN, 'daemon', '--config', conf], { netns: ns.b });
   });

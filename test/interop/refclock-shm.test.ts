@@ -5,10 +5,14 @@
  *    selects the refclock (stratum 1, refid SHM0) and its software clock locks to
  *    CLOCK_REALTIME + OFFSET within LOCK_BOUND;
  *  - chronyd (`refclock SHM <unit> refid SHM0`, -x under setpriv: the host clock is never touched)
- *    reads the very same segment and reports the same offset within AGREE_BOUND.
+ *    reads the very same segment and reports the same offset within AGREE_BOUND;
+ *  - the engine serves NTP on 127.0.0.1:PORT and chronyd, polling it, sees a stratum-1 server with
+ *    refid SHM0 whose time is CLOCK_REALTIME + OFFSET within SERVE_BOUND (an independent check of
+ *    the lock, made with the host's clock by another implementation).
  * Unit 117 (key 0x4e5450a5) so that a gpsd on the host (units 0-3) is never disturbed.
  */
 import assert from 'node:assert/strict';
+import * as dgram from 'node:dgram';
 import { after, describe, it } from 'node:test';
 import { Rfc5905Discipline } from '../../src/clock/rfc5905.js';
 import {
@@ -32,6 +36,9 @@ const OFFSET_NS = 271_800_000n;
 const LOCK_BOUND = 100e-6;
 /** |ntpkit's measured offset − chronyd's| (s). */
 const AGREE_BOUND = 100e-6;
+/** |chronyd's offset of ntpkit's served time − OFFSET| (s): loopback and user-space stamps. */
+const SERVE_BOUND = 1e-3;
+const PORT = 11701;
 
 const why = shmAvailable()
   ? skipReason('chronyd', 'chronyc', 'setpriv', 'root')
@@ -62,7 +69,10 @@ describe('SHM refclock: own writer, ntpkit engine and chronyd on one segment', {
 
     chrony = await startChronyd({
       port: 0,
-      conf: [`refclock SHM ${UNIT} refid SHM0 poll 0 dpoll -2 filter 4`],
+      conf: [
+        `refclock SHM ${UNIT} refid SHM0 poll 0 dpoll -2 filter 4 noselect`,
+        `server 127.0.0.1 port ${PORT} iburst minpoll -2 maxpoll -2 noselect`,
+      ],
     });
 
     // The engine over process.hrtime, its clock starting at CLOCK_REALTIME.
@@ -94,6 +104,23 @@ describe('SHM refclock: own writer, ntpkit engine and chronyd on one segment', {
           if (a.event.kind === 'clock-step') stepOffset = a.event.offset;
         }
     };
+    // The engine as a server: datagrams in, send actions out.
+    const sock = dgram.createSocket('udp4');
+    const run = (acts: Action[]) => {
+      note(acts);
+      for (const a of acts)
+        if (a.kind === 'send') {
+          const txId = a.txId;
+          sock.send(a.bytes, a.to.port, a.to.address, () => {
+            if (txId !== undefined) sys.handleTransmitted(txId, process.hrtime.bigint());
+          });
+        }
+    };
+    sock.on('message', (msg, rinfo) => {
+      const raw = process.hrtime.bigint();
+      run(sys.handlePacket(raw, new Uint8Array(msg), { address: rinfo.address, port: rinfo.port }));
+    });
+    await new Promise<void>((resolve) => sock.bind(PORT, '127.0.0.1', () => resolve()));
     note(sys.start(process.hrtime.bigint()));
     const r = attachShm(UNIT, { create: false });
     assert.ok(r.ok, r.ok ? '' : r.error.message);
@@ -101,9 +128,9 @@ describe('SHM refclock: own writer, ntpkit engine and chronyd on one segment', {
     const errors: Record<string, number> = {};
     const loop = setInterval(() => {
       const got = driver.poll();
-      if (got.ok) note(sys.handleRefclockSample(process.hrtime.bigint(), id, got.sample));
+      if (got.ok) run(sys.handleRefclockSample(process.hrtime.bigint(), id, got.sample));
       else errors[got.error.code] = (errors[got.error.code] ?? 0) + 1;
-      note(sys.handleTimer(process.hrtime.bigint()));
+      run(sys.handleTimer(process.hrtime.bigint()));
     }, 250);
     try {
       // Locked: the engine stepped its clock onto the reference and then saw a small offset.
@@ -163,9 +190,38 @@ describe('SHM refclock: own writer, ntpkit engine and chronyd on one segment', {
         Math.abs(-chronyOffset - first) < AGREE_BOUND,
         `chronyd ${-chronyOffset} s vs ntpkit ${first} s (reference − local)`,
       );
+
+      // chronyd as a client of the engine: stratum 1, refid SHM0, time = realtime + OFFSET.
+      let served: string[] = [];
+      const seen = await waitFor(
+        async () => {
+          const out = (await chrony?.chronyc(['-c', 'sources'])) ?? '';
+          served =
+            out
+              .split('\n')
+              .find((l) => l.split(',')[2] === '127.0.0.1')
+              ?.split(',') ?? [];
+          // Stratum 1 and at least 4 answers (reach 017).
+          return served[3] === '1' && (Number.parseInt(served[5] ?? '0', 8) & 0o17) === 0o17;
+        },
+        15_000,
+        250,
+      );
+      assert.ok(seen, `chronyd does not see ntpkit as stratum 1: ${served.join(',')}`);
+      const ntpdata = (await chrony?.chronyc(['ntpdata', '127.0.0.1'])) ?? '';
+      assert.match(ntpdata, /Reference ID\s*:\s*53484D30 \(SHM0\)/);
+      const servedOffset = -Number(served[8]);
+      t.diagnostic(
+        `chronyd sees ntpkit's server ${(servedOffset * 1e3).toFixed(4)} ms ahead of the host clock`,
+      );
+      assert.ok(
+        Math.abs(servedOffset - OFFSET) < SERVE_BOUND,
+        `chronyd measures ntpkit's served time ${servedOffset} s ahead, expected ${OFFSET}`,
+      );
     } finally {
       clearInterval(loop);
       driver.close();
+      sock.close();
     }
   });
 });
