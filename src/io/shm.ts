@@ -162,6 +162,24 @@ export function attachShm(
   return { ok: true, segment: new ShmSegment(unit, id, addr, view, f) };
 }
 
+/** Whether a segment with this key exists (IPC key, e.g. `shmKey(unit)`). */
+export function shmKeyExists(key: number): boolean {
+  const f = load();
+  if (f === null) return false;
+  return f.shmget(key | 0, 0, 0) >= 0;
+}
+
+/**
+ * Marks the segment with this key for removal (IPC_RMID). For tests that ran a writer (gpsd leaves
+ * its segments behind when it has dropped root). Returns false when there is none or it failed.
+ */
+export function removeShmKey(key: number): boolean {
+  const f = load();
+  if (f === null) return false;
+  const id = f.shmget(key | 0, 0, 0);
+  return id >= 0 && f.shmctl(id, IPC_RMID, null) === 0;
+}
+
 /** CLOCK_REALTIME in Unix ns (FFI), or null without FFI. */
 export function realtimeNs(): bigint | null {
   const f = load();
