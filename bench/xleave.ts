@@ -197,7 +197,7 @@ async function main(): Promise<void> {
     '',
     'In interleaved mode the client uses the precise transmit stamp (the counter read as `socket.send()` returns: the sockets resolve IP literals synchronously, so the datagram has left by then; delivered from the send callback) and chronyd its kernel transmit timestamp, instead of stamps read before the send; the receive stamp is read first thing in the `message` handler in both modes (Node gives no kernel receive timestamps).',
     '',
-    'Reading: interleaving removes the transmit-side error (visible as a smaller measured delay), but on loopback the spread of the offset error is dominated by the user-space receive stamp (event-loop latency, tens of µs, worse under load) and by scheduling outliers, which interleaving does not touch. On this shared 2-core VM (load average ~6 during the runs) the two modes are within noise of each other; the benefit would show with kernel receive timestamps (a native addon, see TESTRIG) or on an idle machine.',
+    'Reading: interleaving removes the transmit-side error (visible as a smaller measured delay), but on loopback the spread of the offset error is dominated by the user-space receive stamp (event-loop latency, tens of µs, worse under load) and by scheduling outliers, which interleaving does not touch. In the runs recorded here the two modes are within noise of each other (xleave no better); the benefit would show with kernel receive timestamps (a native addon, see TESTRIG) or on an idle machine.',
     '',
   ].join('\n');
   process.stdout.write(`${section}\n`);

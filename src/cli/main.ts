@@ -19,6 +19,7 @@ const COMMANDS: Record<string, { module: string; summary: string }> = {
   config: { module: './config.js', summary: 'config check FILE: validate a configuration file' },
   sim: { module: './sim.js', summary: 'run a simulation scenario' },
   replay: { module: './replay.js', summary: 'feed a trace of exchanges through a clock' },
+  refclock: { module: './refclock.js', summary: 'inspect a reference clock input (shm, nmea, pps)' },
   time: { module: './time-client.js', summary: 'RFC 868 Time client' },
   daytime: { module: './daytime-client.js', summary: 'RFC 867 Daytime client' },
 };

@@ -4,7 +4,7 @@
  *  - ntpkit's clock agrees with chronyd's within 1 ms, checked by exchanges made by the test
  *    itself (stamped with ntpkit's clock, independent of the engine's own measurement);
  *  - the offset ntpkit reports is within 1 ms of that truth;
- *  - the frequency of ntpkit's clock (its actual rate against the counter, measured over ≥ 12 s,
+ *  - the frequency of ntpkit's clock (its actual rate against the counter, measured over ≥ 35 s,
  *    slew included) is within 5 ppm of +100 ppm; the discipline's own frequency variable is
  *    printed as a diagnostic.
  * Port 11225. chronyd runs -x under setpriv: the host clock is never touched.
@@ -82,7 +82,7 @@ maxpoll = -2
 enabled = false
 listen = ["127.0.0.1"]
 [clock]
-stepout = 15
+stepout = 10
 [observe]
 control-socket = false
 `),
@@ -91,13 +91,14 @@ control-socket = false
     const d = daemon;
     const synced = await waitFor(() => d.snapshot().system.synchronised, 50_000, 250);
     assert.ok(synced, `not synchronised: ${JSON.stringify(d.snapshot().system.clockState)}`);
-    await sleep(15_000); // let the PLL absorb the residual of the step
+    await sleep(10_000); // let the PLL absorb most of the residual of the step
 
     // The clock's own rate over ≥ 10 s (includes the slew the discipline applies).
     const raw1 = process.hrtime.bigint();
     const c1 = d.now();
     const m1 = await measure(d, 10);
-    await sleep(12_000);
+    // A long window: the PLL's phase slews (±0.2 ms over ~10 s) must not dominate the rate.
+    await sleep(35_000);
     const m2 = await measure(d, 10);
     const raw2 = process.hrtime.bigint();
     const c2 = d.now();
