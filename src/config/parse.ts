@@ -4,6 +4,8 @@
  * docs/CONFIG.md documents every key.
  */
 import { parse, TomlError } from 'smol-toml';
+import { refclockFromTable } from '../refclock/config.js';
+import type { RefclockConfig } from '../refclock/types.js';
 import type { BroadcastConfig, SymmetricKey, SystemConfig } from '../system/types.js';
 import { POLL_LIMIT_HIGH, POLL_LIMIT_LOW } from '../time/short.js';
 import { parseDigestType, parseKeyValue } from './keys.js';
@@ -241,6 +243,7 @@ const TOP_KEYS = [
   'peer',
   'broadcast',
   'broadcast-client',
+  'refclock',
   'system',
   'local',
   'key',
@@ -470,6 +473,23 @@ export function checkConfig(
     broadcast.push(b);
   });
 
+  // [[refclock]] (keys and values checked by src/refclock/config.ts)
+  const refclocks: RefclockConfig[] = [];
+  r.tables(doc, 'refclock', '').forEach((t, i) => {
+    const res = refclockFromTable(t);
+    if (res.ok) refclocks.push(res.config);
+    else
+      for (const m of res.errors) {
+        const unknown = /^unknown refclock key "([^"]+)"/.exec(m);
+        const k = unknown?.[1] ?? /^(\S+) must be/.exec(m)?.[1];
+        r.issue(
+          unknown !== null ? 'CONFIG_UNKNOWN_KEY' : 'CONFIG_BAD_VALUE',
+          k === undefined ? `refclock[${i}]` : `refclock[${i}].${k}`,
+          m,
+        );
+      }
+  });
+
   // every referenced key must exist (inline keys only can be checked here when there is no key file)
   if (keysFile === null) {
     const check = (list: { key: number | null }[], name: string) =>
@@ -613,6 +633,7 @@ export function checkConfig(
       pools,
       peers,
       broadcastClients,
+      refclocks,
       system,
       keysFile,
       clock,

@@ -2,6 +2,7 @@
  * The daemon's typed configuration (what a TOML file becomes after validation). Pure data: the
  * daemon (src/daemon) resolves names, reads key files and binds sockets from it.
  */
+import type { RefclockConfig } from '../refclock/types.js';
 import type { BroadcastConfig, SymmetricKey, SystemConfig } from '../system/types.js';
 
 /** The unprivileged NTP port the built-in default serves on when not running as root. */
@@ -60,6 +61,8 @@ export interface DaemonConfig {
   pools: PoolSourceConfig[];
   peers: HostSourceConfig[];
   broadcastClients: HostSourceConfig[];
+  /** `[[refclock]]`: reference clocks (SHM, PPS, NMEA; docs/refclock.md). */
+  refclocks: RefclockConfig[];
   /** Engine parameters. `keys` holds the inline keys; the daemon adds those of `keysFile`. */
   system: SystemConfig;
   keysFile: string | null;

@@ -22,6 +22,8 @@ import { createDiscipline } from '../clock/index.js';
 import type { Discipline, RawTime } from '../clock/types.js';
 import type { DaemonConfig, HostSourceConfig, PoolSourceConfig, SourceOptions } from '../config/types.js';
 import { DEFAULT_UNPRIVILEGED_PORT } from '../config/types.js';
+import { RefclockRunner } from '../io/refclock-host.js';
+import { type KernelClockInterface, loadFfiKernel, SystemClockDriver } from '../io/sysclock.js';
 import {
   defaultControlSocketPath,
   handleMode6,
@@ -50,6 +52,11 @@ export interface DaemonOptions {
   observe?: boolean;
   /** Uniform random in [0, 1) for the engine. Default Math.random. */
   random?: () => number;
+  /**
+   * The kernel clock interface for `[clock] system-clock` (tests pass a model,
+   * `modelKernel(new KernelClockModel(…), hw)`); default: clock_adjtime through FFI.
+   */
+  kernel?: KernelClockInterface;
   /** Seconds between pool/DNS housekeeping rounds; default from the pools' poll intervals (≥ 1). */
   housekeepingInterval?: number;
 }
@@ -272,6 +279,11 @@ class DaemonImpl implements Daemon {
   observability: Observability | null = null;
   private owner: { uid: number; gid: number; user: string } | null = null;
   private readonly startRaw = hrtime();
+  /** The raw counter: process.hrtime, or CLOCK_MONOTONIC_RAW while the system clock is driven. */
+  private raw: () => RawTime = hrtime;
+  private driver: SystemClockDriver | null = null;
+  private driverTimer: NodeJS.Timeout | null = null;
+  private refclockRunner: RefclockRunner | null = null;
   private stopping = false;
 
   constructor(config: DaemonConfig, opts: DaemonOptions) {
@@ -295,13 +307,15 @@ class DaemonImpl implements Daemon {
         file: c.clock.stateFile,
         frequencyPpm: state?.frequencyPpm,
       });
-    const raw0 = hrtime();
+    this.setupSystemClock();
+    const pair = this.driver !== null ? this.driver.kernel.sample() : null;
+    const raw0 = pair?.raw ?? this.raw();
     const pollLimits = [...c.servers, ...c.peers, ...c.pools, ...c.broadcastClients];
     const minpoll = pollLimits.length === 0 ? 6 : Math.min(...pollLimits.map((s) => s.minpoll));
     const maxpoll = pollLimits.length === 0 ? 10 : Math.max(...pollLimits.map((s) => s.maxpoll));
     const dopts: Parameters<typeof createDiscipline>[1] = {
       raw: raw0,
-      time: unixNsToNtpTime(wallUnixNs()),
+      time: unixNsToNtpTime(pair?.realtime ?? wallUnixNs()),
       minpoll,
       maxpoll,
       precision: c.system.precision,
@@ -317,10 +331,6 @@ class DaemonImpl implements Daemon {
       discipline: this.discipline,
       random: this.opts.random ?? Math.random,
     });
-    if (c.clock.systemClock)
-      this.log.warn(
-        'system-clock = true: host clock driving is not available in this build; the software clock is served',
-      );
 
     try {
       await this.bindSockets();
@@ -334,10 +344,12 @@ class DaemonImpl implements Daemon {
       throw e;
     }
 
-    this.execute(this.engine.start(hrtime()));
+    this.execute(this.engine.start(this.raw()));
+    this.startRefclocks();
     await this.reconcileSources();
     const hk = this.opts.housekeepingInterval ?? this.defaultHousekeeping();
     this.housekeeping = setInterval(() => void this.housekeep(), hk * 1000);
+    if (this.driver !== null) this.driverTimer = setInterval(() => this.followSystemClock(), 1000);
     if (c.clock.stateFile !== null) {
       this.stateTimer = setInterval(() => void this.saveState(), c.clock.stateInterval * 1000);
       this.stateTimer.unref();
@@ -349,6 +361,72 @@ class DaemonImpl implements Daemon {
       pools: this.pools.length,
       clock: c.clock.discipline,
     });
+  }
+
+  /**
+   * `[clock] system-clock`: drive the host clock from the software clock (src/io/sysclock.ts), only
+   * when configured AND privileged. The software clock then runs on the kernel interface's raw
+   * counter (CLOCK_MONOTONIC_RAW), which the adjustments do not affect.
+   */
+  private setupSystemClock(): void {
+    if (!this.config.clock.systemClock) return;
+    const kernel = this.opts.kernel ?? loadFfiKernel({ allowWrite: true });
+    if (kernel === null) {
+      this.log.warn(
+        'system-clock: no clock_adjtime access (FFI unavailable); serving the software clock only',
+      );
+      return;
+    }
+    const driver = new SystemClockDriver(kernel, {
+      enable: true,
+      stepThreshold: this.config.clock.stepThreshold,
+    });
+    if (!driver.adjusting) {
+      this.log.warn('system-clock: not adjusting the host clock', { reason: driver.reason });
+      return;
+    }
+    this.driver = driver;
+    this.raw = () => kernel.rawNow();
+    this.log.info('system-clock: the host clock follows the software clock', { kernel: kernel.name });
+  }
+
+  /** Once a second while synchronised: make the kernel clock follow the software clock. */
+  private followSystemClock(): void {
+    const d = this.driver;
+    if (d === null || this.stopping) return;
+    if (!this.engine.snapshot(this.raw()).synchronised) return;
+    const r = d.follow(this.discipline.clock);
+    if (r.kind === 'step') this.log.info('system clock stepped', { offset: r.offset });
+    else if (r.kind === 'error') this.log.warn('system clock adjustment failed', { errno: r.errno });
+    else if (r.kind === 'disabled') {
+      this.log.warn('system clock driving stopped', { reason: r.reason });
+      if (this.driverTimer !== null) clearInterval(this.driverTimer);
+      this.driverTimer = null;
+    }
+  }
+
+  /** `[[refclock]]`: register each with the engine and start its driver (src/io/refclock-host.ts). */
+  private startRefclocks(): void {
+    const list = this.config.refclocks;
+    if (list.length === 0) return;
+    const runner = new RefclockRunner(
+      this.engine,
+      (a) => this.execute(a),
+      () => this.raw(),
+    );
+    this.refclockRunner = runner;
+    for (const cfg of list) {
+      const { id, actions } = this.engine.addRefclock(this.raw(), cfg);
+      this.execute(actions);
+      const r = runner.open(id, cfg);
+      if (r.ok) this.log.info('refclock started', { id, driver: cfg.driver, parameter: cfg.parameter });
+      else
+        this.log.warn('refclock cannot be opened; it stays unreachable', {
+          id,
+          driver: cfg.driver,
+          error: r.error,
+        });
+    }
   }
 
   private defaultHousekeeping(): number {
@@ -439,7 +517,7 @@ class DaemonImpl implements Daemon {
   private async targetUser(): Promise<{ uid: number; gid: number; user: string } | null> {
     const d = this.config.daemon;
     if (!isRoot() || d.user === null) return null;
-    if (this.config.clock.systemClock) {
+    if (this.driver !== null) {
       this.log.warn('system-clock needs privileges: not dropping them');
       return null;
     }
@@ -470,7 +548,7 @@ class DaemonImpl implements Daemon {
   // ---------------------------------------------------------------- packets
 
   private onMessage(b: BoundSocket, msg: Buffer, rinfo: dgram.RemoteInfo): void {
-    const raw = hrtime();
+    const raw = this.raw();
     if (this.stopping || msg.length === 0) return;
     const from: Endpoint = { address: rinfo.address, port: rinfo.port };
     const first = msg[0] ?? 0;
@@ -549,14 +627,14 @@ class DaemonImpl implements Daemon {
   private sendRaw(b: BoundSocket, bytes: Uint8Array, to: Endpoint, onSent?: (raw: RawTime) => void): void {
     let after: RawTime | null = null;
     b.sock.send(bytes, to.port, to.address, (err) => {
-      const raw = hrtime();
+      const raw = this.raw();
       if (err !== null && err !== undefined) {
         this.log.debug('send failed', { to, error: err });
         return;
       }
       onSent?.(after !== null && after < raw ? after : raw);
     });
-    after = hrtime();
+    after = this.raw();
   }
 
   /** Carries out engine actions. `reply` marks responses to a request, for the no-amplification rule. */
@@ -615,14 +693,14 @@ class DaemonImpl implements Daemon {
     this.timerAt = at;
     // Node's timers run on a millisecond loop clock that can lag the counter: round up, and
     // onTimer re-arms if it still fires early.
-    const ms = Math.max(0, Math.ceil(Number(at - hrtime()) / 1e6));
+    const ms = Math.max(0, Math.ceil(Number(at - this.raw()) / 1e6));
     this.timer = setTimeout(() => this.onTimer(), Math.min(ms, 2 ** 31 - 1));
   }
 
   private onTimer(): void {
     this.timer = null;
     if (this.stopping) return;
-    const raw = hrtime();
+    const raw = this.raw();
     const at = this.timerAt;
     if (at !== null && raw < at) {
       this.armTimer(at);
@@ -657,13 +735,13 @@ class DaemonImpl implements Daemon {
   // ---------------------------------------------------------------- sources
 
   private addEngineSource(cfg: SourceConfig): string {
-    const { id, actions } = this.engine.addSource(hrtime(), cfg);
+    const { id, actions } = this.engine.addSource(this.raw(), cfg);
     this.execute(actions);
     return id;
   }
 
   private removeEngineSource(id: string): void {
-    this.execute(this.engine.removeSource(hrtime(), id));
+    this.execute(this.engine.removeSource(this.raw(), id));
   }
 
   /** Brings the engine's configured sources in line with `this.config` (start and reload). */
@@ -785,7 +863,7 @@ class DaemonImpl implements Daemon {
   /** Periodic: replace unreachable pool members, re-resolve names, retry unresolved servers. */
   private async housekeep(): Promise<void> {
     if (this.stopping) return;
-    const snap = this.engine.snapshot(hrtime());
+    const snap = this.engine.snapshot(this.raw());
     for (const p of this.pools) {
       for (const [address, id] of p.members) {
         const src = snap.sources.find((s) => s.id === id);
@@ -812,20 +890,21 @@ class DaemonImpl implements Daemon {
   // ---------------------------------------------------------------- API
 
   now(): bigint {
-    return this.discipline.clock.read(hrtime());
+    return this.discipline.clock.read(this.raw());
   }
 
   systemSnapshot(): SystemSnapshot {
-    return this.engine.snapshot(hrtime());
+    return this.engine.snapshot(this.raw());
   }
 
   snapshot(): DaemonSnapshot {
-    const raw = hrtime();
+    const raw = this.raw();
+    const uptime = Number(hrtime() - this.startRaw) / 1e9;
     const server: ServerStats = this.guard.stats();
     const clients: ClientSnapshot[] = this.guard.clients(raw);
     return {
       version: NTPKIT_VERSION,
-      uptime: Number(raw - this.startRaw) / 1e9,
+      uptime,
       system: this.engine.snapshot(raw),
       server,
       clients,
@@ -844,6 +923,8 @@ class DaemonImpl implements Daemon {
       JSON.stringify(config.system, (_k, v: unknown) => (v instanceof Uint8Array ? Array.from(v) : v))
     )
       this.log.warn('[system], [local], keys and [[broadcast]] changes take effect at restart');
+    if (JSON.stringify(old.refclocks) !== JSON.stringify(config.refclocks))
+      this.log.warn('[[refclock]] changes take effect at restart');
     this.config = config;
     if (this.opts.logger === undefined) this.log = createLogger(config.log);
     try {
@@ -862,7 +943,7 @@ class DaemonImpl implements Daemon {
   private async saveState(): Promise<void> {
     const file = this.config.clock.stateFile;
     if (file === null || this.engine === undefined) return;
-    const snap = this.engine.snapshot(hrtime());
+    const snap = this.engine.snapshot(this.raw());
     try {
       await mkdir(dirname(file), { recursive: true });
       await writeStateFile(file, {
@@ -882,6 +963,10 @@ class DaemonImpl implements Daemon {
     if (this.timer !== null) clearTimeout(this.timer);
     if (this.housekeeping !== null) clearInterval(this.housekeeping);
     if (this.stateTimer !== null) clearInterval(this.stateTimer);
+    if (this.driverTimer !== null) clearInterval(this.driverTimer);
+    this.driverTimer = null;
+    this.refclockRunner?.stop();
+    this.refclockRunner = null;
     this.timer = null;
     this.housekeeping = null;
     this.stateTimer = null;

@@ -243,3 +243,23 @@ test('property: a misspelt key anywhere in [serve] is rejected on its line', () 
     }),
   );
 });
+
+test('[[refclock]] tables are validated by the refclock parser, with lines', () => {
+  const c = parseConfig(
+    '[[refclock]]\ndriver = "SHM"\nunit = 0\nrefid = "GPS"\ndelay = 0.2\nnoselect = true\n',
+  );
+  assert.equal(c.refclocks.length, 1);
+  assert.equal(c.refclocks[0]?.driver, 'SHM');
+  assert.equal(c.refclocks[0]?.refid, 'GPS');
+  const { issues } = checkConfig(
+    '[[refclock]]\ndriver = "SHM"\n\nbogus = 1\n[[refclock]]\ndriver = "XYZ"\n',
+    'r.toml',
+  );
+  assert.deepEqual(
+    issues.map((i) => [i.code, i.line, i.key]),
+    [
+      ['CONFIG_UNKNOWN_KEY', 4, 'refclock[0].bogus'],
+      ['CONFIG_BAD_VALUE', 5, 'refclock[1]'],
+    ],
+  );
+});

@@ -8,7 +8,7 @@ import { join } from 'node:path';
 import { test } from 'node:test';
 import { parseConfig } from '../../src/config/parse.js';
 import { buildKod, startDaemon } from '../../src/daemon/index.js';
-import { silentLogger } from '../../src/daemon/log.js';
+import { createLogger, silentLogger } from '../../src/daemon/log.js';
 import { decodePacket, emptyPacket, encodePacket, MODE } from '../../src/wire/packet.js';
 import { refidToString } from '../../src/wire/refid.js';
 
@@ -206,6 +206,25 @@ test('[legacy] starts the RFC 868 Time service on the software clock', async () 
     const secs1900 = bytes.readUInt32BE(0);
     const ours = Number((d.now() >> 32n) & 0xffffffffn);
     assert.ok(Math.abs(secs1900 - ours) <= 1, `${secs1900} vs ${ours}`);
+  } finally {
+    await d.stop();
+  }
+});
+
+test('[[refclock]]: a driver that cannot open is logged and its refclock stays unreachable', async () => {
+  const lines: string[] = [];
+  const cfg = parseConfig(`${BASE}\n[[refclock]]\ndriver = "PPS"\nparameter = "/nonexistent/pps9"\n`);
+  const d = await startDaemon(cfg, {
+    logger: createLogger({ level: 'info', format: 'json' }, (l) => lines.push(l)),
+  });
+  try {
+    const src = d.snapshot().system.sources;
+    assert.equal(src.length, 1);
+    assert.equal(src[0]?.reach, 0);
+    assert.ok(
+      lines.some((l) => l.includes('refclock cannot be opened')),
+      lines.join(''),
+    );
   } finally {
     await d.stop();
   }
