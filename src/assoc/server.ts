@@ -54,11 +54,21 @@ interface TableEntry {
  */
 export class InterleavedTable {
   private readonly slots: Array<TableEntry | undefined>;
-  private readonly index = new Map<string, number>();
+  /**
+   * Slot by client address, then by the low 32 bits of our receive timestamp (its fraction). Number
+   * keys keep the hot path free of string building; lookups still compare the full timestamp, so a
+   * rare collision only costs one client one interleaved response.
+   */
+  private readonly index = new Map<string, Map<number, number>>();
+  private used = 0;
   private next = 0;
 
   constructor(readonly size: number) {
     this.slots = new Array<TableEntry | undefined>(Math.max(0, size)).fill(undefined);
+  }
+
+  private static key(rx: bigint): number {
+    return Number(rx & 0xffffffffn);
   }
 
   /** Stores an exchange; returns the slot number (or -1 when the table has no slots). */
@@ -67,10 +77,24 @@ export class InterleavedTable {
     const slot = this.next;
     this.next = (this.next + 1) % this.slots.length;
     const old = this.slots[slot];
-    if (old !== undefined && this.index.get(`${old.address}|${old.rx}`) === slot)
-      this.index.delete(`${old.address}|${old.rx}`);
+    if (old !== undefined) {
+      const byRx = this.index.get(old.address);
+      const oldKey = InterleavedTable.key(old.rx);
+      if (byRx !== undefined && byRx.get(oldKey) === slot) {
+        byRx.delete(oldKey);
+        this.used--;
+        if (byRx.size === 0) this.index.delete(old.address);
+      }
+    }
     this.slots[slot] = { address, rx, tx: 0n };
-    this.index.set(`${address}|${rx}`, slot);
+    let byRx = this.index.get(address);
+    if (byRx === undefined) {
+      byRx = new Map();
+      this.index.set(address, byRx);
+    }
+    const key = InterleavedTable.key(rx);
+    if (!byRx.has(key)) this.used++;
+    byRx.set(key, slot);
     return slot;
   }
 
@@ -81,7 +105,7 @@ export class InterleavedTable {
   }
 
   lookup(address: string, rx: bigint): TableEntry | null {
-    const slot = this.index.get(`${address}|${rx}`);
+    const slot = this.index.get(address)?.get(InterleavedTable.key(rx));
     if (slot === undefined) return null;
     const e = this.slots[slot];
     if (e === undefined || e.address !== address || e.rx !== rx || e.tx === 0n) return null;
@@ -90,7 +114,7 @@ export class InterleavedTable {
 
   /** Number of slots in use. */
   count(): number {
-    return this.index.size;
+    return this.used;
   }
 }
 

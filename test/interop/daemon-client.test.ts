@@ -4,7 +4,7 @@
  *  - ntpkit's clock agrees with chronyd's within 1 ms, checked by exchanges made by the test
  *    itself (stamped with ntpkit's clock, independent of the engine's own measurement);
  *  - the offset ntpkit reports is within 1 ms of that truth;
- *  - the frequency estimate (the discipline's frequency) is within 5 ppm of +100 ppm, and the
+ *  - the frequency estimate (the discipline's frequency, mean over 35 s) is within 5 ppm of +100 ppm, and the
  *    clock's actual rate over 35 s (phase slews included) within 12 ppm.
  * Port 11225. chronyd runs -x under setpriv: the host clock is never touched.
  */
@@ -96,21 +96,28 @@ control-socket = false
     const raw1 = process.hrtime.bigint();
     const c1 = d.now();
     const m1 = await measure(d, 10);
-    // A long window: the PLL's phase slews (±0.2 ms over ~10 s) must not dominate the rate.
-    await sleep(35_000);
+    // A long window: the PLL's phase slews (±0.2 ms over ~10 s) must not dominate the rate. The
+    // discipline's frequency is sampled over it: at 0.25 s polling on a loaded machine the RFC 5905
+    // PLL's frequency wanders by several ppm from update to update, so its mean is the estimate.
+    const freqs: number[] = [];
+    for (let i = 0; i < 70; i++) {
+      await sleep(500);
+      freqs.push(d.snapshot().system.frequencyPpm);
+    }
     const m2 = await measure(d, 10);
     const raw2 = process.hrtime.bigint();
     const c2 = d.now();
     const rate = (durationToSeconds(c2 - c1) / (Number(raw2 - raw1) / 1e9) - 1) * 1e6;
     const s = d.snapshot().system;
+    const meanFreq = freqs.reduce((a, b) => a + b, 0) / freqs.length;
     t.diagnostic(
-      `truth offset ${(m2.offset * 1e6).toFixed(1)} µs (delay ${(m2.delay * 1e6).toFixed(1)} µs); reported offset ${(s.offset * 1e6).toFixed(1)} µs; clock rate ${rate.toFixed(2)} ppm; discipline frequency ${s.frequencyPpm.toFixed(2)} ppm`,
+      `truth offset ${(m2.offset * 1e6).toFixed(1)} µs (delay ${(m2.delay * 1e6).toFixed(1)} µs); reported offset ${(s.offset * 1e6).toFixed(1)} µs; clock rate ${rate.toFixed(2)} ppm; discipline frequency mean ${meanFreq.toFixed(2)} ppm (range ${Math.min(...freqs).toFixed(2)}…${Math.max(...freqs).toFixed(2)}, last ${s.frequencyPpm.toFixed(2)})`,
     );
     assert.ok(Math.abs(m1.offset) < 1e-3, `ntpkit vs chronyd ${m1.offset} s`);
     assert.ok(Math.abs(m2.offset) < 1e-3, `ntpkit vs chronyd ${m2.offset} s`);
     assert.ok(Math.abs(s.offset - m2.offset) < 1e-3, `reported ${s.offset} vs truth ${m2.offset}`);
-    // The frequency estimate (the discipline's frequency, ~45 s after synchronisation) within 5 ppm.
-    assert.ok(Math.abs(s.frequencyPpm - 100) < 5, `discipline frequency ${s.frequencyPpm} ppm`);
+    // The frequency estimate (the discipline's frequency over the 35 s window) within 5 ppm.
+    assert.ok(Math.abs(meanFreq - 100) < 5, `discipline frequency ${meanFreq} ppm`);
     // The clock's actual rate over the window also includes the phase slews the PLL is still
     // applying (±0.2 ms over ~10 s at this poll): a looser sanity bound.
     assert.ok(Math.abs(rate - 100) < 12, `clock rate ${rate} ppm`);
