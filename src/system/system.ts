@@ -80,6 +80,7 @@ function trusted(p: Peer): boolean {
   return p instanceof RefclockSource && p.cfg.trust;
 }
 
+const REFID_INIT = refidFromString('INIT');
 const MAX_PENDING_TX = 4096;
 
 function rawSeconds(raw: RawTime): number {
@@ -510,13 +511,15 @@ export class NtpSystem implements NtpEngine {
         referenceTimestamp: toTimestamp(clock.read(raw)),
       };
     }
+    // Not synchronised: LI=3, stratum 16 (sent as 0 on the wire, RFC 5905 section 7.3) and refid INIT,
+    // as ntpd does, so clients see at once that we have no time to give.
     return {
       leap: 3,
       stratum: 16,
       precision: this.config.precision,
       rootDelay: 0,
       rootDispersion: 0,
-      referenceId: 0,
+      referenceId: REFID_INIT,
       referenceTimestamp: 0n,
     };
   }

@@ -82,6 +82,7 @@ enabled = false
 listen = ["127.0.0.1"]
 [clock]
 stepout = 25
+discipline = "feedforward"
 [observe]
 control-socket = false
 `),
