@@ -525,7 +525,7 @@ export function checkConfig(
     'max-frequency',
   ]);
   const clock: DaemonConfig['clock'] = {
-    discipline: r.oneOf(clockT, 'discipline', 'clock', 'rfc5905', ['rfc5905', 'feedforward'] as const),
+    discipline: r.oneOf(clockT, 'discipline', 'clock', 'feedforward', ['rfc5905', 'feedforward'] as const),
     stateFile: r.optStr(clockT, 'state-file', 'clock', null),
     stateInterval: r.num(clockT, 'state-interval', 'clock', 3600, { min: 1, max: 86400 * 7 }),
     systemClock: r.bool(clockT, 'system-clock', 'clock', false),

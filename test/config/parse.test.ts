@@ -34,7 +34,7 @@ test('minimal config gets documented defaults', () => {
   assert.equal(c.observe.controlSocket, 'default');
   assert.equal(c.observe.dashboard, null);
   assert.equal(c.clock.systemClock, false);
-  assert.equal(c.clock.discipline, 'rfc5905');
+  assert.equal(c.clock.discipline, 'feedforward');
 });
 
 test('every source option is read', () => {

@@ -67,7 +67,7 @@ describe('ntpkit between chronyd servers and clients (loopback)', { skip: why ??
     await server?.stop();
   });
 
-  it('serves LI=3, stratum 16 (0 on the wire), refid INIT while unsynchronised', async (t) => {
+  it('serves LI=3, stratum 16 (0 on the wire), refid INIT while unsynchronised', async () => {
     daemon = await startDaemon(
       parseConfig(`
 [[server]]
