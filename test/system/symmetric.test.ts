@@ -7,7 +7,7 @@ import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import { defaultSourceConfig } from '../../src/system/system.js';
 import type { SourceConfig } from '../../src/system/types.js';
-import { Harness, type LinkSpec } from '../support/harness.js';
+import { type HNode, Harness, type LinkSpec } from '../support/harness.js';
 
 function peer(address: string, xleave: boolean): SourceConfig {
   return { ...defaultSourceConfig(address, 123, 'peer'), minpoll: 4, maxpoll: 6, xleave };
@@ -221,3 +221,93 @@ test('with requireAuthForMobilise, only an authenticated mode 1 packet mobilises
   assert.equal(unsigned.a.sources.length, 0);
   assert.equal(unsigned.b.sysPeer, '10.0.0.1');
 });
+
+/**
+ * Peers polling at different intervals (each side sends on its own timer, as chronyd does against a
+ * faster ntpkit). B follows A; `fast` says which side polls faster.
+ */
+function unequalPeers(
+  seed: number,
+  xleave: boolean,
+  polls: { a: number; b: number },
+  link: LinkSpec,
+): { h: Harness; a: HNode; b: HNode } {
+  const h = new Harness(seed);
+  const a = h.addNode({
+    name: 'A',
+    address: '10.0.0.1',
+    config: { localStratum: 1, allowPassive: true, requireAuthForMobilise: false },
+    sources: [{ ...peer('10.0.0.2', xleave), minpoll: polls.a, maxpoll: polls.a }],
+  });
+  const b = h.addNode({
+    name: 'B',
+    address: '10.0.0.2',
+    sources: [{ ...peer('10.0.0.1', xleave), minpoll: polls.b, maxpoll: polls.b }],
+    discipline: { offset: 0.05 },
+    config: { allowPassive: true, requireAuthForMobilise: false },
+  });
+  h.link('A', 'B', link);
+  h.start();
+  return { h, a, b };
+}
+
+for (const xleave of [false, true]) {
+  const mode = xleave ? 'interleaved' : 'basic';
+  for (const polls of [
+    { a: 0, b: -2 },
+    { a: -2, b: 0 },
+    { a: 6, b: 4 },
+    { a: 4, b: 6 },
+  ]) {
+    const seconds = 2 ** Math.max(polls.a, polls.b) * 40;
+    test(`${mode} symmetric, unequal polls A ${polls.a} / B ${polls.b}: no dummy samples, B synchronises`, () => {
+      const { h, a, b } = unequalPeers(70 + polls.a, xleave, polls, { delay: 0.0002, jitter: 0.00005 });
+      h.runFor(seconds);
+      for (const n of [a, b]) {
+        const s = n.system.snapshot(h.now).sources[0];
+        assert.ok(s !== undefined);
+        // Every peer interval brought a valid packet: the register is full and the filter holds eight
+        // real samples (a dummy sample would take a stage and show as a missing register).
+        assert.equal(s.reach, 0xff, `${n.spec.name} reach ${s.reach.toString(8)} ${JSON.stringify(s.rejected)}`);
+        assert.equal(s.filter.length, 8, `${n.spec.name} filter ${JSON.stringify(s.filter)}`);
+        assert.ok(s.dispersion < 0.05, `${n.spec.name} dispersion ${s.dispersion}`);
+        assert.equal(s.interleaved, xleave, `${n.spec.name} ${JSON.stringify(s.rejected)}`);
+        assert.ok(!n.events.some((e) => e.kind === 'unreachable'), `${n.spec.name} became unreachable`);
+        assert.equal(s.rejected['negative-delay'], undefined, JSON.stringify(s.rejected));
+      }
+      const sb = b.system.snapshot(h.now);
+      assert.equal(sb.sysPeer, '10.0.0.1');
+      assert.ok(Math.abs(b.error()) < 0.0002, `B error ${b.error()}`);
+    });
+
+    test(`${mode} symmetric, unequal polls A ${polls.a} / B ${polls.b} with 20 % loss and reordering`, () => {
+      const { h, b } = unequalPeers(80 + polls.b, xleave, polls, {
+        delay: 0.0002,
+        jitter: 0.00005,
+        loss: 0.2,
+        reorder: 0.05,
+        reorderDelay: 2 ** Math.min(polls.a, polls.b) * 1.5,
+      });
+      h.runFor(seconds);
+      let worst = 0;
+      let synced = 0;
+      let probes = 0;
+      h.runFor(
+        seconds / 2,
+        () => {
+          worst = Math.max(worst, Math.abs(b.error()));
+          probes++;
+          if (b.system.snapshot(h.now).sysPeer === '10.0.0.1') synced++;
+        },
+        2 ** Math.max(polls.a, polls.b),
+      );
+      const s = b.system.snapshot(h.now).sources[0];
+      assert.ok(s !== undefined);
+      assert.equal(synced, probes, `B lost its peer ${JSON.stringify(s.rejected)}`);
+      assert.ok(worst < 0.0005, `worst ${worst} ${JSON.stringify(s.rejected)}`);
+      // Exact pairing: no sample is made of timestamps of two different round trips.
+      assert.equal(s.rejected['negative-delay'], undefined, JSON.stringify(s.rejected));
+      assert.ok(s.dispersion < 0.5, `dispersion ${s.dispersion}`);
+    });
+  }
+}
