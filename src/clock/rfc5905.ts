@@ -20,7 +20,7 @@
  *   permits one step of any size before the first synchronisation (ntpd -g).
  */
 
-import type { NtpTime } from '../time/ntp-time.js';
+import { durationToSeconds, type NtpTime, secondsToDuration } from '../time/ntp-time.js';
 import { clampPoll } from '../time/short.js';
 import { SoftwareClock } from './software-clock.js';
 import type {
@@ -73,9 +73,12 @@ export interface Rfc5905Options {
   /** PLL gain constant (ntpd CLOCK_PLL), default 16. */
   pllGain?: number;
   /**
-   * After the frequency is measured in FREQ state, the remaining offset is slewed without feeding the
-   * PLL/FLL until |offset| falls to this (s, default 0.001; 0 disables the hold).
+   * Startup hold (default true; ntpd's initial frequency clamp): for the stepout interval after the
+   * first entry into SYNC state the offsets are slewed with the short time constant PLL·2 s, without
+   * PLL/FLL frequency updates, at a fixed poll; at its end the frequency is measured again over it.
    */
+  startupHold?: boolean;
+  /** Deprecated: 0 disables the startup hold (as `startupHold: false`); other values are ignored. */
   startupHoldOffset?: number;
 }
 
@@ -113,9 +116,20 @@ export class Rfc5905Discipline implements Discipline {
   /** Latest counter value seen in an exchange. */
   private latest: RawTime | null = null;
   private updates = 0;
-  /** Startup hold (after FREQ): no PLL/FLL frequency updates until |offset| ≤ holdOffset. */
-  private hold = false;
-  private readonly holdOffset: number;
+  /**
+   * Startup hold (ntpd's initial frequency clamp): from the start until the stepout interval has
+   * passed in SYNC state, no PLL/FLL frequency updates and phase time constant PLL·2 s.
+   */
+  private hold: boolean;
+  /** Counter value at which the hold began counting (the first entry into SYNC), null before. */
+  private holdSince: RawTime | null = null;
+  /**
+   * Least-squares fit, over the hold, of the true time (clock reading + measured offset) against the
+   * counter: its slope is the counter's frequency error, whatever the clock did meanwhile.
+   * x: s since the anchor; y: true time elapsed minus x, s.
+   */
+  private fit: { raw: RawTime; time: NtpTime; n: number; sx: number; sy: number; sxx: number; sxy: number } | null =
+    null;
   private steps = 0;
 
   constructor(opts: Rfc5905Options = {}) {
@@ -137,10 +151,9 @@ export class Rfc5905Discipline implements Discipline {
     this.watch = opts.stepout ?? WATCH;
     this.maxfreq = (opts.maxFrequencyPpm ?? 500) * 1e-6;
     this.precision = 2 ** (opts.precision ?? -20);
-    this.pll = opts.pllGain ?? PLL;
+    this.pll = opts.pllGain ?? 4;
     this.stepAtStartup = opts.stepAtStartup ?? false;
-    const ho = opts.startupHoldOffset ?? 0.001;
-    this.holdOffset = ho > 0 ? ho : Number.POSITIVE_INFINITY;
+    this.hold = (opts.startupHold ?? true) && opts.startupHoldOffset !== 0;
     this.jitter = this.precision;
     if (opts.initialFrequencyPpm !== undefined) {
       this.freq = Math.max(-this.maxfreq, Math.min(this.maxfreq, opts.initialFrequencyPpm * 1e-6));
@@ -221,6 +234,8 @@ export class Rfc5905Discipline implements Discipline {
       return { kind: 'panic', offset };
     }
     this.updates++;
+    // True time at the measurement (the reading handed out then plus the offset measured against it).
+    const trueTime = this.software.read(raw) + secondsToDuration(offset);
     const mu = this.t === null ? 0 : Number(raw - this.t) / 1e9;
     if (sample.now !== undefined && (this.latest === null || sample.now > this.latest))
       this.latest = sample.now;
@@ -234,6 +249,8 @@ export class Rfc5905Discipline implements Discipline {
     const age = Number(at - raw) / 1e9;
     let freq = 0;
     let result: DisciplineResult = { kind: 'slew', offset: now };
+    /** The startup hold applies to this update: fast phase slew, no frequency or poll updates. */
+    let holding = false;
 
     if (Math.abs(offset) > this.stept) {
       switch (this.state) {
@@ -244,7 +261,6 @@ export class Rfc5905Discipline implements Discipline {
           if (mu < this.watch) return { kind: 'ignored', reason: 'FREQ: waiting for the stepout interval' };
           freq = (offset - this.base - cOffset) / mu;
           this.doStep(at, now + freq * age);
-          this.hold = true;
           break;
         case 'SPIK':
           if (mu < this.watch) return { kind: 'spike' };
@@ -260,61 +276,81 @@ export class Rfc5905Discipline implements Discipline {
           break;
       }
       result = { kind: 'step', offset: now + freq * age };
+      this.enterSync(raw, trueTime);
       this.rstclock('SYNC', raw, 0, 0);
     } else {
-      // Before SYNC the offsets are dominated by the unknown frequency error: they would inflate the
-      // jitter for many updates (and with it the poll interval), so they are not counted.
-      if (this.state !== 'NSET' && this.state !== 'FREQ') {
-        const d = Math.max(Math.abs(offset - this.last), this.precision);
-        this.jitter = Math.sqrt(this.jitter ** 2 + (d ** 2 - this.jitter ** 2) / AVG);
-      }
       switch (this.state) {
         case 'NSET':
-          this.slew(at, now);
+          this.slew(at, now, false);
           this.rstclock('FREQ', raw, offset, now);
           this.afterUpdate(sample, raw);
           return { kind: 'slew', offset: now };
-        case 'FSET':
-          break;
         case 'FREQ':
           if (mu < this.watch) {
             this.afterUpdate(sample, raw);
             return { kind: 'ignored', reason: 'FREQ: waiting for the stepout interval' };
           }
+          // The frequency measured directly over the stepout interval; the offset left is mostly the
+          // phase the old frequency error accumulated meanwhile, removed under the startup hold.
           freq = (offset - this.base - cOffset) / mu;
           now += freq * age;
-          this.hold = true;
+          this.enterSync(raw, trueTime);
+          holding = this.hold;
           break;
         default: {
-          // Startup hold: right after the frequency was measured directly, the remaining offset is only
-          // slewed; integrating it into the frequency would overshoot by ppm (the offset is known
-          // to come from the phase, not the frequency).
-          if (this.hold && Math.abs(offset) > this.holdOffset) break;
-          this.hold = false;
+          // FSET, SYNC, SPIK. Startup hold: until the initial transient has been slewed away the offset
+          // comes from the phase, not the frequency: integrating it would overshoot by ppm.
+          if (this.state === 'FSET') this.enterSync(raw, trueTime);
+          if (this.hold) {
+            this.addFitPoint(raw, trueTime);
+            const since = this.holdSince === null ? 0 : Number(raw - this.holdSince) / 1e9;
+            if (since < this.watch) {
+              holding = true;
+              break;
+            }
+            // End of the hold: the frequency measured over it (against a source that had time to settle
+            // as well) replaces the FREQ state's; the PLL takes over from there.
+            this.hold = false;
+            const y = this.fitSlope();
+            this.fit = null;
+            if (y !== null) {
+              freq = this.clampFreq(y) - this.freq;
+              now += freq * age;
+              break;
+            }
+          }
           const pollS = 2 ** this.poll;
           if (pollS > ALLAN / 2) {
             const etemp = Math.max(FLL - this.poll, AVG);
             freq += (offset - cOffset) / (Math.max(mu, ALLAN) * etemp);
           }
-          const etemp = Math.min(mu, pollS);
+          const etemp = Math.min(mu, ALLAN);
           const dtemp = 4 * this.pll * pollS;
           freq += (offset * etemp) / (dtemp * dtemp);
           break;
         }
       }
-      this.slew(at, now);
+      // The jitter is not accumulated before SYNC and under the hold: those offsets are dominated by
+      // the start-up transient; they would inflate it for many updates (and with it the poll interval).
+      if (!holding && this.state !== 'FREQ') {
+        const d = Math.max(Math.abs(offset - this.last), this.precision);
+        this.jitter = Math.sqrt(this.jitter ** 2 + (d ** 2 - this.jitter ** 2) / AVG);
+      }
+      this.slew(at, now, holding, this.clampFreq(this.freq + freq));
       this.rstclock('SYNC', raw, offset, now);
     }
 
     const old = this.freq;
-    this.freq = Math.max(-this.maxfreq, Math.min(this.maxfreq, old + freq));
+    this.freq = this.clampFreq(old + freq);
     const df = this.freq - old;
     this.wander = Math.sqrt(this.wander ** 2 + (df ** 2 - this.wander ** 2) / AVG);
     this.software.setFrequency(at, this.freq * 1e6);
     this.lastChange = at;
 
-    // Poll-interval adjustment (the jiggle counter).
-    if (Math.abs(offset) < PGATE * this.jitter) {
+    // Poll-interval adjustment (the jiggle counter); frozen under the startup hold (as ntpd does).
+    if (holding) {
+      this.count = 0;
+    } else if (Math.abs(offset) < PGATE * this.jitter) {
       this.count += this.poll;
       if (this.count > LIMIT) {
         this.count = LIMIT;
@@ -339,8 +375,53 @@ export class Rfc5905Discipline implements Discipline {
     return result;
   }
 
-  private slew(at: RawTime, offset: number): void {
-    this.software.slewExponential(at, offset, this.tau());
+  private clampFreq(f: number): number {
+    return Math.max(-this.maxfreq, Math.min(this.maxfreq, f));
+  }
+
+  /** First entry into SYNC state: the startup hold starts counting its stepout interval. */
+  private enterSync(raw: RawTime, trueTime: NtpTime): void {
+    if (this.holdSince !== null || !this.hold) return;
+    this.holdSince = raw;
+    this.fit = { raw, time: trueTime, n: 0, sx: 0, sy: 0, sxx: 0, sxy: 0 };
+    this.addFitPoint(raw, trueTime);
+  }
+
+  private addFitPoint(raw: RawTime, trueTime: NtpTime): void {
+    const f = this.fit;
+    if (f === null) return;
+    const x = Number(raw - f.raw) / 1e9;
+    const y = durationToSeconds(trueTime - f.time) - x;
+    f.n++;
+    f.sx += x;
+    f.sy += y;
+    f.sxx += x * x;
+    f.sxy += x * y;
+  }
+
+  /** Slope of the hold's fit (the counter's frequency error, s/s); null with too few points. */
+  private fitSlope(): number | null {
+    const f = this.fit;
+    if (f === null || f.n < 3) return null;
+    const d = f.n * f.sxx - f.sx * f.sx;
+    if (!(d > 0)) return null;
+    return (f.n * f.sxy - f.sx * f.sy) / d;
+  }
+
+  /**
+   * Replaces the pending slew by `offset`. Normally amortised with the PLL time constant; under the
+   * startup hold with ntpd's startup time constant PLL·2 s, the slew plus the frequency correction
+   * `freq` bounded by the frequency tolerance (beyond that bound the slew is linear at the bound).
+   */
+  private slew(at: RawTime, offset: number, fast: boolean, freq = this.freq): void {
+    if (!fast) {
+      this.software.slewExponential(at, offset, this.tau());
+    } else {
+      const tau = this.pll * 2;
+      const rate = Math.max(this.maxfreq - Math.sign(offset) * freq, this.maxfreq / 10);
+      if (Math.abs(offset) > rate * tau) this.software.slewLinear(at, offset, rate);
+      else this.software.slewExponential(at, offset, tau);
+    }
     this.lastChange = at;
   }
 

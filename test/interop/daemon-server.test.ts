@@ -82,6 +82,8 @@ listen = ["127.0.0.1"]
 port = ${N_PORT}
 [clock]
 stepout = 2
+# this suite checks the RFC 5905 state names (SYNC); daemon-client covers the feed-forward clock
+discipline = "rfc5905"
 [observe]
 control-socket = false
 `),

@@ -53,14 +53,23 @@ test('query NTPsec ntpd in a namespace: offset within 1 ms of 0 and of ntpdig', 
   assert.equal(j.refid, 'LOOP');
   if (hasBinary('ntpdig')) {
     // e.g. "2026-11-21 15:13:28.070 (+0000) +0.000012 +/- 0.000100 10.123.1.2 s1 no-leap"
+    // ntpdig takes one sample per run; under load its own error can reach milliseconds, so keep its
+    // best (smallest error bound) of three runs and allow 1 ms beyond the bound it reports itself.
     let theirs: number | null = null;
-    for (let i = 0; i < 3 && theirs === null; i++) {
+    let bound = Infinity;
+    for (let i = 0; i < 3; i++) {
       const d = await ns.exec(ns.a, 'ntpdig', ['-t', '2', ns.addrB], { timeoutMs: 10_000 });
-      const m = /\(\S+\)\s+([+-]\d+\.\d+)\s+\+\/-/.exec(d.stdout);
-      if (m !== null) theirs = Number(m[1]);
+      const m = /\(\S+\)\s+([+-]\d+\.\d+)\s+\+\/-\s+(\d+\.\d+)/.exec(d.stdout);
+      if (m !== null && Number(m[2]) < bound) {
+        theirs = Number(m[1]);
+        bound = Number(m[2]);
+      }
     }
     assert.ok(theirs !== null, 'ntpdig got no answer');
-    assert.ok(Math.abs(theirs - j.offset) < 0.001, `ntpdig ${theirs} vs ntpkit ${j.offset}`);
+    assert.ok(
+      Math.abs(theirs - j.offset) < 0.001 + bound,
+      `ntpdig ${theirs} +/- ${bound} vs ntpkit ${j.offset}`,
+    );
   }
 });
 
