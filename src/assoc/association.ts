@@ -9,7 +9,8 @@
  *                     timestamp; interleaved: our last receive timestamp)
  *   test3-invalid     a zero timestamp where a real one is needed (peer not yet synchronised to our
  *                     packets)
- *   crossed           symmetric mode: the peer answers an older packet of ours (packets crossed in flight)
+ *   crossed           symmetric mode: the peer answers an older packet of ours (packets crossed in
+ *                     flight; interleaved: also a packet it already answered, when it polls faster)
  *   auth              MAC missing or wrong (or a crypto-NAK) where a key is configured
  *   kod               a kiss-o'-death was received
  * Header checks (RFC 5905 section 9.2 / ntpd TEST6, TEST7, TEST12):
@@ -83,6 +84,11 @@ interface SentPacket {
   xmtField: bigint;
   /** Receive timestamp field we sent (what an interleaved peer echoes as origin, symmetric mode). */
   recField: bigint;
+  /**
+   * Symmetric: our receive time (wire) of the peer's packet last received before this one was sent;
+   * `recField` is this plus the packet's index among those sent since (see transmit()).
+   */
+  recBase: bigint;
   /** Origin field we sent. */
   orgField: bigint;
   interleaved: boolean;
@@ -114,6 +120,10 @@ const XLEAVE_MAX_MISSED = 4;
 const CALIBRATION_SAMPLES = 4;
 const CALIBRATION_ATTEMPTS = 12;
 const RECALIBRATE_AFTER = 64;
+/** Symmetric: packets sent between two of the peer's that stay distinguishable (see transmit()). */
+const MAX_GROUP = 1024;
+/** Symmetric: a peer's advertised poll above this (and above our maxpoll) does not stretch our reachability period. */
+const PEER_POLL_REACH_LIMIT = 10;
 
 function secondsNs(s: number): bigint {
   return BigInt(Math.round(s * 1e9));
@@ -138,6 +148,8 @@ export class Association {
   nextPoll: RawTime | null = null;
   private burstLeft = 0;
   private unreachPolls = 0;
+  /** When the reachability register was last shifted (symmetric peers: see reachPeriodOver). */
+  private lastReachShift: RawTime | null = null;
   private kodMinPoll: number;
   stopped = false;
   kod: string | null = null;
@@ -177,6 +189,9 @@ export class Association {
   private basicReplies = 0;
   private missedResponses = 0;
   private xleaveGaveUp = false;
+  /** Symmetric: our packets sent since the peer's last packet arrived, and between the two before. */
+  private sentSinceRx = 0;
+  private sentPrevGroup = 0;
   /** Symmetric/broadcast: precise transmit timestamp (wire) of our previous packet. */
   private prevPreciseTxWire = 0n;
 
@@ -337,7 +352,11 @@ export class Association {
       return out;
     }
     const wasReachable = this.reach !== 0;
-    this.shiftReach(out, raw);
+    if (this.reachPeriodOver(raw)) {
+      this.lastReachShift = raw;
+      if (this.peerNotYetLate(raw)) this.reach |= 1;
+      this.shiftReach(out, raw);
+    }
     if (this.cfg.mode === 'passive' && wasReachable && this.reach === 0) {
       out.push({ kind: 'demobilise', reason: 'passive peer unreachable' });
       this.nextPoll = null;
@@ -373,6 +392,43 @@ export class Association {
     return out;
   }
 
+  /**
+   * Whether this poll ends a reachability period. A client or broadcast client is answered once per
+   * poll of its own, so every poll is one. Symmetric peers each send on their own timer (RFC 5905
+   * section 8): when we poll faster than the peer, several of our polls pass between two of its
+   * packets without anything being lost, so a period lasts the longer of the two poll intervals
+   * (the peer's as it advertises it, bounded). Otherwise the register would show the peer as
+   * missing and poll() would shift dummy samples into the clock filter only because we poll faster.
+   */
+  private reachPeriodOver(raw: RawTime): boolean {
+    if (this.cfg.mode !== 'peer' && this.cfg.mode !== 'passive') return true;
+    if (this.reach === 0 || this.lastReachShift === null) return true;
+    const ours = 2 ** this.effectivePoll();
+    const theirs = this.peerInterval();
+    if (theirs <= ours) return true;
+    // Our timer is randomised (±5 %): end the period at the poll nearest to its nominal end.
+    return raw - this.lastReachShift >= secondsNs(theirs - ours / 2);
+  }
+
+  /**
+   * Symmetric, polling faster than the peer: no packet arrived in this period, but the peer's last
+   * valid packet is less than 1.5 of its intervals old. Both timers are randomised, so a period
+   * boundary drifts across the peer's send times and a period sometimes sees none of its packets
+   * and the next one two; that packet was not missed, only a little late.
+   */
+  private peerNotYetLate(raw: RawTime): boolean {
+    if (this.cfg.mode !== 'peer' && this.cfg.mode !== 'passive') return false;
+    if ((this.reach & 1) !== 0 || this.lastValid === null) return false;
+    const ours = 2 ** this.effectivePoll();
+    const theirs = this.peerInterval();
+    return theirs > ours && raw - this.lastValid < secondsNs(1.5 * theirs);
+  }
+
+  /** The peer's advertised send interval (s), bounded (see reachPeriodOver). */
+  private peerInterval(): number {
+    return 2 ** Math.min(this.ppoll, Math.max(this.cfg.maxpoll, PEER_POLL_REACH_LIMIT));
+  }
+
   private shiftReach(out: AssocOutput[], raw?: RawTime): void {
     const before = this.reach;
     this.reach = (this.reach << 1) & 0xff;
@@ -406,7 +462,11 @@ export class Association {
 
   private remember(p: SentPacket): void {
     this.sent.unshift(p);
-    if (this.sent.length > HISTORY) this.sent.length = HISTORY;
+    // Symmetric peers keep every packet sent since the peer's previous packet (an interleaved reply
+    // may answer any of them), however many our faster polls made.
+    const symmetric = this.cfg.mode === 'peer' || this.cfg.mode === 'passive';
+    const cap = symmetric ? HISTORY + Math.min(MAX_GROUP, this.sentSinceRx + this.sentPrevGroup) : HISTORY;
+    if (this.sent.length > cap) this.sent.length = cap;
   }
 
   /** Builds and sends one packet to the peer (client request, or symmetric packet). */
@@ -447,17 +507,24 @@ export class Association {
       // what the active peer sends (as ntpd's ephemeral associations do).
       const wantXleave =
         this.cfg.mode === 'passive' ? this.peerInterleaved : this.cfg.xleave && !this.xleaveGaveUp;
+      // When we poll faster than the peer, several of our packets carry the same receive time; an
+      // interleaved peer echoes the receive field of the one it got last as the origin of its reply,
+      // and we need to know which one it was (its T1). The receive field of the k-th packet since
+      // the peer's last one is therefore offset by k units of 2^-32 s (k × 0.23 ns, far below any
+      // clock's precision), which makes each echo name exactly one of our packets.
+      const k = BigInt(Math.min(this.sentSinceRx, MAX_GROUP - 1));
+      const rec = this.dst === null ? 0n : (this.dstWire + k) & 0xffff_ffff_ffff_ffffn || 1n;
       if (wantXleave && this.peerRecField !== 0n && this.dst !== null && this.prevPreciseTxWire !== 0n) {
         // Interleaved symmetric (RFC 9769 section 4): origin = the peer's receive timestamp of our
         // previous packet, receive = our receive time of its last packet, transmit = the precise
         // transmit time of our previous packet.
         p.originTimestamp = this.peerRecField;
-        p.receiveTimestamp = this.dstWire;
+        p.receiveTimestamp = rec;
         p.transmitTimestamp = this.prevPreciseTxWire;
         interleaved = true;
       } else {
         p.originTimestamp = this.peerXmtField;
-        p.receiveTimestamp = this.dst === null ? 0n : this.dstWire;
+        p.receiveTimestamp = rec;
         p.transmitTimestamp = wire;
       }
     }
@@ -465,10 +532,12 @@ export class Association {
     const sent: SentPacket = {
       xmtField: p.transmitTimestamp,
       recField: p.receiveTimestamp,
+      recBase: this.dstWire,
       orgField: p.originTimestamp,
       interleaved,
       tx: stamp,
     };
+    this.sentSinceRx++;
     this.remember(sent);
     this.packetsSent++;
     if (this.calibrating) this.calibAttempts++;
@@ -577,8 +646,11 @@ export class Association {
     const ourPrecision = 2 ** this.ctx.precision;
     const delay = Math.max(rawDelay, ourPrecision);
     // A clearly negative delay means the four timestamps do not belong to one round trip (e.g. an
-    // interleaved packet whose predecessor was lost): never use it.
-    if (rawDelay < -Math.min(1, 2 ** this.hpoll / 4)) {
+    // interleaved packet whose predecessor was lost): never use it. Such a pairing is off by at least
+    // one send interval of the side whose packet is missing; symmetric peers may send faster than we do.
+    const symmetric = this.cfg.mode === 'peer' || this.cfg.mode === 'passive';
+    const interval = symmetric ? 2 ** Math.min(this.hpoll, this.ppoll) : 2 ** this.hpoll;
+    if (rawDelay < -Math.min(1, interval / 4)) {
       out.push(...this.reject('negative-delay'));
       return null;
     }
@@ -729,6 +801,8 @@ export class Association {
     const dst: LocalStamp = { raw, time: now, precise: true };
     this.dst = dst;
     this.dstWire = toTimestamp(now);
+    this.sentPrevGroup = this.sentSinceRx;
+    this.sentSinceRx = 0;
     if (pkt.originTimestamp === 0n) {
       out.push(...this.reject('test3-invalid'));
       return out;
@@ -736,14 +810,24 @@ export class Association {
     let kind: 'basic' | 'interleaved' | null = null;
     let t1: LocalStamp | null = null;
     const latest = this.sent[0];
+    const answered =
+      oldDst !== null && oldDstWire !== 0n ? this.answeredInterleaved(pkt, oldDstWire) : undefined;
     if (latest !== undefined && pkt.originTimestamp === latest.xmtField) {
       kind = 'basic';
       t1 = latest.tx;
-    } else if (oldDst !== null && oldDstWire !== 0n && pkt.originTimestamp === oldDstWire) {
+    } else if (answered !== undefined) {
+      // The peer answers one of the packets we sent after its previous packet arrived (ntpd: origin =
+      // our previous receive time). T1: exactly the packet whose receive field it echoes.
       kind = 'interleaved';
-      // T1: our packet the peer received last, i.e. the newest one carrying that receive timestamp.
-      t1 = this.sent.find((s) => s.recField === pkt.originTimestamp)?.tx ?? null;
-    } else if (this.sent.some((s, i) => i > 0 && s.xmtField === pkt.originTimestamp)) {
+      t1 = answered.tx;
+    } else if (
+      this.sent.some(
+        (s, i) => (i > 0 && s.xmtField === pkt.originTimestamp) || s.recField === pkt.originTimestamp,
+      )
+    ) {
+      // Basic: the peer answers an older packet of ours (ours crossed its in flight). Interleaved: it
+      // answers a packet of ours sent before its previous packet arrived, e.g. one it has already
+      // answered (a faster peer sends several packets between two of ours).
       out.push(...this.reject('crossed'));
       return out;
     }
@@ -774,6 +858,11 @@ export class Association {
     if (kind === 'basic') this.sampleFrom(t1, t2, t3, dst, pkt, out);
     else if (oldDst !== null) this.sampleFrom(t1, t2, t3, oldDst, pkt, out);
     return out;
+  }
+
+  /** Symmetric: our packet sent after the peer's packet received at `base` whose receive field `pkt` echoes. */
+  private answeredInterleaved(pkt: NtpPacket, base: bigint): SentPacket | undefined {
+    return this.sent.find((s) => s.recBase === base && s.recField === pkt.originTimestamp);
   }
 
   /** Broadcast client (RFC 5905 section 9; interleaved broadcast as in ntpd and RFC 9769 section 5). */

@@ -6,14 +6,26 @@
  * - The clock-adjust process that runs once per second in the RFC (c.offset -= c.offset / (PLL·τ))
  *   is modelled continuously: the software clock slews the pending offset exponentially with time
  *   constant PLL·2^poll seconds. The pending remainder (the RFC's c.offset) is read back from the clock.
- * - The PLL gain constant is ntpd's CLOCK_PLL = 16 (the Appendix's listing value does not give a
- *   usable loop); it is configurable.
+ * - The PLL gain constant defaults to 4: the loop ntpd actually runs with the kernel discipline
+ *   (phase time constant 2^(SHIFT_PLL+poll) = 4·2^poll s, frequency gain 1/(16·2^poll)²). ntpd's
+ *   daemon-loop CLOCK_PLL = 16 is 4× slower and cannot follow a 1e-9/√s random-walk wander at the
+ *   polls the poll-adjust picks (the Appendix's listing value gives no usable loop). Configurable.
+ * - The PLL frequency gain integrates over min(mu, ALLAN) (ntpd), not min(mu, 2^poll) (Appendix): the
+ *   clock filter often hands over a new sample only every few polls, and the Appendix's rule then
+ *   cuts the loop gain by that factor.
+ * - Poll adjust: the poll is not raised while updates come more than two polls apart (undersampling:
+ *   a longer poll would make the few updates rarer still).
  * - In SYNC state an outlier moves the machine to SPIK (the Appendix sets a local variable only).
  * - Wander is the RMS of frequency *changes* (the Appendix squares the frequency itself).
  * - Jitter is not accumulated in NSET/FREQ (offsets there carry the uncorrected frequency error) and is
  *   reset by a step; otherwise it stays inflated for hours and drives the poll interval up.
- * - Startup hold (as some RFC 5905 implementations have): after FREQ measured the frequency, offsets above
- *   `startupHoldOffset` are slewed without PLL/FLL frequency updates (no ppm-sized overshoot).
+ * - Startup hold (ntpd's initial frequency clamp, freq_cnt): for the stepout interval after the first
+ *   entry into SYNC, offsets are slewed with the short time constant PLL·2 s (bounded, with the frequency
+ *   correction, by the frequency tolerance: linear at that bound beyond it), without PLL/FLL frequency
+ *   updates (no ppm-sized overshoot), jitter accumulation or poll changes. At its end the frequency is
+ *   measured again, by a least-squares fit of true time (reading + offset) against the counter over
+ *   the hold: FREQ's measurement is wrong when the source itself was still settling (stratum 2 during
+ *   its own start-up) or the combined offset mixed samples of different ages while the clock moved.
  * - An update measured before the last clock change is ignored (the RFC clock filter's rule); one
  *   measured earlier than "now" (the latest exchange seen) is referred to now through the pending slew.
  * - Step threshold, panic threshold, stepout and frequency tolerance are options; `stepAtStartup`
@@ -37,7 +49,9 @@ import type {
 export const STEPT = 0.128;
 export const WATCH = 900;
 export const PANICT = 1000;
+/** ntpd's daemon-loop gain CLOCK_PLL (the default here is KERNEL_PLL, the kernel loop's 4). */
 export const PLL = 16;
+export const KERNEL_PLL = 4;
 export const FLL = 18; // MAXPOLL + 1
 export const AVG = 4;
 export const ALLAN = 1500;
@@ -70,7 +84,7 @@ export interface Rfc5905Options {
   maxFrequencyPpm?: number;
   /** Precision of clock readings, log2 s (default -20). */
   precision?: number;
-  /** PLL gain constant (ntpd CLOCK_PLL), default 16. */
+  /** PLL gain constant (ntpd's daemon CLOCK_PLL is 16), default 4 (ntpd with the kernel loop). */
   pllGain?: number;
   /**
    * Startup hold (default true; ntpd's initial frequency clamp): for the stepout interval after the
@@ -128,8 +142,15 @@ export class Rfc5905Discipline implements Discipline {
    * counter: its slope is the counter's frequency error, whatever the clock did meanwhile.
    * x: s since the anchor; y: true time elapsed minus x, s.
    */
-  private fit: { raw: RawTime; time: NtpTime; n: number; sx: number; sy: number; sxx: number; sxy: number } | null =
-    null;
+  private fit: {
+    raw: RawTime;
+    time: NtpTime;
+    n: number;
+    sx: number;
+    sy: number;
+    sxx: number;
+    sxy: number;
+  } | null = null;
   private steps = 0;
 
   constructor(opts: Rfc5905Options = {}) {
@@ -151,7 +172,7 @@ export class Rfc5905Discipline implements Discipline {
     this.watch = opts.stepout ?? WATCH;
     this.maxfreq = (opts.maxFrequencyPpm ?? 500) * 1e-6;
     this.precision = 2 ** (opts.precision ?? -20);
-    this.pll = opts.pllGain ?? 4;
+    this.pll = opts.pllGain ?? KERNEL_PLL;
     this.stepAtStartup = opts.stepAtStartup ?? false;
     this.hold = (opts.startupHold ?? true) && opts.startupHoldOffset !== 0;
     this.jitter = this.precision;
@@ -351,7 +372,9 @@ export class Rfc5905Discipline implements Discipline {
     if (holding) {
       this.count = 0;
     } else if (Math.abs(offset) < PGATE * this.jitter) {
-      this.count += this.poll;
+      // Undersampling: when updates come further apart than two poll intervals (the clock filter
+      // discards most samples), a longer poll would only thin them further; the poll is not raised.
+      if (mu <= 2 * 2 ** this.poll) this.count += this.poll;
       if (this.count > LIMIT) {
         this.count = LIMIT;
         if (this.poll < this.maxpoll) {

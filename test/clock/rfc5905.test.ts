@@ -139,3 +139,134 @@ test('startup hold: at poll 16 s the initial offset is slewed without a ppm-size
   });
   assert.ok(plain.rmsError > 2 * held.rmsError, `without the hold: RMS ${plain.rmsError}`);
 });
+
+// ---------------------------------------------------------------------------------------------
+// Regression tests: a closed loop with known truth. The counter's true rate error is `rate` (the
+// frequency correction the discipline must find, s/s) plus an optional random walk; the measured
+// offset is truth − reading (+ a source bias and noise); updates every `every(poll)` seconds.
+
+interface LoopOptions {
+  rate: number;
+  /** Initial offset (truth − reading), s. */
+  offset0: number;
+  seconds: number;
+  seed?: number;
+  /** Uniform measurement noise amplitude, s (default 50 µs). */
+  noise?: number;
+  /** Random-walk frequency wander per √s (default 0). */
+  wander?: number;
+  /** Source error added to every offset at counter time t (s). */
+  bias?: (t: number) => number;
+  /** Update interval for a poll exponent (default one poll). */
+  every?: (poll: number) => number;
+  opts?: ConstructorParameters<typeof Rfc5905Discipline>[0];
+}
+
+function closedLoop(o: LoopOptions) {
+  const d = new Rfc5905Discipline(o.opts);
+  const rnd = prng(o.seed ?? 1);
+  const noise = o.noise ?? 50e-6;
+  const every = o.every ?? ((p: number) => 2 ** p);
+  let truth = o.offset0;
+  let rate = o.rate;
+  let t = 0;
+  const errors: { t: number; err: number }[] = [];
+  const polls: number[] = [];
+  while (t < o.seconds) {
+    const dt = every(d.pollExponent());
+    // integrate the truth (and the wander) in steps of at most 16 s
+    for (let done = 0; done < dt; ) {
+      const h = Math.min(16, dt - done);
+      truth += h * (1 + rate);
+      rate += (o.wander ?? 0) * Math.sqrt(h) * (rnd() * 2 - 1) * Math.sqrt(3);
+      done += h;
+      const raw = BigInt(Math.round((t + done) * 1e9));
+      errors.push({ t: t + done, err: durationToSeconds(d.clock.read(raw)) - truth });
+    }
+    t += dt;
+    const raw = BigInt(Math.round(t * 1e9));
+    const reading = durationToSeconds(d.clock.read(raw));
+    const offset = truth - reading + (o.bias?.(t) ?? 0) + noise * (rnd() * 2 - 1);
+    d.update({ ...sample(t, offset), raw, poll: d.pollExponent() });
+    polls.push(d.pollExponent());
+  }
+  const rmsFrom = (from: number) => {
+    const xs = errors.filter((e) => e.t >= from);
+    return Math.sqrt(xs.reduce((a, e) => a + e.err * e.err, 0) / xs.length);
+  };
+  return { d, rmsFrom, polls };
+}
+
+test('regression: convergence after FREQ does not depend on the sign of the frequency error', () => {
+  // Before the fix, the offset left after FREQ (up to ~100 ms: drift over the stepout interval) was
+  // slewed with the PLL time constant (16·64 s): a clock 100 ppm slow took ~5,000 s to come within
+  // 1 ms, one 100 ppm fast was stepped at once. Both must now be within 150 µs RMS from 2,500 s.
+  for (const rate of [100e-6, -100e-6]) {
+    for (const offset0 of [0.1, 0, -0.1]) {
+      const r = closedLoop({ rate, offset0, seconds: 8000 });
+      const rms = r.rmsFrom(2500);
+      assert.ok(rms < 150e-6, `rate ${rate * 1e6} ppm, offset ${offset0} s: RMS ${rms}`);
+      assert.ok(Math.abs(r.d.frequencyPpm() - rate * 1e6) < 0.5, `frequency ${r.d.frequencyPpm()}`);
+    }
+  }
+});
+
+test('regression: the startup hold ends after the stepout interval and re-measures the frequency', () => {
+  // The source itself is still moving during our FREQ interval (a stratum-2 server slewing 40 ms over
+  // its first 1,000 s): FREQ measures the frequency 40 ppm wrong. Before the fix the startup hold
+  // lasted until |offset| ≤ 1 ms, which a 40 ppm error under the hold's phase-only loop never reaches:
+  // the frequency stayed wrong for good, with a standing offset of tens of ms.
+  const bias = (t: number) => (t < 1000 ? 40e-6 * t : 0.04);
+  const r = closedLoop({ rate: -100e-6, offset0: 0.05, seconds: 8000, bias });
+  assert.equal(r.d.currentState(), 'SYNC');
+  assert.ok(Math.abs(r.d.frequencyPpm() + 100) < 0.5, `frequency ${r.d.frequencyPpm()}`);
+  // the clock follows the source (40 ms ahead of the truth now)
+  const err = r.rmsFrom(5000);
+  assert.ok(Math.abs(err - 0.04) < 300e-6, `error ${err} (source offset 40 ms)`);
+});
+
+test('regression: random-walk wander is tracked (kernel-loop gain, poll not raised when undersampled)', () => {
+  // 1e-9/√s frequency random walk (the simulator's lan-default oscillator) and updates every three
+  // polls (the clock filter hands over a new minimum-delay sample only every few polls). Before the
+  // fix the poll climbed to 2^9–2^10 (updates ~2,500 s apart) and the 16·2^poll s loop let the error
+  // wander to ~1 ms.
+  for (const seed of [1, 2, 3, 4]) {
+    const r = closedLoop({
+      rate: 100e-6,
+      offset0: -0.1,
+      seconds: 20000,
+      seed,
+      wander: 1e-9,
+      every: (p) => 3 * 2 ** p,
+    });
+    const rms = r.rmsFrom(4000);
+    assert.ok(rms < 150e-6, `seed ${seed}: RMS ${rms}`);
+  }
+});
+
+test('poll adjust: raised when updates come once per poll, not when they come five polls apart', () => {
+  const opts = { initialFrequencyPpm: 20, startupHoldOffset: 0, minpoll: 6, maxpoll: 10 };
+  const dense = closedLoop({ rate: 20e-6, offset0: 0, seconds: 30000, noise: 20e-6, opts });
+  assert.equal(dense.d.pollExponent(), 10);
+  const sparse = closedLoop({
+    rate: 20e-6,
+    offset0: 0,
+    seconds: 30000,
+    noise: 20e-6,
+    opts,
+    every: (p) => 5 * 2 ** p,
+  });
+  assert.equal(Math.max(...sparse.polls), 6);
+});
+
+test('startup hold: the phase is slewed at PLL·2 s, bounded by the frequency tolerance', () => {
+  // FSET with the right frequency and a 60 ms offset: ntpd's startup clamp slews it within minutes
+  // (at most 500 ppm including the frequency correction), not over the PLL time constant.
+  const d = new Rfc5905Discipline({ initialFrequencyPpm: 100 });
+  assert.equal(d.update(sample(0, 0.06)).kind, 'slew');
+  const pend = (t: number) => d.software.pendingSlew(BigInt(t) * S);
+  // linear at 500 − 100 = 400 ppm while above rate·τ, then exponential: 60 ms gone after ~200 s
+  assert.ok(Math.abs(pend(50) - (0.06 - 400e-6 * 50)) < 1e-9, `pending ${pend(50)}`);
+  assert.ok(Math.abs(pend(400)) < 1e-6, `pending ${pend(400)}`);
+  assert.ok(Math.abs(d.frequencyPpm() - 100) < 1e-9, 'no frequency update under the hold');
+});
