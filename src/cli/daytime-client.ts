@@ -5,7 +5,7 @@
  */
 import { formatUnixNs } from '../time/ntp-time.js';
 import { parseDaytime } from '../wire/legacy.js';
-import { type CommonOptions, fetchAnswer, parseCommonArgs } from './time-client.js';
+import { cliOptions, fetchAnswer } from './time-client.js';
 
 export const DAYTIME_PORT = 13;
 
@@ -13,18 +13,8 @@ const USAGE = `usage: ntpkit daytime HOST[:PORT] [--udp] [--json] [--timeout SEC
   Reads the RFC 867 Daytime service (default port ${DAYTIME_PORT}, TCP unless --udp).`;
 
 export async function run(args: string[]): Promise<number> {
-  let o: CommonOptions | string;
-  try {
-    o = parseCommonArgs(args, DAYTIME_PORT, USAGE);
-  } catch (e) {
-    process.stderr.write(`ntpkit daytime: ${e instanceof Error ? e.message : String(e)}\n`);
-    return 2;
-  }
-  if (typeof o === 'string') {
-    const help = args.includes('--help') || args.includes('-h');
-    (help ? process.stdout : process.stderr).write(`${o}\n`);
-    return help ? 0 : 2;
-  }
+  const o = cliOptions('daytime', args, DAYTIME_PORT, USAGE);
+  if (typeof o === 'number') return o;
   let answer: Uint8Array;
   try {
     answer = await fetchAnswer(o, new Uint8Array(0), 512);

@@ -67,6 +67,29 @@ export function parseCommonArgs(args: string[], defaultPort: number, usage: stri
   return { target, udp, json, timeoutMs };
 }
 
+/**
+ * Parses the options both legacy clients share. Prints usage, help or the error itself and returns
+ * the exit code (0 for --help, 2 for a usage error) when there is nothing to run.
+ */
+export function cliOptions(
+  command: string,
+  args: string[],
+  defaultPort: number,
+  usage: string,
+): CommonOptions | number {
+  let o: CommonOptions | string;
+  try {
+    o = parseCommonArgs(args, defaultPort, usage);
+  } catch (e) {
+    process.stderr.write(`ntpkit ${command}: ${e instanceof Error ? e.message : String(e)}\n`);
+    return 2;
+  }
+  if (typeof o !== 'string') return o;
+  const help = args.includes('--help') || args.includes('-h');
+  (help ? process.stdout : process.stderr).write(`${o}\n`);
+  return help ? 0 : 2;
+}
+
 /** Bytes of one answer: over TCP everything until the server closes, over UDP one datagram. */
 export function fetchAnswer(o: CommonOptions, request: Uint8Array, maxBytes = 1024): Promise<Uint8Array> {
   return o.udp ? fetchUdp(o, request) : fetchTcp(o, maxBytes);
@@ -134,18 +157,8 @@ function localUnixNs(): bigint {
 }
 
 export async function run(args: string[]): Promise<number> {
-  let o: CommonOptions | string;
-  try {
-    o = parseCommonArgs(args, TIME_PORT, USAGE);
-  } catch (e) {
-    process.stderr.write(`ntpkit time: ${e instanceof Error ? e.message : String(e)}\n`);
-    return 2;
-  }
-  if (typeof o === 'string') {
-    const help = args.includes('--help') || args.includes('-h');
-    (help ? process.stdout : process.stderr).write(`${o}\n`);
-    return help ? 0 : 2;
-  }
+  const o = cliOptions('time', args, TIME_PORT, USAGE);
+  if (typeof o === 'number') return o;
   const t0 = localUnixNs();
   let answer: Uint8Array;
   try {

@@ -10,6 +10,14 @@ import type { BroadcastConfig, SymmetricKey, SystemConfig } from '../system/type
 import { POLL_LIMIT_HIGH, POLL_LIMIT_LOW } from '../time/short.js';
 import { parseDigestType, parseKeyValue } from './keys.js';
 import { KeyLines } from './lines.js';
+import {
+  type ConfigErrorCode,
+  type ConfigIssue,
+  formatIssue,
+  join,
+  type Table,
+  TomlReader,
+} from './reader.js';
 import type {
   DaemonConfig,
   HostSourceConfig,
@@ -19,21 +27,7 @@ import type {
   SourceOptions,
 } from './types.js';
 
-export type ConfigErrorCode = 'CONFIG_SYNTAX' | 'CONFIG_UNKNOWN_KEY' | 'CONFIG_BAD_VALUE' | 'CONFIG_IO';
-
-export interface ConfigIssue {
-  code: ConfigErrorCode;
-  file: string;
-  line: number | null;
-  /** Dotted key path, e.g. `server[0].minpoll`; '' for the file as a whole. */
-  key: string;
-  message: string;
-}
-
-export function formatIssue(i: ConfigIssue): string {
-  const where = i.line === null ? i.file : `${i.file}:${i.line}`;
-  return i.key === '' ? `${where}: ${i.message}` : `${where}: ${i.key}: ${i.message}`;
-}
+export { type ConfigErrorCode, type ConfigIssue, formatIssue };
 
 export class ConfigError extends Error {
   readonly code: ConfigErrorCode;
@@ -44,197 +38,6 @@ export class ConfigError extends Error {
     this.issues = issues;
     this.code = issues[0]?.code ?? 'CONFIG_BAD_VALUE';
   }
-}
-
-type Table = Record<string, unknown>;
-
-function isTable(v: unknown): v is Table {
-  return typeof v === 'object' && v !== null && !Array.isArray(v) && !(v instanceof Date);
-}
-
-/** Validation context: collects issues with line numbers. */
-class Reader {
-  readonly issues: ConfigIssue[] = [];
-  constructor(
-    readonly file: string,
-    private readonly lines: KeyLines,
-  ) {}
-
-  issue(code: ConfigErrorCode, key: string, message: string): void {
-    this.issues.push({ code, file: this.file, line: this.lines.lineOf(key), key, message });
-  }
-
-  /** Checks that `t` has only `allowed` keys. */
-  keys(t: Table, path: string, allowed: readonly string[]): void {
-    for (const k of Object.keys(t)) {
-      if (!allowed.includes(k)) {
-        const full = path === '' ? k : `${path}.${k}`;
-        const hint = suggest(k, allowed);
-        this.issue(
-          'CONFIG_UNKNOWN_KEY',
-          full,
-          `unknown key '${k}'${hint === null ? '' : ` (did you mean '${hint}'?)`}; allowed: ${allowed.join(', ')}`,
-        );
-      }
-    }
-  }
-
-  table(t: Table, key: string, path: string): Table | undefined {
-    const v = t[key];
-    if (v === undefined) return undefined;
-    if (!isTable(v)) {
-      this.issue('CONFIG_BAD_VALUE', join(path, key), 'expected a table');
-      return undefined;
-    }
-    return v;
-  }
-
-  tables(t: Table, key: string, path: string): Table[] {
-    const v = t[key];
-    if (v === undefined) return [];
-    if (!Array.isArray(v) || !v.every(isTable)) {
-      this.issue('CONFIG_BAD_VALUE', join(path, key), `expected an array of tables ([[${key}]])`);
-      return [];
-    }
-    return v as Table[];
-  }
-
-  bool(t: Table, key: string, path: string, def: boolean): boolean {
-    const v = t[key];
-    if (v === undefined) return def;
-    if (typeof v !== 'boolean') {
-      this.issue('CONFIG_BAD_VALUE', join(path, key), `expected true or false, got ${show(v)}`);
-      return def;
-    }
-    return v;
-  }
-
-  num(
-    t: Table,
-    key: string,
-    path: string,
-    def: number,
-    o: { min?: number; max?: number; int?: boolean } = {},
-  ): number {
-    const v = t[key];
-    if (v === undefined) return def;
-    const n = typeof v === 'bigint' ? Number(v) : v;
-    if (typeof n !== 'number' || !Number.isFinite(n)) {
-      this.issue('CONFIG_BAD_VALUE', join(path, key), `expected a number, got ${show(v)}`);
-      return def;
-    }
-    if (o.int === true && !Number.isInteger(n)) {
-      this.issue('CONFIG_BAD_VALUE', join(path, key), `expected an integer, got ${n}`);
-      return def;
-    }
-    if ((o.min !== undefined && n < o.min) || (o.max !== undefined && n > o.max)) {
-      this.issue(
-        'CONFIG_BAD_VALUE',
-        join(path, key),
-        `${n} is out of range ${o.min ?? '-∞'}..${o.max ?? '∞'}`,
-      );
-      return def;
-    }
-    return n;
-  }
-
-  optNum(
-    t: Table,
-    key: string,
-    path: string,
-    o: { min?: number; max?: number; int?: boolean } = {},
-  ): number | null {
-    if (t[key] === undefined) return null;
-    const n = this.num(t, key, path, Number.NaN, o);
-    return Number.isNaN(n) ? null : n;
-  }
-
-  str(t: Table, key: string, path: string, def: string): string {
-    const v = t[key];
-    if (v === undefined) return def;
-    if (typeof v !== 'string') {
-      this.issue('CONFIG_BAD_VALUE', join(path, key), `expected a string, got ${show(v)}`);
-      return def;
-    }
-    return v;
-  }
-
-  /** A string, or `false` / "off" / "" for null. */
-  optStr(t: Table, key: string, path: string, def: string | null): string | null {
-    const v = t[key];
-    if (v === undefined) return def;
-    if (v === false) return null;
-    if (typeof v !== 'string') {
-      this.issue('CONFIG_BAD_VALUE', join(path, key), `expected a string or false, got ${show(v)}`);
-      return def;
-    }
-    return v === '' || v === 'off' ? null : v;
-  }
-
-  oneOf<T extends string>(t: Table, key: string, path: string, def: T, options: readonly T[]): T {
-    const v = t[key];
-    if (v === undefined) return def;
-    if (typeof v !== 'string' || !(options as readonly string[]).includes(v)) {
-      this.issue(
-        'CONFIG_BAD_VALUE',
-        join(path, key),
-        `expected one of ${options.join(', ')}, got ${show(v)}`,
-      );
-      return def;
-    }
-    return v as T;
-  }
-
-  strList(t: Table, key: string, path: string, def: string[]): string[] {
-    const v = t[key];
-    if (v === undefined) return def;
-    if (typeof v === 'string') return [v];
-    if (!Array.isArray(v) || !v.every((x) => typeof x === 'string')) {
-      this.issue('CONFIG_BAD_VALUE', join(path, key), 'expected a string or an array of strings');
-      return def;
-    }
-    return v as string[];
-  }
-}
-
-function join(path: string, key: string): string {
-  return path === '' ? key : `${path}.${key}`;
-}
-
-function show(v: unknown): string {
-  if (typeof v === 'string') return JSON.stringify(v);
-  if (typeof v === 'bigint') return v.toString();
-  if (Array.isArray(v)) return 'an array';
-  if (isTable(v)) return 'a table';
-  return String(v);
-}
-
-function levenshtein(a: string, b: string): number {
-  const d: number[] = Array.from({ length: b.length + 1 }, (_, j) => j);
-  for (let i = 1; i <= a.length; i++) {
-    let prev = d[0] ?? 0;
-    d[0] = i;
-    for (let j = 1; j <= b.length; j++) {
-      const tmp = d[j] ?? 0;
-      d[j] = Math.min((d[j] ?? 0) + 1, (d[j - 1] ?? 0) + 1, prev + (a[i - 1] === b[j - 1] ? 0 : 1));
-      prev = tmp;
-    }
-  }
-  return d[b.length] ?? 0;
-}
-
-function suggest(k: string, allowed: readonly string[]): string | null {
-  let best: string | null = null;
-  let bestD = Math.min(3, Math.ceil(k.length / 3) + 1);
-  const norm = k.replace(/_/g, '-').toLowerCase();
-  for (const a of allowed) {
-    const dist = levenshtein(norm, a);
-    if (dist < bestD) {
-      bestD = dist;
-      best = a;
-    }
-  }
-  return best;
 }
 
 const TOP_KEYS = [
@@ -273,7 +76,7 @@ const SOURCE_KEYS = [
   'max-delay',
 ] as const;
 
-function readSourceOptions(r: Reader, t: Table, path: string, defaultMinpoll: number): SourceOptions {
+function readSourceOptions(r: TomlReader, t: Table, path: string, defaultMinpoll: number): SourceOptions {
   const minpoll = r.num(t, 'minpoll', path, defaultMinpoll, {
     int: true,
     min: POLL_LIMIT_LOW,
@@ -300,7 +103,7 @@ function readSourceOptions(r: Reader, t: Table, path: string, defaultMinpoll: nu
   };
 }
 
-function readHost(r: Reader, t: Table, path: string): { host: string; port: number } {
+function readHost(r: TomlReader, t: Table, path: string): { host: string; port: number } {
   const host = r.str(t, 'address', path, '');
   if (host === '')
     r.issue(
@@ -311,7 +114,7 @@ function readHost(r: Reader, t: Table, path: string): { host: string; port: numb
   return { host, port: r.num(t, 'port', path, 123, { int: true, min: 1, max: 65535 }) };
 }
 
-function readHostSources(r: Reader, top: Table, key: string, minpoll: number): HostSourceConfig[] {
+function readHostSources(r: TomlReader, top: Table, key: string, minpoll: number): HostSourceConfig[] {
   return r.tables(top, key, '').map((t, i) => {
     const path = `${key}[${i}]`;
     r.keys(t, path, SOURCE_KEYS);
@@ -319,7 +122,7 @@ function readHostSources(r: Reader, top: Table, key: string, minpoll: number): H
   });
 }
 
-function readService(r: Reader, t: Table, path: string, portKey: string): ServiceConfig | null {
+function readService(r: TomlReader, t: Table, path: string, portKey: string): ServiceConfig | null {
   const v = t[portKey];
   if (v === undefined || v === false) return null;
   const port = r.num(t, portKey, path, 0, { int: true, min: 0, max: 65535 });
@@ -367,7 +170,7 @@ export function checkConfig(
     }
     throw e;
   }
-  const r = new Reader(file, new KeyLines(text));
+  const r = new TomlReader(file, new KeyLines(text));
   r.keys(doc, '', TOP_KEYS);
 
   // [system] and [local]

@@ -9,6 +9,7 @@
 import { parse, stringify, TomlError } from 'smol-toml';
 import { KeyLines } from '../config/lines.js';
 import { checkConfig } from '../config/parse.js';
+import { formatIssue, isTable, join, type Table, TomlReader } from '../config/reader.js';
 import { checkDistribution, type Distribution } from './distributions.js';
 import { defaultOscillatorSpec, type OscillatorSpec } from './oscillator.js';
 import { defaultPathSpec, type PathChange, type PathSpec } from './path.js';
@@ -22,89 +23,21 @@ export class ScenarioError extends Error {
   }
 }
 
-type Table = Record<string, unknown>;
-
-function isTable(v: unknown): v is Table {
-  return typeof v === 'object' && v !== null && !Array.isArray(v) && !(v instanceof Date);
-}
-
-class Reader {
-  readonly issues: string[] = [];
-  constructor(
-    private readonly file: string,
-    private readonly lines: KeyLines,
-  ) {}
-
-  issue(path: string, msg: string): void {
-    const line = this.lines.lineOf(path);
-    this.issues.push(`${this.file}${line === null ? '' : `:${line}`}: ${path}: ${msg}`);
+/** The daemon's TOML reader plus the scenario-only value kinds (time windows, distributions). */
+class Reader extends TomlReader {
+  /** A scenario problem at `path`. */
+  bad(path: string, msg: string): void {
+    this.issue('CONFIG_BAD_VALUE', path, msg);
   }
 
-  keys(t: Table, path: string, allowed: readonly string[]): void {
-    for (const k of Object.keys(t)) {
-      if (!allowed.includes(k))
-        this.issue(join(path, k), `unknown key '${k}'; allowed: ${allowed.join(', ')}`);
-    }
+  /** Issues as `file:line: key: message` lines. */
+  messages(): string[] {
+    return this.issues.map(formatIssue);
   }
 
-  num(
-    t: Table,
-    key: string,
-    path: string,
-    def: number,
-    o: { min?: number; max?: number; int?: boolean } = {},
-  ): number {
-    const v = t[key];
-    if (v === undefined) return def;
-    const n = typeof v === 'bigint' ? Number(v) : v;
-    if (typeof n !== 'number' || !Number.isFinite(n)) {
-      this.issue(join(path, key), `expected a number, got ${JSON.stringify(String(v))}`);
-      return def;
-    }
-    if (o.int === true && !Number.isInteger(n)) this.issue(join(path, key), 'expected an integer');
-    if (o.min !== undefined && n < o.min) this.issue(join(path, key), `must be >= ${o.min}`);
-    if (o.max !== undefined && n > o.max) this.issue(join(path, key), `must be <= ${o.max}`);
-    return n;
-  }
-
-  str(t: Table, key: string, path: string, def: string): string {
-    const v = t[key];
-    if (v === undefined) return def;
-    if (typeof v !== 'string') {
-      this.issue(join(path, key), 'expected a string');
-      return def;
-    }
-    return v;
-  }
-
-  bool(t: Table, key: string, path: string, def: boolean): boolean {
-    const v = t[key];
-    if (v === undefined) return def;
-    if (typeof v !== 'boolean') {
-      this.issue(join(path, key), 'expected true or false');
-      return def;
-    }
-    return v;
-  }
-
-  table(t: Table, key: string, path: string): Table {
-    const v = t[key];
-    if (v === undefined) return {};
-    if (!isTable(v)) {
-      this.issue(join(path, key), 'expected a table');
-      return {};
-    }
-    return v;
-  }
-
-  tables(t: Table, key: string, path: string): Table[] {
-    const v = t[key];
-    if (v === undefined) return [];
-    if (!Array.isArray(v) || !v.every(isTable)) {
-      this.issue(join(path, key), `expected an array of tables ([[${key}]] or [{...}])`);
-      return [];
-    }
-    return v as Table[];
+  /** A sub-table; an absent one reads as empty (scenario sections are all optional). */
+  override table(t: Table, key: string, path: string): Table {
+    return super.table(t, key, path) ?? {};
   }
 
   windows(t: Table, key: string, path: string): [number, number][] {
@@ -112,13 +45,13 @@ class Reader {
     if (v === undefined) return [];
     const out: [number, number][] = [];
     if (!Array.isArray(v)) {
-      this.issue(join(path, key), 'expected a list of [start, end] pairs');
+      this.bad(join(path, key), 'expected a list of [start, end] pairs');
       return out;
     }
     for (const w of v) {
       const a = Array.isArray(w) ? w.map((x) => (typeof x === 'bigint' ? Number(x) : x)) : [];
       if (a.length !== 2 || typeof a[0] !== 'number' || typeof a[1] !== 'number' || a[1] < a[0]) {
-        this.issue(join(path, key), 'each window must be [start, end] with end >= start (seconds)');
+        this.bad(join(path, key), 'each window must be [start, end] with end >= start (seconds)');
         continue;
       }
       out.push([a[0], a[1]]);
@@ -132,7 +65,7 @@ class Reader {
     const p = join(path, key);
     if (typeof v === 'number' || typeof v === 'bigint') return { dist: 'constant', value: Number(v) };
     if (!isTable(v)) {
-      this.issue(p, 'expected a number (constant) or a table like { dist = "exp", mean = 1e-4 }');
+      this.bad(p, 'expected a number (constant) or a table like { dist = "exp", mean = 1e-4 }');
       return def;
     }
     const kind = this.str(v, 'dist', p, '');
@@ -164,17 +97,13 @@ class Reader {
         };
         break;
       default:
-        this.issue(p, `dist must be one of constant, exp, normal, uniform, pareto (got '${kind}')`);
+        this.bad(p, `dist must be one of constant, exp, normal, uniform, pareto (got '${kind}')`);
         return def;
     }
     const bad = checkDistribution(d);
-    if (bad !== null) this.issue(p, bad);
+    if (bad !== null) this.bad(p, bad);
     return d;
   }
-}
-
-function join(path: string, key: string): string {
-  return path === '' ? key : `${path}.${key}`;
 }
 
 const TOP_KEYS = [
@@ -275,7 +204,7 @@ function readLink(r: Reader, t: Table, path: string): LinkSpec | null {
   r.keys(t, path, ['nodes', ...PATH_KEYS, 'asymmetry', 'outages', 'change', 'forward', 'reverse']);
   const nodes = t.nodes;
   if (!Array.isArray(nodes) || nodes.length !== 2 || !nodes.every((n) => typeof n === 'string')) {
-    r.issue(join(path, 'nodes'), 'expected nodes = ["A", "B"] (forward is A → B)');
+    r.bad(join(path, 'nodes'), 'expected nodes = ["A", "B"] (forward is A → B)');
     return null;
   }
   const both = readPathFields(r, t, path, defaultPathSpec());
@@ -312,7 +241,7 @@ function readNode(r: Reader, t: Table, path: string, index: number, file: string
   const name = r.str(t, 'name', path, `node${index + 1}`);
   const behaviour = r.str(t, 'behaviour', path, 'honest');
   if (!['honest', 'falseticker', 'flaky', 'ratelimit'].includes(behaviour)) {
-    r.issue(join(path, 'behaviour'), 'expected honest, falseticker, flaky or ratelimit');
+    r.bad(join(path, 'behaviour'), 'expected honest, falseticker, flaky or ratelimit');
   }
   const oscillator = readOscillator(r, r.table(t, 'oscillator', path), `${path}.oscillator`);
   oscillator.offset += r.num(t, 'false-offset', path, 0);
@@ -324,17 +253,17 @@ function readNode(r: Reader, t: Table, path: string, index: number, file: string
   for (const [k, v] of Object.entries(dT)) {
     const mapped = DISCIPLINE_KEYS[k];
     if (mapped === undefined) {
-      r.issue(`${path}.discipline.${k}`, `unknown key; allowed: ${Object.keys(DISCIPLINE_KEYS).join(', ')}`);
+      r.bad(`${path}.discipline.${k}`, `unknown key; allowed: ${Object.keys(DISCIPLINE_KEYS).join(', ')}`);
       continue;
     }
     if (typeof v === 'number' || typeof v === 'boolean') discipline[mapped] = v;
     else if (typeof v === 'bigint') discipline[mapped] = Number(v);
-    else r.issue(`${path}.discipline.${k}`, 'expected a number or boolean');
+    else r.bad(`${path}.discipline.${k}`, 'expected a number or boolean');
   }
   const ntpT = r.table(t, 'ntp', path);
   const { config, issues } = checkConfig(stringify(ntpT), `${file} node '${name}' [ntp]`);
-  for (const i of issues) r.issue(`${path}.ntp.${i.key}`, i.message);
-  if (config === null) throw new ScenarioError(r.issues);
+  for (const i of issues) r.bad(`${path}.ntp.${i.key}`, i.message);
+  if (config === null) throw new ScenarioError(r.messages());
   const hasSources =
     config.servers.length + config.pools.length + config.peers.length + config.broadcastClients.length > 0;
   if (behaviour === 'ratelimit' && !config.rateLimit.enabled) config.rateLimit.enabled = true;
@@ -377,22 +306,22 @@ export function parseScenario(text: string, file = '<scenario>'): Scenario {
     nodes: [],
     links: [],
   };
-  if (sc.warmup >= duration) r.issue('warmup', 'must be less than duration');
+  if (sc.warmup >= duration) r.bad('warmup', 'must be less than duration');
   const nodesT = r.tables(doc, 'node', '');
-  if (nodesT.length === 0) r.issue('node', 'a scenario needs at least one [[node]]');
-  if (nodesT.length > 65000) r.issue('node', 'too many nodes');
+  if (nodesT.length === 0) r.bad('node', 'a scenario needs at least one [[node]]');
+  if (nodesT.length > 65000) r.bad('node', 'too many nodes');
   nodesT.forEach((t, i) => {
     sc.nodes.push(readNode(r, t, `node[${i}]`, i, file));
   });
   const names = new Set<string>();
   for (const n of sc.nodes) {
-    if (names.has(n.name)) r.issue('node', `duplicate node name '${n.name}'`);
+    if (names.has(n.name)) r.bad('node', `duplicate node name '${n.name}'`);
     names.add(n.name);
   }
   r.tables(doc, 'link', '').forEach((t, i) => {
     const l = readLink(r, t, `link[${i}]`);
     if (l === null) return;
-    for (const n of [l.a, l.b]) if (!names.has(n)) r.issue(`link[${i}].nodes`, `unknown node '${n}'`);
+    for (const n of [l.a, l.b]) if (!names.has(n)) r.bad(`link[${i}].nodes`, `unknown node '${n}'`);
     sc.links.push(l);
   });
   for (const n of sc.nodes) {
@@ -401,10 +330,10 @@ export function parseScenario(text: string, file = '<scenario>'): Scenario {
     );
     for (const h of hosts) {
       if (!names.has(h) && !sc.nodes.some((m) => m.address === h)) {
-        r.issue(`node '${n.name}'`, `source '${h}' is not a node name or address`);
+        r.bad(`node '${n.name}'`, `source '${h}' is not a node name or address`);
       }
     }
   }
-  if (r.issues.length > 0) throw new ScenarioError(r.issues);
+  if (r.issues.length > 0) throw new ScenarioError(r.messages());
   return sc;
 }
