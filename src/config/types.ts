@@ -93,6 +93,12 @@ export interface DaemonConfig {
     /** null = 123 when root, DEFAULT_UNPRIVILEGED_PORT otherwise. 0 = any free port. */
     port: number | null;
     clientTableSize: number;
+    /**
+     * How the NTP sockets (client and server traffic alike) timestamp datagrams: 'kernel' = the
+     * kernel's receive and transmit stamps (Linux; falls back to 'user' where unavailable), 'user' =
+     * the counter read in the message handler and the send callback.
+     */
+    timestamping: 'kernel' | 'user';
   };
   access: { allow: string[]; deny: string[] };
   rateLimit: {

@@ -22,6 +22,7 @@ import { createDiscipline } from '../clock/index.js';
 import type { Discipline, RawTime } from '../clock/types.js';
 import type { DaemonConfig, HostSourceConfig, PoolSourceConfig, SourceOptions } from '../config/types.js';
 import { DEFAULT_UNPRIVILEGED_PORT } from '../config/types.js';
+import { KernelTimestamps } from '../io/kernel-timestamps.js';
 import { RefclockRunner } from '../io/refclock-host.js';
 import { type KernelClockInterface, loadFfiKernel, SystemClockDriver } from '../io/sysclock.js';
 import {
@@ -200,6 +201,8 @@ interface BoundSocket {
   family: 4 | 6;
   address: string;
   port: number;
+  /** Kernel receive/transmit stamps (`[serve] timestamping = "kernel"`), null = user-space readings. */
+  stamps: KernelTimestamps | null;
 }
 
 async function defaultResolve(host: string): Promise<string[]> {
@@ -465,14 +468,23 @@ class DaemonImpl implements Daemon {
       }
       if (family === 4) sock.setBroadcast(true);
       const bound = sock.address();
-      const b: BoundSocket = { sock, family, address, port: bound.port };
+      const stamps =
+        c.server.timestamping === 'kernel' ? KernelTimestamps.open(sock, () => this.raw()) : null;
+      const b: BoundSocket = { sock, family, address, port: bound.port, stamps };
       sock.on('message', (msg, rinfo) => this.onMessage(b, msg, rinfo));
       sock.on('error', (err) => this.log.warn('socket error', { address, error: err }));
       this.sockets.push(b);
       this.endpoints.push({ address, port: bound.port });
     }
     if (this.sockets.length === 0) throw new Error(`could not bind any NTP socket: ${errors.join('; ')}`);
-    this.log.info('listening', { endpoints: this.endpoints, serving: c.server.enabled });
+    const stamping = this.sockets.map((s) =>
+      s.stamps === null ? 'user' : s.stamps.tx ? 'kernel' : 'kernel receive, user transmit',
+    );
+    this.log.info('listening', {
+      endpoints: this.endpoints,
+      serving: c.server.enabled,
+      timestamping: [...new Set(stamping)].join(', '),
+    });
   }
 
   private async startLegacy(): Promise<void> {
@@ -548,7 +560,9 @@ class DaemonImpl implements Daemon {
   // ---------------------------------------------------------------- packets
 
   private onMessage(b: BoundSocket, msg: Buffer, rinfo: dgram.RemoteInfo): void {
-    const raw = this.raw();
+    const user = this.raw();
+    // libuv calls this right after reading the datagram, so the kernel's last stamp is its own.
+    const raw = b.stamps === null ? user : b.stamps.received(user);
     if (this.stopping || msg.length === 0) return;
     const from: Endpoint = { address: rinfo.address, port: rinfo.port };
     const first = msg[0] ?? 0;
@@ -619,20 +633,25 @@ class DaemonImpl implements Daemon {
   }
 
   /**
-   * Sends a datagram. `onSent` gets the precise transmit stamp: with the synchronous lookup the
-   * datagram has normally left (uv_udp_try_send) when `send()` returns, so the counter is read right
-   * then; it is delivered from the send callback (after the packet is known to be out), using the
-   * earlier of the two readings.
+   * Sends a datagram. `onSent` gets the precise transmit stamp: the kernel's, when the socket has
+   * kernel timestamps; otherwise the counter read as `send()` returns (with the synchronous lookup
+   * the datagram has normally left by then, uv_udp_try_send) or in the send callback, the earlier.
    */
   private sendRaw(b: BoundSocket, bytes: Uint8Array, to: Endpoint, onSent?: (raw: RawTime) => void): void {
     let after: RawTime | null = null;
+    const ticket = onSent === undefined || b.stamps === null ? null : b.stamps.track(bytes);
     b.sock.send(bytes, to.port, to.address, (err) => {
       const raw = this.raw();
-      if (err !== null && err !== undefined) {
-        this.log.debug('send failed', { to, error: err });
+      const failed = err !== null && err !== undefined;
+      if (failed) this.log.debug('send failed', { to, error: err });
+      const user = after !== null && after < raw ? after : raw;
+      if (ticket !== null && b.stamps !== null) {
+        b.stamps.settle(ticket, (k) => onSent?.(k ?? user), failed);
         return;
       }
-      onSent?.(after !== null && after < raw ? after : raw);
+      // Keep the error queue empty: every send on a stamping socket leaves a copy there.
+      b.stamps?.drain();
+      if (!failed) onSent?.(user);
     });
     after = this.raw();
   }
@@ -976,6 +995,7 @@ class DaemonImpl implements Daemon {
       this.sockets.splice(0).map(
         (s) =>
           new Promise<void>((r) => {
+            s.stamps?.close();
             try {
               s.sock.close(() => r());
             } catch {
