@@ -1,46 +1,52 @@
 /**
- * `node dist/bench/xleave.js`: does interleaved mode improve ntpkit's measurements over real
- * loopback sockets? ntpkit (in-process daemon) is a client of chronyd (`local stratum 1`, `-x`: it
- * serves the host clock unchanged), polling every 0.25 s, alternately in basic and in interleaved
- * (xleave) mode.
+ * `npm run bench:xleave` (`node dist/bench/xleave.js`): does interleaved mode make ntpkit's
+ * measurements more accurate than basic mode over real loopback sockets? Two set-ups, each run in
+ * basic and in interleaved (xleave) mode, polling every 0.25 s:
  *
- * Truth: chronyd and ntpkit share the host clock, so the true offset of chronyd relative to
- * ntpkit's software clock is −(ntpkit clock − host clock), which this process reads directly
- * (host clock = performance.timeOrigin + performance.now(), the monotonic counter's slew-following
- * wall time). For every new sample in the source's clock filter, the measurement error is
- * (measured offset − true offset). Reported: the error's median, its
- * spread (robust SD, p95), outliers, the median delay, and the clock's own error (ntpkit − host) RMS.
+ * - "ntpkit → chronyd": the ntpkit daemon (in this process) is a client of chronyd (`local
+ *   stratum 1`, `-x`), which serves the host clock unchanged. Per new clock-filter sample, the
+ *   measured offset of chronyd is compared with the truth, −(ntpkit clock − host clock).
+ * - "chronyd → ntpkit": chronyd (`-x`, never adjusting anything) is a client of the ntpkit daemon
+ *   (`[local] stratum = 1`, no sources: its software clock runs freely from the host clock). Per
+ *   measurement in chronyd's measurements log, the offset chronyd measured for ntpkit is compared
+ *   with the truth, ntpkit clock − host clock.
  *
- * Options: --seconds S per run (default 40), --rounds N (default 2, each = one basic + one xleave
- * run), --port P (default 11240), --no-write. Writes the `## Interleaved vs basic (daemon, loopback)`
- * section of docs/BENCHMARKS.md, leaving the other sections intact.
+ * Both daemons read the same host clock, so the truth is known to the precision of reading two
+ * clocks in a row: the host clock is CLOCK_REALTIME read through clock_gettime (koffi), around a
+ * reading of ntpkit's clock. Reported per run: the error's mean (bias), RMS, robust SD
+ * (1.4826 × MAD) and 95th percentile of |error|, and the median measured delay.
+ *
+ * Options: --seconds S per run (default 30), --rounds N (default 2, each = all four runs),
+ * --port P (default 11240), --timestamping kernel|user (ntpkit's sockets; default kernel),
+ * --no-write. Writes the `## Interleaved vs basic (daemon, loopback)` section of docs/BENCHMARKS.md.
  */
-import { readFile, writeFile } from 'node:fs/promises';
-import { cpus, loadavg } from 'node:os';
+import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
+import { cpus, loadavg, tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
-import { performance } from 'node:perf_hooks';
 import { fileURLToPath } from 'node:url';
 import { parseConfig } from '../src/config/parse.js';
-import { startDaemon } from '../src/daemon/daemon.js';
+import { type Daemon, startDaemon } from '../src/daemon/daemon.js';
 import { silentLogger } from '../src/daemon/log.js';
+import { clockReader } from '../src/io/ffi.js';
 import { durationToSeconds, unixNsToNtpTime } from '../src/time/ntp-time.js';
 import { sleep, startChronyd } from '../test/support/peers.js';
 
+type Mode = 'basic' | 'xleave';
+type Setup = 'ntpkit → chronyd' | 'chronyd → ntpkit';
+
 interface Stats {
-  mode: 'basic' | 'xleave';
+  setup: Setup;
+  mode: Mode;
   samples: number;
   interleavedShare: number;
-  /** Median error (includes the constant offset of the host-clock reference, see below). */
-  median: number;
-  /** 1.4826 × median absolute deviation: a standard deviation robust to outliers. */
+  mean: number;
+  rms: number;
   robustSd: number;
-  /** 95th percentile of |error − median|. */
   p95: number;
-  /** Samples more than 1 ms from the median. */
-  outliers: number;
   medianDelay: number;
-  clockRms: number;
 }
+
+const realtime = clockReader(0);
 
 function median(xs: number[]): number {
   const s = [...xs].sort((a, b) => a - b);
@@ -60,14 +66,56 @@ function arg(name: string, def: number): number {
   return Number.isFinite(v) ? v : def;
 }
 
-function hostNtp(): bigint {
-  const ms = performance.timeOrigin + performance.now();
-  return unixNsToNtpTime(BigInt(Math.round(ms * 1e3)) * 1000n);
+function strArg(name: string, def: string): string {
+  const i = process.argv.indexOf(`--${name}`);
+  return i >= 0 ? (process.argv[i + 1] ?? def) : def;
 }
 
-async function run(mode: 'basic' | 'xleave', port: number, seconds: number): Promise<Stats> {
-  const d = await startDaemon(
-    parseConfig(`
+/** ntpkit's clock − host clock (s), the host clock read on both sides of ntpkit's reading. */
+function clockError(d: Daemon): number {
+  if (realtime === null) throw new Error('clock_gettime through koffi is needed');
+  const a = realtime();
+  const ours = d.now();
+  const b = realtime();
+  return durationToSeconds(ours - unixNsToNtpTime((a + b) / 2n));
+}
+
+function stats(setup: Setup, mode: Mode, errors: number[], delays: number[], share: number): Stats {
+  const med = median(errors);
+  const dev = errors.map((e) => Math.abs(e - med));
+  const n = Math.max(1, errors.length);
+  return {
+    setup,
+    mode,
+    samples: errors.length,
+    interleavedShare: share,
+    mean: errors.reduce((a, b) => a + b, 0) / n,
+    rms: Math.sqrt(errors.reduce((a, b) => a + b * b, 0) / n),
+    robustSd: 1.4826 * median(dev),
+    p95: quantile(
+      errors.map((e) => Math.abs(e)),
+      0.95,
+    ),
+    medianDelay: median(delays),
+  };
+}
+
+async function daemonConfig(body: string): Promise<Daemon> {
+  return startDaemon(
+    parseConfig(`${body}
+[clock]
+stepout = 2
+[observe]
+control-socket = false
+`),
+    { logger: silentLogger },
+  );
+}
+
+/** ntpkit as a client of chronyd. */
+async function clientRun(mode: Mode, port: number, seconds: number, timestamping: string): Promise<Stats> {
+  const d = await daemonConfig(
+    `
 [[server]]
 address = "127.0.0.1"
 port = ${port}
@@ -78,16 +126,11 @@ xleave = ${mode === 'xleave'}
 [serve]
 enabled = false
 listen = ["127.0.0.1"]
-[clock]
-stepout = 2
-[observe]
-control-socket = false
-`),
-    { logger: silentLogger },
+timestamping = "${timestamping}"
+`,
   );
   const errors: number[] = [];
   const delays: number[] = [];
-  const clockErr: number[] = [];
   let interleaved = 0;
   let polls = 0;
   try {
@@ -96,19 +139,15 @@ control-socket = false
     await sleep(5_000);
     const end = Date.now() + seconds * 1000;
     let last = '';
-    // (seconds since start, clock error) history, to know the clock's error when a sample was taken.
+    // (seconds, clock error) history, to know the clock's error when a sample was taken.
     const history: { t: number; e: number }[] = [];
     const t0 = performance.now();
     while (Date.now() < end) {
       await sleep(20);
-      const ours = d.now();
-      const host = hostNtp();
+      const ce = clockError(d);
       const now = (performance.now() - t0) / 1000;
-      const ce = durationToSeconds(ours - host);
       history.push({ t: now, e: ce });
-      clockErr.push(ce);
-      const snap = d.snapshot().system;
-      const src = snap.sources[0];
+      const src = d.snapshot().system.sources[0];
       const f = src?.filter[0];
       if (src === undefined || f === undefined) continue;
       polls++;
@@ -120,57 +159,118 @@ control-socket = false
       let best = history[0];
       for (const h of history) if (best === undefined || Math.abs(h.t - at) < Math.abs(best.t - at)) best = h;
       if (best === undefined || Math.abs(best.t - at) > 0.05) continue;
+      // The sample is chronyd − ntpkit; the truth is host − ntpkit = −(clock error).
       errors.push(f.offset + best.e);
-      if (process.env.XDEBUG)
-        process.stderr.write(
-          `${mode} off ${(f.offset * 1e6).toFixed(1)} ce ${(best.e * 1e6).toFixed(1)} delay ${(f.delay * 1e6).toFixed(1)} age ${f.age.toFixed(3)}\n`,
-        );
       delays.push(f.delay);
     }
   } finally {
     await d.stop();
   }
-  const med = median(errors);
-  const dev = errors.map((e) => Math.abs(e - med));
-  return {
+  return stats('ntpkit → chronyd', mode, errors, delays, polls === 0 ? 0 : interleaved / polls);
+}
+
+/** chronyd as a client of ntpkit; chronyd's measurements log gives its samples. */
+async function serverRun(mode: Mode, port: number, seconds: number, timestamping: string): Promise<Stats> {
+  const d = await daemonConfig(
+    `
+[local]
+stratum = 1
+[serve]
+listen = ["127.0.0.1"]
+port = ${port}
+timestamping = "${timestamping}"
+[rate-limit]
+enabled = false
+`,
+  );
+  const logdir = await mkdtemp(join(tmpdir(), 'ntpkit-xleave-'));
+  const chrony = await startChronyd({
+    port: 0,
+    conf: [
+      `server 127.0.0.1 port ${port} minpoll -2 maxpoll -2 iburst noselect${mode === 'xleave' ? ' xleave' : ''}`,
+      `logdir ${logdir}`,
+      'log rawmeasurements',
+    ],
+  });
+  const ces: number[] = [];
+  try {
+    const end = Date.now() + (seconds + 8) * 1000;
+    while (Date.now() < end) {
+      await sleep(200);
+      ces.push(clockError(d));
+    }
+  } finally {
+    await chrony.stop();
+    await d.stop();
+  }
+  let text = '';
+  try {
+    text = await readFile(join(logdir, 'measurements.log'), 'utf8');
+  } finally {
+    await rm(logdir, { recursive: true, force: true });
+  }
+  // ntpkit's clock runs freely from the host clock: its error is the same all along (to well under
+  // a microsecond over a run); the median of the readings is the truth.
+  const truth = median(ces);
+  const errors: number[] = [];
+  const delays: number[] = [];
+  let interleaved = 0;
+  const rows = text.split('\n').filter((l) => /^\d{4}-\d\d-\d\d /.test(l));
+  // Skip the first 8 s (iburst, start-up) like the client runs skip their start.
+  const skip = Math.min(rows.length, 32);
+  for (const line of rows.slice(skip)) {
+    const c = line.trim().split(/\s+/);
+    // date time ip leap stratum t1-3 t5-7 t-max lpoll rpoll score offset delay disp rdelay rdisp refid mode txs rxs
+    const offset = Number(c[11]);
+    const delay = Number(c[12]);
+    const m = c[17] ?? '';
+    if (!Number.isFinite(offset) || !Number.isFinite(delay) || c[5] !== '111' || c[6] !== '111') continue;
+    if (m.endsWith('I')) interleaved++;
+    errors.push(offset - truth);
+    delays.push(delay);
+  }
+  return stats(
+    'chronyd → ntpkit',
     mode,
-    samples: errors.length,
-    interleavedShare: polls === 0 ? 0 : interleaved / polls,
-    median: med,
-    robustSd: 1.4826 * median(dev),
-    p95: quantile(dev, 0.95),
-    outliers: dev.filter((x) => x > 1e-3).length,
-    medianDelay: median(delays),
-    clockRms: Math.sqrt(clockErr.reduce((a, b) => a + b * b, 0) / Math.max(1, clockErr.length)),
-  };
+    errors,
+    delays,
+    errors.length === 0 ? 0 : interleaved / errors.length,
+  );
 }
 
 const us = (s: number) => `${(s * 1e6).toFixed(1)} µs`;
 
-function summary(results: Stats[]): string {
-  const avg = (mode: Stats['mode'], f: (s: Stats) => number) => {
-    const xs = results.filter((r) => r.mode === mode).map(f);
-    return xs.reduce((a, b) => a + b, 0) / Math.max(1, xs.length);
-  };
-  const parts = (mode: Stats['mode']) =>
-    `robust SD ${us(avg(mode, (s) => s.robustSd))}, p95 ${us(avg(mode, (s) => s.p95))}, ${avg(mode, (s) => s.outliers).toFixed(1)} outliers, median delay ${us(avg(mode, (s) => s.medianDelay))}`;
-  return `Averages over the rounds: basic ${parts('basic')}; xleave ${parts('xleave')}.`;
+function summary(results: Stats[]): string[] {
+  const out: string[] = [];
+  for (const setup of ['ntpkit → chronyd', 'chronyd → ntpkit'] as const) {
+    const avg = (mode: Mode, f: (s: Stats) => number) => {
+      const xs = results.filter((r) => r.setup === setup && r.mode === mode).map(f);
+      return xs.reduce((a, b) => a + b, 0) / Math.max(1, xs.length);
+    };
+    const part = (mode: Mode) =>
+      `mean ${us(avg(mode, (s) => s.mean))}, RMS ${us(avg(mode, (s) => s.rms))}, robust SD ${us(avg(mode, (s) => s.robustSd))}, median delay ${us(avg(mode, (s) => s.medianDelay))}`;
+    out.push(`- ${setup}: basic ${part('basic')}; xleave ${part('xleave')}.`);
+  }
+  return out;
 }
 
 async function main(): Promise<void> {
-  const seconds = arg('seconds', 40);
+  if (realtime === null) throw new Error('this benchmark needs koffi and Linux (clock_gettime)');
+  const seconds = arg('seconds', 30);
   const rounds = arg('rounds', 2);
   const port = arg('port', 11240);
-  const chrony = await startChronyd({ port, localStratum: 1 });
+  const timestamping = strArg('timestamping', 'kernel');
   const results: Stats[] = [];
+  const chrony = await startChronyd({ port, localStratum: 1 });
   try {
     for (let r = 0; r < rounds; r++) {
       for (const mode of ['basic', 'xleave'] as const) {
-        const s = await run(mode, port, seconds);
-        results.push(s);
-        process.stderr.write(
-          `${mode}: ${s.samples} samples, interleaved ${(s.interleavedShare * 100).toFixed(0)}%, median ${us(s.median)}, robust SD ${us(s.robustSd)}, p95 ${us(s.p95)}, outliers ${s.outliers}, delay ${us(s.medianDelay)}, clock rms ${us(s.clockRms)}\n`,
-        );
+        results.push(await clientRun(mode, port, seconds, timestamping));
+        results.push(await serverRun(mode, port + 1, seconds, timestamping));
+        for (const s of results.slice(-2))
+          process.stderr.write(
+            `${s.setup} ${mode}: ${s.samples} samples, interleaved ${(s.interleavedShare * 100).toFixed(0)}%, mean ${us(s.mean)}, RMS ${us(s.rms)}, robust SD ${us(s.robustSd)}, p95 ${us(s.p95)}, delay ${us(s.medianDelay)}\n`,
+          );
       }
     }
   } finally {
@@ -178,26 +278,27 @@ async function main(): Promise<void> {
   }
   const rows = results.map(
     (s, i) =>
-      `| ${Math.floor(i / 2) + 1} | ${s.mode} | ${s.samples} | ${(s.interleavedShare * 100).toFixed(0)}% | ${us(s.median)} | ${us(s.robustSd)} | ${us(s.p95)} | ${s.outliers} | ${us(s.medianDelay)} | ${us(s.clockRms)} |`,
+      `| ${Math.floor(i / 4) + 1} | ${s.setup} | ${s.mode} | ${s.samples} | ${(s.interleavedShare * 100).toFixed(0)}% | ${us(s.mean)} | ${us(s.rms)} | ${us(s.robustSd)} | ${us(s.p95)} | ${us(s.medianDelay)} |`,
   );
   const section = [
     '## Interleaved vs basic (daemon, loopback)',
     '',
-    `Measured ${new Date().toISOString().slice(0, 16).replace('T', ' ')} UTC by \`node dist/bench/xleave.js\` (bench/xleave.ts) on ${cpus().length} × ${cpus()[0]?.model.trim() ?? 'CPU'}, Node ${process.version}; load average at the end ${loadavg()
+    `Measured ${new Date().toISOString().slice(0, 16).replace('T', ' ')} UTC by \`npm run bench:xleave\` (bench/xleave.ts, \`--seconds ${seconds} --rounds ${rounds} --timestamping ${timestamping}\`) on ${cpus().length} × ${cpus()[0]?.model.trim() ?? 'CPU'}, Node ${process.version}; load average at the end ${loadavg()
       .map((x) => x.toFixed(1))
       .join(' ')}.`,
     '',
-    `ntpkit (in-process daemon, RFC 5905 discipline) is a client of chronyd 4.3 (\`local stratum 1\`, \`-x\`) on 127.0.0.1, polling every 0.25 s, ${seconds} s of samples per run after synchronisation + 5 s. Both serve/read the same host clock, so the true offset is known: error = measured offset − true offset, per new clock-filter sample (its offset plus ntpkit's clock error at the sample's time). The host-clock reference (performance.timeOrigin + now) carries a constant offset of its own (~0.1 ms), which shows in the median error of both modes alike; the spread (robust SD = 1.4826 × MAD, p95) is the figure of merit. "clock RMS" is ntpkit's software clock against that reference.`,
+    'Loopback, polling every 0.25 s, the ntpkit daemon with its sockets on `timestamping = "' +
+      timestamping +
+      '"`. "ntpkit → chronyd": ntpkit is a client of chronyd 4.3 (`local stratum 1`, `-x`); error = offset of chronyd measured by ntpkit (each new clock-filter sample) − the true offset. "chronyd → ntpkit": chronyd 4.3 (`-x`) is a client of ntpkit (`[local] stratum = 1`); error = offset of ntpkit measured by chronyd (its measurements log, after 8 s) − the true offset. Both serve or read the host clock, so the truth is known: ntpkit clock − CLOCK_REALTIME, read back to back through clock_gettime. An error of 0 is perfect; the mean is the bias, the RMS includes it.',
     '',
-    '| round | mode | samples | interleaved | median error | robust SD | p95 \\|error − median\\| | outliers > 1 ms | median delay | clock RMS |',
-    '|---|---|---:|---:|---:|---:|---:|---:|---:|---:|',
+    '| round | set-up | mode | samples | interleaved | mean error | RMS error | robust SD | p95 \\|error\\| | median delay |',
+    '|---|---|---|---:|---:|---:|---:|---:|---:|---:|',
     ...rows,
     '',
-    summary(results),
+    'Averages over the rounds:',
+    ...summary(results),
     '',
-    'In interleaved mode the client uses the precise transmit stamp (the counter read as `socket.send()` returns: the sockets resolve IP literals synchronously, so the datagram has left by then; delivered from the send callback) and chronyd its kernel transmit timestamp, instead of stamps read before the send; the receive stamp is read first thing in the `message` handler in both modes (Node gives no kernel receive timestamps).',
-    '',
-    'Reading: interleaving removes the transmit-side error (visible as a smaller measured delay), but on loopback the spread of the offset error is dominated by the user-space receive stamp (event-loop latency, tens of µs, worse under load) and by scheduling outliers, which interleaving does not touch. In the runs recorded here the two modes are within noise of each other (xleave no better); the benefit would show with kernel receive timestamps (a native addon, see TESTRIG) or on an idle machine.',
+    'What the modes differ in: in basic mode the server transmit timestamp is read in user space before the reply is built and sent (chronyd: just before sendmsg; ntpkit: as the request is handed to the engine), so it is early by the processing time, which the client counts as network delay and half of which shows as offset error. In interleaved mode the server sends the kernel transmit timestamp of its previous reply instead. The client side is the same in both modes: chronyd and ntpkit use kernel receive and transmit timestamps (ntpkit: SIOCGSTAMPNS and the SO_TIMESTAMPING error queue, src/io/kernel-timestamps.ts).',
     '',
   ].join('\n');
   process.stdout.write(`${section}\n`);

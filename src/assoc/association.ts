@@ -29,6 +29,8 @@ import { rootDistance } from '../algo/combine.js';
 import { MAXDISP, PHI } from '../algo/constants.js';
 import { ClockFilter, type FilterOutput, type FilterSample } from '../algo/filter.js';
 import type { LocalClock, RawExchange, RawTime } from '../clock/types.js';
+import type { NtsKeys } from '../nts/cookie.js';
+import { NtsClientSession, type NtsRequest } from '../nts/ntp.js';
 import type { SourceConfig, SymmetricKey, SystemEvent } from '../system/types.js';
 import {
   diffTimestamps,
@@ -67,6 +69,8 @@ export interface AssocContext {
   correctOffset(epoch: number, offset: number, delay: number): number;
   /** A fresh txId for a precise-transmit callback. */
   allocTxId(onSent: (raw: RawTime) => void): number;
+  /** Cryptographically strong random bytes (NTS). */
+  randomBytes(n: number): Uint8Array;
 }
 
 export type AssocOutput =
@@ -93,6 +97,8 @@ interface SentPacket {
   orgField: bigint;
   interleaved: boolean;
   tx: LocalStamp;
+  /** NTS: the request's unique identifier etc., to verify the response. */
+  nts?: NtsRequest;
 }
 
 /** A received response, kept for the interleaved client computation. */
@@ -194,6 +200,14 @@ export class Association {
   private sentPrevGroup = 0;
   /** Symmetric/broadcast: precise transmit timestamp (wire) of our previous packet. */
   private prevPreciseTxWire = 0n;
+
+  // NTS (RFC 8915): the session from NTS-KE (keys + cookie pool), null until the host gives one.
+  private ntsSession: NtsClientSession | null = null;
+  /** An 'nts-ke' event is out and not yet answered by setNtsSession (no repeats). */
+  private ntsKeAsked = false;
+  ntsKeRequests = 0;
+  ntsNaks = 0;
+  ntsAuthFailures = 0;
 
   // Broadcast client.
   private bcPhase: 'calibrate' | 'listen' = 'calibrate';
@@ -312,6 +326,41 @@ export class Association {
     this.stopped = true;
     this.nextPoll = null;
     this.kod = this.kod ?? reason;
+  }
+
+  /**
+   * NTS: a new session from NTS-KE (keys, cookies) and the NTP server it names. Polling resumes at
+   * once (the poll that found no cookie was not sent).
+   */
+  setNtsSession(
+    raw: RawTime,
+    keys: NtsKeys,
+    cookies: readonly Uint8Array[],
+    address: string,
+    port: number,
+  ): void {
+    this.ntsSession = new NtsClientSession(keys, cookies);
+    this.ntsKeAsked = false;
+    this.cfg.address = address;
+    this.cfg.port = port;
+    if (this.kod === 'NTSN') this.kod = null;
+    if (!this.stopped) this.nextPoll = raw;
+  }
+
+  /** NTS: cookies left in the pool (null without a session). */
+  ntsCookies(): number | null {
+    return this.ntsSession === null ? null : this.ntsSession.cookies.length;
+  }
+
+  get hasNtsSession(): boolean {
+    return this.ntsSession !== null;
+  }
+
+  private askNtsKe(reason: string, out: AssocOutput[]): void {
+    if (this.ntsKeAsked) return;
+    this.ntsKeAsked = true;
+    this.ntsKeRequests++;
+    out.push({ kind: 'event', event: { kind: 'nts-ke', sourceId: this.id, reason } });
   }
 
   /** Poll timer expired (RFC 5905 section 13 poll()). */
@@ -486,7 +535,7 @@ export class Association {
       // exchange that got a valid response, receive = a random cookie that the server echoes as the
       // origin of an interleaved response (so the response identifies this very request). After
       // too many missed responses the server has likely forgotten the exchange: ask in basic mode.
-      const xleave = this.cfg.xleave || this.broadcastInterleaved;
+      const xleave = (this.cfg.xleave || this.broadcastInterleaved) && this.cfg.nts !== true;
       if (xleave && !this.xleaveGaveUp && prev !== null && this.missedResponses < XLEAVE_MAX_MISSED) {
         p.originTimestamp = prev.recField;
         p.receiveTimestamp = this.cookie(wire);
@@ -528,7 +577,19 @@ export class Association {
         p.transmitTimestamp = wire;
       }
     }
-    const signed = sign(p, this.ctx.keys, this.cfg.key);
+    let ntsReq: NtsRequest | undefined;
+    if (this.cfg.nts === true) {
+      // NTS: never a request without a cookie; ask the host for NTS-KE instead.
+      const session = this.ntsSession;
+      const req = session === null ? null : session.request(p, (n) => this.ctx.randomBytes(n));
+      if (req === null) {
+        const out: AssocOutput[] = [];
+        this.askNtsKe(session === null ? 'no-session' : 'no-cookies', out);
+        return out;
+      }
+      ntsReq = req;
+    }
+    const signed = ntsReq === undefined ? sign(p, this.ctx.keys, this.cfg.key) : ntsReq.packet;
     const sent: SentPacket = {
       xmtField: p.transmitTimestamp,
       recField: p.receiveTimestamp,
@@ -537,6 +598,7 @@ export class Association {
       interleaved,
       tx: stamp,
     };
+    if (ntsReq !== undefined) sent.nts = ntsReq;
     this.sentSinceRx++;
     this.remember(sent);
     this.packetsSent++;
@@ -547,7 +609,7 @@ export class Association {
       sent.tx.precise = true;
       if (this.sent[0] === sent) this.prevPreciseTxWire = toTimestamp(sent.tx.time) || 1n;
     });
-    return [{ kind: 'send', bytes: encodePacket(signed), txId }];
+    return [{ kind: 'send', bytes: ntsReq === undefined ? encodePacket(signed) : ntsReq.bytes, txId }];
   }
 
   /** Common header processing for a packet that passed the on-wire tests. */
@@ -613,13 +675,49 @@ export class Association {
     return true;
   }
 
+  /**
+   * NTS (RFC 8915 section 5.6): the response must echo the request's Unique Identifier and carry an
+   * authenticator that verifies with the S2C key; its new cookies go to the pool. An NTS NAK (with
+   * the right Unique Identifier) drops the session and asks for NTS-KE. Anything else is rejected
+   * without touching the exchange state, so the genuine response may still arrive.
+   */
+  private ntsOk(latest: SentPacket, bytes: Uint8Array | undefined, out: AssocOutput[]): boolean {
+    const session = this.ntsSession;
+    const req = latest.nts;
+    if (session === null || req === undefined || bytes === undefined) {
+      this.ntsAuthFailures++;
+      out.push(...this.reject('nts-no-request'));
+      return false;
+    }
+    const v = session.response(bytes, req);
+    if (v.ok) {
+      this.auth = 'ok';
+      return true;
+    }
+    if (v.code === 'NTS_NAK') {
+      this.ntsNaks++;
+      this.kod = 'NTSN';
+      latest.xmtField = 0n;
+      latest.recField = 0n;
+      out.push(...this.reject('nts-nak'));
+      out.push({ kind: 'event', event: { kind: 'kod', sourceId: this.id, code: 'NTSN' } });
+      this.ntsSession = null;
+      this.askNtsKe('nak', out);
+      return false;
+    }
+    this.ntsAuthFailures++;
+    this.auth = 'failed';
+    out.push(...this.reject(`nts-${v.code.toLowerCase().replace(/_/g, '-')}`));
+    return false;
+  }
+
   /** A packet from this peer (already decoded and matched to the association). */
-  receive(raw: RawTime, pkt: NtpPacket): AssocOutput[] {
+  receive(raw: RawTime, pkt: NtpPacket, bytes?: Uint8Array): AssocOutput[] {
     this.packetsReceived++;
     switch (pkt.mode) {
       case MODE.SERVER:
         if (this.cfg.mode === 'server' || this.cfg.mode === 'broadcast-client')
-          return this.receiveServer(raw, pkt);
+          return this.receiveServer(raw, pkt, bytes);
         break;
       case MODE.SYMMETRIC_ACTIVE:
       case MODE.SYMMETRIC_PASSIVE:
@@ -706,7 +804,7 @@ export class Association {
   }
 
   /** Client mode: a mode 4 response (basic or interleaved, RFC 9769 section 3). */
-  private receiveServer(raw: RawTime, pkt: NtpPacket): AssocOutput[] {
+  private receiveServer(raw: RawTime, pkt: NtpPacket, bytes?: Uint8Array): AssocOutput[] {
     const out: AssocOutput[] = [];
     const now = this.ctx.clock.read(raw);
     if (pkt.transmitTimestamp === 0n) return this.reject('test3-invalid');
@@ -718,7 +816,9 @@ export class Association {
     else if (latest.interleaved && pkt.originTimestamp === latest.recField && latest.recField !== 0n)
       kind = 'interleaved';
     else return this.reject('test2-bogus');
-    if (!this.authOk(pkt, out)) return out;
+    if (this.cfg.nts === true) {
+      if (!this.ntsOk(latest, bytes, out)) return out;
+    } else if (!this.authOk(pkt, out)) return out;
     // Accepted: any later copy of this response is a duplicate or bogus.
     this.lastRecvXmt = pkt.transmitTimestamp;
     this.missedResponses = 0;

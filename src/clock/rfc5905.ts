@@ -61,6 +61,66 @@ export const PGATE = 4;
 
 export type Rfc5905State = 'NSET' | 'FSET' | 'SPIK' | 'FREQ' | 'SYNC';
 
+/** How long (s of counter time) the clock history is kept: eight polls at the longest poll, and more. */
+const HISTORY_SPAN = 8 * 2 ** 17;
+const HISTORY_MAX = 512;
+
+type SlewMode = { kind: 'exp'; tau: number } | { kind: 'linear'; rate: number };
+
+/**
+ * One piece of the clock's history: from counter value `start` on (until the next segment) the clock
+ * read `reading` + (raw − start)·(1 + freq) + the applied part of a slew of `pending` s in `mode`.
+ */
+interface Segment {
+  start: RawTime;
+  reading: NtpTime;
+  freq: number;
+  pending: number;
+  mode: SlewMode | null;
+}
+
+/** Least-squares fit of true time against the counter. x: s since the anchor; y: true time elapsed minus x, s. */
+interface Fit {
+  raw: RawTime;
+  time: NtpTime;
+  n: number;
+  sx: number;
+  sy: number;
+  sxx: number;
+  sxy: number;
+}
+
+function newFit(raw: RawTime, time: NtpTime): Fit {
+  const f = { raw, time, n: 0, sx: 0, sy: 0, sxx: 0, sxy: 0 };
+  addPoint(f, raw, time);
+  return f;
+}
+
+function addPoint(f: Fit, raw: RawTime, trueTime: NtpTime): void {
+  const x = Number(raw - f.raw) / 1e9;
+  const y = durationToSeconds(trueTime - f.time) - x;
+  f.n++;
+  f.sx += x;
+  f.sy += y;
+  f.sxx += x * x;
+  f.sxy += x * y;
+}
+
+/** Slope of a fit (the rate correction the counter needs, s/s); null with fewer than `minN` points. */
+function slope(f: Fit | null, minN: number): number | null {
+  if (f === null || f.n < minN) return null;
+  const d = f.n * f.sxx - f.sx * f.sx;
+  if (!(d > 0)) return null;
+  return (f.n * f.sxy - f.sx * f.sy) / d;
+}
+
+function slewApplied(mode: SlewMode | null, amount: number, dt: number): number {
+  if (mode === null || amount === 0 || dt <= 0) return 0;
+  if (mode.kind === 'exp') return amount * -Math.expm1(-dt / mode.tau);
+  const done = mode.rate * dt;
+  return Math.abs(amount) <= done ? amount : Math.sign(amount) * done;
+}
+
 export interface Rfc5905Options {
   /** Initial model of the software clock: counter value `raw` reads as `time` (default 0 ↔ 0). */
   raw?: RawTime;
@@ -142,16 +202,27 @@ export class Rfc5905Discipline implements Discipline {
    * counter: its slope is the counter's frequency error, whatever the clock did meanwhile.
    * x: s since the anchor; y: true time elapsed minus x, s.
    */
-  private fit: {
-    raw: RawTime;
-    time: NtpTime;
-    n: number;
-    sx: number;
-    sy: number;
-    sxx: number;
-    sxy: number;
-  } | null = null;
+  private fit: Fit | null = null;
+  /**
+   * The same fit over the FREQ state (from the first update on): the provisional frequency that
+   * refers offsets of different ages to one instant while the clock still runs on the old frequency,
+   * and, at the end of the stepout interval, the frequency measured (over all the updates, not two).
+   */
+  private freqFit: Fit | null = null;
+  /**
+   * Until the end of the startup hold: per source, the (counter, server time) midpoints of its
+   * exchanges over the last stepout interval. Each source polls every poll interval, while the system
+   * peer's filter hands on a sample only every few; a least-squares line through each source's points
+   * gives its frequency, and their median is the provisional frequency (immune to a minority of
+   * falsetickers). The window forgets a source's own start-up (a server still slewing its first offset).
+   */
+  private sourcePoints: Map<string, Array<{ raw: RawTime; time: NtpTime }>> | null = new Map();
+  private sourceSlopeCache: number | null | undefined = undefined;
   private steps = 0;
+  /** Clock history (oldest first): every model change the discipline made, to refer old offsets to now. */
+  private history: Segment[] = [];
+  /** Mode of the current slew (the software clock continues it across frequency changes). */
+  private slewMode: SlewMode | null = null;
 
   constructor(opts: Rfc5905Options = {}) {
     this.software =
@@ -179,10 +250,73 @@ export class Rfc5905Discipline implements Discipline {
     if (opts.initialFrequencyPpm !== undefined) {
       this.freq = Math.max(-this.maxfreq, Math.min(this.maxfreq, opts.initialFrequencyPpm * 1e-6));
       this.state = 'FSET';
+      this.sourcePoints = null;
     } else {
       this.freq = this.software.frequency();
       this.state = 'NSET';
     }
+    this.record(opts.raw ?? 0n);
+  }
+
+  /** Notes the clock model from `at` on (after a change made at `at`). */
+  private record(at: RawTime): void {
+    const seg: Segment = {
+      start: at,
+      reading: this.software.read(at),
+      freq: this.software.frequency(),
+      pending: this.software.pendingSlew(at),
+      mode: this.slewMode,
+    };
+    const last = this.history[this.history.length - 1];
+    if (last !== undefined && last.start >= at) this.history[this.history.length - 1] = seg;
+    else this.history.push(seg);
+    // Forget what lies wholly before the span (keep the segment in effect at its beginning).
+    const from = at - BigInt(HISTORY_SPAN) * 1_000_000_000n;
+    let drop = 0;
+    while (drop + 1 < this.history.length) {
+      const next = this.history[drop + 1];
+      if (next === undefined || next.start > from) break;
+      drop++;
+    }
+    if (this.history.length - drop > HISTORY_MAX) drop = this.history.length - HISTORY_MAX;
+    if (drop > 0) this.history.splice(0, drop);
+  }
+
+  /** The segment in effect at `raw` (the oldest one for earlier values), and whether it is the current one. */
+  private segmentAt(raw: RawTime): { seg: Segment | undefined; current: boolean } {
+    const h = this.history;
+    for (let i = h.length - 1; i >= 0; i--) {
+      const seg = h[i];
+      if (seg !== undefined && (seg.start <= raw || i === 0)) return { seg, current: i === h.length - 1 };
+    }
+    return { seg: undefined, current: true };
+  }
+
+  /** What the clock read (or will read, without further changes) at counter value `raw`. */
+  readAt(raw: RawTime): NtpTime {
+    const { seg, current } = this.segmentAt(raw);
+    if (seg === undefined || (current && raw >= seg.start)) return this.software.read(raw);
+    const dt = Number(raw - seg.start) / 1e9;
+    return seg.reading + secondsToDuration(dt * (1 + seg.freq) + slewApplied(seg.mode, seg.pending, dt));
+  }
+
+  /** The slew still pending at counter value `raw` (the RFC's c.offset then). */
+  private pendingAt(raw: RawTime): number {
+    const { seg, current } = this.segmentAt(raw);
+    if (seg === undefined || (current && raw >= seg.start)) return this.software.pendingSlew(raw);
+    const dt = Math.max(0, Number(raw - seg.start) / 1e9);
+    return seg.pending - slewApplied(seg.mode, seg.pending, dt);
+  }
+
+  /**
+   * An offset measured at `raw` referred to `at`: minus the correction the clock made in between
+   * beyond running at its current frequency (slews, steps, earlier frequency corrections).
+   */
+  offsetAt(raw: RawTime, offset: number, at: RawTime): number {
+    if (raw === at) return offset;
+    const moved = durationToSeconds(this.readAt(at) - this.readAt(raw));
+    const nominal = (Number(at - raw) / 1e9) * (1 + this.rateEstimate());
+    return offset - (moved - nominal);
   }
 
   /**
@@ -191,6 +325,54 @@ export class Rfc5905Discipline implements Discipline {
    */
   exchange(x: RawExchange, _fromSystemPeer: boolean): void {
     if (this.latest === null || x.tf > this.latest) this.latest = x.tf;
+    const pts = this.sourcePoints;
+    if (pts === null || x.tf < x.ta || x.te < x.tb) return;
+    const raw = x.ta + (x.tf - x.ta) / 2n;
+    const time = x.tb + (x.te - x.tb) / 2n;
+    let list = pts.get(x.sourceId);
+    if (list === undefined) {
+      if (pts.size >= 64) return;
+      list = [];
+      pts.set(x.sourceId, list);
+    }
+    const last = list[list.length - 1];
+    if (last !== undefined && raw <= last.raw) return;
+    list.push({ raw, time });
+    const from = raw - BigInt(Math.round(this.watch * 1e9));
+    let drop = 0;
+    while (drop < list.length - 1 && (list[drop]?.raw ?? raw) < from) drop++;
+    if (list.length - drop > 256) drop = list.length - 256;
+    if (drop > 0) list.splice(0, drop);
+    this.sourceSlopeCache = undefined;
+  }
+
+  /** Median of the sources' frequencies (windows spanning at least a minute), null without one. */
+  private sourcesSlope(): number | null {
+    if (this.sourcePoints === null) return null;
+    if (this.sourceSlopeCache !== undefined) return this.sourceSlopeCache;
+    const ys: number[] = [];
+    for (const list of this.sourcePoints.values()) {
+      const first = list[0];
+      const lastP = list[list.length - 1];
+      if (first === undefined || lastP === undefined || list.length < 3) continue;
+      if (Number(lastP.raw - first.raw) / 1e9 < 60) continue;
+      const f = newFit(first.raw, first.time);
+      for (let k = 1; k < list.length; k++) {
+        const p = list[k];
+        if (p !== undefined) addPoint(f, p.raw, p.time);
+      }
+      const y = slope(f, 3);
+      if (y !== null && Number.isFinite(y)) ys.push(y);
+    }
+    let r: number | null = null;
+    if (ys.length > 0) {
+      ys.sort((a, b) => a - b);
+      const m = ys.length >> 1;
+      const hi = ys[m] ?? 0;
+      r = ys.length % 2 === 1 ? hi : ((ys[m - 1] ?? hi) + hi) / 2;
+    }
+    this.sourceSlopeCache = r;
+    return r;
   }
 
   pollExponent(): number {
@@ -221,6 +403,7 @@ export class Rfc5905Discipline implements Discipline {
    */
   private rstclock(state: Rfc5905State, raw: RawTime, offset: number, slewed: number): void {
     this.state = state;
+    if (state === 'SYNC' && !this.hold) this.sourcePoints = null;
     this.base = offset - slewed;
     this.last = offset;
     this.t = raw;
@@ -232,6 +415,8 @@ export class Rfc5905Discipline implements Discipline {
 
   private doStep(at: RawTime, offset: number): void {
     this.software.step(at, offset);
+    this.slewMode = null;
+    this.record(at);
     this.jitter = this.precision;
     this.lastChange = at;
     this.count = 0;
@@ -245,9 +430,12 @@ export class Rfc5905Discipline implements Discipline {
     if (!Number.isFinite(offset)) return { kind: 'ignored', reason: 'non-finite offset' };
     if (this.t !== null && raw <= this.t)
       return { kind: 'ignored', reason: 'not newer than the last update' };
-    // RFC 5905 clock_filter: a sample measured before the last clock update is stale (it does not see
-    // the correction made since) and would be counted twice.
-    if (this.lastChange !== null && raw < this.lastChange) {
+    // RFC 5905 clock_filter rule, in steady state: a sample measured before the last clock update did
+    // not see the correction made then. (It could be referred to now through the clock history, as is
+    // done during start-up, where samples are scarce; in steady state dropping it gives the smoother
+    // loop: 23–46 µs instead of 29–53 µs RMS in the lan-default scenario.)
+    const steady = (this.state === 'SYNC' || this.state === 'SPIK') && !this.hold;
+    if (steady && this.lastChange !== null && raw < this.lastChange) {
       return { kind: 'ignored', reason: 'measured before the last clock update' };
     }
     const neverSet = this.state === 'NSET' || this.state === 'FSET';
@@ -256,16 +444,23 @@ export class Rfc5905Discipline implements Discipline {
     }
     this.updates++;
     // True time at the measurement (the reading handed out then plus the offset measured against it).
-    const trueTime = this.software.read(raw) + secondsToDuration(offset);
+    const trueTime = this.readAt(raw) + secondsToDuration(offset);
     const mu = this.t === null ? 0 : Number(raw - this.t) / 1e9;
     if (sample.now !== undefined && (this.latest === null || sample.now > this.latest))
       this.latest = sample.now;
-    // The update is applied at `at` (now), possibly later than the measurement at `raw`: the pending
-    // slew went on meanwhile. cOffset is the RFC's c.offset at the measurement; `now` is the offset
-    // still to correct at `at`.
+    // The update is applied at `at` (now), possibly later than the measurement at `raw`: the clock was
+    // corrected meanwhile (the pending slew went on, or was replaced by a later update). cOffset is the
+    // RFC's c.offset at the measurement; `now` is the offset still to correct at `at`, the measured
+    // one minus the corrections made since the measurement (from the clock history). A sample measured
+    // before the last update is therefore not stale: what was corrected since is taken out.
     const at = this.when(raw);
-    const cOffset = this.software.pendingSlew(raw);
-    let now = offset - cOffset + this.software.pendingSlew(at);
+    const cOffset = this.pendingAt(raw);
+    // In FREQ state every update adds to the frequency measurement (which offsetAt then uses).
+    if (this.state === 'FREQ' && this.freqFit !== null) addPoint(this.freqFit, raw, trueTime);
+    const measured = this.state === 'FREQ' ? slope(this.freqFit, 2) : null;
+    let now = this.offsetAt(raw, offset, at);
+    /** The offset at `at` (the RFC's θ for a sample taken now): the PLL/FLL input. */
+    const theta = now;
     // Age of the measurement: in FREQ state the measured frequency error also extrapolates the offset.
     const age = Number(at - raw) / 1e9;
     let freq = 0;
@@ -273,15 +468,22 @@ export class Rfc5905Discipline implements Discipline {
     /** The startup hold applies to this update: fast phase slew, no frequency or poll updates. */
     let holding = false;
 
-    if (Math.abs(offset) > this.stept) {
+    if (Math.abs(theta) > this.stept) {
       switch (this.state) {
         case 'SYNC':
           this.state = 'SPIK';
           return { kind: 'spike' };
         case 'FREQ':
           if (mu < this.watch) return { kind: 'ignored', reason: 'FREQ: waiting for the stepout interval' };
-          freq = (offset - this.base - cOffset) / mu;
-          this.doStep(at, now + freq * age);
+          if (measured !== null) {
+            // Least squares over every update of the stepout interval; `now` already extrapolated with it.
+            freq = this.clampFreq(measured) - this.freq;
+          } else {
+            freq = (offset - this.base - cOffset) / mu;
+            now += freq * age;
+          }
+          this.freqFit = null;
+          this.doStep(at, now);
           break;
         case 'SPIK':
           if (mu < this.watch) return { kind: 'spike' };
@@ -289,32 +491,61 @@ export class Rfc5905Discipline implements Discipline {
           break;
         case 'NSET':
           this.doStep(at, now);
+          this.provisionalFrequency(at);
           this.rstclock('FREQ', raw, 0, 0);
+          this.freqFit = newFit(raw, trueTime);
           this.afterUpdate(sample, raw);
           return { kind: 'step', offset: now };
         case 'FSET':
           this.doStep(at, now);
           break;
       }
-      result = { kind: 'step', offset: now + freq * age };
+      result = { kind: 'step', offset: now };
       this.enterSync(raw, trueTime);
       this.rstclock('SYNC', raw, 0, 0);
     } else {
       switch (this.state) {
         case 'NSET':
-          this.slew(at, now, false);
+          // Under the startup hold the first offset is slewed with the hold's short time constant too:
+          // a server whose time still moves along an exponential slew for many minutes is a poor
+          // reference for its own clients' frequency measurement.
+          this.slew(at, now, this.hold);
+          this.provisionalFrequency(at);
           this.rstclock('FREQ', raw, offset, now);
+          this.freqFit = newFit(raw, trueTime);
           this.afterUpdate(sample, raw);
           return { kind: 'slew', offset: now };
         case 'FREQ':
           if (mu < this.watch) {
+            const y = this.sourcesSlope();
+            if (y !== null) {
+              // Provisional correction (beyond the RFC, which lets the clock run on the old frequency
+              // for the whole stepout interval: 90 ms at 100 ppm, passed on to our own clients): the
+              // frequency measured so far from every source's exchanges is applied and the offset
+              // slewed. The final FREQ measurement (true time against the counter) is unaffected.
+              const f = this.clampFreq(y);
+              this.slew(at, now, this.hold, f);
+              this.freq = f;
+              this.software.setFrequency(at, f * 1e6);
+              this.record(at);
+              this.lastChange = at;
+              this.afterUpdate(sample, raw);
+              return { kind: 'slew', offset: now };
+            }
             this.afterUpdate(sample, raw);
             return { kind: 'ignored', reason: 'FREQ: waiting for the stepout interval' };
           }
-          // The frequency measured directly over the stepout interval; the offset left is mostly the
-          // phase the old frequency error accumulated meanwhile, removed under the startup hold.
-          freq = (offset - this.base - cOffset) / mu;
-          now += freq * age;
+          // The frequency measured directly over the stepout interval (least squares over every
+          // source's exchanges in it, else over the updates); the offset left is mostly the phase the
+          // old frequency error accumulated meanwhile, removed under the startup hold.
+          const fy = this.sourcesSlope() ?? measured;
+          if (fy !== null) {
+            freq = this.clampFreq(fy) - this.freq;
+          } else {
+            freq = (offset - this.base - cOffset) / mu;
+            now += freq * age;
+          }
+          this.freqFit = null;
           this.enterSync(raw, trueTime);
           holding = this.hold;
           break;
@@ -327,6 +558,12 @@ export class Rfc5905Discipline implements Discipline {
             const since = this.holdSince === null ? 0 : Number(raw - this.holdSince) / 1e9;
             if (since < this.watch) {
               holding = true;
+              // The frequency follows the sources' (windowed) measurement meanwhile: a frequency measured
+              // in FREQ against a source still settling itself (stratum 2 in its own start-up) would
+              // otherwise leave ms of phase error between the rare updates of the hold.
+              const y = this.sourcesSlope();
+              // (`now` was extrapolated with it already: rateEstimate.)
+              if (y !== null) freq = this.clampFreq(y) - this.freq;
               break;
             }
             // End of the hold: the frequency measured over it (against a source that had time to settle
@@ -343,11 +580,11 @@ export class Rfc5905Discipline implements Discipline {
           const pollS = 2 ** this.poll;
           if (pollS > ALLAN / 2) {
             const etemp = Math.max(FLL - this.poll, AVG);
-            freq += (offset - cOffset) / (Math.max(mu, ALLAN) * etemp);
+            freq += (theta - this.pendingAt(at)) / (Math.max(mu, ALLAN) * etemp);
           }
           const etemp = Math.min(mu, ALLAN);
           const dtemp = 4 * this.pll * pollS;
-          freq += (offset * etemp) / (dtemp * dtemp);
+          freq += (theta * etemp) / (dtemp * dtemp);
           break;
         }
       }
@@ -366,6 +603,7 @@ export class Rfc5905Discipline implements Discipline {
     const df = this.freq - old;
     this.wander = Math.sqrt(this.wander ** 2 + (df ** 2 - this.wander ** 2) / AVG);
     this.software.setFrequency(at, this.freq * 1e6);
+    this.record(at);
     this.lastChange = at;
 
     // Poll-interval adjustment (the jiggle counter); frozen under the startup hold (as ntpd does).
@@ -402,33 +640,50 @@ export class Rfc5905Discipline implements Discipline {
     return Math.max(-this.maxfreq, Math.min(this.maxfreq, f));
   }
 
+  /**
+   * At the first update: the frequency measured so far from the sources' exchanges (if they span a
+   * minute) is applied at once, so that the clock does not run on a 100 ppm error through the FREQ
+   * state (the next update may be many polls away: a step clears every clock filter).
+   */
+  private provisionalFrequency(at: RawTime): void {
+    const y = this.sourcesSlope();
+    if (y === null) return;
+    this.freq = this.clampFreq(y);
+    this.software.setFrequency(at, this.freq * 1e6);
+    this.record(at);
+    this.lastChange = at;
+  }
+
   /** First entry into SYNC state: the startup hold starts counting its stepout interval. */
   private enterSync(raw: RawTime, trueTime: NtpTime): void {
     if (this.holdSince !== null || !this.hold) return;
     this.holdSince = raw;
-    this.fit = { raw, time: trueTime, n: 0, sx: 0, sy: 0, sxx: 0, sxy: 0 };
-    this.addFitPoint(raw, trueTime);
+    this.fit = newFit(raw, trueTime);
   }
 
   private addFitPoint(raw: RawTime, trueTime: NtpTime): void {
-    const f = this.fit;
-    if (f === null) return;
-    const x = Number(raw - f.raw) / 1e9;
-    const y = durationToSeconds(trueTime - f.time) - x;
-    f.n++;
-    f.sx += x;
-    f.sy += y;
-    f.sxx += x * x;
-    f.sxy += x * y;
+    if (this.fit !== null) addPoint(this.fit, raw, trueTime);
   }
 
   /** Slope of the hold's fit (the counter's frequency error, s/s); null with too few points. */
   private fitSlope(): number | null {
-    const f = this.fit;
-    if (f === null || f.n < 3) return null;
-    const d = f.n * f.sxx - f.sx * f.sx;
-    if (!(d > 0)) return null;
-    return (f.n * f.sxy - f.sx * f.sy) / d;
+    return slope(this.fit, 3);
+  }
+
+  /**
+   * The rate correction the clock should have, best estimate: in FREQ state the provisional one
+   * measured so far (the clock itself still runs on the old frequency), else the clock's.
+   */
+  private rateEstimate(): number {
+    if (this.state === 'FREQ' || this.state === 'NSET') {
+      const y = this.sourcesSlope() ?? slope(this.freqFit, 2);
+      if (y !== null) return this.clampFreq(y);
+    }
+    if (this.state === 'SYNC' && this.holdSince !== null && this.hold) {
+      const y = this.sourcesSlope();
+      if (y !== null) return this.clampFreq(y);
+    }
+    return this.software.frequency();
   }
 
   /**
@@ -438,13 +693,20 @@ export class Rfc5905Discipline implements Discipline {
    */
   private slew(at: RawTime, offset: number, fast: boolean, freq = this.freq): void {
     if (!fast) {
+      this.slewMode = { kind: 'exp', tau: this.tau() };
       this.software.slewExponential(at, offset, this.tau());
     } else {
       const tau = this.pll * 2;
       const rate = Math.max(this.maxfreq - Math.sign(offset) * freq, this.maxfreq / 10);
-      if (Math.abs(offset) > rate * tau) this.software.slewLinear(at, offset, rate);
-      else this.software.slewExponential(at, offset, tau);
+      if (Math.abs(offset) > rate * tau) {
+        this.slewMode = { kind: 'linear', rate };
+        this.software.slewLinear(at, offset, rate);
+      } else {
+        this.slewMode = { kind: 'exp', tau };
+        this.software.slewExponential(at, offset, tau);
+      }
     }
+    this.record(at);
     this.lastChange = at;
   }
 

@@ -121,4 +121,11 @@ export interface Discipline {
   /** The poll exponent the discipline currently wants (RFC 5905 poll-adjust), within [minpoll, maxpoll]. */
   pollExponent(): number;
   snapshot(raw: RawTime): DisciplineSnapshot;
+  /**
+   * Optional: an offset measured at counter value `raw` (against the clock as it read then), referred
+   * to counter value `at` through the corrections the discipline made to its clock in between (slews,
+   * steps, frequency changes). The engine uses it to compare and combine the sources' filter outputs,
+   * which are of different ages. Absent: offsets are used as measured.
+   */
+  offsetAt?(raw: RawTime, offset: number, at: RawTime): number;
 }

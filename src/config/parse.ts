@@ -22,6 +22,7 @@ import type {
   DaemonConfig,
   HostSourceConfig,
   LogLevel,
+  NtsConfig,
   PoolSourceConfig,
   ServiceConfig,
   SourceOptions,
@@ -59,6 +60,7 @@ const TOP_KEYS = [
   'observe',
   'log',
   'daemon',
+  'nts',
 ] as const;
 
 const SOURCE_KEYS = [
@@ -117,8 +119,18 @@ function readHost(r: TomlReader, t: Table, path: string): { host: string; port: 
 function readHostSources(r: TomlReader, top: Table, key: string, minpoll: number): HostSourceConfig[] {
   return r.tables(top, key, '').map((t, i) => {
     const path = `${key}[${i}]`;
-    r.keys(t, path, SOURCE_KEYS);
-    return { ...readHost(r, t, path), ...readSourceOptions(r, t, path, minpoll) };
+    // NTS (RFC 8915) only for client associations.
+    r.keys(t, path, key === 'server' ? [...SOURCE_KEYS, 'nts', 'nts-port'] : SOURCE_KEYS);
+    const c: HostSourceConfig = { ...readHost(r, t, path), ...readSourceOptions(r, t, path, minpoll) };
+    if (key === 'server') {
+      c.nts = r.bool(t, 'nts', path, false);
+      c.ntsPort = r.num(t, 'nts-port', path, 4460, { int: true, min: 1, max: 65535 });
+      if (c.nts && c.key !== null)
+        r.issue('CONFIG_BAD_VALUE', join(path, 'key'), 'a source uses either nts or a symmetric key');
+      if (c.nts && c.xleave)
+        r.issue('CONFIG_BAD_VALUE', join(path, 'xleave'), 'interleaved mode is not available with nts');
+    }
+    return c;
   });
 }
 
@@ -412,6 +424,44 @@ export function checkConfig(
       r.issue('CONFIG_BAD_VALUE', `observe.${k}`, `'${v}' is not HOST:PORT`);
   }
 
+  // [nts]
+  const ntsT = r.table(doc, 'nts', '') ?? {};
+  r.keys(ntsT, 'nts', [
+    'trusted-certs',
+    'insecure-skip-verify',
+    'server-cert',
+    'server-key',
+    'ke-port',
+    'ke-listen',
+    'key-file',
+    'rotate-interval',
+    'keep-keys',
+    'max-connections',
+    'handshake-timeout',
+  ]);
+  const nts: NtsConfig = {
+    trustedCerts: r.optStr(ntsT, 'trusted-certs', 'nts', null),
+    insecureSkipVerify: r.bool(ntsT, 'insecure-skip-verify', 'nts', false),
+    serverCert: r.optStr(ntsT, 'server-cert', 'nts', null),
+    serverKey: r.optStr(ntsT, 'server-key', 'nts', null),
+    kePort: r.num(ntsT, 'ke-port', 'nts', 4460, { int: true, min: 0, max: 65535 }),
+    keListen: ntsT['ke-listen'] === undefined ? null : r.strList(ntsT, 'ke-listen', 'nts', []),
+    keyFile: r.optStr(ntsT, 'key-file', 'nts', null),
+    rotateInterval: r.num(ntsT, 'rotate-interval', 'nts', 86400, { min: 60, max: 86400 * 365 }),
+    keepKeys: r.num(ntsT, 'keep-keys', 'nts', 3, { int: true, min: 2, max: 100 }),
+    maxConnections: r.num(ntsT, 'max-connections', 'nts', 100, { int: true, min: 1, max: 100000 }),
+    handshakeTimeout: r.num(ntsT, 'handshake-timeout', 'nts', 5, { min: 0.1, max: 600 }),
+  };
+  if ((nts.serverCert === null) !== (nts.serverKey === null))
+    r.issue(
+      'CONFIG_BAD_VALUE',
+      nts.serverCert === null ? 'nts.server-key' : 'nts.server-cert',
+      'server-cert and server-key go together',
+    );
+  (nts.keListen ?? []).forEach((a, i) => {
+    if (!isIpLiteral(a)) r.issue('CONFIG_BAD_VALUE', `nts.ke-listen[${i}]`, `'${a}' is not an IP address`);
+  });
+
   // [log]
   const logT = r.table(doc, 'log', '') ?? {};
   r.keys(logT, 'log', ['level', 'format']);
@@ -440,6 +490,7 @@ export function checkConfig(
       refclocks,
       system,
       keysFile,
+      nts,
       clock,
       server,
       access,

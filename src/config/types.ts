@@ -31,6 +31,35 @@ export interface SourceOptions {
 export interface HostSourceConfig extends SourceOptions {
   host: string;
   port: number;
+  /** `[[server]]` only: authenticate with NTS (RFC 8915); `host` is then the NTS-KE server. */
+  nts?: boolean;
+  /** NTS-KE port (default 4460). */
+  ntsPort?: number;
+}
+
+/** `[nts]`: Network Time Security, client trust and the NTS-KE server (docs/nts.md). */
+export interface NtsConfig {
+  /** PEM file of CA / self-signed certificates trusted for NTS-KE servers; null = the system store. */
+  trustedCerts: string | null;
+  /** Do not verify NTS-KE server certificates (tests only). */
+  insecureSkipVerify: boolean;
+  /** PEM certificate chain and private key of our NTS-KE server; both set = serve NTS. */
+  serverCert: string | null;
+  serverKey: string | null;
+  /** TCP port of our NTS-KE server (default 4460). */
+  kePort: number;
+  /** Addresses the NTS-KE server listens on; null = those of `[serve] listen`. */
+  keListen: string[] | null;
+  /** File keeping the cookie master keys across restarts; null = next to the state file, or none. */
+  keyFile: string | null;
+  /** Seconds between master key rotations (default 86400). */
+  rotateInterval: number;
+  /** Master keys kept (current + previous), default 3. */
+  keepKeys: number;
+  /** NTS-KE connections open at once (default 100). */
+  maxConnections: number;
+  /** Seconds a KE connection may take (handshake and exchange), default 5. */
+  handshakeTimeout: number;
 }
 
 /** `[[pool]]`: a DNS name giving several servers. */
@@ -66,6 +95,8 @@ export interface DaemonConfig {
   /** Engine parameters. `keys` holds the inline keys; the daemon adds those of `keysFile`. */
   system: SystemConfig;
   keysFile: string | null;
+  /** `[nts]` (always set by the parser; optional for hand-built configurations). */
+  nts?: NtsConfig;
   clock: {
     discipline: 'rfc5905' | 'feedforward';
     /** Drift/state file (JSON, written atomically), null = none. */

@@ -22,7 +22,9 @@ import { createDiscipline } from '../clock/index.js';
 import type { Discipline, RawTime } from '../clock/types.js';
 import type { DaemonConfig, HostSourceConfig, PoolSourceConfig, SourceOptions } from '../config/types.js';
 import { DEFAULT_UNPRIVILEGED_PORT } from '../config/types.js';
+import { clockReader } from '../io/ffi.js';
 import { KernelTimestamps } from '../io/kernel-timestamps.js';
+import { nodeRandomBytes } from '../io/nts-ke.js';
 import { RefclockRunner } from '../io/refclock-host.js';
 import { type KernelClockInterface, loadFfiKernel, SystemClockDriver } from '../io/sysclock.js';
 import {
@@ -35,9 +37,10 @@ import { type GuardConfig, ServerGuard } from '../serve/index.js';
 import type { ClientSnapshot, DaemonSnapshot, ServerStats, SystemSnapshot } from '../system/snapshot.js';
 import { NtpSystem } from '../system/system.js';
 import type { Action, Endpoint, SourceConfig, SourceMode, SystemEvent } from '../system/types.js';
-import { unixNsToNtpTime } from '../time/ntp-time.js';
+import { toTimestamp, unixNsToNtpTime } from '../time/ntp-time.js';
 import { decodePacket, encodePacket, MODE } from '../wire/packet.js';
 import { createLogger, type Logger } from './log.js';
+import { NtsService } from './nts.js';
 import { readStateFile, writeStateFile } from './state.js';
 
 export const NTPKIT_VERSION = '0.1.0';
@@ -87,8 +90,12 @@ function hrtime(): RawTime {
   return process.hrtime.bigint();
 }
 
-/** Host wall time (Unix ns), sub-millisecond where the platform gives it. */
+let realtimeNs: (() => bigint) | null | undefined;
+
+/** Host wall time (Unix ns): clock_gettime(CLOCK_REALTIME) where FFI is available, else ~1 µs. */
 function wallUnixNs(): bigint {
+  if (realtimeNs === undefined) realtimeNs = clockReader(0);
+  if (realtimeNs !== null) return realtimeNs();
   const ms = performance.timeOrigin + performance.now();
   return BigInt(Math.round(ms * 1e3)) * 1000n;
 }
@@ -154,6 +161,8 @@ function hostKey(mode: string, s: HostSourceConfig): string {
     s.key,
     s.version,
     s.maxDelay,
+    s.nts ?? false,
+    s.ntsPort ?? 4460,
   ]);
 }
 function poolKey(p: PoolSourceConfig): string {
@@ -288,6 +297,8 @@ class DaemonImpl implements Daemon {
   private driverTimer: NodeJS.Timeout | null = null;
   private refclockRunner: RefclockRunner | null = null;
   private stopping = false;
+  /** NTS-KE client runs and server (src/daemon/nts.ts). */
+  private nts: NtsService | null = null;
 
   constructor(config: DaemonConfig, opts: DaemonOptions) {
     this.config = config;
@@ -333,10 +344,12 @@ class DaemonImpl implements Daemon {
     this.engine = new NtpSystem(c.system, {
       discipline: this.discipline,
       random: this.opts.random ?? Math.random,
+      randomBytes: nodeRandomBytes,
     });
 
     try {
       await this.bindSockets();
+      await this.startNts();
       await this.startLegacy();
       if (c.daemon.pidFile !== null) await writeFile(c.daemon.pidFile, `${process.pid}\n`);
       if (this.opts.dropPrivileges === true) this.owner = await this.targetUser();
@@ -487,6 +500,19 @@ class DaemonImpl implements Daemon {
     });
   }
 
+  private async startNts(): Promise<void> {
+    this.nts = new NtsService(this.config, {
+      engine: () => this.engine,
+      execute: (a) => this.execute(a),
+      raw: () => this.raw(),
+      log: () => this.log,
+      resolve: (h) => this.resolveHost(h),
+      canReach: (a) => this.canReach(a),
+      ntpEndpoints: () => this.endpoints,
+    });
+    await this.nts.start();
+  }
+
   private async startLegacy(): Promise<void> {
     const lg = this.config.legacy;
     if (lg.time === null && lg.daytime === null) return;
@@ -586,7 +612,7 @@ class DaemonImpl implements Daemon {
       const authenticated = msg.length === 48 + 20 || msg.length === 48 + 24;
       let actions: Action[];
       try {
-        actions = this.engine.handlePacket(raw, bytes, from, { address: b.address, port: b.port });
+        actions = this.engine.handlePacket(raw, bytes, from, { address: b.address, port: b.port }, this.raw());
       } catch (e) {
         this.log.error('engine error on request', { from, error: e });
         this.guard.recordInvalid('engine-error');
@@ -599,7 +625,7 @@ class DaemonImpl implements Daemon {
     }
     let actions: Action[];
     try {
-      actions = this.engine.handlePacket(raw, bytes, from, { address: b.address, port: b.port });
+      actions = this.engine.handlePacket(raw, bytes, from, { address: b.address, port: b.port }, this.raw());
     } catch (e) {
       this.log.error('engine error', { from, error: e });
       return;
@@ -637,8 +663,19 @@ class DaemonImpl implements Daemon {
    * kernel timestamps; otherwise the counter read as `send()` returns (with the synchronous lookup
    * the datagram has normally left by then, uv_udp_try_send) or in the send callback, the earlier.
    */
-  private sendRaw(b: BoundSocket, bytes: Uint8Array, to: Endpoint, onSent?: (raw: RawTime) => void): void {
+  private sendRaw(
+    b: BoundSocket,
+    bytes: Uint8Array,
+    to: Endpoint,
+    onSent?: (raw: RawTime) => void,
+    transmitAt?: number,
+  ): void {
     let after: RawTime | null = null;
+    if (transmitAt !== undefined && transmitAt + 8 <= bytes.length) {
+      // The basic-mode transmit timestamp, read as late as the host can: right before the send.
+      const t = toTimestamp(this.discipline.clock.read(this.raw()));
+      new DataView(bytes.buffer, bytes.byteOffset, bytes.length).setBigUint64(transmitAt, t);
+    }
     const ticket = onSent === undefined || b.stamps === null ? null : b.stamps.track(bytes);
     b.sock.send(bytes, to.port, to.address, (err) => {
       const raw = this.raw();
@@ -693,6 +730,7 @@ class DaemonImpl implements Daemon {
               : (raw) => {
                   if (!this.stopping) this.execute(this.engine.handleTransmitted(txId, raw));
                 },
+            a.transmitAt,
           );
           break;
         }
@@ -736,6 +774,7 @@ class DaemonImpl implements Daemon {
   }
 
   private onEvent(e: SystemEvent): void {
+    this.nts?.onEvent(e);
     switch (e.kind) {
       case 'clock-panic':
         this.log.error('clock offset beyond the panic threshold; set the host clock and restart', { ...e });
@@ -833,7 +872,10 @@ class DaemonImpl implements Daemon {
     const address = addrs.find((a) => this.canReach(a));
     if (address === undefined || this.stopping || s.id !== null || !this.statics.includes(s)) return;
     s.address = address;
-    s.id = this.addEngineSource(sourceConfig(s.mode, address, s.cfg.port, s.cfg.host, s.cfg));
+    const cfg = sourceConfig(s.mode, address, s.cfg.port, s.cfg.host, s.cfg);
+    if (s.cfg.nts === true && s.mode === 'server') cfg.nts = true;
+    s.id = this.addEngineSource(cfg);
+    if (cfg.nts === true) this.nts?.attach(s.id, s.cfg);
     this.log.info('source configured', { id: s.id, host: s.cfg.host, address, mode: s.mode });
   }
 
@@ -951,6 +993,7 @@ class DaemonImpl implements Daemon {
     } catch (e) {
       this.log.error('access/rate-limit configuration rejected; keeping the old one', { error: e });
     }
+    await this.nts?.reload(config);
     await this.reconcileSources();
     this.log.info('configuration reloaded', {
       file: config.file,
@@ -986,6 +1029,7 @@ class DaemonImpl implements Daemon {
     this.driverTimer = null;
     this.refclockRunner?.stop();
     this.refclockRunner = null;
+    await this.nts?.stop();
     this.timer = null;
     this.housekeeping = null;
     this.stateTimer = null;

@@ -6,6 +6,7 @@
  */
 
 import { randomBytes } from 'node:crypto';
+import { isIP } from 'node:net';
 import tls from 'node:tls';
 import { CookieJar, type NtsKeys, type RandomBytes } from '../nts/cookie.js';
 import {
@@ -89,9 +90,11 @@ export function ntsKeClient(o: NtsKeClientOptions): Promise<NtsKeClientResult> {
       port: o.port ?? KE_DEFAULT_PORT,
       ALPNProtocols: [KE_ALPN],
       minVersion: 'TLSv1.3',
-      servername: o.servername ?? o.host,
       rejectUnauthorized: o.insecure !== true,
     };
+    // SNI carries names only (RFC 6066); an IP literal is verified against the certificate's IP SANs.
+    const servername = o.servername ?? (isIP(o.host) === 0 ? o.host : undefined);
+    if (servername !== undefined) opts.servername = servername;
     if (o.ca !== undefined) opts.ca = o.ca;
     const socket = tls.connect(opts);
     const timer = setTimeout(
@@ -167,6 +170,10 @@ export interface NtsKeServerOptions {
   ntpPort?: number;
   /** Per-connection time limit, ms (default 5000). */
   timeoutMs?: number;
+  /** TLS handshake time limit, ms (default: timeoutMs). */
+  handshakeTimeoutMs?: number;
+  /** Connections open at once; more are refused (default: no cap). */
+  maxConnections?: number;
 }
 
 export interface NtsKeServer {
@@ -185,8 +192,13 @@ export function startNtsKeServer(o: NtsKeServerOptions): Promise<NtsKeServer> {
     cert: o.cert,
     ALPNProtocols: [KE_ALPN],
     minVersion: 'TLSv1.3',
+    handshakeTimeout: o.handshakeTimeoutMs ?? o.timeoutMs ?? 5000,
   });
+  if (o.maxConnections !== undefined) server.maxConnections = o.maxConnections;
+  const open = new Set<tls.TLSSocket>();
   server.on('secureConnection', (socket) => {
+    open.add(socket);
+    socket.on('close', () => open.delete(socket));
     let buf = new Uint8Array(0);
     socket.setTimeout(o.timeoutMs ?? 5000, () => socket.destroy());
     socket.on('error', () => socket.destroy());
@@ -239,7 +251,11 @@ export function startNtsKeServer(o: NtsKeServerOptions): Promise<NtsKeServer> {
       resolve({
         port: typeof addr === 'object' && addr !== null ? addr.port : o.port,
         served: () => served,
-        close: () => new Promise<void>((res) => server.close(() => res())),
+        close: () =>
+          new Promise<void>((res) => {
+            server.close(() => res());
+            for (const s of open) s.destroy();
+          }),
       });
     });
   });

@@ -32,8 +32,15 @@ function u32be(v: number): Uint8Array {
   return Uint8Array.from([(v >>> 24) & 0xff, (v >>> 16) & 0xff, (v >>> 8) & 0xff, v & 0xff]);
 }
 
+/** A master key with its ID, as kept in a key file (see `CookieJar.exportKeys`). */
+export interface MasterKey {
+  id: number;
+  key: Uint8Array;
+}
+
 export class CookieJar {
   private readonly keys = new Map<number, AesSiv>();
+  private readonly raw = new Map<number, Uint8Array>();
   private readonly order: number[] = [];
   private nextId: number;
 
@@ -58,12 +65,43 @@ export class CookieJar {
     const id = this.nextId;
     this.nextId = (this.nextId + 1) >>> 0;
     this.keys.set(id, new AesSiv(key));
+    this.raw.set(id, Uint8Array.from(key));
     this.order.push(id);
     while (this.order.length > this.keep) {
       const old = this.order.shift();
-      if (old !== undefined) this.keys.delete(old);
+      if (old !== undefined) {
+        this.keys.delete(old);
+        this.raw.delete(old);
+      }
     }
     return id;
+  }
+
+  /** The master keys, oldest first (the last one is current): what a key file keeps across restarts. */
+  exportKeys(): MasterKey[] {
+    return this.order.map((id) => ({ id, key: Uint8Array.from(this.raw.get(id) ?? new Uint8Array(0)) }));
+  }
+
+  /**
+   * Replaces the master keys by saved ones (oldest first; the last becomes current), so that cookies
+   * issued before a restart stay valid. Throws on an empty list or a key of the wrong length.
+   */
+  importKeys(list: readonly MasterKey[]): void {
+    if (list.length === 0) throw new RangeError('no master keys');
+    for (const k of list) {
+      if (k.key.length !== MASTER_KEY_LENGTH)
+        throw new RangeError(`master key must be ${MASTER_KEY_LENGTH} bytes`);
+      if (!Number.isInteger(k.id) || k.id < 0 || k.id > 0xffffffff) throw new RangeError('bad master key id');
+    }
+    this.keys.clear();
+    this.raw.clear();
+    this.order.length = 0;
+    for (const k of list.slice(-this.keep)) {
+      this.keys.set(k.id, new AesSiv(k.key));
+      this.raw.set(k.id, Uint8Array.from(k.key));
+      this.order.push(k.id);
+    }
+    this.nextId = ((list[list.length - 1]?.id ?? 0) + 1) >>> 0;
   }
 
   /** The ID of the current master key. */

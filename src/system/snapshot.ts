@@ -82,6 +82,10 @@ export interface SourceSnapshot {
   /** Human words for the verdict, e.g. "outside the intersection of 3 truechimers". */
   verdictReason: string;
   auth: 'none' | 'ok' | 'failed';
+  /** How the source is authenticated: NTS (RFC 8915), a symmetric key, or not at all. */
+  authMethod?: 'nts' | 'symmetric' | 'none';
+  /** NTS sources only. */
+  nts?: NtsSourceInfo;
   keyId: number | null;
   /** Last kiss code received, if any. */
   kod: string | null;
@@ -91,6 +95,20 @@ export interface SourceSnapshot {
   packetsReceived: number;
   /** Reference clocks only (mode 'refclock'); packetsReceived counts accepted samples. */
   refclock?: RefclockInfo;
+}
+
+/** NTS state of a client association. */
+export interface NtsSourceInfo {
+  /** A session (keys from NTS-KE) is in place. */
+  session: boolean;
+  /** Cookies in the pool. */
+  cookies: number;
+  /** NTS-KE runs the association asked for. */
+  keRequests: number;
+  /** NTS NAKs received. */
+  naks: number;
+  /** Responses rejected by the NTS checks (forged, tampered, unauthenticated). */
+  authFailures: number;
 }
 
 /** Driver details of a reference clock source. */

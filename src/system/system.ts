@@ -11,9 +11,11 @@ import { HuffPuff } from '../algo/huffpuff.js';
 import { intersect } from '../algo/select.js';
 import { type AssocContext, Association, type AssocOutput, type LocalStamp } from '../assoc/association.js';
 import { BroadcastServer } from '../assoc/broadcast.js';
-import { ServerResponder, type ServerState } from '../assoc/server.js';
+import { buildServerResponse, ServerResponder, type ServerState } from '../assoc/server.js';
 import { addressRefid, checkAuth } from '../assoc/util.js';
 import type { ClockChange, RawTime } from '../clock/types.js';
+import type { CookieJar, NtsKeys } from '../nts/cookie.js';
+import { buildNtsNak, buildNtsResponse, EF, type NtsServerContext, verifyNtsRequest } from '../nts/ntp.js';
 import { type LockReference, RefclockSource, type SampleResult } from '../refclock/source.js';
 import { type RefclockConfig, type RefclockSample, validateRefclockConfig } from '../refclock/types.js';
 import { type NtpTime, ntpTimeToUnixNs, secondsToDuration, toTimestamp } from '../time/ntp-time.js';
@@ -101,6 +103,15 @@ export class NtpSystem implements NtpEngine {
   private readonly verdicts = new Map<string, Verdict>();
   private readonly ctx: AssocContext;
   private events: SystemEvent[] = [];
+  /** Associations seen in a burst (to notice the end of one). */
+  private readonly bursting = new Set<string>();
+  /** Associations whose burst ended without a selection run since (its last response may be lost). */
+  private readonly burstEnded = new Set<string>();
+  private readonly randomBytes: (n: number) => Uint8Array;
+  /** NTS server: the cookie jar shared with the host's NTS-KE server (null = no NTS service). */
+  private ntsJar: CookieJar | null = null;
+  /** NTS server statistics. */
+  readonly ntsServer = { requests: 0, responses: 0, naks: 0, rejected: 0 };
 
   // System variables (RFC 5905 section 11.3).
   private leap = 3;
@@ -124,6 +135,13 @@ export class NtpSystem implements NtpEngine {
     this.server = new ServerResponder(config.interleavedTableSize);
     this.broadcasters = config.broadcast.map((b) => new BroadcastServer(b));
     this.huffPuff = config.huffPuff > 0 ? new HuffPuff(config.huffPuff) : null;
+    this.randomBytes =
+      deps.randomBytes ??
+      ((n) => {
+        const b = new Uint8Array(n);
+        for (let i = 0; i < n; i++) b[i] = Math.floor(deps.random() * 256) & 0xff;
+        return b;
+      });
     this.ctx = {
       clock: deps.discipline.clock,
       random: deps.random,
@@ -137,6 +155,7 @@ export class NtpSystem implements NtpEngine {
         return this.huffPuff.correct(offset, delay);
       },
       allocTxId: (onSent) => this.allocTxId(onSent),
+      randomBytes: (n) => this.randomBytes(n),
     };
     this.unsubscribe = deps.discipline.clock.onChange((c) => this.onClockChange(c));
   }
@@ -176,8 +195,9 @@ export class NtpSystem implements NtpEngine {
     return this.finish(raw, []);
   }
 
-  handlePacket(raw: RawTime, bytes: Uint8Array, from: Endpoint, to?: Endpoint): Action[] {
+  handlePacket(raw: RawTime, bytes: Uint8Array, from: Endpoint, to?: Endpoint, now?: RawTime): Action[] {
     const actions: Action[] = [];
+    const txRaw = now !== undefined && now > raw ? now : raw;
     const decoded = decodePacket(bytes);
     if (!decoded.ok) {
       this.emit({ kind: 'reject', sourceId: null, reason: `malformed: ${decoded.error.code}` });
@@ -185,14 +205,18 @@ export class NtpSystem implements NtpEngine {
     }
     const pkt = decoded.packet;
     switch (pkt.mode) {
-      case MODE.CLIENT:
-        this.answer(raw, pkt, bytes.length, from, to, actions);
+      case MODE.CLIENT: {
+        const nts = this.ntsCheck(raw, pkt, bytes, from, to, actions);
+        if (nts === 'done') break;
+        this.answer(raw, txRaw, pkt, bytes.length, from, to, actions);
+        if (nts !== null) this.ntsSeal(actions, nts);
         break;
+      }
       case MODE.SERVER: {
         const a = this.findAssoc(from, ['server', 'broadcast-client'], true);
         if (a === undefined)
           this.emit({ kind: 'reject', sourceId: null, reason: 'no association for mode 4' });
-        else this.runAssoc(raw, a, a.receive(raw, pkt), actions, to);
+        else this.runAssoc(raw, a, a.receive(raw, pkt, bytes), actions, to);
         break;
       }
       case MODE.SYMMETRIC_ACTIVE:
@@ -212,7 +236,7 @@ export class NtpSystem implements NtpEngine {
             a = this.assocs.get(id);
           } else {
             // No association: answer statelessly in mode 2 (RFC 5905 dispatch table).
-            this.answer(raw, pkt, bytes.length, from, to, actions);
+            this.answer(raw, txRaw, pkt, bytes.length, from, to, actions);
             break;
           }
         }
@@ -305,6 +329,76 @@ export class NtpSystem implements NtpEngine {
     this.demobilise(id, 'removed by configuration');
     if (wasSysPeer) this.mitigate(raw);
     return this.finish(raw, []);
+  }
+
+  // ---------------------------------------------------------------------------------------------
+  // NTS (RFC 8915). The host runs NTS-KE (TLS); the engine only sees keys and cookies.
+
+  /**
+   * Gives an NTS source (SourceConfig.nts) its session from NTS-KE: AEAD keys, cookies and the NTP
+   * server the KE server named (the association's address and port become these). The host calls
+   * this after an 'nts-ke' event, or right after adding the source.
+   */
+  setNtsSession(
+    raw: RawTime,
+    id: string,
+    s: { keys: NtsKeys; cookies: readonly Uint8Array[]; address: string; port: number },
+  ): Action[] {
+    const a = this.assocs.get(id);
+    if (a === undefined || a.cfg.nts !== true) return [];
+    a.setNtsSession(raw, s.keys, s.cookies, s.address, s.port);
+    return this.finish(raw, []);
+  }
+
+  /** Serves NTS-protected requests with cookies of `jar` (null: no NTS service). */
+  setNtsServer(jar: CookieJar | null): void {
+    this.ntsJar = jar;
+  }
+
+  /**
+   * NTS server (RFC 8915 section 5.7): a request with NTS fields is answered only authenticated
+   * (the context returned, for ntsSeal), with an NTS NAK when its cookie is unusable, or not at all
+   * ('done'); it never gets a plain answer. null: a plain NTP request.
+   */
+  private ntsCheck(
+    raw: RawTime,
+    pkt: NtpPacket,
+    bytes: Uint8Array,
+    from: Endpoint,
+    to: Endpoint | undefined,
+    actions: Action[],
+  ): NtsServerContext | 'done' | null {
+    if (!pkt.extensions.some((e) => e.type === EF.COOKIE || e.type === EF.AUTHENTICATOR)) return null;
+    this.ntsServer.requests++;
+    const jar = this.ntsJar;
+    if (jar === null) {
+      this.ntsServer.rejected++;
+      this.emit({ kind: 'reject', sourceId: null, reason: 'nts: not an NTS server' });
+      return 'done';
+    }
+    const v = verifyNtsRequest(bytes, jar);
+    if (v.ok) return v.context;
+    if (v.nakUniqueId !== undefined) {
+      const now = toTimestamp(this.deps.discipline.clock.read(raw));
+      const header = buildServerResponse(pkt, this.serverState(raw), now, BigInt.asUintN(64, now + 1n));
+      const act: Action = { kind: 'send', to: from, bytes: buildNtsNak(header, v.nakUniqueId) };
+      if (to !== undefined) act.from = to;
+      actions.push(act);
+      this.ntsServer.naks++;
+    } else this.ntsServer.rejected++;
+    this.emit({ kind: 'reject', sourceId: null, reason: `nts: ${v.code}` });
+    return 'done';
+  }
+
+  /** Replaces the plain response `answer()` just queued by its NTS-protected form. */
+  private ntsSeal(actions: Action[], ctx: NtsServerContext): void {
+    const last = actions[actions.length - 1];
+    const jar = this.ntsJar;
+    if (last === undefined || last.kind !== 'send' || jar === null) return;
+    const d = decodePacket(last.bytes);
+    if (!d.ok) return;
+    last.bytes = buildNtsResponse(d.packet, ctx, jar, this.randomBytes);
+    this.ntsServer.responses++;
   }
 
   // ---------------------------------------------------------------------------------------------
@@ -468,8 +562,22 @@ export class NtpSystem implements NtpEngine {
       }
     }
     // RFC 5905 clock_filter(): the system process runs only when the association is not in a burst,
-    // so that every source has its burst of samples before the first selection.
-    if ((updated && !a.inBurst) || outs.some((o) => o.kind === 'event' && o.event.kind === 'unreachable'))
+    // so that every source has its burst of samples before the first selection. When a burst ended
+    // with its last response lost, the samples it brought are used all the same at the next poll
+    // (ntpd runs the selection during bursts while unsynchronised; without this, a start-up burst
+    // whose last packet is lost leaves the clock waiting for the next new filter output, many polls
+    // later: 930 s instead of 70 s in the loss30 scenario, seed 4).
+    let burstLost = false;
+    if (a.inBurst) {
+      this.bursting.add(a.id);
+    } else if (this.bursting.delete(a.id)) {
+      this.burstEnded.add(a.id);
+    } else if (this.burstEnded.delete(a.id)) {
+      burstLost = a.selectEpoch > this.lastUpdateEpoch;
+    }
+    const run = updated && !a.inBurst;
+    if (run) this.burstEnded.delete(a.id);
+    if (run || burstLost || outs.some((o) => o.kind === 'event' && o.event.kind === 'unreachable'))
       this.mitigate(raw);
   }
 
@@ -526,25 +634,32 @@ export class NtpSystem implements NtpEngine {
 
   private answer(
     raw: RawTime,
+    txRaw: RawTime,
     pkt: NtpPacket,
     length: number,
     from: Endpoint,
     to: Endpoint | undefined,
     actions: Action[],
   ): void {
-    const now = toTimestamp(this.deps.discipline.clock.read(raw));
-    // The software transmit timestamp: the same reading plus one unit, so that receive and transmit
-    // timestamps always differ (RFC 9769 clients rely on it).
+    const clock = this.deps.discipline.clock;
+    const now = toTimestamp(clock.read(raw));
+    // The software transmit timestamp (basic mode): the host's reading as it started processing,
+    // at least one unit after the receive timestamp, so that the two always differ (RFC 9769
+    // clients rely on it). Interleaved clients get the precise one from handleTransmitted.
+    const xmt = txRaw > raw ? toTimestamp(clock.read(txRaw)) : now;
     const res = this.server.respond(
       pkt,
       length,
       from.address,
       now,
-      BigInt.asUintN(64, now + 1n),
+      BigInt.asUintN(64, xmt > now ? xmt : now + 1n),
       this.serverState(raw),
       this.config.keys,
     );
     const act: Action = { kind: 'send', to: from, bytes: res.bytes };
+    // A plain basic-mode response (no MAC, no extension fields): the host may refresh its transmit
+    // timestamp as it sends it (chrony does the same).
+    if (!res.interleaved && res.bytes.length === 48) act.transmitAt = 40;
     if (to !== undefined) act.from = to;
     if (res.slot >= 0) {
       const slot = res.slot;
@@ -630,7 +745,7 @@ export class NtpSystem implements NtpEngine {
       const o = a.output();
       return {
         id: a.id,
-        offset: o?.offset ?? 0,
+        offset: this.offsetNow(a, raw),
         jitter: o?.jitter ?? 0,
         stratum: a.stratum,
         rootDistance: a.rootDistance(raw),
@@ -669,13 +784,31 @@ export class NtpSystem implements NtpEngine {
     this.setSysPeer(peer.id);
     const po = peer.output();
     if (po === null) return;
+    // The survivors' offsets are combined at a common instant (now); the result is referred back to
+    // the system peer's sample, which is what the discipline gets (an offset measured then).
+    const peerNow = this.offsetNow(peer, raw);
     const comb = combine(
-      truechimers.map((a) => ({ offset: a.output()?.offset ?? 0, rootDistance: a.rootDistance(raw) })),
-      po.offset,
+      truechimers.map((a) => ({ offset: this.offsetNow(a, raw), rootDistance: a.rootDistance(raw) })),
+      peerNow,
     );
     if (peer.selectEpoch <= this.lastUpdateEpoch) return;
     this.lastUpdateEpoch = peer.selectEpoch;
-    this.clockUpdate(raw, peer, comb.offset, comb.jitter);
+    this.clockUpdate(raw, peer, comb.offset + (po.offset - peerNow), comb.jitter);
+  }
+
+  /**
+   * A source's filter output offset referred to `raw` (now) through the corrections the discipline
+   * made to the clock since that sample was measured (`Discipline.offsetAt`). Filter outputs are of
+   * different ages (the clock filter keeps the lowest-delay of the last eight samples): while the clock
+   * is being slewed, an older sample measured against the clock before the correction would otherwise
+   * disagree with a fresh one by the correction made in between (the start-up transient: tens of ms).
+   */
+  private offsetNow(a: Peer, raw: RawTime): number {
+    const o = a.output();
+    if (o === null) return 0;
+    const d = this.deps.discipline;
+    if (d.offsetAt === undefined || o.raw === undefined || o.raw > raw) return o.offset;
+    return d.offsetAt(o.raw, o.offset, raw);
   }
 
   /**
@@ -685,7 +818,7 @@ export class NtpSystem implements NtpEngine {
   private select(candidates: Peer[], raw: RawTime): ReturnType<typeof intersect> {
     const interval = (a: Peer) => ({
       id: a.id,
-      offset: a.output()?.offset ?? 0,
+      offset: this.offsetNow(a, raw),
       rootDistance: a.rootDistance(raw),
     });
     const trust = candidates.filter(trusted);
@@ -820,6 +953,18 @@ export class NtpSystem implements NtpEngine {
       verdict: v.verdict,
       verdictReason: v.reason,
       auth: a.auth,
+      authMethod: a.cfg.nts === true ? 'nts' : a.cfg.key !== undefined ? 'symmetric' : 'none',
+      ...(a.cfg.nts === true
+        ? {
+            nts: {
+              session: a.hasNtsSession,
+              cookies: a.ntsCookies() ?? 0,
+              keRequests: a.ntsKeRequests,
+              naks: a.ntsNaks,
+              authFailures: a.ntsAuthFailures,
+            },
+          }
+        : {}),
       keyId: a.cfg.key ?? null,
       kod: a.kod,
       rejected: { ...a.rejected },
@@ -921,6 +1066,14 @@ export class NtpSystem implements NtpEngine {
         serverResponses: this.server.responses,
         interleavedResponses: this.server.interleavedResponses,
         interleavedTableEntries: this.server.table.count(),
+        ...(this.ntsJar === null
+          ? {}
+          : {
+              ntsServerRequests: this.ntsServer.requests,
+              ntsServerResponses: this.ntsServer.responses,
+              ntsServerNaks: this.ntsServer.naks,
+              ntsServerRejected: this.ntsServer.rejected,
+            }),
       },
     };
   }

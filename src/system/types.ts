@@ -27,8 +27,11 @@ export type Action =
    * Send `bytes` to `to` (from `from` when given). When `txId` is set, the host must call
    * `handleTransmitted(txId, raw)` with the counter read as soon as the packet has left
    * (in the send callback): that is the precise transmit timestamp used by the interleaved modes.
+   * When `transmitAt` is set (unauthenticated basic-mode server responses), the host should write
+   * its clock's reading, as an NTP timestamp, at that byte offset just before handing the datagram
+   * to the socket: the transmit timestamp is then late rather than early by the processing time.
    */
-  | { kind: 'send'; to: Endpoint; from?: Endpoint; bytes: Uint8Array; txId?: number }
+  | { kind: 'send'; to: Endpoint; from?: Endpoint; bytes: Uint8Array; txId?: number; transmitAt?: number }
   /** The engine wants `handleTimer` to be called at (or soon after) counter value `at`. Replaces any earlier request. */
   | { kind: 'timer'; at: RawTime }
   /** Something observers may want to log or count. */
@@ -45,7 +48,12 @@ export type SystemEvent =
   | { kind: 'clock-step'; offset: number }
   | { kind: 'clock-panic'; offset: number }
   | { kind: 'sync'; synchronised: boolean }
-  | { kind: 'interleaved'; sourceId: string; on: boolean };
+  | { kind: 'interleaved'; sourceId: string; on: boolean }
+  /**
+   * An NTS source needs (new) keys and cookies: the host runs NTS-KE (with back-off) and hands the
+   * result to `NtpSystem.setNtsSession`. `reason`: 'no-session' | 'no-cookies' | 'nak'.
+   */
+  | { kind: 'nts-ke'; sourceId: string; reason: string };
 
 export type SourceMode =
   /** We are a client (mode 3) of a server (mode 4). */
@@ -79,6 +87,12 @@ export interface SourceConfig {
   version: number;
   /** Samples with a delay above this (s) are discarded (chrony maxdelay). Default Infinity. */
   maxDelay?: number;
+  /**
+   * NTS-authenticated client association (mode 'server' only, RFC 8915): no request leaves without
+   * an NTS session (keys + cookies from NTS-KE, given by the host through `setNtsSession`), and only
+   * authenticated responses are accepted.
+   */
+  nts?: boolean;
 }
 
 export type DigestType = 'MD5' | 'SHA1' | 'SHA256' | 'AES128CMAC';
@@ -133,14 +147,23 @@ export interface SystemDeps {
   discipline: Discipline;
   /** Uniform random in [0, 1). Seeded in the simulator. */
   random: () => number;
+  /**
+   * Cryptographically strong random bytes (NTS unique identifiers, nonces, cookies). Default: bytes
+   * drawn from `random` (fine for the simulator, not for a real NTS deployment).
+   */
+  randomBytes?: (n: number) => Uint8Array;
 }
 
 /** The engine, as the host sees it. Implemented in src/system/system.ts. */
 export interface NtpEngine {
   /** Start: returns the first timer (and iburst sends when due). */
   start(raw: RawTime): Action[];
-  /** A received datagram (any mode except 6, which the host routes to the control handler). */
-  handlePacket(raw: RawTime, bytes: Uint8Array, from: Endpoint, to?: Endpoint): Action[];
+  /**
+   * A received datagram (any mode except 6, which the host routes to the control handler). `raw`:
+   * when it arrived (the kernel's stamp where available); `now`: the counter as the host hands it
+   * over (≥ raw), which a server answer uses as its basic-mode transmit timestamp. Default: raw.
+   */
+  handlePacket(raw: RawTime, bytes: Uint8Array, from: Endpoint, to?: Endpoint, now?: RawTime): Action[];
   handleTimer(raw: RawTime): Action[];
   handleTransmitted(txId: number, raw: RawTime): Action[];
   addSource(raw: RawTime, cfg: SourceConfig): { id: string; actions: Action[] };

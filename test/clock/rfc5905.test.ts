@@ -130,14 +130,16 @@ test('startup hold: at poll 16 s the initial offset is slewed without a ppm-size
   const mean = (xs: { err: number }[]) => xs.reduce((a, e) => a + e.err, 0) / xs.length;
   const held = runScenario('rfc5905', { seed: 1, seconds: 20000, rfc: { minpoll: 4, maxpoll: 4 } });
   assert.equal(held.steps, 0);
-  assert.ok(held.rmsError < 400e-6, `RMS ${held.rmsError}`);
-  assert.ok(Math.abs(mean(held.errors)) < 100e-6, `mean ${mean(held.errors)}`);
+  assert.ok(held.rmsError < 100e-6, `RMS ${held.rmsError}`);
+  assert.ok(Math.abs(mean(held.errors)) < 50e-6, `mean ${mean(held.errors)}`);
+  // Without the hold the frequency measured from the exchanges (applied from the first update on)
+  // leaves no transient either; before that provisional frequency the loop overshot by ppm here.
   const plain = runScenario('rfc5905', {
     seed: 1,
     seconds: 20000,
     rfc: { minpoll: 4, maxpoll: 4, startupHoldOffset: 0 },
   });
-  assert.ok(plain.rmsError > 2 * held.rmsError, `without the hold: RMS ${plain.rmsError}`);
+  assert.ok(plain.rmsError < 100e-6, `without the hold: RMS ${plain.rmsError}`);
 });
 
 // ---------------------------------------------------------------------------------------------

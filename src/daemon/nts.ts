@@ -1,0 +1,359 @@
+/**
+ * NTS (RFC 8915) in the daemon: the I/O half. The engine (src/system, src/assoc) keeps the NTS
+ * sessions and protects/verifies packets; this module does what needs TLS, files and timers:
+ *
+ *   client  an NTS source's association asks for keys with an 'nts-ke' event (no session, cookies
+ *           used up, NTS NAK); we run NTS-KE with its server (TLS 1.3, ALPN ntske/1; back-off on
+ *           failure, at most one run per MIN_KE_INTERVAL_MS per source) and hand keys, cookies and
+ *           the NTP server the KE server named to `NtpSystem.setNtsSession`.
+ *   server  `[nts] server-cert`/`server-key`: an NTS-KE server on `ke-listen` (default: `[serve]
+ *           listen`) port `ke-port`, sharing one CookieJar with the engine's responder. The jar's
+ *           master keys are rotated every `rotate-interval` (keep `keep-keys`) and kept in a key file
+ *           (atomic writes, mode 0600) so cookies survive restarts.
+ */
+
+import { readFile } from 'node:fs/promises';
+import { isIPv6 } from 'node:net';
+import { dirname, join } from 'node:path';
+import type { RawTime } from '../clock/types.js';
+import type { DaemonConfig, HostSourceConfig, NtsConfig } from '../config/types.js';
+import { type NtsKeServer, nodeRandomBytes, ntsKeClient, startNtsKeServer } from '../io/nts-ke.js';
+import { writeFileAtomic } from '../io/state-file.js';
+import { CookieJar, type MasterKey } from '../nts/cookie.js';
+import type { NtpSystem } from '../system/system.js';
+import type { Action, Endpoint, SystemEvent } from '../system/types.js';
+import type { Logger } from './log.js';
+
+/** Minimum time between two NTS-KE runs of one source (also after a NAK). */
+export const MIN_KE_INTERVAL_MS = 5_000;
+/** Back-off after failed NTS-KE runs: 2^n × this, capped at MAX_KE_BACKOFF_MS. */
+const KE_BACKOFF_BASE_MS = 2_000;
+const MAX_KE_BACKOFF_MS = 3_600_000;
+
+export const NTS_DEFAULTS: NtsConfig = {
+  trustedCerts: null,
+  insecureSkipVerify: false,
+  serverCert: null,
+  serverKey: null,
+  kePort: 4460,
+  keListen: null,
+  keyFile: null,
+  rotateInterval: 86400,
+  keepKeys: 3,
+  maxConnections: 100,
+  handshakeTimeout: 5,
+};
+
+/** What the NTS service needs from the daemon. */
+export interface NtsHost {
+  engine(): NtpSystem;
+  execute(actions: Action[]): void;
+  raw(): RawTime;
+  log(): Logger;
+  resolve(host: string): Promise<string[]>;
+  /** Whether we have a socket for this address's family. */
+  canReach(address: string): boolean;
+  /** The bound NTP endpoints (the KE server names their port). */
+  ntpEndpoints(): readonly Endpoint[];
+}
+
+interface ClientSource {
+  id: string;
+  cfg: HostSourceConfig;
+  running: boolean;
+  timer: NodeJS.Timeout | null;
+  failures: number;
+  lastRun: number;
+  keRuns: number;
+}
+
+/** The key file: master keys (hex), oldest first, and when the newest was made (Unix s). */
+interface KeyFileContent {
+  version: 1;
+  rotated: number;
+  keys: { id: number; key: string }[];
+}
+
+function hex(b: Uint8Array): string {
+  return Buffer.from(b).toString('hex');
+}
+
+/** Parses a key file; null when it is not one. */
+export function parseNtsKeyFile(text: string): { rotated: number; keys: MasterKey[] } | null {
+  let v: unknown;
+  try {
+    v = JSON.parse(text);
+  } catch {
+    return null;
+  }
+  if (typeof v !== 'object' || v === null) return null;
+  const o = v as Partial<KeyFileContent>;
+  if (o.version !== 1 || !Array.isArray(o.keys) || typeof o.rotated !== 'number') return null;
+  const keys: MasterKey[] = [];
+  for (const k of o.keys) {
+    if (typeof k !== 'object' || k === null || typeof k.id !== 'number' || typeof k.key !== 'string')
+      return null;
+    if (!/^[0-9a-f]{64}$/.test(k.key)) return null;
+    keys.push({ id: k.id, key: new Uint8Array(Buffer.from(k.key, 'hex')) });
+  }
+  return keys.length === 0 ? null : { rotated: o.rotated, keys };
+}
+
+export class NtsService {
+  private ca: Buffer | undefined;
+  private readonly sources = new Map<string, ClientSource>();
+  private jar: CookieJar | null = null;
+  private keyFile: string | null = null;
+  private rotated = 0;
+  private rotateTimer: NodeJS.Timeout | null = null;
+  private readonly servers: NtsKeServer[] = [];
+  private stopped = false;
+  /** Addresses and ports the NTS-KE server listens on. */
+  readonly keEndpoints: Endpoint[] = [];
+
+  constructor(
+    private config: DaemonConfig,
+    private readonly host: NtsHost,
+  ) {}
+
+  private get nts(): NtsConfig {
+    return this.config.nts ?? NTS_DEFAULTS;
+  }
+
+  /** Loads the trust anchors and starts the NTS-KE server when configured. Throws on fatal errors. */
+  async start(): Promise<void> {
+    await this.loadTrust();
+    const n = this.nts;
+    if (n.serverCert === null || n.serverKey === null || !this.config.server.enabled) return;
+    const [cert, key] = await Promise.all([readFile(n.serverCert), readFile(n.serverKey)]);
+    this.jar = new CookieJar(nodeRandomBytes, n.keepKeys);
+    await this.loadKeys();
+    this.host.engine().setNtsServer(this.jar);
+    const ntpPort = this.host.ntpEndpoints()[0]?.port;
+    const listen =
+      n.keListen ?? (this.config.server.listen.length > 0 ? this.config.server.listen : ['0.0.0.0']);
+    const errors: string[] = [];
+    for (const address of listen) {
+      try {
+        const opts: Parameters<typeof startNtsKeServer>[0] = {
+          key,
+          cert,
+          port: this.keEndpoints[0]?.port ?? n.kePort,
+          host: address,
+          jar: this.jar,
+          timeoutMs: n.handshakeTimeout * 1000,
+          handshakeTimeoutMs: n.handshakeTimeout * 1000,
+          maxConnections: n.maxConnections,
+        };
+        if (ntpPort !== undefined) opts.ntpPort = ntpPort;
+        const srv = await startNtsKeServer(opts);
+        this.servers.push(srv);
+        this.keEndpoints.push({ address, port: srv.port });
+      } catch (e) {
+        const msg = e instanceof Error ? e.message : String(e);
+        errors.push(`${address}:${n.kePort}: ${msg}`);
+        this.host.log().warn('nts-ke: cannot listen', { address, port: n.kePort, error: msg });
+      }
+    }
+    if (this.servers.length === 0) throw new Error(`NTS-KE server could not listen: ${errors.join('; ')}`);
+    const every = Math.min(n.rotateInterval * 1000, 2 ** 31 - 1);
+    this.rotateTimer = setInterval(() => void this.rotate(), every);
+    this.rotateTimer.unref();
+    this.host.log().info('nts-ke server', { endpoints: this.keEndpoints, ntpPort, keyFile: this.keyFile });
+  }
+
+  private async loadTrust(): Promise<void> {
+    const f = this.nts.trustedCerts;
+    this.ca = f === null ? undefined : await readFile(f);
+  }
+
+  /** The key file: configured, else next to the state file, else none (keys live in memory only). */
+  private keyFilePath(): string | null {
+    if (this.nts.keyFile !== null) return this.nts.keyFile;
+    const sf = this.config.clock.stateFile;
+    return sf === null ? null : join(dirname(sf), 'ntpkit-nts-keys.json');
+  }
+
+  private async loadKeys(): Promise<void> {
+    const jar = this.jar;
+    if (jar === null) return;
+    this.keyFile = this.keyFilePath();
+    const now = Date.now() / 1000;
+    if (this.keyFile !== null) {
+      let text: string | null = null;
+      try {
+        text = await readFile(this.keyFile, 'utf8');
+      } catch (e) {
+        if ((e as NodeJS.ErrnoException).code !== 'ENOENT')
+          this.host.log().warn('nts: cannot read key file', { file: this.keyFile, error: e });
+      }
+      const parsed = text === null ? null : parseNtsKeyFile(text);
+      if (text !== null && parsed === null)
+        this.host.log().warn('nts: key file unusable; starting with a new key', { file: this.keyFile });
+      if (parsed !== null) {
+        jar.importKeys(parsed.keys);
+        this.rotated = parsed.rotated;
+        this.host.log().info('nts: master keys loaded', { file: this.keyFile, keys: parsed.keys.length });
+        if (now - parsed.rotated >= this.nts.rotateInterval) await this.rotate();
+        return;
+      }
+    }
+    this.rotated = now;
+    await this.saveKeys();
+  }
+
+  /** Adds a new master key (cookies of the last `keep-keys` keys stay valid) and saves the key file. */
+  async rotate(): Promise<void> {
+    if (this.jar === null || this.stopped) return;
+    this.jar.rotate();
+    this.rotated = Date.now() / 1000;
+    this.host.log().info('nts: master key rotated', { keyId: this.jar.currentKeyId() });
+    await this.saveKeys();
+  }
+
+  private async saveKeys(): Promise<void> {
+    if (this.jar === null || this.keyFile === null) return;
+    const content: KeyFileContent = {
+      version: 1,
+      rotated: this.rotated,
+      keys: this.jar.exportKeys().map((k) => ({ id: k.id, key: hex(k.key) })),
+    };
+    try {
+      await writeFileAtomic(this.keyFile, `${JSON.stringify(content)}\n`, 0o600);
+    } catch (e) {
+      this.host.log().warn('nts: cannot write key file', { file: this.keyFile, error: e });
+    }
+  }
+
+  // ------------------------------------------------------------------------------------ client
+
+  /** An NTS source was added to the engine: get its first keys and cookies. */
+  attach(id: string, cfg: HostSourceConfig): void {
+    if (this.sources.has(id)) return;
+    this.sources.set(id, {
+      id,
+      cfg,
+      running: false,
+      timer: null,
+      failures: 0,
+      lastRun: -Infinity,
+      keRuns: 0,
+    });
+    this.requestKe(id);
+  }
+
+  detach(id: string): void {
+    const s = this.sources.get(id);
+    if (s === undefined) return;
+    if (s.timer !== null) clearTimeout(s.timer);
+    this.sources.delete(id);
+  }
+
+  /** Engine events: 'nts-ke' asks for a new key establishment. */
+  onEvent(e: SystemEvent): void {
+    if (e.kind === 'nts-ke') this.requestKe(e.sourceId);
+    else if (e.kind === 'source-removed') this.detach(e.sourceId);
+  }
+
+  /** NTS-KE runs per source id so far (tests, diagnostics). */
+  keRuns(id: string): number {
+    return this.sources.get(id)?.keRuns ?? 0;
+  }
+
+  private requestKe(id: string): void {
+    const s = this.sources.get(id);
+    if (s === undefined || s.running || s.timer !== null || this.stopped) return;
+    const backoff =
+      s.failures === 0
+        ? MIN_KE_INTERVAL_MS
+        : Math.min(MAX_KE_BACKOFF_MS, KE_BACKOFF_BASE_MS * 2 ** s.failures);
+    const wait = Math.max(0, s.lastRun + backoff - Date.now());
+    s.timer = setTimeout(() => {
+      s.timer = null;
+      void this.runKe(s);
+    }, wait);
+    s.timer.unref();
+  }
+
+  private async runKe(s: ClientSource): Promise<void> {
+    if (this.stopped || this.sources.get(s.id) !== s) return;
+    s.running = true;
+    s.lastRun = Date.now();
+    s.keRuns++;
+    const n = this.nts;
+    const log = this.host.log();
+    try {
+      const opts: Parameters<typeof ntsKeClient>[0] = {
+        host: s.cfg.host,
+        port: s.cfg.ntsPort ?? 4460,
+        insecure: n.insecureSkipVerify,
+        timeoutMs: n.handshakeTimeout * 1000,
+      };
+      if (this.ca !== undefined) opts.ca = this.ca;
+      const r = await ntsKeClient(opts);
+      if (this.stopped || this.sources.get(s.id) !== s) return;
+      if (!r.ok) {
+        s.failures++;
+        log.warn('nts-ke failed', { id: s.id, host: s.cfg.host, code: r.code, error: r.message });
+        s.running = false;
+        this.requestKe(s.id);
+        return;
+      }
+      const addrs = await this.host.resolve(r.ntpServer);
+      const address = addrs.find((a) => this.host.canReach(a));
+      if (address === undefined) {
+        s.failures++;
+        log.warn('nts-ke: cannot reach the NTP server it named', { id: s.id, server: r.ntpServer });
+        s.running = false;
+        this.requestKe(s.id);
+        return;
+      }
+      s.failures = 0;
+      log.info('nts-ke done', {
+        id: s.id,
+        host: s.cfg.host,
+        ntp: `${isIPv6(address) ? `[${address}]` : address}:${r.ntpPort}`,
+        cookies: r.cookies.length,
+        aead: r.keys.aead,
+      });
+      this.host.execute(
+        this.host.engine().setNtsSession(this.host.raw(), s.id, {
+          keys: r.keys,
+          cookies: r.cookies,
+          address,
+          port: r.ntpPort,
+        }),
+      );
+    } catch (e) {
+      s.failures++;
+      log.warn('nts-ke error', { id: s.id, error: e });
+      s.running = false;
+      this.requestKe(s.id);
+      return;
+    } finally {
+      s.running = false;
+    }
+  }
+
+  /** New configuration: new trust anchors apply to the next NTS-KE; server changes need a restart. */
+  async reload(config: DaemonConfig): Promise<void> {
+    const before = JSON.stringify({ ...(this.config.nts ?? NTS_DEFAULTS), trustedCerts: null });
+    this.config = config;
+    if (before !== JSON.stringify({ ...(config.nts ?? NTS_DEFAULTS), trustedCerts: null }))
+      this.host.log().warn('[nts] server changes take effect at restart');
+    try {
+      await this.loadTrust();
+    } catch (e) {
+      this.host.log().error('nts: cannot read trusted-certs; keeping the old ones', { error: e });
+    }
+  }
+
+  async stop(): Promise<void> {
+    this.stopped = true;
+    if (this.rotateTimer !== null) clearInterval(this.rotateTimer);
+    this.rotateTimer = null;
+    for (const s of this.sources.values()) if (s.timer !== null) clearTimeout(s.timer);
+    this.sources.clear();
+    await Promise.all(this.servers.splice(0).map((s) => s.close()));
+  }
+}
