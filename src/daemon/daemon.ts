@@ -34,7 +34,13 @@ import {
   startObservability,
 } from '../observe/index.js';
 import { type GuardConfig, ServerGuard } from '../serve/index.js';
-import type { ClientSnapshot, DaemonSnapshot, ServerStats, SystemSnapshot } from '../system/snapshot.js';
+import type {
+  ClientSnapshot,
+  DaemonSnapshot,
+  ServerStats,
+  SystemSnapshot,
+  TimestampingStats,
+} from '../system/snapshot.js';
 import { NtpSystem } from '../system/system.js';
 import type { Action, Endpoint, SourceConfig, SourceMode, SystemEvent } from '../system/types.js';
 import { toTimestamp, unixNsToNtpTime } from '../time/ntp-time.js';
@@ -297,6 +303,9 @@ class DaemonImpl implements Daemon {
   private driverTimer: NodeJS.Timeout | null = null;
   private refclockRunner: RefclockRunner | null = null;
   private stopping = false;
+  /** Receive/precise-transmit stamps read in user space on sockets without kernel stamps. */
+  private rxUser = 0;
+  private txUser = 0;
   /** NTS-KE client runs and server (src/daemon/nts.ts). */
   private nts: NtsService | null = null;
 
@@ -588,7 +597,9 @@ class DaemonImpl implements Daemon {
   private onMessage(b: BoundSocket, msg: Buffer, rinfo: dgram.RemoteInfo): void {
     const user = this.raw();
     // libuv calls this right after reading the datagram, so the kernel's last stamp is its own.
-    const raw = b.stamps === null ? user : b.stamps.received(user);
+    let raw = user;
+    if (b.stamps === null) this.rxUser++;
+    else raw = b.stamps.received(user);
     if (this.stopping || msg.length === 0) return;
     const from: Endpoint = { address: rinfo.address, port: rinfo.port };
     const first = msg[0] ?? 0;
@@ -612,7 +623,13 @@ class DaemonImpl implements Daemon {
       const authenticated = msg.length === 48 + 20 || msg.length === 48 + 24;
       let actions: Action[];
       try {
-        actions = this.engine.handlePacket(raw, bytes, from, { address: b.address, port: b.port }, this.raw());
+        actions = this.engine.handlePacket(
+          raw,
+          bytes,
+          from,
+          { address: b.address, port: b.port },
+          this.raw(),
+        );
       } catch (e) {
         this.log.error('engine error on request', { from, error: e });
         this.guard.recordInvalid('engine-error');
@@ -688,7 +705,10 @@ class DaemonImpl implements Daemon {
       }
       // Keep the error queue empty: every send on a stamping socket leaves a copy there.
       b.stamps?.drain();
-      if (!failed) onSent?.(user);
+      if (!failed && onSent !== undefined) {
+        this.txUser++;
+        onSent(user);
+      }
     });
     after = this.raw();
   }
@@ -969,7 +989,25 @@ class DaemonImpl implements Daemon {
       system: this.engine.snapshot(raw),
       server,
       clients,
+      timestamping: this.timestampingStats(),
     };
+  }
+
+  private timestampingStats(): TimestampingStats {
+    const t: TimestampingStats = { mode: 'user', rxKernel: 0, rxUser: 0, txKernel: 0, txUser: 0 };
+    const stamps = this.sockets.map((s) => s.stamps);
+    if (stamps.length > 0 && stamps.every((x) => x !== null))
+      t.mode = stamps.every((x) => x?.tx === true) ? 'kernel' : 'kernel receive';
+    for (const x of stamps) {
+      if (x === null) continue;
+      t.rxKernel += x.counters.rxKernel;
+      t.rxUser += x.counters.rxFallback;
+      t.txKernel += x.counters.txKernel;
+      t.txUser += x.counters.txFallback;
+    }
+    t.rxUser += this.rxUser;
+    t.txUser += this.txUser;
+    return t;
   }
 
   async reload(config: DaemonConfig): Promise<void> {

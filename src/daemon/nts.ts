@@ -124,7 +124,11 @@ export class NtsService {
   async start(): Promise<void> {
     await this.loadTrust();
     const n = this.nts;
-    if (n.serverCert === null || n.serverKey === null || !this.config.server.enabled) return;
+    if (n.serverCert === null || n.serverKey === null) return;
+    if (!this.config.server.enabled) {
+      this.host.log().warn('nts: server-cert/server-key set but [serve] is disabled; no NTS-KE server');
+      return;
+    }
     const [cert, key] = await Promise.all([readFile(n.serverCert), readFile(n.serverKey)]);
     this.jar = new CookieJar(nodeRandomBytes, n.keepKeys);
     await this.loadKeys();

@@ -6,7 +6,7 @@
  */
 
 import { randomBytes } from 'node:crypto';
-import { isIP } from 'node:net';
+import { isIP, isIPv6 } from 'node:net';
 import tls from 'node:tls';
 import { CookieJar, type NtsKeys, type RandomBytes } from '../nts/cookie.js';
 import {
@@ -245,7 +245,9 @@ export function startNtsKeServer(o: NtsKeServerOptions): Promise<NtsKeServer> {
   });
   return new Promise((resolve, reject) => {
     server.once('error', reject);
-    server.listen(o.port, o.host ?? '127.0.0.1', () => {
+    const host = o.host ?? '127.0.0.1';
+    // '::' only for IPv6, so that '0.0.0.0' and '::' can both be listened on (as the UDP sockets).
+    server.listen({ port: o.port, host, ipv6Only: isIPv6(host) }, () => {
       server.off('error', reject);
       const addr = server.address();
       resolve({

@@ -131,6 +131,12 @@ export function formatStatus(snap: DaemonSnapshot): string {
     ],
     ['Daemon', `ntpkit ${snap.version}, up ${fmtUptime(snap.uptime)}`],
   ];
+  const ts = snap.timestamping;
+  if (ts !== undefined)
+    rows.splice(rows.length - 1, 0, [
+      'Timestamping',
+      `${ts.mode} (receive: ${ts.rxKernel} kernel, ${ts.rxUser} user; transmit: ${ts.txKernel} kernel, ${ts.txUser} user)`,
+    ]);
   const w = Math.max(...rows.map((r) => r[0].length));
   return `${rows.map(([k, v]) => `${k.padEnd(w)} : ${v}`).join('\n')}\n`;
 }

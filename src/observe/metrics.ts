@@ -216,6 +216,20 @@ export function prometheusText(snap: DaemonSnapshot): string {
     ),
   );
 
+  const ts = snap.timestamping;
+  if (ts !== undefined)
+    w.family(
+      'ntpkit_timestamps_total',
+      'counter',
+      'Datagram timestamps taken, by direction (receive, transmit) and origin (kernel, user space).',
+      [
+        [{ direction: 'receive', origin: 'kernel' }, ts.rxKernel],
+        [{ direction: 'receive', origin: 'user' }, ts.rxUser],
+        [{ direction: 'transmit', origin: 'kernel' }, ts.txKernel],
+        [{ direction: 'transmit', origin: 'user' }, ts.txUser],
+      ],
+    );
+
   const sv = snap.server;
   w.family('ntpkit_server_requests_total', 'counter', 'Client requests received.', [[{}, sv.requests]]);
   w.family('ntpkit_server_responses_total', 'counter', 'Responses sent.', [[{}, sv.responses]]);

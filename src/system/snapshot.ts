@@ -184,6 +184,18 @@ export interface ClientSnapshot {
   interleaved: boolean;
 }
 
+/** How the daemon's NTP sockets timestamp datagrams (`[serve] timestamping`), with counts. */
+export interface TimestampingStats {
+  /** 'kernel': kernel receive and transmit stamps; 'user': counter reads in the handlers. */
+  mode: 'kernel' | 'kernel receive' | 'user';
+  /** Datagrams received with a kernel stamp / with the handler's reading instead. */
+  rxKernel: number;
+  rxUser: number;
+  /** Precise transmit stamps from the kernel / from the send callback instead. */
+  txKernel: number;
+  txUser: number;
+}
+
 export interface DaemonSnapshot {
   version: string;
   /** Seconds since the daemon started. */
@@ -191,4 +203,6 @@ export interface DaemonSnapshot {
   system: SystemSnapshot;
   server: ServerStats;
   clients: ClientSnapshot[];
+  /** Absent from daemons that predate it. */
+  timestamping?: TimestampingStats;
 }

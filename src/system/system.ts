@@ -398,6 +398,8 @@ export class NtpSystem implements NtpEngine {
     const d = decodePacket(last.bytes);
     if (!d.ok) return;
     last.bytes = buildNtsResponse(d.packet, ctx, jar, this.randomBytes);
+    // The authenticator covers the header: the host must not rewrite the transmit timestamp.
+    if ('transmitAt' in last) delete last.transmitAt;
     this.ntsServer.responses++;
   }
 

@@ -75,7 +75,10 @@ test('property: readAt(raw) equals the reading handed out at raw, whatever updat
   fc.assert(
     fc.property(
       fc.array(
-        fc.record({ dt: fc.integer({ min: 1, max: 400 }), off: fc.double({ min: -0.3, max: 0.3, noNaN: true }) }),
+        fc.record({
+          dt: fc.integer({ min: 1, max: 400 }),
+          off: fc.double({ min: -0.3, max: 0.3, noNaN: true }),
+        }),
         { minLength: 1, maxLength: 25 },
       ),
       fc.boolean(),
@@ -111,7 +114,19 @@ test('exchanges give a provisional frequency: FREQ no longer runs 900 s on the o
     const ta = BigInt(k * 64) * S + S;
     const tf = ta + 200_000n;
     const mid = ta + 100_000n;
-    d.exchange({ sourceId: 'A', ta, tb: serverTime(mid), te: serverTime(mid), tf, rootDelay: 0, rootDispersion: 0, stratum: 1 }, true);
+    d.exchange(
+      {
+        sourceId: 'A',
+        ta,
+        tb: serverTime(mid),
+        te: serverTime(mid),
+        tf,
+        rootDelay: 0,
+        rootDispersion: 0,
+        stratum: 1,
+      },
+      true,
+    );
   }
   const raw = 257n * S;
   const offset = durationToSeconds(serverTime(raw) - T0) - durationToSeconds(d.clock.read(raw));

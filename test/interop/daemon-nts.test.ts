@@ -1,5 +1,5 @@
 /**
- * The ntpkit daemon with NTS (RFC 8915) against chrony 4.3, both ways (ports 11600-11619):
+ * The ntpkit daemon with NTS (RFC 8915) against chrony 4.3, both ways (ports 11600-11609):
  * 1. ntpkit as NTS client of chronyd (ntsserverkey/ntsservercert): NTS-KE, authenticated exchanges,
  *    synchronised within 1 ms; a second NTS source whose responder forges replies is rejected (counter,
  *    no sample, never selected); chronyd restarted with new keys → NTS NAK → ntpkit runs NTS-KE again.
@@ -183,11 +183,11 @@ test('chronyd 4.3 as NTS client of the ntpkit daemon; key file keeps cookies val
 stratum = 1
 [serve]
 listen = ["127.0.0.1"]
-port = 11610
+port = 11606
 [nts]
 server-cert = "${certPath}"
 server-key = "${keyPath}"
-ke-port = 11611
+ke-port = 11607
 [clock]
 discipline = "feedforward"
 state-file = "${stateFile}"
@@ -204,7 +204,7 @@ control-socket = false
   const cli = await startChronyd({
     port: 0,
     conf: [
-      'server 127.0.0.1 port 11610 nts ntsport 11611 iburst minpoll -2 maxpoll -2',
+      'server 127.0.0.1 port 11606 nts ntsport 11607 iburst minpoll -2 maxpoll -2',
       `ntstrustedcerts ${certPath}`,
     ],
   });

@@ -6,11 +6,11 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import { CookieJar, type NtsKeys } from '../../src/nts/cookie.js';
-import { EF } from '../../src/nts/ntp.js';
+import { EF, NtsClientSession } from '../../src/nts/ntp.js';
 import { AEAD_AES_SIV_CMAC_256 } from '../../src/nts/siv.js';
 import { defaultSourceConfig } from '../../src/system/system.js';
 import type { SystemEvent } from '../../src/system/types.js';
-import { decodePacket, MODE } from '../../src/wire/packet.js';
+import { decodePacket, emptyPacket, MODE } from '../../src/wire/packet.js';
 import { Harness, type HNode, prng } from '../support/harness.js';
 
 function seededBytes(seed: number): (n: number) => Uint8Array {
@@ -167,4 +167,36 @@ test('NTS requests to a server without NTS get no answer; plain requests still d
   assert.equal(src(c, h).reach, 0);
   assert.ok(s.system.ntsServer.rejected > 0);
   assert.equal(s.system.ntsServer.responses, 0);
+});
+
+test('server: an NTS response is sealed as sent (the host is not asked to rewrite its transmit timestamp)', () => {
+  const { h, s, jar } = setup(6);
+  h.runFor(5);
+  const rnd = seededBytes(60);
+  const keys: NtsKeys = { aead: AEAD_AES_SIV_CMAC_256, c2s: rnd(32), s2c: rnd(32) };
+  const session = new NtsClientSession(keys, [jar.seal(keys)]);
+  const base = emptyPacket();
+  base.mode = MODE.CLIENT;
+  base.transmitTimestamp = 0x1234n << 32n;
+  const req = session.request(base, rnd);
+  assert.ok(req !== null);
+  const from = { address: '10.0.0.9', port: 40000 };
+  const sends = s.system
+    .handlePacket(h.now, req.bytes, from, { address: '10.0.0.1', port: 123 })
+    .filter((a) => a.kind === 'send');
+  assert.equal(sends.length, 1);
+  const act = sends[0];
+  assert.ok(act !== undefined && act.kind === 'send');
+  assert.equal(act.transmitAt, undefined);
+  assert.equal(act.bytes.length, req.bytes.length, 'one cookie for one: as long as the request');
+  const v = session.response(act.bytes, req);
+  assert.ok(v.ok, v.ok ? '' : v.code);
+  assert.equal(v.packet.originTimestamp, base.transmitTimestamp);
+  // The same request with a forgotten cookie key: an NTS NAK echoing the Unique Identifier.
+  for (let i = 0; i < 3; i++) jar.rotate();
+  const nak = s.system.handlePacket(h.now, req.bytes, from).find((a) => a.kind === 'send');
+  assert.ok(nak !== undefined && nak.kind === 'send');
+  const n = session.response(nak.bytes, req);
+  assert.ok(!n.ok && n.code === 'NTS_NAK', JSON.stringify(n));
+  assert.ok(nak.bytes.length < req.bytes.length);
 });
