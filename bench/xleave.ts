@@ -17,7 +17,8 @@
  * (1.4826 × MAD) and 95th percentile of |error|, and the median measured delay.
  *
  * Options: --seconds S per run (default 30), --rounds N (default 2, each = all four runs),
- * --port P (default 11240), --timestamping kernel|user (ntpkit's sockets; default kernel),
+ * --port P (default 11240), --user-rounds N (default 1: extra rounds with ntpkit's sockets on
+ * `timestamping = "user"`, for comparison),
  * --no-write. Writes the `## Interleaved vs basic (daemon, loopback)` section of docs/BENCHMARKS.md.
  */
 import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
@@ -35,6 +36,7 @@ type Mode = 'basic' | 'xleave';
 type Setup = 'ntpkit → chronyd' | 'chronyd → ntpkit';
 
 interface Stats {
+  stamps: string;
   setup: Setup;
   mode: Mode;
   samples: number;
@@ -66,11 +68,6 @@ function arg(name: string, def: number): number {
   return Number.isFinite(v) ? v : def;
 }
 
-function strArg(name: string, def: string): string {
-  const i = process.argv.indexOf(`--${name}`);
-  return i >= 0 ? (process.argv[i + 1] ?? def) : def;
-}
-
 /** ntpkit's clock − host clock (s), the host clock read on both sides of ntpkit's reading. */
 function clockError(d: Daemon): number {
   if (realtime === null) throw new Error('clock_gettime through koffi is needed');
@@ -80,11 +77,19 @@ function clockError(d: Daemon): number {
   return durationToSeconds(ours - unixNsToNtpTime((a + b) / 2n));
 }
 
-function stats(setup: Setup, mode: Mode, errors: number[], delays: number[], share: number): Stats {
+function stats(
+  stamps: string,
+  setup: Setup,
+  mode: Mode,
+  errors: number[],
+  delays: number[],
+  share: number,
+): Stats {
   const med = median(errors);
   const dev = errors.map((e) => Math.abs(e - med));
   const n = Math.max(1, errors.length);
   return {
+    stamps,
     setup,
     mode,
     samples: errors.length,
@@ -166,7 +171,7 @@ timestamping = "${timestamping}"
   } finally {
     await d.stop();
   }
-  return stats('ntpkit → chronyd', mode, errors, delays, polls === 0 ? 0 : interleaved / polls);
+  return stats(timestamping, 'ntpkit → chronyd', mode, errors, delays, polls === 0 ? 0 : interleaved / polls);
 }
 
 /** chronyd as a client of ntpkit; chronyd's measurements log gives its samples. */
@@ -230,6 +235,7 @@ enabled = false
     delays.push(delay);
   }
   return stats(
+    timestamping,
     'chronyd → ntpkit',
     mode,
     errors,
@@ -240,16 +246,16 @@ enabled = false
 
 const us = (s: number) => `${(s * 1e6).toFixed(1)} µs`;
 
-function summary(results: Stats[]): string[] {
+function summary(results: Stats[], stamps: string): string[] {
   const out: string[] = [];
   for (const setup of ['ntpkit → chronyd', 'chronyd → ntpkit'] as const) {
     const avg = (mode: Mode, f: (s: Stats) => number) => {
-      const xs = results.filter((r) => r.setup === setup && r.mode === mode).map(f);
+      const xs = results.filter((r) => r.stamps === stamps && r.setup === setup && r.mode === mode).map(f);
       return xs.reduce((a, b) => a + b, 0) / Math.max(1, xs.length);
     };
     const part = (mode: Mode) =>
       `mean ${us(avg(mode, (s) => s.mean))}, RMS ${us(avg(mode, (s) => s.rms))}, robust SD ${us(avg(mode, (s) => s.robustSd))}, median delay ${us(avg(mode, (s) => s.medianDelay))}`;
-    out.push(`- ${setup}: basic ${part('basic')}; xleave ${part('xleave')}.`);
+    out.push(`- ${stamps} stamps, ${setup}: basic ${part('basic')}; xleave ${part('xleave')}.`);
   }
   return out;
 }
@@ -259,17 +265,21 @@ async function main(): Promise<void> {
   const seconds = arg('seconds', 30);
   const rounds = arg('rounds', 2);
   const port = arg('port', 11240);
-  const timestamping = strArg('timestamping', 'kernel');
+  const userRounds = arg('user-rounds', 1);
+  const plan = [
+    ...Array.from({ length: rounds }, () => 'kernel'),
+    ...Array.from({ length: userRounds }, () => 'user'),
+  ];
   const results: Stats[] = [];
   const chrony = await startChronyd({ port, localStratum: 1 });
   try {
-    for (let r = 0; r < rounds; r++) {
+    for (const timestamping of plan) {
       for (const mode of ['basic', 'xleave'] as const) {
         results.push(await clientRun(mode, port, seconds, timestamping));
         results.push(await serverRun(mode, port + 1, seconds, timestamping));
         for (const s of results.slice(-2))
           process.stderr.write(
-            `${s.setup} ${mode}: ${s.samples} samples, interleaved ${(s.interleavedShare * 100).toFixed(0)}%, mean ${us(s.mean)}, RMS ${us(s.rms)}, robust SD ${us(s.robustSd)}, p95 ${us(s.p95)}, delay ${us(s.medianDelay)}\n`,
+            `${timestamping} ${s.setup} ${mode}: ${s.samples} samples, interleaved ${(s.interleavedShare * 100).toFixed(0)}%, mean ${us(s.mean)}, RMS ${us(s.rms)}, robust SD ${us(s.robustSd)}, p95 ${us(s.p95)}, delay ${us(s.medianDelay)}\n`,
           );
       }
     }
@@ -278,27 +288,26 @@ async function main(): Promise<void> {
   }
   const rows = results.map(
     (s, i) =>
-      `| ${Math.floor(i / 4) + 1} | ${s.setup} | ${s.mode} | ${s.samples} | ${(s.interleavedShare * 100).toFixed(0)}% | ${us(s.mean)} | ${us(s.rms)} | ${us(s.robustSd)} | ${us(s.p95)} | ${us(s.medianDelay)} |`,
+      `| ${Math.floor(i / 4) + 1} | ${s.stamps} | ${s.setup} | ${s.mode} | ${s.samples} | ${(s.interleavedShare * 100).toFixed(0)}% | ${us(s.mean)} | ${us(s.rms)} | ${us(s.robustSd)} | ${us(s.p95)} | ${us(s.medianDelay)} |`,
   );
   const section = [
     '## Interleaved vs basic (daemon, loopback)',
     '',
-    `Measured ${new Date().toISOString().slice(0, 16).replace('T', ' ')} UTC by \`npm run bench:xleave\` (bench/xleave.ts, \`--seconds ${seconds} --rounds ${rounds} --timestamping ${timestamping}\`) on ${cpus().length} × ${cpus()[0]?.model.trim() ?? 'CPU'}, Node ${process.version}; load average at the end ${loadavg()
+    `Measured ${new Date().toISOString().slice(0, 16).replace('T', ' ')} UTC by \`npm run bench:xleave\` (bench/xleave.ts, \`--seconds ${seconds} --rounds ${rounds} --user-rounds ${userRounds}\`) on ${cpus().length} × ${cpus()[0]?.model.trim() ?? 'CPU'}, Node ${process.version}; load average at the end ${loadavg()
       .map((x) => x.toFixed(1))
       .join(' ')}.`,
     '',
-    'Loopback, polling every 0.25 s, the ntpkit daemon with its sockets on `timestamping = "' +
-      timestamping +
-      '"`. "ntpkit → chronyd": ntpkit is a client of chronyd 4.3 (`local stratum 1`, `-x`); error = offset of chronyd measured by ntpkit (each new clock-filter sample) − the true offset. "chronyd → ntpkit": chronyd 4.3 (`-x`) is a client of ntpkit (`[local] stratum = 1`); error = offset of ntpkit measured by chronyd (its measurements log, after 8 s) − the true offset. Both serve or read the host clock, so the truth is known: ntpkit clock − CLOCK_REALTIME, read back to back through clock_gettime. An error of 0 is perfect; the mean is the bias, the RMS includes it.',
+    'Loopback, polling every 0.25 s; rounds with the ntpkit daemon\'s sockets on `[serve] timestamping = "kernel"` (the default) and, for comparison, on `"user"`. "ntpkit → chronyd": ntpkit is a client of chronyd 4.3 (`local stratum 1`, `-x`); error = offset of chronyd measured by ntpkit (each new clock-filter sample) − the true offset. "chronyd → ntpkit": chronyd 4.3 (`-x`) is a client of ntpkit (`[local] stratum = 1`); error = offset of ntpkit measured by chronyd (its measurements log, after 8 s) − the true offset. Both serve or read the host clock, so the truth is known: ntpkit clock − CLOCK_REALTIME, read back to back through clock_gettime. An error of 0 is perfect; the mean is the bias, the RMS includes it.',
     '',
-    '| round | set-up | mode | samples | interleaved | mean error | RMS error | robust SD | p95 \\|error\\| | median delay |',
-    '|---|---|---|---:|---:|---:|---:|---:|---:|---:|',
+    '| round | ntpkit stamps | set-up | mode | samples | interleaved | mean error | RMS error | robust SD | p95 \\|error\\| | median delay |',
+    '|---|---|---|---|---:|---:|---:|---:|---:|---:|---:|',
     ...rows,
     '',
     'Averages over the rounds:',
-    ...summary(results),
+    ...summary(results, 'kernel'),
+    ...(userRounds > 0 ? summary(results, 'user') : []),
     '',
-    'What the modes differ in: in basic mode the server transmit timestamp is read in user space before the reply is built and sent (chronyd: just before sendmsg; ntpkit: as the request is handed to the engine), so it is early by the processing time, which the client counts as network delay and half of which shows as offset error. In interleaved mode the server sends the kernel transmit timestamp of its previous reply instead. The client side is the same in both modes: chronyd and ntpkit use kernel receive and transmit timestamps (ntpkit: SIOCGSTAMPNS and the SO_TIMESTAMPING error queue, src/io/kernel-timestamps.ts).',
+    "What the modes differ in: in basic mode the server transmit timestamp is read in user space before the reply is built and sent (chronyd: just before sendmsg; ntpkit: as the request is handed to the engine), so it is early by the processing time, which the client counts as network delay and half of which shows as offset error. In interleaved mode the server sends the kernel transmit timestamp of its previous reply instead. The client side is the same in both modes: chronyd and ntpkit use kernel receive and transmit timestamps (ntpkit: SIOCGSTAMPNS and the SO_TIMESTAMPING error queue, src/io/kernel-timestamps.ts). With user-space stamps (the `user` rows) ntpkit's receive stamps are late by the event loop's latency and its precise transmit stamps are read in the send callback, both tens to hundreds of µs off, which swamps what interleaving gains.",
     '',
   ].join('\n');
   process.stdout.write(`${section}\n`);

@@ -29,6 +29,8 @@ export const MIN_KE_INTERVAL_MS = 5_000;
 /** Back-off after failed NTS-KE runs: 2^n × this, capped at MAX_KE_BACKOFF_MS. */
 const KE_BACKOFF_BASE_MS = 2_000;
 const MAX_KE_BACKOFF_MS = 3_600_000;
+/** A session that needs replacing within this time of its NTS-KE counts as a failed run. */
+const QUICK_FAILURE_MS = 60_000;
 
 export const NTS_DEFAULTS: NtsConfig = {
   trustedCerts: null,
@@ -64,6 +66,8 @@ interface ClientSource {
   timer: NodeJS.Timeout | null;
   failures: number;
   lastRun: number;
+  /** When the last NTS-KE succeeded (ms). */
+  lastSuccess: number;
   keRuns: number;
 }
 
@@ -240,7 +244,8 @@ export class NtsService {
       running: false,
       timer: null,
       failures: 0,
-      lastRun: -Infinity,
+      lastRun: Number.NEGATIVE_INFINITY,
+      lastSuccess: Number.NEGATIVE_INFINITY,
       keRuns: 0,
     });
     this.requestKe(id);
@@ -255,8 +260,16 @@ export class NtsService {
 
   /** Engine events: 'nts-ke' asks for a new key establishment. */
   onEvent(e: SystemEvent): void {
-    if (e.kind === 'nts-ke') this.requestKe(e.sourceId);
-    else if (e.kind === 'source-removed') this.detach(e.sourceId);
+    if (e.kind === 'nts-ke') {
+      // Keys that stop working soon after NTS-KE (NAKs, cookies never replaced) count as a failure,
+      // so that a broken server is asked with growing back-off, not every MIN_KE_INTERVAL_MS.
+      const s = this.sources.get(e.sourceId);
+      if (s !== undefined && e.reason !== 'no-session' && !s.running && s.timer === null) {
+        if (Date.now() - s.lastSuccess < QUICK_FAILURE_MS) s.failures++;
+        else s.failures = 0;
+      }
+      this.requestKe(e.sourceId);
+    } else if (e.kind === 'source-removed') this.detach(e.sourceId);
   }
 
   /** NTS-KE runs per source id so far (tests, diagnostics). */
@@ -267,10 +280,11 @@ export class NtsService {
   private requestKe(id: string): void {
     const s = this.sources.get(id);
     if (s === undefined || s.running || s.timer !== null || this.stopped) return;
-    const backoff =
-      s.failures === 0
-        ? MIN_KE_INTERVAL_MS
-        : Math.min(MAX_KE_BACKOFF_MS, KE_BACKOFF_BASE_MS * 2 ** s.failures);
+    // Failures since the last lasting session (failed runs, sessions that broke at once): 2^n × 2 s.
+    const backoff = Math.max(
+      MIN_KE_INTERVAL_MS,
+      Math.min(MAX_KE_BACKOFF_MS, KE_BACKOFF_BASE_MS * 2 ** s.failures),
+    );
     const wait = Math.max(0, s.lastRun + backoff - Date.now());
     s.timer = setTimeout(() => {
       s.timer = null;
@@ -312,7 +326,7 @@ export class NtsService {
         this.requestKe(s.id);
         return;
       }
-      s.failures = 0;
+      s.lastSuccess = Date.now();
       log.info('nts-ke done', {
         id: s.id,
         host: s.cfg.host,

@@ -6,7 +6,7 @@
  */
 
 import { randomBytes } from 'node:crypto';
-import { isIP, isIPv6 } from 'node:net';
+import { isIP, isIPv6, type Socket } from 'node:net';
 import tls from 'node:tls';
 import { CookieJar, type NtsKeys, type RandomBytes } from '../nts/cookie.js';
 import {
@@ -170,7 +170,7 @@ export interface NtsKeServerOptions {
   ntpPort?: number;
   /** Per-connection time limit, ms (default 5000). */
   timeoutMs?: number;
-  /** TLS handshake time limit, ms (default: timeoutMs). */
+  /** Time limit of a connection from accept, handshake and exchange together, ms (default: timeoutMs). */
   handshakeTimeoutMs?: number;
   /** Connections open at once; more are refused (default: no cap). */
   maxConnections?: number;
@@ -195,10 +195,21 @@ export function startNtsKeServer(o: NtsKeServerOptions): Promise<NtsKeServer> {
     handshakeTimeout: o.handshakeTimeoutMs ?? o.timeoutMs ?? 5000,
   });
   if (o.maxConnections !== undefined) server.maxConnections = o.maxConnections;
-  const open = new Set<tls.TLSSocket>();
+  // Every TCP connection, from accept on: a client that never completes (or never starts) its
+  // handshake is dropped after the time limit, and close() ends whatever is still open.
+  const open = new Set<Socket>();
+  const lifetime = o.handshakeTimeoutMs ?? o.timeoutMs ?? 5000;
+  server.on('connection', (raw: Socket) => {
+    open.add(raw);
+    const timer = setTimeout(() => raw.destroy(), lifetime);
+    timer.unref();
+    raw.on('close', () => {
+      clearTimeout(timer);
+      open.delete(raw);
+    });
+    raw.on('error', () => raw.destroy());
+  });
   server.on('secureConnection', (socket) => {
-    open.add(socket);
-    socket.on('close', () => open.delete(socket));
     let buf = new Uint8Array(0);
     socket.setTimeout(o.timeoutMs ?? 5000, () => socket.destroy());
     socket.on('error', () => socket.destroy());

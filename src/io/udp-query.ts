@@ -2,9 +2,10 @@
  * One-shot NTP client over real UDP: sends client-mode requests to a server, validates the replies with
  * the pure `checkServerResponse`, and measures offset and delay. Used by `ntpkit query`.
  *
- * Local time: `performance.timeOrigin` (µs resolution, taken at process start) advanced by the
- * monotonic `process.hrtime.bigint()`, i.e. sub-microsecond reads of the system clock as it was when
- * the process started (a query lasts seconds, so a later step of the system clock does not matter).
+ * Local time: CLOCK_REALTIME through clock_gettime (koffi) where available; otherwise
+ * `performance.timeOrigin` (µs resolution, taken at process start) advanced by the monotonic
+ * `process.hrtime.bigint()`. On Linux the request's transmit time and the reply's receive time are
+ * the kernel's stamps (src/io/kernel-timestamps.ts), not readings in JavaScript.
  */
 
 import dgram from 'node:dgram';
@@ -15,13 +16,16 @@ import { type NtpTimestamp, unixNsToTimestamp } from '../time/ntp-time.js';
 import { computeExchange, type ExchangeResult } from '../wire/exchange.js';
 import { decodePacket, emptyPacket, encodePacket, MODE, type NtpPacket } from '../wire/packet.js';
 import { checkServerResponse, type ResponseProblemCode } from '../wire/validate.js';
+import { clockReader } from './ffi.js';
+import { KernelTimestamps } from './kernel-timestamps.js';
 
 const hrAtOrigin = process.hrtime.bigint() - BigInt(Math.round(performance.now() * 1e6));
 const originNs = BigInt(Math.round(performance.timeOrigin * 1000)) * 1000n;
+const realtime = clockReader(0);
 
 /** The local wall clock in Unix nanoseconds (see the module comment). */
 export function wallClockNs(): bigint {
-  return originNs + (process.hrtime.bigint() - hrAtOrigin);
+  return realtime !== null ? realtime() : originNs + (process.hrtime.bigint() - hrAtOrigin);
 }
 
 /** log2 of the local clock's read resolution used in the dispersion estimate (~1 µs). */
@@ -180,8 +184,10 @@ export async function queryServer(opts: QueryOptions): Promise<QueryResult> {
       };
     });
   };
+  let stamps: KernelTimestamps | null = null;
   socket.on('message', (data, rinfo) => {
-    const at = wallClockNs();
+    const user = wallClockNs();
+    const at = stamps === null ? user : stamps.received(user);
     if (rinfo.address !== target.address || rinfo.port !== opts.port) {
       rejections.push({
         code: 'WRONG_SOURCE',
@@ -208,6 +214,7 @@ export async function queryServer(opts: QueryOptions): Promise<QueryResult> {
     const message = describeSocketError(err as Error, target.address, opts.port);
     return { ok: false, address: target.address, port: opts.port, message, rejections, sent };
   }
+  stamps = KernelTimestamps.open(socket, wallClockNs);
   await warmUp();
   try {
     for (let i = 0; i < opts.samples && socketError === null; i++) {
@@ -219,19 +226,36 @@ export async function queryServer(opts: QueryOptions): Promise<QueryResult> {
       const t1 = unixNsToTimestamp(wallClockNs());
       request.transmitTimestamp = t1;
       const deadline = performance.now() + opts.timeoutMs;
-      socket.send(encodePacket(request));
+      const bytes = encodePacket(request);
+      // The kernel's transmit stamp, when there is one, replaces the reading before the send for
+      // the arithmetic; the packet carries the early reading, which the reply must echo.
+      const ticket = stamps?.track(bytes) ?? null;
+      let precise: Promise<NtpTimestamp> = Promise.resolve(t1);
+      if (ticket !== null && stamps !== null) {
+        const st = stamps;
+        precise = new Promise((resolve) =>
+          socket.send(bytes, (err) =>
+            st.settle(
+              ticket,
+              (k) => resolve(k === null ? t1 : unixNsToTimestamp(k)),
+              err !== null && err !== undefined,
+            ),
+          ),
+        );
+      } else socket.send(bytes);
       sent++;
       for (;;) {
         const remaining = deadline - performance.now();
         if (remaining <= 0) break;
         const got = await next(remaining);
         if (got === null || 'error' in got) break;
-        const verdict = decodeAndCheck(request, t1, got, samples, rejections);
+        const verdict = decodeAndCheck(request, await precise, got, samples, rejections);
         if (verdict === 'kod') return finish();
         if (verdict === 'accepted') break;
       }
     }
   } finally {
+    stamps?.close();
     socket.close();
   }
   return finish();

@@ -170,7 +170,7 @@ export function formatSources(snap: DaemonSnapshot, verbose: boolean): string {
     fmtSigned(s.offset),
     fmtAbs(s.delay),
     fmtAbs(s.jitter),
-    `${s.verdict}${s.interleaved ? ' xleave' : ''}${s.auth === 'ok' ? ' auth' : s.auth === 'failed' ? ' AUTH-FAIL' : ''}`,
+    `${s.verdict}${s.interleaved ? ' xleave' : ''}${s.auth === 'ok' ? (s.authMethod === 'nts' ? ' nts' : ' auth') : s.auth === 'failed' ? ' AUTH-FAIL' : ''}`,
   ]);
   const lines = table(
     ['SM', 'Source', 'St', 'Refid', 'Reach', 'When/Poll', 'Offset', 'Delay', 'Jitter', 'Verdict'],
@@ -240,7 +240,10 @@ export function formatSource(s: SourceSnapshot): string {
     ['Dispersion', fmtAbs(s.dispersion)],
     ['Jitter', fmtAbs(s.jitter)],
     ['Root distance', fmtAbs(s.rootDistance)],
-    ['Authentication', `${s.auth}${s.keyId === null ? '' : ` (key ${s.keyId})`}`],
+    [
+      'Authentication',
+      `${s.auth}${s.authMethod === 'nts' ? ` (NTS, ${s.nts?.cookies ?? 0} cookies, ${s.nts?.naks ?? 0} NAKs)` : ''}${s.keyId === null ? '' : ` (key ${s.keyId})`}`,
+    ],
     ['Last KoD', s.kod ?? '-'],
     ['Packets', `${s.packetsSent} sent, ${s.packetsReceived} received`],
     ['Rejected', rejected === '' ? 'none' : rejected],

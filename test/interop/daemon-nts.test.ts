@@ -140,6 +140,9 @@ control-socket = false
   assert.equal(good.nts?.authFailures, 0);
   assert.ok(Math.abs(good.offset) < 0.001, `reported offset ${good.offset}`);
   const m = await measure(d, 11600, 8);
+  t.diagnostic(
+    `reported offset ${(good.offset * 1e6).toFixed(1)} µs, measured ${(m.offset * 1e6).toFixed(1)} µs (delay ${(m.delay * 1e6).toFixed(1)} µs)`,
+  );
   assert.ok(Math.abs(m.offset) < 0.001, `measured offset ${m.offset} s (delay ${m.delay})`);
 
   // The forged source: replies arrive and are all rejected; it never gives a sample.

@@ -179,5 +179,14 @@ control-socket = false
     assert.ok((srv?.interleavedResponses ?? 0) > 0, JSON.stringify(srv));
     assert.ok((srv?.responses ?? 0) >= (srv?.interleavedResponses ?? 0));
     assert.equal(daemon?.snapshot().clients.find((c) => c.address === '127.0.0.1')?.interleaved, true);
+    // Linux: every datagram got the kernel's receive stamp, and the precise transmit stamps of
+    // the interleaved replies are the kernel's (src/io/kernel-timestamps.ts).
+    const ts = daemon?.snapshot().timestamping;
+    assert.equal(ts?.mode, 'kernel', JSON.stringify(ts));
+    assert.ok((ts?.rxKernel ?? 0) > 10 && ts?.rxUser === 0, JSON.stringify(ts));
+    assert.ok((ts?.txKernel ?? 0) > 10 && (ts?.txUser ?? 1) <= (ts?.txKernel ?? 0) / 10, JSON.stringify(ts));
+    // With kernel stamps at both ends, chronyd's interleaved delay is the kernel's loopback path.
+    const delay = Number(/Peer delay\s*:\s*([\d.e+-]+)/.exec(ntpdata)?.[1]);
+    assert.ok(delay >= 0 && delay < 200e-6, `peer delay ${delay}`);
   });
 });

@@ -5,11 +5,12 @@ import { KernelTimestamps, socketFd } from '../../src/io/kernel-timestamps.js';
 
 const raw = () => process.hrtime.bigint();
 
-async function pair(): Promise<{ a: dgram.Socket; b: dgram.Socket; port: number }> {
-  const a = dgram.createSocket('udp4');
-  const b = dgram.createSocket('udp4');
-  await new Promise<void>((r) => a.bind(0, '127.0.0.1', r));
-  await new Promise<void>((r) => b.bind(0, '127.0.0.1', r));
+async function pair(family: 4 | 6 = 4): Promise<{ a: dgram.Socket; b: dgram.Socket; port: number }> {
+  const a = dgram.createSocket(family === 6 ? 'udp6' : 'udp4');
+  const b = dgram.createSocket(family === 6 ? 'udp6' : 'udp4');
+  const host = family === 6 ? '::1' : '127.0.0.1';
+  await new Promise<void>((r) => a.bind(0, host, r));
+  await new Promise<void>((r) => b.bind(0, host, r));
   return { a, b, port: b.address().port };
 }
 
@@ -28,62 +29,67 @@ describe('kernel timestamps on loopback', { skip: available ? false : 'Linux x64
     }
   });
 
-  it('orders send, kernel transmit, kernel receive and the message handler of each datagram', async () => {
-    const { a, b, port } = await pair();
-    const ta = KernelTimestamps.open(a, raw);
-    const tb = KernelTimestamps.open(b, raw);
-    assert.ok(ta !== null && tb !== null);
-    assert.equal(ta.tx, true);
-    const rows: { before: bigint; tx: bigint | null; cb: bigint; rx: bigint; handler: bigint }[] = [];
-    let pendingRx: ((v: { rx: bigint; handler: bigint; bytes: Buffer }) => void) | null = null;
-    b.on('message', (msg) => {
-      const handler = raw();
-      const rx = tb.received(handler);
-      pendingRx?.({ rx, handler, bytes: msg });
-    });
-    try {
-      for (let i = 0; i < 40; i++) {
-        const bytes = new Uint8Array(48);
-        bytes[0] = 0x23;
-        bytes[47] = i;
-        const got = new Promise<{ rx: bigint; handler: bigint; bytes: Buffer }>((r) => {
-          pendingRx = r;
-        });
-        const ticket = ta.track(bytes);
-        assert.ok(ticket !== null);
-        const before = raw();
-        const sent = new Promise<{ tx: bigint | null; cb: bigint }>((r) =>
-          a.send(bytes, port, '127.0.0.1', (err) => {
-            const cb = raw();
-            ta.settle(ticket, (tx) => r({ tx, cb }), err !== null && err !== undefined);
-          }),
+  for (const family of [4, 6] as const)
+    it(`orders send, kernel transmit, kernel receive and the message handler of each datagram (IPv${family})`, async () => {
+      const { a, b, port } = await pair(family);
+      const host = family === 6 ? '::1' : '127.0.0.1';
+      const ta = KernelTimestamps.open(a, raw);
+      const tb = KernelTimestamps.open(b, raw);
+      assert.ok(ta !== null && tb !== null);
+      assert.equal(ta.tx, true);
+      const rows: { before: bigint; tx: bigint | null; cb: bigint; rx: bigint; handler: bigint }[] = [];
+      let pendingRx: ((v: { rx: bigint; handler: bigint; bytes: Buffer }) => void) | null = null;
+      b.on('message', (msg) => {
+        const handler = raw();
+        const rx = tb.received(handler);
+        pendingRx?.({ rx, handler, bytes: msg });
+      });
+      try {
+        for (let i = 0; i < 40; i++) {
+          const bytes = new Uint8Array(48);
+          bytes[0] = 0x23;
+          bytes[47] = i;
+          const got = new Promise<{ rx: bigint; handler: bigint; bytes: Buffer }>((r) => {
+            pendingRx = r;
+          });
+          const ticket = ta.track(bytes);
+          assert.ok(ticket !== null);
+          const before = raw();
+          const sent = new Promise<{ tx: bigint | null; cb: bigint }>((r) =>
+            a.send(bytes, port, host, (err) => {
+              const cb = raw();
+              ta.settle(ticket, (tx) => r({ tx, cb }), err !== null && err !== undefined);
+            }),
+          );
+          const [{ tx, cb }, { rx, handler, bytes: echoed }] = await Promise.all([sent, got]);
+          assert.equal(echoed[47], i);
+          rows.push({ before, tx, cb, rx, handler });
+        }
+        const us = (x: bigint) => Number(x) / 1e3;
+        for (const r of rows) {
+          assert.ok(r.tx !== null, 'a kernel transmit stamp for every datagram');
+          // 2 µs of slack for the two clock reads that convert a stamp.
+          assert.ok(r.tx >= r.before - 2000n, `transmit ${us(r.tx - r.before)} µs after the send call`);
+          assert.ok(r.tx <= r.cb + 2000n, `transmit ${us(r.cb - r.tx)} µs before the callback`);
+          assert.ok(r.rx >= r.tx - 2000n, `receive ${us(r.rx - r.tx)} µs after transmit`);
+          assert.ok(r.rx <= r.handler, 'the kernel receive stamp precedes the handler');
+        }
+        // Loopback: kernel transmit to kernel receive takes microseconds.
+        const wire = rows.map((r) => Number((r.rx - (r.tx ?? 0n)) / 1000n)).sort((x, y) => x - y);
+        assert.ok(
+          (wire[wire.length >> 1] ?? 1e9) < 50,
+          `median transmit→receive ${wire[wire.length >> 1]} µs`,
         );
-        const [{ tx, cb }, { rx, handler, bytes: echoed }] = await Promise.all([sent, got]);
-        assert.equal(echoed[47], i);
-        rows.push({ before, tx, cb, rx, handler });
+        assert.equal(tb.counters.rxKernel, 40);
+        assert.equal(ta.counters.txKernel, 40);
+        assert.equal(ta.counters.txFallback, 0);
+      } finally {
+        ta.close();
+        tb.close();
+        a.close();
+        b.close();
       }
-      const us = (x: bigint) => Number(x) / 1e3;
-      for (const r of rows) {
-        assert.ok(r.tx !== null, 'a kernel transmit stamp for every datagram');
-        // 2 µs of slack for the two clock reads that convert a stamp.
-        assert.ok(r.tx >= r.before - 2000n, `transmit ${us(r.tx - r.before)} µs after the send call`);
-        assert.ok(r.tx <= r.cb + 2000n, `transmit ${us(r.cb - r.tx)} µs before the callback`);
-        assert.ok(r.rx >= r.tx - 2000n, `receive ${us(r.rx - r.tx)} µs after transmit`);
-        assert.ok(r.rx <= r.handler, 'the kernel receive stamp precedes the handler');
-      }
-      // Loopback: kernel transmit to kernel receive takes microseconds.
-      const wire = rows.map((r) => Number((r.rx - (r.tx ?? 0n)) / 1000n)).sort((x, y) => x - y);
-      assert.ok((wire[wire.length >> 1] ?? 1e9) < 50, `median transmit→receive ${wire[wire.length >> 1]} µs`);
-      assert.equal(tb.counters.rxKernel, 40);
-      assert.equal(ta.counters.txKernel, 40);
-      assert.equal(ta.counters.txFallback, 0);
-    } finally {
-      ta.close();
-      tb.close();
-      a.close();
-      b.close();
-    }
-  });
+    });
 
   it('drains copies nobody awaits and matches each awaited one by its bytes', async () => {
     const { a, b, port } = await pair();
