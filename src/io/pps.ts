@@ -4,7 +4,6 @@
  * Best effort: `openPps` reports why it cannot (no FFI, no device, no permission), and the host then
  * leaves the PPS refclock unreachable. Struct layouts: src/refclock/pps-struct.ts.
  */
-import { createRequire } from 'node:module';
 import {
   decodeFetch,
   decodeParams,
@@ -19,15 +18,11 @@ import {
   type PpsFetch,
 } from '../refclock/pps-struct.js';
 import type { RefclockSample } from '../refclock/types.js';
+import { type Koffi, libc } from './ffi.js';
 import { realtimePair, type TimePair } from './shm.js';
 
-interface KoffiLike {
-  load(path: string): { func(def: string): unknown };
-  errno(): number;
-}
-
 interface PpsFns {
-  koffi: KoffiLike;
+  koffi: Koffi;
   open: (path: string, flags: number) => number;
   close: (fd: number) => number;
   ioctl: (fd: number, req: number, buf: Uint8Array) => number;
@@ -40,17 +35,15 @@ let fns: PpsFns | null | undefined;
 function load(): PpsFns | null {
   if (fns !== undefined) return fns;
   fns = null;
-  if (process.platform !== 'linux') return fns;
+  const c = libc();
+  if (c === null) return fns;
   try {
-    const require = createRequire(import.meta.url);
-    const koffi = require('koffi') as KoffiLike;
-    const lib = koffi.load('libc.so.6');
     fns = {
-      koffi,
-      open: lib.func('int open(const char *path, int flags)') as PpsFns['open'],
-      close: lib.func('int close(int fd)') as PpsFns['close'],
+      koffi: c.koffi,
+      open: c.func('int open(const char *path, int flags)'),
+      close: c.func('int close(int fd)'),
       // ioctl is variadic; on the Linux ABIs a pointer third argument is passed the same way.
-      ioctl: lib.func('int ioctl(int fd, unsigned long req, _Inout_ uint8_t *arg)') as PpsFns['ioctl'],
+      ioctl: c.func('int ioctl(int fd, unsigned long req, _Inout_ uint8_t *arg)'),
     };
   } catch {
     fns = null;

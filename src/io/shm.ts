@@ -7,7 +7,6 @@
  * The receive timestamp in the segment is CLOCK_REALTIME; a reading is placed on the raw counter by
  * reading the counter and CLOCK_REALTIME together (`realtimePair`).
  */
-import { createRequire } from 'node:module';
 import type { RawTime } from '../clock/types.js';
 import {
   readingReference,
@@ -20,17 +19,10 @@ import {
   writeShm,
 } from '../refclock/shm-struct.js';
 import type { RefclockSample } from '../refclock/types.js';
-
-interface KoffiLike {
-  load(path: string): { func(def: string): unknown };
-  struct(name: string, def: Record<string, unknown>): unknown;
-  view(ptr: unknown, len: number): ArrayBuffer;
-  address(ptr: unknown): bigint;
-  errno(): number;
-}
+import { type Koffi, libc } from './ffi.js';
 
 interface ShmFns {
-  koffi: KoffiLike;
+  koffi: Koffi;
   shmget: (key: number, size: number, flags: number) => number;
   shmat: (id: number, addr: null, flags: number) => unknown;
   shmdt: (addr: unknown) => number;
@@ -48,21 +40,17 @@ let fns: ShmFns | null | undefined;
 function load(): ShmFns | null {
   if (fns !== undefined) return fns;
   fns = null;
-  if (process.platform !== 'linux') return fns;
+  const c = libc();
+  if (c === null) return fns;
   try {
-    const require = createRequire(import.meta.url);
-    const koffi = require('koffi') as KoffiLike;
-    const lib = koffi.load('libc.so.6');
-    koffi.struct('ntpkit_shm_timespec', { tv_sec: 'long', tv_nsec: 'long' });
+    c.koffi.struct('ntpkit_shm_timespec', { tv_sec: 'long', tv_nsec: 'long' });
     fns = {
-      koffi,
-      shmget: lib.func('int shmget(int key, size_t size, int shmflg)') as ShmFns['shmget'],
-      shmat: lib.func('void *shmat(int shmid, void *shmaddr, int shmflg)') as ShmFns['shmat'],
-      shmdt: lib.func('int shmdt(void *shmaddr)') as ShmFns['shmdt'],
-      shmctl: lib.func('int shmctl(int shmid, int cmd, void *buf)') as ShmFns['shmctl'],
-      clockGettime: lib.func(
-        'int clock_gettime(int clk, _Out_ ntpkit_shm_timespec *ts)',
-      ) as ShmFns['clockGettime'],
+      koffi: c.koffi,
+      shmget: c.func('int shmget(int key, size_t size, int shmflg)'),
+      shmat: c.func('void *shmat(int shmid, void *shmaddr, int shmflg)'),
+      shmdt: c.func('int shmdt(void *shmaddr)'),
+      shmctl: c.func('int shmctl(int shmid, int cmd, void *buf)'),
+      clockGettime: c.func('int clock_gettime(int clk, _Out_ ntpkit_shm_timespec *ts)'),
     };
   } catch {
     fns = null;

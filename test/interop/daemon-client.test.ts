@@ -9,55 +9,16 @@
  * Port 11225. chronyd runs -x under setpriv: the host clock is never touched.
  */
 import assert from 'node:assert/strict';
-import * as dgram from 'node:dgram';
 import { after, describe, it } from 'node:test';
 import { parseConfig } from '../../src/config/parse.js';
 import { type Daemon, startDaemon } from '../../src/daemon/daemon.js';
 import { silentLogger } from '../../src/daemon/log.js';
-import { diffTimestamps, durationToSeconds, toTimestamp } from '../../src/time/ntp-time.js';
-import { decodePacket, emptyPacket, encodePacket, MODE } from '../../src/wire/packet.js';
+import { durationToSeconds } from '../../src/time/ntp-time.js';
+import { measureServer } from '../support/measure.js';
 import { type ChronydHandle, skipReason, sleep, startChronyd, waitFor } from '../support/peers.js';
 
 const PORT = 11225;
 const why = skipReason('chronyd', 'faketime', 'setpriv', 'root');
-
-/** Offset of chronyd's clock relative to ntpkit's (s), best of `n` exchanges by delay. */
-async function measure(d: Daemon, n: number): Promise<{ offset: number; delay: number }> {
-  const s = dgram.createSocket('udp4');
-  await new Promise<void>((r) => s.bind(0, '127.0.0.1', () => r()));
-  let best = { offset: 0, delay: Number.POSITIVE_INFINITY };
-  try {
-    for (let i = 0; i < n; i++) {
-      const p = emptyPacket();
-      p.mode = MODE.CLIENT;
-      p.transmitTimestamp = BigInt(i + 1) << 20n;
-      const got = new Promise<{ bytes: Buffer; t4: bigint } | null>((resolve) => {
-        const t = setTimeout(() => resolve(null), 1000);
-        s.once('message', (m) => {
-          const t4 = toTimestamp(d.now());
-          clearTimeout(t);
-          resolve({ bytes: m, t4 });
-        });
-      });
-      const t1 = toTimestamp(d.now());
-      s.send(encodePacket(p), PORT, '127.0.0.1');
-      const r = await got;
-      if (r === null) continue;
-      const dec = decodePacket(new Uint8Array(r.bytes));
-      if (!dec.ok) continue;
-      const t2 = dec.packet.receiveTimestamp;
-      const t3 = dec.packet.transmitTimestamp;
-      const offset =
-        (durationToSeconds(diffTimestamps(t2, t1)) + durationToSeconds(diffTimestamps(t3, r.t4))) / 2;
-      const delay = durationToSeconds(diffTimestamps(r.t4, t1)) - durationToSeconds(diffTimestamps(t3, t2));
-      if (delay < best.delay) best = { offset, delay };
-      await sleep(20);
-    }
-  } finally {
-    s.close();
-  }
-  return best;
-}
 
 describe('ntpkit as a client of a chronyd off by +2.5 s and 100 ppm', { skip: why ?? false }, () => {
   let chrony: ChronydHandle | null = null;
@@ -96,7 +57,7 @@ control-socket = false
     // The clock's own rate over ≥ 10 s (includes the slew the discipline applies).
     const raw1 = process.hrtime.bigint();
     const c1 = d.now();
-    const m1 = await measure(d, 10);
+    const m1 = await measureServer(d, PORT, 10);
     // A long window: the PLL's phase slews (±0.2 ms over ~10 s) must not dominate the rate. The
     // discipline's frequency is sampled over it: at 0.25 s polling on a loaded machine the RFC 5905
     // PLL's frequency wanders by several ppm from update to update, so its mean is the estimate.
@@ -105,7 +66,7 @@ control-socket = false
       await sleep(500);
       freqs.push(d.snapshot().system.frequencyPpm);
     }
-    const m2 = await measure(d, 10);
+    const m2 = await measureServer(d, PORT, 10);
     const raw2 = process.hrtime.bigint();
     const c2 = d.now();
     const rate = (durationToSeconds(c2 - c1) / (Number(raw2 - raw1) / 1e9) - 1) * 1e6;

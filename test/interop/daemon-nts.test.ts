@@ -10,7 +10,6 @@
  * chronyd runs -x under setpriv: the host clock is never touched.
  */
 import assert from 'node:assert/strict';
-import * as dgram from 'node:dgram';
 import { existsSync } from 'node:fs';
 import { readFile, rm, stat } from 'node:fs/promises';
 import { join } from 'node:path';
@@ -21,50 +20,11 @@ import { silentLogger } from '../../src/daemon/log.js';
 import { nodeRandomBytes, startNtsKeServer } from '../../src/io/nts-ke.js';
 import { CookieJar } from '../../src/nts/cookie.js';
 import type { SourceSnapshot } from '../../src/system/snapshot.js';
-import { diffTimestamps, durationToSeconds, toTimestamp } from '../../src/time/ntp-time.js';
-import { decodePacket, emptyPacket, encodePacket, MODE } from '../../src/wire/packet.js';
 import { makeCert, startNtsResponder } from '../nts/responder.js';
-import { freeTempDir, removeDir, skipReason, sleep, startChronyd, waitFor } from '../support/peers.js';
+import { measureServer } from '../support/measure.js';
+import { freeTempDir, removeDir, skipReason, startChronyd, waitFor } from '../support/peers.js';
 
 const resolve = async (h: string) => (h === 'localhost' ? ['127.0.0.1'] : [h]);
-
-/** Offset of the server at 127.0.0.1:`port` relative to the daemon's clock (s), best of `n` by delay. */
-async function measure(d: Daemon, port: number, n: number): Promise<{ offset: number; delay: number }> {
-  const s = dgram.createSocket('udp4');
-  await new Promise<void>((r) => s.bind(0, '127.0.0.1', () => r()));
-  let best = { offset: 0, delay: Number.POSITIVE_INFINITY };
-  try {
-    for (let i = 0; i < n; i++) {
-      const p = emptyPacket();
-      p.mode = MODE.CLIENT;
-      p.transmitTimestamp = BigInt(i + 1) << 20n;
-      const got = new Promise<{ bytes: Buffer; t4: bigint } | null>((res) => {
-        const t = setTimeout(() => res(null), 1000);
-        s.once('message', (m) => {
-          const t4 = toTimestamp(d.now());
-          clearTimeout(t);
-          res({ bytes: m, t4 });
-        });
-      });
-      const t1 = toTimestamp(d.now());
-      s.send(encodePacket(p), port, '127.0.0.1');
-      const r = await got;
-      if (r === null) continue;
-      const dec = decodePacket(new Uint8Array(r.bytes));
-      if (!dec.ok) continue;
-      const t2 = dec.packet.receiveTimestamp;
-      const t3 = dec.packet.transmitTimestamp;
-      const offset =
-        (durationToSeconds(diffTimestamps(t2, t1)) + durationToSeconds(diffTimestamps(t3, r.t4))) / 2;
-      const delay = durationToSeconds(diffTimestamps(r.t4, t1)) - durationToSeconds(diffTimestamps(t3, t2));
-      if (delay < best.delay) best = { offset, delay };
-      await sleep(20);
-    }
-  } finally {
-    s.close();
-  }
-  return best;
-}
 
 function source(d: Daemon, port: number): SourceSnapshot | undefined {
   return d.snapshot().system.sources.find((s) => s.port === port);
@@ -139,7 +99,7 @@ control-socket = false
   assert.ok((good.nts?.cookies ?? 0) >= 7, `cookie pool ${good.nts?.cookies}`);
   assert.equal(good.nts?.authFailures, 0);
   assert.ok(Math.abs(good.offset) < 0.001, `reported offset ${good.offset}`);
-  const m = await measure(d, 11600, 8);
+  const m = await measureServer(d, 11600, 8);
   t.diagnostic(
     `reported offset ${(good.offset * 1e6).toFixed(1)} µs, measured ${(m.offset * 1e6).toFixed(1)} µs (delay ${(m.delay * 1e6).toFixed(1)} µs)`,
   );
