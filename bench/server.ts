@@ -15,7 +15,8 @@
  *   from its bounding set and -x (never touches the clock).
  *
  * Options: --seconds S (trial length, default 2), --trials N (default 3), --budget S (total time
- * limit per server, default 120), --servers ntpkit,chronyd,node-baseline (the last one is a
+ * limit per server, default 120), --servers ntpkit,ntpkit-user,chronyd,node-baseline (ntpkit-user:
+ * the daemon with `timestamping = "user"`, to show what kernel timestamps cost; the last one is a
  * minimal node:dgram responder, to show the platform's own limit), --no-write (print only), --node-gen.
  * Writes the `## Server throughput` section of docs/BENCHMARKS.md, leaving other sections intact.
  */
@@ -51,7 +52,7 @@ function parseArgs(argv: string[]): Options {
     seconds: 2,
     trials: 3,
     budget: 120,
-    servers: ['ntpkit', 'chronyd', 'node-baseline'],
+    servers: ['ntpkit', 'ntpkit-user', 'chronyd', 'node-baseline'],
     write: true,
     nodeGen: false,
   };
@@ -223,14 +224,19 @@ function stopChild(child: ChildProcess): Promise<void> {
   });
 }
 
-async function startNtpkit(dir: string, pin: boolean): Promise<ServerHandle> {
-  const conf = join(dir, 'ntpkit.toml');
+async function startNtpkit(
+  dir: string,
+  pin: boolean,
+  timestamping: 'kernel' | 'user',
+): Promise<ServerHandle> {
+  const conf = join(dir, `ntpkit-${timestamping}.toml`);
   await writeFile(
     conf,
     `# bench/server.ts: ntpkit serving its free-running clock as stratum 1, no rate limiting
 [serve]
 listen = ["127.0.0.1"]
 port = ${NTPKIT_PORT}
+timestamping = "${timestamping}"
 
 [local]
 stratum = 1
@@ -249,11 +255,11 @@ level = "warn"
     : spawn(argv[0] as string, argv.slice(1), { stdio: ['ignore', 'ignore', 'inherit'] });
   await waitServing(NTPKIT_PORT, child, 15);
   return {
-    name: 'ntpkit',
-    version: `ntpkit 0.1.0 (node ${process.version})`,
+    name: timestamping === 'kernel' ? 'ntpkit' : 'ntpkit-user',
+    version: `ntpkit 0.1.0 (node ${process.version}), ${timestamping === 'kernel' ? 'kernel timestamps (default)' : 'user-space timestamps'}`,
     child,
     port: NTPKIT_PORT,
-    notes: 'ntpkit daemon, node:dgram, default SO_RCVBUF',
+    notes: `ntpkit daemon, node:dgram, default SO_RCVBUF, timestamping = "${timestamping}"`,
     stop: () => stopChild(child),
   };
 }
@@ -543,7 +549,8 @@ async function main(): Promise<number> {
     }
     for (const name of o.servers) {
       let h: ServerHandle | null;
-      if (name === 'ntpkit') h = await startNtpkit(dir, pinned);
+      if (name === 'ntpkit') h = await startNtpkit(dir, pinned, 'kernel');
+      else if (name === 'ntpkit-user') h = await startNtpkit(dir, pinned, 'user');
       else if (name === 'chronyd') h = await startChronyd(dir, pinned);
       else if (name === 'node-baseline') h = await startNodeBaseline(pinned);
       else throw new Error(`unknown server ${name}`);

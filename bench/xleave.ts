@@ -260,6 +260,20 @@ function summary(results: Stats[], stamps: string): string[] {
   return out;
 }
 
+/** The conclusion, from the kernel-stamp rounds: how much more accurate (RMS) interleaving is. */
+function reading(results: Stats[]): string {
+  const rms = (setup: Setup, mode: Mode) => {
+    const xs = results.filter((r) => r.stamps === 'kernel' && r.setup === setup && r.mode === mode);
+    return xs.reduce((a, b) => a + b.rms, 0) / Math.max(1, xs.length);
+  };
+  const parts = (['ntpkit → chronyd', 'chronyd → ntpkit'] as const).map((setup) => {
+    const b = rms(setup, 'basic');
+    const x = rms(setup, 'xleave');
+    return `${setup} ${us(b)} → ${us(x)} (${(b / x).toFixed(1)}× ${x < b ? 'better' : 'worse'})`;
+  });
+  return `Reading (kernel stamps, RMS error basic → interleaved): ${parts.join('; ')}.`;
+}
+
 async function main(): Promise<void> {
   if (realtime === null) throw new Error('this benchmark needs koffi and Linux (clock_gettime)');
   const seconds = arg('seconds', 30);
@@ -307,7 +321,9 @@ async function main(): Promise<void> {
     ...summary(results, 'kernel'),
     ...(userRounds > 0 ? summary(results, 'user') : []),
     '',
-    "What the modes differ in: in basic mode the server transmit timestamp is read in user space before the reply is built and sent (chronyd: just before sendmsg; ntpkit: as the request is handed to the engine), so it is early by the processing time, which the client counts as network delay and half of which shows as offset error. In interleaved mode the server sends the kernel transmit timestamp of its previous reply instead. The client side is the same in both modes: chronyd and ntpkit use kernel receive and transmit timestamps (ntpkit: SIOCGSTAMPNS and the SO_TIMESTAMPING error queue, src/io/kernel-timestamps.ts). With user-space stamps (the `user` rows) ntpkit's receive stamps are late by the event loop's latency and its precise transmit stamps are read in the send callback, both tens to hundreds of µs off, which swamps what interleaving gains.",
+    reading(results),
+    '',
+    "What the modes differ in: in basic mode the server transmit timestamp is read in user space before the reply is sent (chronyd: just before sendmsg; ntpkit: just before `socket.send()`, whose path through Node takes tens of µs at this request rate), so it is early by that time, which the client counts as network delay and half of which shows as offset error. In interleaved mode the server sends the kernel transmit timestamp of its previous reply instead. The client side is the same in both modes: chronyd and ntpkit use kernel receive and transmit timestamps (ntpkit: SIOCGSTAMPNS and the SO_TIMESTAMPING error queue, src/io/kernel-timestamps.ts). With user-space stamps (the `user` rows) ntpkit's receive stamps are late by the event loop's latency and its precise transmit stamps are read in the send callback, both tens to hundreds of µs off, which swamps what interleaving gains.",
     '',
   ].join('\n');
   process.stdout.write(`${section}\n`);

@@ -231,7 +231,7 @@ export class KernelTimestamps {
       done(null);
       return;
     }
-    this.drain();
+    if (t.raw === null) this.drain(t);
     if (t.raw !== null) {
       done(t.raw);
       return;
@@ -271,8 +271,11 @@ export class KernelTimestamps {
     done?.(raw);
   }
 
-  /** Reads the error queue: every transmit copy is matched to its ticket or counted unclaimed. */
-  drain(): void {
+  /**
+   * Reads the error queue: every transmit copy is matched to its ticket or counted unclaimed. With
+   * `until`, stops as soon as that ticket has its stamp (the rest is read by later drains).
+   */
+  drain(until?: TxTicket): void {
     if (!this.tx || this.closed) return;
     const v = this.view;
     for (let i = 0; i < MAX_DRAIN; i++) {
@@ -302,6 +305,7 @@ export class KernelTimestamps {
       t.raw = raw;
       if (t.done !== null) this.give(t, raw);
       else this.counters.txKernel++;
+      if (t === until) return;
     }
   }
 
