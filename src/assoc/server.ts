@@ -104,6 +104,13 @@ export class InterleavedTable {
     if (e !== undefined && e.rx === rx) e.tx = tx;
   }
 
+  /** Whether `rx` is a receive timestamp saved for `address` (with or without its transmit time). */
+  has(address: string, rx: bigint): boolean {
+    const slot = this.index.get(address)?.get(InterleavedTable.key(rx));
+    const e = slot === undefined ? undefined : this.slots[slot];
+    return e !== undefined && e.address === address && e.rx === rx;
+  }
+
   lookup(address: string, rx: bigint): TableEntry | null {
     const slot = this.index.get(address)?.get(InterleavedTable.key(rx));
     if (slot === undefined) return null;
@@ -127,6 +134,12 @@ export interface ServerResponse {
   slot: number;
   /** Our receive timestamp used as the table key. */
   rx: bigint;
+  /**
+   * The client asks for interleaved mode (its origin is one of our saved receive timestamps), so
+   * the precise transmit time of this response will be wanted: only then is it worth measuring.
+   * A client switching to interleaved mode gets its first interleaved response one poll later.
+   */
+  wantsPrecise: boolean;
 }
 
 function wireStratum(stratum: number): number {
@@ -219,6 +232,7 @@ export class ServerResponder {
     const mode = request.mode === MODE.SYMMETRIC_ACTIVE ? MODE.SYMMETRIC_PASSIVE : MODE.SERVER;
     let packet = buildServerResponse(request, state, rx, tx, mode);
     let interleaved = false;
+    let asks = false;
     // RFC 9769: a request whose receive and transmit timestamps differ and whose origin is one of
     // our saved receive timestamps asks for interleaved mode.
     if (
@@ -226,7 +240,8 @@ export class ServerResponder {
       request.originTimestamp !== 0n &&
       request.receiveTimestamp !== request.transmitTimestamp
     ) {
-      const prev = this.table.lookup(from, request.originTimestamp);
+      asks = this.table.has(from, request.originTimestamp);
+      const prev = asks ? this.table.lookup(from, request.originTimestamp) : null;
       if (prev !== null) {
         packet.originTimestamp = request.receiveTimestamp;
         packet.transmitTimestamp = prev.tx;
@@ -247,7 +262,15 @@ export class ServerResponder {
     const slot = mode === MODE.SERVER ? this.table.save(from, rx) : -1;
     this.responses++;
     if (interleaved) this.interleavedResponses++;
-    return { packet, bytes: encodePacket(packet), interleaved, auth, slot, rx };
+    return {
+      packet,
+      bytes: encodePacket(packet),
+      interleaved,
+      auth,
+      slot,
+      rx,
+      wantsPrecise: slot >= 0 && asks,
+    };
   }
 
   transmitted(slot: number, rx: bigint, tx: bigint): void {

@@ -693,6 +693,7 @@ class DaemonImpl implements Daemon {
       const t = toTimestamp(this.discipline.clock.read(this.raw()));
       new DataView(bytes.buffer, bytes.byteOffset, bytes.length).setBigUint64(transmitAt, t);
     }
+    b.stamps?.sending();
     const ticket = onSent === undefined || b.stamps === null ? null : b.stamps.track(bytes);
     b.sock.send(bytes, to.port, to.address, (err) => {
       const raw = this.raw();

@@ -229,6 +229,7 @@ export async function queryServer(opts: QueryOptions): Promise<QueryResult> {
       const bytes = encodePacket(request);
       // The kernel's transmit stamp, when there is one, replaces the reading before the send for
       // the arithmetic; the packet carries the early reading, which the reply must echo.
+      stamps?.sending();
       const ticket = stamps?.track(bytes) ?? null;
       let precise: Promise<NtpTimestamp> = Promise.resolve(t1);
       if (ticket !== null && stamps !== null) {

@@ -663,7 +663,7 @@ export class NtpSystem implements NtpEngine {
     // timestamp as it sends it (chrony does the same).
     if (!res.interleaved && res.bytes.length === 48) act.transmitAt = 40;
     if (to !== undefined) act.from = to;
-    if (res.slot >= 0) {
+    if (res.wantsPrecise) {
       const slot = res.slot;
       const rx = res.rx;
       act.txId = this.allocTxId((sentRaw) => {

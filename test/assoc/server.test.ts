@@ -172,7 +172,7 @@ test('authenticated request with a known key gets a response signed with the sam
   assert.equal(verifyPacketMac(d.packet, 'MD5', KEY.key), 'ok');
 });
 
-test('NtpSystem.handlePacket answers mode 3 with a txId and serves local stratum', () => {
+test('NtpSystem.handlePacket answers mode 3, asks for the precise transmit time only when interleaving is asked, and serves local stratum', () => {
   const d = new FakeDiscipline();
   const sys = new NtpSystem(
     { ...defaultSystemConfig(), localStratum: 3 },
@@ -186,9 +186,20 @@ test('NtpSystem.handlePacket answers mode 3 with a txId and serves local stratum
   assert.ok(send !== undefined && send.kind === 'send');
   assert.deepEqual(send.to, CLIENT);
   assert.deepEqual(send.from, { address: '192.0.2.1', port: 123 });
-  assert.ok(send.txId !== undefined);
+  // A basic request: no precise transmit time wanted; the host refreshes the transmit timestamp.
+  assert.equal(send.txId, undefined);
+  assert.equal(send.transmitAt, 40);
   const p = decodePacket(send.bytes);
   assert.ok(p.ok);
+  // A request whose origin is our receive timestamp asks for interleaved mode: the precise
+  // transmit time of this response will be needed for the next one.
+  const again = sys.handlePacket(
+    6_000_000_000n,
+    encodePacket({ ...request(), originTimestamp: p.packet.receiveTimestamp, receiveTimestamp: 77n }),
+    CLIENT,
+  );
+  const send2 = again.find((a) => a.kind === 'send');
+  assert.ok(send2 !== undefined && send2.kind === 'send' && send2.txId !== undefined);
   assert.equal(p.packet.stratum, 3);
   assert.equal(kissCode(p.packet), null);
   assert.equal(p.packet.referenceId, refidFromString('LOCL'));

@@ -52,6 +52,7 @@ describe('kernel timestamps on loopback', { skip: available ? false : 'Linux x64
           const got = new Promise<{ rx: bigint; handler: bigint; bytes: Buffer }>((r) => {
             pendingRx = r;
           });
+          ta.sending();
           const ticket = ta.track(bytes);
           assert.ok(ticket !== null);
           const before = raw();
@@ -102,15 +103,16 @@ describe('kernel timestamps on loopback', { skip: available ? false : 'Linux x64
       const results = await Promise.all(
         payloads.map(
           (p, k) =>
-            new Promise<bigint | null>((r) =>
+            new Promise<bigint | null>((r) => {
+              ta.sending();
               a.send(p, port, '127.0.0.1', () => {
                 const t = tickets[k];
                 if (t === null || t === undefined) {
                   ta.drain();
                   r(null);
                 } else ta.settle(t, r);
-              }),
-            ),
+              });
+            }),
         ),
       );
       assert.equal(results[0], null);
