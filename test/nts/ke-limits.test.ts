@@ -7,15 +7,12 @@ import { connect } from 'node:net';
 import { test } from 'node:test';
 import { nodeRandomBytes, ntsKeClient, startNtsKeServer } from '../../src/io/nts-ke.js';
 import { CookieJar } from '../../src/nts/cookie.js';
-import { freeTempDir, removeDir, skipReason } from '../support/peers.js';
-import { makeCert } from './responder.js';
+import { certFixture } from './responder.js';
 
 test('NTS-KE server: handshake timeout and connection cap', async (t) => {
-  const why = skipReason('openssl');
-  if (why !== null) return t.skip(why);
-  const dir = await freeTempDir('ntpkit-nts-');
-  t.after(() => removeDir(dir));
-  const { key, cert } = await makeCert(dir);
+  const fx = await certFixture(t);
+  if (fx === null) return;
+  const { key, cert } = fx;
   const jar = new CookieJar(nodeRandomBytes);
   const ke = await startNtsKeServer({
     key,

@@ -11,15 +11,13 @@ import { ntsQuery, parseNtsQueryArgs } from '../../src/cli/nts-query.js';
 import { nodeRandomBytes, ntsKeClient, startNtsKeServer } from '../../src/io/nts-ke.js';
 import { CookieJar } from '../../src/nts/cookie.js';
 import { decodeKeMessage, encodeKeMessage, RECORD } from '../../src/nts/ke.js';
-import { freeTempDir, removeDir, runCommand, skipReason } from '../support/peers.js';
-import { makeCert, startNtsResponder } from './responder.js';
+import { runCommand } from '../support/peers.js';
+import { certFixture, startNtsResponder } from './responder.js';
 
 test('NTS-KE over TLS: keys agree, cookies work, then an NTS query succeeds', async (t) => {
-  const why = skipReason('openssl');
-  if (why !== null) return t.skip(why);
-  const dir = await freeTempDir('ntpkit-nts-');
-  t.after(() => removeDir(dir));
-  const { key, cert } = await makeCert(dir);
+  const fx = await certFixture(t);
+  if (fx === null) return;
+  const { key, cert } = fx;
   const jar = new CookieJar(nodeRandomBytes);
   const ke = await startNtsKeServer({ key, cert, port: 11610, jar, ntpPort: 11611, cookies: 5 });
   t.after(() => ke.close());
@@ -43,7 +41,7 @@ test('NTS-KE over TLS: keys agree, cookies work, then an NTS query succeeds', as
   const q = await ntsQuery({
     host: 'localhost',
     kePort: 11610,
-    caFile: `${dir}/cert.pem`,
+    caFile: `${fx.dir}/cert.pem`,
     samples: 3,
     timeoutMs: 1000,
     intervalMs: 10,
@@ -71,11 +69,9 @@ test('NTS-KE over TLS: keys agree, cookies work, then an NTS query succeeds', as
 });
 
 test('a tampering responder is rejected by the NTS query', async (t) => {
-  const why = skipReason('openssl');
-  if (why !== null) return t.skip(why);
-  const dir = await freeTempDir('ntpkit-nts-');
-  t.after(() => removeDir(dir));
-  const { key, cert } = await makeCert(dir);
+  const fx = await certFixture(t);
+  if (fx === null) return;
+  const { key, cert } = fx;
   const jar = new CookieJar(nodeRandomBytes);
   const ke = await startNtsKeServer({ key, cert, port: 11612, jar, ntpPort: 11613 });
   t.after(() => ke.close());
@@ -84,7 +80,7 @@ test('a tampering responder is rejected by the NTS query', async (t) => {
   const q = await ntsQuery({
     host: 'localhost',
     kePort: 11612,
-    caFile: `${dir}/cert.pem`,
+    caFile: `${fx.dir}/cert.pem`,
     samples: 2,
     timeoutMs: 500,
     intervalMs: 0,
@@ -119,11 +115,9 @@ test('query --nts argument parsing', () => {
 });
 
 test('the CLI (query --nts --json) prints an authenticated result, exit 1 for an untrusted server', async (t) => {
-  const why = skipReason('openssl');
-  if (why !== null) return t.skip(why);
-  const dir = await freeTempDir('ntpkit-nts-');
-  t.after(() => removeDir(dir));
-  const { key, cert, certPath } = await makeCert(dir);
+  const fx = await certFixture(t);
+  if (fx === null) return;
+  const { key, cert, certPath } = fx;
   const jar = new CookieJar(nodeRandomBytes);
   const ke = await startNtsKeServer({ key, cert, port: 11614, jar, ntpPort: 11615 });
   t.after(() => ke.close());
@@ -152,11 +146,9 @@ test('the CLI (query --nts --json) prints an authenticated result, exit 1 for an
 });
 
 test('the NTS-KE server answers bad requests with an Error record and refuses other ALPNs', async (t) => {
-  const why = skipReason('openssl');
-  if (why !== null) return t.skip(why);
-  const dir = await freeTempDir('ntpkit-nts-');
-  t.after(() => removeDir(dir));
-  const { key, cert } = await makeCert(dir);
+  const fx = await certFixture(t);
+  if (fx === null) return;
+  const { key, cert } = fx;
   const jar = new CookieJar(nodeRandomBytes);
   const ke = await startNtsKeServer({ key, cert, port: 11616, jar });
   t.after(() => ke.close());

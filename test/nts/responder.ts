@@ -7,13 +7,14 @@
 import dgram from 'node:dgram';
 import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
+import type { TestContext } from 'node:test';
 import { nodeRandomBytes } from '../../src/io/nts-ke.js';
 import { wallClockNs } from '../../src/io/udp-query.js';
 import type { CookieJar } from '../../src/nts/cookie.js';
 import { buildNtsNak, buildNtsResponse, verifyNtsRequest } from '../../src/nts/ntp.js';
 import { unixNsToTimestamp } from '../../src/time/ntp-time.js';
 import { emptyPacket, MODE } from '../../src/wire/packet.js';
-import { runCommand } from '../support/peers.js';
+import { freeTempDir, removeDir, runCommand, skipReason } from '../support/peers.js';
 
 export interface ResponderStats {
   authenticated: number;
@@ -104,4 +105,21 @@ export async function makeCert(
   ]);
   if (r.code !== 0) throw new Error(`openssl failed: ${r.stderr}`);
   return { keyPath, certPath, key: await readFile(keyPath), cert: await readFile(certPath) };
+}
+
+/**
+ * For a test that needs a certificate: skips the test without openssl (null), else a temp dir
+ * (removed after the test) holding a fresh certificate.
+ */
+export async function certFixture(
+  t: TestContext,
+): Promise<(Awaited<ReturnType<typeof makeCert>> & { dir: string }) | null> {
+  const why = skipReason('openssl');
+  if (why !== null) {
+    t.skip(why);
+    return null;
+  }
+  const dir = await freeTempDir('ntpkit-nts-');
+  t.after(() => removeDir(dir));
+  return { dir, ...(await makeCert(dir)) };
 }
