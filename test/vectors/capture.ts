@@ -12,12 +12,12 @@
 import { writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { makeCert } from '../nts/responder.js';
 import {
   createNetns,
   type Daemon,
   freeTempDir,
   removeDir,
-  runCommand,
   sleep,
   spawnDaemon,
   startChronyd,
@@ -223,28 +223,9 @@ async function main(): Promise<void> {
       });
     }
     // NTS: extension fields (unique identifier, cookie, authenticator).
-    const cert = join(dir, 'cert.pem');
-    const key = join(dir, 'key.pem');
-    const ossl = await runCommand('openssl', [
-      'req',
-      '-x509',
-      '-newkey',
-      'ec',
-      '-pkeyopt',
-      'ec_paramgen_curve:prime256v1',
-      '-nodes',
-      '-keyout',
-      key,
-      '-out',
-      cert,
-      '-days',
-      '30',
-      '-subj',
-      '/CN=localhost',
-      '-addext',
-      'subjectAltName=DNS:localhost,IP:127.0.0.1',
-    ]);
-    if (ossl.code === 0) {
+    const made = await makeCert(dir).catch(() => null);
+    if (made !== null) {
+      const { keyPath: key, certPath: cert } = made;
       await chronyPair(
         'chrony-nts',
         'NTS-protected client/server exchange (RFC 8915 extension fields)',
