@@ -54,6 +54,9 @@ const MAX_DRAIN = 256;
 /** A stamp older than this, or in the future by more than 1 ms, is not believed (clock stepped). */
 const MAX_AGE_NS = 1_000_000_000n;
 const MAX_FUTURE_NS = 1_000_000n;
+/** A realtime/raw pair read within this many ns is taken at once; wider ones are read again. */
+const PAIR_WINDOW_NS = 2_000n;
+const PAIR_TRIES = 4;
 /** Retries for a transmit stamp not yet queued when the send callback runs (ms). */
 const RETRY_MS = [0, 1, 5] as const;
 
@@ -174,16 +177,36 @@ export class KernelTimestamps {
       new DataView(flags.buffer).setUint32(0, SOF_TIMESTAMPING_TX_SOFTWARE, true);
       tx = f.setsockopt(fd, SOL_SOCKET, SO_TIMESTAMPING, flags, 4) === 0;
     }
+    // Warm the clock reader: a first foreign call can be slow enough to widen every early bracket.
+    for (let i = 0; i < 3; i++) f.realtime();
     return new KernelTimestamps(f, fd, rawNow, tx);
   }
 
   /** The age-corrected raw counter value of a CLOCK_REALTIME stamp, or null when not believable. */
   private toRaw(stampNs: bigint): RawTime | null {
-    const rt = this.f.realtime();
-    const raw = this.rawNow();
-    const age = rt - stampNs;
+    const pair = this.clockPair();
+    const age = pair.realtime - stampNs;
     if (age > MAX_AGE_NS || age < -MAX_FUTURE_NS) return null;
-    return age > 0n ? raw - age : raw;
+    return age > 0n ? pair.raw - age : pair.raw;
+  }
+
+  /**
+   * CLOCK_REALTIME and the raw counter at one instant: the realtime read is bracketed by two raw
+   * reads and the midpoint taken. A bracket wider than PAIR_WINDOW_NS (the thread was preempted, or
+   * a first call was slow) is read again, and the narrowest of PAIR_TRIES kept, so a stall between
+   * the reads does not shift the converted stamp by the length of the stall.
+   */
+  private clockPair(): { realtime: bigint; raw: RawTime } {
+    let best: { realtime: bigint; raw: RawTime; width: bigint } | null = null;
+    for (let i = 0; i < PAIR_TRIES; i++) {
+      const before = this.rawNow();
+      const realtime = this.f.realtime();
+      const after = this.rawNow();
+      const width = after - before;
+      if (best === null || width < best.width) best = { realtime, raw: before + width / 2n, width };
+      if (width <= PAIR_WINDOW_NS) break;
+    }
+    return best ?? { realtime: this.f.realtime(), raw: this.rawNow() };
   }
 
   /** The kernel's last stamp on this socket (CLOCK_REALTIME ns), or null. */

@@ -107,7 +107,9 @@ test('chronyd 4.3 as NTS server: KE, authenticated exchanges, new cookies, tampe
   assert.ok(q.ok, q.ok ? '' : q.message);
   assert.equal(q.samples.length, 3);
   assert.ok(Math.abs(q.best.offset) < 0.005, `offset ${q.best.offset} s from a chronyd on the same clock`);
-  assert.ok(q.best.delay >= 0 && q.best.delay < 0.01, `delay ${q.best.delay}`);
+  // Both ends stamp in the kernel and the round trip takes microseconds; the server randomises its
+  // timestamps below its precision, so the measured delay may come out a fraction of a µs negative.
+  assert.ok(q.best.delay > -1e-6 && q.best.delay < 0.01, `delay ${q.best.delay}`);
 
   // chronyd's own counters agree: 2 NTS-KE connections, ≥ 6 authenticated NTP packets.
   const stats = await srv.chronyc(['serverstats']);

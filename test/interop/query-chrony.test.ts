@@ -46,7 +46,9 @@ test('query chronyd under faketime +2.5 s reports +2.5 s within 1 ms', async (t)
   const j = r.json;
   assert.ok(j !== null, r.stdout);
   assert.ok(Math.abs(j.offset - 2.5) < 0.001, `offset ${j.offset}`);
-  assert.ok(j.delay >= 0 && j.delay < 0.01, `delay ${j.delay}`);
+  // Both ends stamp in the kernel and the round trip takes microseconds; the server randomises its
+  // timestamps below its precision, so the measured delay may come out a fraction of a µs negative.
+  assert.ok(j.delay > -1e-6 && j.delay < 0.01, `delay ${j.delay}`);
   assert.equal(j.stratum, 1);
   assert.equal(j.refid, '127.127.1.1');
   assert.equal(j.leap, 0);

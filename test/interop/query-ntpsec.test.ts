@@ -46,7 +46,9 @@ test('query NTPsec ntpd in a namespace: offset within 1 ms of 0 and of ntpdig', 
   t.after(() => srv.stop());
   const j = await query(ns);
   assert.ok(Math.abs(j.offset) < 0.001, `offset ${j.offset}`);
-  assert.ok(j.delay >= 0 && j.delay < 0.01, `delay ${j.delay}`);
+  // Both ends stamp in the kernel and the round trip takes microseconds; the server randomises its
+  // timestamps below its precision, so the measured delay may come out a fraction of a µs negative.
+  assert.ok(j.delay > -1e-6 && j.delay < 0.01, `delay ${j.delay}`);
   assert.equal(j.port, 123);
   assert.equal(j.version, 4);
   assert.ok(j.stratum >= 1 && j.stratum <= 15);
