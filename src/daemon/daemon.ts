@@ -23,7 +23,7 @@ import type { Discipline, RawTime } from '../clock/types.js';
 import type { DaemonConfig, HostSourceConfig, PoolSourceConfig, SourceOptions } from '../config/types.js';
 import { DEFAULT_UNPRIVILEGED_PORT } from '../config/types.js';
 import { clockReader } from '../io/ffi.js';
-import { KernelTimestamps } from '../io/kernel-timestamps.js';
+import { KernelTimestamps, type TxTicket } from '../io/kernel-timestamps.js';
 import { nodeRandomBytes } from '../io/nts-ke.js';
 import { RefclockRunner } from '../io/refclock-host.js';
 import { type KernelClockInterface, loadFfiKernel, SystemClockDriver } from '../io/sysclock.js';
@@ -34,6 +34,7 @@ import {
   startObservability,
 } from '../observe/index.js';
 import { type GuardConfig, ServerGuard } from '../serve/index.js';
+import { SendLatency } from '../serve/send-latency.js';
 import type {
   ClientSnapshot,
   DaemonSnapshot,
@@ -306,6 +307,8 @@ class DaemonImpl implements Daemon {
   /** Receive/precise-transmit stamps read in user space on sockets without kernel stamps. */
   private rxUser = 0;
   private txUser = 0;
+  /** Measured send-path latency, added to basic-mode transmit timestamps (src/serve/send-latency.ts). */
+  private readonly sendLatency = new SendLatency();
   /** NTS-KE client runs and server (src/daemon/nts.ts). */
   private nts: NtsService | null = null;
 
@@ -688,18 +691,43 @@ class DaemonImpl implements Daemon {
     transmitAt?: number,
   ): void {
     let after: RawTime | null = null;
+    let sampleAt: RawTime | null = null;
+    let probe: { ticket: TxTicket; readAt: RawTime } | null = null;
     if (transmitAt !== undefined && transmitAt + 8 <= bytes.length) {
-      // The basic-mode transmit timestamp, read as late as the host can: right before the send.
-      const t = toTimestamp(this.discipline.clock.read(this.raw()));
+      // The basic-mode transmit timestamp, read as late as the host can: right before the send,
+      // and advanced by the send path's measured latency where the kernel stamps sent datagrams.
+      const readAt = this.raw();
+      const ahead = b.stamps?.tx === true ? BigInt(this.sendLatency.compensationNs()) : 0n;
+      const t = toTimestamp(this.discipline.clock.read(readAt + ahead));
       new DataView(bytes.buffer, bytes.byteOffset, bytes.length).setBigUint64(transmitAt, t);
+      if (onSent === undefined && b.stamps?.tx === true && this.sendLatency.wantSample(readAt))
+        sampleAt = readAt;
     }
     b.stamps?.sending();
     const ticket = onSent === undefined || b.stamps === null ? null : b.stamps.track(bytes);
+    if (sampleAt !== null && b.stamps !== null) {
+      const measured = b.stamps.track(bytes);
+      if (measured !== null) {
+        this.sendLatency.begin(sampleAt);
+        probe = { ticket: measured, readAt: sampleAt };
+      }
+    }
     b.sock.send(bytes, to.port, to.address, (err) => {
       const raw = this.raw();
       const failed = err !== null && err !== undefined;
       if (failed) this.log.debug('send failed', { to, error: err });
       const user = after !== null && after < raw ? after : raw;
+      if (probe !== null && b.stamps !== null) {
+        const readAt = probe.readAt;
+        b.stamps.settle(
+          probe.ticket,
+          (k) => {
+            if (k !== null) this.sendLatency.add(Number(k - readAt));
+          },
+          failed,
+        );
+        return;
+      }
       if (ticket !== null && b.stamps !== null) {
         b.stamps.settle(ticket, (k) => onSent?.(k ?? user), failed);
         return;
@@ -1008,6 +1036,14 @@ class DaemonImpl implements Daemon {
     }
     t.rxUser += this.rxUser;
     t.txUser += this.txUser;
+    if (t.mode === 'kernel') {
+      const l = this.sendLatency.stats();
+      t.sendLatency = {
+        samples: l.samples,
+        compensation: l.compensationNs / 1e9,
+        median: l.medianNs === null ? null : l.medianNs / 1e9,
+      };
+    }
     return t;
   }
 

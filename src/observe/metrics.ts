@@ -229,6 +229,14 @@ export function prometheusText(snap: DaemonSnapshot): string {
         [{ direction: 'transmit', origin: 'user' }, ts.txUser],
       ],
     );
+  const sl = ts?.sendLatency;
+  if (sl !== undefined)
+    w.family(
+      'ntpkit_send_compensation_seconds',
+      'gauge',
+      "Added to basic-mode replies' transmit timestamps for the measured send-path latency.",
+      [[{}, sl.compensation]],
+    );
 
   const sv = snap.server;
   w.family('ntpkit_server_requests_total', 'counter', 'Client requests received.', [[{}, sv.requests]]);

@@ -194,6 +194,18 @@ export interface TimestampingStats {
   /** Precise transmit stamps from the kernel / from the send callback instead. */
   txKernel: number;
   txUser: number;
+  /**
+   * With kernel transmit stamps: the measured time from reading a basic-mode transmit timestamp to
+   * the datagram leaving, and the amount added to those timestamps for it (src/serve/send-latency.ts).
+   */
+  sendLatency?: {
+    /** Sends measured so far. */
+    samples: number;
+    /** Seconds added to basic-mode transmit timestamps (0 until enough sends are measured). */
+    compensation: number;
+    /** Median measured latency of the recent sends (s), null before any. */
+    median: number | null;
+  };
 }
 
 export interface DaemonSnapshot {
