@@ -138,10 +138,12 @@ export function formatStatus(snap: DaemonSnapshot): string {
       `${ts.mode} (receive: ${ts.rxKernel} kernel, ${ts.rxUser} user; transmit: ${ts.txKernel} kernel, ${ts.txUser} user)`,
     ]);
   const sl = ts?.sendLatency;
-  if (sl !== undefined && sl.samples > 0)
+  if (sl !== undefined)
     rows.splice(rows.length - 1, 0, [
       'Send latency',
-      `${fmtAbs(sl.median ?? 0)} median of recent sends; basic replies' transmit time +${fmtAbs(sl.compensation)}`,
+      sl.samples === 0 || sl.median === null
+        ? 'not measured yet (no basic-mode replies sent)'
+        : `${fmtAbs(sl.median)} median of recent sends; basic replies' transmit time +${fmtAbs(sl.compensation)}`,
     ]);
   const w = Math.max(...rows.map((r) => r[0].length));
   return `${rows.map(([k, v]) => `${k.padEnd(w)} : ${v}`).join('\n')}\n`;

@@ -86,3 +86,28 @@ describe('table details', () => {
     assert.equal(rows.length, s.filter.length);
   });
 });
+
+describe('status: timestamping and send latency', () => {
+  const base = { mode: 'kernel' as const, rxKernel: 5, rxUser: 0, txKernel: 3, txUser: 0 };
+  const line = (text: string, key: string) => text.split('\n').find((l) => l.startsWith(key)) ?? '';
+  it('shows the measured latency and the compensation once replies were measured', () => {
+    const f = fixture();
+    f.timestamping = { ...base, sendLatency: { samples: 12, compensation: 29.4e-6, median: 47.6e-6 } };
+    const text = formatStatus(f);
+    assert.match(
+      line(text, 'Timestamping'),
+      /kernel \(receive: 5 kernel, 0 user; transmit: 3 kernel, 0 user\)/,
+    );
+    assert.match(
+      line(text, 'Send latency'),
+      /: 47\.6us median of recent sends; basic replies' transmit time \+29\.4us$/,
+    );
+  });
+  it('says when nothing was measured, and leaves the line out without kernel transmit stamps', () => {
+    const f = fixture();
+    f.timestamping = { ...base, sendLatency: { samples: 0, compensation: 0, median: null } };
+    assert.match(line(formatStatus(f), 'Send latency'), /not measured yet/);
+    f.timestamping = { ...base, mode: 'user' };
+    assert.equal(line(formatStatus(f), 'Send latency'), '');
+  });
+});
