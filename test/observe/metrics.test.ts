@@ -47,6 +47,24 @@ describe('Prometheus metrics', () => {
     );
   });
 
+  it('count timestamps by origin and give the send compensation in seconds', () => {
+    const snap = fixture();
+    snap.timestamping = {
+      mode: 'kernel',
+      rxKernel: 7,
+      rxUser: 1,
+      txKernel: 5,
+      txUser: 2,
+      sendLatency: { samples: 9, compensation: 31e-6, median: 45e-6 },
+    };
+    const f = parsePrometheus(prometheusText(snap));
+    assert.equal(one(f, 'ntpkit_timestamps_total', { direction: 'receive', origin: 'kernel' }), 7);
+    assert.equal(one(f, 'ntpkit_timestamps_total', { direction: 'transmit', origin: 'user' }), 2);
+    assert.equal(one(f, 'ntpkit_send_compensation_seconds'), 31e-6);
+    snap.timestamping = { mode: 'user', rxKernel: 0, rxUser: 3, txKernel: 0, txUser: 3 };
+    assert.equal(parsePrometheus(prometheusText(snap)).has('ntpkit_send_compensation_seconds'), false);
+  });
+
   it('escapes label values and renders an unbounded error as +Inf', () => {
     const snap = fixture();
     const s0 = snap.system.sources[0];
