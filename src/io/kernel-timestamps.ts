@@ -197,16 +197,18 @@ export class KernelTimestamps {
    * the reads does not shift the converted stamp by the length of the stall.
    */
   private clockPair(): { realtime: bigint; raw: RawTime } {
-    let best: { realtime: bigint; raw: RawTime; width: bigint } | null = null;
-    for (let i = 0; i < PAIR_TRIES; i++) {
+    const read = () => {
       const before = this.rawNow();
       const realtime = this.f.realtime();
-      const after = this.rawNow();
-      const width = after - before;
-      if (best === null || width < best.width) best = { realtime, raw: before + width / 2n, width };
-      if (width <= PAIR_WINDOW_NS) break;
+      const width = this.rawNow() - before;
+      return { realtime, raw: before + width / 2n, width };
+    };
+    let best = read();
+    for (let i = 1; i < PAIR_TRIES && best.width > PAIR_WINDOW_NS; i++) {
+      const next = read();
+      if (next.width < best.width) best = next;
     }
-    return best ?? { realtime: this.f.realtime(), raw: this.rawNow() };
+    return best;
   }
 
   /** The kernel's last stamp on this socket (CLOCK_REALTIME ns), or null. */
