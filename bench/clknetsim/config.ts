@@ -155,8 +155,8 @@ function segments(p: PathSpec): Segment[] {
   return out;
 }
 
-/** A piecewise-constant value as an expression of `time`. */
-function piecewise(segs: Segment[], value: (s: Segment) => number): string {
+/** The terms of a piecewise-constant value as an expression of `time`: v0 + Σ Δv·step(t). */
+function piecewiseTerms(segs: Segment[], value: (s: Segment) => number): string[] {
   const v0 = value(segs[0]!);
   const terms = [num(v0)];
   let prev = v0;
@@ -165,7 +165,11 @@ function piecewise(segs: Segment[], value: (s: Segment) => number): string {
     if (v !== prev) terms.push(`(* ${num(v - prev)} ${stepAt(s.from)})`);
     prev = v;
   }
-  return sumOf(terms);
+  return terms;
+}
+
+function piecewise(segs: Segment[], value: (s: Segment) => number): string {
+  return sumOf(piecewiseTerms(segs, value));
 }
 
 function sameDist(a: Distribution, b: Distribution): boolean {
@@ -176,7 +180,7 @@ function sameDist(a: Distribution, b: Distribution): boolean {
 export function delayExpr(p: PathSpec, extraOutages: [number, number][] = []): string {
   if (p.duplicate > 0) fail('duplicated packets: clknetsim delivers each packet once');
   const segs = segments(p);
-  const base = piecewise(segs, (s) => s.delay);
+  const base = piecewiseTerms(segs, (s) => s.delay);
   let jitter: string;
   const j0 = segs[0]!.jitter;
   if (segs.every((s) => sameDist(s.jitter, j0))) jitter = distExpr(j0);
@@ -196,7 +200,7 @@ export function delayExpr(p: PathSpec, extraOutages: [number, number][] = []): s
     p.reorder > 0 && p.reorderDelay > 0
       ? `(* ${num(p.reorderDelay)} (equal ${num(p.reorder)} (uniform) 1))`
       : '0';
-  let delay = sumOf([base, jitter, reorder]);
+  let delay = sumOf([...base, jitter, reorder]);
   // ntpkit clamps a delay at 0 and delivers the packet; clknetsim drops a delay <= 0.
   if (segs.some((s) => s.delay + distMin(s.jitter) <= 0)) delay = `(max 1e-9 ${delay})`;
   const drops: string[] = [];
@@ -236,8 +240,7 @@ function sourceDirective(kind: 'server' | 'peer', h: HostSourceConfig, address: 
   if (h.iburst) o.push('iburst');
   if (h.burst) o.push('burst');
   // chrony's defaults are minpoll 6, maxpoll 10, as ntpkit's.
-  if (h.minpoll !== 6) o.push('minpoll', String(h.minpoll));
-  if (h.maxpoll !== 10) o.push('maxpoll', String(h.maxpoll));
+  if (h.minpoll !== 6 || h.maxpoll !== 10) o.push('minpoll', String(h.minpoll), 'maxpoll', String(h.maxpoll));
   if (h.prefer) o.push('prefer');
   if (h.noselect) o.push('noselect');
   if (h.xleave) o.push('xleave');
