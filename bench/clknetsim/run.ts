@@ -77,7 +77,7 @@ export async function runChrony(
   setup: ClknetsimSetup,
   built: Built,
   seed: number,
-  o: { keep?: boolean; timeoutMs?: number } = {},
+  o: { keep?: boolean; timeoutMs?: number; cpu?: number } = {},
 ): Promise<ChronyRun> {
   const dir = mkdtempSync(join(tmpdir(), `ntpkit-clknetsim-${setup.scenario}-`));
   const asRoot = process.getuid?.() === 0;
@@ -90,8 +90,10 @@ export async function runChrony(
       chmodSync(dir, 0o755);
       chownSync(dir, NOBODY, NOBODY);
     }
+    const pin = o.cpu !== undefined ? ['taskset', '-c', String(o.cpu)] : [];
     const argv = asRoot
       ? [
+          ...pin,
           'setpriv',
           `--reuid=${NOBODY}`,
           `--regid=${NOBODY}`,
@@ -102,7 +104,7 @@ export async function runChrony(
           'bash',
           join(dir, 'run.sh'),
         ]
-      : ['bash', join(dir, 'run.sh')];
+      : [...pin, 'bash', join(dir, 'run.sh')];
     const t0 = performance.now();
     const rc = await new Promise<number | string>((res, rej) => {
       const p = spawn(argv[0]!, argv.slice(1), { cwd: dir, detached: true, stdio: 'ignore' });
