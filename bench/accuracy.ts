@@ -210,52 +210,39 @@ async function main(): Promise<number> {
   const t0 = performance.now();
   const rows: Row[] = [];
   const speeds: Speed[] = [];
-  const rowFor = (c: Case, node: string, impl: Impl): Row => {
-    let r = rows.find(
-      (x) =>
-        x.scenario === c.scenario.name &&
-        x.budget === c.budget &&
-        x.duration === c.scenario.duration &&
-        x.warmup === c.scenario.warmup &&
-        x.node === node &&
-        x.impl === impl,
-    );
-    if (r === undefined) {
-      r = {
-        scenario: c.scenario.name,
-        budget: c.budget,
-        duration: c.scenario.duration,
-        warmup: c.scenario.warmup,
-        node,
-        impl,
-        samples: [],
-      };
-      rows.push(r);
+  const rowIndex = new Map<string, Row>();
+  const speedIndex = new Map<string, Speed>();
+  /** The entry of `index` under `key`, made (and appended to `list`) the first time. */
+  const entry = <T>(index: Map<string, T>, list: T[], key: string, make: () => T): T => {
+    let v = index.get(key);
+    if (v === undefined) {
+      v = make();
+      index.set(key, v);
+      list.push(v);
     }
-    return r;
+    return v;
   };
-  const speedFor = (c: Case, impl: Impl, variant = ''): Speed => {
-    let s = speeds.find(
-      (x) =>
-        x.scenario === c.scenario.name &&
-        x.budget === c.budget &&
-        x.duration === c.scenario.duration &&
-        x.impl === impl &&
-        x.variant === variant,
-    );
-    if (s === undefined) {
-      s = {
-        scenario: c.scenario.name,
-        budget: c.budget,
-        duration: c.scenario.duration,
-        impl,
-        variant,
-        perCpuSecond: [],
-      };
-      speeds.push(s);
-    }
-    return s;
-  };
+  const caseKey = (c: Case) =>
+    [c.scenario.name, c.budget, c.scenario.duration, c.scenario.warmup].join('\u0000');
+  const rowFor = (c: Case, node: string, impl: Impl): Row =>
+    entry(rowIndex, rows, `${caseKey(c)}\u0000${node}\u0000${impl}`, () => ({
+      scenario: c.scenario.name,
+      budget: c.budget,
+      duration: c.scenario.duration,
+      warmup: c.scenario.warmup,
+      node,
+      impl,
+      samples: [],
+    }));
+  const speedFor = (c: Case, impl: Impl, variant = ''): Speed =>
+    entry(speedIndex, speeds, `${caseKey(c)}\u0000${impl}\u0000${variant}`, () => ({
+      scenario: c.scenario.name,
+      budget: c.budget,
+      duration: c.scenario.duration,
+      impl,
+      variant,
+      perCpuSecond: [],
+    }));
   const statNodes = (sc: Scenario) => sc.nodes.filter((n) => n.stats).map((n) => n.name);
   try {
     for (const c of selected) {
