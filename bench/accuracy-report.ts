@@ -399,6 +399,12 @@ export function docSection(r: Report): string {
   );
   L.push('');
   L.push(
+    'One cell: `npm run bench:accuracy -- --scenario wan --poll 6 --seeds 1 --keep` (the kept directory holds ' +
+      '`clknetsim.conf`, `conf.N`, `log.offset` and `log.packets`); the rows at the defaults also with ' +
+      '`ntpkit sim SCENARIO --clock CLOCK --seed N`.',
+  );
+  L.push('');
+  L.push(
     'The chrony side does not run in CI: it needs the two source trees, which are not in the repository. CI runs ' +
       '`test/bench/`: the scenario → clknetsim generator (exact configurations, every scenario mapped or refused with a ' +
       'reason), the statistics against the simulator’s own, and the benchmark without trees.',
