@@ -1,196 +1,402 @@
 /**
- * The accuracy benchmark (`npm run bench:accuracy`): runs every standard scenario in scenarios/ with
- * several seeds for each clock (rfc5905, feedforward) on the real engine, prints the table and
- * writes it into the `## Accuracy` section of docs/BENCHMARKS.md (other sections are kept), with
- * chrony's figures from its own simulator beside ours where a scenario matches. It also measures the
- * simulation speed of one client at default polling (lan-default).
+ * The accuracy benchmark (`npm run bench:accuracy`): ntpkit's clocks in ntpkit's simulator and
+ * chrony under its own simulator, clknetsim, on the same scenario models (scenarios/*.toml), at the
+ * same request budgets, in one run. See docs/BENCHMARKS.md ("Accuracy") for the method.
  *
- *   node dist/bench/accuracy.js [--seeds N] [--scenarios a,b,...] [--no-write] [--json FILE]
+ *   node dist/bench/accuracy.js [--scenario NAME]... [--poll 6|10|default]... [--seeds K]
+ *       [--clock feedforward|rfc5905|chrony]... [--long | --long-only] [--speed] [--json] [--write]
+ *       [--chrony-src DIR] [--clknetsim-src DIR] [--build-dir DIR] [--keep]
+ *
+ * Without the chrony and clknetsim trees (flags or CHRONY_SRC / CLKNETSIM_SRC) it says what is
+ * missing and prints ntpkit's rows alone.
  */
-import { existsSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
-import { cpus } from 'node:os';
-import { dirname, join } from 'node:path';
+import { execFileSync } from 'node:child_process';
+import { readdirSync, readFileSync, rmSync } from 'node:fs';
+import { cpus, loadavg } from 'node:os';
+import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
+import type { DisciplineKind } from '../src/clock/index.js';
 import { realEngineFactory } from '../src/sim/engines.js';
 import { parseScenario } from '../src/sim/scenario.js';
 import { Simulation } from '../src/sim/simulation.js';
-import type { ClientResult } from '../src/sim/types.js';
+import type { Scenario } from '../src/sim/types.js';
+import {
+  docSection,
+  fmt,
+  IMPLS,
+  type Impl,
+  type Report,
+  type Row,
+  type Sample,
+  type Speed,
+  textReport,
+  writeSection,
+} from './accuracy-report.js';
+import { applyBudget, type Budget, budgetLabel, parseBudget, pinnedByScenario } from './budget.js';
+import { type Built, buildTrees, findTrees } from './clknetsim/build.js';
+import { type Mapping, mapScenario } from './clknetsim/config.js';
+import { runChrony } from './clknetsim/run.js';
 
-const ROOT = join(dirname(fileURLToPath(import.meta.url)), '../..');
-const CLOCKS = ['rfc5905', 'feedforward'] as const;
-
-/** chrony 4.3 under its simulator (from /work/shared/TESTRIG.md), for the scenarios that match. */
-const CHRONY: Record<string, string> = {
-  'lan-default': 'RMS 87–132 µs, max 0.21–0.34 ms',
-  'lan-poll16': 'RMS 10–11 µs, max 28–56 µs',
-  wan: 'RMS 0.13–0.73 ms',
+const ROOT = resolve(dirname(fileURLToPath(import.meta.url)), '../..');
+const BUDGETS: Budget[] = [{ kind: 'pinned', poll: 6 }, { kind: 'pinned', poll: 10 }, { kind: 'default' }];
+/** The issue's long runs: 100,000 s at 1,024 s polls. */
+const LONG = {
+  scenarios: ['lan-default', 'wan', 'loss30'],
+  poll: 10,
+  duration: 100_000,
+  /** From 2,000 s as every row; from 10,000 s, past the start-up of the slowest clocks. */
+  warmups: [2000, 10_000],
+};
+/** The speed runs: long enough that CPU-time resolution (10 ms) and process start-up do not matter. */
+const SPEED = {
+  scenario: 'lan-default',
+  budgets: [{ kind: 'pinned', poll: 6 }, { kind: 'default' }] as Budget[],
+  duration: 200_000,
 };
 
-interface Row {
-  scenario: string;
-  node: string;
-  clock: string;
-  runs: ClientResult[];
+interface Case {
+  scenario: Scenario;
+  file: string;
+  budget: string;
+  mapping: Mapping;
 }
 
-function fmt(s: number): string {
-  if (!Number.isFinite(s)) return '–';
-  const a = Math.abs(s);
-  if (a < 1e-3) return `${(s * 1e6).toPrecision(3)} µs`;
-  if (a < 1) return `${(s * 1e3).toPrecision(3)} ms`;
-  return `${s.toPrecision(3)} s`;
+function say(s: string): void {
+  process.stderr.write(`${s}\n`);
 }
 
-function fmtRange(xs: number[]): string {
-  const lo = Math.min(...xs);
-  const hi = Math.max(...xs);
-  if (lo === hi) return fmt(lo);
-  // One unit for both ends, like chrony's "87–132 µs".
-  const unit = hi < 1e-3 ? 1e6 : hi < 1 ? 1e3 : 1;
-  const name = unit === 1e6 ? 'µs' : unit === 1e3 ? 'ms' : 's';
-  const p = (v: number) => Number((v * unit).toPrecision(3)).toString();
-  return `${p(lo)}–${p(hi)} ${name}`;
+function list(v: string[] | undefined): string[] {
+  return (v ?? []).flatMap((x) => x.split(',')).filter((x) => x !== '');
 }
 
-function median(xs: number[]): number {
-  const s = xs.filter((x) => Number.isFinite(x)).sort((a, b) => a - b);
-  if (s.length === 0) return Number.NaN;
-  const m = Math.floor(s.length / 2);
-  return s.length % 2 === 1 ? s[m]! : (s[m - 1]! + s[m]!) / 2;
+/** The budget label of a scenario that pins its own poll (or has no polled source). */
+function ownBudget(sc: Scenario): string {
+  const polls = [
+    ...new Set(
+      sc.nodes.flatMap((n) => [...n.ntp.servers, ...n.ntp.pools, ...n.ntp.peers]).map((s) => s.minpoll),
+    ),
+  ];
+  if (polls.length === 0) return "scenario's (no polled source)";
+  return `scenario's ${polls.map((p) => `${2 ** p} s`).join(', ')}`;
 }
 
-function main(): void {
+function cases(
+  files: { file: string; sc: Scenario }[],
+  budgets: Budget[],
+  o: { standard: boolean; long: boolean },
+): Case[] {
+  const out: Case[] = [];
+  const add = (file: string, sc: Scenario, budget: string) => {
+    out.push({ scenario: sc, file, budget, mapping: mapScenario(sc, `scenarios/${file}`) });
+  };
+  if (o.standard) {
+    for (const { file, sc } of files) {
+      if (pinnedByScenario(sc)) add(file, applyBudget(sc, { kind: 'default' }), ownBudget(sc));
+      else for (const b of budgets) add(file, applyBudget(sc, b), budgetLabel(b));
+    }
+  }
+  if (o.long) {
+    for (const { file, sc } of files) {
+      if (!LONG.scenarios.includes(sc.name)) continue;
+      const b: Budget = { kind: 'pinned', poll: LONG.poll };
+      for (const warmup of LONG.warmups)
+        add(file, { ...applyBudget(sc, b, LONG.duration), warmup }, budgetLabel(b));
+    }
+  }
+  return out;
+}
+
+function hasTaskset(): boolean {
+  try {
+    execFileSync('taskset', ['-V'], { stdio: 'ignore' });
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+function cpuSeconds(u: NodeJS.CpuUsage): number {
+  return (u.user + u.system) / 1e6;
+}
+
+async function main(): Promise<number> {
   const { values } = parseArgs({
     args: process.argv.slice(2),
     options: {
+      scenario: { type: 'string', multiple: true },
+      poll: { type: 'string', multiple: true },
       seeds: { type: 'string', default: '5' },
-      scenarios: { type: 'string' },
-      'no-write': { type: 'boolean' },
-      json: { type: 'string' },
+      clock: { type: 'string', multiple: true },
+      long: { type: 'boolean' },
+      'long-only': { type: 'boolean' },
+      json: { type: 'boolean' },
+      write: { type: 'boolean' },
+      keep: { type: 'boolean' },
+      speed: { type: 'boolean' },
+      'chrony-src': { type: 'string' },
+      'clknetsim-src': { type: 'string' },
+      'build-dir': { type: 'string' },
+      help: { type: 'boolean', short: 'h' },
     },
   });
+  if (values.help === true) {
+    process.stdout.write(
+      `${readFileSync(fileURLToPath(import.meta.url), 'utf8').match(/\/\*\*[\s\S]*?\*\//)?.[0] ?? ''}\n`.replace(
+        /^ ?\/?\*+ ?\/?/gm,
+        '',
+      ),
+    );
+    return 0;
+  }
   const nSeeds = Number(values.seeds);
   if (!Number.isInteger(nSeeds) || nSeeds < 1) throw new Error('--seeds must be a positive integer');
+  const budgets = list(values.poll).map(parseBudget);
+  const clocks = list(values.clock);
+  for (const c of clocks) {
+    if (!(IMPLS as readonly string[]).includes(c))
+      throw new Error(`--clock: expected one of ${IMPLS.join(', ')}, got '${c}'`);
+  }
+  const impls = IMPLS.filter((i) => clocks.length === 0 || clocks.includes(i));
   const dir = join(ROOT, 'scenarios');
-  let files = readdirSync(dir)
+  const all = readdirSync(dir)
     .filter((f) => f.endsWith('.toml'))
     .sort();
-  if (values.scenarios !== undefined) {
-    const want = values.scenarios.split(',');
-    files = files.filter((f) => want.includes(f.replace(/\.toml$/, '')));
+  const want = list(values.scenario);
+  for (const w of want) {
+    if (!all.includes(`${w}.toml`))
+      throw new Error(
+        `--scenario: no scenarios/${w}.toml (have ${all.map((f) => f.replace(/\.toml$/, '')).join(', ')})`,
+      );
   }
-  // Scenarios that match chrony's published figures first, then the others.
-  const order = (f: string) => {
-    const i = ['lan-default.toml', 'lan-poll16.toml', 'wan.toml'].indexOf(f);
-    return i < 0 ? 10 : i;
-  };
-  files.sort((a, b) => order(a) - order(b) || a.localeCompare(b));
-  const rows: Row[] = [];
-  const speeds: number[] = [];
-  const cpuSpeeds: number[] = [];
-  const started = performance.now();
-  for (const f of files) {
-    const sc = parseScenario(readFileSync(join(dir, f), 'utf8'), f);
-    for (const clock of CLOCKS) {
-      for (let seed = 1; seed <= nSeeds; seed++) {
-        const t0 = performance.now();
-        const c0 = process.cpuUsage();
-        const r = new Simulation(sc, realEngineFactory(clock), seed).run();
-        const wall = (performance.now() - t0) / 1000;
-        const cu = process.cpuUsage(c0);
-        const cpu = (cu.user + cu.system) / 1e6;
-        if (sc.name === 'lan-default') {
-          speeds.push(sc.duration / wall);
-          cpuSpeeds.push(sc.duration / Math.max(cpu, 1e-3));
-        }
-        for (const c of r.clients) {
-          let row = rows.find((x) => x.scenario === sc.name && x.node === c.node && x.clock === clock);
-          if (row === undefined) {
-            row = { scenario: sc.name, node: c.node, clock, runs: [] };
-            rows.push(row);
-          }
-          row.runs.push(c);
-        }
-        process.stderr.write(
-          `${sc.name} ${clock} seed ${seed}: ${r.clients.map((c) => `${c.node} rms ${fmt(c.rmsError)}`).join(', ')} (${wall.toFixed(2)} s)\n`,
-        );
-      }
+  const files = all
+    .filter((f) => want.length === 0 || want.includes(f.replace(/\.toml$/, '')))
+    .map((file) => ({ file, sc: parseScenario(readFileSync(join(dir, file), 'utf8'), `scenarios/${file}`) }));
+  const longOnly = values['long-only'] === true;
+  const selected = cases(files, budgets.length > 0 ? budgets : BUDGETS, {
+    standard: !longOnly,
+    long: longOnly || values.long === true,
+  });
+  const subset = want.length > 0 || budgets.length > 0 || clocks.length > 0 || nSeeds !== 5 || longOnly;
+  if (values.write === true && subset) {
+    throw new Error(
+      '--write replaces the whole table in docs/BENCHMARKS.md: run it without subset flags (--long allowed)',
+    );
+  }
+
+  // chrony: find and build the trees (or say what is missing).
+  let built: Built | null = null;
+  let missing: string[] = [];
+  if (impls.includes('chrony')) {
+    const tOpts = {
+      chronySrc: values['chrony-src'],
+      clknetsimSrc: values['clknetsim-src'],
+      buildDir: values['build-dir'],
+    };
+    const trees = findTrees(tOpts);
+    missing = trees.missing;
+    if (trees.chronySrc !== null && trees.clknetsimSrc !== null) {
+      built = buildTrees({ chronySrc: trees.chronySrc, clknetsimSrc: trees.clknetsimSrc }, tOpts, ROOT, say);
+      say(`chrony ${built.chronyVersion}, clknetsim ${built.clknetsimVersion}`);
+    } else {
+      say('chrony rows not run, the chrony and clknetsim source trees are missing:');
+      for (const m of missing) say(`  - ${m}`);
     }
   }
-  const totalWall = (performance.now() - started) / 1000;
-  const lines: string[] = [];
-  lines.push('## Accuracy');
-  lines.push('');
-  lines.push(
-    `Generated by \`npm run bench:accuracy\` (= \`tsc -p . && node dist/bench/accuracy.js --seeds ${nSeeds}\`) on ${new Date().toISOString().slice(0, 10)}, ` +
-      `Node ${process.version}, ${cpus().length} × ${cpus()[0]?.model ?? 'CPU'}; ${totalWall.toFixed(0)} s wall in total.`,
-  );
-  lines.push(
-    `Each scenario in \`scenarios/\` runs with seeds 1–${nSeeds} for each clock, with the real engine (NtpSystem) and clock ` +
-      '(`createDiscipline`). Clock error is measured against true time every second; statistics after the warm-up ' +
-      '(2,000 s of 20,000 s). Ranges are min–max over the seeds, other columns medians. "sync" is the first time after ' +
-      'which |error| stays below 1 ms (– when it never does in some seed: the count of seeds that synced is given).',
-  );
-  lines.push('');
-  lines.push(
-    '| scenario | node | clock | RMS error | max error | mean error | RMS freq error | sync | packets | mean poll | chrony 4.3 (its simulator) |',
-  );
-  lines.push('|---|---|---|---|---|---|---|---|---|---|---|');
-  for (const r of rows) {
-    const rms = r.runs.map((c) => c.rmsError);
-    const max = r.runs.map((c) => c.maxError);
-    const syncs = r.runs.map((c) => c.timeToSync).filter((x): x is number => x !== null);
-    const sync =
-      syncs.length === r.runs.length
-        ? `${median(syncs).toFixed(0)} s`
-        : `${syncs.length}/${r.runs.length} synced`;
-    lines.push(
-      `| ${r.scenario} | ${r.node} | ${r.clock} | ${fmtRange(rms)} | ${fmtRange(max)} | ${fmt(median(r.runs.map((c) => c.meanError)))} | ` +
-        `${median(r.runs.map((c) => c.rmsFreqError)).toPrecision(3)} ppm | ${sync} | ${median(r.runs.map((c) => c.packetsSent))} | ` +
-        `${median(r.runs.map((c) => c.meanPoll ?? Number.NaN)).toFixed(0)} s | ${CHRONY[r.scenario] ?? ''} |`,
+  if (values.write === true && built === null)
+    throw new Error('--write needs chrony in the run (give the source trees)');
+
+  const loadBefore = loadavg();
+  const t0 = performance.now();
+  const rows: Row[] = [];
+  const speeds: Speed[] = [];
+  const rowIndex = new Map<string, Row>();
+  const speedIndex = new Map<string, Speed>();
+  /** The entry of `index` under `key`, made (and appended to `list`) the first time. */
+  const entry = <T>(index: Map<string, T>, list: T[], key: string, make: () => T): T => {
+    let v = index.get(key);
+    if (v === undefined) {
+      v = make();
+      index.set(key, v);
+      list.push(v);
+    }
+    return v;
+  };
+  const caseKey = (c: Case) =>
+    [c.scenario.name, c.budget, c.scenario.duration, c.scenario.warmup].join('\u0000');
+  const rowFor = (c: Case, node: string, impl: Impl): Row =>
+    entry(rowIndex, rows, `${caseKey(c)}\u0000${node}\u0000${impl}`, () => ({
+      scenario: c.scenario.name,
+      budget: c.budget,
+      duration: c.scenario.duration,
+      warmup: c.scenario.warmup,
+      node,
+      impl,
+      samples: [],
+    }));
+  const speedFor = (c: Case, impl: Impl, variant = ''): Speed =>
+    entry(speedIndex, speeds, `${caseKey(c)}\u0000${impl}\u0000${variant}`, () => ({
+      scenario: c.scenario.name,
+      budget: c.budget,
+      duration: c.scenario.duration,
+      impl,
+      variant,
+      perCpuSecond: [],
+    }));
+  const statNodes = (sc: Scenario) => sc.nodes.filter((n) => n.stats).map((n) => n.name);
+  try {
+    for (const c of selected) {
+      const label = `${c.scenario.name}${c.scenario.duration !== 20000 ? ` ${c.scenario.duration} s` : ''}${c.scenario.warmup !== 2000 ? ` from ${c.scenario.warmup} s` : ''}, ${c.budget}`;
+      for (const impl of impls) {
+        if (impl === 'chrony') {
+          const why = !c.mapping.ok
+            ? c.mapping.reason
+            : built === null
+              ? 'no chrony/clknetsim source trees'
+              : null;
+          if (why !== null) {
+            for (const n of statNodes(c.scenario)) rowFor(c, n, impl).skipped = why;
+            continue;
+          }
+        }
+        for (let seed = 1; seed <= nSeeds; seed++) {
+          let samples: { node: string; s: Sample }[];
+          if (impl === 'chrony') {
+            if (!c.mapping.ok || built === null) throw new Error('unreachable');
+            const r = await runChrony(c.mapping, built, seed, { keep: values.keep === true });
+            samples = r.nodes.map((n) => ({
+              node: n.node,
+              s: {
+                seed,
+                rms: n.stats.rmsError,
+                max: n.stats.maxError,
+                mean: n.stats.meanError,
+                sync: n.stats.timeToSync,
+                requests: n.requests.sent,
+                requestsInStats: n.requests.sentInStats,
+                meanPoll: n.requests.meanPoll,
+              },
+            }));
+          } else {
+            const res = new Simulation(
+              c.scenario,
+              realEngineFactory(impl satisfies DisciplineKind),
+              seed,
+            ).run();
+            samples = res.clients.map((x) => ({
+              node: x.node,
+              s: {
+                seed,
+                rms: x.rmsError,
+                max: x.maxError,
+                mean: x.meanError,
+                sync: x.timeToSync,
+                requests: x.packetsSent,
+                requestsInStats: x.packetsSentInStats,
+                meanPoll: x.meanPoll,
+              },
+            }));
+          }
+          for (const { node, s } of samples) rowFor(c, node, impl).samples.push(s);
+          say(
+            `${label} ${impl} seed ${seed}: ${samples.map(({ node, s }) => `${node} RMS ${fmt(s.rms)}, ${s.requests} requests`).join('; ')}`,
+          );
+        }
+      }
+    }
+    if (values.speed === true || !subset) {
+      const lan = files.find((f) => f.sc.name === SPEED.scenario);
+      for (const b of lan === undefined ? [] : SPEED.budgets) {
+        const sc = applyBudget(lan!.sc, b, SPEED.duration);
+        const c: Case = { scenario: sc, file: lan!.file, budget: budgetLabel(b), mapping: mapScenario(sc) };
+        for (const impl of impls) {
+          if (impl === 'chrony') {
+            if (built === null || !c.mapping.ok) continue;
+            // clknetsim and each chronyd are processes that talk over a Unix socket at every
+            // simulated system call: as they run by default (the scheduler spreads them over the
+            // cores), and with all of them on one core, where that ping-pong is cheapest.
+            const one = cpus().length > 1 && hasTaskset() ? cpus().length - 1 : null;
+            for (let seed = 1; seed <= nSeeds; seed++) {
+              const r = await runChrony(c.mapping, built, seed);
+              speedFor(c, impl).perCpuSecond.push(sc.duration / Math.max(r.cpuSeconds, 0.01));
+              if (one === null) continue;
+              const p = await runChrony(c.mapping, built, seed, { cpu: one });
+              speedFor(c, impl, 'all processes on one core').perCpuSecond.push(
+                sc.duration / Math.max(p.cpuSeconds, 0.01),
+              );
+            }
+            continue;
+          }
+          const factory = realEngineFactory(impl satisfies DisciplineKind);
+          // One untimed run first, so that the JIT has compiled the engine.
+          new Simulation({ ...sc, duration: 20000 }, factory, 0).run();
+          for (let seed = 1; seed <= nSeeds; seed++) {
+            const u0 = process.cpuUsage();
+            new Simulation(sc, factory, seed).run();
+            speedFor(c, impl).perCpuSecond.push(
+              sc.duration / Math.max(cpuSeconds(process.cpuUsage(u0)), 0.01),
+            );
+          }
+        }
+        say(`speed, ${SPEED.scenario} ${sc.duration} s, ${c.budget}: done`);
+      }
+    }
+  } finally {
+    if (built !== null) rmSync(built.binDir, { recursive: true, force: true });
+  }
+  const seenMapping = new Set<string>();
+  const mappings: Report['mappings'] = [];
+  for (const c of selected) {
+    const status = c.mapping.ok
+      ? c.mapping.notes.length > 0
+        ? `mapped; ${c.mapping.notes.join('; ')}`
+        : null
+      : `not mapped: ${c.mapping.reason}`;
+    if (status === null || seenMapping.has(`${c.scenario.name}:${status}`)) continue;
+    seenMapping.add(`${c.scenario.name}:${status}`);
+    mappings.push({ scenario: c.scenario.name, budget: c.budget, status });
+  }
+  const cpu = cpus();
+  const argv = process.argv.slice(2).filter((a, i, xs) => {
+    const prev = xs[i - 1];
+    return (
+      !['--chrony-src', '--clknetsim-src', '--build-dir'].includes(a) &&
+      !['--chrony-src', '--clknetsim-src', '--build-dir'].includes(prev ?? '')
     );
+  });
+  const report: Report = {
+    date: `${new Date().toISOString().slice(0, 16).replace('T', ' ')} UTC`,
+    command: `npm run bench:accuracy${argv.length > 0 ? ` -- ${argv.join(' ')}` : ''}`,
+    node: process.version,
+    cpu: `${cpu.length} × ${cpu[0]?.model.trim() ?? 'CPU'}`,
+    loadBefore,
+    loadAfter: loadavg(),
+    seeds: nSeeds,
+    wallSeconds: (performance.now() - t0) / 1000,
+    chrony: built === null ? null : { version: built.chronyVersion, clknetsim: built.clknetsimVersion },
+    missing,
+    rows,
+    speeds,
+    mappings,
+  };
+  if (values.json === true) process.stdout.write(`${JSON.stringify(report, null, 2)}\n`);
+  else process.stdout.write(textReport(report));
+  if (values.write === true) {
+    const file = join(ROOT, 'docs/BENCHMARKS.md');
+    writeSection(file, docSection(report));
+    say(`wrote the ## Accuracy section of ${file}`);
   }
-  lines.push('');
-  if (speeds.length > 0) {
-    const s = [...speeds].sort((a, b) => a - b);
-    lines.push(
-      `**Speed** (lan-default, one client at default polling, statistics sampled every simulated second): ` +
-        `${Math.round(median(s)).toLocaleString('en')} simulated s per wall-clock second (median of ${s.length} runs, ` +
-        `min ${Math.round(s[0]!).toLocaleString('en')}, max ${Math.round(s[s.length - 1]!).toLocaleString('en')}, ` +
-        `the first runs include JIT warm-up; ${Math.round(median(cpuSpeeds)).toLocaleString('en')} per CPU-second); ` +
-        `chrony's simulator: about 20,000. The machine is shared, so wall-clock speeds vary with the load.`,
-    );
-    lines.push('');
-  }
-  lines.push(
-    'Reproduce one cell: `node dist/src/cli/main.js sim SCENARIO --clock CLOCK --seed N` (add `--svg plot.svg` for a plot).',
-  );
-  lines.push('');
-  const section = lines.join('\n');
-  process.stdout.write(`${section}\n`);
-  if (values.json !== undefined)
-    writeFileSync(values.json, `${JSON.stringify({ rows, speeds, cpuSpeeds }, null, 2)}\n`);
-  if (values['no-write'] !== true && values.scenarios === undefined) {
-    writeSection(join(ROOT, 'docs/BENCHMARKS.md'), section);
-    process.stderr.write('wrote the ## Accuracy section of docs/BENCHMARKS.md\n');
-  }
+  return 0;
 }
 
-/** Replaces (or inserts at the top) the `## Accuracy` section, keeping every other section. */
-export function writeSection(file: string, section: string): void {
-  const head = '# Benchmarks\n\n';
-  let text = existsSync(file) ? readFileSync(file, 'utf8') : head;
-  const start = text.indexOf('## Accuracy');
-  if (start < 0) {
-    const firstH2 = text.indexOf('\n## ');
-    if (firstH2 < 0) text = `${text.trimEnd()}\n\n${section}`;
-    else text = `${text.slice(0, firstH2 + 1)}${section}\n${text.slice(firstH2 + 1)}`;
-  } else {
-    const next = text.indexOf('\n## ', start + 3);
-    text = `${text.slice(0, start)}${section}${next < 0 ? '' : `\n${text.slice(next + 1)}`}`;
-  }
-  writeFileSync(file, `${text.trimEnd()}\n`);
+if (process.argv[1] !== undefined && resolve(process.argv[1]) === fileURLToPath(import.meta.url)) {
+  main().then(
+    (c) => {
+      process.exitCode = c;
+    },
+    (e: unknown) => {
+      process.stderr.write(`bench:accuracy: ${e instanceof Error ? e.message : String(e)}\n`);
+      process.exitCode = 1;
+    },
+  );
 }
-
-main();
