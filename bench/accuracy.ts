@@ -12,6 +12,7 @@ import { cpus } from 'node:os';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
+import { nodeCrypto } from '../src/io/crypto.js';
 import { realEngineFactory } from '../src/sim/engines.js';
 import { parseScenario } from '../src/sim/scenario.js';
 import { Simulation } from '../src/sim/simulation.js';
@@ -96,7 +97,7 @@ function main(): void {
       for (let seed = 1; seed <= nSeeds; seed++) {
         const t0 = performance.now();
         const c0 = process.cpuUsage();
-        const r = new Simulation(sc, realEngineFactory(clock), seed).run();
+        const r = new Simulation(sc, realEngineFactory(nodeCrypto, clock), seed).run();
         const wall = (performance.now() - t0) / 1000;
         const cu = process.cpuUsage(c0);
         const cpu = (cu.user + cu.system) / 1e6;

@@ -16,7 +16,8 @@ import { readFile, writeFile } from 'node:fs/promises';
 import { cpus, loadavg } from 'node:os';
 import { dirname, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { checkAuth, sign } from '../src/assoc/util.js';
+import { checkAuth, KeyRing, sign } from '../src/assoc/util.js';
+import { nodeCrypto } from '../src/io/crypto.js';
 import { nodeRandomBytes } from '../src/io/nts-ke.js';
 import { CookieJar, type NtsKeys } from '../src/nts/cookie.js';
 import {
@@ -136,21 +137,19 @@ function operations(): Op[] {
     ['SHA1', 20],
     ['SHA256', 32],
     ['AES128CMAC', 16],
+    ['AES256CMAC', 32],
   ];
   for (const [type, len] of keyTypes) {
     const key: SymmetricKey = { id: 5, type, key: random(len) };
-    const keys = [key];
+    const keys = new KeyRing([key], nodeCrypto);
     const p = clientPacket();
-    const signedBytes = encodePacket(sign(p, keys, 5));
-    const signed = decoded(signedBytes);
-    if (signed.mac === null) {
-      // this build cannot sign with the type: recorded as missing
-      continue;
-    }
+    const s = sign(p, keys, 5);
+    if (s === null) continue; // this build cannot sign with the type: recorded as missing
+    const signed = decoded(encodePacket(s));
     ops.push({
       name: `MAC ${type}: sign a 48-byte request`,
-      run: () => encodePacket(sign(p, keys, 5)),
-      check: () => encodePacket(sign(p, keys, 5)).length > 48,
+      run: () => encodePacket(sign(p, keys, 5) ?? p),
+      check: () => encodePacket(sign(p, keys, 5) ?? p).length > 48,
     });
     ops.push({
       name: `MAC ${type}: verify a signed request`,
@@ -159,7 +158,7 @@ function operations(): Op[] {
     });
   }
 
-  const jar = new CookieJar(random);
+  const jar = new CookieJar(nodeCrypto, random);
   const keys: NtsKeys = { aead: 15, c2s: random(32), s2c: random(32) };
   const cookie = jar.seal(keys);
   ops.push({
@@ -169,7 +168,7 @@ function operations(): Op[] {
   });
   ops.push({ name: 'NTS cookie: open', run: () => jar.open(cookie), check: () => jar.open(cookie).ok });
 
-  const session = new NtsClientSession(keys, [cookie], 1);
+  const session = new NtsClientSession(nodeCrypto, keys, [cookie], 1);
   const req = session.request(clientPacket(), random);
   if (req === null) throw new Error('no cookie');
   const reqBytes = req.bytes;
@@ -193,7 +192,7 @@ function operations(): Op[] {
     run: () => buildNtsResponse(header, ctx, jar, random),
     check: () => buildNtsResponse(header, ctx, jar, random).length === respBytes.length,
   });
-  const client = new NtsClientSession(keys, [], 1);
+  const client = new NtsClientSession(nodeCrypto, keys, [], 1);
   ops.push({
     name: 'NTS client: build a request',
     run: () => {

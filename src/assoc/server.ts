@@ -20,12 +20,11 @@
  * A response is never longer than the request unless the request was authenticated with a key we
  * hold (then the MAC has the same length as the request's), so the server cannot amplify traffic.
  */
-import type { SymmetricKey } from '../system/types.js';
 import { shortToSeconds } from '../time/short.js';
 import { kissCodeToRefid } from '../wire/kiss.js';
 import { withCryptoNak } from '../wire/mac.js';
 import { encodedLength, encodePacket, LEAP, MODE, type NtpPacket } from '../wire/packet.js';
-import { type AuthResult, checkAuth, sign } from './util.js';
+import { type AuthResult, checkAuth, type KeyRing, sign } from './util.js';
 
 /** What a server tells its clients about itself (system variables, RFC 5905 section 11.3). */
 export interface ServerState {
@@ -226,7 +225,7 @@ export class ServerResponder {
     rx: bigint,
     tx: bigint,
     state: ServerState,
-    keys: SymmetricKey[],
+    keys: KeyRing,
   ): ServerResponse {
     this.requests++;
     const mode = request.mode === MODE.SYMMETRIC_ACTIVE ? MODE.SYMMETRIC_PASSIVE : MODE.SERVER;
@@ -251,8 +250,10 @@ export class ServerResponder {
     let auth: AuthResult = 'none';
     if (request.mac !== null) {
       auth = checkAuth(request, keys, undefined);
-      if (auth === 'ok') packet = sign(packet, keys, request.mac.keyId);
+      const signed = auth === 'ok' ? sign(packet, keys, request.mac.keyId) : null;
+      if (signed !== null) packet = signed;
       else {
+        auth = 'failed';
         this.authFailures++;
         packet = withCryptoNak(packet, 0);
       }
