@@ -54,15 +54,32 @@ export class KeyRing {
 export type AuthResult = 'none' | 'ok' | 'failed';
 
 /**
+ * Why a MAC check failed: no MAC where one is required, a crypto-NAK (key ID only), another key ID
+ * than the required one, a key ID we do not hold (or cannot compute), a MAC that does not verify.
+ */
+export type AuthFailure = 'missing' | 'crypto-nak' | 'wrong-key-id' | 'unknown-key' | 'bad-mac';
+
+/** Like `checkAuth`, with the reason of a failure. */
+export function verifyAuth(
+  p: NtpPacket,
+  ring: KeyRing,
+  required: number | undefined,
+): 'none' | 'ok' | AuthFailure {
+  if (p.mac === null) return required === undefined ? 'none' : 'missing';
+  if (p.mac.digest.length === 0) return 'crypto-nak';
+  if (required !== undefined && p.mac.keyId !== required) return 'wrong-key-id';
+  const key = ring.macKey(p.mac.keyId);
+  if (key === null) return 'unknown-key';
+  return verifyPacketMac(p, key) === 'ok' ? 'ok' : 'bad-mac';
+}
+
+/**
  * Checks a packet's MAC. `required` is the key ID the association expects (undefined = any or none).
  * Returns 'none' when the packet carries no MAC and none is required.
  */
 export function checkAuth(p: NtpPacket, ring: KeyRing, required: number | undefined): AuthResult {
-  if (p.mac === null) return required === undefined ? 'none' : 'failed';
-  if (required !== undefined && p.mac.keyId !== required) return 'failed';
-  const key = ring.macKey(p.mac.keyId);
-  if (key === null) return 'failed';
-  return verifyPacketMac(p, key) === 'ok' ? 'ok' : 'failed';
+  const r = verifyAuth(p, ring, required);
+  return r === 'none' || r === 'ok' ? r : 'failed';
 }
 
 /**

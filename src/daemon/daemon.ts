@@ -1013,6 +1013,9 @@ class DaemonImpl implements Daemon {
     const raw = this.raw();
     const uptime = Number(hrtime() - this.startRaw) / 1e9;
     const server: ServerStats = this.guard.stats();
+    // Requests whose MAC failed (the engine answers them with a crypto-NAK), by reason.
+    for (const [reason, n] of Object.entries(this.engine.server.authFailuresByReason))
+      server.invalid[`auth-${reason}`] = n;
     const clients: ClientSnapshot[] = this.guard.clients(raw);
     return {
       version: NTPKIT_VERSION,
