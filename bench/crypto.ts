@@ -8,13 +8,18 @@
  * round; the figure is the median over `--rounds` rounds (default 7) of the mean time per operation,
  * with the fastest and slowest round beside it. The machine is shared: compare rows of one run.
  *
- * Options: --rounds N, --ms M, --json FILE (write the results as JSON), --before FILE (a JSON file
- * of an earlier run, e.g. at a previous commit, shown beside this one), --no-write (print only).
+ * Before/after: `--baseline DIR` names a built checkout of another commit (its dist/bench/crypto.js);
+ * the run then alternates, `--pairs` times (default 3), a run of the baseline in a child process and
+ * one of this build, and reports the medians over the pairs with the range of the speed-up.
+ *
+ * Options: --rounds N, --ms M, --baseline DIR, --pairs N, --json FILE (write this build's results as
+ * JSON), --no-write (print only). Labels: NTPKIT_BENCH_LABEL (this build), --baseline-label TEXT.
  * Writes the `## Crypto cost per operation` section of docs/BENCHMARKS.md, leaving others intact.
  */
-import { readFile, writeFile } from 'node:fs/promises';
-import { cpus, loadavg } from 'node:os';
-import { dirname, resolve } from 'node:path';
+import { spawnSync } from 'node:child_process';
+import { readFile, rm, writeFile } from 'node:fs/promises';
+import { cpus, loadavg, tmpdir } from 'node:os';
+import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { checkAuth, KeyRing, sign } from '../src/assoc/util.js';
 import { nodeCrypto } from '../src/io/crypto.js';
@@ -32,17 +37,34 @@ import { decodePacket, emptyPacket, encodePacket, MODE, type NtpPacket } from '.
 const HERE = dirname(fileURLToPath(import.meta.url));
 const ROOT = resolve(HERE, '..', '..');
 const SECTION = '## Crypto cost per operation';
+const EXPLAIN = `What each row does, in-process (no sockets), as the engine does it: a MAC row signs a 48-byte
+client request (\`sign\` + encode) or verifies a decoded signed one (\`checkAuth\`) through the
+engine's KeyRing; "NTS server: verify" opens the cookie with a master key and checks the
+authenticator with the client's key from it; "build a response" seals one new cookie and the reply's
+authenticator; the client rows build a request from a session (one cookie, no placeholders) and
+verify the server's reply. Random bytes come from node:crypto in both builds. Server throughput with
+these costs inside: the "Server throughput" section (bench:server).`;
 
 interface Options {
   rounds: number;
   ms: number;
   json: string | null;
-  before: string | null;
+  baseline: string | null;
+  baselineLabel: string;
+  pairs: number;
   write: boolean;
 }
 
 function parseArgs(argv: string[]): Options {
-  const o: Options = { rounds: 7, ms: 150, json: null, before: null, write: true };
+  const o: Options = {
+    rounds: 7,
+    ms: 150,
+    json: null,
+    baseline: null,
+    baselineLabel: 'baseline',
+    pairs: 3,
+    write: true,
+  };
   for (let i = 0; i < argv.length; i++) {
     const a = argv[i];
     const num = () => {
@@ -53,7 +75,9 @@ function parseArgs(argv: string[]): Options {
     if (a === '--rounds') o.rounds = Math.min(50, Math.round(num()));
     else if (a === '--ms') o.ms = Math.min(5000, num());
     else if (a === '--json') o.json = argv[++i] ?? null;
-    else if (a === '--before') o.before = argv[++i] ?? null;
+    else if (a === '--baseline') o.baseline = argv[++i] ?? null;
+    else if (a === '--baseline-label') o.baselineLabel = argv[++i] ?? o.baselineLabel;
+    else if (a === '--pairs') o.pairs = Math.min(10, Math.round(num()));
     else if (a === '--no-write') o.write = false;
     else throw new Error(`unknown option ${a}`);
   }
@@ -225,27 +249,79 @@ function fmtNs(ns: number): string {
   return `${ns.toFixed(0)} ns`;
 }
 
-function table(run: RunResult, before: RunResult | null): string {
-  const lines: string[] = [];
-  if (before === null) {
-    lines.push('| operation | time per operation | range over rounds | per second |', '|---|---:|---:|---:|');
-    for (const r of run.results)
-      lines.push(
-        `| ${r.name} | ${fmtNs(r.ns)} | ${fmtNs(r.minNs)}–${fmtNs(r.maxNs)} | ${Math.round(1e9 / r.ns).toLocaleString('en-US')} |`,
-      );
-    return lines.join('\n');
-  }
-  lines.push(
-    `| operation | ${before.label} | ${run.label} | speed-up | per second (${run.label}) |`,
-    '|---|---:|---:|---:|---:|',
-  );
-  for (const r of run.results) {
-    const b = before.results.find((x) => x.name === r.name);
+function single(run: RunResult): string {
+  const lines = [
+    '| operation | time per operation | range over rounds | per second |',
+    '|---|---:|---:|---:|',
+  ];
+  for (const r of run.results)
     lines.push(
-      `| ${r.name} | ${b === undefined ? 'not possible' : fmtNs(b.ns)} | ${fmtNs(r.ns)} | ${b === undefined ? '–' : `${(b.ns / r.ns).toFixed(1)}×`} | ${Math.round(1e9 / r.ns).toLocaleString('en-US')} |`,
+      `| ${r.name} | ${fmtNs(r.ns)} | ${fmtNs(r.minNs)}–${fmtNs(r.maxNs)} | ${Math.round(1e9 / r.ns).toLocaleString('en-US')} |`,
+    );
+  return lines.join('\n');
+}
+
+/** Before/after over several pairs of runs: medians, and the speed-up's median and range. */
+function paired(before: RunResult[], after: RunResult[], bl: string, al: string): string {
+  const lines = [
+    `| operation | ${bl} | ${al} | speed-up, median (range over ${after.length} pairs) | per second (${al}) |`,
+    '|---|---:|---:|---:|---:|',
+  ];
+  for (const r of after[0]?.results ?? []) {
+    const a = after.map((x) => x.results.find((y) => y.name === r.name)?.ns ?? Number.NaN);
+    const b = before.map((x) => x.results.find((y) => y.name === r.name)?.ns);
+    const am = median(a);
+    if (b.some((x) => x === undefined)) {
+      lines.push(
+        `| ${r.name} | not possible | ${fmtNs(am)} | – | ${Math.round(1e9 / am).toLocaleString('en-US')} |`,
+      );
+      continue;
+    }
+    const bs = b as number[];
+    const ratios = bs.map((x, i) => x / (a[i] ?? Number.NaN));
+    const f = (x: number) => `${x.toFixed(2)}×`;
+    lines.push(
+      `| ${r.name} | ${fmtNs(median(bs))} | ${fmtNs(am)} | ${f(median(ratios))} (${f(Math.min(...ratios))}–${f(Math.max(...ratios))}) | ${Math.round(1e9 / am).toLocaleString('en-US')} |`,
     );
   }
   return lines.join('\n');
+}
+
+function measureAll(ops: Op[], o: Options, label: string): RunResult {
+  const results: OpResult[] = [];
+  for (const op of ops) {
+    const r = measure(op, o);
+    results.push(r);
+    process.stderr.write(`${label}: ${r.name}: ${fmtNs(r.ns)} (${fmtNs(r.minNs)}–${fmtNs(r.maxNs)})\n`);
+  }
+  const cpu = cpus();
+  return {
+    label,
+    date: new Date().toISOString().slice(0, 16).replace('T', ' '),
+    node: process.version,
+    cpu: `${cpu.length} × ${(cpu[0]?.model ?? 'unknown CPU').trim()}`,
+    load: loadavg()
+      .map((x) => x.toFixed(1))
+      .join(' '),
+    results,
+  };
+}
+
+/** One run of the baseline build's own bench:crypto in a child process. */
+async function runBaseline(o: Options, dir: string): Promise<RunResult> {
+  const out = join(tmpdir(), `ntpkit-bench-crypto-${process.pid}.json`);
+  const script = join(dir, 'dist/bench/crypto.js');
+  const args = [script, '--no-write', '--json', out, '--rounds', String(o.rounds), '--ms', String(o.ms)];
+  const r = spawnSync(process.execPath, args, {
+    cwd: dir,
+    encoding: 'utf8',
+    timeout: 600_000,
+    env: { ...process.env, NTPKIT_BENCH_LABEL: o.baselineLabel },
+  });
+  if (r.status !== 0) throw new Error(`baseline run failed: ${r.stderr}`);
+  const res = JSON.parse(await readFile(out, 'utf8')) as RunResult;
+  await rm(out, { force: true });
+  return res;
 }
 
 export function replaceSection(doc: string, section: string): string {
@@ -266,36 +342,33 @@ async function main(): Promise<number> {
   const label = process.env.NTPKIT_BENCH_LABEL ?? 'this build';
   const ops = operations();
   for (const op of ops) if (!op.check()) throw new Error(`${op.name}: the operation does not work`);
-  const results: OpResult[] = [];
-  for (const op of ops) {
-    const r = measure(op, o);
-    results.push(r);
-    process.stderr.write(`${r.name}: ${fmtNs(r.ns)} (${fmtNs(r.minNs)}–${fmtNs(r.maxNs)})\n`);
+  let text: string;
+  let head: string;
+  let mine: RunResult;
+  if (o.baseline === null) {
+    mine = measureAll(ops, o, label);
+    text = single(mine);
+    head = `Measured ${mine.date} UTC by \`npm run bench:crypto\` on ${mine.cpu}, Node ${mine.node}; load average ${mine.load}.`;
+  } else {
+    const before: RunResult[] = [];
+    const after: RunResult[] = [];
+    for (let i = 0; i < o.pairs; i++) {
+      // Alternate the order, so that neither build always runs on a warmer (or busier) machine.
+      if (i % 2 === 0) before.push(await runBaseline(o, o.baseline));
+      after.push(measureAll(ops, o, label));
+      if (i % 2 === 1) before.push(await runBaseline(o, o.baseline));
+    }
+    mine = after[after.length - 1] as RunResult;
+    text = paired(before, after, o.baselineLabel, label);
+    const loads = [...before, ...after].map((r) => r.load.split(' ')[0]).join(', ');
+    head = `Measured ${after[0]?.date}–${mine.date} UTC by \`npm run bench:crypto -- --baseline DIR --pairs ${o.pairs}\` on ${mine.cpu}, Node ${mine.node}: ${o.pairs} pairs of runs, alternating "${o.baselineLabel}" and "${label}", each the median of ${o.rounds} rounds of ~${o.ms} ms per operation; 1-minute load averages during the runs: ${loads}.`;
   }
-  const cpu = cpus();
-  const run: RunResult = {
-    label,
-    date: new Date().toISOString().slice(0, 16).replace('T', ' '),
-    node: process.version,
-    cpu: `${cpu.length} × ${(cpu[0]?.model ?? 'unknown CPU').trim()}`,
-    load: loadavg()
-      .map((x) => x.toFixed(1))
-      .join(' '),
-    results,
-  };
-  if (o.json !== null) await writeFile(o.json, `${JSON.stringify(run, null, 2)}\n`);
-  const before: RunResult | null =
-    o.before === null ? null : (JSON.parse(await readFile(o.before, 'utf8')) as RunResult);
-  const text = table(run, before);
+  if (o.json !== null) await writeFile(o.json, `${JSON.stringify(mine, null, 2)}\n`);
   process.stdout.write(`${text}\n`);
   if (o.write) {
     const file = resolve(ROOT, 'docs/BENCHMARKS.md');
     const old = await readFile(file, 'utf8').catch(() => '');
-    const head =
-      before === null
-        ? `Measured ${run.date} UTC by \`npm run bench:crypto\` on ${run.cpu}, Node ${run.node}; load average ${run.load}.`
-        : `Measured by \`npm run bench:crypto\` on ${run.cpu}, Node ${run.node}: "${before.label}" ${before.date} UTC (load ${before.load}), "${run.label}" ${run.date} UTC (load ${run.load}).`;
-    await writeFile(file, replaceSection(old, `${SECTION}\n\n${head}\n\n${text}\n`));
+    await writeFile(file, replaceSection(old, `${SECTION}\n\n${head}\n\n${text}\n\n${EXPLAIN}\n`));
     process.stderr.write(`written to ${file}\n`);
   }
   return sink < 0 ? 1 : 0;

@@ -10,7 +10,14 @@ import { execFileSync } from 'node:child_process';
 import { createCipheriv, randomBytes } from 'node:crypto';
 import { test } from 'node:test';
 import fc from 'fast-check';
-import { createNodeCrypto, dbl, NodeCmac, NodeSiv, nodeCrypto } from '../../src/io/crypto.js';
+import {
+  createNodeCrypto,
+  dbl,
+  NodeCmac,
+  NodeSiv,
+  nodeCrypto,
+  nodeRandomBytes,
+} from '../../src/io/crypto.js';
 import { AEAD_AES_SIV_CMAC_256, type Aead } from '../../src/wire/crypto.js';
 import { skipReason } from '../support/peers.js';
 
@@ -184,4 +191,18 @@ test('the provider refuses what it cannot do and says so', () => {
   assert.ok(nodeCrypto.equal(hex('0102'), hex('0102')));
   assert.ok(!nodeCrypto.equal(hex('0102'), hex('0103')));
   assert.ok(!nodeCrypto.equal(hex('01'), hex('0100')));
+});
+
+test('nodeRandomBytes: fresh bytes of the asked length, from the pool and beyond it', () => {
+  const seen = new Set<string>();
+  for (let i = 0; i < 600; i++) {
+    const n = [16, 32, 4, 300][i % 4] ?? 16;
+    const b = nodeRandomBytes(n);
+    assert.equal(b.length, n);
+    assert.ok(b instanceof Uint8Array && !Buffer.isBuffer(b));
+    seen.add(toHex(b));
+  }
+  assert.equal(seen.size, 600, 'no output repeats (the pool is refilled, never reused)');
+  const ones = [...nodeRandomBytes(200)].reduce((a, x) => a + x.toString(2).replaceAll('0', '').length, 0);
+  assert.ok(ones > 600 && ones < 1000, `${ones} of 1600 bits set`);
 });
