@@ -35,6 +35,7 @@ import {
 } from '../src/nts/ntp.js';
 import type { SymmetricKey } from '../src/system/types.js';
 import { decodePacket, emptyPacket, encodePacket, MODE, type NtpPacket } from '../src/wire/packet.js';
+import { replaceDocSection } from './doc-section.js';
 
 const HERE = dirname(fileURLToPath(import.meta.url));
 const ROOT = resolve(HERE, '..', '..');
@@ -358,19 +359,6 @@ themselves (before: one call into OpenSSL per draw; after: a refilled 4 KiB buff
 baseline time / this build's time, per round of interleaved batches. Server throughput with these
 costs inside: "Server throughput" (bench:server).`;
 
-export function replaceSection(doc: string, section: string): string {
-  const start = doc.search(new RegExp(`^${SECTION}\\s*$`, 'm'));
-  if (start < 0) {
-    const base = doc.trimEnd();
-    return `${base === '' ? '# Benchmarks' : base}\n\n${section}`;
-  }
-  const rest = doc.slice(start + 1);
-  const next = rest.search(/^## /m);
-  const end = next < 0 ? doc.length : start + 1 + next;
-  const tail = doc.slice(end);
-  return `${doc.slice(0, start)}${section}${tail.length > 0 ? `\n${tail}` : ''}`;
-}
-
 async function main(): Promise<number> {
   const o = parseArgs(process.argv.slice(2));
   const mine = thisBuild();
@@ -407,7 +395,10 @@ async function main(): Promise<number> {
     const head = `Measured ${date0} UTC by ${cmd} on ${cpu.length} × ${(cpu[0]?.model ?? 'unknown CPU').trim()}, Node ${process.version}, ${o.rounds} rounds of ~${o.ms} ms batches per operation; 1-minute load average ${load0.toFixed(1)} at the start, ${load1.toFixed(1)} at the end.`;
     const file = resolve(ROOT, 'docs/BENCHMARKS.md');
     const old = await readFile(file, 'utf8').catch(() => '');
-    await writeFile(file, replaceSection(old, `${SECTION}\n\n${head}\n\n${text}\n\n${EXPLAIN}\n`));
+    await writeFile(
+      file,
+      replaceDocSection(old, SECTION, `${SECTION}\n\n${head}\n\n${text}\n\n${EXPLAIN}\n`),
+    );
     process.stderr.write(`written to ${file}\n`);
   }
   return sink < 0 ? 1 : 0;
