@@ -273,13 +273,7 @@ describe('symmetric keys with NTPsec (namespaces, port 123): AES, MD5, SHA1, a w
   let sock = '';
   let peerKeys = '';
   const SECOND = '10.123.18.3';
-  const snap = async (): Promise<DaemonSnapshot | null> => {
-    try {
-      return await requestSnapshot(sock, 2000);
-    } catch {
-      return null;
-    }
-  };
+  const snap = (): Promise<DaemonSnapshot | null> => requestSnapshot(sock, 2000).catch(() => null);
 
   before(async () => {
     ns = await createNetns('nkm', { addrA: '10.123.18.1/24', addrB: '10.123.18.2/24' });
