@@ -34,6 +34,11 @@ export class KeyRing {
     return this.keys.filter((k) => !macSupported(this.crypto, k.type));
   }
 
+  /** Whether a key with this ID is configured (usable or not). */
+  has(id: number): boolean {
+    return this.keys.some((k) => k.id === id);
+  }
+
   /** The prepared key with this ID; null when there is none or it cannot be used. */
   macKey(id: number): MacKey | null {
     const k = this.keys.find((x) => x.id === id);
@@ -55,9 +60,16 @@ export type AuthResult = 'none' | 'ok' | 'failed';
 
 /**
  * Why a MAC check failed: no MAC where one is required, a crypto-NAK (key ID only), another key ID
- * than the required one, a key ID we do not hold (or cannot compute), a MAC that does not verify.
+ * than the required one, a key ID we do not hold, a key of a type this build cannot compute, a MAC
+ * that does not verify. (The server counts them as RejectReasons `auth-<failure>`.)
  */
-export type AuthFailure = 'missing' | 'crypto-nak' | 'wrong-key-id' | 'unknown-key' | 'bad-mac';
+export type AuthFailure =
+  | 'missing'
+  | 'crypto-nak'
+  | 'wrong-key-id'
+  | 'unknown-key'
+  | 'unsupported-key'
+  | 'bad-mac';
 
 /** Like `checkAuth`, with the reason of a failure. */
 export function verifyAuth(
@@ -69,7 +81,7 @@ export function verifyAuth(
   if (p.mac.digest.length === 0) return 'crypto-nak';
   if (required !== undefined && p.mac.keyId !== required) return 'wrong-key-id';
   const key = ring.macKey(p.mac.keyId);
-  if (key === null) return 'unknown-key';
+  if (key === null) return ring.has(p.mac.keyId) ? 'unsupported-key' : 'unknown-key';
   return verifyPacketMac(p, key) === 'ok' ? 'ok' : 'bad-mac';
 }
 

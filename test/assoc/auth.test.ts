@@ -6,7 +6,7 @@
  */
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
-import { KeyRing } from '../../src/assoc/util.js';
+import { KeyRing, verifyAuth } from '../../src/assoc/util.js';
 import { nodeCrypto } from '../../src/io/crypto.js';
 import { defaultSourceConfig, defaultSystemConfig, NtpSystem } from '../../src/system/system.js';
 import type { Action, SymmetricKey } from '../../src/system/types.js';
@@ -86,4 +86,9 @@ test('a key the provider cannot compute stops the engine; the key ring never sig
   assert.throws(() => engine([AES128], noCmac), /key 9 \(AES128CMAC\): not available in no-cmac/);
   const ring = new KeyRing([AES128], noCmac);
   assert.equal(ring.macKey(AES128.id), null);
+  const signed = signPacket(emptyPacket(), AES128.id, macKey(nodeCrypto, 'AES128CMAC', AES128.key));
+  assert.equal(verifyAuth(signed, ring, undefined), 'unsupported-key');
+  assert.equal(verifyAuth(signed, new KeyRing([AES128], nodeCrypto), undefined), 'ok');
+  assert.equal(verifyAuth(signed, new KeyRing([AES128], nodeCrypto), 3), 'wrong-key-id');
+  assert.equal(verifyAuth(emptyPacket(), ring, 9), 'missing');
 });
