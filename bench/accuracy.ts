@@ -17,6 +17,7 @@ import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
 import type { DisciplineKind } from '../src/clock/index.js';
+import { nodeCrypto } from '../src/io/crypto.js';
 import { realEngineFactory } from '../src/sim/engines.js';
 import { parseScenario } from '../src/sim/scenario.js';
 import { Simulation } from '../src/sim/simulation.js';
@@ -280,7 +281,7 @@ async function main(): Promise<number> {
           } else {
             const res = new Simulation(
               c.scenario,
-              realEngineFactory(impl satisfies DisciplineKind),
+              realEngineFactory(nodeCrypto, impl satisfies DisciplineKind),
               seed,
             ).run();
             samples = res.clients.map((x) => ({
@@ -327,7 +328,7 @@ async function main(): Promise<number> {
             }
             continue;
           }
-          const factory = realEngineFactory(impl satisfies DisciplineKind);
+          const factory = realEngineFactory(nodeCrypto, impl satisfies DisciplineKind);
           // One untimed run first, so that the JIT has compiled the engine.
           new Simulation({ ...sc, duration: 20000 }, factory, 0).run();
           for (let seed = 1; seed <= nSeeds; seed++) {

@@ -28,6 +28,7 @@ import { cpus, loadavg, tmpdir } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { Worker } from 'node:worker_threads';
+import { replaceDocSection } from './doc-section.js';
 import type { LoadgenOptions, LoadgenResult } from './udp-loadgen.js';
 
 const HERE = dirname(fileURLToPath(import.meta.url));
@@ -517,16 +518,7 @@ function renderSection(results: ServerResult[], o: Options, genDesc: string, pin
 
 /** Replaces (or appends) the `## Server throughput` section, keeping every other section. */
 export function replaceSection(doc: string, section: string): string {
-  const start = doc.search(/^## Server throughput\s*$/m);
-  if (start < 0) {
-    const base = doc.trimEnd();
-    return `${base === '' ? '# Benchmarks' : base}\n\n${section}`;
-  }
-  const rest = doc.slice(start + 1);
-  const next = rest.search(/^## /m);
-  const end = next < 0 ? doc.length : start + 1 + next;
-  const tail = doc.slice(end);
-  return `${doc.slice(0, start)}${section}${tail.length > 0 ? `\n${tail}` : ''}`;
+  return replaceDocSection(doc, '## Server throughput', section);
 }
 
 async function main(): Promise<number> {

@@ -31,7 +31,7 @@ import { ClockFilter, type FilterOutput, type FilterSample } from '../algo/filte
 import type { LocalClock, RawExchange, RawTime } from '../clock/types.js';
 import type { NtsKeys } from '../nts/cookie.js';
 import { NtsClientSession, type NtsRequest } from '../nts/ntp.js';
-import type { SourceConfig, SymmetricKey, SystemEvent } from '../system/types.js';
+import type { SourceConfig, SystemEvent } from '../system/types.js';
 import {
   diffTimestamps,
   durationToSeconds,
@@ -42,10 +42,11 @@ import {
   toTimestamp,
 } from '../time/ntp-time.js';
 import { clampPoll, shortToSeconds } from '../time/short.js';
+import type { CryptoProvider } from '../wire/crypto.js';
 import { isKissOfDeath, kissCode } from '../wire/kiss.js';
 import { emptyPacket, encodePacket, LEAP, MODE, type NtpPacket } from '../wire/packet.js';
 import type { ServerState } from './server.js';
-import { type AuthResult, addressRefid, checkAuth, sign } from './util.js';
+import { type AuthResult, addressRefid, checkAuth, type KeyRing, sign } from './util.js';
 
 /** A local timestamp: counter value and clock reading (mutable: shifted on steps, refined by handleTransmitted). */
 export interface LocalStamp {
@@ -58,7 +59,9 @@ export interface LocalStamp {
 export interface AssocContext {
   clock: LocalClock;
   random(): number;
-  keys: SymmetricKey[];
+  keys: KeyRing;
+  /** Digests and AEADs (NTS, reference IDs). */
+  crypto: CryptoProvider;
   /** Our precision, log2 s. */
   precision: number;
   /** Our system variables as we advertise them (symmetric and broadcast packets carry them). */
@@ -339,7 +342,7 @@ export class Association {
     address: string,
     port: number,
   ): void {
-    this.ntsSession = new NtsClientSession(keys, cookies);
+    this.ntsSession = new NtsClientSession(this.ctx.crypto, keys, cookies);
     this.ntsKeAsked = false;
     this.cfg.address = address;
     this.cfg.port = port;
@@ -590,6 +593,11 @@ export class Association {
       ntsReq = req;
     }
     const signed = ntsReq === undefined ? sign(p, this.ctx.keys, this.cfg.key) : ntsReq.packet;
+    if (signed === null) {
+      // The key is missing or this build cannot compute its type: never send unsigned.
+      const reason = `key ${this.cfg.key ?? ''} unusable: nothing sent`;
+      return [{ kind: 'event', event: { kind: 'reject', sourceId: this.id, reason } }];
+    }
     const sent: SentPacket = {
       xmtField: p.transmitTimestamp,
       recField: p.receiveTimestamp,
@@ -641,7 +649,7 @@ export class Association {
     if (
       pkt.stratum > 1 &&
       this.localAddress !== null &&
-      pkt.referenceId === addressRefid(this.localAddress)
+      pkt.referenceId === addressRefid(this.localAddress, this.ctx.crypto)
     ) {
       out.push(...this.reject('test12-loop'));
       return false;

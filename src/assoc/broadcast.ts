@@ -8,11 +8,11 @@
  * that previous packet.
  */
 import type { LocalClock, RawTime } from '../clock/types.js';
-import type { BroadcastConfig, SymmetricKey } from '../system/types.js';
+import type { BroadcastConfig } from '../system/types.js';
 import { toTimestamp } from '../time/ntp-time.js';
 import { emptyPacket, encodePacket, LEAP, MODE } from '../wire/packet.js';
 import type { ServerState } from './server.js';
-import { sign } from './util.js';
+import { type KeyRing, sign } from './util.js';
 
 export class BroadcastServer {
   nextAt: RawTime | null = null;
@@ -26,15 +26,16 @@ export class BroadcastServer {
   }
 
   /**
-   * Builds the next broadcast. `allocTxId` registers the precise-transmit callback.
+   * Builds the next broadcast. `allocTxId` registers the precise-transmit callback. Null when the
+   * configured key cannot sign (missing, or a type this build cannot compute): nothing goes out unsigned.
    */
   fire(
     raw: RawTime,
     clock: LocalClock,
     state: ServerState,
-    keys: SymmetricKey[],
+    keys: KeyRing,
     allocTxId: (onSent: (raw: RawTime) => void) => number,
-  ): { bytes: Uint8Array; txId: number } {
+  ): { bytes: Uint8Array; txId: number } | null {
     const p = emptyPacket();
     p.mode = MODE.BROADCAST;
     p.leap = state.stratum >= 16 ? LEAP.UNSYNC : state.leap;
@@ -47,11 +48,13 @@ export class BroadcastServer {
     p.referenceTimestamp = state.referenceTimestamp;
     p.originTimestamp = this.cfg.xleave ? this.prevPreciseTx : 0n;
     p.transmitTimestamp = toTimestamp(clock.read(raw)) || 1n;
-    this.packetsSent++;
     this.nextAt = raw + BigInt(Math.round(2 ** this.cfg.poll * 1e9));
+    const signed = sign(p, keys, this.cfg.key);
+    if (signed === null) return null;
+    this.packetsSent++;
     const txId = allocTxId((sentRaw) => {
       this.prevPreciseTx = toTimestamp(clock.read(sentRaw)) || 1n;
     });
-    return { bytes: encodePacket(sign(p, keys, this.cfg.key)), txId };
+    return { bytes: encodePacket(signed), txId };
   }
 }

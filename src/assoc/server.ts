@@ -20,12 +20,11 @@
  * A response is never longer than the request unless the request was authenticated with a key we
  * hold (then the MAC has the same length as the request's), so the server cannot amplify traffic.
  */
-import type { SymmetricKey } from '../system/types.js';
 import { shortToSeconds } from '../time/short.js';
 import { kissCodeToRefid } from '../wire/kiss.js';
 import { withCryptoNak } from '../wire/mac.js';
 import { encodedLength, encodePacket, LEAP, MODE, type NtpPacket } from '../wire/packet.js';
-import { type AuthResult, checkAuth, sign } from './util.js';
+import { type AuthFailure, type AuthResult, type KeyRing, sign, verifyAuth } from './util.js';
 
 /** What a server tells its clients about itself (system variables, RFC 5905 section 11.3). */
 export interface ServerState {
@@ -209,6 +208,8 @@ export class ServerResponder {
   responses = 0;
   interleavedResponses = 0;
   authFailures = 0;
+  /** Requests whose MAC failed (answered with a crypto-NAK), by reason. */
+  readonly authFailuresByReason: Partial<Record<AuthFailure, number>> = {};
 
   constructor(tableSize: number) {
     this.table = new InterleavedTable(tableSize);
@@ -226,7 +227,7 @@ export class ServerResponder {
     rx: bigint,
     tx: bigint,
     state: ServerState,
-    keys: SymmetricKey[],
+    keys: KeyRing,
   ): ServerResponse {
     this.requests++;
     const mode = request.mode === MODE.SYMMETRIC_ACTIVE ? MODE.SYMMETRIC_PASSIVE : MODE.SERVER;
@@ -250,9 +251,15 @@ export class ServerResponder {
     }
     let auth: AuthResult = 'none';
     if (request.mac !== null) {
-      auth = checkAuth(request, keys, undefined);
-      if (auth === 'ok') packet = sign(packet, keys, request.mac.keyId);
-      else {
+      const check = verifyAuth(request, keys, undefined);
+      const signed = check === 'ok' ? sign(packet, keys, request.mac.keyId) : null;
+      if (signed !== null) {
+        packet = signed;
+        auth = 'ok';
+      } else {
+        auth = 'failed';
+        const reason: AuthFailure = check === 'ok' || check === 'none' ? 'unknown-key' : check;
+        this.authFailuresByReason[reason] = (this.authFailuresByReason[reason] ?? 0) + 1;
         this.authFailures++;
         packet = withCryptoNak(packet, 0);
       }

@@ -2,8 +2,9 @@
 import { readFile } from 'node:fs/promises';
 import { dirname, resolve } from 'node:path';
 import { DEFAULT_CONFIG_TOML } from '../config/default.js';
+import { unsupportedInlineKeys } from '../config/keys.js';
 import { ConfigError, checkConfig, formatIssue } from '../config/parse.js';
-import { loadKeysInto } from '../daemon/load.js';
+import { loadKeysInto, nodeKeySupport } from '../daemon/load.js';
 
 const HELP = `usage: ntpkit config check FILE...   validate configuration files (exit 1 on any error)
        ntpkit config default          print the built-in default configuration
@@ -30,6 +31,8 @@ export async function run(args: string[]): Promise<number> {
       continue;
     }
     const { config, issues } = checkConfig(text, file);
+    if (config !== null)
+      issues.push(...unsupportedInlineKeys(text, file, config.system.keys, nodeKeySupport));
     if (config !== null && config.keysFile !== null) {
       config.keysFile = resolve(dirname(file), config.keysFile);
       try {

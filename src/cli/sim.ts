@@ -7,6 +7,7 @@ import { existsSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
+import { nodeCrypto } from '../io/crypto.js';
 import { fakeEngineFactory, realEngineFactory } from '../sim/engines.js';
 import { formatResult, resultToJson, seriesToCsv, seriesToSvg } from '../sim/report.js';
 import { parseScenario, ScenarioError } from '../sim/scenario.js';
@@ -141,7 +142,7 @@ export async function run(args: string[]): Promise<number> {
     return 2;
   }
   const clock = values.clock as 'rfc5905' | 'feedforward' | undefined;
-  const factory = values.fake === true ? fakeEngineFactory() : realEngineFactory(clock);
+  const factory = values.fake === true ? fakeEngineFactory() : realEngineFactory(nodeCrypto, clock);
   const wantSeries = values.csv !== undefined || values.svg !== undefined;
   const series = wantSeries ? (seriesInterval ?? Math.max(sc.sampleInterval, sc.duration / 4000)) : 0;
   const showProgress = values['no-progress'] !== true && process.stderr.isTTY === true;

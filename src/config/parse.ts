@@ -8,7 +8,7 @@ import { refclockFromTable } from '../refclock/config.js';
 import type { RefclockConfig } from '../refclock/types.js';
 import type { BroadcastConfig, SymmetricKey, SystemConfig } from '../system/types.js';
 import { POLL_LIMIT_HIGH, POLL_LIMIT_LOW } from '../time/short.js';
-import { parseDigestType, parseKeyValue } from './keys.js';
+import { KEY_TYPE_NAMES, parseDigestType, parseKeyValue } from './keys.js';
 import { KeyLines } from './lines.js';
 import {
   type ConfigErrorCode,
@@ -238,11 +238,7 @@ export function checkConfig(
     const typeText = r.str(t, 'type', path, 'SHA1');
     const type = parseDigestType(typeText);
     if (type === null) {
-      r.issue(
-        'CONFIG_BAD_VALUE',
-        join(path, 'type'),
-        `unknown key type '${typeText}' (MD5, SHA1, SHA256, AES128CMAC)`,
-      );
+      r.issue('CONFIG_BAD_VALUE', join(path, 'type'), `unknown key type '${typeText}' (${KEY_TYPE_NAMES})`);
       return;
     }
     const value = r.str(t, 'value', path, '');

@@ -24,6 +24,7 @@ export function formatIssue(i: ConfigIssue): string {
 export type Table = Record<string, unknown>;
 
 export function isTable(v: unknown): v is Table {
+  // biome-ignore lint/style/noRestrictedGlobals: smol-toml returns TOML date-times as Date objects; no clock is read
   return typeof v === 'object' && v !== null && !Array.isArray(v) && !(v instanceof Date);
 }
 

@@ -22,6 +22,7 @@ import { createDiscipline } from '../clock/index.js';
 import type { Discipline, RawTime } from '../clock/types.js';
 import type { DaemonConfig, HostSourceConfig, PoolSourceConfig, SourceOptions } from '../config/types.js';
 import { DEFAULT_UNPRIVILEGED_PORT } from '../config/types.js';
+import { nodeCrypto } from '../io/crypto.js';
 import { clockReader } from '../io/ffi.js';
 import { KernelTimestamps, type TxTicket } from '../io/kernel-timestamps.js';
 import { nodeRandomBytes } from '../io/nts-ke.js';
@@ -357,6 +358,7 @@ class DaemonImpl implements Daemon {
       discipline: this.discipline,
       random: this.opts.random ?? Math.random,
       randomBytes: nodeRandomBytes,
+      crypto: nodeCrypto,
     });
 
     try {
@@ -1011,6 +1013,9 @@ class DaemonImpl implements Daemon {
     const raw = this.raw();
     const uptime = Number(hrtime() - this.startRaw) / 1e9;
     const server: ServerStats = this.guard.stats();
+    // Requests whose MAC failed (the engine answers them with a crypto-NAK), by reason.
+    for (const [reason, n] of Object.entries(this.engine.server.authFailuresByReason))
+      server.invalid[`auth-${reason}`] = n;
     const clients: ClientSnapshot[] = this.guard.clients(raw);
     return {
       version: NTPKIT_VERSION,

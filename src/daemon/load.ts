@@ -4,12 +4,26 @@
  */
 import { readFile } from 'node:fs/promises';
 import { dirname, resolve } from 'node:path';
-import { parseKeyFile } from '../config/keys.js';
+import { type KeySupport, parseKeyFile, unsupportedInlineKeys } from '../config/keys.js';
 import { ConfigError, parseConfig } from '../config/parse.js';
 import type { DaemonConfig } from '../config/types.js';
+import { nodeCrypto } from '../io/crypto.js';
+import { macSupported } from '../wire/mac.js';
 
-/** Reads and validates a config file, including its key file. Throws ConfigError. */
-export async function loadConfigFile(path: string): Promise<DaemonConfig> {
+/** What this build's crypto provider (node:crypto) can compute, for key checks. */
+export const nodeKeySupport: KeySupport = {
+  supports: (t) => macSupported(nodeCrypto, t),
+  name: nodeCrypto.name,
+};
+
+/**
+ * Reads and validates a config file, including its key file; a key of a type the build cannot
+ * compute is an error. Throws ConfigError.
+ */
+export async function loadConfigFile(
+  path: string,
+  support: KeySupport = nodeKeySupport,
+): Promise<DaemonConfig> {
   let text: string;
   try {
     text = await readFile(path, 'utf8');
@@ -18,15 +32,20 @@ export async function loadConfigFile(path: string): Promise<DaemonConfig> {
     throw new ConfigError([{ code: 'CONFIG_IO', file: path, line: null, key: '', message: msg }]);
   }
   const config = parseConfig(text, path);
+  const unsupported = unsupportedInlineKeys(text, path, config.system.keys, support);
+  if (unsupported.length > 0) throw new ConfigError(unsupported);
   if (config.keysFile !== null) {
     config.keysFile = resolve(dirname(path), config.keysFile);
-    await loadKeysInto(config);
+    await loadKeysInto(config, support);
   }
   return config;
 }
 
 /** Adds the keys of `config.keysFile` to `config.system.keys` and checks every key reference. */
-export async function loadKeysInto(config: DaemonConfig): Promise<void> {
+export async function loadKeysInto(
+  config: DaemonConfig,
+  support: KeySupport = nodeKeySupport,
+): Promise<void> {
   if (config.keysFile === null) return;
   const file = config.keysFile;
   let text: string;
@@ -36,7 +55,7 @@ export async function loadKeysInto(config: DaemonConfig): Promise<void> {
     const msg = e instanceof Error ? e.message : String(e);
     throw new ConfigError([{ code: 'CONFIG_IO', file, line: null, key: 'keys.file', message: msg }]);
   }
-  const { keys, issues } = parseKeyFile(text);
+  const { keys, issues } = parseKeyFile(text, support);
   if (issues.length > 0)
     throw new ConfigError(
       issues.map((i) => ({ code: 'CONFIG_BAD_VALUE', file, line: i.line, key: '', message: i.message })),

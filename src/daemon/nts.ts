@@ -17,6 +17,7 @@ import { isIPv6 } from 'node:net';
 import { dirname, join } from 'node:path';
 import type { RawTime } from '../clock/types.js';
 import type { DaemonConfig, HostSourceConfig, NtsConfig } from '../config/types.js';
+import { nodeCrypto } from '../io/crypto.js';
 import { type NtsKeServer, nodeRandomBytes, ntsKeClient, startNtsKeServer } from '../io/nts-ke.js';
 import { writeFileAtomic } from '../io/state-file.js';
 import { CookieJar, type MasterKey } from '../nts/cookie.js';
@@ -134,7 +135,7 @@ export class NtsService {
       return;
     }
     const [cert, key] = await Promise.all([readFile(n.serverCert), readFile(n.serverKey)]);
-    this.jar = new CookieJar(nodeRandomBytes, n.keepKeys);
+    this.jar = new CookieJar(nodeCrypto, nodeRandomBytes, n.keepKeys);
     await this.loadKeys();
     this.host.engine().setNtsServer(this.jar);
     const ntpPort = this.host.ntpEndpoints()[0]?.port;

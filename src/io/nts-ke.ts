@@ -5,7 +5,6 @@
  * "EXPORTER-network-time-security" and the context Protocol ID | AEAD ID | 0 (C2S) or 1 (S2C)).
  */
 
-import { randomBytes } from 'node:crypto';
 import { isIP, isIPv6, type Socket } from 'node:net';
 import tls from 'node:tls';
 import { CookieJar, type NtsKeys, type RandomBytes } from '../nts/cookie.js';
@@ -25,9 +24,10 @@ import {
   type KeResponseInfo,
   scanKeMessage,
 } from '../nts/ke.js';
+import { nodeRandomBytes as cryptoRandomBytes } from './crypto.js';
 
-/** Node's crypto-strong random bytes as the injected RandomBytes of src/nts. */
-export const nodeRandomBytes: RandomBytes = (n) => new Uint8Array(randomBytes(n));
+/** Node's crypto-strong random bytes as the injected RandomBytes of src/nts (src/io/crypto.ts). */
+export const nodeRandomBytes: RandomBytes = cryptoRandomBytes;
 
 /** Derives the C2S and S2C keys of a finished TLS session. */
 export function exportNtsKeys(socket: tls.TLSSocket, aead: number): NtsKeys {

@@ -8,11 +8,12 @@
  * For AEAD_AES_SIV_CMAC_256 a cookie is 4 + 16 + 16 + 68 = 104 bytes (a multiple of 4, which keeps
  * placeholders and padding simple). Master keys rotate: `rotate()` adds a fresh key and keeps the
  * previous `keep - 1` so that cookies issued shortly before a rotation still work. The caller decides
- * when to rotate (e.g. daily); the jar never reads a clock. Randomness is injected.
+ * when to rotate (e.g. daily); the jar never reads a clock. Randomness and the AEAD (the host's
+ * `CryptoProvider`) are injected; the NTS server code (src/nts/ntp.ts) uses the jar's provider.
  */
 
+import { AEAD_AES_SIV_CMAC_256, type Aead, type CryptoProvider } from '../wire/crypto.js';
 import { aeadKeyLength } from './ke.js';
-import { AesSiv } from './siv.js';
 
 /** Returns `n` cryptographically random bytes (node: `crypto.randomBytes`). */
 export type RandomBytes = (n: number) => Uint8Array;
@@ -39,16 +40,18 @@ export interface MasterKey {
 }
 
 export class CookieJar {
-  private readonly keys = new Map<number, AesSiv>();
+  private readonly keys = new Map<number, Aead>();
   private readonly raw = new Map<number, Uint8Array>();
   private readonly order: number[] = [];
   private nextId: number;
 
   /**
+   * @param crypto the AEAD for sealing cookies (AEAD_AES_SIV_CMAC_256 under each master key)
    * @param random source of random bytes (master keys, nonces)
    * @param keep how many master keys are valid at once (current + previous), default 3
    */
   constructor(
+    readonly crypto: CryptoProvider,
     private readonly random: RandomBytes,
     private readonly keep = 3,
   ) {
@@ -64,7 +67,7 @@ export class CookieJar {
       throw new RangeError(`master key must be ${MASTER_KEY_LENGTH} bytes`);
     const id = this.nextId;
     this.nextId = (this.nextId + 1) >>> 0;
-    this.keys.set(id, new AesSiv(key));
+    this.keys.set(id, this.masterAead(key));
     this.raw.set(id, Uint8Array.from(key));
     this.order.push(id);
     while (this.order.length > this.keep) {
@@ -75,6 +78,12 @@ export class CookieJar {
       }
     }
     return id;
+  }
+
+  private masterAead(key: Uint8Array): Aead {
+    const a = this.crypto.aead(AEAD_AES_SIV_CMAC_256, key);
+    if (a === null) throw new RangeError(`${this.crypto.name} has no AEAD_AES_SIV_CMAC_256`);
+    return a;
   }
 
   /** The master keys, oldest first (the last one is current): what a key file keeps across restarts. */
@@ -97,7 +106,7 @@ export class CookieJar {
     this.raw.clear();
     this.order.length = 0;
     for (const k of list.slice(-this.keep)) {
-      this.keys.set(k.id, new AesSiv(k.key));
+      this.keys.set(k.id, this.masterAead(k.key));
       this.raw.set(k.id, Uint8Array.from(k.key));
       this.order.push(k.id);
     }
@@ -125,7 +134,7 @@ export class CookieJar {
     plain.set(k.c2s, 4);
     plain.set(k.s2c, 4 + len);
     const idb = u32be(id);
-    const sealed = siv.encrypt([idb, nonce], plain);
+    const sealed = siv.seal([idb, nonce], plain);
     const out = new Uint8Array(4 + COOKIE_NONCE_LENGTH + sealed.length);
     out.set(idb);
     out.set(nonce, 4);
@@ -144,7 +153,7 @@ export class CookieJar {
     const siv = this.keys.get(id);
     if (siv === undefined) return { ok: false, error: 'UNKNOWN_KEY' };
     const nonce = cookie.subarray(4, 4 + COOKIE_NONCE_LENGTH);
-    const plain = siv.decrypt([cookie.subarray(0, 4), nonce], cookie.subarray(4 + COOKIE_NONCE_LENGTH));
+    const plain = siv.open([cookie.subarray(0, 4), nonce], cookie.subarray(4 + COOKIE_NONCE_LENGTH));
     if (plain === null) return { ok: false, error: 'AUTH_FAILED' };
     const aead = ((plain[0] ?? 0) << 8) | (plain[1] ?? 0);
     const len = aeadKeyLength(aead);

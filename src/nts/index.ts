@@ -1,6 +1,4 @@
 /** Network Time Security (RFC 8915): sans-IO pieces. The TLS transport is in src/io/nts-ke.ts. */
-export * from './aes.js';
 export * from './cookie.js';
 export * from './ke.js';
 export * from './ntp.js';
-export * from './siv.js';

@@ -7,7 +7,7 @@
  * the key export live in src/io/nts-ke.ts.
  */
 
-import { AEAD_AES_SIV_CMAC_256 } from './siv.js';
+import { AEAD_AES_SIV_CMAC_256 } from '../wire/crypto.js';
 
 export const KE_ALPN = 'ntske/1';
 export const KE_DEFAULT_PORT = 4460;

@@ -10,13 +10,15 @@
  *          The AEAD's associated data is the packet from its first byte up to this field; its
  *          plaintext is a sequence of extension fields (the server puts the new cookies there).
  *
- * Everything here is pure: randomness comes from an injected `RandomBytes`, nothing reads a clock.
- * Functions that take bytes from the network never throw; they return typed errors.
+ * Everything here is pure: randomness comes from an injected `RandomBytes` and the AEAD from an
+ * injected `CryptoProvider` (the client passes one; the server uses its cookie jar's), nothing reads
+ * a clock. Functions that take bytes from the network never throw; they return typed errors.
  */
 
+import { type Aead, type CryptoProvider, SIV_TAG_LENGTH } from '../wire/crypto.js';
 import { decodePacket, type ExtensionField, encodePacket, type NtpPacket } from '../wire/packet.js';
 import type { CookieJar, NtsKeys, RandomBytes } from './cookie.js';
-import { AEAD_AES_SIV_CMAC_256, AesSiv, SIV_TAG_LENGTH } from './siv.js';
+import { aeadKeyLength } from './ke.js';
 
 export const EF = {
   UNIQUE_ID: 0x0104,
@@ -71,19 +73,20 @@ export function decodeInnerFields(bytes: Uint8Array): ExtensionField[] | null {
   return out;
 }
 
-function aeadFor(aead: number, key: Uint8Array): AesSiv | null {
-  if (aead !== AEAD_AES_SIV_CMAC_256 || key.length !== 32) return null;
-  return new AesSiv(key);
+/** The AEAD for an NTS key, or null when the algorithm is not one NTS-KE negotiates or the key does not fit. */
+function aeadFor(crypto: CryptoProvider, aead: number, key: Uint8Array): Aead | null {
+  if (aeadKeyLength(aead) !== key.length) return null;
+  return crypto.aead(aead, key);
 }
 
 /** Builds the authenticator field sealing `plaintext` with associated data `ad`. */
 export function buildAuthenticator(
-  siv: AesSiv,
+  aead: Aead,
   ad: Uint8Array,
   nonce: Uint8Array,
   plaintext: Uint8Array,
 ): ExtensionField {
-  const ct = siv.encrypt([ad, nonce], plaintext);
+  const ct = aead.seal([ad, nonce], plaintext);
   const body = new Uint8Array(4 + pad4(nonce.length) + pad4(ct.length));
   body.set([nonce.length >>> 8, nonce.length & 0xff, ct.length >>> 8, ct.length & 0xff]);
   body.set(nonce, 4);
@@ -116,6 +119,9 @@ export interface NtsRequestOptions {
   /** How many extra cookies to ask for (placeholders), 0..7. */
   placeholders: number;
   random: RandomBytes;
+  crypto: CryptoProvider;
+  /** The C2S key's AEAD when the caller keeps one (a session sends many requests with one key). */
+  sealer?: Aead;
 }
 
 export interface NtsRequest {
@@ -126,7 +132,7 @@ export interface NtsRequest {
 
 /** Adds the NTS fields to a client request (`base` has no extension fields and no MAC). */
 export function buildNtsRequest(base: NtpPacket, o: NtsRequestOptions): NtsRequest {
-  const siv = aeadFor(o.aead, o.c2s);
+  const siv = o.sealer ?? aeadFor(o.crypto, o.aead, o.c2s);
   if (siv === null) throw new RangeError(`unsupported AEAD ${o.aead} or bad key length`);
   const uniqueId = o.random(UNIQUE_ID_LENGTH);
   const fields: ExtensionField[] = [ntsField(EF.UNIQUE_ID, uniqueId), ntsField(EF.COOKIE, o.cookie)];
@@ -171,7 +177,14 @@ function sameBytes(a: Uint8Array, b: Uint8Array): boolean {
  */
 export function verifyNtsResponse(
   bytes: Uint8Array,
-  o: { aead: number; s2c: Uint8Array; uniqueId: Uint8Array },
+  o: {
+    aead: number;
+    s2c: Uint8Array;
+    uniqueId: Uint8Array;
+    crypto: CryptoProvider;
+    /** The S2C key's AEAD when the caller keeps one. */
+    opener?: Aead;
+  },
 ): NtsResponseCheck {
   const fail = (code: NtsResponseProblemCode, message: string): NtsResponseCheck => ({
     ok: false,
@@ -198,9 +211,9 @@ export function verifyNtsResponse(
     return fail('UNAUTHENTICATED_FIELDS', 'data follows the NTS Authenticator');
   const auth = parseAuthenticator(p.extensions[authIdx]?.body ?? new Uint8Array(0));
   if (auth === null) return fail('BAD_AUTHENTICATOR', 'the NTS Authenticator field is malformed');
-  const siv = aeadFor(o.aead, o.s2c);
+  const siv = o.opener ?? aeadFor(o.crypto, o.aead, o.s2c);
   if (siv === null) return fail('AUTH_FAILED', `unsupported AEAD ${o.aead}`);
-  const plain = siv.decrypt([associatedData(p, authIdx), auth.nonce], auth.ciphertext);
+  const plain = siv.open([associatedData(p, authIdx), auth.nonce], auth.ciphertext);
   if (plain === null)
     return fail('AUTH_FAILED', 'the NTS Authenticator does not verify (forged or corrupted)');
   const inner = decodeInnerFields(plain);
@@ -246,7 +259,7 @@ export type NtsRequestCheck =
 
 /**
  * Checks an NTS-protected client request on the server: decrypts the cookie with the jar, then the
- * authenticator with the recovered C2S key. `NOT_NTS` means a plain NTP request (no cookie, no
+ * authenticator with the recovered C2S key (with the jar's crypto provider). `NOT_NTS` means a plain NTP request (no cookie, no
  * authenticator): the caller may serve it unauthenticated.
  */
 export function verifyNtsRequest(bytes: Uint8Array, jar: CookieJar): NtsRequestCheck {
@@ -276,10 +289,10 @@ export function verifyNtsRequest(bytes: Uint8Array, jar: CookieJar): NtsRequestC
   const auth = parseAuthenticator(p.extensions[authIdx]?.body ?? new Uint8Array(0));
   if (auth === null || auth.nonce.length < NONCE_LENGTH)
     return { ok: false, code: 'BAD_AUTHENTICATOR', message: 'the NTS Authenticator field is malformed' };
-  const siv = aeadFor(opened.keys.aead, opened.keys.c2s);
+  const siv = aeadFor(jar.crypto, opened.keys.aead, opened.keys.c2s);
   if (siv === null)
     return { ok: false, code: 'BAD_COOKIE', message: 'cookie names an unsupported AEAD', nakUniqueId: uid };
-  const plain = siv.decrypt([associatedData(p, authIdx), auth.nonce], auth.ciphertext);
+  const plain = siv.open([associatedData(p, authIdx), auth.nonce], auth.ciphertext);
   if (plain === null)
     return {
       ok: false,
@@ -312,7 +325,8 @@ export function verifyNtsRequest(bytes: Uint8Array, jar: CookieJar): NtsRequestC
 
 /**
  * Builds the NTS-protected response: `header` (the NTP response the server would send unprotected,
- * its extension fields and MAC are replaced) + Unique Identifier + authenticator holding fresh cookies.
+ * its extension fields and MAC are replaced) + Unique Identifier + authenticator holding fresh cookies,
+ * sealed with the jar's crypto provider.
  */
 export function buildNtsResponse(
   header: NtpPacket,
@@ -320,7 +334,7 @@ export function buildNtsResponse(
   jar: CookieJar,
   random: RandomBytes,
 ): Uint8Array {
-  const siv = aeadFor(ctx.keys.aead, ctx.keys.s2c);
+  const siv = aeadFor(jar.crypto, ctx.keys.aead, ctx.keys.s2c);
   if (siv === null) throw new RangeError(`unsupported AEAD ${ctx.keys.aead}`);
   const uidField: ExtensionField = { type: EF.UNIQUE_ID, body: Uint8Array.from(ctx.uniqueId) };
   const fresh: ExtensionField[] = [];
@@ -351,8 +365,12 @@ export function buildNtsNak(header: NtpPacket, uniqueId: Uint8Array): Uint8Array
  */
 export class NtsClientSession {
   readonly cookies: Uint8Array[];
+  /** The AEADs of the session's two keys, made on first use and kept. */
+  private sealer: Aead | null = null;
+  private opener: Aead | null = null;
 
   constructor(
+    private readonly crypto: CryptoProvider,
     readonly keys: NtsKeys,
     cookies: readonly Uint8Array[],
     private readonly target = MAX_COOKIES,
@@ -364,18 +382,30 @@ export class NtsClientSession {
   request(base: NtpPacket, random: RandomBytes): NtsRequest | null {
     const cookie = this.cookies.shift();
     if (cookie === undefined) return null;
-    return buildNtsRequest(base, {
+    this.sealer ??= aeadFor(this.crypto, this.keys.aead, this.keys.c2s);
+    const o: NtsRequestOptions = {
       aead: this.keys.aead,
       c2s: this.keys.c2s,
       cookie,
       placeholders: Math.max(0, this.target - this.cookies.length - 1),
       random,
-    });
+      crypto: this.crypto,
+    };
+    if (this.sealer !== null) o.sealer = this.sealer;
+    return buildNtsRequest(base, o);
   }
 
   /** Verifies a response to `req`; on success stores the new cookies. */
   response(bytes: Uint8Array, req: NtsRequest): NtsResponseCheck {
-    const r = verifyNtsResponse(bytes, { aead: this.keys.aead, s2c: this.keys.s2c, uniqueId: req.uniqueId });
+    this.opener ??= aeadFor(this.crypto, this.keys.aead, this.keys.s2c);
+    const o: Parameters<typeof verifyNtsResponse>[1] = {
+      aead: this.keys.aead,
+      s2c: this.keys.s2c,
+      uniqueId: req.uniqueId,
+      crypto: this.crypto,
+    };
+    if (this.opener !== null) o.opener = this.opener;
+    const r = verifyNtsResponse(bytes, o);
     if (r.ok) for (const c of r.cookies) if (this.cookies.length < this.target) this.cookies.push(c);
     return r;
   }

@@ -6,6 +6,7 @@ import { createDiscipline, type DisciplineKind } from '../clock/index.js';
 import type { HostSourceConfig } from '../config/types.js';
 import { NtpSystem } from '../system/system.js';
 import type { Action, SourceConfig, SourceMode, SystemConfig } from '../system/types.js';
+import type { CryptoProvider } from '../wire/crypto.js';
 import { FakeEngine } from './fake-engine.js';
 import type { EngineFactory } from './simulation.js';
 
@@ -49,10 +50,11 @@ export function sourceConfigs(
 }
 
 /**
- * The real engine. `clockOverride` replaces every node's `[clock] discipline` (the benchmark runs
- * each scenario once per clock).
+ * The real engine, with the host's crypto provider (the simulator holds none: the CLI and the tests
+ * pass src/io/crypto.ts). `clockOverride` replaces every node's `[clock] discipline` (the benchmark
+ * runs each scenario once per clock).
  */
-export function realEngineFactory(clockOverride?: DisciplineKind): EngineFactory {
+export function realEngineFactory(crypto: CryptoProvider, clockOverride?: DisciplineKind): EngineFactory {
   return (ctx) => {
     const { node } = ctx;
     const ntp = node.ntp;
@@ -71,7 +73,7 @@ export function realEngineFactory(clockOverride?: DisciplineKind): EngineFactory
       ...ntp.system,
       broadcast: ntp.system.broadcast.map((b) => ({ ...b, address: ctx.resolve(b.address) })),
     };
-    const engine = new NtpSystem(system, { discipline, random: ctx.random });
+    const engine = new NtpSystem(system, { discipline, random: ctx.random, crypto });
     return {
       engine,
       clock: discipline.clock,

@@ -12,7 +12,7 @@ import { intersect } from '../algo/select.js';
 import { type AssocContext, Association, type AssocOutput, type LocalStamp } from '../assoc/association.js';
 import { BroadcastServer } from '../assoc/broadcast.js';
 import { buildServerResponse, ServerResponder, type ServerState } from '../assoc/server.js';
-import { addressRefid, checkAuth } from '../assoc/util.js';
+import { addressRefid, checkAuth, KeyRing } from '../assoc/util.js';
 import type { ClockChange, RawTime } from '../clock/types.js';
 import type { CookieJar, NtsKeys } from '../nts/cookie.js';
 import { buildNtsNak, buildNtsResponse, EF, type NtsServerContext, verifyNtsRequest } from '../nts/ntp.js';
@@ -108,6 +108,8 @@ export class NtpSystem implements NtpEngine {
   /** Associations whose burst ended without a selection run since (its last response may be lost). */
   private readonly burstEnded = new Set<string>();
   private readonly randomBytes: (n: number) => Uint8Array;
+  /** The configured symmetric keys with the host's crypto provider. */
+  private readonly keyRing: KeyRing;
   /** NTS server: the cookie jar shared with the host's NTS-KE server (null = no NTS service). */
   private ntsJar: CookieJar | null = null;
   /** NTS server statistics. */
@@ -135,6 +137,12 @@ export class NtpSystem implements NtpEngine {
     this.server = new ServerResponder(config.interleavedTableSize);
     this.broadcasters = config.broadcast.map((b) => new BroadcastServer(b));
     this.huffPuff = config.huffPuff > 0 ? new HuffPuff(config.huffPuff) : null;
+    this.keyRing = new KeyRing(config.keys, deps.crypto);
+    const unusable = this.keyRing.unsupported();
+    if (unusable.length > 0)
+      throw new RangeError(
+        `${unusable.map((k) => `key ${k.id} (${k.type})`).join(', ')}: not available in ${deps.crypto.name}`,
+      );
     this.randomBytes =
       deps.randomBytes ??
       ((n) => {
@@ -145,7 +153,8 @@ export class NtpSystem implements NtpEngine {
     this.ctx = {
       clock: deps.discipline.clock,
       random: deps.random,
-      keys: config.keys,
+      keys: this.keyRing,
+      crypto: deps.crypto,
       precision: config.precision,
       serverState: (raw) => this.serverState(raw),
       systemPoll: () => deps.discipline.pollExponent(),
@@ -224,7 +233,7 @@ export class NtpSystem implements NtpEngine {
         let a = this.findAssoc(from, ['peer', 'passive'], true);
         if (a === undefined && pkt.mode === MODE.SYMMETRIC_ACTIVE) {
           const authOk =
-            !this.config.requireAuthForMobilise || checkAuth(pkt, this.config.keys, undefined) === 'ok';
+            !this.config.requireAuthForMobilise || checkAuth(pkt, this.keyRing, undefined) === 'ok';
           if (this.config.allowPassive && authOk) {
             const cfg = defaultSourceConfig(from.address, from.port, 'passive');
             // Follow the active peer's poll interval (RFC 5905: a passive peer polls at min(hpoll, ppoll)).
@@ -251,7 +260,7 @@ export class NtpSystem implements NtpEngine {
         let a = this.findAssoc(from, ['broadcast-client'], false);
         if (a === undefined && this.config.broadcastClient) {
           const authOk =
-            !this.config.requireAuthForMobilise || checkAuth(pkt, this.config.keys, undefined) === 'ok';
+            !this.config.requireAuthForMobilise || checkAuth(pkt, this.keyRing, undefined) === 'ok';
           if (authOk) {
             const cfg = defaultSourceConfig(from.address, from.port, 'broadcast-client');
             if (pkt.mac !== null) cfg.key = pkt.mac.keyId;
@@ -278,14 +287,11 @@ export class NtpSystem implements NtpEngine {
     }
     for (const b of this.broadcasters) {
       if (b.nextAt !== null && b.nextAt <= raw) {
-        const { bytes, txId } = b.fire(
-          raw,
-          this.deps.discipline.clock,
-          this.serverState(raw),
-          this.config.keys,
-          (f) => this.allocTxId(f),
+        const sent = b.fire(raw, this.deps.discipline.clock, this.serverState(raw), this.keyRing, (f) =>
+          this.allocTxId(f),
         );
-        actions.push({ kind: 'send', to: { address: b.cfg.address, port: b.cfg.port }, bytes, txId });
+        if (sent !== null)
+          actions.push({ kind: 'send', to: { address: b.cfg.address, port: b.cfg.port }, ...sent });
       }
     }
     this.lastTimer = null;
@@ -656,7 +662,7 @@ export class NtpSystem implements NtpEngine {
       now,
       BigInt.asUintN(64, xmt > now ? xmt : now + 1n),
       this.serverState(raw),
-      this.config.keys,
+      this.keyRing,
     );
     const act: Action = { kind: 'send', to: from, bytes: res.bytes };
     // A plain basic-mode response (no MAC, no extension fields): the host may refresh its transmit
@@ -710,7 +716,11 @@ export class NtpSystem implements NtpEngine {
         verdict: 'bad-distance',
         reason: `root distance ${dist.toFixed(6)} s over ${limit.toFixed(3)} s`,
       };
-    if (a.localAddress !== null && a.stratum > 1 && a.refid === addressRefid(a.localAddress))
+    if (
+      a.localAddress !== null &&
+      a.stratum > 1 &&
+      a.refid === addressRefid(a.localAddress, this.deps.crypto)
+    )
       return { verdict: 'loop', reason: 'source is synchronised to us' };
     return null;
   }
@@ -894,7 +904,9 @@ export class NtpSystem implements NtpEngine {
     // RFC 5905 clock_update(): the refid is the system peer's address (IPv6: MD5 hash).
     // A reference clock's refid is its four-character code (stratum 1: "GPS", "PPS", "SHM0").
     this.refid =
-      peer instanceof RefclockSource ? refidFromString(peer.cfg.refid) : addressRefid(peer.cfg.address);
+      peer instanceof RefclockSource
+        ? refidFromString(peer.cfg.refid)
+        : addressRefid(peer.cfg.address, this.deps.crypto);
     this.referenceTime = this.deps.discipline.clock.read(raw);
     this.updateRaw = raw;
     this.rootDelay = rootDelay;

@@ -11,9 +11,11 @@
  *   monitoring                        --> snapshot(raw)
  *
  * Time comes in only as raw counter values; the engine reads UTC through its Discipline's LocalClock.
- * Randomness comes in through `deps.random`.
+ * Randomness comes in through `deps.random`, cryptography through `deps.crypto`.
  */
 import type { Discipline, RawTime } from '../clock/types.js';
+import type { CryptoProvider } from '../wire/crypto.js';
+import type { MacAlgorithm } from '../wire/mac.js';
 import type { SystemSnapshot } from './snapshot.js';
 
 /** A transport address. `address` is IPv4 dotted quad or IPv6 text without brackets. */
@@ -95,7 +97,8 @@ export interface SourceConfig {
   nts?: boolean;
 }
 
-export type DigestType = 'MD5' | 'SHA1' | 'SHA256' | 'AES128CMAC';
+/** A symmetric key's type: a digest (MD5, SHA1, SHA256) or AES-CMAC (AES128CMAC, AES256CMAC). */
+export type DigestType = MacAlgorithm;
 
 export interface SymmetricKey {
   id: number;
@@ -152,6 +155,8 @@ export interface SystemDeps {
    * drawn from `random` (fine for the simulator, not for a real NTS deployment).
    */
   randomBytes?: (n: number) => Uint8Array;
+  /** Digests, AES-CMAC and AEADs (MACs, NTS, IPv6 reference IDs); the host's, e.g. src/io/crypto.ts. */
+  crypto: CryptoProvider;
 }
 
 /** The engine, as the host sees it. Implemented in src/system/system.ts. */

@@ -1,5 +1,6 @@
-export * from './digest.js';
+export * from './crypto.js';
 export * from './exchange.js';
+export * from './hex.js';
 export * from './kiss.js';
 export * from './legacy.js';
 export * from './mac.js';

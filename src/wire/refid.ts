@@ -5,7 +5,7 @@
  * four octets of the MD5 hash of its 16-byte address.
  */
 
-import { md5 } from './digest.js';
+import type { CryptoProvider } from './crypto.js';
 
 /** Parses a dotted-quad IPv4 address to 4 bytes, or null. */
 export function parseIPv4(addr: string): Uint8Array | null {
@@ -77,22 +77,22 @@ export function refidFromIPv4(addr: string): number {
 }
 
 /** Refid of an IPv6 address: first four octets of MD5 over the 16-byte address (RFC 5905). */
-export function refidFromIPv6Bytes(addr16: Uint8Array): number {
-  return be32(md5(addr16));
+export function refidFromIPv6Bytes(addr16: Uint8Array, crypto: Pick<CryptoProvider, 'digest'>): number {
+  return be32(crypto.digest('MD5', addr16));
 }
 
 /**
  * Refid of a server address: IPv4 as is; IPv4-mapped IPv6 (::ffff:a.b.c.d) as its IPv4 address;
  * other IPv6 addresses by the MD5 hash. Throws on something that is not an IP address.
  */
-export function refidFromAddress(addr: string): number {
+export function refidFromAddress(addr: string, crypto: Pick<CryptoProvider, 'digest'>): number {
   const v4 = parseIPv4(addr);
   if (v4 !== null) return be32(v4);
   const v6 = parseIPv6(addr);
   if (v6 === null) throw new RangeError(`not an IP address: ${addr}`);
   const mapped = v6.slice(0, 10).every((x) => x === 0) && v6[10] === 0xff && v6[11] === 0xff;
   if (mapped) return be32(v6.slice(12));
-  return refidFromIPv6Bytes(v6);
+  return refidFromIPv6Bytes(v6, crypto);
 }
 
 /** Refid from a code of up to four ASCII characters, zero-padded ('GPS' → 0x47505300). */

@@ -4,12 +4,13 @@
  */
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
+import { nodeCrypto } from '../../src/io/crypto.js';
 import { defaultSourceConfig, defaultSystemConfig, NtpSystem } from '../../src/system/system.js';
 import type { Action, SourceConfig, SystemConfig } from '../../src/system/types.js';
 import { secondsToDuration, toTimestamp } from '../../src/time/ntp-time.js';
 import { secondsToShort } from '../../src/time/short.js';
 import { kissCodeToRefid } from '../../src/wire/kiss.js';
-import { signPacket } from '../../src/wire/mac.js';
+import { macKey, signPacket } from '../../src/wire/mac.js';
 import { decodePacket, emptyPacket, encodePacket, type NtpPacket } from '../../src/wire/packet.js';
 import { refidFromIPv4 } from '../../src/wire/refid.js';
 import { FakeDiscipline } from '../support/fake-discipline.js';
@@ -24,7 +25,7 @@ function setup(src: Partial<SourceConfig> = {}, sys: Partial<SystemConfig> = {})
   const d = new FakeDiscipline({ poll: 6 });
   const system = new NtpSystem(
     { ...defaultSystemConfig(), keys: [KEY], ...sys },
-    { discipline: d, random: prng(3) },
+    { discipline: d, random: prng(3), crypto: nodeCrypto },
   );
   const { id } = system.addSource(0n, {
     ...defaultSourceConfig(SERVER.address),
@@ -200,12 +201,12 @@ test('authentication: requests are signed; unsigned or wrongly signed responses 
   assert.equal(t.src().auth, 'failed');
   req = t.nextRequest();
   r = response(t.d, req);
-  const bad = signPacket(r.pkt, 7, 'SHA1', new TextEncoder().encode('wrong'));
+  const bad = signPacket(r.pkt, 7, macKey(nodeCrypto, 'SHA1', new TextEncoder().encode('wrong')));
   t.respond(r.raw, bad);
   assert.equal(t.src().rejected.auth, 2);
   req = t.nextRequest();
   r = response(t.d, req);
-  t.respond(r.raw, signPacket(r.pkt, 7, 'SHA1', KEY.key));
+  t.respond(r.raw, signPacket(r.pkt, 7, macKey(nodeCrypto, 'SHA1', KEY.key)));
   assert.equal(t.src().auth, 'ok');
   assert.equal(t.src().filter.length, 1);
 });

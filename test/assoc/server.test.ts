@@ -10,9 +10,11 @@ import {
   ServerResponder,
   type ServerState,
 } from '../../src/assoc/server.js';
+import { KeyRing } from '../../src/assoc/util.js';
+import { nodeCrypto } from '../../src/io/crypto.js';
 import { defaultSystemConfig, NtpSystem } from '../../src/system/system.js';
 import { kissCode } from '../../src/wire/kiss.js';
-import { signPacket, verifyPacketMac } from '../../src/wire/mac.js';
+import { macKey, signPacket, verifyPacketMac } from '../../src/wire/mac.js';
 import {
   decodePacket,
   emptyPacket,
@@ -25,6 +27,8 @@ import { FakeDiscipline } from '../support/fake-discipline.js';
 import { prng } from '../support/harness.js';
 
 const KEY = { id: 3, type: 'MD5' as const, key: new TextEncoder().encode('md5-key') };
+const RING = new KeyRing([KEY], nodeCrypto);
+const NO_KEYS = new KeyRing([], nodeCrypto);
 const CLIENT = { address: '198.51.100.7', port: 40123 };
 
 const state: ServerState = {
@@ -44,7 +48,15 @@ function request(over: Partial<NtpPacket> = {}): NtpPacket {
 test('9.2: a mode 3 request gets a mode 4 response with our system variables', () => {
   const srv = new ServerResponder(16);
   const req = request();
-  const r = srv.respond(req, 48, CLIENT.address, 0xe100_0001_0000_0000n, 0xe100_0001_0000_1000n, state, []);
+  const r = srv.respond(
+    req,
+    48,
+    CLIENT.address,
+    0xe100_0001_0000_0000n,
+    0xe100_0001_0000_1000n,
+    state,
+    NO_KEYS,
+  );
   const p = r.packet;
   assert.equal(p.mode, 4);
   assert.equal(p.version, 4);
@@ -65,32 +77,35 @@ test('9.2: a mode 3 request gets a mode 4 response with our system variables', (
 
 test('9.2: unsynchronised server answers leap 3 and stratum 0 (16 on the wire is 0)', () => {
   const srv = new ServerResponder(4);
-  const r = srv.respond(request(), 48, CLIENT.address, 5n, 6n, { ...state, stratum: 16, leap: 0 }, []);
+  const r = srv.respond(request(), 48, CLIENT.address, 5n, 6n, { ...state, stratum: 16, leap: 0 }, NO_KEYS);
   assert.equal(r.packet.leap, 3);
   assert.equal(r.packet.stratum, 0);
 });
 
 test('9.2: version is echoed (NTPv3 request → v3 answer); a mode 1 request is answered in mode 2', () => {
   const srv = new ServerResponder(4);
-  assert.equal(srv.respond(request({ version: 3 }), 48, CLIENT.address, 5n, 6n, state, []).packet.version, 3);
-  const r = srv.respond(request({ mode: 1 }), 48, CLIENT.address, 5n, 6n, state, []);
+  assert.equal(
+    srv.respond(request({ version: 3 }), 48, CLIENT.address, 5n, 6n, state, NO_KEYS).packet.version,
+    3,
+  );
+  const r = srv.respond(request({ mode: 1 }), 48, CLIENT.address, 5n, 6n, state, NO_KEYS);
   assert.equal(r.packet.mode, 2);
   assert.equal(r.slot, -1);
 });
 
 test('RFC 9769 3: interleaved response carries the precise transmit time of the previous response', () => {
   const srv = new ServerResponder(8);
-  const r1 = srv.respond(request(), 48, CLIENT.address, 1000n, 1001n, state, []);
+  const r1 = srv.respond(request(), 48, CLIENT.address, 1000n, 1001n, state, NO_KEYS);
   srv.transmitted(r1.slot, r1.rx, 1005n);
   // The client asks for interleaved: origin = our receive timestamp, receive = its own receive time.
   const req2 = request({ originTimestamp: 1000n, receiveTimestamp: 777n, transmitTimestamp: 888n });
-  const r2 = srv.respond(req2, 48, CLIENT.address, 2000n, 2001n, state, []);
+  const r2 = srv.respond(req2, 48, CLIENT.address, 2000n, 2001n, state, NO_KEYS);
   assert.equal(r2.interleaved, true);
   assert.equal(r2.packet.originTimestamp, 777n);
   assert.equal(r2.packet.receiveTimestamp, 2000n);
   assert.equal(r2.packet.transmitTimestamp, 1005n);
   // Another client echoing the same timestamp gets a basic answer.
-  const r3 = srv.respond(req2, 48, '203.0.113.9', 3000n, 3001n, state, []);
+  const r3 = srv.respond(req2, 48, '203.0.113.9', 3000n, 3001n, state, NO_KEYS);
   assert.equal(r3.interleaved, false);
   assert.equal(r3.packet.originTimestamp, 888n);
   assert.equal(srv.interleavedResponses, 1);
@@ -98,7 +113,7 @@ test('RFC 9769 3: interleaved response carries the precise transmit time of the 
 
 test('RFC 9769 3: without a precise transmit timestamp (or after eviction) the answer is basic', () => {
   const srv = new ServerResponder(2);
-  srv.respond(request(), 48, CLIENT.address, 1000n, 1001n, state, []);
+  srv.respond(request(), 48, CLIENT.address, 1000n, 1001n, state, NO_KEYS);
   const noTx = srv.respond(
     request({ originTimestamp: 1000n, receiveTimestamp: 5n }),
     48,
@@ -106,7 +121,7 @@ test('RFC 9769 3: without a precise transmit timestamp (or after eviction) the a
     2000n,
     2001n,
     state,
-    [],
+    NO_KEYS,
   );
   assert.equal(noTx.interleaved, false);
   const t = new InterleavedTable(2);
@@ -150,11 +165,11 @@ test('no amplification: extension fields are not echoed; unknown key → 4-byte 
   const srv = new ServerResponder(4);
   const withExt = request({ extensions: [makeExtension(0x0104, new Uint8Array(32))] });
   const extBytes = encodePacket(withExt);
-  const r = srv.respond(withExt, extBytes.length, CLIENT.address, 5n, 6n, state, []);
+  const r = srv.respond(withExt, extBytes.length, CLIENT.address, 5n, 6n, state, NO_KEYS);
   assert.equal(r.bytes.length, 48);
-  const signed = signPacket(request(), 99, 'MD5', new TextEncoder().encode('unknown'));
+  const signed = signPacket(request(), 99, macKey(nodeCrypto, 'MD5', new TextEncoder().encode('unknown')));
   const sb = encodePacket(signed);
-  const nak = srv.respond(signed, sb.length, CLIENT.address, 5n, 6n, state, [KEY]);
+  const nak = srv.respond(signed, sb.length, CLIENT.address, 5n, 6n, state, RING);
   assert.equal(nak.auth, 'failed');
   assert.equal(nak.bytes.length, 52);
   assert.ok(nak.bytes.length <= sb.length);
@@ -162,21 +177,21 @@ test('no amplification: extension fields are not echoed; unknown key → 4-byte 
 
 test('authenticated request with a known key gets a response signed with the same key', () => {
   const srv = new ServerResponder(4);
-  const signed = signPacket(request(), KEY.id, 'MD5', KEY.key);
+  const signed = signPacket(request(), KEY.id, macKey(nodeCrypto, 'MD5', KEY.key));
   const sb = encodePacket(signed);
-  const r = srv.respond(signed, sb.length, CLIENT.address, 5n, 6n, state, [KEY]);
+  const r = srv.respond(signed, sb.length, CLIENT.address, 5n, 6n, state, RING);
   assert.equal(r.auth, 'ok');
   const d = decodePacket(r.bytes);
   assert.ok(d.ok);
   assert.equal(d.packet.mac?.keyId, KEY.id);
-  assert.equal(verifyPacketMac(d.packet, 'MD5', KEY.key), 'ok');
+  assert.equal(verifyPacketMac(d.packet, macKey(nodeCrypto, 'MD5', KEY.key)), 'ok');
 });
 
 test('NtpSystem.handlePacket answers mode 3, asks for the precise transmit time only when interleaving is asked, and serves local stratum', () => {
   const d = new FakeDiscipline();
   const sys = new NtpSystem(
     { ...defaultSystemConfig(), localStratum: 3 },
-    { discipline: d, random: prng(1) },
+    { discipline: d, random: prng(1), crypto: nodeCrypto },
   );
   const acts = sys.handlePacket(5_000_000_000n, encodePacket(request()), CLIENT, {
     address: '192.0.2.1',

@@ -16,6 +16,7 @@ import { findTrees } from '../../bench/clknetsim/build.js';
 import { chronydConf, delayExpr, freqExpr, mapScenario } from '../../bench/clknetsim/config.js';
 import { parseTimes } from '../../bench/clknetsim/run.js';
 import { parseOffsetLog, requestStats, seriesStats } from '../../bench/clknetsim/series.js';
+import { nodeCrypto } from '../../src/io/crypto.js';
 import { realEngineFactory } from '../../src/sim/engines.js';
 import { Path } from '../../src/sim/path.js';
 import { Rng } from '../../src/sim/rng.js';
@@ -287,7 +288,7 @@ test('series statistics give the simulator’s own figures on the simulator’s 
     ['wan', 'rfc5905'],
   ] as const) {
     const sc = { ...load(name), duration: 3000, warmup: 1000 };
-    const sim = new Simulation(sc, realEngineFactory(clock), 3);
+    const sim = new Simulation(sc, realEngineFactory(nodeCrypto, clock), 3);
     const r = sim.run({ seriesInterval: 1 });
     const errors = sim
       .getSeries()

@@ -17,6 +17,7 @@ import { test } from 'node:test';
 import { parseConfig } from '../../src/config/parse.js';
 import { type Daemon, startDaemon } from '../../src/daemon/daemon.js';
 import { silentLogger } from '../../src/daemon/log.js';
+import { nodeCrypto } from '../../src/io/crypto.js';
 import { nodeRandomBytes, startNtsKeServer } from '../../src/io/nts-ke.js';
 import { CookieJar } from '../../src/nts/cookie.js';
 import type { SourceSnapshot } from '../../src/system/snapshot.js';
@@ -40,7 +41,7 @@ test('ntpkit daemon as NTS client of chronyd 4.3: authenticated, synchronised, f
   let srv = await startChronyd({ port: 11600, conf: chronyConf });
   t.after(() => srv.stop());
   // A second NTS server whose NTP responder forges every reply (KE is genuine).
-  const jar = new CookieJar(nodeRandomBytes);
+  const jar = new CookieJar(nodeCrypto, nodeRandomBytes);
   const keBad = await startNtsKeServer({ key, cert, host: '127.0.0.2', port: 11603, jar, ntpPort: 11604 });
   t.after(() => keBad.close());
   const bad = await startNtsResponder({ host: '127.0.0.2', port: 11604, jar, tamper: true });

@@ -12,6 +12,7 @@ import assert from 'node:assert/strict';
 import dgram from 'node:dgram';
 import { test } from 'node:test';
 import { ntsQuery } from '../../src/cli/nts-query.js';
+import { nodeCrypto } from '../../src/io/crypto.js';
 import { nodeRandomBytes, ntsKeClient, startNtsKeServer } from '../../src/io/nts-ke.js';
 import { CookieJar } from '../../src/nts/cookie.js';
 import { NtsClientSession, type NtsRequest } from '../../src/nts/ntp.js';
@@ -55,7 +56,7 @@ test('chronyd 4.3 as NTS server: KE, authenticated exchanges, new cookies, tampe
   assert.equal(ke.cookies.length, 8);
   assert.equal(ke.ntpPort, 11620, 'chronyd names its NTP port in an NTPv4 Port record');
 
-  const session = new NtsClientSession(ke.keys, ke.cookies);
+  const session = new NtsClientSession(nodeCrypto, ke.keys, ke.cookies);
   for (let i = 0; i < 3; i++) {
     const base = emptyPacket();
     base.mode = MODE.CLIENT;
@@ -81,7 +82,7 @@ test('chronyd 4.3 as NTS server: KE, authenticated exchanges, new cookies, tampe
   }
 
   // A cookie chronyd cannot open: chronyd answers with an NTS NAK, which the session reports.
-  const forged = new NtsClientSession(ke.keys, [
+  const forged = new NtsClientSession(nodeCrypto, ke.keys, [
     Uint8Array.from(ke.cookies[0] ?? [], (b, i) => (i === 10 ? b ^ 1 : b)),
   ]);
   const nakBase = emptyPacket();
@@ -126,7 +127,7 @@ test('chronyd 4.3 as NTS client of our NTS-KE server and responder', async (t) =
   const dir = await freeTempDir('ntpkit-nts-');
   t.after(() => removeDir(dir));
   const { certPath, key, cert } = await makeCert(dir);
-  const jar = new CookieJar(nodeRandomBytes);
+  const jar = new CookieJar(nodeCrypto, nodeRandomBytes);
   const keGood = await startNtsKeServer({ key, cert, port: 11630, jar, ntpPort: 11631 });
   t.after(() => keGood.close());
   const keBad = await startNtsKeServer({ key, cert, host: '127.0.0.2', port: 11632, jar, ntpPort: 11633 });

@@ -15,6 +15,7 @@ import assert from 'node:assert/strict';
 import * as net from 'node:net';
 import { after, describe, it } from 'node:test';
 import { Rfc5905Discipline } from '../../src/clock/rfc5905.js';
+import { nodeCrypto } from '../../src/io/crypto.js';
 import {
   attachShm,
   realtimePair,
@@ -119,7 +120,7 @@ describe('SHM refclock fed by gpsd', { skip: why ?? false }, () => {
 
     const start = realtimePair();
     const discipline = new Rfc5905Discipline({ raw: start.raw, time: unixNsToNtpTime(start.realtimeNs) });
-    const sys = new NtpSystem(defaultSystemConfig(), { discipline, random: () => 0.5 });
+    const sys = new NtpSystem(defaultSystemConfig(), { discipline, random: () => 0.5, crypto: nodeCrypto });
     const { id } = sys.addRefclock(process.hrtime.bigint(), {
       ...defaultRefclockConfig('SHM', '0'),
       refid: 'GPS',

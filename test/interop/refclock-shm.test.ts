@@ -15,6 +15,7 @@ import assert from 'node:assert/strict';
 import * as dgram from 'node:dgram';
 import { after, describe, it } from 'node:test';
 import { Rfc5905Discipline } from '../../src/clock/rfc5905.js';
+import { nodeCrypto } from '../../src/io/crypto.js';
 import {
   attachShm,
   realtimePair,
@@ -85,7 +86,7 @@ describe('SHM refclock: own writer, ntpkit engine and chronyd on one segment', {
       // A known frequency (as from a drift file): FSET, so the step is followed by SYNC at once.
       initialFrequencyPpm: 0,
     });
-    const sys = new NtpSystem(defaultSystemConfig(), { discipline, random: () => 0.5 });
+    const sys = new NtpSystem(defaultSystemConfig(), { discipline, random: () => 0.5, crypto: nodeCrypto });
     const cfg = {
       ...defaultRefclockConfig('SHM', String(UNIT)),
       refid: 'SHM0',

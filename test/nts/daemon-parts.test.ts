@@ -8,9 +8,10 @@ import { test } from 'node:test';
 import fc from 'fast-check';
 import { checkConfig, parseConfig } from '../../src/config/parse.js';
 import { parseNtsKeyFile } from '../../src/daemon/nts.js';
+import { nodeCrypto } from '../../src/io/crypto.js';
 import { nodeRandomBytes } from '../../src/io/nts-ke.js';
 import { CookieJar } from '../../src/nts/cookie.js';
-import { AEAD_AES_SIV_CMAC_256 } from '../../src/nts/siv.js';
+import { AEAD_AES_SIV_CMAC_256 } from '../../src/wire/crypto.js';
 
 test('[nts] and [[server]] nts keys: values and defaults', () => {
   const c = parseConfig(`
@@ -83,12 +84,12 @@ trusted-cert = "x"
 });
 
 test('CookieJar: exported master keys open old cookies in a new jar; forgotten keys do not', () => {
-  const a = new CookieJar(nodeRandomBytes, 3);
+  const a = new CookieJar(nodeCrypto, nodeRandomBytes, 3);
   const keys = { aead: AEAD_AES_SIV_CMAC_256, c2s: nodeRandomBytes(32), s2c: nodeRandomBytes(32) };
   const c1 = a.seal(keys);
   a.rotate();
   const c2 = a.seal(keys);
-  const b = new CookieJar(nodeRandomBytes, 3);
+  const b = new CookieJar(nodeCrypto, nodeRandomBytes, 3);
   assert.equal(b.open(c1).ok, false, 'a fresh jar does not know the keys');
   b.importKeys(a.exportKeys());
   assert.equal(b.currentKeyId(), a.currentKeyId());
@@ -110,7 +111,7 @@ test('CookieJar: exported master keys open old cookies in a new jar; forgotten k
 });
 
 test('key file: round trip, and anything malformed is refused (never throws)', () => {
-  const jar = new CookieJar(nodeRandomBytes);
+  const jar = new CookieJar(nodeCrypto, nodeRandomBytes);
   jar.rotate();
   const text = JSON.stringify({
     version: 1,

@@ -5,11 +5,12 @@
  */
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
+import { nodeCrypto } from '../../src/io/crypto.js';
 import { CookieJar, type NtsKeys } from '../../src/nts/cookie.js';
 import { EF, NtsClientSession } from '../../src/nts/ntp.js';
-import { AEAD_AES_SIV_CMAC_256 } from '../../src/nts/siv.js';
 import { defaultSourceConfig } from '../../src/system/system.js';
 import type { SystemEvent } from '../../src/system/types.js';
+import { AEAD_AES_SIV_CMAC_256 } from '../../src/wire/crypto.js';
 import { decodePacket, emptyPacket, MODE } from '../../src/wire/packet.js';
 import { Harness, type HNode, prng } from '../support/harness.js';
 
@@ -29,7 +30,7 @@ function setup(seed: number) {
   });
   h.link('S', 'C', { delay: 0.002, jitter: 0.0002 });
   const rnd = seededBytes(seed);
-  const jar = new CookieJar(rnd);
+  const jar = new CookieJar(nodeCrypto, rnd);
   s.system.setNtsServer(jar);
   const id = c.ids[0] ?? '';
   /** What NTS-KE would give the client: fresh keys and 8 cookies holding them. */
@@ -174,7 +175,7 @@ test('server: an NTS response is sealed as sent (the host is not asked to rewrit
   h.runFor(5);
   const rnd = seededBytes(60);
   const keys: NtsKeys = { aead: AEAD_AES_SIV_CMAC_256, c2s: rnd(32), s2c: rnd(32) };
-  const session = new NtsClientSession(keys, [jar.seal(keys)]);
+  const session = new NtsClientSession(nodeCrypto, keys, [jar.seal(keys)]);
   const base = emptyPacket();
   base.mode = MODE.CLIENT;
   base.transmitTimestamp = 0x1234n << 32n;

@@ -5,6 +5,7 @@
 import assert from 'node:assert/strict';
 import { connect } from 'node:net';
 import { test } from 'node:test';
+import { nodeCrypto } from '../../src/io/crypto.js';
 import { nodeRandomBytes, ntsKeClient, startNtsKeServer } from '../../src/io/nts-ke.js';
 import { CookieJar } from '../../src/nts/cookie.js';
 import { certFixture } from './responder.js';
@@ -13,7 +14,7 @@ test('NTS-KE server: handshake timeout and connection cap', async (t) => {
   const fx = await certFixture(t);
   if (fx === null) return;
   const { key, cert } = fx;
-  const jar = new CookieJar(nodeRandomBytes);
+  const jar = new CookieJar(nodeCrypto, nodeRandomBytes);
   const ke = await startNtsKeServer({
     key,
     cert,

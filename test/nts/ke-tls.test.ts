@@ -8,6 +8,7 @@ import { test } from 'node:test';
 import { connect } from 'node:tls';
 import { fileURLToPath } from 'node:url';
 import { ntsQuery, parseNtsQueryArgs } from '../../src/cli/nts-query.js';
+import { nodeCrypto } from '../../src/io/crypto.js';
 import { nodeRandomBytes, ntsKeClient, startNtsKeServer } from '../../src/io/nts-ke.js';
 import { CookieJar } from '../../src/nts/cookie.js';
 import { decodeKeMessage, encodeKeMessage, RECORD } from '../../src/nts/ke.js';
@@ -18,7 +19,7 @@ test('NTS-KE over TLS: keys agree, cookies work, then an NTS query succeeds', as
   const fx = await certFixture(t);
   if (fx === null) return;
   const { key, cert } = fx;
-  const jar = new CookieJar(nodeRandomBytes);
+  const jar = new CookieJar(nodeCrypto, nodeRandomBytes);
   const ke = await startNtsKeServer({ key, cert, port: 11610, jar, ntpPort: 11611, cookies: 5 });
   t.after(() => ke.close());
   const responder = await startNtsResponder({ port: 11611, jar });
@@ -72,7 +73,7 @@ test('a tampering responder is rejected by the NTS query', async (t) => {
   const fx = await certFixture(t);
   if (fx === null) return;
   const { key, cert } = fx;
-  const jar = new CookieJar(nodeRandomBytes);
+  const jar = new CookieJar(nodeCrypto, nodeRandomBytes);
   const ke = await startNtsKeServer({ key, cert, port: 11612, jar, ntpPort: 11613 });
   t.after(() => ke.close());
   const responder = await startNtsResponder({ port: 11613, jar, tamper: true });
@@ -118,7 +119,7 @@ test('the CLI (query --nts --json) prints an authenticated result, exit 1 for an
   const fx = await certFixture(t);
   if (fx === null) return;
   const { key, cert, certPath } = fx;
-  const jar = new CookieJar(nodeRandomBytes);
+  const jar = new CookieJar(nodeCrypto, nodeRandomBytes);
   const ke = await startNtsKeServer({ key, cert, port: 11614, jar, ntpPort: 11615 });
   t.after(() => ke.close());
   const responder = await startNtsResponder({ port: 11615, jar });
@@ -149,7 +150,7 @@ test('the NTS-KE server answers bad requests with an Error record and refuses ot
   const fx = await certFixture(t);
   if (fx === null) return;
   const { key, cert } = fx;
-  const jar = new CookieJar(nodeRandomBytes);
+  const jar = new CookieJar(nodeCrypto, nodeRandomBytes);
   const ke = await startNtsKeServer({ key, cert, port: 11616, jar });
   t.after(() => ke.close());
   const raw = (request: Uint8Array, alpn = 'ntske/1') =>

@@ -6,6 +6,7 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import fc from 'fast-check';
+import { nodeCrypto } from '../../src/io/crypto.js';
 import { CookieJar, type NtsKeys, type RandomBytes } from '../../src/nts/cookie.js';
 import {
   buildNtsNak,
@@ -39,10 +40,10 @@ function seeded(seed: number): RandomBytes {
 
 function setup(seed = 1) {
   const random = seeded(seed);
-  const jar = new CookieJar(random);
+  const jar = new CookieJar(nodeCrypto, random);
   const keys: NtsKeys = { aead: 15, c2s: random(32), s2c: random(32) };
   const cookies = Array.from({ length: 8 }, () => jar.seal(keys));
-  return { random, jar, keys, session: new NtsClientSession(keys, cookies) };
+  return { random, jar, keys, session: new NtsClientSession(nodeCrypto, keys, cookies) };
 }
 
 function clientBase(t: bigint): NtpPacket {
@@ -117,12 +118,24 @@ test('every single-byte change of the response is rejected', () => {
   for (let i = 0; i < response.length; i++) {
     const bad = Uint8Array.from(response);
     bad[i] = (bad[i] ?? 0) ^ 0x01;
-    const r = verifyNtsResponse(bad, { aead: 15, s2c: session.keys.s2c, uniqueId: req.uniqueId });
+    const r = verifyNtsResponse(bad, {
+      aead: 15,
+      s2c: session.keys.s2c,
+      uniqueId: req.uniqueId,
+      crypto: nodeCrypto,
+    });
     if (!r.ok) rejected++;
   }
   // No padding in this authenticator (16-byte nonce, 124-byte ciphertext): every byte is covered.
   assert.equal(rejected, response.length);
-  assert.ok(verifyNtsResponse(response, { aead: 15, s2c: session.keys.s2c, uniqueId: req.uniqueId }).ok);
+  assert.ok(
+    verifyNtsResponse(response, {
+      aead: 15,
+      s2c: session.keys.s2c,
+      uniqueId: req.uniqueId,
+      crypto: nodeCrypto,
+    }).ok,
+  );
 });
 
 test('replayed or foreign responses fail on the Unique Identifier; wrong keys fail authentication', () => {
@@ -131,10 +144,20 @@ test('replayed or foreign responses fail on the Unique Identifier; wrong keys fa
   const req2 = session.request(clientBase(2n << 32n), random);
   assert.ok(req1 !== null && req2 !== null);
   const { response } = serve(jar, random, req1.bytes);
-  const replay = verifyNtsResponse(response, { aead: 15, s2c: keys.s2c, uniqueId: req2.uniqueId });
+  const replay = verifyNtsResponse(response, {
+    aead: 15,
+    s2c: keys.s2c,
+    uniqueId: req2.uniqueId,
+    crypto: nodeCrypto,
+  });
   assert.ok(!replay.ok);
   assert.equal(replay.code, 'UNIQUE_ID_MISMATCH');
-  const wrongKey = verifyNtsResponse(response, { aead: 15, s2c: keys.c2s, uniqueId: req1.uniqueId });
+  const wrongKey = verifyNtsResponse(response, {
+    aead: 15,
+    s2c: keys.c2s,
+    uniqueId: req1.uniqueId,
+    crypto: nodeCrypto,
+  });
   assert.ok(!wrongKey.ok);
   assert.equal(wrongKey.code, 'AUTH_FAILED');
 });
@@ -172,7 +195,7 @@ test('the server rejects tampered requests and NAKs unusable cookies', () => {
 
 test('cookies survive rotation within the keep window only', () => {
   const random = seeded(6);
-  const jar = new CookieJar(random, 2);
+  const jar = new CookieJar(nodeCrypto, random, 2);
   const keys: NtsKeys = { aead: 15, c2s: random(32), s2c: random(32) };
   const c = jar.seal(keys);
   assert.equal(c.length, 104);
@@ -221,9 +244,19 @@ test('fuzz: mutated requests and responses never throw and are never accepted', 
   fc.assert(
     fc.property(mutate(req.bytes), mutate(response), fc.uint8Array({ maxLength: 400 }), (q, r, junk) => {
       const vq = verifyNtsRequest(q, jar);
-      const vr = verifyNtsResponse(r, { aead: 15, s2c: session.keys.s2c, uniqueId: req.uniqueId });
+      const vr = verifyNtsResponse(r, {
+        aead: 15,
+        s2c: session.keys.s2c,
+        uniqueId: req.uniqueId,
+        crypto: nodeCrypto,
+      });
       verifyNtsRequest(junk, jar);
-      verifyNtsResponse(junk, { aead: 15, s2c: session.keys.s2c, uniqueId: req.uniqueId });
+      verifyNtsResponse(junk, {
+        aead: 15,
+        s2c: session.keys.s2c,
+        uniqueId: req.uniqueId,
+        crypto: nodeCrypto,
+      });
       // No authenticator padding exists in these packets: every byte is covered, so nothing passes.
       assert.equal(vq.ok, false);
       assert.equal(vr.ok, false);

@@ -7,6 +7,7 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import { Rfc5905Discipline } from '../../src/clock/rfc5905.js';
+import { nodeCrypto } from '../../src/io/crypto.js';
 import { defaultRefclockConfig, type RefclockConfig } from '../../src/refclock/types.js';
 import { defaultSystemConfig, NtpSystem } from '../../src/system/system.js';
 import type { Action } from '../../src/system/types.js';
@@ -25,7 +26,7 @@ function setup(clockError: number, opts: { frequency?: boolean } = {}) {
     maxpoll: 2,
     ...(opts.frequency === false ? {} : { initialFrequencyPpm: 0 }),
   });
-  const sys = new NtpSystem(defaultSystemConfig(), { discipline, random: () => 0.5 });
+  const sys = new NtpSystem(defaultSystemConfig(), { discipline, random: () => 0.5, crypto: nodeCrypto });
   const events: Action[] = [];
   return { discipline, sys, events };
 }

@@ -5,6 +5,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, it } from 'node:test';
 import { Rfc5905Discipline } from '../../src/clock/rfc5905.js';
+import { nodeCrypto } from '../../src/io/crypto.js';
 import { NmeaRefclockDriver, type RefclockDriver, RefclockRunner } from '../../src/io/refclock-host.js';
 import { nmeaSentence } from '../../src/refclock/nmea.js';
 import { defaultRefclockConfig } from '../../src/refclock/types.js';
@@ -19,6 +20,7 @@ describe('refclock host glue', () => {
     const sys = new NtpSystem(defaultSystemConfig(), {
       discipline: new Rfc5905Discipline({ raw: 0n, time: 1n << 40n }),
       random: () => 0.5,
+      crypto: nodeCrypto,
     });
     const { id } = sys.addRefclock(0n, { ...defaultRefclockConfig('SHM', '5'), dpoll: -5 });
     let raw = 0n;

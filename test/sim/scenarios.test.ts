@@ -7,6 +7,7 @@ import assert from 'node:assert/strict';
 import { readdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { test } from 'node:test';
+import { nodeCrypto } from '../../src/io/crypto.js';
 import { realEngineFactory } from '../../src/sim/engines.js';
 import { resultToJson } from '../../src/sim/report.js';
 import { parseScenario, ScenarioError } from '../../src/sim/scenario.js';
@@ -74,15 +75,18 @@ test('scenario errors name the file, line and key', () => {
 test('real engine: determinism — the same seed gives identical results', () => {
   const sc = standard('lan-default', { duration: 3000, warmup: 1000 });
   for (const clock of CLOCKS) {
-    const a = resultToJson(new Simulation(sc, realEngineFactory(clock), 5).run());
-    const b = resultToJson(new Simulation(sc, realEngineFactory(clock), 5).run());
+    const a = resultToJson(new Simulation(sc, realEngineFactory(nodeCrypto, clock), 5).run());
+    const b = resultToJson(new Simulation(sc, realEngineFactory(nodeCrypto, clock), 5).run());
     assert.equal(a, b, clock);
   }
 });
 
 test('real engine: lan-default synchronises with both clocks', () => {
   for (const clock of CLOCKS) {
-    const r = new Simulation(standard('lan-default', { duration: 8000 }), realEngineFactory(clock)).run();
+    const r = new Simulation(
+      standard('lan-default', { duration: 8000 }),
+      realEngineFactory(nodeCrypto, clock),
+    ).run();
     const c = r.clients[0]!;
     assert.equal(c.clock, clock);
     assert.ok(c.final.synchronised, `${clock} not synchronised`);
@@ -96,8 +100,14 @@ test('real engine: lan-default synchronises with both clocks', () => {
 test('real engine: an asymmetric path shifts the clock by half the asymmetry', () => {
   // Same seed, same jitter draws: the only difference is 500 µs of asymmetry (600 out, 100 back).
   for (const clock of CLOCKS) {
-    const base = new Simulation(standard('lan-default', { duration: 8000 }), realEngineFactory(clock)).run();
-    const asym = new Simulation(standard('asymmetric', { duration: 8000 }), realEngineFactory(clock)).run();
+    const base = new Simulation(
+      standard('lan-default', { duration: 8000 }),
+      realEngineFactory(nodeCrypto, clock),
+    ).run();
+    const asym = new Simulation(
+      standard('asymmetric', { duration: 8000 }),
+      realEngineFactory(nodeCrypto, clock),
+    ).run();
     const shift = asym.clients[0]!.meanError - base.clients[0]!.meanError;
     assert.ok(Math.abs(shift - 250e-6) < 60e-6, `${clock}: shift ${shift}`);
   }
@@ -106,7 +116,7 @@ test('real engine: an asymmetric path shifts the clock by half the asymmetry', (
 test('real engine: falsetickers are voted out', () => {
   const r = new Simulation(
     standard('falsetickers', { duration: 6000 }),
-    realEngineFactory('feedforward'),
+    realEngineFactory(nodeCrypto, 'feedforward'),
   ).run();
   const c = r.clients[0]!;
   const verdicts = new Map(c.final.sources.map((s) => [s.address, s.verdict]));
@@ -120,7 +130,7 @@ test('real engine: falsetickers are voted out', () => {
 test('real engine: stratum chain 1 → 2 → 3 accumulates root delay and dispersion', () => {
   const r = new Simulation(
     standard('stratum-chain', { duration: 6000 }),
-    realEngineFactory('feedforward'),
+    realEngineFactory(nodeCrypto, 'feedforward'),
   ).run();
   const s2 = r.clients.find((c) => c.node === 's2')!;
   const s3 = r.clients.find((c) => c.node === 's3')!;
@@ -135,7 +145,7 @@ test('real engine: stratum chain 1 → 2 → 3 accumulates root delay and disper
 test('real engine: the xleave client runs interleaved, the basic one does not', () => {
   const r = new Simulation(
     standard('interleaved-vs-basic', { duration: 1500, warmup: 500 }),
-    realEngineFactory(),
+    realEngineFactory(nodeCrypto),
   ).run();
   const x = r.clients.find((c) => c.node === 'xleave')!;
   const b = r.clients.find((c) => c.node === 'basic')!;
@@ -147,10 +157,10 @@ test('speed: one client at default polling simulates well over 5,000 s per CPU s
   const sc = standard('lan-default');
   new Simulation(
     standard('lan-default', { duration: 2000, warmup: 100 }),
-    realEngineFactory('rfc5905'),
+    realEngineFactory(nodeCrypto, 'rfc5905'),
   ).run(); // JIT warm-up
   const c0 = process.cpuUsage();
-  const r = new Simulation(sc, realEngineFactory('rfc5905')).run();
+  const r = new Simulation(sc, realEngineFactory(nodeCrypto, 'rfc5905')).run();
   const cu = process.cpuUsage(c0);
   const speed = sc.duration / ((cu.user + cu.system) / 1e6);
   assert.equal(r.duration, 20000);
@@ -185,7 +195,7 @@ delay = 100e-6
     'ratelimit.toml',
   );
   const counts = new Map<string, Counts>();
-  const r = new Simulation(sc, counting(realEngineFactory(), counts)).run();
+  const r = new Simulation(sc, counting(realEngineFactory(nodeCrypto), counts)).run();
   const c = r.clients[0]!;
   assert.ok((counts.get('client')?.kod ?? 0) > 0, 'no KoD received');
   assert.ok(c.meanPoll !== null && c.meanPoll >= 16, `mean poll ${c.meanPoll} s (minpoll 2 s, limit 16 s)`);

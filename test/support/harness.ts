@@ -9,6 +9,7 @@
  * host reports that moment through handleTransmitted. Everything is driven by one seeded PRNG.
  */
 
+import { nodeCrypto } from '../../src/io/crypto.js';
 import { defaultSystemConfig, NtpSystem } from '../../src/system/system.js';
 import type { Action, Endpoint, SourceConfig, SystemConfig, SystemEvent } from '../../src/system/types.js';
 import { FakeDiscipline, type FakeDisciplineOptions } from './fake-discipline.js';
@@ -86,7 +87,11 @@ export class HNode {
     const old = keepClock ? this.discipline : undefined;
     this.discipline = old ?? new FakeDiscipline(this.spec.discipline);
     if (old !== undefined) old.clock.synced = false;
-    this.system = new NtpSystem(config, { discipline: this.discipline, random: this.h.random });
+    this.system = new NtpSystem(config, {
+      discipline: this.discipline,
+      random: this.h.random,
+      crypto: nodeCrypto,
+    });
     this.ids = [];
     const raw = this.h.now;
     for (const s of this.spec.sources ?? []) {

@@ -1,5 +1,6 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
+import { nodeCrypto } from '../../src/io/crypto.js';
 import { realEngineFactory } from '../../src/sim/engines.js';
 import { Simulation } from '../../src/sim/simulation.js';
 import type { ClientResult } from '../../src/sim/types.js';
@@ -16,7 +17,7 @@ import { standard } from '../sim/support.js';
  */
 
 function run(name: string, seed: number, node = 'client'): ClientResult {
-  const r = new Simulation(standard(name), realEngineFactory('rfc5905'), seed).run();
+  const r = new Simulation(standard(name), realEngineFactory(nodeCrypto, 'rfc5905'), seed).run();
   const c = r.clients.find((x) => x.node === node);
   assert.ok(c !== undefined, `${name}: no node ${node}`);
   return c;

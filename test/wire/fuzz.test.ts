@@ -7,7 +7,7 @@
 import assert from 'node:assert/strict';
 import { readdirSync, readFileSync } from 'node:fs';
 import { test } from 'node:test';
-import { fromHex, toHex } from '../../src/wire/digest.js';
+import { fromHex, toHex } from '../../src/wire/hex.js';
 import { isKissOfDeath, kissCode } from '../../src/wire/kiss.js';
 import { decodePacket, emptyPacket, encodePacket, makeExtension } from '../../src/wire/packet.js';
 import { renderRefid } from '../../src/wire/refid.js';

@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
-import { fromHex } from '../../src/wire/digest.js';
+import { fromHex } from '../../src/wire/hex.js';
 import { isCryptoNak, withCryptoNak } from '../../src/wire/mac.js';
 import {
   type DecodeErrorCode,

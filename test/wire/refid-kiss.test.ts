@@ -1,6 +1,7 @@
 import assert from 'node:assert/strict';
 import { createHash } from 'node:crypto';
 import { test } from 'node:test';
+import { nodeCrypto } from '../../src/io/crypto.js';
 import { isKissOfDeath, KISS_CODES, kissCode, kissCodeInfo, kissCodeToRefid } from '../../src/wire/kiss.js';
 import { emptyPacket, MODE } from '../../src/wire/packet.js';
 import {
@@ -15,7 +16,7 @@ import {
 
 test('IPv4 refids and dotted rendering above stratum 1', () => {
   assert.equal(refidFromIPv4('192.168.0.1'), 0xc0a80001);
-  assert.equal(refidFromAddress('10.123.1.2'), 0x0a7b0102);
+  assert.equal(refidFromAddress('10.123.1.2', nodeCrypto), 0x0a7b0102);
   assert.equal(renderRefid(0xc0a80001, 2), '192.168.0.1');
   assert.equal(renderRefid(0x7f000001, 16), '127.0.0.1');
   assert.throws(() => refidFromIPv4('256.1.1.1'));
@@ -32,11 +33,11 @@ test('IPv6 refid = first 4 octets of MD5(address), checked against node:crypto',
     const bytes = parseIPv6(addr);
     assert.ok(bytes !== null);
     const h = createHash('md5').update(bytes).digest();
-    assert.equal(refidFromAddress(addr), h.readUInt32BE(0), addr);
+    assert.equal(refidFromAddress(addr, nodeCrypto), h.readUInt32BE(0), addr);
   }
   // IPv4-mapped addresses use the IPv4 address itself
-  assert.equal(refidFromAddress('::ffff:192.0.2.1'), 0xc0000201);
-  assert.throws(() => refidFromAddress('not-an-address'));
+  assert.equal(refidFromAddress('::ffff:192.0.2.1', nodeCrypto), 0xc0000201);
+  assert.throws(() => refidFromAddress('not-an-address', nodeCrypto));
 });
 
 test('IPv6 parser handles compression, embedded IPv4, zones and rejects junk', () => {

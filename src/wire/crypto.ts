@@ -1,0 +1,75 @@
+/**
+ * The cryptography the core needs, as an interface its host implements and injects, as it injects
+ * randomness: the core itself holds no cryptographic primitive. The daemon, the CLI and the tests pass
+ * `nodeCrypto` (src/io/crypto.ts: node:crypto, that is OpenSSL); the simulator uses whatever provider
+ * its host hands it.
+ *
+ * Three things are asked of a provider: message digests (the legacy NTP MAC H(key || packet) of
+ * RFC 5905, the MD5 reference ID of an IPv6 server), AES-CMAC (RFC 4493; NTP MACs by RFC 8573), and
+ * AEAD algorithms by IANA number (NTS, RFC 8915: AEAD_AES_SIV_CMAC_256 of RFC 5297). Keyed objects
+ * (`Cmac`, `Aead`) keep whatever the provider derives from a key (AES key schedules, CMAC subkeys),
+ * so a caller that uses a key often should keep the object.
+ *
+ * Every method is synchronous. Inputs are never modified; outputs are fresh arrays the caller owns.
+ */
+
+export type DigestAlgorithm = 'MD5' | 'SHA1' | 'SHA256';
+
+/** Digest lengths in bytes. */
+export const DIGEST_LENGTH: Record<DigestAlgorithm, number> = { MD5: 16, SHA1: 20, SHA256: 32 };
+
+/** The block ciphers AES-CMAC is used with: AES-128 (RFC 8573) and AES-256 (chrony's `AES256`). */
+export type CmacCipher = 'AES128' | 'AES256';
+
+/** Key length in bytes of each CMAC cipher. */
+export const CMAC_KEY_LENGTH: Record<CmacCipher, number> = { AES128: 16, AES256: 32 };
+
+/** Length of an AES-CMAC in bytes (one AES block). */
+export const CMAC_LENGTH = 16;
+
+/** IANA "AEAD Algorithms" number of AEAD_AES_SIV_CMAC_256 (RFC 5297 section 6.1), the NTS default. */
+export const AEAD_AES_SIV_CMAC_256 = 15;
+
+/** Key length of AEAD_AES_SIV_CMAC_256 in bytes (16 for S2V/CMAC, then 16 for CTR). */
+export const SIV_CMAC_256_KEY_LENGTH = 32;
+
+/** Length of the synthetic IV that AES-SIV puts before the ciphertext. */
+export const SIV_TAG_LENGTH = 16;
+
+/** Names for `CryptoProvider.supports`. */
+export type CryptoAlgorithm = DigestAlgorithm | 'AES128-CMAC' | 'AES256-CMAC' | 'AEAD_AES_SIV_CMAC_256';
+
+/** AES-CMAC (RFC 4493) under one key. */
+export interface Cmac {
+  /** The 16-byte CMAC of `msg` (any length, including 0). */
+  mac(msg: Uint8Array): Uint8Array;
+}
+
+/**
+ * An AEAD under one key, with a vector of associated-data strings as AES-SIV takes them (RFC 5297
+ * section 2.6): in the AEAD interface of RFC 5297 section 6 the nonce is the last string, so NTS
+ * seals with `[ad, nonce]`. For AES-SIV the sealed form is the 16-byte synthetic IV followed by the
+ * ciphertext, as long as the plaintext.
+ */
+export interface Aead {
+  /** The IANA AEAD number. */
+  readonly id: number;
+  seal(ad: readonly Uint8Array[], plaintext: Uint8Array): Uint8Array;
+  /** The plaintext, or null when `sealed` is too short or does not authenticate. Never throws. */
+  open(ad: readonly Uint8Array[], sealed: Uint8Array): Uint8Array | null;
+}
+
+export interface CryptoProvider {
+  /** What implements it, for logs and `--version` (e.g. "node:crypto, OpenSSL 3.0.19"). */
+  readonly name: string;
+  /** Whether this build can do `alg` (an OpenSSL in FIPS mode has no MD5, for example). */
+  supports(alg: CryptoAlgorithm): boolean;
+  /** The digest of the concatenation of `parts`. Throws when `supports(alg)` is false. */
+  digest(alg: DigestAlgorithm, ...parts: Uint8Array[]): Uint8Array;
+  /** AES-CMAC keyed with `key` (16 bytes for AES128, 32 for AES256); throws a RangeError otherwise. */
+  cmac(cipher: CmacCipher, key: Uint8Array): Cmac;
+  /** The AEAD numbered `id` keyed with `key`; null when unsupported or the key length is wrong. */
+  aead(id: number, key: Uint8Array): Aead | null;
+  /** Constant-time comparison of two byte strings (false when the lengths differ). */
+  equal(a: Uint8Array, b: Uint8Array): boolean;
+}
