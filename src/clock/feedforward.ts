@@ -91,6 +91,8 @@ export class FeedForwardClock implements Discipline {
   private lastGoodRaw: RawTime | null = null;
   private outlierSince: RawTime | null = null;
   private outliers = 0;
+  /** Why the next step would be made, when not the default reason. */
+  private stepReason: string | null = null;
   /** Recent receive counter values of each source's raw exchanges (to recognise their updates). */
   private readonly recentTf = new Map<string, RawTime[]>();
   /** Consecutive updates of a source not (positive) or (negative) matching a raw exchange. */
@@ -302,6 +304,7 @@ export class FeedForwardClock implements Discipline {
     if (Number(x.tf - this.outlierSince) / 1e9 < this.stepout) return false;
     // Persistent: the new time is real. Restart the path history (the rate is kept).
     this.outlierSince = null;
+    this.stepReason = 'the server time changed (outliers for the stepout interval)';
     this.resetPath(x);
     return true;
   }
@@ -318,7 +321,10 @@ export class FeedForwardClock implements Discipline {
     let result: DisciplineResult = { kind: 'slew', offset: delta };
     if (!this.started || Math.abs(delta) > this.stept) {
       this.software.setFrequency(at, freqPpm);
-      this.software.setTime(at, target);
+      const reason = this.started
+        ? (this.stepReason ?? 'correction beyond the step threshold')
+        : 'initial offset';
+      this.software.setTime(at, target, reason);
       this.started = true;
       this.steps++;
       result = { kind: 'step', offset: delta };
@@ -327,6 +333,7 @@ export class FeedForwardClock implements Discipline {
       const rate = Math.min(MAX_SLEW_RATE, Math.max(Math.abs(delta) / this.slewTime, 1e-12));
       this.software.slewLinear(at, delta, rate);
     }
+    this.stepReason = null;
     this.lastChange = at;
     this.state = h.hist.length < 8 || !(h.rhoError < 1e-6) ? 'WARMUP' : 'TRACKING';
     this.updateErrorBound(raw, st);

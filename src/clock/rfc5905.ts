@@ -242,8 +242,8 @@ export class Rfc5905Discipline implements Discipline {
     return this.pll * Math.min(2 ** this.poll, ALLAN);
   }
 
-  private doStep(at: RawTime, offset: number): void {
-    this.software.step(at, offset);
+  private doStep(at: RawTime, offset: number, reason: string): void {
+    this.software.step(at, offset, reason);
     this.slewMode = null;
     this.history.record(at, this.slewMode);
     this.jitter = this.precision;
@@ -316,7 +316,7 @@ export class Rfc5905Discipline implements Discipline {
   private onNset(u: Update, large: boolean): Handled {
     let result: DisciplineResult;
     if (large) {
-      this.doStep(u.at, u.theta);
+      this.doStep(u.at, u.theta, 'initial offset');
       result = { kind: 'step', offset: u.theta };
     } else {
       // Under the startup hold the first offset is slewed with the hold's short time constant too:
@@ -336,7 +336,7 @@ export class Rfc5905Discipline implements Discipline {
   /** FSET (frequency from the drift file): straight to SYNC. */
   private onFset(u: Update, large: boolean): Handled {
     if (large) {
-      this.doStep(u.at, u.theta);
+      this.doStep(u.at, u.theta, 'initial offset (frequency from the drift file)');
       return { freq: 0, now: u.theta, step: true, holding: false };
     }
     this.enterSync(u.raw, u.trueTime);
@@ -378,7 +378,7 @@ export class Rfc5905Discipline implements Discipline {
     }
     this.freqFit = null;
     if (large) {
-      this.doStep(u.at, now);
+      this.doStep(u.at, now, 'offset beyond the step threshold at the end of the frequency measurement');
       return { freq, now, step: true, holding: false };
     }
     this.enterSync(u.raw, u.trueTime);
@@ -389,7 +389,7 @@ export class Rfc5905Discipline implements Discipline {
   private onSpik(u: Update, large: boolean): Handled {
     if (!large) return this.syncCorrection(u);
     if (u.mu < this.watch) return { done: { kind: 'spike' } };
-    this.doStep(u.at, u.theta);
+    this.doStep(u.at, u.theta, 'offset beyond the step threshold for the stepout interval');
     return { freq: 0, now: u.theta, step: true, holding: false };
   }
 

@@ -167,6 +167,8 @@ export class NtpSystem implements NtpEngine {
 
   private onClockChange(c: ClockChange): void {
     if (c.kind !== 'step') return;
+    // Every step of the clock is an event (the feed-forward clock steps by itself, outside update()).
+    this.emit({ kind: 'clock-step', offset: c.offset, reason: c.reason ?? 'clock stepped' });
     // Stored local timestamps are readings of the old clock: move them onto the new timescale so
     // that exchanges in flight across the step still give correct offsets.
     const by = secondsToDuration(c.offset);
@@ -868,8 +870,7 @@ export class NtpSystem implements NtpEngine {
     });
     switch (result.kind) {
       case 'step':
-        this.emit({ kind: 'clock-step', offset: result.offset });
-        // RFC 5905: after a step every association restarts its filter; the system is unsynchronised
+        // (The clock-step event came from the clock's change listener.) RFC 5905: after a step every association restarts its filter; the system is unsynchronised
         // until the next update.
         for (const a of this.assocs.values()) a.clearAfterStep(raw);
         for (const r of this.refclocks.values()) r.clearAfterStep(raw);
