@@ -57,6 +57,10 @@ export class ClockFilter {
   private readonly precision: number;
 
   private readonly maxDist: number;
+  /** Real samples added since the last clear, and whether a dummy was shifted in meanwhile. */
+  private fresh = 0;
+  private dummied = false;
+  private startupDisp: number | null = null;
 
   /**
    * @param precision our clock precision in seconds (lower bound on jitter).
@@ -75,6 +79,20 @@ export class ClockFilter {
     this.lastEpoch = Number.NEGATIVE_INFINITY;
     this.last = null;
     this.lastUpdate = Number.NEGATIVE_INFINITY;
+    this.fresh = 0;
+    this.dummied = false;
+    this.startupDisp = null;
+  }
+
+  /**
+   * While the filter is filling after a clear (not yet eight real samples, no missed poll), the
+   * dispersion of the last evaluation with the empty stages counted like its worst real one instead
+   * of MAXDISP (the RFC's value makes a source unselectable until its fourth sample); the system uses
+   * it to select a source from its first sample. Once the stages are all real both are the same.
+   * Null otherwise.
+   */
+  startupDispersion(): number | null {
+    return this.fresh < NSTAGE && !this.dummied ? this.startupDisp : null;
   }
 
   /** Number of stages holding a real sample. */
@@ -104,6 +122,7 @@ export class ClockFilter {
    * @param pollInterval the current host poll interval in seconds (for the popcorn-spike rule).
    */
   add(sample: FilterSample, pollInterval: number): FilterVerdict {
+    this.fresh++;
     this.stages.unshift({ ...sample, valid: true });
     this.stages.length = NSTAGE;
     return this.evaluate(sample.epoch, pollInterval);
@@ -114,6 +133,7 @@ export class ClockFilter {
    * is shifted in, so old samples age out and the peer dispersion grows.
    */
   addDummy(epoch: number, pollInterval: number): FilterVerdict {
+    this.dummied = true;
     this.stages.unshift({ ...emptyStage(epoch), valid: false });
     this.stages.length = NSTAGE;
     return this.evaluate(epoch, pollInterval);
@@ -134,11 +154,16 @@ export class ClockFilter {
       })
       .map((x) => x.s);
     let dispersion = 0;
+    let startup = 0;
+    let worst = 0;
     for (let i = 0; i < sorted.length; i++) {
       const st = sorted[i];
       if (st === undefined) continue;
       dispersion += (st.valid ? st.dispersion : MAXDISP) / 2 ** (i + 1);
+      if (st.valid) worst = Math.max(worst, st.dispersion);
+      startup += (st.valid ? st.dispersion : worst) / 2 ** (i + 1);
     }
+    this.startupDisp = startup;
     // ntpd: once two samples are in, samples whose distance (δ/2 + ε) reaches MAXDIST are left out
     // of the jitter (a badly congested sample must not make the whole peer unselectable).
     const valid: typeof sorted = [];
@@ -183,6 +208,12 @@ export class ClockFilter {
     this.lastEpoch = best.epoch;
     this.lastUpdate = now;
     return { kind: 'update', output };
+  }
+
+  /** Adds `by` seconds to every stored offset (the local clock was stepped by −`by`). */
+  shiftOffsets(by: number): void {
+    for (const s of this.stages) if (s.valid) s.offset += by;
+    if (this.last !== null) this.last = { ...this.last, offset: this.last.offset + by };
   }
 
   /** Shifts every stored epoch (not needed for raw-counter epochs, which never step). */

@@ -289,7 +289,10 @@ export class Association {
     return this.filter.output();
   }
 
-  /** Root distance of this peer at `raw` (RFC 5905 root_dist()). */
+  /**
+   * Root distance of this peer at `raw` (RFC 5905 root_dist()); while the clock filter is filling
+   * after a clear, with the dispersion of its real samples (`ClockFilter.startupDispersion`).
+   */
   rootDistance(raw: RawTime): number {
     const o = this.output();
     if (o === null) return MAXDISP;
@@ -297,7 +300,7 @@ export class Association {
       rootDelay: this.rootDelay,
       delay: o.delay,
       rootDispersion: this.rootDispersion,
-      dispersion: o.dispersion,
+      dispersion: this.filter.startupDispersion() ?? o.dispersion,
       jitter: o.jitter,
       age: rawSeconds(raw) - o.epoch,
     });

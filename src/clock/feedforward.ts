@@ -25,10 +25,12 @@ export interface FeedForwardOptions {
   stepThreshold?: number;
   /** Seconds of history for the rate estimate (default 4096). */
   rateWindow?: number;
-  /** Seconds of history for the local rate (default 2048). */
-  localRateWindow?: number;
-  /** Seconds of history for the offset estimate (default 1024). */
-  offsetWindow?: number;
+  /** Random-walk frequency noise of the counter assumed by the offset filter, s/s per √s (default 1e-9). */
+  wander?: number;
+  /** Queueing assumed for the minimum-delay exchange, as a fraction of the median point error (default 0.1). */
+  floorFactor?: number;
+  /** Noise floor of every offset (timestamping), s (default 1 µs). */
+  minNoise?: number;
   /** Exchanges in the upward level-shift window (default 16). */
   shiftWindow?: number;
   /** Most exchanges kept (default 4096). */
@@ -58,6 +60,15 @@ export interface DifferenceClock {
   /** The counter rate used: true seconds per nominal counter second. */
   rate(): number;
 }
+
+/** Fastest slew in warm-up (s/s): the clock is its own, the kernel's 500 ppm does not bind it. */
+const WARMUP_SLEW_RATE = 0.01;
+
+/** Fewer exchanges than this: none is poor (the median point error is not known yet). */
+const MIN_POOR = 8;
+
+/** Exchanges of each source kept to follow it when it becomes the system peer. */
+const RECENT = 16;
 
 export type FeedForwardState = 'UNSYNC' | 'WARMUP' | 'TRACKING' | 'FREEWHEEL';
 
@@ -93,8 +104,11 @@ export class FeedForwardClock implements Discipline {
   private outliers = 0;
   /** Why the next step would be made, when not the default reason. */
   private stepReason: string | null = null;
-  /** Recent receive counter values of each source's raw exchanges (to recognise their updates). */
-  private readonly recentTf = new Map<string, RawTime[]>();
+  /**
+   * The last exchanges of each source: a source that becomes the system peer is followed from them
+   * (at start-up, its first replies), and its updates are recognised by them.
+   */
+  private readonly recent = new Map<string, RawExchange[]>();
   /** Consecutive updates of a source not (positive) or (negative) matching a raw exchange. */
   private readonly foreignRun = new Map<string, number>();
   /** Sources followed through their offsets (pseudo-exchanges) instead of raw exchanges. */
@@ -122,8 +136,11 @@ export class FeedForwardClock implements Discipline {
     this.h = new ExchangeHistory(
       {
         rateWindow: opts.rateWindow ?? 4096,
-        localRateWindow: opts.localRateWindow ?? 2048,
-        offsetWindow: opts.offsetWindow ?? 1024,
+        localRateWindow: 2048,
+        offsetWindow: 1024,
+        wander: opts.wander ?? 1e-9,
+        floorFactor: opts.floorFactor ?? 0.1,
+        minNoise: opts.minNoise ?? 1e-6,
         shiftWindow: Math.max(2, opts.shiftWindow ?? 16),
         maxHistory: Math.max(16, opts.maxHistory ?? 4096),
         qualityFactor: this.qualityFactor,
@@ -133,7 +150,7 @@ export class FeedForwardClock implements Discipline {
     );
     this.poorFactor = opts.poorFactor ?? 3;
     this.freewheelAfter = opts.freewheelAfter ?? 4 * 2 ** this.poll;
-    this.slewTime = opts.slewTime ?? 2 ** this.poll;
+    this.slewTime = opts.slewTime ?? Math.min(64, 2 ** this.poll);
     this.sanityThreshold = opts.sanityThreshold ?? 1e-3;
     this.stepout = opts.stepout ?? 900;
     this.difference = {
@@ -146,10 +163,10 @@ export class FeedForwardClock implements Discipline {
     return this.poll;
   }
 
-  /** The RFC 5905 mitigation result is not used: the feed-forward clock works on raw exchanges. */
   /**
    * The mitigation chain's result. Normally ignored: the feed-forward clock follows the raw exchanges
-   * of the system peer. When a source's updates do not come from two-way exchanges (a broadcast
+   * of the system peer (the first update of a new system peer makes the clock follow it from its
+   * recent exchanges: at start-up the clock is set from the first replies). When a source's updates do not come from two-way exchanges (a broadcast
    * client, after calibration), the clock switches to *offset input* for that source: each update
    * becomes a pseudo-exchange (server time = our clock + offset at the measurement, RTT 0), so the
    * same estimators run on it. Three consecutive updates decide the switch either way.
@@ -158,13 +175,19 @@ export class FeedForwardClock implements Discipline {
     const id = sample.sourceId;
     for (const r of [sample.raw, sample.now])
       if (r !== undefined && (this.latest === null || r > this.latest)) this.latest = r;
-    const foreign = !(this.recentTf.get(id) ?? []).includes(sample.raw);
+    const recent = this.recent.get(id) ?? [];
+    const foreign = !recent.some((x) => x.tf === sample.raw);
     const prev = this.foreignRun.get(id) ?? 0;
     const run = foreign ? Math.max(1, prev + 1) : Math.min(-1, prev - 1);
     this.foreignRun.set(id, run);
     if (run >= 3) this.pseudo.add(id);
     if (run <= -3) this.pseudo.delete(id);
-    if (!this.pseudo.has(id)) return { kind: 'ignored', reason: `follows the raw exchanges of ${id}` };
+    if (!this.pseudo.has(id)) {
+      // Exchanges of the system peer not followed yet: all of them when it is new (at start-up, its
+      // first replies), else those that came while it was not the system peer.
+      const r = this.follow(recent);
+      return r.kind === 'ignored' ? { kind: 'ignored', reason: `follows the raw exchanges of ${id}` } : r;
+    }
     if (!Number.isFinite(sample.offset)) return { kind: 'ignored', reason: 'non-finite offset' };
     if (this.lastChange !== null && sample.raw < this.lastChange) {
       return { kind: 'ignored', reason: 'measured before the last clock change' };
@@ -198,7 +221,7 @@ export class FeedForwardClock implements Discipline {
       state: raw === undefined ? this.state : this.stateAt(raw),
       rate: h.rho,
       rateError: h.rhoError,
-      localRate: h.beta,
+      localRate: 1 + h.freq - h.rho,
       minRtt: h.minRtt(),
       qualityScale: h.qualityScale,
       levelShifts: h.shifts,
@@ -224,16 +247,29 @@ export class FeedForwardClock implements Discipline {
   }
 
   exchange(x: RawExchange, fromSystemPeer: boolean): void {
-    let tfs = this.recentTf.get(x.sourceId);
-    if (tfs === undefined) {
-      tfs = [];
-      this.recentTf.set(x.sourceId, tfs);
+    let recent = this.recent.get(x.sourceId);
+    if (recent === undefined) {
+      recent = [];
+      this.recent.set(x.sourceId, recent);
     }
-    tfs.push(x.tf);
-    if (tfs.length > 16) tfs.shift();
+    recent.push(x);
+    if (recent.length > RECENT) recent.shift();
     if (this.latest === null || x.tf > this.latest) this.latest = x.tf;
     if (!fromSystemPeer || this.pseudo.has(x.sourceId)) return;
-    this.process(x);
+    if (this.sourceId !== x.sourceId) this.follow(recent);
+    else this.process(x);
+  }
+
+  /** Uses a source's recent exchanges not used yet (a new source: the path history restarts, the rate is kept). */
+  private follow(exchanges: RawExchange[]): DisciplineResult {
+    let result: DisciplineResult = { kind: 'ignored', reason: 'no usable exchange' };
+    const last = this.sourceId === exchanges[0]?.sourceId ? this.h.hist[this.h.hist.length - 1] : undefined;
+    for (const x of exchanges) {
+      if (last !== undefined && x.tf <= last.tf) continue;
+      const r = this.process(x);
+      if (result.kind !== 'step' && r.kind !== 'ignored') result = r;
+    }
+    return result;
   }
 
   /** Uses one exchange of the followed path. */
@@ -264,7 +300,8 @@ export class FeedForwardClock implements Discipline {
     h.add(st);
     const E = h.pointError(st);
     const poorLimit = this.poorFactor * (h.qualityScale / this.qualityFactor);
-    const good = h.hist.length < 4 || !(E > Math.max(poorLimit, this.minQualityScale * this.poorFactor));
+    const limit = Math.max(poorLimit, this.minQualityScale * this.poorFactor);
+    const good = h.hist.length < MIN_POOR || !(E > limit);
     if (!good) {
       this.poorCount++;
       if (this.lastGood !== null && st.c - this.lastGood > this.freewheelAfter) this.state = 'FREEWHEEL';
@@ -273,7 +310,7 @@ export class FeedForwardClock implements Discipline {
     }
     this.lastGood = st.c;
     this.lastGoodRaw = x.tf;
-    h.estimateOffset(st.c);
+    h.estimateOffset((s) => h.hist.length < MIN_POOR || !(h.pointError(s) > limit));
     return this.applyModel(x.tf, st);
   }
 
@@ -314,8 +351,8 @@ export class FeedForwardClock implements Discipline {
     const at = this.when(raw);
     const c = Number(at - this.r0) / 1e9;
     const h = this.h;
-    const target = this.s0 + secondsToDuration(h.rho * c + h.alpha + h.beta * (c - h.cRef));
-    const freqPpm = (h.rho + h.beta - 1) * 1e6;
+    const target = this.s0 + secondsToDuration(c + h.offsetAt(c));
+    const freqPpm = h.freq * 1e6;
     const delta = Number(target - this.software.read(at)) / 2 ** 32;
     this.lastCorrection = delta;
     let result: DisciplineResult = { kind: 'slew', offset: delta };
@@ -330,7 +367,12 @@ export class FeedForwardClock implements Discipline {
       result = { kind: 'step', offset: delta };
     } else {
       this.software.setFrequency(at, freqPpm);
-      const rate = Math.min(MAX_SLEW_RATE, Math.max(Math.abs(delta) / this.slewTime, 1e-12));
+      // In warm-up the corrections come from a frequency still being measured (ms after a long first
+      // poll): they are slewed within a second; afterwards over `slewTime` at no more than 500 ppm.
+      const rate =
+        this.state === 'WARMUP' || this.state === 'UNSYNC'
+          ? Math.min(WARMUP_SLEW_RATE, Math.max(MAX_SLEW_RATE, Math.abs(delta)))
+          : Math.min(MAX_SLEW_RATE, Math.max(Math.abs(delta) / this.slewTime, 1e-12));
       this.software.slewLinear(at, delta, rate);
     }
     this.stepReason = null;
@@ -369,14 +411,14 @@ export class FeedForwardClock implements Discipline {
       kind: 'feedforward',
       state: this.stateAt(raw),
       offset: this.lastCorrection,
-      frequencyPpm: (h.rho + h.beta - 1) * 1e6,
+      frequencyPpm: h.freq * 1e6,
       jitter: h.jitter,
       wander: h.wander * 1e6,
       poll: this.poll,
       extra: {
         periodPpm: (h.rho - 1) * 1e6,
         rateErrorPpm: Number.isFinite(h.rhoError) ? h.rhoError * 1e6 : -1,
-        localRatePpm: h.beta * 1e6,
+        localRatePpm: (1 + h.freq - h.rho) * 1e6,
         minRtt: Number.isNaN(minRtt) ? -1 : minRtt,
         qualityScale: Number.isFinite(h.qualityScale) ? h.qualityScale : -1,
         levelShifts: h.shifts,

@@ -20,8 +20,10 @@ interface Segment {
   min: number;
 }
 
-/** Fewest exchanges in the local-rate fit. */
-const MIN_LOCAL = 8;
+/** Good exchanges in the Kalman filter. */
+const KF_SPAN = 64;
+/** Prior sd of the frequency correction before the first exchanges (s/s). */
+const PRIOR_FREQ = 1e-3;
 
 export function median(xs: number[]): number {
   if (xs.length === 0) return Number.NaN;
@@ -38,6 +40,12 @@ export interface HistoryOptions {
   maxHistory: number;
   qualityFactor: number;
   minQualityScale: number;
+  /** Random-walk frequency noise of the counter assumed by the filter, s/s per √s. */
+  wander: number;
+  /** Queueing of the minimum-delay exchange, as a fraction of the median point error. */
+  floorFactor: number;
+  /** Noise floor of every offset (timestamping), s. */
+  minNoise: number;
 }
 
 export class ExchangeHistory {
@@ -46,9 +54,14 @@ export class ExchangeHistory {
   /** Rate ρ̂: true seconds per nominal counter second, and its error bound. */
   rho: number;
   rhoError = Number.POSITIVE_INFINITY;
-  /** Local rate β, offset α at counter cRef (relative s), and the spread of the offset residuals. */
-  beta = 0;
-  alpha = 0;
+  /**
+   * Offset y = S − C at counter cRef (relative s), its rate (the clock's frequency correction, s/s),
+   * their variances, the spread of the offset innovations and the wander of the frequency estimate.
+   */
+  phase = 0;
+  freq = 0;
+  phaseVar = Number.POSITIVE_INFINITY;
+  freqVar = Number.POSITIVE_INFINITY;
   cRef = 0;
   jitter = 0;
   wander = 0;
@@ -61,6 +74,7 @@ export class ExchangeHistory {
     rho: number,
   ) {
     this.rho = rho;
+    this.freq = rho - 1;
   }
 
   /** Forgets the path (a new system peer, a server that stepped): keeps the rate, which belongs to the counter. */
@@ -106,7 +120,8 @@ export class ExchangeHistory {
     let drop = 0;
     while (
       drop < this.hist.length - 2 &&
-      (now - this.hist[drop]!.c > keep || this.hist.length - drop > o.maxHistory)
+      ((now - this.hist[drop]!.c > keep && this.hist.length - drop > KF_SPAN) ||
+        this.hist.length - drop > o.maxHistory)
     )
       drop++;
     if (drop > 0) this.hist.splice(0, drop);
@@ -154,11 +169,6 @@ export class ExchangeHistory {
     );
   }
 
-  private weight(st: Stamp): number {
-    const q = this.pointError(st) / this.qualityScale;
-    return Math.exp(-q * q);
-  }
-
   /** Rate from the best exchange of the oldest and of the newest quarter of the rate window. */
   private estimateRate(): void {
     const n = this.hist.length;
@@ -200,61 +210,74 @@ export class ExchangeHistory {
     this.rhoError = err;
   }
 
-  /** Local rate (weighted LS slope) and offset (weighted mean) at counter `now` (relative s). */
-  estimateOffset(now: number): void {
+  /**
+   * The offset y = S − C (server time minus counter, s) and its rate at the newest good exchange: a
+   * Kalman filter over the last `KF_SPAN` good exchanges, run afresh each time with the current point
+   * errors. The state is phase and frequency with a random-walk frequency (`wander`, s/s per √s); an
+   * exchange whose queueing is E has an offset error within ±E/2 (variance (E + e0)²/12, e0 the
+   * queueing of the minimum-delay exchange itself), so the lowest-delay exchanges dominate.
+   */
+  estimateOffset(good: (st: Stamp) => boolean): void {
+    const o = this.o;
+    const idx: number[] = [];
+    for (let i = this.hist.length - 1; i >= 0 && idx.length < KF_SPAN; i--) {
+      if (good(this.hist[i]!)) idx.push(i);
+    }
+    if (idx.length === 0) return;
+    idx.reverse();
+    // The minimum RTT seen is itself above the true one: by about 0.7/√n of the median point error
+    // over n exchanges (exponential queueing), and never less than `floorFactor` of it.
     const n = this.hist.length;
-    // Local rate over localRateWindow.
+    const e0 = Math.max(o.floorFactor, 0.7 / Math.sqrt(n)) * this.medianError();
+    const q2 = o.wander * o.wander;
+    const variance = (st: Stamp) => {
+      const e = this.pointError(st) + e0;
+      return (e * e) / 12 + o.minNoise * o.minNoise;
+    };
+    const first = this.hist[idx[0]!]!;
+    let a = first.s - first.c;
+    let b = 0;
+    let p00 = variance(first);
+    let p01 = 0;
+    let p11 = PRIOR_FREQ * PRIOR_FREQ;
+    let c = first.c;
     let sw = 0;
-    let sx = 0;
-    let sy = 0;
-    // The window reaches back at least MIN_LOCAL exchanges (after an outage it spans the gap).
-    let lo = n - 1;
-    while (lo > 0 && (now - this.hist[lo - 1]!.c <= this.o.localRateWindow || n - lo < MIN_LOCAL)) lo--;
-    for (let i = n - 1; i >= lo; i--) {
-      const h = this.hist[i]!;
-      const w = this.weight(h);
-      sw += w;
-      sx += w * (h.c - now);
-      sy += w * (h.s - this.rho * h.c);
+    let sr = 0;
+    for (let k = 1; k < idx.length; k++) {
+      const st = this.hist[idx[k]!]!;
+      const dt = st.c - c;
+      c = st.c;
+      // Predict.
+      a += b * dt;
+      p00 += 2 * p01 * dt + p11 * dt * dt + (q2 * dt * dt * dt) / 3;
+      p01 += p11 * dt + (q2 * dt * dt) / 2;
+      p11 += q2 * dt;
+      // Update with the measured offset.
+      const r = variance(st);
+      const nu = st.s - st.c - a;
+      const sInv = 1 / (p00 + r);
+      const k0 = p00 * sInv;
+      const k1 = p01 * sInv;
+      a += k0 * nu;
+      b += k1 * nu;
+      p11 -= k1 * p01;
+      p01 *= 1 - k0;
+      p00 *= 1 - k0;
+      sw += 1 / r;
+      sr += (nu * nu) / r;
     }
-    let beta = this.beta;
-    if (sw > 0) {
-      const mx = sx / sw;
-      const my = sy / sw;
-      let sxx = 0;
-      let sxy = 0;
-      for (let i = n - 1; i >= lo; i--) {
-        const h = this.hist[i]!;
-        const w = this.weight(h);
-        const dx = h.c - now - mx;
-        sxx += w * dx * dx;
-        sxy += w * dx * (h.s - this.rho * h.c - my);
-      }
-      if (sxx > 0 && n - lo >= MIN_LOCAL && sw > 1) beta = sxy / sxx;
-    }
-    if (!Number.isFinite(beta) || Math.abs(beta) > 1e-4) beta = 0;
-    this.wander = Math.sqrt(this.wander ** 2 + ((beta - this.beta) ** 2 - this.wander ** 2) / 4);
-    this.beta = beta;
+    if (!Number.isFinite(a) || !Number.isFinite(b)) return;
+    this.wander = Math.sqrt(this.wander ** 2 + ((b - this.freq) ** 2 - this.wander ** 2) / 4);
+    this.phase = a;
+    this.freq = b;
+    this.phaseVar = p00;
+    this.freqVar = p11;
+    this.cRef = c;
+    this.jitter = sw > 0 ? Math.sqrt(sr / sw) : 0;
+  }
 
-    let ws = 0;
-    let acc = 0;
-    for (let i = n - 1; i >= 0; i--) {
-      const h = this.hist[i]!;
-      if (now - h.c > this.o.offsetWindow && ws > 0) break;
-      const w = Math.max(this.weight(h), 1e-300);
-      ws += w;
-      acc += w * (h.s - this.rho * h.c + beta * (now - h.c));
-    }
-    const alpha = acc / ws;
-    let jv = 0;
-    for (let i = n - 1; i >= 0; i--) {
-      const h = this.hist[i]!;
-      if (now - h.c > this.o.offsetWindow) break;
-      const r = h.s - this.rho * h.c + beta * (now - h.c) - alpha;
-      jv += this.weight(h) * r * r;
-    }
-    this.jitter = Math.sqrt(jv / ws);
-    this.alpha = alpha;
-    this.cRef = now;
+  /** Offset y = S − C at counter `c` (relative s), extrapolated from the last estimate. */
+  offsetAt(c: number): number {
+    return this.phase + this.freq * (c - this.cRef);
   }
 }

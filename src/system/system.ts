@@ -172,7 +172,11 @@ export class NtpSystem implements NtpEngine {
     // Stored local timestamps are readings of the old clock: move them onto the new timescale so
     // that exchanges in flight across the step still give correct offsets.
     const by = secondsToDuration(c.offset);
-    for (const a of this.assocs.values()) a.shiftLocalTimes(by);
+    for (const a of this.assocs.values()) {
+      a.shiftLocalTimes(by);
+      // Offsets measured against the old clock, referred to the new one.
+      a.filter.shiftOffsets(-c.offset);
+    }
     if (this.referenceTime !== null) this.referenceTime += by;
   }
 
@@ -579,10 +583,25 @@ export class NtpSystem implements NtpEngine {
     } else if (this.burstEnded.delete(a.id)) {
       burstLost = a.selectEpoch > this.lastUpdateEpoch;
     }
-    const run = updated && !a.inBurst;
+    // While unsynchronised the system process also runs during a burst (ntpd does), at every new
+    // sample once more than half of the sources have one: the initial offset is removed from the first
+    // samples on, not at the end of the burst, and a lone early answer does not decide the time.
+    const run = updated && (!a.inBurst || (!this.synchronised && this.startupQuorum()));
     if (run) this.burstEnded.delete(a.id);
     if (run || burstLost || outs.some((o) => o.kind === 'event' && o.event.kind === 'unreachable'))
       this.mitigate(raw);
+  }
+
+  /** More than half of the selectable sources have a clock filter output. */
+  private startupQuorum(): boolean {
+    let all = 0;
+    let answered = 0;
+    for (const p of [...this.assocs.values(), ...this.refclocks.values()]) {
+      if (p.cfg.noselect) continue;
+      all++;
+      if (p.output() !== null) answered++;
+    }
+    return 2 * answered > all;
   }
 
   /**
@@ -870,7 +889,8 @@ export class NtpSystem implements NtpEngine {
     });
     switch (result.kind) {
       case 'step':
-        // (The clock-step event came from the clock's change listener.) RFC 5905: after a step every association restarts its filter; the system is unsynchronised
+        // (The clock-step event came from the clock's change listener.) RFC 5905: after a step
+        // every association restarts its filter; the system is unsynchronised
         // until the next update.
         for (const a of this.assocs.values()) a.clearAfterStep(raw);
         for (const r of this.refclocks.values()) r.clearAfterStep(raw);
