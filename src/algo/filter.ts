@@ -2,8 +2,9 @@
  * The clock filter algorithm (RFC 5905 section 10, Appendix A.5.2 clock_filter()).
  *
  * Eight stages of (offset, delay, dispersion, epoch) are kept, newest first. Each stage's dispersion
- * grows at PHI s/s as it ages. On every new sample the stages are sorted by delay; the lowest-delay
- * stage gives the peer offset and delay, the dispersion is the weighted sum
+ * grows at PHI s/s as it ages. On every new sample the stages are sorted by delay (samples older than
+ * the Allan intercept last, as in ntpd); the lowest-delay stage gives the peer offset and delay, the
+ * dispersion is the weighted sum
  *   ε = Σ ε_i / 2^(i+1)
  * over the sorted stages and the jitter is the RMS of the offset differences to the first one
  *   ψ = sqrt( 1/(n-1) Σ (θ_0 - θ_i)^2 )
@@ -13,7 +14,7 @@
  *
  * Times are in seconds on a monotonic axis chosen by the caller (the engine uses raw counter seconds).
  */
-import { MAXDISP, MAXDIST, NSTAGE, PHI, SGATE } from './constants.js';
+import { ALLAN_INTERCEPT, MAXDISP, MAXDIST, NSTAGE, PHI, SGATE } from './constants.js';
 
 export interface FilterSample {
   offset: number;
@@ -145,11 +146,15 @@ export class ClockFilter {
       ...s,
       dispersion: s.valid ? Math.min(MAXDISP, s.dispersion + PHI * Math.max(0, now - s.epoch)) : MAXDISP,
     }));
-    // Sort by delay (invalid stages last), stable for equal delays: newer stays first.
+    // Sort by delay (invalid stages last), stable for equal delays: newer stays first. As ntpd does,
+    // samples older than the Allan intercept sort after the younger ones: at long polls the clock
+    // wanders more in a few polls than a lower delay gains.
+    const old = (s: FilterSample) => now - s.epoch > ALLAN_INTERCEPT;
     const sorted = aged
       .map((s, i) => ({ s, i }))
       .sort((a, b) => {
         if (a.s.valid !== b.s.valid) return a.s.valid ? -1 : 1;
+        if (old(a.s) !== old(b.s)) return old(a.s) ? 1 : -1;
         return a.s.delay - b.s.delay || a.i - b.i;
       })
       .map((x) => x.s);

@@ -1,6 +1,7 @@
 /** The feed-forward clock (after RADclock): estimates from the raw exchanges of the system peer drive a `SoftwareClock`; see docs/clocks.md. */
 import { durationToSeconds, type NtpTime, secondsToDuration } from '../time/ntp-time.js';
 import { ExchangeHistory, type Stamp } from './ff-history.js';
+import { PollAdapter } from './poll.js';
 import { MAX_SLEW_RATE, PHI, SoftwareClock } from './software-clock.js';
 import type {
   ClockSample,
@@ -18,9 +19,11 @@ export interface FeedForwardOptions {
   time?: NtpTime;
   /** Initial rate correction (ppm), e.g. from the drift file. */
   initialFrequencyPpm?: number;
-  /** Poll exponents (log2 s). The feed-forward clock asks for `minpoll` (default 6). */
+  /** Poll exponent limits (log2 s), defaults 6 and 10; the poll adapts within them (`PollAdapter`). */
   minpoll?: number;
   maxpoll?: number;
+  /** Samples' worth of information the estimate should hold at the poll chosen (default 8). */
+  pollTarget?: number;
   /** Corrections larger than this (s) are stepped (default 0.128); the first estimate always sets the clock. */
   stepThreshold?: number;
   /** Seconds of history for the rate estimate (default 4096). */
@@ -40,7 +43,7 @@ export interface FeedForwardOptions {
   minQualityScale?: number;
   /** An exchange is poor (freewheel on it) when E > poorFactor × median point error (default 3). */
   poorFactor?: number;
-  /** Seconds without a good exchange before the state is reported as FREEWHEEL (default 4 × 2^minpoll). */
+  /** Seconds without a good exchange before the state is reported as FREEWHEEL (default 4 polls). */
   freewheelAfter?: number;
   /**
    * Small corrections are slewed linearly over this many seconds (default: one poll interval, 2^minpoll),
@@ -87,7 +90,10 @@ export class FeedForwardClock implements Discipline {
   private readonly qualityFactor: number;
   private readonly minQualityScale: number;
   private readonly poorFactor: number;
-  private readonly freewheelAfter: number;
+  private readonly freewheelAfterOpt: number | undefined;
+  private readonly polls: PollAdapter;
+  /** Average interval between the followed source's exchanges (s). */
+  private interval: number;
   private readonly slewTime: number;
   private readonly sanityThreshold: number;
   private readonly stepout: number;
@@ -129,6 +135,7 @@ export class FeedForwardClock implements Discipline {
     });
     this.clock = this.software;
     this.poll = opts.minpoll ?? 6;
+    this.polls = new PollAdapter(this.poll, Math.max(this.poll, opts.maxpoll ?? 10), opts.pollTarget ?? 2.5);
     const st = opts.stepThreshold ?? 0.128;
     this.stept = st > 0 ? st : Number.POSITIVE_INFINITY;
     this.qualityFactor = opts.qualityFactor ?? 0.5;
@@ -149,7 +156,8 @@ export class FeedForwardClock implements Discipline {
       1 + (opts.initialFrequencyPpm ?? 0) * 1e-6,
     );
     this.poorFactor = opts.poorFactor ?? 3;
-    this.freewheelAfter = opts.freewheelAfter ?? 4 * 2 ** this.poll;
+    this.freewheelAfterOpt = opts.freewheelAfter;
+    this.interval = 2 ** this.poll;
     this.slewTime = opts.slewTime ?? Math.min(64, 2 ** this.poll);
     this.sanityThreshold = opts.sanityThreshold ?? 1e-3;
     this.stepout = opts.stepout ?? 900;
@@ -160,7 +168,12 @@ export class FeedForwardClock implements Discipline {
   }
 
   pollExponent(): number {
-    return this.poll;
+    return this.polls.exponent;
+  }
+
+  /** Four exchange intervals (the poll adapts; the exchanges show the interval actually used). */
+  private get freewheelAfter(): number {
+    return this.freewheelAfterOpt ?? 4 * Math.min(2 ** this.polls.exponent, this.interval);
   }
 
   /**
@@ -241,6 +254,7 @@ export class FeedForwardClock implements Discipline {
   private resetPath(x: RawExchange): void {
     this.sourceId = x.sourceId;
     this.h.reset();
+    this.polls.reset();
     this.r0 = x.ta;
     this.s0 = x.tb;
     this.lastGood = null;
@@ -297,7 +311,12 @@ export class FeedForwardClock implements Discipline {
       rootDispersion: x.rootDispersion,
     };
     const h = this.h;
+    const prev = h.hist[h.hist.length - 1];
+    if (prev !== undefined) this.interval += (st.c - prev.c - this.interval) / 4;
+    const shifts = h.shifts;
     h.add(st);
+    // A level shift of the path: the estimates need fresh exchanges.
+    if (h.shifts !== shifts) this.polls.adjust(-1);
     const E = h.pointError(st);
     const poorLimit = this.poorFactor * (h.qualityScale / this.qualityFactor);
     const limit = Math.max(poorLimit, this.minQualityScale * this.poorFactor);
@@ -311,7 +330,19 @@ export class FeedForwardClock implements Discipline {
     this.lastGood = st.c;
     this.lastGoodRaw = x.tf;
     h.estimateOffset((s) => h.hist.length < MIN_POOR || !(h.pointError(s) > limit));
+    this.adaptPoll(st);
     return this.applyModel(x.tf, st);
+  }
+
+  /**
+   * The poll follows how many median exchanges' worth the prediction one poll ahead holds (chrony's
+   * rule, see `PollAdapter`); an exchange further from the prediction than half its delay (which bounds
+   * any path asymmetry) is trouble.
+   */
+  private adaptPoll(st: Stamp): void {
+    const h = this.h;
+    const samples = 1 + h.noise / h.predictionVariance(2 ** this.polls.exponent);
+    this.polls.sample(Math.abs(h.innovation), Math.max(0, h.rtt(st)) / 2 + h.noise ** 0.5, samples);
   }
 
   /**
@@ -414,7 +445,7 @@ export class FeedForwardClock implements Discipline {
       frequencyPpm: h.freq * 1e6,
       jitter: h.jitter,
       wander: h.wander * 1e6,
-      poll: this.poll,
+      poll: this.polls.exponent,
       extra: {
         periodPpm: (h.rho - 1) * 1e6,
         rateErrorPpm: Number.isFinite(h.rhoError) ? h.rhoError * 1e6 : -1,

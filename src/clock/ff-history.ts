@@ -20,6 +20,10 @@ interface Segment {
   min: number;
 }
 
+/** Longest span (s) of the level-shift window, and the fewest exchanges in it. */
+const SHIFT_SPAN = 4096;
+const MIN_SHIFT_WINDOW = 6;
+
 /** Good exchanges in the Kalman filter. */
 const KF_SPAN = 64;
 /** Prior sd of the frequency correction before the first exchanges (s/s). */
@@ -62,6 +66,10 @@ export class ExchangeHistory {
   freq = 0;
   phaseVar = Number.POSITIVE_INFINITY;
   freqVar = Number.POSITIVE_INFINITY;
+  private p01 = 0;
+  /** The newest exchange's offset minus its prediction (s), and the offset variance of a median exchange. */
+  innovation = Number.NaN;
+  noise = Number.NaN;
   cRef = 0;
   jitter = 0;
   wander = 0;
@@ -130,7 +138,12 @@ export class ExchangeHistory {
   /** Upward level shift: the minimum RTT of the last `shiftWindow` exchanges is well above r̂. */
   private detectLevelShift(): void {
     const n = this.hist.length;
-    const w = this.o.shiftWindow;
+    // The window spans at most SHIFT_SPAN seconds (at long polls 16 exchanges are hours), but holds at
+    // least MIN_SHIFT_WINDOW exchanges (fewer would see shifts in plain noise).
+    const newest = this.hist[n - 1]?.c ?? 0;
+    let w = 0;
+    while (w < this.o.shiftWindow && w < n && newest - this.hist[n - 1 - w]!.c <= SHIFT_SPAN) w++;
+    w = Math.max(Math.min(MIN_SHIFT_WINDOW, this.o.shiftWindow), w);
     if (n < w + 4) return;
     const cur = this.segs.length - 1;
     const seg = this.segs[cur]!;
@@ -235,6 +248,7 @@ export class ExchangeHistory {
       return (e * e) / 12 + o.minNoise * o.minNoise;
     };
     const first = this.hist[idx[0]!]!;
+    this.innovation = Number.NaN;
     let a = first.s - first.c;
     let b = 0;
     let p00 = variance(first);
@@ -265,15 +279,24 @@ export class ExchangeHistory {
       p00 *= 1 - k0;
       sw += 1 / r;
       sr += (nu * nu) / r;
+      if (k === idx.length - 1) this.innovation = nu;
     }
+    this.noise = (this.medianError() + e0) ** 2 / 12 + o.minNoise * o.minNoise;
     if (!Number.isFinite(a) || !Number.isFinite(b)) return;
     this.wander = Math.sqrt(this.wander ** 2 + ((b - this.freq) ** 2 - this.wander ** 2) / 4);
     this.phase = a;
     this.freq = b;
     this.phaseVar = p00;
     this.freqVar = p11;
+    this.p01 = p01;
     this.cRef = c;
     this.jitter = sw > 0 ? Math.sqrt(sr / sw) : 0;
+  }
+
+  /** Variance of the offset predicted `dt` s after the last estimate (s²). */
+  predictionVariance(dt: number): number {
+    const q2 = this.o.wander * this.o.wander;
+    return this.phaseVar + 2 * this.p01 * dt + this.freqVar * dt * dt + (q2 * dt * dt * dt) / 3;
   }
 
   /** Offset y = S − C at counter `c` (relative s), extrapolated from the last estimate. */

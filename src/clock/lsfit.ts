@@ -41,14 +41,27 @@ export function slope(f: Fit | null, minN: number): number | null {
 /** Most sources followed, and points kept per source. */
 const MAX_SOURCES = 64;
 const MAX_POINTS = 256;
+/** Points kept whatever their age (at long polls the window holds only one or two). */
+const MIN_POINTS = 8;
+/** Shortest span of exchanges (s) that gives a frequency: a start-up burst. */
+const MIN_SPAN = 4;
+
+interface Point {
+  raw: RawTime;
+  time: NtpTime;
+  /** Round-trip delay (s). */
+  rtt: number;
+}
 
 /**
- * Per source, the (counter, server time) midpoints of its exchanges over the last `window` seconds;
- * the median of the sources' least-squares slopes is a frequency immune to a minority of
- * falsetickers (a constant false offset does not change a slope).
+ * Per source, the (counter, server time) midpoints of its exchanges over the last `window` seconds
+ * (at least the last eight);
+ * the median of the sources' weighted least-squares slopes is a frequency immune to a minority of
+ * falsetickers (a constant false offset does not change a slope). An exchange queued by E above the
+ * source's minimum delay has an offset error within ±E/2: it is weighted by 12/(E + e0)².
  */
 export class SourceFrequency {
-  private readonly points = new Map<string, Array<{ raw: RawTime; time: NtpTime }>>();
+  private readonly points = new Map<string, Point[]>();
   private cache: number | null | undefined = undefined;
   private readonly windowNs: bigint;
 
@@ -60,6 +73,7 @@ export class SourceFrequency {
     if (x.tf < x.ta || x.te < x.tb) return;
     const raw = x.ta + (x.tf - x.ta) / 2n;
     const time = x.tb + (x.te - x.tb) / 2n;
+    const rtt = Number(x.tf - x.ta) / 1e9 - durationToSeconds(x.te - x.tb);
     let list = this.points.get(x.sourceId);
     if (list === undefined) {
       if (this.points.size >= MAX_SOURCES) return;
@@ -68,30 +82,21 @@ export class SourceFrequency {
     }
     const last = list[list.length - 1];
     if (last !== undefined && raw <= last.raw) return;
-    list.push({ raw, time });
+    list.push({ raw, time, rtt });
     const from = raw - this.windowNs;
     let drop = 0;
-    while (drop < list.length - 1 && (list[drop]?.raw ?? raw) < from) drop++;
+    while (list.length - drop > MIN_POINTS && (list[drop]?.raw ?? raw) < from) drop++;
     if (list.length - drop > MAX_POINTS) drop = list.length - MAX_POINTS;
     if (drop > 0) list.splice(0, drop);
     this.cache = undefined;
   }
 
-  /** Median of the sources' frequencies (windows spanning at least a minute), null without one. */
+  /** Median of the sources' frequencies (three exchanges over 4 s, or two over 8 s), null without one. */
   slope(): number | null {
     if (this.cache !== undefined) return this.cache;
     const ys: number[] = [];
     for (const list of this.points.values()) {
-      const first = list[0];
-      const lastP = list[list.length - 1];
-      if (first === undefined || lastP === undefined || list.length < 3) continue;
-      if (Number(lastP.raw - first.raw) / 1e9 < 60) continue;
-      const f = newFit(first.raw, first.time);
-      for (let k = 1; k < list.length; k++) {
-        const p = list[k];
-        if (p !== undefined) addPoint(f, p.raw, p.time);
-      }
-      const y = slope(f, 3);
+      const y = weightedSlope(list);
       if (y !== null && Number.isFinite(y)) ys.push(y);
     }
     let r: number | null = null;
@@ -104,4 +109,39 @@ export class SourceFrequency {
     this.cache = r;
     return r;
   }
+}
+
+function weightedSlope(list: Point[]): number | null {
+  const first = list[0];
+  const lastP = list[list.length - 1];
+  if (first === undefined || lastP === undefined || list.length < 2) return null;
+  const span = Number(lastP.raw - first.raw) / 1e9;
+  if (span < MIN_SPAN || (list.length < 3 && span < 2 * MIN_SPAN)) return null;
+  let min = Number.POSITIVE_INFINITY;
+  for (const p of list) min = Math.min(min, p.rtt);
+  const es = list.map((p) => p.rtt - min).sort((a, b) => a - b);
+  const med = es[es.length >> 1] ?? 0;
+  const e0 = Math.max(0.1, 0.7 / Math.sqrt(list.length)) * med + 1e-6;
+  let sw = 0;
+  let sx = 0;
+  let sy = 0;
+  for (const p of list) {
+    const w = 1 / (p.rtt - min + e0) ** 2;
+    const x = Number(p.raw - first.raw) / 1e9;
+    const y = durationToSeconds(p.time - first.time) - x;
+    sw += w;
+    sx += w * x;
+    sy += w * y;
+  }
+  const mx = sx / sw;
+  const my = sy / sw;
+  let sxx = 0;
+  let sxy = 0;
+  for (const p of list) {
+    const w = 1 / (p.rtt - min + e0) ** 2;
+    const dx = Number(p.raw - first.raw) / 1e9 - mx;
+    sxx += w * dx * dx;
+    sxy += w * dx * (durationToSeconds(p.time - first.time) - Number(p.raw - first.raw) / 1e9 - my);
+  }
+  return sxx > 0 ? sxy / sxx : null;
 }

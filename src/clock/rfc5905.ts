@@ -1,10 +1,10 @@
 /** The RFC 5905 clock discipline: a hybrid PLL/FLL driving a `SoftwareClock` (section 11.3, Appendix A.5.5.6); differences from the RFC in docs/clocks.md. */
 
 import { durationToSeconds, type NtpTime, secondsToDuration } from '../time/ntp-time.js';
-import { clampPoll } from '../time/short.js';
 import { ClockHistory, type SlewMode } from './history.js';
 import { addPoint, type Fit, newFit, SourceFrequency, slope } from './lsfit.js';
-import { SoftwareClock } from './software-clock.js';
+import { PollAdapter } from './poll.js';
+import { PHI, SoftwareClock } from './software-clock.js';
 import type {
   ClockSample,
   Discipline,
@@ -28,6 +28,17 @@ export const ALLAN = 1500;
 export const LIMIT = 30;
 export const MAXFREQ = 500e-6;
 export const PGATE = 4;
+/** Updates in the least-squares FLL, and the weight of its measurement (1/FLL_AVG per update). */
+const FLL_POINTS = 8;
+const FLL_AVG = 2;
+/** Longest phase time constant (s) unless two polls are longer. */
+const ADAPTIVE_TAU = true;
+/** Default target of the poll adaptation. */
+const POLL_TARGET = 2.5;
+/** Delays of the system peer's last exchanges kept for the update gate. */
+const DELAY_WINDOW = 8;
+/** Random-walk frequency noise assumed for the update weights (s/s per √s). */
+const WANDER = 1e-9;
 
 export type Rfc5905State = 'NSET' | 'FSET' | 'SPIK' | 'FREQ' | 'SYNC';
 
@@ -69,15 +80,22 @@ export interface Rfc5905Options {
   clock?: SoftwareClock;
   /** Initial frequency correction (ppm), e.g. from the drift file; enables FSET state. */
   initialFrequencyPpm?: number;
-  /** Poll exponent limits (log2 s), defaults 6 and 10. */
+  /** Poll exponent limits (log2 s), defaults 6 and 10; the poll adapts within them (`PollAdapter`). */
   minpoll?: number;
   maxpoll?: number;
+  /** Samples' worth of information at the poll chosen (default 2.5). */
+  pollTarget?: number;
   /** Step threshold (s), default 0.128; 0 or Infinity: never step (always slew). */
   stepThreshold?: number;
   /** Panic threshold (s), default 1000; 0 or Infinity: no panic check. */
   panicThreshold?: number;
   /** Allow one step of any size (beyond panic) before the first synchronisation (ntpd -g). */
   stepAtStartup?: boolean;
+  /**
+   * The first update steps the clock whatever the offset (default true: the initial offset is removed
+   * at once); false: only beyond the step threshold, as RFC 5905 does. No effect with stepThreshold 0.
+   */
+  stepInitialOffset?: boolean;
   /** Stepout interval (s) before a persistent large offset is stepped, default 900. */
   stepout?: number;
   /** Frequency tolerance (ppm), default 500. */
@@ -111,11 +129,14 @@ export class Rfc5905Discipline implements Discipline {
   private readonly precision: number;
   private readonly pll: number;
   private stepAtStartup: boolean;
+  private readonly stepInitial: boolean;
 
-  /** s.poll: the system poll exponent. */
-  private poll: number;
-  /** c.count: the jiggle counter. */
-  private count = 0;
+  /** The poll exponent asked for (RFC s.poll), and the mean square offset it is adapted by. */
+  private readonly polls: PollAdapter;
+  private theta2 = 0;
+  /** Offset variance of a median exchange of the system peer (s²), and the last exchange's offset. */
+  private noise = Number.NaN;
+  private measured = 0;
   /** c.freq (s/s). */
   private freq: number;
   /** c.base, c.last (s); s.t as a counter value (null before the first update). */
@@ -130,6 +151,16 @@ export class Rfc5905Discipline implements Discipline {
   /** Latest counter value seen in an exchange. */
   private latest: RawTime | null = null;
   private updates = 0;
+  /** True time at the last updates in SYNC (the least-squares FLL). */
+  private readonly recent: Array<{ raw: RawTime; time: NtpTime }> = [];
+  /** Counter value of the last exchange used directly as an update (start-up). */
+  private fromExchange: RawTime | null = null;
+  /** The system peer's last exchange delays (s), and whose. */
+  private readonly delays: number[] = [];
+  private delaysOf = '';
+  /** The last sample the system handed over, and whether an update comes from an exchange. */
+  private lastSystem: ClockSample | null = null;
+  private inExchange = false;
   /** Startup hold (ntpd's initial frequency clamp): until the stepout interval has passed in SYNC. */
   private hold: boolean;
   /** Counter value at which the hold began counting (the first entry into SYNC), null before. */
@@ -158,7 +189,7 @@ export class Rfc5905Discipline implements Discipline {
     this.history = new ClockHistory(this.software);
     this.minpoll = opts.minpoll ?? 6;
     this.maxpoll = Math.max(this.minpoll, opts.maxpoll ?? 10);
-    this.poll = this.minpoll;
+    this.polls = new PollAdapter(this.minpoll, this.maxpoll, opts.pollTarget ?? POLL_TARGET);
     const st = opts.stepThreshold ?? STEPT;
     this.stept = st > 0 ? st : Number.POSITIVE_INFINITY;
     const pt = opts.panicThreshold ?? PANICT;
@@ -168,6 +199,7 @@ export class Rfc5905Discipline implements Discipline {
     this.precision = 2 ** (opts.precision ?? -20);
     this.pll = opts.pllGain ?? KERNEL_PLL;
     this.stepAtStartup = opts.stepAtStartup ?? false;
+    this.stepInitial = (opts.stepInitialOffset ?? true) && Number.isFinite(this.stept);
     this.hold = (opts.startupHold ?? true) && opts.startupHoldOffset !== 0;
     this.jitter = this.precision;
     if (opts.initialFrequencyPpm !== undefined) {
@@ -199,13 +231,61 @@ export class Rfc5905Discipline implements Discipline {
   }
 
   /** Notes the latest counter value seen (no model change goes before it) and, at start-up, the sources' frequencies. */
-  exchange(x: RawExchange, _fromSystemPeer: boolean): void {
+  exchange(x: RawExchange, fromSystemPeer: boolean): void {
     if (this.latest === null || x.tf > this.latest) this.latest = x.tf;
     this.sources?.add(x);
+    if (!fromSystemPeer || x.tf < x.ta) return;
+    const delay = Math.max(0, Number(x.tf - x.ta) / 1e9 - durationToSeconds(x.te - x.tb));
+    if (x.sourceId !== this.delaysOf) this.delays.length = 0;
+    this.delaysOf = x.sourceId;
+    this.delays.push(delay);
+    if (this.delays.length > DELAY_WINDOW) this.delays.shift();
+    // Every exchange of the system peer is an update, its offset weighted by its queueing E (delay above
+    // the minimum of the last ones): w = V/(V + (E + e0)²/12), V that of a median one. The clock filter's
+    // minimum of eight hands on a new sample only every few polls, old by then (at long polls the
+    // first would come thousands of s late).
+    if (this.t === null || x.tf <= this.t) return;
+    const sorted = [...this.delays].sort((p, q) => p - q);
+    const min = sorted[0] ?? delay;
+    const med = (sorted[(sorted.length - 1) >> 1] ?? delay) - min;
+    const e0 = 0.1 * med + 1e-6;
+    // V: what the clock may have wandered since the last update (random-walk frequency), at least the
+    // noise of a median exchange.
+    const mu = Number(x.tf - this.t) / 1e9;
+    const v = (med + e0) ** 2 / 12 + (WANDER * WANDER * mu * mu * mu) / 3;
+    const w = this.state === 'FREQ' ? 1 : v / (v + (delay - min + e0) ** 2 / 12);
+    const measured =
+      (durationToSeconds(x.tb - this.readAt(x.ta)) + durationToSeconds(x.te - this.readAt(x.tf))) / 2;
+    // Only an exchange consistent with the system's last sample of this source (both bound the true
+    // offset within half their delays): a server that jumps must first pass the system's selection.
+    const sys = this.lastSystem;
+    if (sys === null || sys.sourceId !== x.sourceId) return;
+    const age = Math.max(0, Number(x.tf - sys.raw) / 1e9);
+    const moved = durationToSeconds(this.readAt(x.tf) - this.readAt(sys.raw));
+    const ref = sys.offset - (moved - age * (1 + this.software.frequency()));
+    // The clock's frequency error: within PHI in SYNC, anything up to the tolerance before.
+    const drift = (this.state === 'SYNC' || this.state === 'SPIK' ? PHI : this.maxfreq) * age;
+    if (Math.abs(measured - ref) > (delay + sys.rootDelay) / 2 + 3 * sys.jitter + drift) return;
+    const offset = w * measured;
+    this.noise = v - (WANDER * WANDER * mu * mu * mu) / 3;
+    this.measured = measured;
+    this.inExchange = true;
+    const r = this.update({
+      raw: x.tf,
+      now: x.tf,
+      offset,
+      jitter: this.jitter,
+      rootDelay: x.rootDelay + delay,
+      rootDispersion: x.rootDispersion + this.precision,
+      poll: this.polls.exponent,
+      sourceId: x.sourceId,
+    });
+    this.inExchange = false;
+    if (r.kind !== 'ignored') this.fromExchange = x.tf;
   }
 
   pollExponent(): number {
-    return this.poll;
+    return this.polls.exponent;
   }
 
   /** Discipline state (NSET, FSET, SPIK, FREQ, SYNC). */
@@ -238,8 +318,16 @@ export class Rfc5905Discipline implements Discipline {
     this.t = raw;
   }
 
+  /**
+   * Phase time constant. The RFC's PLL·2^poll once the noise of the system peer's exchanges is known
+   * is replaced by the one that balances it against the counter's wander: T = (σ²·2^poll/(3q²))^¼
+   * (noise averaged over T/2^poll updates against a random walk q²T³), within [1, 16] polls.
+   */
   private tau(): number {
-    return this.pll * Math.min(2 ** this.poll, ALLAN);
+    const pollS = 2 ** this.polls.exponent;
+    if (!Number.isFinite(this.noise) || !ADAPTIVE_TAU) return this.pll * Math.min(pollS, ALLAN);
+    const t = ((this.noise * pollS) / (3 * WANDER * WANDER)) ** 0.25;
+    return Math.min(16 * pollS, Math.max(pollS, t));
   }
 
   private doStep(at: RawTime, offset: number, reason: string): void {
@@ -248,13 +336,14 @@ export class Rfc5905Discipline implements Discipline {
     this.history.record(at, this.slewMode);
     this.jitter = this.precision;
     this.lastChange = at;
-    this.count = 0;
+    this.polls.reset();
     this.steps++;
     this.stepAtStartup = false;
   }
 
   /** RFC 5905 local_clock(): checks the sample, runs the handler of the current state, corrects the clock. */
   update(sample: ClockSample): DisciplineResult {
+    if (!this.inExchange && Number.isFinite(sample.offset)) this.lastSystem = sample;
     const u = this.prepare(sample);
     if ('kind' in u) return u;
     const h = this.handle(u, Math.abs(u.theta) > this.stept);
@@ -267,6 +356,8 @@ export class Rfc5905Discipline implements Discipline {
     const raw = sample.raw;
     const offset = sample.offset;
     if (!Number.isFinite(offset)) return { kind: 'ignored', reason: 'non-finite offset' };
+    // The system peer's sample already used as an exchange at start-up: applied (the system may announce it).
+    if (raw === this.fromExchange) return { kind: 'slew', offset };
     if (this.t !== null && raw <= this.t)
       return { kind: 'ignored', reason: 'not newer than the last update' };
     // RFC 5905 clock_filter rule, in steady state: a sample measured before the last clock update did
@@ -300,9 +391,9 @@ export class Rfc5905Discipline implements Discipline {
   private handle(u: Update, large: boolean): Handled {
     switch (this.state) {
       case 'NSET':
-        return this.onNset(u, large);
+        return this.onNset(u, large || this.stepInitial);
       case 'FSET':
-        return this.onFset(u, large);
+        return this.onFset(u, large || this.stepInitial);
       case 'FREQ':
         return this.onFreq(u, large);
       case 'SPIK':
@@ -432,13 +523,18 @@ export class Rfc5905Discipline implements Discipline {
         return { freq, now, step: false, holding: false };
       }
     }
-    const pollS = 2 ** this.poll;
-    if (pollS > ALLAN / 2) {
-      const etemp = Math.max(FLL - this.poll, AVG);
+    const pollS = 2 ** this.polls.exponent;
+    // FLL: the frequency measured by least squares over the recent updates' true times (the RFC's
+    // FLL measures it from the last two offsets, and only above half the Allan intercept).
+    const y = this.recentSlope(u);
+    if (y !== null) {
+      freq += (this.clampFreq(y) - this.freq) / FLL_AVG;
+    } else if (pollS > ALLAN / 2) {
+      const etemp = Math.max(FLL - this.polls.exponent, AVG);
       freq += (u.theta - this.history.pendingAt(u.at)) / (Math.max(u.mu, ALLAN) * etemp);
     }
     const etemp = Math.min(u.mu, ALLAN);
-    const dtemp = 4 * this.pll * pollS;
+    const dtemp = 4 * this.tau();
     freq += (u.theta * etemp) / (dtemp * dtemp);
     return { freq, now, step: false, holding: false };
   }
@@ -477,32 +573,22 @@ export class Rfc5905Discipline implements Discipline {
     return result;
   }
 
-  /** Poll-interval adjustment (the jiggle counter); frozen under the startup hold (as ntpd does). */
+  /**
+   * Poll adjustment (chrony's rule, `PollAdapter`); frozen under the startup hold (as ntpd does). The
+   * offsets are the prediction errors: the estimate holds 1 + R/P samples' worth, R the noise of a
+   * median exchange, P = mean θ² − R what the clock adds. An offset beyond half the delay is trouble.
+   * The poll is not raised while updates come more than two polls apart (undersampling).
+   */
   private adjustPoll(u: Update, holding: boolean): void {
-    if (holding) {
-      this.count = 0;
-    } else if (Math.abs(u.offset) < PGATE * this.jitter) {
-      // Undersampling: when updates come further apart than two poll intervals (the clock filter
-      // discards most samples), a longer poll would only thin them further; the poll is not raised.
-      if (u.mu <= 2 * 2 ** this.poll) this.count += this.poll;
-      if (this.count > LIMIT) {
-        this.count = LIMIT;
-        if (this.poll < this.maxpoll) {
-          this.count = 0;
-          this.poll++;
-        }
-      }
-    } else {
-      this.count -= this.poll << 1;
-      if (this.count < -LIMIT) {
-        this.count = -LIMIT;
-        if (this.poll > this.minpoll) {
-          this.count = 0;
-          this.poll--;
-        }
-      }
-    }
-    this.poll = clampPoll(this.poll, this.minpoll, this.maxpoll);
+    if (holding) return;
+    const theta = this.inExchange ? this.measured : u.offset;
+    this.theta2 += (theta * theta - this.theta2) / AVG;
+    const r = Number.isFinite(this.noise) ? this.noise : (u.sample.rootDelay / 2) ** 2 / 3;
+    const samples = 1 + r / Math.max(this.theta2 - r, r / 64, 1e-18);
+    const distance = u.sample.rootDelay / 2 + this.precision;
+    const rising = !(Math.abs(theta) > distance);
+    if (rising && (u.mu === 0 || u.mu > 2 * 2 ** this.polls.exponent)) return;
+    this.polls.sample(Math.abs(theta), distance, samples);
   }
 
   private clampFreq(f: number): number {
@@ -521,6 +607,22 @@ export class Rfc5905Discipline implements Discipline {
     this.software.setFrequency(at, this.freq * 1e6);
     this.history.record(at, this.slewMode);
     this.lastChange = at;
+  }
+
+  /** Slope of true time against the counter over the last updates in SYNC (null with too few). */
+  private recentSlope(u: Update): number | null {
+    const pts = this.recent;
+    pts.push({ raw: u.raw, time: u.trueTime });
+    if (pts.length > FLL_POINTS) pts.shift();
+    const first = pts[0];
+    const last = pts[pts.length - 1];
+    if (first === undefined || last === undefined || pts.length < 4) return null;
+    const f = newFit(first.raw, first.time);
+    for (let k = 1; k < pts.length; k++) {
+      const p = pts[k];
+      if (p !== undefined) addPoint(f, p.raw, p.time);
+    }
+    return slope(f, 4);
   }
 
   /** First entry into SYNC state: the startup hold starts counting its stepout interval. */
@@ -583,10 +685,10 @@ export class Rfc5905Discipline implements Discipline {
       frequencyPpm: this.freq * 1e6,
       jitter: this.jitter,
       wander: this.wander * 1e6,
-      poll: this.poll,
+      poll: this.polls.exponent,
       extra: {
         pendingOffset: this.software.pendingSlew(this.when(raw)),
-        jiggleCount: this.count,
+        pollScore: this.theta2 > 0 ? Math.sqrt(this.theta2) : 0,
         updates: this.updates,
         steps: this.steps,
         timeConstant: this.tau(),
