@@ -54,6 +54,8 @@ export class ClockFilter {
   /** Epoch of the last sample handed on (RFC: peer t). */
   private lastEpoch = Number.NEGATIVE_INFINITY;
   private last: FilterOutput | null = null;
+  /** The last output passed on to the system process. */
+  private passed: FilterOutput | null = null;
   private lastUpdate = Number.NEGATIVE_INFINITY;
   private readonly precision: number;
 
@@ -79,6 +81,7 @@ export class ClockFilter {
     for (let i = 0; i < NSTAGE; i++) this.stages.push({ ...emptyStage(now), valid: false });
     this.lastEpoch = Number.NEGATIVE_INFINITY;
     this.last = null;
+    this.passed = null;
     this.lastUpdate = Number.NEGATIVE_INFINITY;
     this.fresh = 0;
     this.dummied = false;
@@ -199,10 +202,12 @@ export class ClockFilter {
     if (best.raw !== undefined) output.raw = best.raw;
     // The peer variables follow the filter at every evaluation (ntpd clock_filter()); the prime
     // directive and the spike rule only decide whether the system process hears about it.
-    const prev = this.last;
     this.last = output;
     if (best.epoch <= this.lastEpoch) return { kind: 'stale' };
-    // Popcorn spike suppressor (RFC 5905 A.5.2: |θ - θ_prev| > SGATE·ψ and less than 2 polls since the last update).
+    // Popcorn spike suppressor (RFC 5905 A.5.2: |θ - θ_prev| > SGATE·ψ and less than 2 polls since
+    // the last update), against the sample last passed on: the outlier's own stage, already in the
+    // registers, must not widen the jitter it is tested with.
+    const prev = this.passed;
     if (
       prev !== null &&
       Math.abs(best.offset - prev.offset) > SGATE * prev.jitter &&
@@ -212,6 +217,7 @@ export class ClockFilter {
     }
     this.lastEpoch = best.epoch;
     this.lastUpdate = now;
+    this.passed = output;
     return { kind: 'update', output };
   }
 
@@ -219,6 +225,7 @@ export class ClockFilter {
   shiftOffsets(by: number): void {
     for (const s of this.stages) if (s.valid) s.offset += by;
     if (this.last !== null) this.last = { ...this.last, offset: this.last.offset + by };
+    if (this.passed !== null) this.passed = { ...this.passed, offset: this.passed.offset + by };
   }
 
   /** Shifts every stored epoch (not needed for raw-counter epochs, which never step). */

@@ -22,7 +22,7 @@ export interface FeedForwardOptions {
   /** Poll exponent limits (log2 s), defaults 6 and 10; the poll adapts within them (`PollAdapter`). */
   minpoll?: number;
   maxpoll?: number;
-  /** Samples' worth of information the estimate should hold at the poll chosen (default 8). */
+  /** Samples' worth of information the estimate should hold at the poll chosen (default 2). */
   pollTarget?: number;
   /** Corrections larger than this (s) are stepped (default 0.128); the first estimate always sets the clock. */
   stepThreshold?: number;
@@ -63,6 +63,9 @@ export interface DifferenceClock {
   /** The counter rate used: true seconds per nominal counter second. */
   rate(): number;
 }
+
+/** Poll score added per poll left without a response (chrony's). */
+const MISSED_ADJ = 0.1;
 
 /** Fastest slew in warm-up (s/s): the clock is its own, the kernel's 500 ppm does not bind it. */
 const WARMUP_SLEW_RATE = 0.01;
@@ -135,7 +138,7 @@ export class FeedForwardClock implements Discipline {
     });
     this.clock = this.software;
     this.poll = opts.minpoll ?? 6;
-    this.polls = new PollAdapter(this.poll, Math.max(this.poll, opts.maxpoll ?? 10), opts.pollTarget ?? 2.5);
+    this.polls = new PollAdapter(this.poll, Math.max(this.poll, opts.maxpoll ?? 10), opts.pollTarget ?? 2);
     const st = opts.stepThreshold ?? 0.128;
     this.stept = st > 0 ? st : Number.POSITIVE_INFINITY;
     this.qualityFactor = opts.qualityFactor ?? 0.5;
@@ -320,7 +323,9 @@ export class FeedForwardClock implements Discipline {
     const E = h.pointError(st);
     const poorLimit = this.poorFactor * (h.qualityScale / this.qualityFactor);
     const limit = Math.max(poorLimit, this.minQualityScale * this.poorFactor);
-    const good = h.hist.length < MIN_POOR || !(E > limit);
+    // In warm-up the clock's own uncertainty exceeds any exchange's: none is poor.
+    const warm = h.hist.length < MIN_POOR || (this.state !== 'TRACKING' && this.state !== 'FREEWHEEL');
+    const good = warm || !(E > limit);
     if (!good) {
       this.poorCount++;
       if (this.lastGood !== null && st.c - this.lastGood > this.freewheelAfter) this.state = 'FREEWHEEL';
@@ -329,8 +334,8 @@ export class FeedForwardClock implements Discipline {
     }
     this.lastGood = st.c;
     this.lastGoodRaw = x.tf;
-    h.estimateOffset((s) => h.hist.length < MIN_POOR || !(h.pointError(s) > limit));
-    this.adaptPoll(st);
+    h.estimateOffset((s) => warm || !(h.pointError(s) > limit));
+    this.adaptPoll(st, prev === undefined ? 0 : st.c - prev.c);
     return this.applyModel(x.tf, st);
   }
 
@@ -339,8 +344,12 @@ export class FeedForwardClock implements Discipline {
    * rule, see `PollAdapter`); an exchange further from the prediction than half its delay (which bounds
    * any path asymmetry) is trouble.
    */
-  private adaptPoll(st: Stamp): void {
+  private adaptPoll(st: Stamp, gap: number): void {
     const h = this.h;
+    // Polls without a response (chrony: +0.1 per missed one, for the system peer): polling faster
+    // would only spend more requests on a lossy path.
+    const missed = Math.round(gap / 2 ** this.polls.exponent) - 1;
+    if (missed > 0) this.polls.adjust(MISSED_ADJ * missed);
     const samples = 1 + h.noise / h.predictionVariance(2 ** this.polls.exponent);
     this.polls.sample(Math.abs(h.innovation), Math.max(0, h.rtt(st)) / 2 + h.noise ** 0.5, samples);
   }

@@ -34,7 +34,7 @@ const FLL_AVG = 2;
 /** Longest phase time constant (s) unless two polls are longer. */
 const ADAPTIVE_TAU = true;
 /** Default target of the poll adaptation. */
-const POLL_TARGET = 2.5;
+const POLL_TARGET = 1.5;
 /** Delays of the system peer's last exchanges kept for the update gate. */
 const DELAY_WINDOW = 8;
 /** Random-walk frequency noise assumed for the update weights (s/s per √s). */
@@ -83,7 +83,7 @@ export interface Rfc5905Options {
   /** Poll exponent limits (log2 s), defaults 6 and 10; the poll adapts within them (`PollAdapter`). */
   minpoll?: number;
   maxpoll?: number;
-  /** Samples' worth of information at the poll chosen (default 2.5). */
+  /** Samples' worth of information at the poll chosen (default 1.5). */
   pollTarget?: number;
   /** Step threshold (s), default 0.128; 0 or Infinity: never step (always slew). */
   stepThreshold?: number;
@@ -158,6 +158,7 @@ export class Rfc5905Discipline implements Discipline {
   /** The system peer's last exchange delays (s), and whose. */
   private readonly delays: number[] = [];
   private delaysOf = '';
+  private lastExchange: RawTime | null = null;
   /** The last sample the system handed over, and whether an update comes from an exchange. */
   private lastSystem: ClockSample | null = null;
   private inExchange = false;
@@ -236,8 +237,17 @@ export class Rfc5905Discipline implements Discipline {
     this.sources?.add(x);
     if (!fromSystemPeer || x.tf < x.ta) return;
     const delay = Math.max(0, Number(x.tf - x.ta) / 1e9 - durationToSeconds(x.te - x.tb));
-    if (x.sourceId !== this.delaysOf) this.delays.length = 0;
+    if (x.sourceId !== this.delaysOf) {
+      this.delays.length = 0;
+      this.lastExchange = null;
+    }
     this.delaysOf = x.sourceId;
+    // Polls left without a response raise the poll slowly (chrony: 0.1 each, for the system peer).
+    if (this.lastExchange !== null) {
+      const missed = Math.round(Number(x.tf - this.lastExchange) / 1e9 / 2 ** this.polls.exponent) - 1;
+      if (missed > 0) this.polls.adjust(0.1 * missed);
+    }
+    this.lastExchange = x.tf;
     this.delays.push(delay);
     if (this.delays.length > DELAY_WINDOW) this.delays.shift();
     // Every exchange of the system peer is an update, its offset weighted by its queueing E (delay above
@@ -265,9 +275,12 @@ export class Rfc5905Discipline implements Discipline {
     const ref = sys.offset - (moved - age * (1 + this.software.frequency()));
     // The clock's frequency error: within PHI in SYNC, anything up to the tolerance before.
     const drift = (this.state === 'SYNC' || this.state === 'SPIK' ? PHI : this.maxfreq) * age;
-    if (Math.abs(measured - ref) > (delay + sys.rootDelay) / 2 + 3 * sys.jitter + drift) return;
+    if (Math.abs(measured - ref) > (delay + sys.rootDelay) / 2 + 3 * this.jitter + drift) return;
     const offset = w * measured;
-    this.noise = v - (WANDER * WANDER * mu * mu * mu) / 3;
+    // The mean offset variance of the exchanges (what a measured offset adds to the prediction error).
+    let nv = 0;
+    for (const d of this.delays) nv += (d - min + e0) ** 2 / 12;
+    this.noise = nv / this.delays.length;
     this.measured = measured;
     this.inExchange = true;
     const r = this.update({

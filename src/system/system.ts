@@ -123,6 +123,8 @@ export class NtpSystem implements NtpEngine {
   private rootDelay = 0;
   private rootDispersion = 0;
   private sysPeer: string | null = null;
+  /** The last system peer before the current one (null: none yet). */
+  private lastSysPeer: string | null = null;
   private sysOffset = 0;
   private sysJitter = 0;
   private lastUpdateEpoch = Number.NEGATIVE_INFINITY;
@@ -562,7 +564,12 @@ export class NtpSystem implements NtpEngine {
           updated = true;
           break;
         case 'exchange':
-          this.deps.discipline.exchange(o.exchange, this.sysPeer === a.id);
+          // Without a system peer (the last one was unreachable for a while), its exchanges still
+          // count as the system peer's until the selection decides again.
+          this.deps.discipline.exchange(
+            o.exchange,
+            this.sysPeer === a.id || (this.sysPeer === null && this.lastSysPeer === a.id),
+          );
           break;
         case 'demobilise':
           this.demobilise(a.id, o.reason);
@@ -860,6 +867,7 @@ export class NtpSystem implements NtpEngine {
 
   private setSysPeer(id: string | null): void {
     if (this.sysPeer !== id) {
+      if (this.sysPeer !== null) this.lastSysPeer = this.sysPeer;
       this.sysPeer = id;
       this.emit({ kind: 'sys-peer', sourceId: id });
     }
