@@ -64,6 +64,9 @@ export interface DifferenceClock {
   rate(): number;
 }
 
+/** Under one-sided queueing an exchange is worth this fraction of one (for the poll). */
+const ASYM_SAMPLES = 16;
+
 /** Poll score added per poll left without a response (chrony's). */
 const MISSED_ADJ = 0.1;
 
@@ -350,7 +353,9 @@ export class FeedForwardClock implements Discipline {
     // would only spend more requests on a lossy path.
     const missed = Math.round(gap / 2 ** this.polls.exponent) - 1;
     if (missed > 0) this.polls.adjust(MISSED_ADJ * missed);
-    const samples = 1 + h.noise / h.predictionVariance(2 ** this.polls.exponent);
+    // Under one-sided queueing only the few least-queued exchanges count: a quarter of the information.
+    const noise = h.asymmetric ? h.noise / ASYM_SAMPLES : h.noise;
+    const samples = 1 + noise / h.predictionVariance(2 ** this.polls.exponent);
     this.polls.sample(Math.abs(h.innovation), Math.max(0, h.rtt(st)) / 2 + h.noise ** 0.5, samples);
   }
 

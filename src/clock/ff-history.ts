@@ -24,6 +24,17 @@ interface Segment {
 const SHIFT_SPAN = 4096;
 const MIN_SHIFT_WINDOW = 6;
 
+/** One-sided queueing: the least slope taken out, its extra down-weighting, the points it needs. */
+const ASYM_MIN = 0.4;
+const ASYM_WEIGHT = 100;
+const ASYM_POINTS = 8;
+/**
+ * Fraction of the slope taken out of each offset: the offset error of one-sided exponential queueing
+ * is near zero for small E and −E/2 + the other side's mean for large E, so the full slope would
+ * over-correct the low-delay exchanges that dominate.
+ */
+const ASYM_BIAS = 0.5;
+
 /** Good exchanges in the Kalman filter. */
 const KF_SPAN = 64;
 /** Prior sd of the frequency correction before the first exchanges (s/s). */
@@ -70,6 +81,8 @@ export class ExchangeHistory {
   /** The newest exchange's offset minus its prediction (s), and the offset variance of a median exchange. */
   innovation = Number.NaN;
   noise = Number.NaN;
+  /** Slope of the offset errors against the queueing, averaged (one-sided queueing: towards ±0.5). */
+  asymmetry = 0;
   cRef = 0;
   jitter = 0;
   wander = 0;
@@ -153,13 +166,17 @@ export class ExchangeHistory {
       if (h.seg !== cur) return;
       recentMin = Math.min(recentMin, this.rtt(h));
     }
-    const threshold = Math.max(10e-6, 1.5 * this.medianError());
-    if (recentMin - seg.min > threshold) {
+    if (recentMin - seg.min > this.shiftThreshold()) {
       this.segs.push({ min: recentMin });
       const idx = this.segs.length - 1;
       for (let i = n - w; i < n; i++) this.hist[i]!.seg = idx;
       this.shifts++;
     }
+  }
+
+  /** How far the minimum RTT must move to be a level shift (s). */
+  private shiftThreshold(): number {
+    return Math.max(10e-6, 1.5 * this.medianError());
   }
 
   /** The median point error behind the quality scale (0 before there is one). */
@@ -242,23 +259,95 @@ export class ExchangeHistory {
     // over n exchanges (exponential queueing), and never less than `floorFactor` of it.
     const n = this.hist.length;
     const e0 = Math.max(o.floorFactor, 0.7 / Math.sqrt(n)) * this.medianError();
-    const q2 = o.wander * o.wander;
-    const variance = (st: Stamp) => {
-      const e = this.pointError(st) + e0;
-      return (e * e) / 12 + o.minNoise * o.minNoise;
-    };
-    const first = this.hist[idx[0]!]!;
-    this.innovation = Number.NaN;
-    let a = first.s - first.c;
+    const stamps = idx.map((i) => this.hist[i]!);
+    const es = stamps.map((st) => this.pointError(st));
+    const plain = (k: number) => (es[k]! + e0) ** 2 / 12 + o.minNoise * o.minNoise;
+    const first = this.kalman(stamps, plain, () => 0);
+    // Queueing on one side: the offset errors then follow the queueing E (by up to ±E/2). Their slope
+    // against E (chrony estimates the same asymmetry of the jitter) is taken out of each offset, and
+    // the queued exchanges are weighted down further.
+    const k = this.asymmetrySlope(stamps, es, first.b);
+    this.asymmetry += (k - this.asymmetry) / 4;
+    const shift = Math.abs(this.asymmetry) >= ASYM_MIN ? this.asymmetry : 0;
+    const med = this.medianError() + e0;
+    const r =
+      shift === 0
+        ? first
+        : this.kalman(
+            stamps,
+            (i) => plain(i) * (1 + ASYM_WEIGHT * (shift / 0.5) ** 2 * ((es[i]! + e0) / med) ** 2),
+            (i) => ASYM_BIAS * shift * es[i]!,
+          );
+    this.innovation = r.innovations[r.innovations.length - 1] ?? Number.NaN;
+    this.noise = med ** 2 / 12 + o.minNoise * o.minNoise;
+    if (!Number.isFinite(r.a) || !Number.isFinite(r.b)) return;
+    this.wander = Math.sqrt(this.wander ** 2 + ((r.b - this.freq) ** 2 - this.wander ** 2) / 4);
+    this.phase = r.a;
+    this.freq = r.b;
+    this.phaseVar = r.p00;
+    this.freqVar = r.p11;
+    this.p01 = r.p01;
+    this.cRef = r.c;
+    this.jitter = r.jitter;
+  }
+
+  /** One-sided queueing was detected: the offsets are corrected for it. */
+  get asymmetric(): boolean {
+    return Math.abs(this.asymmetry) >= ASYM_MIN;
+  }
+
+  /**
+   * Slope of the offset changes against the queueing changes between consecutive exchanges (the
+   * clock's drift in between taken out at the frequency estimate), within ±0.5; 0 with few pairs.
+   */
+  private asymmetrySlope(stamps: Stamp[], es: number[], freq: number): number {
+    let sxx = 0;
+    let sxy = 0;
+    let n = 0;
+    for (let i = 1; i < stamps.length; i++) {
+      const p = stamps[i - 1]!;
+      const q = stamps[i]!;
+      const dy = q.s - q.c - (p.s - p.c) - freq * (q.c - p.c);
+      const de = es[i]! - es[i - 1]!;
+      sxx += de * de;
+      sxy += de * dy;
+      n++;
+    }
+    if (n < ASYM_POINTS || !(sxx > 0)) return 0;
+    return Math.max(-0.5, Math.min(0.5, sxy / sxx));
+  }
+
+  /**
+   * The Kalman filter over `stamps` (oldest first): offset variance and bias of each from `variance`
+   * and `bias` (by index). Returns the state at the newest and the innovations (index 0: NaN).
+   */
+  private kalman(
+    stamps: Stamp[],
+    variance: (i: number) => number,
+    bias: (i: number) => number,
+  ): {
+    a: number;
+    b: number;
+    p00: number;
+    p01: number;
+    p11: number;
+    c: number;
+    jitter: number;
+    innovations: number[];
+  } {
+    const q2 = this.o.wander * this.o.wander;
+    const first = stamps[0]!;
+    let a = first.s - first.c - bias(0);
     let b = 0;
-    let p00 = variance(first);
+    let p00 = variance(0);
     let p01 = 0;
     let p11 = PRIOR_FREQ * PRIOR_FREQ;
     let c = first.c;
     let sw = 0;
     let sr = 0;
-    for (let k = 1; k < idx.length; k++) {
-      const st = this.hist[idx[k]!]!;
+    const innovations = [Number.NaN];
+    for (let k = 1; k < stamps.length; k++) {
+      const st = stamps[k]!;
       const dt = st.c - c;
       c = st.c;
       // Predict.
@@ -267,8 +356,9 @@ export class ExchangeHistory {
       p01 += p11 * dt + (q2 * dt * dt) / 2;
       p11 += q2 * dt;
       // Update with the measured offset.
-      const r = variance(st);
-      const nu = st.s - st.c - a;
+      const r = variance(k);
+      const nu = st.s - st.c - bias(k) - a;
+      innovations.push(nu);
       const sInv = 1 / (p00 + r);
       const k0 = p00 * sInv;
       const k1 = p01 * sInv;
@@ -279,18 +369,8 @@ export class ExchangeHistory {
       p00 *= 1 - k0;
       sw += 1 / r;
       sr += (nu * nu) / r;
-      if (k === idx.length - 1) this.innovation = nu;
     }
-    this.noise = (this.medianError() + e0) ** 2 / 12 + o.minNoise * o.minNoise;
-    if (!Number.isFinite(a) || !Number.isFinite(b)) return;
-    this.wander = Math.sqrt(this.wander ** 2 + ((b - this.freq) ** 2 - this.wander ** 2) / 4);
-    this.phase = a;
-    this.freq = b;
-    this.phaseVar = p00;
-    this.freqVar = p11;
-    this.p01 = p01;
-    this.cRef = c;
-    this.jitter = sw > 0 ? Math.sqrt(sr / sw) : 0;
+    return { a, b, p00, p01, p11, c, jitter: sw > 0 ? Math.sqrt(sr / sw) : 0, innovations };
   }
 
   /** Variance of the offset predicted `dt` s after the last estimate (s²). */
