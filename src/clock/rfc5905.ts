@@ -3,7 +3,25 @@
 import { durationToSeconds, type NtpTime, secondsToDuration } from '../time/ntp-time.js';
 import { ClockHistory, type SlewMode } from './history.js';
 import { addPoint, type Fit, newFit, SourceFrequency, slope } from './lsfit.js';
+import { PeerExchanges, WANDER } from './peer-exchanges.js';
 import { PollAdapter } from './poll.js';
+import {
+  ALLAN,
+  AVG,
+  type Correction,
+  FLL,
+  FLL_AVG,
+  FLL_POINTS,
+  type Handled,
+  KERNEL_PLL,
+  PANICT,
+  POLL_TARGET,
+  type Rfc5905Options,
+  type Rfc5905State,
+  STEPT,
+  type Update,
+  WATCH,
+} from './rfc5905-params.js';
 import { PHI, SoftwareClock } from './software-clock.js';
 import type {
   ClockSample,
@@ -15,104 +33,7 @@ import type {
   RawTime,
 } from './types.js';
 
-/** RFC 5905 constants (Appendix A.1.1 and A.5.5.6). */
-export const STEPT = 0.128;
-export const WATCH = 900;
-export const PANICT = 1000;
-/** ntpd's daemon-loop gain CLOCK_PLL (the default here is KERNEL_PLL, the kernel loop's 4). */
-export const PLL = 16;
-export const KERNEL_PLL = 4;
-export const FLL = 18; // MAXPOLL + 1
-export const AVG = 4;
-export const ALLAN = 1500;
-export const LIMIT = 30;
-export const MAXFREQ = 500e-6;
-export const PGATE = 4;
-/** Updates in the least-squares FLL, and the weight of its measurement (1/FLL_AVG per update). */
-const FLL_POINTS = 8;
-const FLL_AVG = 2;
-/** Longest phase time constant (s) unless two polls are longer. */
-const ADAPTIVE_TAU = true;
-/** Default target of the poll adaptation. */
-const POLL_TARGET = 1.5;
-/** Delays of the system peer's last exchanges kept for the update gate. */
-const DELAY_WINDOW = 8;
-/** Random-walk frequency noise assumed for the update weights (s/s per √s). */
-const WANDER = 1e-9;
-
-export type Rfc5905State = 'NSET' | 'FSET' | 'SPIK' | 'FREQ' | 'SYNC';
-
-/** One update in progress: the sample and what follows from it before the state handler runs. */
-interface Update {
-  sample: ClockSample;
-  /** Counter value of the measurement, and where the change is applied (now, ≥ raw). */
-  raw: RawTime;
-  at: RawTime;
-  /** Measured offset, and the offset at `at` (the RFC's θ for a sample taken now: the PLL/FLL input). */
-  offset: number;
-  theta: number;
-  /** True time at the measurement (the reading handed out then plus the offset measured against it). */
-  trueTime: NtpTime;
-  /** Seconds since the last update (RFC mu); age of the measurement at `at`; RFC c.offset at the measurement. */
-  mu: number;
-  age: number;
-  cOffset: number;
-  /** FREQ state: the frequency measured over the updates so far. */
-  measured: number | null;
-}
-
-/** A state handler's correction: frequency change (s/s), the offset to slew or step at `at`, whether under the startup hold. */
-interface Correction {
-  freq: number;
-  now: number;
-  step: boolean;
-  holding: boolean;
-}
-
-/** What a state handler decided: return at once, or correct the clock. */
-type Handled = { done: DisciplineResult } | Correction;
-
-export interface Rfc5905Options {
-  /** Initial model of the software clock: counter value `raw` reads as `time` (default 0 ↔ 0). */
-  raw?: RawTime;
-  time?: NtpTime;
-  /** An existing software clock to drive instead of a new one. */
-  clock?: SoftwareClock;
-  /** Initial frequency correction (ppm), e.g. from the drift file; enables FSET state. */
-  initialFrequencyPpm?: number;
-  /** Poll exponent limits (log2 s), defaults 6 and 10; the poll adapts within them (`PollAdapter`). */
-  minpoll?: number;
-  maxpoll?: number;
-  /** Samples' worth of information at the poll chosen (default 1.5). */
-  pollTarget?: number;
-  /** Step threshold (s), default 0.128; 0 or Infinity: never step (always slew). */
-  stepThreshold?: number;
-  /** Panic threshold (s), default 1000; 0 or Infinity: no panic check. */
-  panicThreshold?: number;
-  /** Allow one step of any size (beyond panic) before the first synchronisation (ntpd -g). */
-  stepAtStartup?: boolean;
-  /**
-   * The first update steps the clock whatever the offset (default true: the initial offset is removed
-   * at once); false: only beyond the step threshold, as RFC 5905 does. No effect with stepThreshold 0.
-   */
-  stepInitialOffset?: boolean;
-  /** Stepout interval (s) before a persistent large offset is stepped, default 900. */
-  stepout?: number;
-  /** Frequency tolerance (ppm), default 500. */
-  maxFrequencyPpm?: number;
-  /** Precision of clock readings, log2 s (default -20). */
-  precision?: number;
-  /** PLL gain constant (ntpd's daemon CLOCK_PLL is 16), default 4 (ntpd with the kernel loop). */
-  pllGain?: number;
-  /**
-   * Startup hold (default true; ntpd's initial frequency clamp): for the stepout interval after the
-   * first entry into SYNC state the offsets are slewed with the short time constant PLL·2 s, without
-   * PLL/FLL frequency updates, at a fixed poll; at its end the frequency is measured again over it.
-   */
-  startupHold?: boolean;
-  /** Deprecated: 0 disables the startup hold (as `startupHold: false`); other values are ignored. */
-  startupHoldOffset?: number;
-}
+export * from './rfc5905-params.js';
 
 export class Rfc5905Discipline implements Discipline {
   readonly kind = 'rfc5905' as const;
@@ -120,8 +41,6 @@ export class Rfc5905Discipline implements Discipline {
   readonly clock: LocalClock;
 
   private state: Rfc5905State;
-  private readonly minpoll: number;
-  private readonly maxpoll: number;
   private readonly stept: number;
   private readonly panict: number;
   private readonly watch: number;
@@ -134,8 +53,8 @@ export class Rfc5905Discipline implements Discipline {
   /** The poll exponent asked for (RFC s.poll), and the mean square offset it is adapted by. */
   private readonly polls: PollAdapter;
   private theta2 = 0;
-  /** Offset variance of a median exchange of the system peer (s²), and the last exchange's offset. */
-  private noise = Number.NaN;
+  /** The system peer's exchanges, and the last one's offset (unweighted). */
+  private readonly peer = new PeerExchanges();
   private measured = 0;
   /** c.freq (s/s). */
   private freq: number;
@@ -155,10 +74,6 @@ export class Rfc5905Discipline implements Discipline {
   private readonly recent: Array<{ raw: RawTime; time: NtpTime }> = [];
   /** Counter value of the last exchange used directly as an update (start-up). */
   private fromExchange: RawTime | null = null;
-  /** The system peer's last exchange delays (s), and whose. */
-  private readonly delays: number[] = [];
-  private delaysOf = '';
-  private lastExchange: RawTime | null = null;
   /** The last sample the system handed over, and whether an update comes from an exchange. */
   private lastSystem: ClockSample | null = null;
   private inExchange = false;
@@ -188,9 +103,12 @@ export class Rfc5905Discipline implements Discipline {
       });
     this.clock = this.software;
     this.history = new ClockHistory(this.software);
-    this.minpoll = opts.minpoll ?? 6;
-    this.maxpoll = Math.max(this.minpoll, opts.maxpoll ?? 10);
-    this.polls = new PollAdapter(this.minpoll, this.maxpoll, opts.pollTarget ?? POLL_TARGET);
+    const minpoll = opts.minpoll ?? 6;
+    this.polls = new PollAdapter(
+      minpoll,
+      Math.max(minpoll, opts.maxpoll ?? 10),
+      opts.pollTarget ?? POLL_TARGET,
+    );
     const st = opts.stepThreshold ?? STEPT;
     this.stept = st > 0 ? st : Number.POSITIVE_INFINITY;
     const pt = opts.panicThreshold ?? PANICT;
@@ -236,34 +154,14 @@ export class Rfc5905Discipline implements Discipline {
     if (this.latest === null || x.tf > this.latest) this.latest = x.tf;
     this.sources?.add(x);
     if (!fromSystemPeer || x.tf < x.ta) return;
-    const delay = Math.max(0, Number(x.tf - x.ta) / 1e9 - durationToSeconds(x.te - x.tb));
-    if (x.sourceId !== this.delaysOf) {
-      this.delays.length = 0;
-      this.lastExchange = null;
-    }
-    this.delaysOf = x.sourceId;
+    // Every exchange of the system peer is an update, weighted by its queueing (`PeerExchanges`): the
+    // clock filter's minimum of eight hands on a new sample only every few polls, old by then (at long
+    // polls the first would come thousands of s late).
+    const sinceUpdate = this.t === null ? 0 : Number(x.tf - this.t) / 1e9;
+    const e = this.peer.add(x, sinceUpdate, 2 ** this.polls.exponent, this.state === 'FREQ');
     // Polls left without a response raise the poll slowly (chrony: 0.1 each, for the system peer).
-    if (this.lastExchange !== null) {
-      const missed = Math.round(Number(x.tf - this.lastExchange) / 1e9 / 2 ** this.polls.exponent) - 1;
-      if (missed > 0) this.polls.adjust(0.1 * missed);
-    }
-    this.lastExchange = x.tf;
-    this.delays.push(delay);
-    if (this.delays.length > DELAY_WINDOW) this.delays.shift();
-    // Every exchange of the system peer is an update, its offset weighted by its queueing E (delay above
-    // the minimum of the last ones): w = V/(V + (E + e0)²/12), V that of a median one. The clock filter's
-    // minimum of eight hands on a new sample only every few polls, old by then (at long polls the
-    // first would come thousands of s late).
+    if (e.missed > 0) this.polls.adjust(0.1 * e.missed);
     if (this.t === null || x.tf <= this.t) return;
-    const sorted = [...this.delays].sort((p, q) => p - q);
-    const min = sorted[0] ?? delay;
-    const med = (sorted[(sorted.length - 1) >> 1] ?? delay) - min;
-    const e0 = 0.1 * med + 1e-6;
-    // V: what the clock may have wandered since the last update (random-walk frequency), at least the
-    // noise of a median exchange.
-    const mu = Number(x.tf - this.t) / 1e9;
-    const v = (med + e0) ** 2 / 12 + (WANDER * WANDER * mu * mu * mu) / 3;
-    const w = this.state === 'FREQ' ? 1 : v / (v + (delay - min + e0) ** 2 / 12);
     const measured =
       (durationToSeconds(x.tb - this.readAt(x.ta)) + durationToSeconds(x.te - this.readAt(x.tf))) / 2;
     // Only an exchange consistent with the system's last sample of this source (both bound the true
@@ -275,20 +173,15 @@ export class Rfc5905Discipline implements Discipline {
     const ref = sys.offset - (moved - age * (1 + this.software.frequency()));
     // The clock's frequency error: within PHI in SYNC, anything up to the tolerance before.
     const drift = (this.state === 'SYNC' || this.state === 'SPIK' ? PHI : this.maxfreq) * age;
-    if (Math.abs(measured - ref) > (delay + sys.rootDelay) / 2 + 3 * this.jitter + drift) return;
-    const offset = w * measured;
-    // The mean offset variance of the exchanges (what a measured offset adds to the prediction error).
-    let nv = 0;
-    for (const d of this.delays) nv += (d - min + e0) ** 2 / 12;
-    this.noise = nv / this.delays.length;
+    if (Math.abs(measured - ref) > (e.delay + sys.rootDelay) / 2 + 3 * this.jitter + drift) return;
     this.measured = measured;
     this.inExchange = true;
     const r = this.update({
       raw: x.tf,
       now: x.tf,
-      offset,
+      offset: e.weight * measured,
       jitter: this.jitter,
-      rootDelay: x.rootDelay + delay,
+      rootDelay: x.rootDelay + e.delay,
       rootDispersion: x.rootDispersion + this.precision,
       poll: this.polls.exponent,
       sourceId: x.sourceId,
@@ -338,8 +231,8 @@ export class Rfc5905Discipline implements Discipline {
    */
   private tau(): number {
     const pollS = 2 ** this.polls.exponent;
-    if (!Number.isFinite(this.noise) || !ADAPTIVE_TAU) return this.pll * Math.min(pollS, ALLAN);
-    const t = ((this.noise * pollS) / (3 * WANDER * WANDER)) ** 0.25;
+    if (!Number.isFinite(this.peer.noise)) return this.pll * Math.min(pollS, ALLAN);
+    const t = ((this.peer.noise * pollS) / (3 * WANDER * WANDER)) ** 0.25;
     return Math.min(16 * pollS, Math.max(pollS, t));
   }
 
@@ -388,9 +281,7 @@ export class Rfc5905Discipline implements Discipline {
     const mu = this.t === null ? 0 : Number(raw - this.t) / 1e9;
     if (sample.now !== undefined && (this.latest === null || sample.now > this.latest))
       this.latest = sample.now;
-    // The update is applied at `at` (now), possibly later than the measurement at `raw`: the clock was
-    // corrected meanwhile. The offset at `at` is the measured one minus the corrections made since the
-    // measurement (from the clock history).
+    // Applied at `at` (now, ≥ raw): the offset then is the measured one minus the corrections since.
     const at = this.when(raw);
     const cOffset = this.history.pendingAt(raw);
     // In FREQ state every update adds to the frequency measurement (which offsetAt then uses).
@@ -418,17 +309,10 @@ export class Rfc5905Discipline implements Discipline {
 
   /** NSET (no frequency file): the first update is stepped (large) or slewed, then FREQ. */
   private onNset(u: Update, large: boolean): Handled {
-    let result: DisciplineResult;
-    if (large) {
-      this.doStep(u.at, u.theta, 'initial offset');
-      result = { kind: 'step', offset: u.theta };
-    } else {
-      // Under the startup hold the first offset is slewed with the hold's short time constant too:
-      // a server whose time still moves along an exponential slew for many minutes is a poor
-      // reference for its own clients' frequency measurement.
-      this.slew(u.at, u.theta, this.hold);
-      result = { kind: 'slew', offset: u.theta };
-    }
+    const result: DisciplineResult = { kind: large ? 'step' : 'slew', offset: u.theta };
+    // (Under the startup hold a first offset is slewed with the hold's short time constant.)
+    if (large) this.doStep(u.at, u.theta, 'initial offset');
+    else this.slew(u.at, u.theta, this.hold);
     this.provisionalFrequency(u.at);
     if (large) this.rstclock('FREQ', u.raw, 0, 0);
     else this.rstclock('FREQ', u.raw, u.offset, u.theta);
@@ -596,7 +480,7 @@ export class Rfc5905Discipline implements Discipline {
     if (holding) return;
     const theta = this.inExchange ? this.measured : u.offset;
     this.theta2 += (theta * theta - this.theta2) / AVG;
-    const r = Number.isFinite(this.noise) ? this.noise : (u.sample.rootDelay / 2) ** 2 / 3;
+    const r = Number.isFinite(this.peer.noise) ? this.peer.noise : (u.sample.rootDelay / 2) ** 2 / 3;
     const samples = 1 + r / Math.max(this.theta2 - r, r / 64, 1e-18);
     const distance = u.sample.rootDelay / 2 + this.precision;
     const rising = !(Math.abs(theta) > distance);
