@@ -67,6 +67,9 @@ export interface DifferenceClock {
 /** Under one-sided queueing an exchange is worth this fraction of one (for the poll). */
 const ASYM_SAMPLES = 16;
 
+/** Poll score taken off at a level shift: fresh exchanges for the new path. */
+const SHIFT_ADJ = -0.5;
+
 /** Poll score added per poll left without a response (chrony's). */
 const MISSED_ADJ = 0.1;
 
@@ -322,7 +325,7 @@ export class FeedForwardClock implements Discipline {
     const shifts = h.shifts;
     h.add(st);
     // A level shift of the path: the estimates need fresh exchanges.
-    if (h.shifts !== shifts) this.polls.adjust(-1);
+    if (h.shifts !== shifts) this.polls.adjust(SHIFT_ADJ);
     const E = h.pointError(st);
     const poorLimit = this.poorFactor * (h.qualityScale / this.qualityFactor);
     const limit = Math.max(poorLimit, this.minQualityScale * this.poorFactor);
@@ -356,7 +359,13 @@ export class FeedForwardClock implements Discipline {
     // Under one-sided queueing only the few least-queued exchanges count: a quarter of the information.
     const noise = h.asymmetric ? h.noise / ASYM_SAMPLES : h.noise;
     const samples = 1 + noise / h.predictionVariance(2 ** this.polls.exponent);
-    this.polls.sample(Math.abs(h.innovation), Math.max(0, h.rtt(st)) / 2 + h.noise ** 0.5, samples);
+    // Trouble: beyond what the path explains, and beyond three standard deviations of the innovation
+    // (otherwise a long poll's ordinary prediction error would pull the poll down every few exchanges).
+    const distance = Math.max(
+      Math.max(0, h.rtt(st)) / 2 + h.noise ** 0.5,
+      3 * Math.sqrt(h.innovationVar || 0),
+    );
+    this.polls.sample(Math.abs(h.innovation), distance, samples);
   }
 
   /**

@@ -80,6 +80,8 @@ export class ExchangeHistory {
   private p01 = 0;
   /** The newest exchange's offset minus its prediction (s), and the offset variance of a median exchange. */
   innovation = Number.NaN;
+  /** Its expected variance (prediction plus the exchange's own noise), s². */
+  innovationVar = Number.NaN;
   noise = Number.NaN;
   /** Slope of the offset errors against the queueing, averaged (one-sided queueing: towards ±0.5). */
   asymmetry = 0;
@@ -279,6 +281,7 @@ export class ExchangeHistory {
             (i) => ASYM_BIAS * shift * es[i]!,
           );
     this.innovation = r.innovations[r.innovations.length - 1] ?? Number.NaN;
+    this.innovationVar = r.lastS;
     this.noise = med ** 2 / 12 + o.minNoise * o.minNoise;
     if (!Number.isFinite(r.a) || !Number.isFinite(r.b)) return;
     this.wander = Math.sqrt(this.wander ** 2 + ((r.b - this.freq) ** 2 - this.wander ** 2) / 4);
@@ -334,6 +337,7 @@ export class ExchangeHistory {
     c: number;
     jitter: number;
     innovations: number[];
+    lastS: number;
   } {
     const q2 = this.o.wander * this.o.wander;
     const first = stamps[0]!;
@@ -346,6 +350,7 @@ export class ExchangeHistory {
     let sw = 0;
     let sr = 0;
     const innovations = [Number.NaN];
+    let lastS = Number.NaN;
     for (let k = 1; k < stamps.length; k++) {
       const st = stamps[k]!;
       const dt = st.c - c;
@@ -359,6 +364,7 @@ export class ExchangeHistory {
       const r = variance(k);
       const nu = st.s - st.c - bias(k) - a;
       innovations.push(nu);
+      lastS = p00 + r;
       const sInv = 1 / (p00 + r);
       const k0 = p00 * sInv;
       const k1 = p01 * sInv;
@@ -370,7 +376,7 @@ export class ExchangeHistory {
       sw += 1 / r;
       sr += (nu * nu) / r;
     }
-    return { a, b, p00, p01, p11, c, jitter: sw > 0 ? Math.sqrt(sr / sw) : 0, innovations };
+    return { a, b, p00, p01, p11, c, jitter: sw > 0 ? Math.sqrt(sr / sw) : 0, innovations, lastS };
   }
 
   /** Variance of the offset predicted `dt` s after the last estimate (s²). */

@@ -43,6 +43,8 @@ const MAX_SOURCES = 64;
 const MAX_POINTS = 256;
 /** Points kept whatever their age (at long polls the window holds only one or two). */
 const MIN_POINTS = 8;
+/** Largest standard deviation (s/s) of a source's frequency that is used. */
+const MAX_SLOPE_SD = 100e-6;
 /** Shortest span of exchanges (s) that gives a frequency: a start-up burst. */
 const MIN_SPAN = 4;
 
@@ -111,6 +113,44 @@ export class SourceFrequency {
   }
 }
 
+/** A point of a weighted fit of true time against the counter. */
+export interface WeightedPoint {
+  raw: RawTime;
+  time: NtpTime;
+  w: number;
+}
+
+/**
+ * Weighted least-squares slope of true time against the counter (the rate correction, s/s), and the
+ * sum Σ w·dx² that sets its precision; null without a spread.
+ */
+export function weightedLine(pts: readonly WeightedPoint[]): { slope: number; sxx: number } | null {
+  const first = pts[0];
+  if (first === undefined) return null;
+  const xy = (p: WeightedPoint) => {
+    const x = Number(p.raw - first.raw) / 1e9;
+    return { x, y: durationToSeconds(p.time - first.time) - x };
+  };
+  let sw = 0;
+  let sx = 0;
+  let sy = 0;
+  for (const p of pts) {
+    const { x, y } = xy(p);
+    sw += p.w;
+    sx += p.w * x;
+    sy += p.w * y;
+  }
+  if (!(sw > 0)) return null;
+  let sxx = 0;
+  let sxy = 0;
+  for (const p of pts) {
+    const { x, y } = xy(p);
+    sxx += p.w * (x - sx / sw) ** 2;
+    sxy += p.w * (x - sx / sw) * (y - sy / sw);
+  }
+  return sxx > 0 ? { slope: sxy / sxx, sxx } : null;
+}
+
 function weightedSlope(list: Point[]): number | null {
   const first = list[0];
   const lastP = list[list.length - 1];
@@ -122,26 +162,9 @@ function weightedSlope(list: Point[]): number | null {
   const es = list.map((p) => p.rtt - min).sort((a, b) => a - b);
   const med = es[es.length >> 1] ?? 0;
   const e0 = Math.max(0.1, 0.7 / Math.sqrt(list.length)) * med + 1e-6;
-  let sw = 0;
-  let sx = 0;
-  let sy = 0;
-  for (const p of list) {
-    const w = 1 / (p.rtt - min + e0) ** 2;
-    const x = Number(p.raw - first.raw) / 1e9;
-    const y = durationToSeconds(p.time - first.time) - x;
-    sw += w;
-    sx += w * x;
-    sy += w * y;
-  }
-  const mx = sx / sw;
-  const my = sy / sw;
-  let sxx = 0;
-  let sxy = 0;
-  for (const p of list) {
-    const w = 1 / (p.rtt - min + e0) ** 2;
-    const dx = Number(p.raw - first.raw) / 1e9 - mx;
-    sxx += w * dx * dx;
-    sxy += w * dx * (durationToSeconds(p.time - first.time) - Number(p.raw - first.raw) / 1e9 - my);
-  }
-  return sxx > 0 ? sxy / sxx : null;
+  const fit = weightedLine(list.map((p) => ({ raw: p.raw, time: p.time, w: 1 / (p.rtt - min + e0) ** 2 })));
+  // Each offset's variance is (E + e0)²/12 = 1/(12 w): the slope's is 1/(12 Σ w dx²). A slope known
+  // no better than MAX_SLOPE_SD (a WAN burst of a few seconds) is no frequency yet.
+  if (fit === null || 1 / (12 * fit.sxx) > MAX_SLOPE_SD ** 2) return null;
+  return fit.slope;
 }

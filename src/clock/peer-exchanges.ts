@@ -26,10 +26,11 @@ export class PeerExchanges {
   /**
    * Notes an exchange of the system peer. Its offset error is within ±E/2, E its queueing (delay
    * above the minimum of the last ones), so it is weighted w = V/(V + (E + e0)²/12): V that of a
-   * median exchange plus what the clock may have wandered in `sinceUpdate` seconds. `poll` is the
-   * current poll interval (s); `full` gives every exchange weight 1 (start-up).
+   * median exchange plus what the clock may have wandered in `sinceUpdate` seconds, or the mean square
+   * prediction error `excess` the clock shows (a transient) if larger. `poll` is the current poll
+   * interval (s); `full` gives every exchange weight 1 (start-up).
    */
-  add(x: RawExchange, sinceUpdate: number, poll: number, full: boolean): PeerExchange {
+  add(x: RawExchange, sinceUpdate: number, poll: number, full: boolean, excess = 0): PeerExchange {
     const delay = Math.max(0, Number(x.tf - x.ta) / 1e9 - durationToSeconds(x.te - x.tb));
     if (x.sourceId !== this.source) {
       this.delays.length = 0;
@@ -46,7 +47,7 @@ export class PeerExchanges {
     const med = (sorted[(sorted.length - 1) >> 1] ?? delay) - min;
     const e0 = 0.1 * med + 1e-6;
     const mu = Math.max(0, sinceUpdate);
-    const v = (med + e0) ** 2 / 12 + (WANDER * WANDER * mu * mu * mu) / 3;
+    const v = Math.max((med + e0) ** 2 / 12 + (WANDER * WANDER * mu * mu * mu) / 3, excess);
     let nv = 0;
     for (const d of this.delays) nv += (d - min + e0) ** 2 / 12;
     this.noise = nv / this.delays.length;

@@ -2,7 +2,15 @@
 
 import { durationToSeconds, type NtpTime, secondsToDuration } from '../time/ntp-time.js';
 import { ClockHistory, type SlewMode } from './history.js';
-import { addPoint, type Fit, newFit, SourceFrequency, slope } from './lsfit.js';
+import {
+  addPoint,
+  type Fit,
+  newFit,
+  SourceFrequency,
+  slope,
+  type WeightedPoint,
+  weightedLine,
+} from './lsfit.js';
 import { PeerExchanges, WANDER } from './peer-exchanges.js';
 import { PollAdapter } from './poll.js';
 import {
@@ -56,6 +64,7 @@ export class Rfc5905Discipline implements Discipline {
   /** The system peer's exchanges, and the last one's offset (unweighted). */
   private readonly peer = new PeerExchanges();
   private measured = 0;
+  private weight = 1;
   /** c.freq (s/s). */
   private freq: number;
   /** c.base, c.last (s); s.t as a counter value (null before the first update). */
@@ -71,12 +80,14 @@ export class Rfc5905Discipline implements Discipline {
   private latest: RawTime | null = null;
   private updates = 0;
   /** True time at the last updates in SYNC (the least-squares FLL). */
-  private readonly recent: Array<{ raw: RawTime; time: NtpTime }> = [];
+  private readonly recent: WeightedPoint[] = [];
   /** Counter value of the last exchange used directly as an update (start-up). */
   private fromExchange: RawTime | null = null;
   /** The last sample the system handed over, and whether an update comes from an exchange. */
   private lastSystem: ClockSample | null = null;
   private inExchange = false;
+  /** The last update was made under the startup hold or in FREQ. */
+  private wasHolding = true;
   /** Startup hold (ntpd's initial frequency clamp): until the stepout interval has passed in SYNC. */
   private hold: boolean;
   /** Counter value at which the hold began counting (the first entry into SYNC), null before. */
@@ -158,7 +169,8 @@ export class Rfc5905Discipline implements Discipline {
     // clock filter's minimum of eight hands on a new sample only every few polls, old by then (at long
     // polls the first would come thousands of s late).
     const sinceUpdate = this.t === null ? 0 : Number(x.tf - this.t) / 1e9;
-    const e = this.peer.add(x, sinceUpdate, 2 ** this.polls.exponent, this.state === 'FREQ');
+    const excess = Number.isFinite(this.peer.noise) ? this.theta2 - this.peer.noise : 0;
+    const e = this.peer.add(x, sinceUpdate, 2 ** this.polls.exponent, this.state === 'FREQ', excess);
     // Polls left without a response raise the poll slowly (chrony: 0.1 each, for the system peer).
     if (e.missed > 0) this.polls.adjust(0.1 * e.missed);
     if (this.t === null || x.tf <= this.t) return;
@@ -175,6 +187,7 @@ export class Rfc5905Discipline implements Discipline {
     const drift = (this.state === 'SYNC' || this.state === 'SPIK' ? PHI : this.maxfreq) * age;
     if (Math.abs(measured - ref) > (e.delay + sys.rootDelay) / 2 + 3 * this.jitter + drift) return;
     this.measured = measured;
+    this.weight = e.weight;
     this.inExchange = true;
     const r = this.update({
       raw: x.tf,
@@ -277,6 +290,7 @@ export class Rfc5905Discipline implements Discipline {
       return { kind: 'panic', offset };
     }
     this.updates++;
+    // (For an exchange, with its weighted offset: the fits over true time are then weighted too.)
     const trueTime = this.readAt(raw) + secondsToDuration(offset);
     const mu = this.t === null ? 0 : Number(raw - this.t) / 1e9;
     if (sample.now !== undefined && (this.latest === null || sample.now > this.latest))
@@ -449,10 +463,12 @@ export class Rfc5905Discipline implements Discipline {
       result = { kind: 'slew', offset: u.theta };
       // The jitter is not accumulated before SYNC and under the hold: those offsets are dominated by
       // the start-up transient; they would inflate it for many updates (and with it the poll interval).
-      if (!c.holding && this.state !== 'FREQ') {
+      // (Nor against the last offset of the start-up, which is the transient itself.)
+      if (!c.holding && this.state !== 'FREQ' && !this.wasHolding) {
         const d = Math.max(Math.abs(u.offset - this.last), this.precision);
         this.jitter = Math.sqrt(this.jitter ** 2 + (d ** 2 - this.jitter ** 2) / AVG);
       }
+      this.wasHolding = c.holding || this.state === 'FREQ';
       this.slew(at, c.now, c.holding, this.clampFreq(this.freq + c.freq));
       this.rstclock('SYNC', raw, u.offset, c.now);
     }
@@ -466,7 +482,6 @@ export class Rfc5905Discipline implements Discipline {
     this.lastChange = at;
     this.adjustPoll(u, c.holding);
     this.afterUpdate(u.sample, raw);
-    this.lastOffset = u.offset;
     return result;
   }
 
@@ -492,11 +507,7 @@ export class Rfc5905Discipline implements Discipline {
     return Math.max(-this.maxfreq, Math.min(this.maxfreq, f));
   }
 
-  /**
-   * At the first update: the frequency measured so far from the sources' exchanges (if they span a
-   * minute) is applied at once, so that the clock does not run on a 100 ppm error through the FREQ
-   * state (the next update may be many polls away: a step clears every clock filter).
-   */
+  /** At the first update: the sources' frequency so far, not a 100 ppm error through the FREQ state. */
   private provisionalFrequency(at: RawTime): void {
     const y = this.sources?.slope() ?? null;
     if (y === null) return;
@@ -509,17 +520,10 @@ export class Rfc5905Discipline implements Discipline {
   /** Slope of true time against the counter over the last updates in SYNC (null with too few). */
   private recentSlope(u: Update): number | null {
     const pts = this.recent;
-    pts.push({ raw: u.raw, time: u.trueTime });
+    // Weighted by the exchanges' weights (their queueing).
+    pts.push({ raw: u.raw, time: u.trueTime, w: this.inExchange ? this.weight : 1 });
     if (pts.length > FLL_POINTS) pts.shift();
-    const first = pts[0];
-    const last = pts[pts.length - 1];
-    if (first === undefined || last === undefined || pts.length < 4) return null;
-    const f = newFit(first.raw, first.time);
-    for (let k = 1; k < pts.length; k++) {
-      const p = pts[k];
-      if (p !== undefined) addPoint(f, p.raw, p.time);
-    }
-    return slope(f, 4);
+    return pts.length < 4 ? null : (weightedLine(pts)?.slope ?? null);
   }
 
   /** First entry into SYNC state: the startup hold starts counting its stepout interval. */
@@ -529,10 +533,7 @@ export class Rfc5905Discipline implements Discipline {
     this.fit = newFit(raw, trueTime);
   }
 
-  /**
-   * The rate correction the clock should have, best estimate: in FREQ state the provisional one
-   * measured so far (the clock itself still runs on the old frequency), else the clock's.
-   */
+  /** Best estimate of the rate correction: in FREQ and the hold the sources' so far, else the clock's. */
   private rateEstimate(): number {
     if (this.state === 'FREQ' || this.state === 'NSET') {
       const y = this.sources?.slope() ?? slope(this.freqFit, 2);
