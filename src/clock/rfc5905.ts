@@ -86,6 +86,7 @@ export class Rfc5905Discipline implements Discipline {
   /** The last sample the system handed over, and whether an update comes from an exchange. */
   private lastSystem: ClockSample | null = null;
   private inExchange = false;
+  private exchanges = false;
   /** The last update was made under the startup hold or in FREQ. */
   private wasHolding = true;
   /** Startup hold (ntpd's initial frequency clamp): until the stepout interval has passed in SYNC. */
@@ -162,6 +163,7 @@ export class Rfc5905Discipline implements Discipline {
 
   /** Notes the latest counter value seen (no model change goes before it) and, at start-up, the sources' frequencies. */
   exchange(x: RawExchange, fromSystemPeer: boolean): void {
+    this.exchanges = true;
     if (this.latest === null || x.tf > this.latest) this.latest = x.tf;
     this.sources?.add(x);
     if (!fromSystemPeer || x.tf < x.ta) return;
@@ -352,7 +354,8 @@ export class Rfc5905Discipline implements Discipline {
    */
   private onFreq(u: Update, large: boolean): Handled {
     if (u.mu < this.watch) {
-      const y = large ? null : (this.sources?.slope() ?? null);
+      // No frequency yet: with exchanges the phase is corrected all the same (the RFC waits).
+      const y = large ? null : (this.sources?.slope() ?? (this.exchanges ? this.freq : null));
       if (y === null) {
         if (!large) this.afterUpdate(u.sample, u.raw);
         return { done: { kind: 'ignored', reason: 'FREQ: waiting for the stepout interval' } };

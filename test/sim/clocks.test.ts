@@ -102,7 +102,10 @@ test('adaptive polling: the poll falls on trouble (a level shift the estimates m
     const tr = trace(standard('level-shift', { duration: 12000 }), 'feedforward', seed, 16);
     const before = tr.filter((p) => p.t > 6000 && p.t < 8000).map((p) => p.poll);
     const after = tr.filter((p) => p.t > 8000 && p.t < 11000).map((p) => p.poll);
-    assert.ok(Math.min(...after) < Math.max(...before), `seed ${seed}: ${before} → ${after}`);
+    assert.ok(
+      Math.min(...after) < Math.max(...before),
+      `seed ${seed}: at most 2^${Math.max(...before)} before, at least 2^${Math.min(...after)} after`,
+    );
   }
   // And for the RFC 5905 clock, an offset beyond the path's delay lowers the poll (unit level: poll.test.ts).
 });
@@ -132,5 +135,16 @@ test('one-sided queueing: the feed-forward clock settles within 50 µs of the tr
     const c = run(standard('one-sided', { duration: 6000, warmup: 2000 }), 'feedforward', seed);
     assert.ok(Math.abs(c.meanError) < 50e-6, `seed ${seed}: mean ${us(c.meanError)}`);
     assert.ok(c.rmsError < 150e-6, `seed ${seed}: RMS ${us(c.rmsError)}`);
+  }
+});
+
+test('start-up at 1 s polls: the burst runs at a quarter of the poll; synchronised within a second', () => {
+  const sc = pinned(standard('wan', { duration: 10 }), 0);
+  for (const clock of CLOCKS) {
+    const tr = trace(sc, clock, 1, 0.25);
+    const at1 = tr.find((p) => p.t >= 1);
+    assert.ok(at1 !== undefined && at1.synchronised, `${clock}: synchronised at 1 s`);
+    const worst = Math.max(...tr.filter((p) => p.t >= 1).map((p) => Math.abs(p.err)));
+    assert.ok(worst < 1e-3, `${clock}: worst ${us(worst)} from 1 s`);
   }
 });
