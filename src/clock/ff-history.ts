@@ -24,16 +24,13 @@ interface Segment {
 const SHIFT_SPAN = 4096;
 const MIN_SHIFT_WINDOW = 6;
 
-/** One-sided queueing: the least slope taken out, its extra down-weighting, the points it needs. */
-const ASYM_MIN = 0.4;
-const ASYM_WEIGHT = 100;
-const ASYM_POINTS = 8;
 /**
- * Fraction of the slope taken out of each offset: the offset error of one-sided exponential queueing
- * is near zero for small E and −E/2 + the other side's mean for large E, so the full slope would
- * over-correct the low-delay exchanges that dominate.
+ * One-sided queueing: the least (averaged) slope acted on, the extra down-weighting of queued
+ * exchanges, the pairs the slope needs, and the fraction of it taken out of each offset (the offset
+ * error of one-sided exponential queueing is near zero for small E and −E/2 + the other side's mean
+ * for large E, so the full slope would over-correct the low-delay exchanges that dominate).
  */
-const ASYM_BIAS = 0.5;
+const ASYM = { min: 0.4, weight: 100, points: 8, bias: 0.5 } as const;
 
 /** Good exchanges in the Kalman filter. */
 const KF_SPAN = 64;
@@ -270,15 +267,15 @@ export class ExchangeHistory {
     // the queued exchanges are weighted down further.
     const k = this.asymmetrySlope(stamps, es, first.b);
     this.asymmetry += (k - this.asymmetry) / 4;
-    const shift = Math.abs(this.asymmetry) >= ASYM_MIN ? this.asymmetry : 0;
+    const shift = Math.abs(this.asymmetry) >= ASYM.min ? this.asymmetry : 0;
     const med = this.medianError() + e0;
     const r =
       shift === 0
         ? first
         : this.kalman(
             stamps,
-            (i) => plain(i) * (1 + ASYM_WEIGHT * (shift / 0.5) ** 2 * ((es[i]! + e0) / med) ** 2),
-            (i) => ASYM_BIAS * shift * es[i]!,
+            (i) => plain(i) * (1 + ASYM.weight * (shift / 0.5) ** 2 * ((es[i]! + e0) / med) ** 2),
+            (i) => ASYM.bias * shift * es[i]!,
           );
     this.innovation = r.innovations[r.innovations.length - 1] ?? Number.NaN;
     this.innovationVar = r.lastS;
@@ -296,7 +293,7 @@ export class ExchangeHistory {
 
   /** One-sided queueing was detected: the offsets are corrected for it. */
   get asymmetric(): boolean {
-    return Math.abs(this.asymmetry) >= ASYM_MIN;
+    return Math.abs(this.asymmetry) >= ASYM.min;
   }
 
   /**
@@ -316,7 +313,7 @@ export class ExchangeHistory {
       sxy += de * dy;
       n++;
     }
-    if (n < ASYM_POINTS || !(sxx > 0)) return 0;
+    if (n < ASYM.points || !(sxx > 0)) return 0;
     return Math.max(-0.5, Math.min(0.5, sxy / sxx));
   }
 
