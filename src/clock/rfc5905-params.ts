@@ -20,7 +20,7 @@ export const PGATE = 4;
 export const FLL_POINTS = 8;
 export const FLL_AVG = 2;
 /** Default target of the poll adaptation. */
-export const POLL_TARGET = 1.2;
+export const POLL_TARGET = 1.1;
 
 export interface Rfc5905Options {
   /** Initial model of the software clock: counter value `raw` reads as `time` (default 0 ↔ 0). */
@@ -33,7 +33,7 @@ export interface Rfc5905Options {
   /** Poll exponent limits (log2 s), defaults 6 and 10; the poll adapts within them (`PollAdapter`). */
   minpoll?: number;
   maxpoll?: number;
-  /** Samples' worth of information at the poll chosen (default 1.2). */
+  /** Samples' worth of information at the poll chosen (default 1.1). */
   pollTarget?: number;
   /** Step threshold (s), default 0.128; 0 or Infinity: never step (always slew). */
   stepThreshold?: number;

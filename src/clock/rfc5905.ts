@@ -489,13 +489,12 @@ export class Rfc5905Discipline implements Discipline {
   }
 
   /**
-   * Poll adjustment (chrony's rule, `PollAdapter`); frozen under the startup hold (as ntpd does). The
+   * Poll adjustment (chrony's rule, `PollAdapter`); under the startup hold it only rises. The
    * offsets are the prediction errors: the estimate holds 1 + R/P samples' worth, R the noise of a
    * median exchange, P = mean θ² − R what the clock adds. An offset beyond half the delay is trouble.
    * The poll is not raised while updates come more than two polls apart (undersampling).
    */
   private adjustPoll(u: Update, holding: boolean): void {
-    if (holding) return;
     const theta = this.inExchange ? this.measured : u.offset;
     this.theta2 += (theta * theta - this.theta2) / AVG;
     const r = Number.isFinite(this.peer.noise) ? this.peer.noise : (u.sample.rootDelay / 2) ** 2 / 3;
@@ -503,6 +502,8 @@ export class Rfc5905Discipline implements Discipline {
     const distance = u.sample.rootDelay / 2 + this.precision;
     const rising = !(Math.abs(theta) > distance);
     if (rising && (u.mu === 0 || u.mu > 2 * 2 ** this.polls.exponent)) return;
+    // Under the startup hold the poll only rises (the transient being slewed away is no trouble).
+    if (holding && !(rising && samples > this.polls.target)) return;
     this.polls.sample(Math.abs(theta), distance, samples);
   }
 
