@@ -292,7 +292,7 @@ export class Rfc5905Discipline implements Discipline {
       return { kind: 'panic', offset };
     }
     this.updates++;
-    // (For an exchange, with its weighted offset: the fits over true time are then weighted too.)
+    // (An exchange's weighted offset: the fits over true time are weighted too.)
     const trueTime = this.readAt(raw) + secondsToDuration(offset);
     const mu = this.t === null ? 0 : Number(raw - this.t) / 1e9;
     if (sample.now !== undefined && (this.latest === null || sample.now > this.latest))
@@ -489,10 +489,9 @@ export class Rfc5905Discipline implements Discipline {
   }
 
   /**
-   * Poll adjustment (chrony's rule, `PollAdapter`); under the startup hold it only rises. The
-   * offsets are the prediction errors: the estimate holds 1 + R/P samples' worth, R the noise of a
-   * median exchange, P = mean θ² − R what the clock adds. An offset beyond half the delay is trouble.
-   * The poll is not raised while updates come more than two polls apart (undersampling).
+   * Poll adjustment (chrony's rule, `PollAdapter`); under the startup hold it only rises. The offsets
+   * are the prediction errors: the estimate holds 1 + R/P samples' worth, R a median exchange's noise,
+   * P = mean θ² − R. An offset beyond half the delay is trouble; no rise while updates are sparse.
    */
   private adjustPoll(u: Update, holding: boolean): void {
     const theta = this.inExchange ? this.measured : u.offset;
@@ -502,7 +501,7 @@ export class Rfc5905Discipline implements Discipline {
     const distance = u.sample.rootDelay / 2 + this.precision;
     const rising = !(Math.abs(theta) > distance);
     if (rising && (u.mu === 0 || u.mu > 2 * 2 ** this.polls.exponent)) return;
-    // Under the startup hold the poll only rises (the transient being slewed away is no trouble).
+    // Under the startup hold the poll only rises (the transient being slewed is no trouble).
     if (holding && !(rising && samples > this.polls.target)) return;
     this.polls.sample(Math.abs(theta), distance, samples);
   }
