@@ -8,6 +8,8 @@ export const NSTAGE = 8;
 export const MAXDISP = 16;
 /** Minimum dispersion increment / distance (s). */
 export const MINDISP = 0.01;
+/** Allan intercept (s): clock filter samples older than this sort after the younger ones (ntpd). */
+export const ALLAN_INTERCEPT = 1500;
 /** Spike gate: popcorn spikes exceed SGATE times the peer jitter. */
 export const SGATE = 3;
 /** Default root distance threshold (s). */

@@ -2,8 +2,9 @@
  * The clock filter algorithm (RFC 5905 section 10, Appendix A.5.2 clock_filter()).
  *
  * Eight stages of (offset, delay, dispersion, epoch) are kept, newest first. Each stage's dispersion
- * grows at PHI s/s as it ages. On every new sample the stages are sorted by delay; the lowest-delay
- * stage gives the peer offset and delay, the dispersion is the weighted sum
+ * grows at PHI s/s as it ages. On every new sample the stages are sorted by delay (samples older than
+ * the Allan intercept last, as in ntpd); the lowest-delay stage gives the peer offset and delay, the
+ * dispersion is the weighted sum
  *   ε = Σ ε_i / 2^(i+1)
  * over the sorted stages and the jitter is the RMS of the offset differences to the first one
  *   ψ = sqrt( 1/(n-1) Σ (θ_0 - θ_i)^2 )
@@ -13,7 +14,7 @@
  *
  * Times are in seconds on a monotonic axis chosen by the caller (the engine uses raw counter seconds).
  */
-import { MAXDISP, MAXDIST, NSTAGE, PHI, SGATE } from './constants.js';
+import { ALLAN_INTERCEPT, MAXDISP, MAXDIST, NSTAGE, PHI, SGATE } from './constants.js';
 
 export interface FilterSample {
   offset: number;
@@ -53,10 +54,16 @@ export class ClockFilter {
   /** Epoch of the last sample handed on (RFC: peer t). */
   private lastEpoch = Number.NEGATIVE_INFINITY;
   private last: FilterOutput | null = null;
+  /** The last output passed on to the system process. */
+  private passed: FilterOutput | null = null;
   private lastUpdate = Number.NEGATIVE_INFINITY;
   private readonly precision: number;
 
   private readonly maxDist: number;
+  /** Real samples added since the last clear, and whether a dummy was shifted in meanwhile. */
+  private fresh = 0;
+  private dummied = false;
+  private startupDisp: number | null = null;
 
   /**
    * @param precision our clock precision in seconds (lower bound on jitter).
@@ -74,7 +81,22 @@ export class ClockFilter {
     for (let i = 0; i < NSTAGE; i++) this.stages.push({ ...emptyStage(now), valid: false });
     this.lastEpoch = Number.NEGATIVE_INFINITY;
     this.last = null;
+    this.passed = null;
     this.lastUpdate = Number.NEGATIVE_INFINITY;
+    this.fresh = 0;
+    this.dummied = false;
+    this.startupDisp = null;
+  }
+
+  /**
+   * While the filter is filling after a clear (not yet eight real samples, no missed poll), the
+   * dispersion of the last evaluation with the empty stages counted like its worst real one instead
+   * of MAXDISP (the RFC's value makes a source unselectable until its fourth sample); the system uses
+   * it to select a source from its first sample. Once the stages are all real both are the same.
+   * Null otherwise.
+   */
+  startupDispersion(): number | null {
+    return this.fresh < NSTAGE && !this.dummied ? this.startupDisp : null;
   }
 
   /** Number of stages holding a real sample. */
@@ -104,6 +126,7 @@ export class ClockFilter {
    * @param pollInterval the current host poll interval in seconds (for the popcorn-spike rule).
    */
   add(sample: FilterSample, pollInterval: number): FilterVerdict {
+    this.fresh++;
     this.stages.unshift({ ...sample, valid: true });
     this.stages.length = NSTAGE;
     return this.evaluate(sample.epoch, pollInterval);
@@ -114,6 +137,7 @@ export class ClockFilter {
    * is shifted in, so old samples age out and the peer dispersion grows.
    */
   addDummy(epoch: number, pollInterval: number): FilterVerdict {
+    this.dummied = true;
     this.stages.unshift({ ...emptyStage(epoch), valid: false });
     this.stages.length = NSTAGE;
     return this.evaluate(epoch, pollInterval);
@@ -125,20 +149,29 @@ export class ClockFilter {
       ...s,
       dispersion: s.valid ? Math.min(MAXDISP, s.dispersion + PHI * Math.max(0, now - s.epoch)) : MAXDISP,
     }));
-    // Sort by delay (invalid stages last), stable for equal delays: newer stays first.
+    // Sort by delay (invalid stages last), stable for equal delays: newer stays first. As ntpd does,
+    // samples older than the Allan intercept sort after the younger ones: at long polls the clock
+    // wanders more in a few polls than a lower delay gains.
+    const old = (s: FilterSample) => now - s.epoch > ALLAN_INTERCEPT;
     const sorted = aged
       .map((s, i) => ({ s, i }))
       .sort((a, b) => {
         if (a.s.valid !== b.s.valid) return a.s.valid ? -1 : 1;
+        if (old(a.s) !== old(b.s)) return old(a.s) ? 1 : -1;
         return a.s.delay - b.s.delay || a.i - b.i;
       })
       .map((x) => x.s);
     let dispersion = 0;
+    let startup = 0;
+    let worst = 0;
     for (let i = 0; i < sorted.length; i++) {
       const st = sorted[i];
       if (st === undefined) continue;
       dispersion += (st.valid ? st.dispersion : MAXDISP) / 2 ** (i + 1);
+      if (st.valid) worst = Math.max(worst, st.dispersion);
+      startup += (st.valid ? st.dispersion : worst) / 2 ** (i + 1);
     }
+    this.startupDisp = startup;
     // ntpd: once two samples are in, samples whose distance (δ/2 + ε) reaches MAXDIST are left out
     // of the jitter (a badly congested sample must not make the whole peer unselectable).
     const valid: typeof sorted = [];
@@ -169,10 +202,12 @@ export class ClockFilter {
     if (best.raw !== undefined) output.raw = best.raw;
     // The peer variables follow the filter at every evaluation (ntpd clock_filter()); the prime
     // directive and the spike rule only decide whether the system process hears about it.
-    const prev = this.last;
     this.last = output;
     if (best.epoch <= this.lastEpoch) return { kind: 'stale' };
-    // Popcorn spike suppressor (RFC 5905 A.5.2: |θ - θ_prev| > SGATE·ψ and less than 2 polls since the last update).
+    // Popcorn spike suppressor (RFC 5905 A.5.2: |θ - θ_prev| > SGATE·ψ and less than 2 polls since
+    // the last update), against the sample last passed on: the outlier's own stage, already in the
+    // registers, must not widen the jitter it is tested with.
+    const prev = this.passed;
     if (
       prev !== null &&
       Math.abs(best.offset - prev.offset) > SGATE * prev.jitter &&
@@ -182,7 +217,15 @@ export class ClockFilter {
     }
     this.lastEpoch = best.epoch;
     this.lastUpdate = now;
+    this.passed = output;
     return { kind: 'update', output };
+  }
+
+  /** Adds `by` seconds to every stored offset (the local clock was stepped by −`by`). */
+  shiftOffsets(by: number): void {
+    for (const s of this.stages) if (s.valid) s.offset += by;
+    if (this.last !== null) this.last = { ...this.last, offset: this.last.offset + by };
+    if (this.passed !== null) this.passed = { ...this.passed, offset: this.passed.offset + by };
   }
 
   /** Shifts every stored epoch (not needed for raw-counter epochs, which never step). */

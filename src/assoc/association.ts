@@ -120,7 +120,8 @@ interface ReceivedResponse {
 const HISTORY = 8;
 const IBURST_COUNT = 6;
 const BURST_COUNT = 8;
-const BURST_INTERVAL_NS = 2_000_000_000n;
+/** Interval between the requests of a burst: 2 s, at most a quarter of the poll (chrony's rule). */
+const BURST_INTERVAL = 2;
 /** Consecutive basic replies to interleaved requests after which we stop asking. */
 const XLEAVE_GIVE_UP = 4;
 /** Requests without a valid response after which the next request is basic (RFC 9769 client). */
@@ -292,7 +293,10 @@ export class Association {
     return this.filter.output();
   }
 
-  /** Root distance of this peer at `raw` (RFC 5905 root_dist()). */
+  /**
+   * Root distance of this peer at `raw` (RFC 5905 root_dist()); while the clock filter is filling
+   * after a clear, with the dispersion of its real samples (`ClockFilter.startupDispersion`).
+   */
   rootDistance(raw: RawTime): number {
     const o = this.output();
     if (o === null) return MAXDISP;
@@ -300,7 +304,7 @@ export class Association {
       rootDelay: this.rootDelay,
       delay: o.delay,
       rootDispersion: this.rootDispersion,
-      dispersion: o.dispersion,
+      dispersion: this.filter.startupDispersion() ?? o.dispersion,
       jitter: o.jitter,
       age: rawSeconds(raw) - o.epoch,
     });
@@ -395,7 +399,7 @@ export class Association {
     if (this.burstLeft > 0) {
       this.burstLeft--;
       out.push(...this.transmit(raw));
-      if (this.burstLeft > 0) this.nextPoll = raw + BURST_INTERVAL_NS;
+      if (this.burstLeft > 0) this.nextPoll = raw + secondsNs(Math.min(BURST_INTERVAL, 2 ** this.hpoll / 4));
       else
         this.schedule(
           raw,
@@ -436,7 +440,7 @@ export class Association {
     }
     out.push(...this.transmit(raw));
     if (this.burstLeft > 0) {
-      this.nextPoll = raw + BURST_INTERVAL_NS;
+      this.nextPoll = raw + secondsNs(Math.min(BURST_INTERVAL, 2 ** this.hpoll / 4));
       return out;
     }
     if (this.calibrating) interval = Math.min(interval, 16);

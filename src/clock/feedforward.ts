@@ -1,32 +1,7 @@
-/**
- * The feed-forward clock, after RADclock (Veitch, Ridoux, Korada: "Robust synchronization of
- * absolute and difference clocks over networks", IEEE/ACM ToN 2009).
- *
- * Instead of feeding offsets back into a loop, every exchange is kept as raw material: the counter
- * values Ta, Tf (our send/receive) and the server's Tb, Te. Estimates are recomputed from that history:
- *
- * - **Minimum RTT** r̂ of the path, per *segment*. A lower RTT is accepted at once. A sustained
- *   upward level shift (the minimum of the last `shiftWindow` exchanges above r̂ by more than the
- *   shift threshold) opens a new segment whose minimum is the recent one. The point error of an
- *   exchange is E = RTT − r̂ (of its segment): how much queueing it suffered.
- * - **Rate** ρ̂ (true seconds per nominal counter second; the counter period is ρ̂ ns): from two
- *   well-separated low-E exchanges, the best of the oldest quarter of the rate window and the best of
- *   the newest quarter. Path asymmetry and the offset cancel; the error is ≈ (E_i + E_j) / Δ.
- * - **Local rate** β (a correction to ρ̂ on a shorter timescale): a quality-weighted least-squares slope
- *   of the residuals y = S − ρ̂·C over `localRateWindow` seconds.
- * - **Offset**: the quality-weighted mean of y + β·(now − C) over `offsetWindow` seconds, with weights
- *   exp(−(E/Eq)²), Eq an adaptive quality scale (a fraction of the median point error).
- * - **Freewheel**: an exchange whose point error is large (poor input) changes no estimate; the clock
- *   keeps running on the last good ones, and the error bound grows.
- *
- * The absolute clock is a `SoftwareClock` set to S0 + ρ̂·C + α + β·(C − Cnow); small corrections are
- * slewed linearly over one poll interval (at most 500 ppm), so it stays monotonic and smooth. The **difference clock** measures intervals with
- * ρ̂ alone, so offset corrections never disturb it.
- *
- * C and S above are seconds relative to the first exchange (counter and server time respectively), kept
- * as doubles after bigint subtraction.
- */
+/** The feed-forward clock (after RADclock): estimates from the raw exchanges of the system peer drive a `SoftwareClock`; see docs/clocks.md. */
 import { durationToSeconds, type NtpTime, secondsToDuration } from '../time/ntp-time.js';
+import { ExchangeHistory, type Stamp } from './ff-history.js';
+import { PollAdapter } from './poll.js';
 import { MAX_SLEW_RATE, PHI, SoftwareClock } from './software-clock.js';
 import type {
   ClockSample,
@@ -44,17 +19,21 @@ export interface FeedForwardOptions {
   time?: NtpTime;
   /** Initial rate correction (ppm), e.g. from the drift file. */
   initialFrequencyPpm?: number;
-  /** Poll exponents (log2 s). The feed-forward clock asks for `minpoll` (default 6). */
+  /** Poll exponent limits (log2 s), defaults 6 and 10; the poll adapts within them (`PollAdapter`). */
   minpoll?: number;
   maxpoll?: number;
+  /** Samples' worth of information the estimate should hold at the poll chosen (default 2). */
+  pollTarget?: number;
   /** Corrections larger than this (s) are stepped (default 0.128); the first estimate always sets the clock. */
   stepThreshold?: number;
   /** Seconds of history for the rate estimate (default 4096). */
   rateWindow?: number;
-  /** Seconds of history for the local rate (default 2048). */
-  localRateWindow?: number;
-  /** Seconds of history for the offset estimate (default 1024). */
-  offsetWindow?: number;
+  /** Random-walk frequency noise of the counter assumed by the offset filter, s/s per √s (default 1e-9). */
+  wander?: number;
+  /** Queueing assumed for the minimum-delay exchange, as a fraction of the median point error (default 0.1). */
+  floorFactor?: number;
+  /** Noise floor of every offset (timestamping), s (default 1 µs). */
+  minNoise?: number;
   /** Exchanges in the upward level-shift window (default 16). */
   shiftWindow?: number;
   /** Most exchanges kept (default 4096). */
@@ -64,7 +43,7 @@ export interface FeedForwardOptions {
   minQualityScale?: number;
   /** An exchange is poor (freewheel on it) when E > poorFactor × median point error (default 3). */
   poorFactor?: number;
-  /** Seconds without a good exchange before the state is reported as FREEWHEEL (default 4 × 2^minpoll). */
+  /** Seconds without a good exchange before the state is reported as FREEWHEEL (default 4 polls). */
   freewheelAfter?: number;
   /**
    * Small corrections are slewed linearly over this many seconds (default: one poll interval, 2^minpoll),
@@ -85,39 +64,28 @@ export interface DifferenceClock {
   rate(): number;
 }
 
-interface Stamp {
-  /** Counter mid-point and server mid-point, seconds relative to the first exchange. */
-  c: number;
-  s: number;
-  /** Counter RTT (nominal seconds) and server processing time (s). */
-  crtt: number;
-  srv: number;
-  /** Segment index (level shifts). */
-  seg: number;
-  /** Raw receive counter value. */
-  tf: RawTime;
-  rootDelay: number;
-  rootDispersion: number;
-}
+/** Under one-sided queueing an exchange is worth this fraction of one (for the poll). */
+const ASYM_SAMPLES = 16;
 
-interface Segment {
-  min: number;
-}
+/** Poll score taken off at a level shift: fresh exchanges for the new path. */
+const SHIFT_ADJ = -0.5;
 
-/** Fewest exchanges in the local-rate fit. */
-const MIN_LOCAL = 8;
+/** Poll score added per poll left without a response (chrony's). */
+const MISSED_ADJ = 0.1;
+
+/** Fastest slew in warm-up (s/s): the clock is its own, the kernel's 500 ppm does not bind it. */
+const WARMUP_SLEW_RATE = 0.01;
+
+/** Fewer exchanges than this: none is poor (the median point error is not known yet). */
+const MIN_POOR = 8;
+
+/** Exchanges of each source kept to follow it when it becomes the system peer. */
+const RECENT = 16;
 
 export type FeedForwardState = 'UNSYNC' | 'WARMUP' | 'TRACKING' | 'FREEWHEEL';
 
 function mid(a: bigint, b: bigint): bigint {
   return a + (b - a) / 2n;
-}
-
-function median(xs: number[]): number {
-  if (xs.length === 0) return Number.NaN;
-  const a = [...xs].sort((x, y) => x - y);
-  const mid = a.length >> 1;
-  return a.length % 2 === 1 ? a[mid]! : (a[mid - 1]! + a[mid]!) / 2;
 }
 
 export class FeedForwardClock implements Discipline {
@@ -128,15 +96,13 @@ export class FeedForwardClock implements Discipline {
 
   private readonly poll: number;
   private readonly stept: number;
-  private readonly rateWindow: number;
-  private readonly localRateWindow: number;
-  private readonly offsetWindow: number;
-  private readonly shiftWindow: number;
-  private readonly maxHistory: number;
   private readonly qualityFactor: number;
   private readonly minQualityScale: number;
   private readonly poorFactor: number;
-  private readonly freewheelAfter: number;
+  private readonly freewheelAfterOpt: number | undefined;
+  private readonly polls: PollAdapter;
+  /** Average interval between the followed source's exchanges (s). */
+  private interval: number;
   private readonly slewTime: number;
   private readonly sanityThreshold: number;
   private readonly stepout: number;
@@ -144,22 +110,20 @@ export class FeedForwardClock implements Discipline {
   private sourceId: string | null = null;
   private r0: RawTime = 0n;
   private s0: NtpTime = 0n;
-  private hist: Stamp[] = [];
-  private segs: Segment[] = [];
-  private rho: number;
-  private rhoError = Number.POSITIVE_INFINITY;
-  private beta = 0;
-  private alpha = 0;
-  /** Counter (relative s) at which alpha applies. */
-  private cRef = 0;
+  private readonly h: ExchangeHistory;
   private state: FeedForwardState = 'UNSYNC';
   private lastGood: number | null = null;
   /** Raw receive time of the last good exchange (survives path resets). */
   private lastGoodRaw: RawTime | null = null;
   private outlierSince: RawTime | null = null;
   private outliers = 0;
-  /** Recent receive counter values of each source's raw exchanges (to recognise their updates). */
-  private readonly recentTf = new Map<string, RawTime[]>();
+  /** Why the next step would be made, when not the default reason. */
+  private stepReason: string | null = null;
+  /**
+   * The last exchanges of each source: a source that becomes the system peer is followed from them
+   * (at start-up, its first replies), and its updates are recognised by them.
+   */
+  private readonly recent = new Map<string, RawExchange[]>();
   /** Consecutive updates of a source not (positive) or (negative) matching a raw exchange. */
   private readonly foreignRun = new Map<string, number>();
   /** Sources followed through their offsets (pseudo-exchanges) instead of raw exchanges. */
@@ -168,10 +132,6 @@ export class FeedForwardClock implements Discipline {
   /** Latest counter value seen (exchanges, updates): "now" for model changes. */
   private latest: RawTime | null = null;
   private lastCorrection = 0;
-  private jitter = 0;
-  private wander = 0;
-  private qualityScale = Number.NaN;
-  private shifts = 0;
   private poorCount = 0;
   private steps = 0;
   private started = false;
@@ -183,36 +143,52 @@ export class FeedForwardClock implements Discipline {
       frequencyPpm: opts.initialFrequencyPpm ?? 0,
     });
     this.clock = this.software;
-    this.rho = 1 + (opts.initialFrequencyPpm ?? 0) * 1e-6;
     this.poll = opts.minpoll ?? 6;
+    this.polls = new PollAdapter(this.poll, Math.max(this.poll, opts.maxpoll ?? 10), opts.pollTarget ?? 2);
     const st = opts.stepThreshold ?? 0.128;
     this.stept = st > 0 ? st : Number.POSITIVE_INFINITY;
-    this.rateWindow = opts.rateWindow ?? 4096;
-    this.localRateWindow = opts.localRateWindow ?? 2048;
-    this.offsetWindow = opts.offsetWindow ?? 1024;
-    this.shiftWindow = Math.max(2, opts.shiftWindow ?? 16);
-    this.maxHistory = Math.max(16, opts.maxHistory ?? 4096);
     this.qualityFactor = opts.qualityFactor ?? 0.5;
     this.minQualityScale = opts.minQualityScale ?? 1e-6;
+    this.h = new ExchangeHistory(
+      {
+        rateWindow: opts.rateWindow ?? 4096,
+        localRateWindow: 2048,
+        offsetWindow: 1024,
+        wander: opts.wander ?? 1e-9,
+        floorFactor: opts.floorFactor ?? 0.1,
+        minNoise: opts.minNoise ?? 1e-6,
+        shiftWindow: Math.max(2, opts.shiftWindow ?? 16),
+        maxHistory: Math.max(16, opts.maxHistory ?? 4096),
+        qualityFactor: this.qualityFactor,
+        minQualityScale: this.minQualityScale,
+      },
+      1 + (opts.initialFrequencyPpm ?? 0) * 1e-6,
+    );
     this.poorFactor = opts.poorFactor ?? 3;
-    this.freewheelAfter = opts.freewheelAfter ?? 4 * 2 ** this.poll;
-    this.slewTime = opts.slewTime ?? 2 ** this.poll;
+    this.freewheelAfterOpt = opts.freewheelAfter;
+    this.interval = 2 ** this.poll;
+    this.slewTime = opts.slewTime ?? Math.min(64, 2 ** this.poll);
     this.sanityThreshold = opts.sanityThreshold ?? 1e-3;
     this.stepout = opts.stepout ?? 900;
     this.difference = {
-      interval: (a: RawTime, b: RawTime) => (this.rho * Number(b - a)) / 1e9,
-      rate: () => this.rho,
+      interval: (a: RawTime, b: RawTime) => (this.h.rho * Number(b - a)) / 1e9,
+      rate: () => this.h.rho,
     };
   }
 
   pollExponent(): number {
-    return this.poll;
+    return this.polls.exponent;
   }
 
-  /** The RFC 5905 mitigation result is not used: the feed-forward clock works on raw exchanges. */
+  /** Four exchange intervals (the poll adapts; the exchanges show the interval actually used). */
+  private get freewheelAfter(): number {
+    return this.freewheelAfterOpt ?? 4 * Math.min(2 ** this.polls.exponent, this.interval);
+  }
+
   /**
    * The mitigation chain's result. Normally ignored: the feed-forward clock follows the raw exchanges
-   * of the system peer. When a source's updates do not come from two-way exchanges (a broadcast
+   * of the system peer (the first update of a new system peer makes the clock follow it from its
+   * recent exchanges: at start-up the clock is set from the first replies). When a source's updates do not come from two-way exchanges (a broadcast
    * client, after calibration), the clock switches to *offset input* for that source: each update
    * becomes a pseudo-exchange (server time = our clock + offset at the measurement, RTT 0), so the
    * same estimators run on it. Three consecutive updates decide the switch either way.
@@ -221,13 +197,19 @@ export class FeedForwardClock implements Discipline {
     const id = sample.sourceId;
     for (const r of [sample.raw, sample.now])
       if (r !== undefined && (this.latest === null || r > this.latest)) this.latest = r;
-    const foreign = !(this.recentTf.get(id) ?? []).includes(sample.raw);
+    const recent = this.recent.get(id) ?? [];
+    const foreign = !recent.some((x) => x.tf === sample.raw);
     const prev = this.foreignRun.get(id) ?? 0;
     const run = foreign ? Math.max(1, prev + 1) : Math.min(-1, prev - 1);
     this.foreignRun.set(id, run);
     if (run >= 3) this.pseudo.add(id);
     if (run <= -3) this.pseudo.delete(id);
-    if (!this.pseudo.has(id)) return { kind: 'ignored', reason: `follows the raw exchanges of ${id}` };
+    if (!this.pseudo.has(id)) {
+      // Exchanges of the system peer not followed yet: all of them when it is new (at start-up, its
+      // first replies), else those that came while it was not the system peer.
+      const r = this.follow(recent);
+      return r.kind === 'ignored' ? { kind: 'ignored', reason: `follows the raw exchanges of ${id}` } : r;
+    }
     if (!Number.isFinite(sample.offset)) return { kind: 'ignored', reason: 'non-finite offset' };
     if (this.lastChange !== null && sample.raw < this.lastChange) {
       return { kind: 'ignored', reason: 'measured before the last clock change' };
@@ -256,16 +238,16 @@ export class FeedForwardClock implements Discipline {
     levelShifts: number;
     samples: number;
   } {
-    const seg = this.segs[this.segs.length - 1];
+    const h = this.h;
     return {
       state: raw === undefined ? this.state : this.stateAt(raw),
-      rate: this.rho,
-      rateError: this.rhoError,
-      localRate: this.beta,
-      minRtt: seg?.min ?? Number.NaN,
-      qualityScale: this.qualityScale,
-      levelShifts: this.shifts,
-      samples: this.hist.length,
+      rate: h.rho,
+      rateError: h.rhoError,
+      localRate: 1 + h.freq - h.rho,
+      minRtt: h.minRtt(),
+      qualityScale: h.qualityScale,
+      levelShifts: h.shifts,
+      samples: h.hist.length,
     };
   }
 
@@ -280,33 +262,44 @@ export class FeedForwardClock implements Discipline {
   /** Forgets the path (a new system peer): keeps the rate, which belongs to the counter. */
   private resetPath(x: RawExchange): void {
     this.sourceId = x.sourceId;
-    this.hist = [];
-    this.segs = [];
+    this.h.reset();
+    this.polls.reset();
     this.r0 = x.ta;
     this.s0 = x.tb;
     this.lastGood = null;
-    this.qualityScale = Number.NaN;
-    this.rhoError = Number.POSITIVE_INFINITY;
   }
 
   exchange(x: RawExchange, fromSystemPeer: boolean): void {
-    let tfs = this.recentTf.get(x.sourceId);
-    if (tfs === undefined) {
-      tfs = [];
-      this.recentTf.set(x.sourceId, tfs);
+    let recent = this.recent.get(x.sourceId);
+    if (recent === undefined) {
+      recent = [];
+      this.recent.set(x.sourceId, recent);
     }
-    tfs.push(x.tf);
-    if (tfs.length > 16) tfs.shift();
+    recent.push(x);
+    if (recent.length > RECENT) recent.shift();
     if (this.latest === null || x.tf > this.latest) this.latest = x.tf;
     if (!fromSystemPeer || this.pseudo.has(x.sourceId)) return;
-    this.process(x);
+    if (this.sourceId !== x.sourceId) this.follow(recent);
+    else this.process(x);
+  }
+
+  /** Uses a source's recent exchanges not used yet (a new source: the path history restarts, the rate is kept). */
+  private follow(exchanges: RawExchange[]): DisciplineResult {
+    let result: DisciplineResult = { kind: 'ignored', reason: 'no usable exchange' };
+    const last = this.sourceId === exchanges[0]?.sourceId ? this.h.hist[this.h.hist.length - 1] : undefined;
+    for (const x of exchanges) {
+      if (last !== undefined && x.tf <= last.tf) continue;
+      const r = this.process(x);
+      if (result.kind !== 'step' && r.kind !== 'ignored') result = r;
+    }
+    return result;
   }
 
   /** Uses one exchange of the followed path. */
   private process(x: RawExchange): DisciplineResult {
     if (x.tf < x.ta) return { kind: 'ignored', reason: 'Tf before Ta' };
     if (this.sourceId !== x.sourceId) this.resetPath(x);
-    const last = this.hist[this.hist.length - 1];
+    const last = this.h.hist[this.h.hist.length - 1];
     if (last !== undefined && x.tf <= last.tf) return { kind: 'ignored', reason: 'not newer' };
     if (!this.sane(x)) return { kind: 'ignored', reason: 'outlier (offset sanity check)' };
 
@@ -321,26 +314,24 @@ export class FeedForwardClock implements Discipline {
       s: (b + e) / 2,
       crtt: f - a,
       srv,
-      seg: Math.max(0, this.segs.length - 1),
+      seg: 0,
       tf: x.tf,
       rootDelay: x.rootDelay,
       rootDispersion: x.rootDispersion,
     };
-    this.hist.push(st);
-    this.trimHistory(st.c);
-
-    // Minimum RTT: lower is accepted at once.
-    const rtt = this.rtt(st);
-    if (this.segs.length === 0) this.segs.push({ min: rtt });
-    const seg = this.segs[st.seg]!;
-    if (rtt < seg.min) seg.min = rtt;
-    this.detectLevelShift();
-    this.updateQualityScale();
-
-    this.estimateRate();
-    const E = this.pointError(st);
-    const poorLimit = this.poorFactor * (this.qualityScale / this.qualityFactor);
-    const good = this.hist.length < 4 || !(E > Math.max(poorLimit, this.minQualityScale * this.poorFactor));
+    const h = this.h;
+    const prev = h.hist[h.hist.length - 1];
+    if (prev !== undefined) this.interval += (st.c - prev.c - this.interval) / 4;
+    const shifts = h.shifts;
+    h.add(st);
+    // A level shift of the path: the estimates need fresh exchanges.
+    if (h.shifts !== shifts) this.polls.adjust(SHIFT_ADJ);
+    const E = h.pointError(st);
+    const poorLimit = this.poorFactor * (h.qualityScale / this.qualityFactor);
+    const limit = Math.max(poorLimit, this.minQualityScale * this.poorFactor);
+    // In warm-up the clock's own uncertainty exceeds any exchange's: none is poor.
+    const warm = h.hist.length < MIN_POOR || (this.state !== 'TRACKING' && this.state !== 'FREEWHEEL');
+    const good = warm || !(E > limit);
     if (!good) {
       this.poorCount++;
       if (this.lastGood !== null && st.c - this.lastGood > this.freewheelAfter) this.state = 'FREEWHEEL';
@@ -349,8 +340,32 @@ export class FeedForwardClock implements Discipline {
     }
     this.lastGood = st.c;
     this.lastGoodRaw = x.tf;
-    this.estimateOffset(st.c);
+    h.estimateOffset((s) => warm || !(h.pointError(s) > limit));
+    this.adaptPoll(st, prev === undefined ? 0 : st.c - prev.c);
     return this.applyModel(x.tf, st);
+  }
+
+  /**
+   * The poll follows how many median exchanges' worth the prediction one poll ahead holds (chrony's
+   * rule, see `PollAdapter`); an exchange further from the prediction than half its delay (which bounds
+   * any path asymmetry) is trouble.
+   */
+  private adaptPoll(st: Stamp, gap: number): void {
+    const h = this.h;
+    // Polls without a response (chrony: +0.1 per missed one, for the system peer): polling faster
+    // would only spend more requests on a lossy path.
+    const missed = Math.round(gap / 2 ** this.polls.exponent) - 1;
+    if (missed > 0) this.polls.adjust(MISSED_ADJ * missed);
+    // Under one-sided queueing only the few least-queued exchanges count: a quarter of the information.
+    const noise = h.asymmetric ? h.noise / ASYM_SAMPLES : h.noise;
+    const samples = 1 + noise / h.predictionVariance(2 ** this.polls.exponent);
+    // Trouble: beyond what the path explains, and beyond three standard deviations of the innovation
+    // (otherwise a long poll's ordinary prediction error would pull the poll down every few exchanges).
+    const distance = Math.max(
+      Math.max(0, h.rtt(st)) / 2 + h.noise ** 0.5,
+      3 * Math.sqrt(h.innovationVar || 0),
+    );
+    this.polls.sample(Math.abs(h.innovation), distance, samples);
   }
 
   /**
@@ -366,10 +381,10 @@ export class FeedForwardClock implements Discipline {
     if (this.state !== 'TRACKING' && this.state !== 'FREEWHEEL') return true;
     const resid = durationToSeconds(mid(x.tb, x.te) - this.software.read(mid(x.ta, x.tf)));
     const age = Math.max(0, Number(x.tf - this.lastGoodRaw) / 1e9);
-    const seg = this.segs[this.segs.length - 1];
-    const rtt = (this.rho * Number(x.tf - x.ta)) / 1e9 - durationToSeconds(x.te - x.tb);
-    const E = Math.max(0, seg === undefined ? rtt : rtt - seg.min);
-    const med = Number.isFinite(this.qualityScale) ? this.qualityScale / this.qualityFactor : 0;
+    const minRtt = this.h.minRtt();
+    const rtt = (this.h.rho * Number(x.tf - x.ta)) / 1e9 - durationToSeconds(x.te - x.tb);
+    const E = Math.max(0, Number.isNaN(minRtt) ? rtt : rtt - minRtt);
+    const med = this.h.medianError();
     const threshold = Math.max(this.sanityThreshold, 10 * med) + E / 2 + PHI * age;
     if (Math.abs(resid) <= threshold) {
       this.outlierSince = null;
@@ -380,200 +395,56 @@ export class FeedForwardClock implements Discipline {
     if (Number(x.tf - this.outlierSince) / 1e9 < this.stepout) return false;
     // Persistent: the new time is real. Restart the path history (the rate is kept).
     this.outlierSince = null;
+    this.stepReason = 'the server time changed (outliers for the stepout interval)';
     this.resetPath(x);
     return true;
-  }
-
-  private rtt(st: Stamp): number {
-    return this.rho * st.crtt - st.srv;
-  }
-
-  private pointError(st: Stamp): number {
-    const seg = this.segs[st.seg];
-    return seg === undefined ? 0 : Math.max(0, this.rtt(st) - seg.min);
-  }
-
-  private trimHistory(now: number): void {
-    const keep = Math.max(this.rateWindow, this.localRateWindow, this.offsetWindow) * 1.25;
-    let drop = 0;
-    while (
-      drop < this.hist.length - 2 &&
-      (now - this.hist[drop]!.c > keep || this.hist.length - drop > this.maxHistory)
-    )
-      drop++;
-    if (drop > 0) this.hist.splice(0, drop);
-  }
-
-  /** Upward level shift: the minimum RTT of the last `shiftWindow` exchanges is well above r̂. */
-  private detectLevelShift(): void {
-    const n = this.hist.length;
-    const w = this.shiftWindow;
-    if (n < w + 4) return;
-    const cur = this.segs.length - 1;
-    const seg = this.segs[cur]!;
-    let recentMin = Number.POSITIVE_INFINITY;
-    for (let i = n - w; i < n; i++) {
-      const h = this.hist[i]!;
-      if (h.seg !== cur) return;
-      recentMin = Math.min(recentMin, this.rtt(h));
-    }
-    const med = Number.isFinite(this.qualityScale) ? this.qualityScale / this.qualityFactor : 0;
-    const threshold = Math.max(10e-6, 1.5 * med);
-    if (recentMin - seg.min > threshold) {
-      this.segs.push({ min: recentMin });
-      const idx = this.segs.length - 1;
-      for (let i = n - w; i < n; i++) this.hist[i]!.seg = idx;
-      this.shifts++;
-    }
-  }
-
-  /** Eq from the median point error of recent exchanges (excluding the shift window). */
-  private updateQualityScale(): void {
-    const n = this.hist.length;
-    const end = n > 2 * this.shiftWindow ? n - this.shiftWindow : n;
-    const start = Math.max(0, end - 64);
-    const es: number[] = [];
-    for (let i = start; i < end; i++) es.push(this.pointError(this.hist[i]!));
-    const med = median(es);
-    this.qualityScale = Math.max(this.minQualityScale, this.qualityFactor * (Number.isFinite(med) ? med : 0));
-  }
-
-  private weight(st: Stamp): number {
-    const q = this.pointError(st) / this.qualityScale;
-    return Math.exp(-q * q);
-  }
-
-  /** Rate from the best exchange of the oldest and of the newest quarter of the rate window. */
-  private estimateRate(): void {
-    const n = this.hist.length;
-    if (n < 2) return;
-    const newest = this.hist[n - 1]!.c;
-    let first = 0;
-    while (first < n - 1 && newest - this.hist[first]!.c > this.rateWindow) first++;
-    const oldest = this.hist[first]!.c;
-    const span = newest - oldest;
-    if (span <= 0) return;
-    const chunk = span / 4;
-    let bi = -1;
-    let be = Number.POSITIVE_INFINITY;
-    for (let i = first; i < n && this.hist[i]!.c <= oldest + chunk; i++) {
-      const e = this.pointError(this.hist[i]!);
-      if (e < be) {
-        be = e;
-        bi = i;
-      }
-    }
-    let bj = -1;
-    let bje = Number.POSITIVE_INFINITY;
-    for (let j = n - 1; j > bi && this.hist[j]!.c >= newest - chunk; j--) {
-      const e = this.pointError(this.hist[j]!);
-      if (e < bje) {
-        bje = e;
-        bj = j;
-      }
-    }
-    if (bi < 0 || bj <= bi) return;
-    const hi = this.hist[bi]!;
-    const hj = this.hist[bj]!;
-    const dc = hj.c - hi.c;
-    if (dc <= 0) return;
-    const rate = (hj.s - hi.s) / dc;
-    const err = (be + bje) / 2 / dc;
-    if (!Number.isFinite(rate) || Math.abs(rate - 1) > 1e-3) return;
-    this.rho = rate;
-    this.rhoError = err;
-  }
-
-  /** Local rate (weighted LS slope) and offset (weighted mean) at counter `now` (relative s). */
-  private estimateOffset(now: number): void {
-    const n = this.hist.length;
-    // Local rate over localRateWindow.
-    let sw = 0;
-    let sx = 0;
-    let sy = 0;
-    // The window reaches back at least MIN_LOCAL exchanges (after an outage it spans the gap).
-    let lo = n - 1;
-    while (lo > 0 && (now - this.hist[lo - 1]!.c <= this.localRateWindow || n - lo < MIN_LOCAL)) lo--;
-    for (let i = n - 1; i >= lo; i--) {
-      const h = this.hist[i]!;
-      const w = this.weight(h);
-      sw += w;
-      sx += w * (h.c - now);
-      sy += w * (h.s - this.rho * h.c);
-    }
-    let beta = this.beta;
-    if (sw > 0) {
-      const mx = sx / sw;
-      const my = sy / sw;
-      let sxx = 0;
-      let sxy = 0;
-      for (let i = n - 1; i >= lo; i--) {
-        const h = this.hist[i]!;
-        const w = this.weight(h);
-        const dx = h.c - now - mx;
-        sxx += w * dx * dx;
-        sxy += w * dx * (h.s - this.rho * h.c - my);
-      }
-      if (sxx > 0 && n - lo >= MIN_LOCAL && sw > 1) beta = sxy / sxx;
-    }
-    if (!Number.isFinite(beta) || Math.abs(beta) > 1e-4) beta = 0;
-    this.wander = Math.sqrt(this.wander ** 2 + ((beta - this.beta) ** 2 - this.wander ** 2) / 4);
-    this.beta = beta;
-
-    let ws = 0;
-    let acc = 0;
-    for (let i = n - 1; i >= 0; i--) {
-      const h = this.hist[i]!;
-      if (now - h.c > this.offsetWindow && ws > 0) break;
-      const w = Math.max(this.weight(h), 1e-300);
-      ws += w;
-      acc += w * (h.s - this.rho * h.c + beta * (now - h.c));
-    }
-    const alpha = acc / ws;
-    let jv = 0;
-    for (let i = n - 1; i >= 0; i--) {
-      const h = this.hist[i]!;
-      if (now - h.c > this.offsetWindow) break;
-      const r = h.s - this.rho * h.c + beta * (now - h.c) - alpha;
-      jv += this.weight(h) * r * r;
-    }
-    this.jitter = Math.sqrt(jv / ws);
-    this.alpha = alpha;
-    this.cRef = now;
   }
 
   /** Sets the absolute clock to the estimates at `raw` (step the first time, slew afterwards). */
   private applyModel(raw: RawTime, st: Stamp): DisciplineResult {
     const at = this.when(raw);
     const c = Number(at - this.r0) / 1e9;
-    const target = this.s0 + secondsToDuration(this.rho * c + this.alpha + this.beta * (c - this.cRef));
-    const freqPpm = (this.rho + this.beta - 1) * 1e6;
+    const h = this.h;
+    const target = this.s0 + secondsToDuration(c + h.offsetAt(c));
+    const freqPpm = h.freq * 1e6;
     const delta = Number(target - this.software.read(at)) / 2 ** 32;
     this.lastCorrection = delta;
     let result: DisciplineResult = { kind: 'slew', offset: delta };
     if (!this.started || Math.abs(delta) > this.stept) {
       this.software.setFrequency(at, freqPpm);
-      this.software.setTime(at, target);
+      const reason = this.started
+        ? (this.stepReason ?? 'correction beyond the step threshold')
+        : 'initial offset';
+      this.software.setTime(at, target, reason);
       this.started = true;
       this.steps++;
       result = { kind: 'step', offset: delta };
     } else {
       this.software.setFrequency(at, freqPpm);
-      const rate = Math.min(MAX_SLEW_RATE, Math.max(Math.abs(delta) / this.slewTime, 1e-12));
+      // In warm-up the corrections come from a frequency still being measured (ms after a long first
+      // poll): they are slewed within a second; afterwards over `slewTime` at no more than 500 ppm.
+      const rate =
+        this.state === 'WARMUP' || this.state === 'UNSYNC'
+          ? Math.min(WARMUP_SLEW_RATE, Math.max(MAX_SLEW_RATE, Math.abs(delta)))
+          : Math.min(MAX_SLEW_RATE, Math.max(Math.abs(delta) / this.slewTime, 1e-12));
       this.software.slewLinear(at, delta, rate);
     }
+    this.stepReason = null;
     this.lastChange = at;
-    this.state = this.hist.length < 8 || !(this.rhoError < 1e-6) ? 'WARMUP' : 'TRACKING';
+    this.state = h.hist.length < 8 || !(h.rhoError < 1e-6) ? 'WARMUP' : 'TRACKING';
     this.updateErrorBound(raw, st);
     return result;
   }
 
   private updateErrorBound(raw: RawTime, st: Stamp): void {
     if (!this.started) return;
-    const seg = this.segs[this.segs.length - 1];
-    const minRtt = seg?.min ?? 0;
+    const minRtt = this.h.minRtt();
     // The unknown asymmetry is at most half the minimum RTT; plus the estimate's scale and the server's distance.
-    const bound = st.rootDelay / 2 + st.rootDispersion + Math.max(0, minRtt) / 2 + this.qualityScale / 2;
+    const bound =
+      st.rootDelay / 2 +
+      st.rootDispersion +
+      Math.max(0, Number.isNaN(minRtt) ? 0 : minRtt) / 2 +
+      this.h.qualityScale / 2;
     if (this.lastGood !== null && st.c === this.lastGood) this.software.setErrorBound(this.when(raw), bound);
   }
 
@@ -586,27 +457,28 @@ export class FeedForwardClock implements Discipline {
   }
 
   snapshot(raw: RawTime): DisciplineSnapshot {
-    const seg = this.segs[this.segs.length - 1];
+    const h = this.h;
+    const minRtt = h.minRtt();
     const lastGoodAge =
       this.lastGood === null ? -1 : Math.max(0, Number(raw - this.r0) / 1e9 - this.lastGood);
     return {
       kind: 'feedforward',
       state: this.stateAt(raw),
       offset: this.lastCorrection,
-      frequencyPpm: (this.rho + this.beta - 1) * 1e6,
-      jitter: this.jitter,
-      wander: this.wander * 1e6,
-      poll: this.poll,
+      frequencyPpm: h.freq * 1e6,
+      jitter: h.jitter,
+      wander: h.wander * 1e6,
+      poll: this.polls.exponent,
       extra: {
-        periodPpm: (this.rho - 1) * 1e6,
-        rateErrorPpm: Number.isFinite(this.rhoError) ? this.rhoError * 1e6 : -1,
-        localRatePpm: this.beta * 1e6,
-        minRtt: seg?.min ?? -1,
-        qualityScale: Number.isFinite(this.qualityScale) ? this.qualityScale : -1,
-        levelShifts: this.shifts,
+        periodPpm: (h.rho - 1) * 1e6,
+        rateErrorPpm: Number.isFinite(h.rhoError) ? h.rhoError * 1e6 : -1,
+        localRatePpm: (1 + h.freq - h.rho) * 1e6,
+        minRtt: Number.isNaN(minRtt) ? -1 : minRtt,
+        qualityScale: Number.isFinite(h.qualityScale) ? h.qualityScale : -1,
+        levelShifts: h.shifts,
         poorExchanges: this.poorCount,
         outliers: this.outliers,
-        samples: this.hist.length,
+        samples: h.hist.length,
         steps: this.steps,
         lastGoodAge,
         sourceId: this.sourceId ?? '',

@@ -1,53 +1,36 @@
-/**
- * The RFC 5905 clock discipline (sections 11.3 and 12, Appendix A.5.5.6 local_clock, A.5.6
- * clock_adjust): a hybrid phase/frequency-locked loop driving a `SoftwareClock`.
- *
- * Differences from the Appendix code, all deliberate:
- * - The clock-adjust process that runs once per second in the RFC (c.offset -= c.offset / (PLL·τ))
- *   is modelled continuously: the software clock slews the pending offset exponentially with time
- *   constant PLL·2^poll seconds. The pending remainder (the RFC's c.offset) is read back from the clock.
- * - The PLL gain constant defaults to 4: the loop ntpd actually runs with the kernel discipline
- *   (phase time constant 2^(SHIFT_PLL+poll) = 4·2^poll s, frequency gain 1/(16·2^poll)²). ntpd's
- *   daemon-loop CLOCK_PLL = 16 is 4× slower and cannot follow a 1e-9/√s random-walk wander at the
- *   polls the poll-adjust picks (the Appendix's listing value gives no usable loop). Configurable.
- * - The PLL frequency gain integrates over min(mu, ALLAN) (ntpd), not min(mu, 2^poll) (Appendix): the
- *   clock filter often hands over a new sample only every few polls, and the Appendix's rule then
- *   cuts the loop gain by that factor.
- * - Poll adjust: the poll is not raised while updates come more than two polls apart (undersampling:
- *   a longer poll would make the few updates rarer still).
- * - In SYNC state an outlier moves the machine to SPIK (the Appendix sets a local variable only).
- * - Wander is the RMS of frequency *changes* (the Appendix squares the frequency itself).
- * - Jitter is not accumulated in NSET/FREQ (offsets there carry the uncorrected frequency error) and is
- *   reset by a step; otherwise it stays inflated for hours and drives the poll interval up.
- * - Startup hold (ntpd's initial frequency clamp, freq_cnt): for the stepout interval after the first
- *   entry into SYNC, offsets are slewed with the short time constant PLL·2 s (bounded, with the frequency
- *   correction, by the frequency tolerance: linear at that bound beyond it), without PLL/FLL frequency
- *   updates (no ppm-sized overshoot), jitter accumulation or poll changes. At its end the frequency is
- *   measured again, by a least-squares fit of true time (reading + offset) against the counter over
- *   the hold: FREQ's measurement is wrong when the source itself was still settling (stratum 2 during
- *   its own start-up) or the combined offset mixed samples of different ages while the clock moved.
- *   Under the hold the NSET and FREQ slews use the short time constant too.
- * - Clock history: every model change is logged, so `readAt(raw)` gives what the clock read at a past
- *   counter value and `offsetAt(raw, offset, at)` refers an offset measured at `raw` to `at` (minus
- *   the slews, steps and frequency changes made in between; the drift at the best frequency estimate
- *   added). The engine uses it to compare and combine filter outputs of different ages; the discipline
- *   uses it for samples older than "now" (the RFC has the clock-adjust process only).
- * - Provisional frequency (start-up, until the hold ends): from every exchange of every source (not only
- *   the system peer's rare filter outputs), a least-squares line of server time against our counter per
- *   source over the last stepout interval; the median over the sources is applied at the first update,
- *   at each update in FREQ (the RFC lets the clock run on the old frequency for 900 s: 90 ms at 100 ppm,
- *   passed on to our clients) and under the hold. FREQ's final measurement is still made over the whole
- *   interval (the sources' fit, else a fit of the updates' true times) and is unaffected by the
- *   corrections. Without exchanges (unit tests, replay of offsets) the RFC behaviour is unchanged.
- * - In steady state (SYNC after the hold) an update measured before the last clock change is ignored
- *   (the RFC clock filter's rule); before that it is referred to now through the clock history.
- * - Step threshold, panic threshold, stepout and frequency tolerance are options; `stepAtStartup`
- *   permits one step of any size before the first synchronisation (ntpd -g).
- */
+/** The RFC 5905 clock discipline: a hybrid PLL/FLL driving a `SoftwareClock` (section 11.3, Appendix A.5.5.6); differences from the RFC in docs/clocks.md. */
 
 import { durationToSeconds, type NtpTime, secondsToDuration } from '../time/ntp-time.js';
-import { clampPoll } from '../time/short.js';
-import { SoftwareClock } from './software-clock.js';
+import { ClockHistory, type SlewMode } from './history.js';
+import {
+  addPoint,
+  type Fit,
+  newFit,
+  SourceFrequency,
+  slope,
+  type WeightedPoint,
+  weightedLine,
+} from './lsfit.js';
+import { PeerExchanges, WANDER } from './peer-exchanges.js';
+import { PollAdapter } from './poll.js';
+import {
+  ALLAN,
+  AVG,
+  type Correction,
+  FLL,
+  FLL_AVG,
+  FLL_POINTS,
+  type Handled,
+  KERNEL_PLL,
+  PANICT,
+  POLL_TARGET,
+  type Rfc5905Options,
+  type Rfc5905State,
+  STEPT,
+  type Update,
+  WATCH,
+} from './rfc5905-params.js';
+import { PHI, SoftwareClock } from './software-clock.js';
 import type {
   ClockSample,
   Discipline,
@@ -58,116 +41,7 @@ import type {
   RawTime,
 } from './types.js';
 
-/** RFC 5905 constants (Appendix A.1.1 and A.5.5.6). */
-export const STEPT = 0.128;
-export const WATCH = 900;
-export const PANICT = 1000;
-/** ntpd's daemon-loop gain CLOCK_PLL (the default here is KERNEL_PLL, the kernel loop's 4). */
-export const PLL = 16;
-export const KERNEL_PLL = 4;
-export const FLL = 18; // MAXPOLL + 1
-export const AVG = 4;
-export const ALLAN = 1500;
-export const LIMIT = 30;
-export const MAXFREQ = 500e-6;
-export const PGATE = 4;
-
-export type Rfc5905State = 'NSET' | 'FSET' | 'SPIK' | 'FREQ' | 'SYNC';
-
-/** How long (s of counter time) the clock history is kept: eight polls at the longest poll, and more. */
-const HISTORY_SPAN = 8 * 2 ** 17;
-const HISTORY_MAX = 512;
-
-type SlewMode = { kind: 'exp'; tau: number } | { kind: 'linear'; rate: number };
-
-/**
- * One piece of the clock's history: from counter value `start` on (until the next segment) the clock
- * read `reading` + (raw − start)·(1 + freq) + the applied part of a slew of `pending` s in `mode`.
- */
-interface Segment {
-  start: RawTime;
-  reading: NtpTime;
-  freq: number;
-  pending: number;
-  mode: SlewMode | null;
-}
-
-/** Least-squares fit of true time against the counter. x: s since the anchor; y: true time elapsed minus x, s. */
-interface Fit {
-  raw: RawTime;
-  time: NtpTime;
-  n: number;
-  sx: number;
-  sy: number;
-  sxx: number;
-  sxy: number;
-}
-
-function newFit(raw: RawTime, time: NtpTime): Fit {
-  const f = { raw, time, n: 0, sx: 0, sy: 0, sxx: 0, sxy: 0 };
-  addPoint(f, raw, time);
-  return f;
-}
-
-function addPoint(f: Fit, raw: RawTime, trueTime: NtpTime): void {
-  const x = Number(raw - f.raw) / 1e9;
-  const y = durationToSeconds(trueTime - f.time) - x;
-  f.n++;
-  f.sx += x;
-  f.sy += y;
-  f.sxx += x * x;
-  f.sxy += x * y;
-}
-
-/** Slope of a fit (the rate correction the counter needs, s/s); null with fewer than `minN` points. */
-function slope(f: Fit | null, minN: number): number | null {
-  if (f === null || f.n < minN) return null;
-  const d = f.n * f.sxx - f.sx * f.sx;
-  if (!(d > 0)) return null;
-  return (f.n * f.sxy - f.sx * f.sy) / d;
-}
-
-function slewApplied(mode: SlewMode | null, amount: number, dt: number): number {
-  if (mode === null || amount === 0 || dt <= 0) return 0;
-  if (mode.kind === 'exp') return amount * -Math.expm1(-dt / mode.tau);
-  const done = mode.rate * dt;
-  return Math.abs(amount) <= done ? amount : Math.sign(amount) * done;
-}
-
-export interface Rfc5905Options {
-  /** Initial model of the software clock: counter value `raw` reads as `time` (default 0 ↔ 0). */
-  raw?: RawTime;
-  time?: NtpTime;
-  /** An existing software clock to drive instead of a new one. */
-  clock?: SoftwareClock;
-  /** Initial frequency correction (ppm), e.g. from the drift file; enables FSET state. */
-  initialFrequencyPpm?: number;
-  /** Poll exponent limits (log2 s), defaults 6 and 10. */
-  minpoll?: number;
-  maxpoll?: number;
-  /** Step threshold (s), default 0.128; 0 or Infinity: never step (always slew). */
-  stepThreshold?: number;
-  /** Panic threshold (s), default 1000; 0 or Infinity: no panic check. */
-  panicThreshold?: number;
-  /** Allow one step of any size (beyond panic) before the first synchronisation (ntpd -g). */
-  stepAtStartup?: boolean;
-  /** Stepout interval (s) before a persistent large offset is stepped, default 900. */
-  stepout?: number;
-  /** Frequency tolerance (ppm), default 500. */
-  maxFrequencyPpm?: number;
-  /** Precision of clock readings, log2 s (default -20). */
-  precision?: number;
-  /** PLL gain constant (ntpd's daemon CLOCK_PLL is 16), default 4 (ntpd with the kernel loop). */
-  pllGain?: number;
-  /**
-   * Startup hold (default true; ntpd's initial frequency clamp): for the stepout interval after the
-   * first entry into SYNC state the offsets are slewed with the short time constant PLL·2 s, without
-   * PLL/FLL frequency updates, at a fixed poll; at its end the frequency is measured again over it.
-   */
-  startupHold?: boolean;
-  /** Deprecated: 0 disables the startup hold (as `startupHold: false`); other values are ignored. */
-  startupHoldOffset?: number;
-}
+export * from './rfc5905-params.js';
 
 export class Rfc5905Discipline implements Discipline {
   readonly kind = 'rfc5905' as const;
@@ -175,8 +49,6 @@ export class Rfc5905Discipline implements Discipline {
   readonly clock: LocalClock;
 
   private state: Rfc5905State;
-  private readonly minpoll: number;
-  private readonly maxpoll: number;
   private readonly stept: number;
   private readonly panict: number;
   private readonly watch: number;
@@ -184,11 +56,15 @@ export class Rfc5905Discipline implements Discipline {
   private readonly precision: number;
   private readonly pll: number;
   private stepAtStartup: boolean;
+  private readonly stepInitial: boolean;
 
-  /** s.poll: the system poll exponent. */
-  private poll: number;
-  /** c.count: the jiggle counter. */
-  private count = 0;
+  /** The poll exponent asked for (RFC s.poll), and the mean square offset it is adapted by. */
+  private readonly polls: PollAdapter;
+  private theta2 = 0;
+  /** The system peer's exchanges, and the last one's offset (unweighted). */
+  private readonly peer = new PeerExchanges();
+  private measured = 0;
+  private weight = 1;
   /** c.freq (s/s). */
   private freq: number;
   /** c.base, c.last (s); s.t as a counter value (null before the first update). */
@@ -203,38 +79,29 @@ export class Rfc5905Discipline implements Discipline {
   /** Latest counter value seen in an exchange. */
   private latest: RawTime | null = null;
   private updates = 0;
-  /**
-   * Startup hold (ntpd's initial frequency clamp): from the start until the stepout interval has
-   * passed in SYNC state, no PLL/FLL frequency updates and phase time constant PLL·2 s.
-   */
+  /** True time at the last updates in SYNC (the least-squares FLL). */
+  private readonly recent: WeightedPoint[] = [];
+  /** Counter value of the last exchange used directly as an update (start-up). */
+  private fromExchange: RawTime | null = null;
+  /** The last sample the system handed over, and whether an update comes from an exchange. */
+  private lastSystem: ClockSample | null = null;
+  private inExchange = false;
+  private exchanges = false;
+  /** The last update was made under the startup hold or in FREQ. */
+  private wasHolding = true;
+  /** Startup hold (ntpd's initial frequency clamp): until the stepout interval has passed in SYNC. */
   private hold: boolean;
   /** Counter value at which the hold began counting (the first entry into SYNC), null before. */
   private holdSince: RawTime | null = null;
-  /**
-   * Least-squares fit, over the hold, of the true time (clock reading + measured offset) against the
-   * counter: its slope is the counter's frequency error, whatever the clock did meanwhile.
-   * x: s since the anchor; y: true time elapsed minus x, s.
-   */
+  /** Fit of true time (reading + offset) against the counter over the hold: the frequency measured then. */
   private fit: Fit | null = null;
-  /**
-   * The same fit over the FREQ state (from the first update on): the provisional frequency that
-   * refers offsets of different ages to one instant while the clock still runs on the old frequency,
-   * and, at the end of the stepout interval, the frequency measured (over all the updates, not two).
-   */
+  /** The same fit over the FREQ state: the provisional frequency, and the one measured at its end. */
   private freqFit: Fit | null = null;
-  /**
-   * Until the end of the startup hold: per source, the (counter, server time) midpoints of its
-   * exchanges over the last stepout interval (at least 900 s). Each source polls every poll interval,
-   * while the system peer's filter hands on a sample only every few; a least-squares line through each
-   * source's points
-   * gives its frequency, and their median is the provisional frequency (immune to a minority of
-   * falsetickers). The window forgets a source's own start-up (a server still slewing its first offset).
-   */
-  private sourcePoints: Map<string, Array<{ raw: RawTime; time: NtpTime }>> | null = new Map();
-  private sourceSlopeCache: number | null | undefined = undefined;
+  /** Until the hold ends: the sources' frequencies from all their exchanges (median: the provisional one). */
+  private sources: SourceFrequency | null;
   private steps = 0;
-  /** Clock history (oldest first): every model change the discipline made, to refer old offsets to now. */
-  private history: Segment[] = [];
+  /** Every model change the discipline made, to refer old offsets to now. */
+  private readonly history: ClockHistory;
   /** Mode of the current slew (the software clock continues it across frequency changes). */
   private slewMode: SlewMode | null = null;
 
@@ -247,9 +114,13 @@ export class Rfc5905Discipline implements Discipline {
         frequencyPpm: opts.initialFrequencyPpm ?? 0,
       });
     this.clock = this.software;
-    this.minpoll = opts.minpoll ?? 6;
-    this.maxpoll = Math.max(this.minpoll, opts.maxpoll ?? 10);
-    this.poll = this.minpoll;
+    this.history = new ClockHistory(this.software);
+    const minpoll = opts.minpoll ?? 6;
+    this.polls = new PollAdapter(
+      minpoll,
+      Math.max(minpoll, opts.maxpoll ?? 10),
+      opts.pollTarget ?? POLL_TARGET,
+    );
     const st = opts.stepThreshold ?? STEPT;
     this.stept = st > 0 ? st : Number.POSITIVE_INFINITY;
     const pt = opts.panicThreshold ?? PANICT;
@@ -259,67 +130,24 @@ export class Rfc5905Discipline implements Discipline {
     this.precision = 2 ** (opts.precision ?? -20);
     this.pll = opts.pllGain ?? KERNEL_PLL;
     this.stepAtStartup = opts.stepAtStartup ?? false;
+    this.stepInitial = (opts.stepInitialOffset ?? true) && Number.isFinite(this.stept);
     this.hold = (opts.startupHold ?? true) && opts.startupHoldOffset !== 0;
     this.jitter = this.precision;
     if (opts.initialFrequencyPpm !== undefined) {
       this.freq = Math.max(-this.maxfreq, Math.min(this.maxfreq, opts.initialFrequencyPpm * 1e-6));
       this.state = 'FSET';
-      this.sourcePoints = null;
+      this.sources = null;
     } else {
       this.freq = this.software.frequency();
       this.state = 'NSET';
+      this.sources = new SourceFrequency(Math.max(this.watch, WATCH));
     }
-    this.record(opts.raw ?? 0n);
-  }
-
-  /** Notes the clock model from `at` on (after a change made at `at`). */
-  private record(at: RawTime): void {
-    const seg: Segment = {
-      start: at,
-      reading: this.software.read(at),
-      freq: this.software.frequency(),
-      pending: this.software.pendingSlew(at),
-      mode: this.slewMode,
-    };
-    const last = this.history[this.history.length - 1];
-    if (last !== undefined && last.start >= at) this.history[this.history.length - 1] = seg;
-    else this.history.push(seg);
-    // Forget what lies wholly before the span (keep the segment in effect at its beginning).
-    const from = at - BigInt(HISTORY_SPAN) * 1_000_000_000n;
-    let drop = 0;
-    while (drop + 1 < this.history.length) {
-      const next = this.history[drop + 1];
-      if (next === undefined || next.start > from) break;
-      drop++;
-    }
-    if (this.history.length - drop > HISTORY_MAX) drop = this.history.length - HISTORY_MAX;
-    if (drop > 0) this.history.splice(0, drop);
-  }
-
-  /** The segment in effect at `raw` (the oldest one for earlier values), and whether it is the current one. */
-  private segmentAt(raw: RawTime): { seg: Segment | undefined; current: boolean } {
-    const h = this.history;
-    for (let i = h.length - 1; i >= 0; i--) {
-      const seg = h[i];
-      if (seg !== undefined && (seg.start <= raw || i === 0)) return { seg, current: i === h.length - 1 };
-    }
-    return { seg: undefined, current: true };
+    this.history.record(opts.raw ?? 0n, null);
   }
 
   /** What the clock read (or will read, without further changes) at counter value `raw`. */
   readAt(raw: RawTime): NtpTime {
-    const { seg, current } = this.segmentAt(raw);
-    if (seg === undefined || (current && raw >= seg.start)) return this.software.read(raw);
-    const dt = Number(raw - seg.start) / 1e9;
-    return seg.reading + secondsToDuration(dt * (1 + seg.freq) + slewApplied(seg.mode, seg.pending, dt));
-  }
-
-  /** The slew still pending at counter value `raw` (the RFC's c.offset then). */
-  private pendingAt(raw: RawTime): number {
-    const { seg, current } = this.segmentAt(raw);
-    if (seg === undefined || (current && raw >= seg.start)) return this.software.pendingSlew(raw);
-    const dt = Math.max(0, Number(raw - seg.start) / 1e9);
-    return seg.pending - slewApplied(seg.mode, seg.pending, dt);
+    return this.history.readAt(raw);
   }
 
   /**
@@ -333,64 +161,52 @@ export class Rfc5905Discipline implements Discipline {
     return offset - (moved - nominal);
   }
 
-  /**
-   * The RFC discipline works on the mitigated offset, not on raw exchanges; it only notes the latest
-   * counter value seen, so that model changes are never placed before a reading already handed out.
-   */
-  exchange(x: RawExchange, _fromSystemPeer: boolean): void {
+  /** Notes the latest counter value seen (no model change goes before it) and, at start-up, the sources' frequencies. */
+  exchange(x: RawExchange, fromSystemPeer: boolean): void {
+    this.exchanges = true;
     if (this.latest === null || x.tf > this.latest) this.latest = x.tf;
-    const pts = this.sourcePoints;
-    if (pts === null || x.tf < x.ta || x.te < x.tb) return;
-    const raw = x.ta + (x.tf - x.ta) / 2n;
-    const time = x.tb + (x.te - x.tb) / 2n;
-    let list = pts.get(x.sourceId);
-    if (list === undefined) {
-      if (pts.size >= 64) return;
-      list = [];
-      pts.set(x.sourceId, list);
-    }
-    const last = list[list.length - 1];
-    if (last !== undefined && raw <= last.raw) return;
-    list.push({ raw, time });
-    const from = raw - BigInt(Math.round(Math.max(this.watch, WATCH) * 1e9));
-    let drop = 0;
-    while (drop < list.length - 1 && (list[drop]?.raw ?? raw) < from) drop++;
-    if (list.length - drop > 256) drop = list.length - 256;
-    if (drop > 0) list.splice(0, drop);
-    this.sourceSlopeCache = undefined;
-  }
-
-  /** Median of the sources' frequencies (windows spanning at least a minute), null without one. */
-  private sourcesSlope(): number | null {
-    if (this.sourcePoints === null) return null;
-    if (this.sourceSlopeCache !== undefined) return this.sourceSlopeCache;
-    const ys: number[] = [];
-    for (const list of this.sourcePoints.values()) {
-      const first = list[0];
-      const lastP = list[list.length - 1];
-      if (first === undefined || lastP === undefined || list.length < 3) continue;
-      if (Number(lastP.raw - first.raw) / 1e9 < 60) continue;
-      const f = newFit(first.raw, first.time);
-      for (let k = 1; k < list.length; k++) {
-        const p = list[k];
-        if (p !== undefined) addPoint(f, p.raw, p.time);
-      }
-      const y = slope(f, 3);
-      if (y !== null && Number.isFinite(y)) ys.push(y);
-    }
-    let r: number | null = null;
-    if (ys.length > 0) {
-      ys.sort((a, b) => a - b);
-      const m = ys.length >> 1;
-      const hi = ys[m] ?? 0;
-      r = ys.length % 2 === 1 ? hi : ((ys[m - 1] ?? hi) + hi) / 2;
-    }
-    this.sourceSlopeCache = r;
-    return r;
+    this.sources?.add(x);
+    if (!fromSystemPeer || x.tf < x.ta) return;
+    // Every exchange of the system peer is an update, weighted by its queueing (`PeerExchanges`): the
+    // clock filter's minimum of eight hands on a new sample only every few polls, old by then (at long
+    // polls the first would come thousands of s late).
+    const sinceUpdate = this.t === null ? 0 : Number(x.tf - this.t) / 1e9;
+    const excess = Number.isFinite(this.peer.noise) ? this.theta2 - this.peer.noise : 0;
+    const e = this.peer.add(x, sinceUpdate, 2 ** this.polls.exponent, this.state === 'FREQ', excess);
+    // Polls left without a response raise the poll slowly (chrony: 0.1 each, for the system peer).
+    if (e.missed > 0) this.polls.adjust(0.1 * e.missed);
+    if (this.t === null || x.tf <= this.t) return;
+    const measured =
+      (durationToSeconds(x.tb - this.readAt(x.ta)) + durationToSeconds(x.te - this.readAt(x.tf))) / 2;
+    // Only an exchange consistent with the system's last sample of this source (both bound the true
+    // offset within half their delays): a server that jumps must first pass the system's selection.
+    const sys = this.lastSystem;
+    if (sys === null || sys.sourceId !== x.sourceId) return;
+    const age = Math.max(0, Number(x.tf - sys.raw) / 1e9);
+    const moved = durationToSeconds(this.readAt(x.tf) - this.readAt(sys.raw));
+    const ref = sys.offset - (moved - age * (1 + this.software.frequency()));
+    // The clock's frequency error: within PHI in SYNC, anything up to the tolerance before.
+    const drift = (this.state === 'SYNC' || this.state === 'SPIK' ? PHI : this.maxfreq) * age;
+    if (Math.abs(measured - ref) > (e.delay + sys.rootDelay) / 2 + 3 * this.jitter + drift) return;
+    this.measured = measured;
+    this.weight = e.weight;
+    this.inExchange = true;
+    const r = this.update({
+      raw: x.tf,
+      now: x.tf,
+      offset: e.weight * measured,
+      jitter: this.jitter,
+      rootDelay: x.rootDelay + e.delay,
+      rootDispersion: x.rootDispersion + this.precision,
+      poll: this.polls.exponent,
+      sourceId: x.sourceId,
+    });
+    this.inExchange = false;
+    if (r.kind !== 'ignored') this.fromExchange = x.tf;
   }
 
   pollExponent(): number {
-    return this.poll;
+    return this.polls.exponent;
   }
 
   /** Discipline state (NSET, FSET, SPIK, FREQ, SYNC). */
@@ -417,37 +233,56 @@ export class Rfc5905Discipline implements Discipline {
    */
   private rstclock(state: Rfc5905State, raw: RawTime, offset: number, slewed: number): void {
     this.state = state;
-    if (state === 'SYNC' && !this.hold) this.sourcePoints = null;
+    if (state === 'SYNC' && !this.hold) this.sources = null;
     this.base = offset - slewed;
     this.last = offset;
     this.t = raw;
   }
 
+  /**
+   * Phase time constant. The RFC's PLL·2^poll once the noise of the system peer's exchanges is known
+   * is replaced by the one that balances it against the counter's wander: T = (σ²·2^poll/(3q²))^¼
+   * (noise averaged over T/2^poll updates against a random walk q²T³), within [1, 16] polls.
+   */
   private tau(): number {
-    return this.pll * Math.min(2 ** this.poll, ALLAN);
+    const pollS = 2 ** this.polls.exponent;
+    if (!Number.isFinite(this.peer.noise)) return this.pll * Math.min(pollS, ALLAN);
+    const t = ((this.peer.noise * pollS) / (3 * WANDER * WANDER)) ** 0.25;
+    return Math.min(16 * pollS, Math.max(pollS, t));
   }
 
-  private doStep(at: RawTime, offset: number): void {
-    this.software.step(at, offset);
+  private doStep(at: RawTime, offset: number, reason: string): void {
+    this.software.step(at, offset, reason);
     this.slewMode = null;
-    this.record(at);
+    this.history.record(at, this.slewMode);
     this.jitter = this.precision;
     this.lastChange = at;
-    this.count = 0;
+    this.polls.reset();
     this.steps++;
     this.stepAtStartup = false;
   }
 
+  /** RFC 5905 local_clock(): checks the sample, runs the handler of the current state, corrects the clock. */
   update(sample: ClockSample): DisciplineResult {
+    if (!this.inExchange && Number.isFinite(sample.offset)) this.lastSystem = sample;
+    const u = this.prepare(sample);
+    if ('kind' in u) return u;
+    const h = this.handle(u, Math.abs(u.theta) > this.stept);
+    if ('done' in h) return h.done;
+    return this.apply(u, h);
+  }
+
+  /** The checks before any state change, and the quantities every state handler uses. */
+  private prepare(sample: ClockSample): Update | DisciplineResult {
     const raw = sample.raw;
     const offset = sample.offset;
     if (!Number.isFinite(offset)) return { kind: 'ignored', reason: 'non-finite offset' };
+    // The system peer's sample already used as an exchange at start-up: applied (the system may announce it).
+    if (raw === this.fromExchange) return { kind: 'slew', offset };
     if (this.t !== null && raw <= this.t)
       return { kind: 'ignored', reason: 'not newer than the last update' };
     // RFC 5905 clock_filter rule, in steady state: a sample measured before the last clock update did
-    // not see the correction made then. (It could be referred to now through the clock history, as is
-    // done during start-up, where samples are scarce; in steady state dropping it gives the smoother
-    // loop: 24–46 µs instead of 29–53 µs RMS in the lan-default scenario.)
+    // not see the correction made then (during start-up it is referred to now instead).
     const steady = (this.state === 'SYNC' || this.state === 'SPIK') && !this.hold;
     if (steady && this.lastChange !== null && raw < this.lastChange) {
       return { kind: 'ignored', reason: 'measured before the last clock update' };
@@ -457,216 +292,241 @@ export class Rfc5905Discipline implements Discipline {
       return { kind: 'panic', offset };
     }
     this.updates++;
-    // True time at the measurement (the reading handed out then plus the offset measured against it).
+    // (An exchange's weighted offset: the fits over true time are weighted too.)
     const trueTime = this.readAt(raw) + secondsToDuration(offset);
     const mu = this.t === null ? 0 : Number(raw - this.t) / 1e9;
     if (sample.now !== undefined && (this.latest === null || sample.now > this.latest))
       this.latest = sample.now;
-    // The update is applied at `at` (now), possibly later than the measurement at `raw`: the clock was
-    // corrected meanwhile (the pending slew went on, or was replaced by a later update). cOffset is the
-    // RFC's c.offset at the measurement; `now` is the offset still to correct at `at`, the measured
-    // one minus the corrections made since the measurement (from the clock history). A sample measured
-    // before the last update is therefore not stale: what was corrected since is taken out.
+    // Applied at `at` (now, ≥ raw): the offset then is the measured one minus the corrections since.
     const at = this.when(raw);
-    const cOffset = this.pendingAt(raw);
+    const cOffset = this.history.pendingAt(raw);
     // In FREQ state every update adds to the frequency measurement (which offsetAt then uses).
     if (this.state === 'FREQ' && this.freqFit !== null) addPoint(this.freqFit, raw, trueTime);
     const measured = this.state === 'FREQ' ? slope(this.freqFit, 2) : null;
-    let now = this.offsetAt(raw, offset, at);
-    /** The offset at `at` (the RFC's θ for a sample taken now): the PLL/FLL input. */
-    const theta = now;
-    // Age of the measurement: in FREQ state the measured frequency error also extrapolates the offset.
+    const theta = this.offsetAt(raw, offset, at);
     const age = Number(at - raw) / 1e9;
-    let freq = 0;
-    let result: DisciplineResult = { kind: 'slew', offset: now };
-    /** The startup hold applies to this update: fast phase slew, no frequency or poll updates. */
-    let holding = false;
+    return { sample, raw, at, offset, theta, trueTime, mu, age, cOffset, measured };
+  }
 
-    if (Math.abs(theta) > this.stept) {
-      switch (this.state) {
-        case 'SYNC':
-          this.state = 'SPIK';
-          return { kind: 'spike' };
-        case 'FREQ':
-          if (mu < this.watch) return { kind: 'ignored', reason: 'FREQ: waiting for the stepout interval' };
-          if (measured !== null) {
-            // Least squares over every update of the stepout interval; `now` already extrapolated with it.
-            freq = this.clampFreq(measured) - this.freq;
-          } else {
-            freq = (offset - this.base - cOffset) / mu;
-            now += freq * age;
-          }
-          this.freqFit = null;
-          this.doStep(at, now);
-          break;
-        case 'SPIK':
-          if (mu < this.watch) return { kind: 'spike' };
-          this.doStep(at, now);
-          break;
-        case 'NSET':
-          this.doStep(at, now);
-          this.provisionalFrequency(at);
-          this.rstclock('FREQ', raw, 0, 0);
-          this.freqFit = newFit(raw, trueTime);
-          this.afterUpdate(sample, raw);
-          return { kind: 'step', offset: now };
-        case 'FSET':
-          this.doStep(at, now);
-          break;
+  private handle(u: Update, large: boolean): Handled {
+    switch (this.state) {
+      case 'NSET':
+        return this.onNset(u, large || this.stepInitial);
+      case 'FSET':
+        return this.onFset(u, large || this.stepInitial);
+      case 'FREQ':
+        return this.onFreq(u, large);
+      case 'SPIK':
+        return this.onSpik(u, large);
+      case 'SYNC':
+        return this.onSync(u, large);
+    }
+  }
+
+  /** NSET (no frequency file): the first update is stepped (large) or slewed, then FREQ. */
+  private onNset(u: Update, large: boolean): Handled {
+    const result: DisciplineResult = { kind: large ? 'step' : 'slew', offset: u.theta };
+    // (Under the startup hold a first offset is slewed with the hold's short time constant.)
+    if (large) this.doStep(u.at, u.theta, 'initial offset');
+    else this.slew(u.at, u.theta, this.hold);
+    this.provisionalFrequency(u.at);
+    if (large) this.rstclock('FREQ', u.raw, 0, 0);
+    else this.rstclock('FREQ', u.raw, u.offset, u.theta);
+    this.freqFit = newFit(u.raw, u.trueTime);
+    this.afterUpdate(u.sample, u.raw);
+    return { done: result };
+  }
+
+  /** FSET (frequency from the drift file): straight to SYNC. */
+  private onFset(u: Update, large: boolean): Handled {
+    if (large) {
+      this.doStep(u.at, u.theta, 'initial offset (frequency from the drift file)');
+      return { freq: 0, now: u.theta, step: true, holding: false };
+    }
+    this.enterSync(u.raw, u.trueTime);
+    return this.syncCorrection(u);
+  }
+
+  /**
+   * FREQ: the frequency is measured over the stepout interval; meanwhile the provisional frequency
+   * from the sources' exchanges is applied at every update (beyond the RFC, which lets the clock run
+   * on the old frequency for the whole interval: 90 ms at 100 ppm, passed on to our own clients).
+   */
+  private onFreq(u: Update, large: boolean): Handled {
+    if (u.mu < this.watch) {
+      // No frequency yet: with exchanges the phase is corrected all the same (the RFC waits).
+      const y = large ? null : (this.sources?.slope() ?? (this.exchanges ? this.freq : null));
+      if (y === null) {
+        if (!large) this.afterUpdate(u.sample, u.raw);
+        return { done: { kind: 'ignored', reason: 'FREQ: waiting for the stepout interval' } };
       }
-      result = { kind: 'step', offset: now };
-      this.enterSync(raw, trueTime);
+      const f = this.clampFreq(y);
+      this.slew(u.at, u.theta, this.hold, f);
+      this.freq = f;
+      this.software.setFrequency(u.at, f * 1e6);
+      this.history.record(u.at, this.slewMode);
+      this.lastChange = u.at;
+      this.afterUpdate(u.sample, u.raw);
+      return { done: { kind: 'slew', offset: u.theta } };
+    }
+    // The frequency measured directly over the stepout interval (a large offset: least squares over
+    // every update; else the sources' exchanges first); the offset left is mostly the phase the old
+    // frequency error accumulated meanwhile, removed under the startup hold.
+    const fy = large ? u.measured : (this.sources?.slope() ?? u.measured);
+    let freq: number;
+    let now = u.theta;
+    if (fy !== null) {
+      freq = this.clampFreq(fy) - this.freq;
+    } else {
+      freq = (u.offset - this.base - u.cOffset) / u.mu;
+      now += freq * u.age;
+    }
+    this.freqFit = null;
+    if (large) {
+      this.doStep(u.at, now, 'offset beyond the step threshold at the end of the frequency measurement');
+      return { freq, now, step: true, holding: false };
+    }
+    this.enterSync(u.raw, u.trueTime);
+    return { freq, now, step: false, holding: this.hold };
+  }
+
+  /** SPIK: a large offset is stepped once it has persisted for the stepout interval. */
+  private onSpik(u: Update, large: boolean): Handled {
+    if (!large) return this.syncCorrection(u);
+    if (u.mu < this.watch) return { done: { kind: 'spike' } };
+    this.doStep(u.at, u.theta, 'offset beyond the step threshold for the stepout interval');
+    return { freq: 0, now: u.theta, step: true, holding: false };
+  }
+
+  /** SYNC: a large offset is a spike (SPIK); otherwise the startup hold or the PLL/FLL. */
+  private onSync(u: Update, large: boolean): Handled {
+    if (large) {
+      this.state = 'SPIK';
+      return { done: { kind: 'spike' } };
+    }
+    return this.syncCorrection(u);
+  }
+
+  /**
+   * The correction in FSET, SYNC and SPIK. Startup hold: until the initial transient has been slewed
+   * away the offset comes from the phase, not the frequency: integrating it would overshoot by ppm.
+   */
+  private syncCorrection(u: Update): Handled {
+    let freq = 0;
+    let now = u.theta;
+    if (this.hold) {
+      if (this.fit !== null) addPoint(this.fit, u.raw, u.trueTime);
+      const since = this.holdSince === null ? 0 : Number(u.raw - this.holdSince) / 1e9;
+      if (since < this.watch) {
+        // The frequency follows the sources' (windowed) measurement meanwhile: a frequency measured
+        // in FREQ against a source still settling itself (stratum 2 in its own start-up) would
+        // otherwise leave ms of phase error between the rare updates of the hold. (`theta` was
+        // extrapolated with it already: rateEstimate.)
+        const y = this.sources?.slope() ?? null;
+        if (y !== null) freq = this.clampFreq(y) - this.freq;
+        return { freq, now, step: false, holding: true };
+      }
+      // End of the hold: the frequency measured over it (against a source that had time to settle
+      // as well) replaces the FREQ state's; the PLL takes over from there.
+      this.hold = false;
+      const y = slope(this.fit, 3);
+      this.fit = null;
+      if (y !== null) {
+        freq = this.clampFreq(y) - this.freq;
+        now += freq * u.age;
+        return { freq, now, step: false, holding: false };
+      }
+    }
+    const pollS = 2 ** this.polls.exponent;
+    // FLL: the frequency measured by least squares over the recent updates' true times (the RFC's
+    // FLL measures it from the last two offsets, and only above half the Allan intercept).
+    const y = this.recentSlope(u);
+    if (y !== null) {
+      freq += (this.clampFreq(y) - this.freq) / FLL_AVG;
+    } else if (pollS > ALLAN / 2) {
+      const etemp = Math.max(FLL - this.polls.exponent, AVG);
+      freq += (u.theta - this.history.pendingAt(u.at)) / (Math.max(u.mu, ALLAN) * etemp);
+    }
+    const etemp = Math.min(u.mu, ALLAN);
+    const dtemp = 4 * this.tau();
+    freq += (u.theta * etemp) / (dtemp * dtemp);
+    return { freq, now, step: false, holding: false };
+  }
+
+  /** Applies a handler's correction: the step or slew, the frequency, jitter, wander and the poll. */
+  private apply(u: Update, c: Correction): DisciplineResult {
+    const raw = u.raw;
+    const at = u.at;
+    let result: DisciplineResult;
+    if (c.step) {
+      result = { kind: 'step', offset: c.now };
+      this.enterSync(raw, u.trueTime);
       this.rstclock('SYNC', raw, 0, 0);
     } else {
-      switch (this.state) {
-        case 'NSET':
-          // Under the startup hold the first offset is slewed with the hold's short time constant too:
-          // a server whose time still moves along an exponential slew for many minutes is a poor
-          // reference for its own clients' frequency measurement.
-          this.slew(at, now, this.hold);
-          this.provisionalFrequency(at);
-          this.rstclock('FREQ', raw, offset, now);
-          this.freqFit = newFit(raw, trueTime);
-          this.afterUpdate(sample, raw);
-          return { kind: 'slew', offset: now };
-        case 'FREQ': {
-          if (mu < this.watch) {
-            const y = this.sourcesSlope();
-            if (y !== null) {
-              // Provisional correction (beyond the RFC, which lets the clock run on the old frequency
-              // for the whole stepout interval: 90 ms at 100 ppm, passed on to our own clients): the
-              // frequency measured so far from every source's exchanges is applied and the offset
-              // slewed. The final FREQ measurement (true time against the counter) is unaffected.
-              const f = this.clampFreq(y);
-              this.slew(at, now, this.hold, f);
-              this.freq = f;
-              this.software.setFrequency(at, f * 1e6);
-              this.record(at);
-              this.lastChange = at;
-              this.afterUpdate(sample, raw);
-              return { kind: 'slew', offset: now };
-            }
-            this.afterUpdate(sample, raw);
-            return { kind: 'ignored', reason: 'FREQ: waiting for the stepout interval' };
-          }
-          // The frequency measured directly over the stepout interval (least squares over every
-          // source's exchanges in it, else over the updates); the offset left is mostly the phase the
-          // old frequency error accumulated meanwhile, removed under the startup hold.
-          const fy = this.sourcesSlope() ?? measured;
-          if (fy !== null) {
-            freq = this.clampFreq(fy) - this.freq;
-          } else {
-            freq = (offset - this.base - cOffset) / mu;
-            now += freq * age;
-          }
-          this.freqFit = null;
-          this.enterSync(raw, trueTime);
-          holding = this.hold;
-          break;
-        }
-        default: {
-          // FSET, SYNC, SPIK. Startup hold: until the initial transient has been slewed away the offset
-          // comes from the phase, not the frequency: integrating it would overshoot by ppm.
-          if (this.state === 'FSET') this.enterSync(raw, trueTime);
-          if (this.hold) {
-            this.addFitPoint(raw, trueTime);
-            const since = this.holdSince === null ? 0 : Number(raw - this.holdSince) / 1e9;
-            if (since < this.watch) {
-              holding = true;
-              // The frequency follows the sources' (windowed) measurement meanwhile: a frequency measured
-              // in FREQ against a source still settling itself (stratum 2 in its own start-up) would
-              // otherwise leave ms of phase error between the rare updates of the hold.
-              const y = this.sourcesSlope();
-              // (`now` was extrapolated with it already: rateEstimate.)
-              if (y !== null) freq = this.clampFreq(y) - this.freq;
-              break;
-            }
-            // End of the hold: the frequency measured over it (against a source that had time to settle
-            // as well) replaces the FREQ state's; the PLL takes over from there.
-            this.hold = false;
-            const y = this.fitSlope();
-            this.fit = null;
-            if (y !== null) {
-              freq = this.clampFreq(y) - this.freq;
-              now += freq * age;
-              break;
-            }
-          }
-          const pollS = 2 ** this.poll;
-          if (pollS > ALLAN / 2) {
-            const etemp = Math.max(FLL - this.poll, AVG);
-            freq += (theta - this.pendingAt(at)) / (Math.max(mu, ALLAN) * etemp);
-          }
-          const etemp = Math.min(mu, ALLAN);
-          const dtemp = 4 * this.pll * pollS;
-          freq += (theta * etemp) / (dtemp * dtemp);
-          break;
-        }
-      }
+      result = { kind: 'slew', offset: u.theta };
       // The jitter is not accumulated before SYNC and under the hold: those offsets are dominated by
       // the start-up transient; they would inflate it for many updates (and with it the poll interval).
-      if (!holding && this.state !== 'FREQ') {
-        const d = Math.max(Math.abs(offset - this.last), this.precision);
+      // (Nor against the last offset of the start-up, which is the transient itself.)
+      if (!c.holding && this.state !== 'FREQ' && !this.wasHolding) {
+        const d = Math.max(Math.abs(u.offset - this.last), this.precision);
         this.jitter = Math.sqrt(this.jitter ** 2 + (d ** 2 - this.jitter ** 2) / AVG);
       }
-      this.slew(at, now, holding, this.clampFreq(this.freq + freq));
-      this.rstclock('SYNC', raw, offset, now);
+      this.wasHolding = c.holding || this.state === 'FREQ';
+      this.slew(at, c.now, c.holding, this.clampFreq(this.freq + c.freq));
+      this.rstclock('SYNC', raw, u.offset, c.now);
     }
 
     const old = this.freq;
-    this.freq = this.clampFreq(old + freq);
+    this.freq = this.clampFreq(old + c.freq);
     const df = this.freq - old;
     this.wander = Math.sqrt(this.wander ** 2 + (df ** 2 - this.wander ** 2) / AVG);
     this.software.setFrequency(at, this.freq * 1e6);
-    this.record(at);
+    this.history.record(at, this.slewMode);
     this.lastChange = at;
-
-    // Poll-interval adjustment (the jiggle counter); frozen under the startup hold (as ntpd does).
-    if (holding) {
-      this.count = 0;
-    } else if (Math.abs(offset) < PGATE * this.jitter) {
-      // Undersampling: when updates come further apart than two poll intervals (the clock filter
-      // discards most samples), a longer poll would only thin them further; the poll is not raised.
-      if (mu <= 2 * 2 ** this.poll) this.count += this.poll;
-      if (this.count > LIMIT) {
-        this.count = LIMIT;
-        if (this.poll < this.maxpoll) {
-          this.count = 0;
-          this.poll++;
-        }
-      }
-    } else {
-      this.count -= this.poll << 1;
-      if (this.count < -LIMIT) {
-        this.count = -LIMIT;
-        if (this.poll > this.minpoll) {
-          this.count = 0;
-          this.poll--;
-        }
-      }
-    }
-    this.poll = clampPoll(this.poll, this.minpoll, this.maxpoll);
-    this.afterUpdate(sample, raw);
-    this.lastOffset = offset;
+    this.adjustPoll(u, c.holding);
+    this.afterUpdate(u.sample, raw);
     return result;
+  }
+
+  /**
+   * Poll adjustment (chrony's rule, `PollAdapter`); under the startup hold it only rises. The offsets
+   * are the prediction errors: the estimate holds 1 + R/P samples' worth, R a median exchange's noise,
+   * P = mean θ² − R. An offset beyond half the delay is trouble; no rise while updates are sparse.
+   */
+  private adjustPoll(u: Update, holding: boolean): void {
+    const theta = this.inExchange ? this.measured : u.offset;
+    this.theta2 += (theta * theta - this.theta2) / AVG;
+    const r = Number.isFinite(this.peer.noise) ? this.peer.noise : (u.sample.rootDelay / 2) ** 2 / 3;
+    const samples = 1 + r / Math.max(this.theta2 - r, r / 64, 1e-18);
+    const distance = u.sample.rootDelay / 2 + this.precision;
+    const rising = !(Math.abs(theta) > distance);
+    if (rising && (u.mu === 0 || u.mu > 2 * 2 ** this.polls.exponent)) return;
+    // Under the startup hold the poll only rises (the transient being slewed is no trouble).
+    if (holding && !(rising && samples > this.polls.target)) return;
+    this.polls.sample(Math.abs(theta), distance, samples);
   }
 
   private clampFreq(f: number): number {
     return Math.max(-this.maxfreq, Math.min(this.maxfreq, f));
   }
 
-  /**
-   * At the first update: the frequency measured so far from the sources' exchanges (if they span a
-   * minute) is applied at once, so that the clock does not run on a 100 ppm error through the FREQ
-   * state (the next update may be many polls away: a step clears every clock filter).
-   */
+  /** At the first update: the sources' frequency so far, not a 100 ppm error through the FREQ state. */
   private provisionalFrequency(at: RawTime): void {
-    const y = this.sourcesSlope();
+    const y = this.sources?.slope() ?? null;
     if (y === null) return;
     this.freq = this.clampFreq(y);
     this.software.setFrequency(at, this.freq * 1e6);
-    this.record(at);
+    this.history.record(at, this.slewMode);
     this.lastChange = at;
+  }
+
+  /** Slope of true time against the counter over the last updates in SYNC (null with too few). */
+  private recentSlope(u: Update): number | null {
+    const pts = this.recent;
+    // Weighted by the exchanges' weights (their queueing).
+    pts.push({ raw: u.raw, time: u.trueTime, w: this.inExchange ? this.weight : 1 });
+    if (pts.length > FLL_POINTS) pts.shift();
+    return pts.length < 4 ? null : (weightedLine(pts)?.slope ?? null);
   }
 
   /** First entry into SYNC state: the startup hold starts counting its stepout interval. */
@@ -676,26 +536,14 @@ export class Rfc5905Discipline implements Discipline {
     this.fit = newFit(raw, trueTime);
   }
 
-  private addFitPoint(raw: RawTime, trueTime: NtpTime): void {
-    if (this.fit !== null) addPoint(this.fit, raw, trueTime);
-  }
-
-  /** Slope of the hold's fit (the counter's frequency error, s/s); null with too few points. */
-  private fitSlope(): number | null {
-    return slope(this.fit, 3);
-  }
-
-  /**
-   * The rate correction the clock should have, best estimate: in FREQ state the provisional one
-   * measured so far (the clock itself still runs on the old frequency), else the clock's.
-   */
+  /** Best estimate of the rate correction: in FREQ and the hold the sources' so far, else the clock's. */
   private rateEstimate(): number {
     if (this.state === 'FREQ' || this.state === 'NSET') {
-      const y = this.sourcesSlope() ?? slope(this.freqFit, 2);
+      const y = this.sources?.slope() ?? slope(this.freqFit, 2);
       if (y !== null) return this.clampFreq(y);
     }
     if (this.state === 'SYNC' && this.holdSince !== null && this.hold) {
-      const y = this.sourcesSlope();
+      const y = this.sources?.slope() ?? null;
       if (y !== null) return this.clampFreq(y);
     }
     return this.software.frequency();
@@ -721,7 +569,7 @@ export class Rfc5905Discipline implements Discipline {
         this.software.slewExponential(at, offset, tau);
       }
     }
-    this.record(at);
+    this.history.record(at, this.slewMode);
     this.lastChange = at;
   }
 
@@ -738,10 +586,10 @@ export class Rfc5905Discipline implements Discipline {
       frequencyPpm: this.freq * 1e6,
       jitter: this.jitter,
       wander: this.wander * 1e6,
-      poll: this.poll,
+      poll: this.polls.exponent,
       extra: {
         pendingOffset: this.software.pendingSlew(this.when(raw)),
-        jiggleCount: this.count,
+        pollScore: this.theta2 > 0 ? Math.sqrt(this.theta2) : 0,
         updates: this.updates,
         steps: this.steps,
         timeConstant: this.tau(),

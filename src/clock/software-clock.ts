@@ -152,23 +152,26 @@ export class SoftwareClock implements LocalClock {
     return pending;
   }
 
-  /** Steps the clock by `offset` seconds at `raw` (new reading = old + offset). Cancels a pending slew. */
-  step(raw: RawTime, offset: number): void {
+  /**
+   * Steps the clock by `offset` seconds at `raw` (new reading = old + offset). Cancels a pending slew.
+   * `reason` is passed on to the listeners (the system logs every step with it).
+   */
+  step(raw: RawTime, offset: number, reason?: string): void {
     this.rebase(raw);
     this.base += secondsToDuration(offset);
-    this.emit({ kind: 'step', raw, offset });
+    this.emit(reason === undefined ? { kind: 'step', raw, offset } : { kind: 'step', raw, offset, reason });
   }
 
   /**
    * Sets the clock so that it reads `time` at `raw` (a step by the difference, announced as such).
    * Returns the step in seconds.
    */
-  setTime(raw: RawTime, time: NtpTime): number {
+  setTime(raw: RawTime, time: NtpTime, reason?: string): number {
     this.rebase(raw);
     const diff = time - this.base;
     this.base = time;
     const offset = Number(diff) / 2 ** 32;
-    this.emit({ kind: 'step', raw, offset });
+    this.emit(reason === undefined ? { kind: 'step', raw, offset } : { kind: 'step', raw, offset, reason });
     return offset;
   }
 

@@ -18,8 +18,11 @@ export function rawDiffSeconds(a: RawTime, b: RawTime): number {
 
 /** How the clock model changed. Modules that store NTP times subscribe so nothing goes stale. */
 export type ClockChange =
-  /** The clock was stepped by `offset` seconds at counter value `raw` (new reading = old + offset). */
-  | { kind: 'step'; raw: RawTime; offset: number }
+  /**
+   * The clock was stepped by `offset` seconds at counter value `raw` (new reading = old + offset),
+   * for `reason` (e.g. "initial offset"), which the system logs.
+   */
+  | { kind: 'step'; raw: RawTime; offset: number; reason?: string }
   /** The frequency correction changed (slews are frequency changes over time; no stored value is stale). */
   | { kind: 'frequency'; raw: RawTime; ppm: number };
 
@@ -86,8 +89,8 @@ export type DisciplineResult =
   | { kind: 'spike' }
   /** Applied as a slew/frequency update. */
   | { kind: 'slew'; offset: number }
-  /** Clock stepped by `offset` seconds. The system must reset associations' filters (RFC 5905 clear). */
-  | { kind: 'step'; offset: number }
+  /** Clock stepped by `offset` seconds, for `reason`. The system must reset associations' filters (RFC 5905 clear). */
+  | { kind: 'step'; offset: number; reason?: string }
   /** Offset beyond the panic threshold: refuse; the host decides (log and exit, like ntpd). */
   | { kind: 'panic'; offset: number }
   /** Update ignored (older than the previous one, or feed-forward clock not using this path). */

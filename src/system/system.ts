@@ -125,6 +125,8 @@ export class NtpSystem implements NtpEngine {
   private rootDelay = 0;
   private rootDispersion = 0;
   private sysPeer: string | null = null;
+  /** The last system peer before the current one (null: none yet). */
+  private lastSysPeer: string | null = null;
   private sysOffset = 0;
   private sysJitter = 0;
   private lastUpdateEpoch = Number.NEGATIVE_INFINITY;
@@ -176,10 +178,16 @@ export class NtpSystem implements NtpEngine {
 
   private onClockChange(c: ClockChange): void {
     if (c.kind !== 'step') return;
+    // Every step of the clock is an event (the feed-forward clock steps by itself, outside update()).
+    this.emit({ kind: 'clock-step', offset: c.offset, reason: c.reason ?? 'clock stepped' });
     // Stored local timestamps are readings of the old clock: move them onto the new timescale so
     // that exchanges in flight across the step still give correct offsets.
     const by = secondsToDuration(c.offset);
-    for (const a of this.assocs.values()) a.shiftLocalTimes(by);
+    for (const a of this.assocs.values()) {
+      a.shiftLocalTimes(by);
+      // Offsets measured against the old clock, referred to the new one.
+      a.filter.shiftOffsets(-c.offset);
+    }
     if (this.referenceTime !== null) this.referenceTime += by;
   }
 
@@ -562,7 +570,12 @@ export class NtpSystem implements NtpEngine {
           updated = true;
           break;
         case 'exchange':
-          this.deps.discipline.exchange(o.exchange, this.sysPeer === a.id);
+          // Without a system peer (the last one was unreachable for a while), its exchanges still
+          // count as the system peer's until the selection decides again.
+          this.deps.discipline.exchange(
+            o.exchange,
+            this.sysPeer === a.id || (this.sysPeer === null && this.lastSysPeer === a.id),
+          );
           break;
         case 'demobilise':
           this.demobilise(a.id, o.reason);
@@ -583,10 +596,25 @@ export class NtpSystem implements NtpEngine {
     } else if (this.burstEnded.delete(a.id)) {
       burstLost = a.selectEpoch > this.lastUpdateEpoch;
     }
-    const run = updated && !a.inBurst;
+    // While unsynchronised the system process also runs during a burst (ntpd does), at every new
+    // sample once more than half of the sources have one: the initial offset is removed from the first
+    // samples on, not at the end of the burst, and a lone early answer does not decide the time.
+    const run = updated && (!a.inBurst || (!this.synchronised && this.startupQuorum()));
     if (run) this.burstEnded.delete(a.id);
     if (run || burstLost || outs.some((o) => o.kind === 'event' && o.event.kind === 'unreachable'))
       this.mitigate(raw);
+  }
+
+  /** More than half of the selectable sources have a clock filter output. */
+  private startupQuorum(): boolean {
+    let all = 0;
+    let answered = 0;
+    for (const p of [...this.assocs.values(), ...this.refclocks.values()]) {
+      if (p.cfg.noselect) continue;
+      all++;
+      if (p.output() !== null) answered++;
+    }
+    return 2 * answered > all;
   }
 
   /**
@@ -849,6 +877,7 @@ export class NtpSystem implements NtpEngine {
 
   private setSysPeer(id: string | null): void {
     if (this.sysPeer !== id) {
+      if (this.sysPeer !== null) this.lastSysPeer = this.sysPeer;
       this.sysPeer = id;
       this.emit({ kind: 'sys-peer', sourceId: id });
     }
@@ -878,8 +907,8 @@ export class NtpSystem implements NtpEngine {
     });
     switch (result.kind) {
       case 'step':
-        this.emit({ kind: 'clock-step', offset: result.offset });
-        // RFC 5905: after a step every association restarts its filter; the system is unsynchronised
+        // (The clock-step event came from the clock's change listener.) RFC 5905: after a step
+        // every association restarts its filter; the system is unsynchronised
         // until the next update.
         for (const a of this.assocs.values()) a.clearAfterStep(raw);
         for (const r of this.refclocks.values()) r.clearAfterStep(raw);

@@ -47,7 +47,8 @@ export type SystemEvent =
   | { kind: 'kod'; sourceId: string; code: string }
   | { kind: 'reject'; sourceId: string | null; reason: string }
   | { kind: 'sys-peer'; sourceId: string | null }
-  | { kind: 'clock-step'; offset: number }
+  /** The clock was stepped by `offset` s (any step of the discipline's clock, with the discipline's reason). */
+  | { kind: 'clock-step'; offset: number; reason: string }
   | { kind: 'clock-panic'; offset: number }
   | { kind: 'sync'; synchronised: boolean }
   | { kind: 'interleaved'; sourceId: string; on: boolean }

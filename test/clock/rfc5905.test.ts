@@ -43,7 +43,7 @@ test('NSET: a first offset above the step threshold steps; then FREQ', () => {
 });
 
 test('FREQ: waits for the stepout interval, then sets the frequency directly', () => {
-  const d = new Rfc5905Discipline({ stepout: 900 });
+  const d = new Rfc5905Discipline({ stepout: 900, stepInitialOffset: false });
   assert.equal(d.update(sample(0, 0.001)).kind, 'slew');
   assert.equal(d.currentState(), 'FREQ');
   // the clock drifts 20 ppm: offsets grow (besides the slew of the first offset)
@@ -56,7 +56,7 @@ test('FREQ: waits for the stepout interval, then sets the frequency directly', (
 });
 
 test('SYNC: a single spike is suppressed; a persistent large offset is stepped after stepout', () => {
-  const d = new Rfc5905Discipline({ initialFrequencyPpm: 0, stepout: 300 });
+  const d = new Rfc5905Discipline({ initialFrequencyPpm: 0, stepout: 300, stepInitialOffset: false });
   assert.equal(d.update(sample(0, 0.0001)).kind, 'slew');
   assert.equal(d.update(sample(64, 0.0001)).kind, 'slew');
   assert.equal(d.currentState(), 'SYNC');
@@ -81,13 +81,32 @@ test('panic threshold refuses; stepAtStartup allows one big step; 0 disables the
   assert.equal(new Rfc5905Discipline({ panicThreshold: 10 }).update(sample(1, 11)).kind, 'panic');
 });
 
+test('the initial offset is stepped at once (NSET and FSET), whatever its size; not with step threshold 0', () => {
+  const n = new Rfc5905Discipline();
+  const r = n.update(sample(10, 0.02));
+  assert.equal(r.kind, 'step');
+  assert.ok(r.kind === 'step' && r.reason === undefined, 'the reason comes with the clock change');
+  assert.ok(Math.abs(durationToSeconds(n.clock.read(10n * S)) - 10.02) < 1e-9);
+  assert.equal(n.currentState(), 'FREQ');
+  const reasons: string[] = [];
+  const f = new Rfc5905Discipline({ initialFrequencyPpm: 3 });
+  f.clock.onChange((c) => {
+    if (c.kind === 'step') reasons.push(c.reason ?? '');
+  });
+  assert.equal(f.update(sample(1, -0.0005)).kind, 'step');
+  assert.equal(f.currentState(), 'SYNC');
+  assert.match(reasons[0] ?? '', /initial offset/);
+  assert.equal(f.update(sample(65, 0.0001)).kind, 'slew', 'only the first update');
+  assert.equal(new Rfc5905Discipline({ stepThreshold: 0 }).update(sample(1, 0.02)).kind, 'slew');
+});
+
 test('step threshold 0 never steps (slews instead)', () => {
   const d = new Rfc5905Discipline({ stepThreshold: 0 });
   assert.equal(d.update(sample(1, 0.5)).kind, 'slew');
 });
 
 test('FSET (drift file): first update slews and sets SYNC without the stepout wait', () => {
-  const d = new Rfc5905Discipline({ initialFrequencyPpm: -42.5 });
+  const d = new Rfc5905Discipline({ initialFrequencyPpm: -42.5, stepInitialOffset: false });
   assert.equal(d.currentState(), 'FSET');
   assert.equal(d.clock.frequencyPpm(), -42.5);
   assert.equal(d.update(sample(1, 0.002)).kind, 'slew');
@@ -128,7 +147,11 @@ test('createDiscipline builds both kinds', () => {
 
 test('startup hold: at poll 16 s the initial offset is slewed without a ppm-sized frequency overshoot', () => {
   const mean = (xs: { err: number }[]) => xs.reduce((a, e) => a + e.err, 0) / xs.length;
-  const held = runScenario('rfc5905', { seed: 1, seconds: 20000, rfc: { minpoll: 4, maxpoll: 4 } });
+  const held = runScenario('rfc5905', {
+    seed: 1,
+    seconds: 20000,
+    rfc: { minpoll: 4, maxpoll: 4, stepInitialOffset: false },
+  });
   assert.equal(held.steps, 0);
   assert.ok(held.rmsError < 100e-6, `RMS ${held.rmsError}`);
   assert.ok(Math.abs(mean(held.errors)) < 50e-6, `mean ${mean(held.errors)}`);
@@ -137,7 +160,7 @@ test('startup hold: at poll 16 s the initial offset is slewed without a ppm-size
   const plain = runScenario('rfc5905', {
     seed: 1,
     seconds: 20000,
-    rfc: { minpoll: 4, maxpoll: 4, startupHoldOffset: 0 },
+    rfc: { minpoll: 4, maxpoll: 4, startupHoldOffset: 0, stepInitialOffset: false },
   });
   assert.ok(plain.rmsError < 100e-6, `without the hold: RMS ${plain.rmsError}`);
 });
@@ -264,7 +287,7 @@ test('poll adjust: raised when updates come once per poll, not when they come fi
 test('startup hold: the phase is slewed at PLL·2 s, bounded by the frequency tolerance', () => {
   // FSET with the right frequency and a 60 ms offset: ntpd's startup clamp slews it within minutes
   // (at most 500 ppm including the frequency correction), not over the PLL time constant.
-  const d = new Rfc5905Discipline({ initialFrequencyPpm: 100 });
+  const d = new Rfc5905Discipline({ initialFrequencyPpm: 100, stepInitialOffset: false });
   assert.equal(d.update(sample(0, 0.06)).kind, 'slew');
   const pend = (t: number) => d.software.pendingSlew(BigInt(t) * S);
   // linear at 500 − 100 = 400 ppm while above rate·τ, then exponential: 60 ms gone after ~200 s

@@ -15,6 +15,16 @@ export function standard(name: string, patch: Partial<Scenario> = {}): Scenario 
   return { ...parseScenario(readFileSync(file, 'utf8'), file), ...patch };
 }
 
+/** The scenario with every node's sources polled at a fixed 2^poll s (minpoll = maxpoll = poll). */
+export function pinned(sc: Scenario, poll: number): Scenario {
+  for (const n of sc.nodes)
+    for (const h of [...n.ntp.servers, ...n.ntp.pools, ...n.ntp.peers]) {
+      h.minpoll = poll;
+      h.maxpoll = poll;
+    }
+  return sc;
+}
+
 /** One server and one client over a link; `link`, `client`, `server` are extra TOML lines. */
 export function pair(o: { link?: string; client?: string; server?: string; top?: string } = {}): Scenario {
   const top = o.top ?? '';

@@ -4,7 +4,7 @@ import { nodeCrypto } from '../../src/io/crypto.js';
 import { realEngineFactory } from '../../src/sim/engines.js';
 import { Simulation } from '../../src/sim/simulation.js';
 import type { ClientResult } from '../../src/sim/types.js';
-import { standard } from '../sim/support.js';
+import { pinned, standard } from '../sim/support.js';
 
 /**
  * Regression tests for the RFC 5905 discipline and system process under start-up transients, on the
@@ -16,8 +16,9 @@ import { standard } from '../sim/support.js';
  * as the frequency reference; a start-up burst whose last response was lost not used for many polls.
  */
 
+/** Polls pinned at 64 s, where these start-up transients were found (the poll adapts by default). */
 function run(name: string, seed: number, node = 'client'): ClientResult {
-  const r = new Simulation(standard(name), realEngineFactory(nodeCrypto, 'rfc5905'), seed).run();
+  const r = new Simulation(pinned(standard(name), 6), realEngineFactory(nodeCrypto, 'rfc5905'), seed).run();
   const c = r.clients.find((x) => x.node === node);
   assert.ok(c !== undefined, `${name}: no node ${node}`);
   return c;
@@ -30,7 +31,7 @@ test('falsetickers (5 servers, 2 false): no ms transient after start-up', () => 
     const c = run('falsetickers', seed);
     assert.ok(c.maxError < 1e-3, `seed ${seed}: max ${us(c.maxError)}`);
     assert.ok(c.rmsError < 150e-6, `seed ${seed}: RMS ${us(c.rmsError)}`);
-    assert.equal(c.steps, 0, `seed ${seed}: steps`);
+    assert.equal(c.steps, 1, `seed ${seed}: only the initial step`);
   }
 });
 

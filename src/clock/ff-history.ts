@@ -1,0 +1,389 @@
+/** The feed-forward clock's exchange history and the estimates made from it: minimum RTT per path segment, rate, local rate, offset. */
+
+/** One exchange, relative to the first one of the path. */
+export interface Stamp {
+  /** Counter mid-point and server mid-point, seconds relative to the first exchange. */
+  c: number;
+  s: number;
+  /** Counter RTT (nominal seconds) and server processing time (s). */
+  crtt: number;
+  srv: number;
+  /** Segment index (level shifts). */
+  seg: number;
+  /** Raw receive counter value. */
+  tf: bigint;
+  rootDelay: number;
+  rootDispersion: number;
+}
+
+interface Segment {
+  min: number;
+}
+
+/** Longest span (s) of the level-shift window, and the fewest exchanges in it. */
+const SHIFT_SPAN = 4096;
+const MIN_SHIFT_WINDOW = 6;
+
+/**
+ * One-sided queueing: the least (averaged) slope acted on, the extra down-weighting of queued
+ * exchanges, the pairs the slope needs, and the fraction of it taken out of each offset (the offset
+ * error of one-sided exponential queueing is near zero for small E and −E/2 + the other side's mean
+ * for large E, so the full slope would over-correct the low-delay exchanges that dominate).
+ */
+const ASYM = { min: 0.4, weight: 100, points: 8, bias: 0.5 } as const;
+
+/** Good exchanges in the Kalman filter. */
+const KF_SPAN = 64;
+/** Prior sd of the frequency correction before the first exchanges (s/s). */
+const PRIOR_FREQ = 1e-3;
+
+export function median(xs: number[]): number {
+  if (xs.length === 0) return Number.NaN;
+  const a = [...xs].sort((x, y) => x - y);
+  const mid = a.length >> 1;
+  return a.length % 2 === 1 ? a[mid]! : (a[mid - 1]! + a[mid]!) / 2;
+}
+
+export interface HistoryOptions {
+  rateWindow: number;
+  localRateWindow: number;
+  offsetWindow: number;
+  shiftWindow: number;
+  maxHistory: number;
+  qualityFactor: number;
+  minQualityScale: number;
+  /** Random-walk frequency noise of the counter assumed by the filter, s/s per √s. */
+  wander: number;
+  /** Queueing of the minimum-delay exchange, as a fraction of the median point error. */
+  floorFactor: number;
+  /** Noise floor of every offset (timestamping), s. */
+  minNoise: number;
+}
+
+export class ExchangeHistory {
+  hist: Stamp[] = [];
+  private segs: Segment[] = [];
+  /** Rate ρ̂: true seconds per nominal counter second, and its error bound. */
+  rho: number;
+  rhoError = Number.POSITIVE_INFINITY;
+  /**
+   * Offset y = S − C at counter cRef (relative s), its rate (the clock's frequency correction, s/s),
+   * their variances, the spread of the offset innovations and the wander of the frequency estimate.
+   */
+  phase = 0;
+  freq = 0;
+  phaseVar = Number.POSITIVE_INFINITY;
+  freqVar = Number.POSITIVE_INFINITY;
+  private p01 = 0;
+  /** The newest exchange's offset minus its prediction (s), and the offset variance of a median exchange. */
+  innovation = Number.NaN;
+  /** Its expected variance (prediction plus the exchange's own noise), s². */
+  innovationVar = Number.NaN;
+  noise = Number.NaN;
+  /** Slope of the offset errors against the queueing, averaged (one-sided queueing: towards ±0.5). */
+  asymmetry = 0;
+  cRef = 0;
+  jitter = 0;
+  wander = 0;
+  /** Quality scale Eq (s). */
+  qualityScale = Number.NaN;
+  shifts = 0;
+
+  constructor(
+    private readonly o: HistoryOptions,
+    rho: number,
+  ) {
+    this.rho = rho;
+    this.freq = rho - 1;
+  }
+
+  /** Forgets the path (a new system peer, a server that stepped): keeps the rate, which belongs to the counter. */
+  reset(): void {
+    this.hist = [];
+    this.segs = [];
+    this.qualityScale = Number.NaN;
+    this.rhoError = Number.POSITIVE_INFINITY;
+  }
+
+  /** The current segment's minimum RTT (s), NaN before the first exchange. */
+  minRtt(): number {
+    return this.segs[this.segs.length - 1]?.min ?? Number.NaN;
+  }
+
+  /** Adds an exchange and updates the minimum RTT, level shifts, quality scale and rate. */
+  add(st: Stamp): void {
+    st.seg = Math.max(0, this.segs.length - 1);
+    this.hist.push(st);
+    this.trim(st.c);
+    // Minimum RTT: lower is accepted at once.
+    const rtt = this.rtt(st);
+    if (this.segs.length === 0) this.segs.push({ min: rtt });
+    const seg = this.segs[st.seg]!;
+    if (rtt < seg.min) seg.min = rtt;
+    this.detectLevelShift();
+    this.updateQualityScale();
+    this.estimateRate();
+  }
+
+  rtt(st: Stamp): number {
+    return this.rho * st.crtt - st.srv;
+  }
+
+  pointError(st: Stamp): number {
+    const seg = this.segs[st.seg];
+    return seg === undefined ? 0 : Math.max(0, this.rtt(st) - seg.min);
+  }
+
+  private trim(now: number): void {
+    const o = this.o;
+    const keep = Math.max(o.rateWindow, o.localRateWindow, o.offsetWindow) * 1.25;
+    let drop = 0;
+    while (
+      drop < this.hist.length - 2 &&
+      ((now - this.hist[drop]!.c > keep && this.hist.length - drop > KF_SPAN) ||
+        this.hist.length - drop > o.maxHistory)
+    )
+      drop++;
+    if (drop > 0) this.hist.splice(0, drop);
+  }
+
+  /** Upward level shift: the minimum RTT of the last `shiftWindow` exchanges is well above r̂. */
+  private detectLevelShift(): void {
+    const n = this.hist.length;
+    // The window spans at most SHIFT_SPAN seconds (at long polls 16 exchanges are hours), but holds at
+    // least MIN_SHIFT_WINDOW exchanges (fewer would see shifts in plain noise).
+    const newest = this.hist[n - 1]?.c ?? 0;
+    let w = 0;
+    while (w < this.o.shiftWindow && w < n && newest - this.hist[n - 1 - w]!.c <= SHIFT_SPAN) w++;
+    w = Math.max(Math.min(MIN_SHIFT_WINDOW, this.o.shiftWindow), w);
+    if (n < w + 4) return;
+    const cur = this.segs.length - 1;
+    const seg = this.segs[cur]!;
+    let recentMin = Number.POSITIVE_INFINITY;
+    for (let i = n - w; i < n; i++) {
+      const h = this.hist[i]!;
+      if (h.seg !== cur) return;
+      recentMin = Math.min(recentMin, this.rtt(h));
+    }
+    if (recentMin - seg.min > this.shiftThreshold()) {
+      this.segs.push({ min: recentMin });
+      const idx = this.segs.length - 1;
+      for (let i = n - w; i < n; i++) this.hist[i]!.seg = idx;
+      this.shifts++;
+    }
+  }
+
+  /** How far the minimum RTT must move to be a level shift (s). */
+  private shiftThreshold(): number {
+    return Math.max(10e-6, 1.5 * this.medianError());
+  }
+
+  /** The median point error behind the quality scale (0 before there is one). */
+  medianError(): number {
+    return Number.isFinite(this.qualityScale) ? this.qualityScale / this.o.qualityFactor : 0;
+  }
+
+  /** Eq from the median point error of recent exchanges (excluding the shift window). */
+  private updateQualityScale(): void {
+    const n = this.hist.length;
+    const w = this.o.shiftWindow;
+    const end = n > 2 * w ? n - w : n;
+    const start = Math.max(0, end - 64);
+    const es: number[] = [];
+    for (let i = start; i < end; i++) es.push(this.pointError(this.hist[i]!));
+    const med = median(es);
+    this.qualityScale = Math.max(
+      this.o.minQualityScale,
+      this.o.qualityFactor * (Number.isFinite(med) ? med : 0),
+    );
+  }
+
+  /** Rate from the best exchange of the oldest and of the newest quarter of the rate window. */
+  private estimateRate(): void {
+    const n = this.hist.length;
+    if (n < 2) return;
+    const newest = this.hist[n - 1]!.c;
+    let first = 0;
+    while (first < n - 1 && newest - this.hist[first]!.c > this.o.rateWindow) first++;
+    const oldest = this.hist[first]!.c;
+    const span = newest - oldest;
+    if (span <= 0) return;
+    const chunk = span / 4;
+    let bi = -1;
+    let be = Number.POSITIVE_INFINITY;
+    for (let i = first; i < n && this.hist[i]!.c <= oldest + chunk; i++) {
+      const e = this.pointError(this.hist[i]!);
+      if (e < be) {
+        be = e;
+        bi = i;
+      }
+    }
+    let bj = -1;
+    let bje = Number.POSITIVE_INFINITY;
+    for (let j = n - 1; j > bi && this.hist[j]!.c >= newest - chunk; j--) {
+      const e = this.pointError(this.hist[j]!);
+      if (e < bje) {
+        bje = e;
+        bj = j;
+      }
+    }
+    if (bi < 0 || bj <= bi) return;
+    const hi = this.hist[bi]!;
+    const hj = this.hist[bj]!;
+    const dc = hj.c - hi.c;
+    if (dc <= 0) return;
+    const rate = (hj.s - hi.s) / dc;
+    const err = (be + bje) / 2 / dc;
+    if (!Number.isFinite(rate) || Math.abs(rate - 1) > 1e-3) return;
+    this.rho = rate;
+    this.rhoError = err;
+  }
+
+  /**
+   * The offset y = S − C (server time minus counter, s) and its rate at the newest good exchange: a
+   * Kalman filter over the last `KF_SPAN` good exchanges, run afresh each time with the current point
+   * errors. The state is phase and frequency with a random-walk frequency (`wander`, s/s per √s); an
+   * exchange whose queueing is E has an offset error within ±E/2 (variance (E + e0)²/12, e0 the
+   * queueing of the minimum-delay exchange itself), so the lowest-delay exchanges dominate.
+   */
+  estimateOffset(good: (st: Stamp) => boolean): void {
+    const o = this.o;
+    const idx: number[] = [];
+    for (let i = this.hist.length - 1; i >= 0 && idx.length < KF_SPAN; i--) {
+      if (good(this.hist[i]!)) idx.push(i);
+    }
+    if (idx.length === 0) return;
+    idx.reverse();
+    // The minimum RTT seen is itself above the true one: by about 0.7/√n of the median point error
+    // over n exchanges (exponential queueing), and never less than `floorFactor` of it.
+    const n = this.hist.length;
+    const e0 = Math.max(o.floorFactor, 0.7 / Math.sqrt(n)) * this.medianError();
+    const stamps = idx.map((i) => this.hist[i]!);
+    const es = stamps.map((st) => this.pointError(st));
+    const plain = (k: number) => (es[k]! + e0) ** 2 / 12 + o.minNoise * o.minNoise;
+    const first = this.kalman(stamps, plain, () => 0);
+    // Queueing on one side: the offset errors then follow the queueing E (by up to ±E/2). Their slope
+    // against E (chrony estimates the same asymmetry of the jitter) is taken out of each offset, and
+    // the queued exchanges are weighted down further.
+    const k = this.asymmetrySlope(stamps, es, first.b);
+    this.asymmetry += (k - this.asymmetry) / 4;
+    const shift = Math.abs(this.asymmetry) >= ASYM.min ? this.asymmetry : 0;
+    const med = this.medianError() + e0;
+    const r =
+      shift === 0
+        ? first
+        : this.kalman(
+            stamps,
+            (i) => plain(i) * (1 + ASYM.weight * (shift / 0.5) ** 2 * ((es[i]! + e0) / med) ** 2),
+            (i) => ASYM.bias * shift * es[i]!,
+          );
+    this.innovation = r.innovations[r.innovations.length - 1] ?? Number.NaN;
+    this.innovationVar = r.lastS;
+    this.noise = med ** 2 / 12 + o.minNoise * o.minNoise;
+    if (!Number.isFinite(r.a) || !Number.isFinite(r.b)) return;
+    this.wander = Math.sqrt(this.wander ** 2 + ((r.b - this.freq) ** 2 - this.wander ** 2) / 4);
+    this.phase = r.a;
+    this.freq = r.b;
+    this.phaseVar = r.p00;
+    this.freqVar = r.p11;
+    this.p01 = r.p01;
+    this.cRef = r.c;
+    this.jitter = r.jitter;
+  }
+
+  /** One-sided queueing was detected: the offsets are corrected for it. */
+  get asymmetric(): boolean {
+    return Math.abs(this.asymmetry) >= ASYM.min;
+  }
+
+  /**
+   * Slope of the offset changes against the queueing changes between consecutive exchanges (the
+   * clock's drift in between taken out at the frequency estimate), within ±0.5; 0 with few pairs.
+   */
+  private asymmetrySlope(stamps: Stamp[], es: number[], freq: number): number {
+    let sxx = 0;
+    let sxy = 0;
+    let n = 0;
+    for (let i = 1; i < stamps.length; i++) {
+      const p = stamps[i - 1]!;
+      const q = stamps[i]!;
+      const dy = q.s - q.c - (p.s - p.c) - freq * (q.c - p.c);
+      const de = es[i]! - es[i - 1]!;
+      sxx += de * de;
+      sxy += de * dy;
+      n++;
+    }
+    if (n < ASYM.points || !(sxx > 0)) return 0;
+    return Math.max(-0.5, Math.min(0.5, sxy / sxx));
+  }
+
+  /**
+   * The Kalman filter over `stamps` (oldest first): offset variance and bias of each from `variance`
+   * and `bias` (by index). Returns the state at the newest and the innovations (index 0: NaN).
+   */
+  private kalman(
+    stamps: Stamp[],
+    variance: (i: number) => number,
+    bias: (i: number) => number,
+  ): {
+    a: number;
+    b: number;
+    p00: number;
+    p01: number;
+    p11: number;
+    c: number;
+    jitter: number;
+    innovations: number[];
+    lastS: number;
+  } {
+    const q2 = this.o.wander * this.o.wander;
+    const first = stamps[0]!;
+    let a = first.s - first.c - bias(0);
+    let b = 0;
+    let p00 = variance(0);
+    let p01 = 0;
+    let p11 = PRIOR_FREQ * PRIOR_FREQ;
+    let c = first.c;
+    let sw = 0;
+    let sr = 0;
+    const innovations = [Number.NaN];
+    let lastS = Number.NaN;
+    for (let k = 1; k < stamps.length; k++) {
+      const st = stamps[k]!;
+      const dt = st.c - c;
+      c = st.c;
+      // Predict.
+      a += b * dt;
+      p00 += 2 * p01 * dt + p11 * dt * dt + (q2 * dt * dt * dt) / 3;
+      p01 += p11 * dt + (q2 * dt * dt) / 2;
+      p11 += q2 * dt;
+      // Update with the measured offset.
+      const r = variance(k);
+      const nu = st.s - st.c - bias(k) - a;
+      innovations.push(nu);
+      lastS = p00 + r;
+      const sInv = 1 / (p00 + r);
+      const k0 = p00 * sInv;
+      const k1 = p01 * sInv;
+      a += k0 * nu;
+      b += k1 * nu;
+      p11 -= k1 * p01;
+      p01 *= 1 - k0;
+      p00 *= 1 - k0;
+      sw += 1 / r;
+      sr += (nu * nu) / r;
+    }
+    return { a, b, p00, p01, p11, c, jitter: sw > 0 ? Math.sqrt(sr / sw) : 0, innovations, lastS };
+  }
+
+  /** Variance of the offset predicted `dt` s after the last estimate (s²). */
+  predictionVariance(dt: number): number {
+    const q2 = this.o.wander * this.o.wander;
+    return this.phaseVar + 2 * this.p01 * dt + this.freqVar * dt * dt + (q2 * dt * dt * dt) / 3;
+  }
+
+  /** Offset y = S − C at counter `c` (relative s), extrapolated from the last estimate. */
+  offsetAt(c: number): number {
+    return this.phase + this.freq * (c - this.cRef);
+  }
+}
