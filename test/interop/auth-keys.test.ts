@@ -233,7 +233,10 @@ control-socket = false
     const ok = await waitFor(
       async () => {
         for (const a of [...good, '127.0.0.2']) data.set(a, await c.chronyc(['ntpdata', a]).catch(String));
-        return good.every((a) => Number(field(data.get(a) ?? '', 'Total valid RX')) >= 4);
+        return (
+          good.every((a) => Number(field(data.get(a) ?? '', 'Total valid RX')) >= 4) &&
+          Number(field(data.get('127.0.0.2') ?? '', 'Total RX')) >= 3
+        );
       },
       40_000,
       500,
