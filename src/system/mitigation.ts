@@ -223,6 +223,8 @@ export function clockSample(
   raw: RawTime,
   offset: number,
   selJitter: number,
+  /** The dispersion to use instead of the filter output's (a filter filling after a clear). */
+  dispersion: number | null = null,
 ): ClockSample | null {
   const po = peer.output();
   if (po === null) return null;
@@ -236,7 +238,7 @@ export function clockSample(
     rootDelay: peer.rootDelay + po.delay,
     rootDispersion: Math.max(
       MINDISP,
-      peer.rootDispersion + po.dispersion + jitter + PHI * age + Math.abs(po.offset),
+      peer.rootDispersion + (dispersion ?? po.dispersion) + jitter + PHI * age + Math.abs(po.offset),
     ),
     poll: peer.hpoll,
     sourceId: peer.id,

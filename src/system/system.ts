@@ -491,7 +491,10 @@ export class NtpSystem implements NtpEngine {
 
   /** RFC 5905 section 11.3 clock_update(). */
   private clockUpdate(raw: RawTime, peer: Peer, offset: number, selJitter: number): void {
-    const sample = clockSample(peer, raw, offset, selJitter);
+    // While its filter fills after a clear, the peer is judged (and announced) by the dispersion of
+    // its real samples, not the empty stages' MAXDISP.
+    const filling = peer instanceof RefclockSource ? null : peer.filter.startupDispersion();
+    const sample = clockSample(peer, raw, offset, selJitter, filling);
     if (sample === null) return;
     const result = this.deps.discipline.update(sample);
     switch (result.kind) {
