@@ -1,8 +1,8 @@
 /**
  * The daemon: carries out the sans-IO engine's actions on real sockets and timers.
  *
- *   sockets (node:dgram, IPv4 + IPv6) ──packet──▶ ServerGuard (mode 3) ──▶ NtpSystem.handlePacket
- *                                     └─mode 6─▶ observe.handleMode6 (ntpq)
+ *   sockets (node:dgram, IPv4 + IPv6) ──packet──▶ NtpServer.serve (src/serve: every mode)
+ *       ignore / KoD / respond ◀──┘   └─forward─▶ NtpSystem.handlePacket, or observe.handleMode6 (ntpq)
  *   one setTimeout ◀──timer action── engine ──send action──▶ socket.send(cb → handleTransmitted)
  *   DNS (servers, pools: resolve, replace unreachable, re-resolve), state file, legacy services,
  *   observability, privilege drop, reload.
@@ -17,7 +17,6 @@ import { chown, mkdir, unlink, writeFile } from 'node:fs/promises';
 import { isIP, isIPv4, isIPv6 } from 'node:net';
 import { dirname } from 'node:path';
 import { performance } from 'node:perf_hooks';
-import { buildKissResponse } from '../assoc/server.js';
 import { createDiscipline } from '../clock/index.js';
 import type { Discipline, RawTime } from '../clock/types.js';
 import type { DaemonConfig, HostSourceConfig, PoolSourceConfig, SourceOptions } from '../config/types.js';
@@ -34,8 +33,8 @@ import {
   type Observability,
   startObservability,
 } from '../observe/index.js';
-import { type GuardConfig, ServerGuard } from '../serve/index.js';
 import { SendLatency } from '../serve/send-latency.js';
+import { NtpServer, type ServeDecision, serverOptionsOf } from '../serve/server.js';
 import type {
   ClientSnapshot,
   DaemonSnapshot,
@@ -46,7 +45,6 @@ import type {
 import { NtpSystem } from '../system/system.js';
 import type { Action, Endpoint, SourceConfig, SourceMode, SystemEvent } from '../system/types.js';
 import { toTimestamp, unixNsToNtpTime } from '../time/ntp-time.js';
-import { decodePacket, encodePacket, MODE } from '../wire/packet.js';
 import { createLogger, type Logger } from './log.js';
 import { NtsService } from './nts.js';
 import { readStateFile, writeStateFile } from './state.js';
@@ -108,6 +106,13 @@ function wallUnixNs(): bigint {
   return BigInt(Math.round(ms * 1e3)) * 1000n;
 }
 
+/** Uniform [0, 1) from the CSPRNG: the rate limiter's leak must not be predictable. */
+function cryptoRandom(): number {
+  const b = nodeRandomBytes(4);
+  const u = (((b[0] ?? 0) << 24) | ((b[1] ?? 0) << 16) | ((b[2] ?? 0) << 8) | (b[3] ?? 0)) >>> 0;
+  return u / 4294967296;
+}
+
 function isRoot(): boolean {
   return typeof process.getuid === 'function' && process.getuid() === 0;
 }
@@ -115,16 +120,6 @@ function isRoot(): boolean {
 /** Effective serving port of a configuration. */
 export function effectivePort(config: DaemonConfig): number {
   return config.server.port ?? (isRoot() ? 123 : DEFAULT_UNPRIVILEGED_PORT);
-}
-
-export function guardConfigOf(config: DaemonConfig): GuardConfig {
-  const rl = config.rateLimit;
-  return {
-    allow: config.access.allow,
-    deny: config.access.deny,
-    clientTableSize: config.server.clientTableSize,
-    rateLimit: rl.enabled ? { interval: rl.interval, burst: rl.burst, kod: rl.kod, leak: rl.leak } : null,
-  };
 }
 
 function sourceConfig(
@@ -246,36 +241,6 @@ function isWildcard(a: string): boolean {
   return a === '0.0.0.0' || a === '::';
 }
 
-/** A KoD (kiss-o'-death) response to a request, never longer than the request; null for garbage. */
-export function buildKod(
-  request: Uint8Array,
-  code: 'RATE' | 'DENY' | 'RSTR',
-  precision = -20,
-): Uint8Array | null {
-  const d = decodePacket(request);
-  if (!d.ok) return null;
-  const bytes = encodePacket(buildKissResponse(d.packet, code, { precision }));
-  return bytes.length <= request.length ? bytes : null;
-}
-
-/** A response to a client request being carried out (no-amplification rule, statistics). */
-interface Reply {
-  to: Endpoint;
-  request: Uint8Array;
-  authenticated: boolean;
-  answered: boolean;
-}
-
-/**
- * An interleaved server response does not echo the request's transmit timestamp in its origin
- * field (it carries the client's previous receive timestamp instead; RFC 9769).
- */
-function isInterleavedResponse(request: Uint8Array, response: Uint8Array): boolean {
-  if (request.length < 48 || response.length < 48) return false;
-  for (let i = 0; i < 8; i++) if (request[40 + i] !== response[24 + i]) return true;
-  return false;
-}
-
 class DaemonImpl implements Daemon {
   config: DaemonConfig;
   endpoints: Endpoint[] = [];
@@ -287,7 +252,8 @@ class DaemonImpl implements Daemon {
   private readonly resolveHost: (host: string) => Promise<string[]>;
   private discipline!: Discipline;
   private engine!: NtpSystem;
-  private guard: ServerGuard;
+  /** The server decision (src/serve/server.ts), created with the engine. */
+  private server!: NtpServer;
   private sockets: BoundSocket[] = [];
   private timer: NodeJS.Timeout | null = null;
   private timerAt: RawTime | null = null;
@@ -318,7 +284,6 @@ class DaemonImpl implements Daemon {
     this.opts = opts;
     this.log = opts.logger ?? createLogger(config.log);
     this.resolveHost = opts.resolve ?? defaultResolve;
-    this.guard = new ServerGuard(guardConfigOf(config));
     this.stopped = new Promise((r) => {
       this.resolveStopped = r;
     });
@@ -360,6 +325,7 @@ class DaemonImpl implements Daemon {
       randomBytes: nodeRandomBytes,
       crypto: nodeCrypto,
     });
+    this.server = new NtpServer(this.engine, serverOptionsOf(c, this.opts.random ?? cryptoRandom));
 
     try {
       await this.bindSockets();
@@ -607,47 +573,54 @@ class DaemonImpl implements Daemon {
     else raw = b.stamps.received(user);
     if (this.stopping || msg.length === 0) return;
     const from: Endpoint = { address: rinfo.address, port: rinfo.port };
-    const first = msg[0] ?? 0;
-    const mode = first & 7;
+    const to: Endpoint = { address: b.address, port: b.port };
     const bytes = new Uint8Array(msg.buffer, msg.byteOffset, msg.length);
-    if (mode === MODE.CONTROL) {
-      this.onControl(b, bytes, from);
+    let d: ServeDecision;
+    try {
+      d = this.server.serve(bytes, from, to, raw, this.raw());
+    } catch (e) {
+      this.log.error('engine error on request', { from, error: e });
+      this.server.count('engine-error');
       return;
     }
-    if (mode === MODE.CLIENT || mode === MODE.PRIVATE || mode === MODE.RESERVED) {
-      if (mode !== MODE.CLIENT || !this.config.server.enabled) return;
-      const decision = this.guard.check(raw, from, msg.length);
-      if (decision.action === 'drop') return;
-      if (decision.action === 'kod') {
-        const kod = buildKod(bytes, 'RATE', this.config.system.precision);
-        if (kod !== null) this.sendRaw(b, kod, from);
+    switch (d.kind) {
+      case 'ignore':
         return;
-      }
-      // A MAC (key ID + 16/20-byte digest) right after the header: the engine verifies it, and an
-      // authenticated response is as long as the request anyway.
-      const authenticated = msg.length === 48 + 20 || msg.length === 48 + 24;
-      let actions: Action[];
-      try {
-        actions = this.engine.handlePacket(
-          raw,
-          bytes,
-          from,
-          { address: b.address, port: b.port },
-          this.raw(),
-        );
-      } catch (e) {
-        this.log.error('engine error on request', { from, error: e });
-        this.guard.recordInvalid('engine-error');
+      case 'kod':
+        this.sendRaw(b, d.bytes, from);
         return;
-      }
-      const reply = { to: from, request: bytes, authenticated, answered: false };
-      this.execute(actions, reply);
-      if (!reply.answered) this.guard.recordInvalid('no-response');
-      return;
+      case 'respond':
+        this.respond(b, d, from);
+        return;
+      case 'forward':
+        if (d.to === 'control') this.onControl(b, bytes, from);
+        else this.forward(raw, bytes, from, to);
+        return;
     }
+  }
+
+  /** Sends a response of the server decision (from the address the request came to). */
+  private respond(b: BoundSocket, d: ServeDecision & { kind: 'respond' }, to: Endpoint): void {
+    const s = d.from === undefined ? b : (this.socketFor(to, d.from) ?? b);
+    const txId = d.txId;
+    this.sendRaw(
+      s,
+      d.bytes,
+      to,
+      txId === undefined
+        ? undefined
+        : (sent) => {
+            if (!this.stopping) this.execute(this.engine.handleTransmitted(txId, sent));
+          },
+      d.transmitAt,
+    );
+  }
+
+  /** A packet for the association layer (replies to our requests, peers, broadcasts). */
+  private forward(raw: RawTime, bytes: Uint8Array, from: Endpoint, to: Endpoint): void {
     let actions: Action[];
     try {
-      actions = this.engine.handlePacket(raw, bytes, from, { address: b.address, port: b.port }, this.raw());
+      actions = this.engine.handlePacket(raw, bytes, from, to, this.raw());
     } catch (e) {
       this.log.error('engine error', { from, error: e });
       return;
@@ -744,28 +717,11 @@ class DaemonImpl implements Daemon {
     after = this.raw();
   }
 
-  /** Carries out engine actions. `reply` marks responses to a request, for the no-amplification rule. */
-  private execute(actions: Action[], reply?: Reply): void {
+  /** Carries out engine actions. */
+  private execute(actions: Action[]): void {
     for (const a of actions) {
       switch (a.kind) {
         case 'send': {
-          if (reply !== undefined && a.to.address === reply.to.address && a.to.port === reply.to.port) {
-            if (
-              !this.guard.checkResponse(reply.to, reply.request.length, a.bytes.length, reply.authenticated)
-            ) {
-              this.log.warn('response larger than request dropped', {
-                to: a.to,
-                length: a.bytes.length,
-                request: reply.request.length,
-              });
-              reply.answered = true;
-              break;
-            }
-            reply.answered = true;
-            this.guard.recordResponse(reply.to, {
-              interleaved: isInterleavedResponse(reply.request, a.bytes),
-            });
-          }
           const s = this.socketFor(a.to, a.from);
           if (s === null) {
             this.log.debug('no socket for destination', { to: a.to });
@@ -1012,11 +968,8 @@ class DaemonImpl implements Daemon {
   snapshot(): DaemonSnapshot {
     const raw = this.raw();
     const uptime = Number(hrtime() - this.startRaw) / 1e9;
-    const server: ServerStats = this.guard.stats();
-    // Requests whose MAC failed (the engine answers them with a crypto-NAK), by reason.
-    for (const [reason, n] of Object.entries(this.engine.server.authFailuresByReason))
-      server.invalid[`auth-${reason}`] = n;
-    const clients: ClientSnapshot[] = this.guard.clients(raw);
+    const server: ServerStats = this.server.stats();
+    const clients: ClientSnapshot[] = this.server.clients(raw);
     return {
       version: NTPKIT_VERSION,
       uptime,
@@ -1069,7 +1022,7 @@ class DaemonImpl implements Daemon {
     this.config = config;
     if (this.opts.logger === undefined) this.log = createLogger(config.log);
     try {
-      this.guard.reconfigure(guardConfigOf(config));
+      this.server.reconfigure(serverOptionsOf(config, this.opts.random ?? cryptoRandom));
     } catch (e) {
       this.log.error('access/rate-limit configuration rejected; keeping the old one', { error: e });
     }

@@ -11,13 +11,13 @@ import { HuffPuff } from '../algo/huffpuff.js';
 import { intersect } from '../algo/select.js';
 import { type AssocContext, Association, type AssocOutput, type LocalStamp } from '../assoc/association.js';
 import { BroadcastServer } from '../assoc/broadcast.js';
-import { buildServerResponse, ServerResponder, type ServerState } from '../assoc/server.js';
+import { ServerResponder, type ServerState } from '../assoc/server.js';
 import { addressRefid, checkAuth, KeyRing } from '../assoc/util.js';
 import type { ClockChange, RawTime } from '../clock/types.js';
 import type { CookieJar, NtsKeys } from '../nts/cookie.js';
-import { buildNtsNak, buildNtsResponse, EF, type NtsServerContext, verifyNtsRequest } from '../nts/ntp.js';
 import { type LockReference, RefclockSource, type SampleResult } from '../refclock/source.js';
 import { type RefclockConfig, type RefclockSample, validateRefclockConfig } from '../refclock/types.js';
+import { type Answer, type AnswerContext, answerRequest } from '../serve/answer.js';
 import { type NtpTime, ntpTimeToUnixNs, secondsToDuration, toTimestamp } from '../time/ntp-time.js';
 import { clampPoll, MAXPOLL, POLL_LIMIT_LOW, secondsToShort } from '../time/short.js';
 import { decodePacket, MODE, type NtpPacket } from '../wire/packet.js';
@@ -114,6 +114,8 @@ export class NtpSystem implements NtpEngine {
   private ntsJar: CookieJar | null = null;
   /** NTS server statistics. */
   readonly ntsServer = { requests: 0, responses: 0, naks: 0, rejected: 0 };
+  /** What the server decision (src/serve) needs to answer requests with this engine's clock and state. */
+  readonly answerContext: AnswerContext;
 
   // System variables (RFC 5905 section 11.3).
   private leap = 3;
@@ -167,6 +169,16 @@ export class NtpSystem implements NtpEngine {
       },
       allocTxId: (onSent) => this.allocTxId(onSent),
       randomBytes: (n) => this.randomBytes(n),
+    };
+    this.answerContext = {
+      clock: deps.discipline.clock,
+      serverState: (raw) => this.serverState(raw),
+      keys: this.keyRing,
+      responder: this.server,
+      ntsJar: () => this.ntsJar,
+      ntsStats: this.ntsServer,
+      randomBytes: (n) => this.randomBytes(n),
+      allocTxId: (onSent) => this.allocTxId(onSent),
     };
     this.unsubscribe = deps.discipline.clock.onChange((c) => this.onClockChange(c));
   }
@@ -222,13 +234,9 @@ export class NtpSystem implements NtpEngine {
     }
     const pkt = decoded.packet;
     switch (pkt.mode) {
-      case MODE.CLIENT: {
-        const nts = this.ntsCheck(raw, pkt, bytes, from, to, actions);
-        if (nts === 'done') break;
-        this.answer(raw, txRaw, pkt, bytes.length, from, to, actions);
-        if (nts !== null) this.ntsSeal(actions, nts);
+      case MODE.CLIENT:
+        this.answer(raw, txRaw, pkt, bytes, from, to, actions);
         break;
-      }
       case MODE.SERVER: {
         const a = this.findAssoc(from, ['server', 'broadcast-client'], true);
         if (a === undefined)
@@ -240,22 +248,16 @@ export class NtpSystem implements NtpEngine {
       case MODE.SYMMETRIC_PASSIVE: {
         let a = this.findAssoc(from, ['peer', 'passive'], true);
         if (a === undefined && pkt.mode === MODE.SYMMETRIC_ACTIVE) {
-          const authOk =
-            !this.config.requireAuthForMobilise || checkAuth(pkt, this.keyRing, undefined) === 'ok';
-          if (this.config.allowPassive && authOk) {
-            const cfg = defaultSourceConfig(from.address, from.port, 'passive');
-            // Follow the active peer's poll interval (RFC 5905: a passive peer polls at min(hpoll, ppoll)).
-            cfg.minpoll = clampPoll(pkt.poll, POLL_LIMIT_LOW, MAXPOLL);
-            cfg.maxpoll = Math.max(cfg.minpoll, cfg.maxpoll);
-            if (pkt.mac !== null) cfg.key = pkt.mac.keyId;
-            const { id, actions: added } = this.addSource(raw, cfg, true);
-            actions.push(...added);
-            a = this.assocs.get(id);
-          } else {
+          if (this.packetTarget(pkt, from) !== 'mobilise') {
             // No association: answer statelessly in mode 2 (RFC 5905 dispatch table).
-            this.answer(raw, txRaw, pkt, bytes.length, from, to, actions);
+            this.answer(raw, txRaw, pkt, bytes, from, to, actions);
             break;
           }
+          const cfg = defaultSourceConfig(from.address, from.port, 'passive');
+          // Follow the active peer's poll interval (RFC 5905: a passive peer polls at min(hpoll, ppoll)).
+          cfg.minpoll = clampPoll(pkt.poll, POLL_LIMIT_LOW, MAXPOLL);
+          cfg.maxpoll = Math.max(cfg.minpoll, cfg.maxpoll);
+          a = this.mobilise(raw, cfg, pkt, actions);
         }
         if (a === undefined) {
           this.emit({ kind: 'reject', sourceId: null, reason: 'no association for mode 2' });
@@ -266,17 +268,13 @@ export class NtpSystem implements NtpEngine {
       }
       case MODE.BROADCAST: {
         let a = this.findAssoc(from, ['broadcast-client'], false);
-        if (a === undefined && this.config.broadcastClient) {
-          const authOk =
-            !this.config.requireAuthForMobilise || checkAuth(pkt, this.keyRing, undefined) === 'ok';
-          if (authOk) {
-            const cfg = defaultSourceConfig(from.address, from.port, 'broadcast-client');
-            if (pkt.mac !== null) cfg.key = pkt.mac.keyId;
-            const { id, actions: added } = this.addSource(raw, cfg, true);
-            actions.push(...added);
-            a = this.assocs.get(id);
-          }
-        }
+        if (a === undefined && this.packetTarget(pkt, from) === 'mobilise')
+          a = this.mobilise(
+            raw,
+            defaultSourceConfig(from.address, from.port, 'broadcast-client'),
+            pkt,
+            actions,
+          );
         if (a === undefined) this.emit({ kind: 'reject', sourceId: null, reason: 'unexpected broadcast' });
         else this.runAssoc(raw, a, a.receive(raw, pkt), actions, to);
         break;
@@ -285,6 +283,19 @@ export class NtpSystem implements NtpEngine {
         this.emit({ kind: 'reject', sourceId: null, reason: `mode ${pkt.mode} not handled` });
     }
     return this.finish(raw, actions);
+  }
+
+  /** Adds an ephemeral association for the sender of `pkt` (with its key, if it signed). */
+  private mobilise(
+    raw: RawTime,
+    cfg: SourceConfig,
+    pkt: NtpPacket,
+    actions: Action[],
+  ): Association | undefined {
+    if (pkt.mac !== null) cfg.key = pkt.mac.keyId;
+    const { id, actions: added } = this.addSource(raw, cfg, true);
+    actions.push(...added);
+    return this.assocs.get(id);
   }
 
   handleTimer(raw: RawTime): Action[] {
@@ -367,54 +378,6 @@ export class NtpSystem implements NtpEngine {
   /** Serves NTS-protected requests with cookies of `jar` (null: no NTS service). */
   setNtsServer(jar: CookieJar | null): void {
     this.ntsJar = jar;
-  }
-
-  /**
-   * NTS server (RFC 8915 section 5.7): a request with NTS fields is answered only authenticated
-   * (the context returned, for ntsSeal), with an NTS NAK when its cookie is unusable, or not at all
-   * ('done'); it never gets a plain answer. null: a plain NTP request.
-   */
-  private ntsCheck(
-    raw: RawTime,
-    pkt: NtpPacket,
-    bytes: Uint8Array,
-    from: Endpoint,
-    to: Endpoint | undefined,
-    actions: Action[],
-  ): NtsServerContext | 'done' | null {
-    if (!pkt.extensions.some((e) => e.type === EF.COOKIE || e.type === EF.AUTHENTICATOR)) return null;
-    this.ntsServer.requests++;
-    const jar = this.ntsJar;
-    if (jar === null) {
-      this.ntsServer.rejected++;
-      this.emit({ kind: 'reject', sourceId: null, reason: 'nts: not an NTS server' });
-      return 'done';
-    }
-    const v = verifyNtsRequest(bytes, jar);
-    if (v.ok) return v.context;
-    if (v.nakUniqueId !== undefined) {
-      const now = toTimestamp(this.deps.discipline.clock.read(raw));
-      const header = buildServerResponse(pkt, this.serverState(raw), now, BigInt.asUintN(64, now + 1n));
-      const act: Action = { kind: 'send', to: from, bytes: buildNtsNak(header, v.nakUniqueId) };
-      if (to !== undefined) act.from = to;
-      actions.push(act);
-      this.ntsServer.naks++;
-    } else this.ntsServer.rejected++;
-    this.emit({ kind: 'reject', sourceId: null, reason: `nts: ${v.code}` });
-    return 'done';
-  }
-
-  /** Replaces the plain response `answer()` just queued by its NTS-protected form. */
-  private ntsSeal(actions: Action[], ctx: NtsServerContext): void {
-    const last = actions[actions.length - 1];
-    const jar = this.ntsJar;
-    if (last === undefined || last.kind !== 'send' || jar === null) return;
-    const d = decodePacket(last.bytes);
-    if (!d.ok) return;
-    last.bytes = buildNtsResponse(d.packet, ctx, jar, this.randomBytes);
-    // The authenticator covers the header: the host must not rewrite the transmit timestamp.
-    if ('transmitAt' in last) delete last.transmitAt;
-    this.ntsServer.responses++;
   }
 
   // ---------------------------------------------------------------------------------------------
@@ -668,43 +631,49 @@ export class NtpSystem implements NtpEngine {
     };
   }
 
+  /** Answers a request (src/serve/answer.ts); a refusal is an event. */
   private answer(
     raw: RawTime,
     txRaw: RawTime,
     pkt: NtpPacket,
-    length: number,
+    bytes: Uint8Array,
     from: Endpoint,
     to: Endpoint | undefined,
     actions: Action[],
   ): void {
-    const clock = this.deps.discipline.clock;
-    const now = toTimestamp(clock.read(raw));
-    // The software transmit timestamp (basic mode): the host's reading as it started processing,
-    // at least one unit after the receive timestamp, so that the two always differ (RFC 9769
-    // clients rely on it). Interleaved clients get the precise one from handleTransmitted.
-    const xmt = txRaw > raw ? toTimestamp(clock.read(txRaw)) : now;
-    const res = this.server.respond(
-      pkt,
-      length,
-      from.address,
-      now,
-      BigInt.asUintN(64, xmt > now ? xmt : now + 1n),
-      this.serverState(raw),
-      this.keyRing,
-    );
-    const act: Action = { kind: 'send', to: from, bytes: res.bytes };
-    // A plain basic-mode response (no MAC, no extension fields): the host may refresh its transmit
-    // timestamp as it sends it (chrony does the same).
-    if (!res.interleaved && res.bytes.length === 48) act.transmitAt = 40;
-    if (to !== undefined) act.from = to;
-    if (res.wantsPrecise) {
-      const slot = res.slot;
-      const rx = res.rx;
-      act.txId = this.allocTxId((sentRaw) => {
-        this.server.transmitted(slot, rx, toTimestamp(this.deps.discipline.clock.read(sentRaw)) || 1n);
-      });
-    }
-    actions.push(act);
+    const a = this.answerRequest(raw, txRaw, pkt, bytes, from, to);
+    if (a.kind === 'reply') actions.push(a.send);
+    const reason = a.kind === 'none' ? a.reason : a.nak;
+    if (reason !== undefined) this.emit({ kind: 'reject', sourceId: null, reason });
+  }
+
+  /** The answer to a request the server decision admitted (src/serve/answer.ts). */
+  answerRequest(
+    raw: RawTime,
+    now: RawTime,
+    pkt: NtpPacket,
+    bytes: Uint8Array,
+    from: Endpoint,
+    to: Endpoint | undefined,
+  ): Answer {
+    return answerRequest(this.answerContext, raw, now > raw ? now : raw, pkt, bytes, from, to);
+  }
+
+  /**
+   * Who takes a symmetric-active (mode 1) or broadcast (mode 5) packet from `from`: an existing
+   * association, a new one this packet would mobilise (`[system] allow-passive` /
+   * `broadcast-client`, authenticated when `require-auth-for-mobilise`), or nobody (a mode 1
+   * packet then gets the server's stateless mode 2 answer; a mode 5 packet is dropped).
+   */
+  packetTarget(pkt: NtpPacket, from: Endpoint): 'association' | 'mobilise' | 'none' {
+    const symmetric = pkt.mode === MODE.SYMMETRIC_ACTIVE;
+    const known = symmetric
+      ? this.findAssoc(from, ['peer', 'passive'], true)
+      : this.findAssoc(from, ['broadcast-client'], false);
+    if (known !== undefined) return 'association';
+    if (!(symmetric ? this.config.allowPassive : this.config.broadcastClient)) return 'none';
+    const authOk = !this.config.requireAuthForMobilise || checkAuth(pkt, this.keyRing, undefined) === 'ok';
+    return authOk ? 'mobilise' : 'none';
   }
 
   private finish(raw: RawTime, actions: Action[]): Action[] {
