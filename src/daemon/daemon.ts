@@ -489,6 +489,7 @@ class DaemonImpl implements Daemon {
       resolve: (h) => this.resolveHost(h),
       canReach: (a) => this.canReach(a),
       ntpEndpoints: () => this.endpoints,
+      allows: (a) => this.server.allows(a),
     });
     await this.nts.start();
   }
@@ -502,6 +503,7 @@ class DaemonImpl implements Daemon {
     if (lg.daytime !== null) cfg.daytime = lg.daytime;
     const svc = await startLegacyServices(cfg, () => this.now(), {
       onError: (err) => this.log.debug('legacy service error', { error: err }),
+      allows: (a) => this.server.allows(a),
     });
     this.legacyBindings = [...svc.bindings];
     this.closables.push(svc);
