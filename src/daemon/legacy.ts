@@ -209,7 +209,10 @@ export async function startLegacyServices(
         const count = { answered: 0, dropped: 0 };
         counts[`${name}/tcp`] = count;
         const r = await tryAddresses(candidates, (addr) =>
-          listenTcp(addr, sc.port, encode, nowNtp, count, maxConn, onError, allows).then((x) => ({ ...x, addr })),
+          listenTcp(addr, sc.port, encode, nowNtp, count, maxConn, onError, allows).then((x) => ({
+            ...x,
+            addr,
+          })),
         );
         closers.push({
           close: () => new Promise<void>((res) => r.server.close(() => res())),
