@@ -178,6 +178,10 @@ export class Rfc5905Discipline implements Discipline {
     if (this.t === null || x.tf <= this.t) return;
     const measured =
       (durationToSeconds(x.tb - this.readAt(x.ta)) + durationToSeconds(x.te - this.readAt(x.tf))) / 2;
+    // Once synchronised a large offset goes through the system's sample alone (SPIK, the stepout, one
+    // step): weighted down as an exchange it would pass below the step threshold and be slewed.
+    const synced = this.state === 'SYNC' || this.state === 'SPIK';
+    if (synced && Math.abs(measured) > this.stept) return;
     // Only an exchange consistent with the system's last sample of this source (both bound the true
     // offset within half their delays): a server that jumps must first pass the system's selection.
     const sys = this.lastSystem;
@@ -257,6 +261,8 @@ export class Rfc5905Discipline implements Discipline {
     this.history.record(at, this.slewMode);
     this.jitter = this.precision;
     this.lastChange = at;
+    // The FLL's true times before the step are on the old timescale (a server that stepped).
+    this.recent.length = 0;
     this.polls.reset();
     this.steps++;
     this.stepAtStartup = false;
