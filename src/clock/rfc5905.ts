@@ -252,7 +252,14 @@ export class Rfc5905Discipline implements Discipline {
     const pollS = 2 ** this.polls.exponent;
     if (!Number.isFinite(this.peer.noise)) return this.pll * Math.min(pollS, ALLAN);
     const t = ((this.peer.noise * pollS) / (3 * WANDER * WANDER)) ** 0.25;
-    return Math.min(16 * pollS, Math.max(pollS, t));
+    // At polls beyond half the Allan intercept a mean square offset above the exchanges' noise is the
+    // clock's own error (wander, a start-up transient): corrected with the gain a Kalman filter would
+    // give it, err²/(err² + noise). (At shorter polls θ² over a few updates is mostly noise.)
+    if (pollS <= ALLAN / 2) return Math.min(16 * pollS, Math.max(pollS, t));
+    const excess = this.theta2 - this.peer.noise;
+    const gain = excess > 0 ? excess / (excess + this.peer.noise) : 0;
+    const fast = pollS / Math.max(gain, 1 / 16);
+    return Math.min(16 * pollS, Math.max(pollS, Math.min(t, fast)));
   }
 
   private doStep(at: RawTime, offset: number, reason: string): void {
