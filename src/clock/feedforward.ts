@@ -120,6 +120,7 @@ function stampOf(x: RawExchange, r0: RawTime, s0: NtpTime): Stamp | null {
 
 export class FeedForwardClock implements Discipline {
   readonly kind = 'feedforward' as const;
+  readonly followsExchanges = true;
   readonly software: SoftwareClock;
   readonly clock: LocalClock;
   readonly difference: DifferenceClock;
