@@ -58,6 +58,9 @@ export type SystemEvent =
    */
   | { kind: 'nts-ke'; sourceId: string; reason: string };
 
+/** The kinds of engine event (the counters of `SystemSnapshot.events` are keyed by them). */
+export type SystemEventKind = SystemEvent['kind'];
+
 export type SourceMode =
   /** We are a client (mode 3) of a server (mode 4). */
   | 'server'
@@ -127,6 +130,11 @@ export interface SystemConfig {
   maxClock: number;
   /** Root distance threshold (s) above which a source is not selectable (RFC 5905 MAXDIST). Default 1.5. */
   maxDistance: number;
+  /**
+   * Sources whose jitter (s) is above this are unselectable, marked `jittery` (chrony maxjitter).
+   * Default 1.
+   */
+  maxJitter: number;
   /** Sources at or above this stratum are unselectable (MAXSTRAT). Default 16. */
   maxStratum: number;
   /** When set, serve as this stratum with no selectable source (chrony `local stratum N`). */
