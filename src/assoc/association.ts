@@ -13,7 +13,6 @@ import { ClockFilter, type FilterOutput, type FilterSample } from '../algo/filte
 import { type RawTime, rawSeconds } from '../clock/types.js';
 import type { NtsKeys } from '../nts/cookie.js';
 import type { NtsRequest } from '../nts/ntp.js';
-import type { SourceConfig } from '../system/types.js';
 import { durationToSeconds, type NtpDuration, type NtpTime, toTimestamp } from '../time/ntp-time.js';
 import { shortToSeconds } from '../time/short.js';
 import { kissCode } from '../wire/kiss.js';
@@ -21,6 +20,7 @@ import { emptyPacket, encodePacket, LEAP, MODE, type NtpPacket } from '../wire/p
 import { BroadcastClientState, finishCalibration, receiveBroadcast } from './broadcast-client.js';
 import { type AssocReject, headerCheck, impossibleDelay } from './checks.js';
 import { ClientState, clientRequest, receiveServer } from './client.js';
+import type { SourceConfig } from './config.js';
 import { NtsClient } from './nts-client.js';
 import { PollProcess } from './poll.js';
 import { MAX_GROUP, receiveSymmetric, SymmetricState, symmetricPacket } from './symmetric.js';
