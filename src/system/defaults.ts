@@ -14,6 +14,7 @@ export function defaultSystemConfig(): SystemConfig {
     minClock: 3,
     maxClock: 10,
     maxDistance: 1.5,
+    maxJitter: 1,
     maxStratum: 16,
     localStratum: null,
     precision: -20,

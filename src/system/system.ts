@@ -35,6 +35,7 @@ import type {
   SystemConfig,
   SystemDeps,
   SystemEvent,
+  SystemEventKind,
 } from './types.js';
 
 export { defaultSourceConfig, defaultSystemConfig } from './defaults.js';
@@ -52,6 +53,8 @@ export class NtpSystem implements NtpEngine {
   private readonly verdicts = new Map<string, Verdict>();
   private readonly ctx: AssocContext;
   private events: SystemEvent[] = [];
+  /** Events emitted since the start, by kind. */
+  private readonly eventCounts: Partial<Record<SystemEventKind, number>> = {};
   private readonly bursts = new BurstWatch();
   private readonly randomBytes: (n: number) => Uint8Array;
   /** The configured symmetric keys with the host's crypto provider. */
@@ -399,6 +402,7 @@ export class NtpSystem implements NtpEngine {
   }
 
   private emit(e: SystemEvent): void {
+    this.eventCounts[e.kind] = (this.eventCounts[e.kind] ?? 0) + 1;
     this.events.push(e);
   }
 
@@ -606,6 +610,7 @@ export class NtpSystem implements NtpEngine {
       vars: this.vars,
       sysPeer: this.sysPeer,
       sources,
+      events: { ...this.eventCounts },
       extra: {
         combinedOffset: this.vars.offset,
         serverRequests: this.server.requests,
