@@ -523,6 +523,8 @@ export class NtpSystem implements NtpEngine {
             bytes: o.bytes,
           };
           if (o.txId !== undefined) act.txId = o.txId;
+          // From the local address the peer's packets come to (a host with several addresses).
+          if (a.localAddress !== null) act.from = { address: a.localAddress, port: 0 };
           actions.push(act);
           break;
         }
