@@ -8,18 +8,19 @@ import { HuffPuff } from '../algo/huffpuff.js';
 import { type AssocContext, Association, type AssocOutput, type LocalStamp } from '../assoc/association.js';
 import { BroadcastServer } from '../assoc/broadcast.js';
 import { ServerResponder, type ServerState } from '../assoc/server.js';
-import { addressRefid, checkAuth, KeyRing } from '../assoc/util.js';
+import { addressRefid, KeyRing } from '../assoc/util.js';
 import type { ClockChange, RawTime } from '../clock/types.js';
 import type { CookieJar, NtsKeys } from '../nts/cookie.js';
 import { RefclockSource, type SampleResult } from '../refclock/source.js';
 import type { RefclockConfig, RefclockSample } from '../refclock/types.js';
 import { type Answer, type AnswerContext, answerRequest } from '../serve/answer.js';
+import type { ServeEngine } from '../serve/server.js';
 import { secondsToDuration } from '../time/ntp-time.js';
-import { clampPoll, MAXPOLL, POLL_LIMIT_LOW } from '../time/short.js';
 import { decodePacket, MODE, type NtpPacket } from '../wire/packet.js';
 import { refidFromString } from '../wire/refid.js';
 import { BurstWatch, candidateRules, findAssoc, type Peer, startupQuorum } from './candidates.js';
-import { bytesFromRandom, defaultSourceConfig, uniqueId } from './defaults.js';
+import { bytesFromRandom, uniqueId } from './defaults.js';
+import { mobiliseConfig, type PacketTarget, packetTarget } from './dispatch.js';
 import { type Candidate, clockSample, type Entry, fitness, mitigate, type Verdict } from './mitigation.js';
 import { NtsServer } from './nts-server.js';
 import { Refclocks } from './refclocks.js';
@@ -100,14 +101,10 @@ export class NtpSystem implements NtpEngine {
     };
     this.nts = new NtsServer();
     this.answerContext = {
-      clock: deps.discipline.clock,
-      serverState: (raw) => this.serverState(raw),
-      keys: this.keyRing,
+      ...this.ctx,
       responder: this.server,
       ntsJar: () => this.nts.jar,
       ntsStats: this.nts.stats,
-      randomBytes: (n) => this.randomBytes(n),
-      allocTxId: (onSent) => this.tx.alloc(onSent),
     };
     this.unsubscribe = deps.discipline.clock.onChange((c) => this.onClockChange(c));
   }
@@ -158,7 +155,7 @@ export class NtpSystem implements NtpEngine {
     const pkt = decoded.packet;
     switch (pkt.mode) {
       case MODE.CLIENT:
-        this.answer(raw, txRaw, pkt, bytes, from, to, actions);
+        this.answer(actions, raw, txRaw, pkt, bytes, from, to);
         break;
       case MODE.SERVER: {
         const a = findAssoc(this.assocs.values(), from, ['server', 'broadcast-client'], true);
@@ -175,7 +172,7 @@ export class NtpSystem implements NtpEngine {
             a = this.mobilise(raw, pkt, from, 'passive', actions);
           else {
             // No association: answer statelessly in mode 2 (RFC 5905 dispatch table).
-            this.answer(raw, txRaw, pkt, bytes, from, to, actions);
+            this.answer(actions, raw, txRaw, pkt, bytes, from, to);
             break;
           }
         }
@@ -200,49 +197,22 @@ export class NtpSystem implements NtpEngine {
     return this.finish(raw, actions);
   }
 
-  /**
-   * Who takes a symmetric-active (mode 1) or broadcast (mode 5) packet from `from`: an existing
-   * association, a new one this packet would mobilise (`[system] allow-passive` /
-   * `broadcast-client`, authenticated when `require-auth-for-mobilise`), or nobody (a mode 1
-   * packet then gets the server's stateless mode 2 answer; a mode 5 packet is dropped).
-   */
-  packetTarget(pkt: NtpPacket, from: Endpoint): 'association' | 'mobilise' | 'none' {
-    const symmetric = pkt.mode === MODE.SYMMETRIC_ACTIVE;
-    const known = symmetric
-      ? findAssoc(this.assocs.values(), from, ['peer', 'passive'], true)
-      : findAssoc(this.assocs.values(), from, ['broadcast-client'], false);
-    if (known !== undefined) return 'association';
-    if (!(symmetric ? this.config.allowPassive : this.config.broadcastClient)) return 'none';
-    const authOk = !this.config.requireAuthForMobilise || checkAuth(pkt, this.keyRing, undefined) === 'ok';
-    return authOk ? 'mobilise' : 'none';
+  /** Who takes a mode 1 or mode 5 packet (src/system/dispatch.ts). */
+  packetTarget(pkt: NtpPacket, from: Endpoint): PacketTarget {
+    return packetTarget(this.assocs.values(), this.config, this.keyRing, pkt, from);
   }
 
-  /** Answers a request (src/serve/answer.ts); a refusal is an event. */
-  private answer(
-    raw: RawTime,
-    txRaw: RawTime,
-    pkt: NtpPacket,
-    bytes: Uint8Array,
-    from: Endpoint,
-    to: Endpoint | undefined,
-    actions: Action[],
-  ): void {
-    const a = this.answerRequest(raw, txRaw, pkt, bytes, from, to);
+  /** Answers a request (src/serve/answer.ts) into `actions`; a refusal is an event. */
+  private answer(actions: Action[], ...args: Parameters<ServeEngine['answerRequest']>): void {
+    const a = this.answerRequest(...args);
     if (a.kind === 'reply') actions.push(a.send);
     const reason = a.kind === 'none' ? a.reason : a.nak;
     if (reason !== undefined) this.emit({ kind: 'reject', sourceId: null, reason });
   }
 
   /** The answer to a request the server decision admitted (src/serve/answer.ts). */
-  answerRequest(
-    raw: RawTime,
-    now: RawTime,
-    pkt: NtpPacket,
-    bytes: Uint8Array,
-    from: Endpoint,
-    to: Endpoint | undefined,
-  ): Answer {
-    return answerRequest(this.answerContext, raw, now > raw ? now : raw, pkt, bytes, from, to);
+  answerRequest(...[raw, now, ...rest]: Parameters<ServeEngine['answerRequest']>): Answer {
+    return answerRequest(this.answerContext, raw, now > raw ? now : raw, ...rest);
   }
 
   /** Mobilises an ephemeral association for an unconfigured symmetric-active or broadcast server. */
@@ -253,14 +223,7 @@ export class NtpSystem implements NtpEngine {
     mode: 'passive' | 'broadcast-client',
     actions: Action[],
   ): Association | undefined {
-    const cfg = defaultSourceConfig(from.address, from.port, mode);
-    if (mode === 'passive') {
-      // Follow the active peer's poll interval (RFC 5905: a passive peer polls at min(hpoll, ppoll)).
-      cfg.minpoll = clampPoll(pkt.poll, POLL_LIMIT_LOW, MAXPOLL);
-      cfg.maxpoll = Math.max(cfg.minpoll, cfg.maxpoll);
-    }
-    if (pkt.mac !== null) cfg.key = pkt.mac.keyId;
-    const { id, actions: added } = this.addSource(raw, cfg, true);
+    const { id, actions: added } = this.addSource(raw, mobiliseConfig(pkt, from, mode), true);
     actions.push(...added);
     return this.assocs.get(id);
   }
