@@ -31,7 +31,9 @@ export interface Endpoint {
 
 export type Action =
   /**
-   * Send `bytes` to `to` (from `from` when given). When `txId` is set, the host must call
+   * Send `bytes` to `to` (from the local endpoint `from` when given; port 0 there means the host's
+   * usual port for that address: an association sends from the address its peer's packets came to).
+   * When `txId` is set, the host must call
    * `handleTransmitted(txId, raw)` with the counter read as soon as the packet has left
    * (in the send callback): that is the precise transmit timestamp used by the interleaved modes.
    * When `transmitAt` is set (unauthenticated basic-mode server responses), the host should write
