@@ -19,9 +19,10 @@ import { buildNtsNak, buildNtsResponse, EF, type NtsServerContext, verifyNtsRequ
 import { type LockReference, RefclockSource, type SampleResult } from '../refclock/source.js';
 import { type RefclockConfig, type RefclockSample, validateRefclockConfig } from '../refclock/types.js';
 import { type NtpTime, ntpTimeToUnixNs, secondsToDuration, toTimestamp } from '../time/ntp-time.js';
-import { clampPoll, MAXPOLL, POLL_LIMIT_LOW, secondsToShort } from '../time/short.js';
+import { clampPoll, MAXPOLL, POLL_LIMIT_LOW } from '../time/short.js';
 import { decodePacket, MODE, type NtpPacket } from '../wire/packet.js';
 import { refidFromString, renderRefid } from '../wire/refid.js';
+import { type Announcement, announce, type ServedClock } from './announce.js';
 import type { FilterStage, SelectionVerdict, SourceSnapshot, SystemSnapshot } from './snapshot.js';
 import type {
   Action,
@@ -82,7 +83,6 @@ function trusted(p: Peer): boolean {
   return p instanceof RefclockSource && p.cfg.trust;
 }
 
-const REFID_INIT = refidFromString('INIT');
 const MAX_PENDING_TX = 4096;
 
 function rawSeconds(raw: RawTime): number {
@@ -131,6 +131,14 @@ export class NtpSystem implements NtpEngine {
   private sysJitter = 0;
   private lastUpdateEpoch = Number.NEGATIVE_INFINITY;
   private synchronised = false;
+  /** Why the standing update is not announced (a step pending), or null. */
+  private hold: string | null = null;
+  /** The clock model changed since start (a step or a rate correction): no longer the host's time. */
+  private clockTouched: boolean;
+  /** Synchronisation as last announced (for the 'sync' event). */
+  private announced = false;
+  /** Times the sources showed the served time beyond the announced root distance. */
+  servedTimeViolations = 0;
   private readonly unsubscribe: () => void;
 
   constructor(config: SystemConfig, deps: SystemDeps) {
@@ -168,6 +176,7 @@ export class NtpSystem implements NtpEngine {
       allocTxId: (onSent) => this.allocTxId(onSent),
       randomBytes: (n) => this.randomBytes(n),
     };
+    this.clockTouched = deps.discipline.clock.frequencyPpm() !== 0;
     this.unsubscribe = deps.discipline.clock.onChange((c) => this.onClockChange(c));
   }
 
@@ -177,9 +186,13 @@ export class NtpSystem implements NtpEngine {
   }
 
   private onClockChange(c: ClockChange): void {
+    this.clockTouched = true;
     if (c.kind !== 'step') return;
     // Every step of the clock is an event (the feed-forward clock steps by itself, outside update()).
-    this.emit({ kind: 'clock-step', offset: c.offset, reason: c.reason ?? 'clock stepped' });
+    const cause = this.updateRaw === null ? 'startup' : 'offset';
+    this.emit({ kind: 'clock-step', offset: c.offset, reason: c.reason ?? 'clock stepped', cause });
+    // Until the next update, the system variables describe the clock before the step.
+    this.setSynchronised(false);
     // Stored local timestamps are readings of the old clock: move them onto the new timescale so
     // that exchanges in flight across the step still give correct offsets.
     const by = secondsToDuration(c.offset);
@@ -617,55 +630,9 @@ export class NtpSystem implements NtpEngine {
     return 2 * answered > all;
   }
 
-  /**
-   * Synchronised, possibly in holdover: after the last system peer is lost we keep serving our
-   * variables with a root dispersion growing at PHI, until the root distance exceeds maxDistance.
-   */
-  private holdingOver(raw: RawTime): boolean {
-    if (!this.synchronised || this.stratum >= 16) return false;
-    if (this.sysPeer !== null || this.updateRaw === null) return true;
-    const age = Math.max(0, rawSeconds(raw) - rawSeconds(this.updateRaw));
-    return this.rootDelay / 2 + this.rootDispersion + PHI * age <= this.config.maxDistance;
-  }
-
-  /** Our system variables as advertised to clients and peers. */
+  /** Our system variables as advertised to clients and peers: the announcement rule's. */
   serverState(raw: RawTime): ServerState {
-    const clock = this.deps.discipline.clock;
-    if (this.holdingOver(raw)) {
-      const age = this.updateRaw === null ? 0 : Math.max(0, rawSeconds(raw) - rawSeconds(this.updateRaw));
-      return {
-        leap: this.leap,
-        stratum: this.stratum,
-        precision: this.config.precision,
-        rootDelay: secondsToShort(this.rootDelay),
-        // Root dispersion grows at PHI since the last update (the bound stays honest between updates).
-        rootDispersion: secondsToShort(this.rootDispersion + PHI * age),
-        referenceId: this.refid,
-        referenceTimestamp: this.referenceTime === null ? 0n : toTimestamp(this.referenceTime),
-      };
-    }
-    if (this.config.localStratum !== null) {
-      return {
-        leap: 0,
-        stratum: this.config.localStratum,
-        precision: this.config.precision,
-        rootDelay: 0,
-        rootDispersion: 0,
-        referenceId: refidFromString('LOCL'),
-        referenceTimestamp: toTimestamp(clock.read(raw)),
-      };
-    }
-    // Not synchronised: LI=3, stratum 16 (sent as 0 on the wire, RFC 5905 section 7.3) and refid INIT,
-    // as ntpd does, so clients see at once that we have no time to give.
-    return {
-      leap: 3,
-      stratum: 16,
-      precision: this.config.precision,
-      rootDelay: 0,
-      rootDispersion: 0,
-      referenceId: REFID_INIT,
-      referenceTimestamp: 0n,
-    };
+    return this.announcement(raw).state;
   }
 
   private answer(
@@ -708,6 +675,15 @@ export class NtpSystem implements NtpEngine {
   }
 
   private finish(raw: RawTime, actions: Action[]): Action[] {
+    const ann = this.announcement(raw);
+    if (ann.synchronised !== this.announced) {
+      this.announced = ann.synchronised;
+      this.emit(
+        ann.synchronised
+          ? { kind: 'sync', synchronised: true }
+          : { kind: 'sync', synchronised: false, reason: ann.reason },
+      );
+    }
     for (const e of this.events) actions.push({ kind: 'event', event: e });
     this.events = [];
     let at: RawTime | null = null;
@@ -832,6 +808,7 @@ export class NtpSystem implements NtpEngine {
       peerNow,
     );
     if (peer.selectEpoch <= this.lastUpdateEpoch) return;
+    this.checkServedTime(raw, comb.offset, po.delay);
     this.lastUpdateEpoch = peer.selectEpoch;
     this.clockUpdate(raw, peer, comb.offset + (po.offset - peerNow), comb.jitter);
   }
@@ -891,9 +868,13 @@ export class NtpSystem implements NtpEngine {
     const rootDelay = peer.rootDelay + po.delay;
     const measuredRaw = po.raw ?? raw;
     const age = Math.max(0, rawSeconds(raw) - po.epoch);
+    // While the filter fills, its empty stages count like its worst real one (as in the selection),
+    // not MAXDISP: an honest distance from the first samples on, not 8 s for the first seconds.
+    const dispersion =
+      peer instanceof Association ? (peer.filter.startupDispersion() ?? po.dispersion) : po.dispersion;
     const rootDispersion = Math.max(
       MINDISP,
-      peer.rootDispersion + po.dispersion + jitter + PHI * age + Math.abs(po.offset),
+      peer.rootDispersion + dispersion + jitter + PHI * age + Math.abs(po.offset),
     );
     const result = this.deps.discipline.update({
       raw: measuredRaw,
@@ -915,12 +896,15 @@ export class NtpSystem implements NtpEngine {
         this.lastUpdateEpoch = Number.NEGATIVE_INFINITY;
         this.stratum = 16;
         this.leap = 3;
+        this.hold = null;
         this.setSynchronised(false);
         return;
       case 'panic':
         this.emit({ kind: 'clock-panic', offset: result.offset });
         return;
       case 'spike':
+        // The served time is known to be off by more than the step threshold until the step.
+        this.hold = `a step of ${offset.toFixed(6)} s is pending (stepout)`;
         return;
       case 'ignored':
         if (this.deps.discipline.kind !== 'feedforward') return;
@@ -942,14 +926,62 @@ export class NtpSystem implements NtpEngine {
     this.rootDispersion = rootDispersion;
     this.sysOffset = offset;
     this.sysJitter = jitter;
+    this.hold = null;
     this.setSynchronised(this.stratum < 16);
   }
 
+  /** Whether a clock update stands (the announcement rule decides what is announced from it). */
   private setSynchronised(on: boolean): void {
-    if (this.synchronised !== on) {
-      this.synchronised = on;
-      this.emit({ kind: 'sync', synchronised: on });
-    }
+    this.synchronised = on;
+  }
+
+  /**
+   * The served-time check, at each selection: the survivors' offset now is what the served time is
+   * off the sources by. Beyond the announced root distance (plus the new sample's half delay, the most
+   * its asymmetry can hide) the announcement was wrong: count it, and announce unsynchronised until
+   * the next clock update.
+   */
+  private checkServedTime(raw: RawTime, offsetNow: number, delay: number): void {
+    const a = this.announcement(raw);
+    if (!a.synchronised || a.basis === 'local') return;
+    if (Math.abs(offsetNow) <= a.distance + delay / 2) return;
+    this.servedTimeViolations++;
+    this.emit({ kind: 'served-time-violation', offset: offsetNow, distance: a.distance });
+    this.setSynchronised(false);
+  }
+
+  /** The clock being served, for `[local] stratum`. */
+  private servedClock(raw: RawTime): ServedClock {
+    if (Number.isFinite(this.deps.discipline.clock.errorBound(raw))) return 'disciplined';
+    return this.clockTouched ? 'other' : 'host';
+  }
+
+  /** The announcement rule (src/system/announce.ts) applied to the system's state at `raw`. */
+  announcement(raw: RawTime): Announcement {
+    const clock = this.deps.discipline.clock;
+    const age = this.updateRaw === null ? 0 : Math.max(0, rawSeconds(raw) - rawSeconds(this.updateRaw));
+    const local = this.config.localStratum;
+    return announce({
+      system: this.synchronised
+        ? {
+            leap: this.leap,
+            stratum: this.stratum,
+            refid: this.refid,
+            referenceTime: this.referenceTime,
+            rootDelay: this.rootDelay,
+            rootDispersion: this.rootDispersion,
+            age,
+            holdover: this.sysPeer === null,
+          }
+        : null,
+      clockBound: clock.errorBound(raw),
+      pending: clock.pendingSlew?.(raw) ?? 0,
+      hold: this.hold,
+      maxDistance: this.config.maxDistance,
+      local: local === null ? null : { stratum: local, served: this.servedClock(raw) },
+      precision: this.config.precision,
+      now: clock.read(raw),
+    });
   }
 
   // ---------------------------------------------------------------------------------------------
@@ -1081,7 +1113,8 @@ export class NtpSystem implements NtpEngine {
     const rootDispersion = st.rootDispersion / 65536;
     const sources = [...this.assocs.values()].map((a) => this.sourceSnapshot(a, raw));
     for (const r of this.refclocks.values()) sources.push(this.refclockSnapshot(r, raw));
-    const synced = this.holdingOver(raw) || this.config.localStratum !== null;
+    const ann = this.announcement(raw);
+    const synced = ann.synchronised;
     return {
       time: Number(ntpTimeToUnixNs(clock.read(raw))) / 1e9,
       clock: this.deps.discipline.kind,
@@ -1105,6 +1138,8 @@ export class NtpSystem implements NtpEngine {
       sources,
       extra: {
         combinedOffset: this.sysOffset,
+        servedTimeViolations: this.servedTimeViolations,
+        ...(ann.synchronised ? { announced: ann.basis } : { unsynchronisedReason: ann.reason }),
         serverRequests: this.server.requests,
         serverResponses: this.server.responses,
         interleavedResponses: this.server.interleavedResponses,
