@@ -28,6 +28,7 @@ import { KernelTimestamps, type TxTicket } from '../io/kernel-timestamps.js';
 import { nodeRandomBytes } from '../io/nts-ke.js';
 import { RefclockRunner } from '../io/refclock-host.js';
 import { type KernelClockInterface, loadFfiKernel, SystemClockDriver } from '../io/sysclock.js';
+import { readWallPair } from '../io/wall-pair.js';
 import {
   defaultControlSocketPath,
   handleMode6,
@@ -335,7 +336,7 @@ class DaemonImpl implements Daemon {
         frequencyPpm: state?.frequencyPpm,
       });
     this.setupSystemClock();
-    const pair = this.driver !== null ? this.driver.kernel.sample() : null;
+    const pair = this.driver !== null ? this.driver.kernel.sample() : readWallPair(this.raw, wallUnixNs);
     const raw0 = pair?.raw ?? this.raw();
     const pollLimits = [...c.servers, ...c.peers, ...c.pools, ...c.broadcastClients];
     const minpoll = pollLimits.length === 0 ? 6 : Math.min(...pollLimits.map((s) => s.minpoll));
