@@ -23,6 +23,7 @@ import { clampPoll, MAXPOLL, POLL_LIMIT_LOW } from '../time/short.js';
 import { decodePacket, MODE, type NtpPacket } from '../wire/packet.js';
 import { refidFromString, renderRefid } from '../wire/refid.js';
 import { type Announcement, announce, type ServedClock } from './announce.js';
+import { asRoundTrip } from './exchange.js';
 import type { FilterStage, SelectionVerdict, SourceSnapshot, SystemSnapshot } from './snapshot.js';
 import type {
   Action,
@@ -582,14 +583,17 @@ export class NtpSystem implements NtpEngine {
         case 'update':
           updated = true;
           break;
-        case 'exchange':
+        case 'exchange': {
           // Without a system peer (the last one was unreachable for a while), its exchanges still
           // count as the system peer's until the selection decides again.
-          this.deps.discipline.exchange(
-            o.exchange,
-            this.sysPeer === a.id || (this.sysPeer === null && this.lastSysPeer === a.id),
-          );
+          const x = asRoundTrip(o.exchange, this.deps.discipline.clock.frequencyPpm());
+          if (x !== null)
+            this.deps.discipline.exchange(
+              x,
+              this.sysPeer === a.id || (this.sysPeer === null && this.lastSysPeer === a.id),
+            );
           break;
+        }
         case 'demobilise':
           this.demobilise(a.id, o.reason);
           break;
