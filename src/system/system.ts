@@ -708,8 +708,8 @@ export class NtpSystem implements NtpEngine {
     if (a.cfg.noselect) return { verdict: 'noselect', reason: 'configured noselect' };
     if (a.stopped) return { verdict: 'unreachable', reason: `stopped by kiss code ${a.kod ?? ''}` };
     if (a.reach === 0) return { verdict: 'unreachable', reason: 'no valid packet in the last 8 polls' };
-    if (a.calibrating && a.output() === null)
-      return { verdict: 'pending', reason: 'calibrating broadcast delay' };
+    // A broadcast client is selectable once its delay is calibrated: until then nothing is announced.
+    if (a.calibrating) return { verdict: 'pending', reason: 'calibrating broadcast delay' };
     if (a.output() === null) return { verdict: 'pending', reason: 'waiting for a valid sample' };
     if (a.leap === 3) return { verdict: 'unsynchronised', reason: 'source is unsynchronised (leap 3)' };
     if (a.stratum >= this.config.maxStratum || a.stratum >= 16)
