@@ -16,7 +16,7 @@
  */
 import * as dgram from 'node:dgram';
 import { isMainThread, parentPort, Worker, workerData } from 'node:worker_threads';
-import { prng } from './harness.js';
+import { prng } from '../clock/synth.js';
 
 /** Delay law of one direction: `base` s plus an exponential draw of mean `jitter` s, `loss` dropped. */
 export interface DelayLaw {
