@@ -42,6 +42,8 @@ export interface LocalClock {
    * dispersion growth (frequency tolerance × elapsed) since then. Infinity when never synchronised.
    */
   errorBound(raw: RawTime): number;
+  /** Optional: the correction (s) taken but not yet applied to the reading at `raw` (a pending slew). */
+  pendingSlew?(raw: RawTime): number;
   /** Current rate correction of the model relative to the counter, in ppm. */
   frequencyPpm(): number;
   /** Subscribe to model changes; returns an unsubscribe function. */

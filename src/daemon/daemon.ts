@@ -29,6 +29,7 @@ import { clockReader } from '../io/ffi.js';
 import { nodeRandomBytes } from '../io/nts-ke.js';
 import { RefclockRunner } from '../io/refclock-host.js';
 import type { KernelClockInterface } from '../io/sysclock.js';
+import { readWallPair } from '../io/wall-pair.js';
 import { defaultControlSocketPath, type Observability, startObservability } from '../observe/index.js';
 import { NtpServer, serverOptionsOf } from '../serve/server.js';
 import type { ClientSnapshot, DaemonSnapshot, ServerStats, SystemSnapshot } from '../system/snapshot.js';
@@ -214,7 +215,7 @@ class DaemonImpl implements Daemon {
       });
     this.driver = SystemClockFollower.create(c.clock, this.opts.kernel, () => this.log);
     if (this.driver !== null) this.raw = this.driver.raw;
-    const pair = this.driver !== null ? this.driver.sample() : null;
+    const pair = this.driver !== null ? this.driver.sample() : readWallPair(this.raw, wallUnixNs);
     const raw0 = pair?.raw ?? this.raw();
     const pollLimits = [...c.servers, ...c.peers, ...c.pools, ...c.broadcastClients];
     const minpoll = pollLimits.length === 0 ? 6 : Math.min(...pollLimits.map((s) => s.minpoll));

@@ -3,11 +3,12 @@
  * candidates: the fitness rules each kind adds to the common ones, and the start-up quorum.
  */
 import type { Association } from '../assoc/association.js';
-import { addressRefid } from '../assoc/util.js';
+import { addressRefid, checkAuth, type KeyRing } from '../assoc/util.js';
 import { RefclockSource } from '../refclock/source.js';
 import type { CryptoProvider } from '../wire/crypto.js';
+import { MODE, type NtpPacket } from '../wire/packet.js';
 import type { CandidateRules } from './mitigation.js';
-import type { Endpoint, SourceMode } from './types.js';
+import type { Endpoint, SourceMode, SystemConfig } from './types.js';
 
 /** A source of the selection: a network association or a reference clock. */
 export type Peer = Association | RefclockSource;
@@ -28,7 +29,8 @@ export function candidateRules(p: Peer, crypto: CryptoProvider): CandidateRules 
     trusted: false,
     early: () => {
       if (p.stopped) return { verdict: 'unreachable', reason: `stopped by kiss code ${p.kod ?? ''}` };
-      if (p.reach !== 0 && p.calibrating && p.output() === null)
+      // A broadcast client is selectable once its delay is calibrated: until then nothing is announced.
+      if (p.reach !== 0 && p.calibrating)
         return { verdict: 'pending', reason: 'calibrating broadcast delay' };
       return null;
     },
@@ -96,4 +98,29 @@ export function findAssoc(
     if (!matchPort) fallback = fallback ?? a;
   }
   return fallback;
+}
+
+export type PacketTarget = 'association' | 'mobilise' | 'none';
+
+/**
+ * Who takes a symmetric-active (mode 1) or broadcast (mode 5) packet from `from`: an existing
+ * association, a new one this packet would mobilise (`[system] allow-passive` /
+ * `broadcast-client`, authenticated when `require-auth-for-mobilise`), or nobody (a mode 1
+ * packet then gets the server's stateless mode 2 answer; a mode 5 packet is dropped).
+ */
+export function packetTarget(
+  assocs: Iterable<Association>,
+  config: Pick<SystemConfig, 'allowPassive' | 'broadcastClient' | 'requireAuthForMobilise'>,
+  keys: KeyRing,
+  pkt: NtpPacket,
+  from: Endpoint,
+): PacketTarget {
+  const symmetric = pkt.mode === MODE.SYMMETRIC_ACTIVE;
+  const known = symmetric
+    ? findAssoc(assocs, from, ['peer', 'passive'], true)
+    : findAssoc(assocs, from, ['broadcast-client'], false);
+  if (known !== undefined) return 'association';
+  if (!(symmetric ? config.allowPassive : config.broadcastClient)) return 'none';
+  const authOk = !config.requireAuthForMobilise || checkAuth(pkt, keys, undefined) === 'ok';
+  return authOk ? 'mobilise' : 'none';
 }

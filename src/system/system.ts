@@ -8,7 +8,7 @@ import { HuffPuff } from '../algo/huffpuff.js';
 import { type AssocContext, Association, type AssocOutput, type LocalStamp } from '../assoc/association.js';
 import { BroadcastServer } from '../assoc/broadcast.js';
 import { ServerResponder, type ServerState } from '../assoc/server.js';
-import { addressRefid, checkAuth, KeyRing } from '../assoc/util.js';
+import { addressRefid, KeyRing } from '../assoc/util.js';
 import type { ClockChange, RawTime } from '../clock/types.js';
 import type { CookieJar, NtsKeys } from '../nts/cookie.js';
 import { RefclockSource, type SampleResult } from '../refclock/source.js';
@@ -18,8 +18,17 @@ import { secondsToDuration } from '../time/ntp-time.js';
 import { decodePacket, MODE, type NtpPacket } from '../wire/packet.js';
 import { refidFromString } from '../wire/refid.js';
 import { carryOut, type OutputHost } from './assoc-outputs.js';
-import { BurstWatch, candidateRules, findAssoc, type Peer, startupQuorum } from './candidates.js';
+import {
+  BurstWatch,
+  candidateRules,
+  findAssoc,
+  type PacketTarget,
+  type Peer,
+  packetTarget,
+  startupQuorum,
+} from './candidates.js';
 import { bytesFromRandom, mobilisedConfig, uniqueId } from './defaults.js';
+import { asRoundTrip } from './exchange.js';
 import { type Candidate, clockSample, type Entry, fitness, mitigate, type Verdict } from './mitigation.js';
 import { NtsServer } from './nts-server.js';
 import { Refclocks } from './refclocks.js';
@@ -72,13 +81,15 @@ export class NtpSystem implements NtpEngine {
   private readonly unsubscribe: () => void;
   private readonly outputHost: OutputHost = {
     emit: (e) => this.emit(e),
-    // Without a system peer (the last one was unreachable for a while), its exchanges still count
-    // as the system peer's until the selection decides again.
-    exchange: (x, id) =>
-      this.deps.discipline.exchange(
-        x,
-        this.sysPeer === id || (this.sysPeer === null && this.lastSysPeer === id),
-      ),
+    // As their round trip (exchange.ts); without a system peer, the last one's still count as its.
+    exchange: (x, id) => {
+      const r = asRoundTrip(x, this.deps.discipline.clock.frequencyPpm());
+      if (r !== null)
+        this.deps.discipline.exchange(
+          r,
+          this.sysPeer === id || (this.sysPeer === null && this.lastSysPeer === id),
+        );
+    },
     demobilise: (id, reason) => this.demobilise(id, reason),
   };
 
@@ -137,9 +148,12 @@ export class NtpSystem implements NtpEngine {
   }
 
   private onClockChange(c: ClockChange): void {
+    this.vars.clockTouched = true;
     if (c.kind !== 'step') return;
     // Every step of the clock is an event (the feed-forward clock steps by itself, outside update()).
-    this.emit({ kind: 'clock-step', offset: c.offset, reason: c.reason ?? 'clock stepped' });
+    const cause = this.vars.updateRaw === null ? 'startup' : 'offset';
+    this.emit({ kind: 'clock-step', offset: c.offset, reason: c.reason ?? 'clock stepped', cause });
+    this.vars.synchronised = false; // the variables describe the clock before the step
     // Stored local timestamps are readings of the old clock: move them onto the new timescale so
     // that exchanges in flight across the step still give correct offsets.
     const by = secondsToDuration(c.offset);
@@ -211,21 +225,9 @@ export class NtpSystem implements NtpEngine {
     return this.finish(raw, actions);
   }
 
-  /**
-   * Who takes a symmetric-active (mode 1) or broadcast (mode 5) packet from `from`: an existing
-   * association, a new one this packet would mobilise (`[system] allow-passive` /
-   * `broadcast-client`, authenticated when `require-auth-for-mobilise`), or nobody (a mode 1
-   * packet then gets the server's stateless mode 2 answer; a mode 5 packet is dropped).
-   */
-  packetTarget(pkt: NtpPacket, from: Endpoint): 'association' | 'mobilise' | 'none' {
-    const symmetric = pkt.mode === MODE.SYMMETRIC_ACTIVE;
-    const known = symmetric
-      ? findAssoc(this.assocs.values(), from, ['peer', 'passive'], true)
-      : findAssoc(this.assocs.values(), from, ['broadcast-client'], false);
-    if (known !== undefined) return 'association';
-    if (!(symmetric ? this.config.allowPassive : this.config.broadcastClient)) return 'none';
-    const authOk = !this.config.requireAuthForMobilise || checkAuth(pkt, this.keyRing, undefined) === 'ok';
-    return authOk ? 'mobilise' : 'none';
+  /** Who takes a mode 1 or mode 5 packet from `from` (candidates.ts packetTarget). */
+  packetTarget(pkt: NtpPacket, from: Endpoint): PacketTarget {
+    return packetTarget(this.assocs.values(), this.config, this.keyRing, pkt, from);
   }
 
   /** Answers a request (src/serve/answer.ts); a refusal is an event. */
@@ -437,6 +439,8 @@ export class NtpSystem implements NtpEngine {
   }
 
   private finish(raw: RawTime, actions: Action[]): Action[] {
+    const sync = this.vars.syncChange(raw, this.sysPeer !== null);
+    if (sync !== null) this.emit(sync);
     for (const e of this.events) actions.push({ kind: 'event', event: e });
     this.events = [];
     let at = this.refclocks.nextPoll();
@@ -468,6 +472,8 @@ export class NtpSystem implements NtpEngine {
     this.setSysPeer(m.sysPeer?.id ?? null);
     const peer = m.sysPeer;
     if (peer === null || m.update === null || peer.selectEpoch <= this.lastUpdateEpoch) return;
+    const served = this.vars.checkServed(raw, true, this.offsetNow(peer, raw), peer.output()?.delay ?? 0);
+    if (served !== null) this.emit(served);
     this.lastUpdateEpoch = peer.selectEpoch;
     this.clockUpdate(raw, peer, m.update.offset, m.update.jitter);
   }
@@ -505,19 +511,20 @@ export class NtpSystem implements NtpEngine {
     const result = this.deps.discipline.update(sample);
     switch (result.kind) {
       case 'step':
-        // (The clock-step event came from the clock's change listener.) RFC 5905: after a step
-        // every association restarts its filter; the system is unsynchronised
-        // until the next update.
+        // (The clock-step event came from the clock's change listener.) RFC 5905: after a step every
+        // association restarts its filter; the system is unsynchronised until the next update.
         for (const a of this.assocs.values()) a.clearAfterStep(raw);
         for (const r of this.refclocks.values()) r.clearAfterStep(raw);
         this.lastUpdateEpoch = Number.NEGATIVE_INFINITY;
         this.vars.stepped();
-        this.setSynchronised(false);
+        this.vars.synchronised = false; // 'sync' events follow the announcement, in finish()
         return;
       case 'panic':
         this.emit({ kind: 'clock-panic', offset: result.offset });
         return;
       case 'spike':
+        // The served time is known to be off by more than the step threshold until the step.
+        this.vars.hold = `a step of ${offset.toFixed(6)} s is pending (stepout)`;
         return;
       case 'ignored':
         if (this.deps.discipline.followsExchanges !== true) return;
@@ -540,14 +547,7 @@ export class NtpSystem implements NtpEngine {
       offset,
       jitter: sample.jitter,
     });
-    this.setSynchronised(stratum < 16);
-  }
-
-  private setSynchronised(on: boolean): void {
-    if (this.vars.synchronised !== on) {
-      this.vars.synchronised = on;
-      this.emit({ kind: 'sync', synchronised: on });
-    }
+    this.vars.synchronised = stratum < 16; // 'sync' events follow the announcement, in finish()
   }
 
   /** The verdict shown for a source: unfit now, else the last selection's. */
@@ -559,6 +559,7 @@ export class NtpSystem implements NtpEngine {
   }
 
   snapshot(raw: RawTime): SystemSnapshot {
+    const ann = this.vars.announcement(raw, this.sysPeer !== null);
     const sources = [...this.assocs.values()].map((a) =>
       associationSnapshot(a, raw, this.shownVerdict(a, raw)),
     );
@@ -567,14 +568,15 @@ export class NtpSystem implements NtpEngine {
     return systemSnapshot(raw, {
       discipline: this.deps.discipline,
       precision: this.config.precision,
-      state: this.serverState(raw),
-      synchronised: this.vars.holdingOver(raw, this.sysPeer !== null) || this.config.localStratum !== null,
+      state: ann.state,
+      synchronised: ann.synchronised,
       vars: this.vars,
       sysPeer: this.sysPeer,
       sources,
       events: { ...this.eventCounts },
       extra: {
         combinedOffset: this.vars.offset,
+        servedTimeViolations: this.vars.violations,
         serverRequests: this.server.requests,
         serverResponses: this.server.responses,
         interleavedResponses: this.server.interleavedResponses,

@@ -52,10 +52,23 @@ export type SystemEvent =
   | { kind: 'source-added'; sourceId: string }
   | { kind: 'source-removed'; sourceId: string; reason: string }
   | { kind: 'sys-peer'; sourceId: string | null }
-  /** The clock was stepped by `offset` s (any step of the discipline's clock, with the discipline's reason). */
-  | { kind: 'clock-step'; offset: number; reason: string }
+  /**
+   * The clock was stepped by `offset` s (any step of the discipline's clock), with the discipline's
+   * words (`reason`) and their kind (`cause`): 'startup' before the first synchronisation, 'offset'
+   * (beyond the step threshold) after it.
+   */
+  | { kind: 'clock-step'; offset: number; reason: string; cause: StepCause }
   | { kind: 'clock-panic'; offset: number }
-  | { kind: 'sync'; synchronised: boolean };
+  /** The announcement changed (src/system/announce.ts); `reason`: why not synchronised. */
+  | { kind: 'sync'; synchronised: boolean; reason?: string }
+  /**
+   * The sources showed the served time `offset` s off, beyond the root distance `distance` s that was
+   * announced: the system announces unsynchronised until the clock is corrected (counted in the snapshot).
+   */
+  | { kind: 'served-time-violation'; offset: number; distance: number };
+
+/** Why the clock was stepped (the `clock-step` event). */
+export type StepCause = 'startup' | 'offset';
 /** The kinds of engine event (the counters of `SystemSnapshot.events` are keyed by them). */
 export type SystemEventKind = SystemEvent['kind'];
 
