@@ -49,6 +49,7 @@ import { toTimestamp, unixNsToNtpTime } from '../time/ntp-time.js';
 import { decodePacket, encodePacket, MODE } from '../wire/packet.js';
 import { createLogger, type Logger } from './log.js';
 import { NtsService } from './nts.js';
+import { RejectLog } from './reject-log.js';
 import { readStateFile, writeStateFile } from './state.js';
 
 export const NTPKIT_VERSION = '0.1.0';
@@ -312,11 +313,14 @@ class DaemonImpl implements Daemon {
   private readonly sendLatency = new SendLatency();
   /** NTS-KE client runs and server (src/daemon/nts.ts). */
   private nts: NtsService | null = null;
+  /** Rejected datagrams, counted per sender and reason, logged as rate-limited summaries. */
+  private rejects: RejectLog;
 
   constructor(config: DaemonConfig, opts: DaemonOptions) {
     this.config = config;
     this.opts = opts;
     this.log = opts.logger ?? createLogger(config.log);
+    this.rejects = new RejectLog(this.log);
     this.resolveHost = opts.resolve ?? defaultResolve;
     this.guard = new ServerGuard(guardConfigOf(config));
     this.stopped = new Promise((r) => {
@@ -641,7 +645,7 @@ class DaemonImpl implements Daemon {
         return;
       }
       const reply = { to: from, request: bytes, authenticated, answered: false };
-      this.execute(actions, reply);
+      this.execute(this.rejects.take(actions, from), reply);
       if (!reply.answered) this.guard.recordInvalid('no-response');
       return;
     }
@@ -652,7 +656,7 @@ class DaemonImpl implements Daemon {
       this.log.error('engine error', { from, error: e });
       return;
     }
-    this.execute(actions);
+    this.execute(this.rejects.take(actions, from));
   }
 
   private onControl(b: BoundSocket, bytes: Uint8Array, from: Endpoint): void {
@@ -831,9 +835,11 @@ class DaemonImpl implements Daemon {
         this.log.error('clock offset beyond the panic threshold; set the host clock and restart', { ...e });
         void this.stop();
         return;
+      case 'reject':
+        this.rejects.record(null, e.reason, e.sourceId);
+        return;
       case 'unreachable':
       case 'kod':
-      case 'reject':
         this.log.info(e.kind, { ...e });
         return;
       default:
@@ -1136,6 +1142,7 @@ class DaemonImpl implements Daemon {
     this.log.info('stopping');
     await this.saveState();
     await this.closeAll();
+    this.rejects.close();
     if (this.config.daemon.pidFile !== null) await unlink(this.config.daemon.pidFile).catch(() => {});
     this.log.info('stopped', { uptime: Number(hrtime() - this.startRaw) / 1e9 });
     this.resolveStopped();
