@@ -534,12 +534,14 @@ class DaemonImpl implements Daemon {
   private async startLegacy(): Promise<void> {
     const lg = this.config.legacy;
     if (lg.time === null && lg.daytime === null) return;
-    const { startLegacyServices } = await import('./legacy.js');
+    const { startLegacyServices, legacyTcpLimits } = await import('./legacy.js');
     const cfg: Parameters<typeof startLegacyServices>[0] = {};
     if (lg.time !== null) cfg.time = lg.time;
     if (lg.daytime !== null) cfg.daytime = lg.daytime;
     const svc = await startLegacyServices(cfg, () => this.now(), {
       onError: (err) => this.log.debug('legacy service error', { error: err }),
+      maxTcpConnections: lg.maxConnections ?? 256,
+      tcpLimits: legacyTcpLimits(lg),
     });
     this.legacyBindings = [...svc.bindings];
     this.closables.push(svc);

@@ -8,10 +8,13 @@
  * The UDP services are classic reflection vectors (a tiny request, a larger answer, a spoofable
  * source), so each UDP service answers a given source at most at a bounded rate (a `ServerGuard`
  * token bucket: 16 in a burst, then 4 per second; beyond that silently dropped). TCP needs a
- * handshake, so it cannot be spoofed; open connections are capped.
+ * handshake, so it cannot be spoofed; open connections are capped, in all and per source address, and
+ * a connection idle for the idle timeout is closed (src/io/tcp-limits.ts): clients that connect and
+ * never read or close cannot hold every slot.
  */
 import * as dgram from 'node:dgram';
 import * as net from 'node:net';
+import { DEFAULT_TCP_LIMITS, TcpLimiter, type TcpLimits } from '../io/tcp-limits.js';
 import { ServerGuard } from '../serve/guard.js';
 import { type NtpTime, ntpTimeToUnixNs } from '../time/ntp-time.js';
 import { encodeTime, formatDaytime } from '../wire/legacy.js';
@@ -40,8 +43,13 @@ export interface LegacyBinding {
 export interface LegacyServices {
   /** What is listening where (ports resolved when 0 was configured). */
   readonly bindings: readonly LegacyBinding[];
-  /** Counters: answers sent and UDP requests dropped by the rate limit, per service/transport. */
+  /**
+   * Counters per service/transport: answers sent; dropped = UDP requests over the rate limit, TCP
+   * connections over the per-source limit.
+   */
   counters(): Record<string, { answered: number; dropped: number }>;
+  /** TCP connections open now, over all services. */
+  openTcp(): number;
   close(): Promise<void>;
 }
 
@@ -50,11 +58,21 @@ export interface LegacyOptions {
   raw?: () => bigint;
   /** Maximum simultaneous TCP connections per service. Default 256. */
   maxTcpConnections?: number;
+  /** Per-source TCP connections (over all services) and idle timeout. Default DEFAULT_TCP_LIMITS. */
+  tcpLimits?: TcpLimits;
   /** Called with errors of individual connections/datagrams (never fatal). */
   onError?: (err: Error) => void;
 }
 
 type Encoder = (t: NtpTime) => Uint8Array;
+
+/** The TCP limits of a `[legacy]` config (defaults where unset). */
+export function legacyTcpLimits(c: { maxConnectionsPerSource?: number; idleTimeout?: number }): TcpLimits {
+  return {
+    perSource: c.maxConnectionsPerSource ?? DEFAULT_TCP_LIMITS.perSource,
+    idleMs: (c.idleTimeout ?? DEFAULT_TCP_LIMITS.idleMs / 1000) * 1000,
+  };
+}
 
 /** RFC 868: the 32-bit seconds since 1900 (big endian), truncated toward -inf. */
 function timeBytes(t: NtpTime): Uint8Array {
@@ -93,9 +111,14 @@ async function listenTcp(
   nowNtp: () => NtpTime,
   count: { answered: number; dropped: number },
   maxConnections: number,
+  limiter: TcpLimiter,
   onError: (err: Error) => void,
 ): Promise<{ server: net.Server; port: number }> {
   const server = net.createServer({ allowHalfOpen: false }, (sock) => {
+    if (!limiter.admit(sock)) {
+      count.dropped++;
+      return;
+    }
     sock.on('error', (e) => onError(e));
     try {
       sock.end(encode(nowNtp()));
@@ -104,8 +127,6 @@ async function listenTcp(
       sock.destroy();
       onError(e instanceof Error ? e : new Error(String(e)));
     }
-    // A client that never reads must not hold the socket forever.
-    sock.setTimeout(5000, () => sock.destroy());
   });
   server.maxConnections = maxConnections;
   await new Promise<void>((resolve, reject) => {
@@ -179,6 +200,7 @@ export async function startLegacyServices(
   const raw = opts.raw ?? (() => process.hrtime.bigint());
   const onError = opts.onError ?? (() => {});
   const maxConn = opts.maxTcpConnections ?? 256;
+  const limiter = new TcpLimiter(opts.tcpLimits ?? DEFAULT_TCP_LIMITS);
   const closers: Closer[] = [];
   const bindings: LegacyBinding[] = [];
   const counts: Record<string, { answered: number; dropped: number }> = {};
@@ -195,7 +217,10 @@ export async function startLegacyServices(
         const count = { answered: 0, dropped: 0 };
         counts[`${name}/tcp`] = count;
         const r = await tryAddresses(candidates, (addr) =>
-          listenTcp(addr, sc.port, encode, nowNtp, count, maxConn, onError).then((x) => ({ ...x, addr })),
+          listenTcp(addr, sc.port, encode, nowNtp, count, maxConn, limiter, onError).then((x) => ({
+            ...x,
+            addr,
+          })),
         );
         closers.push({
           close: () => new Promise<void>((res) => r.server.close(() => res())),
@@ -226,6 +251,7 @@ export async function startLegacyServices(
       for (const [k, v] of Object.entries(counts)) out[k] = { ...v };
       return out;
     },
+    openTcp: () => limiter.total(),
     close: async () => {
       if (closed) return;
       closed = true;

@@ -20,6 +20,7 @@ import type { DaemonConfig, HostSourceConfig, NtsConfig } from '../config/types.
 import { nodeCrypto } from '../io/crypto.js';
 import { type NtsKeServer, nodeRandomBytes, ntsKeClient, startNtsKeServer } from '../io/nts-ke.js';
 import { writeFileAtomic } from '../io/state-file.js';
+import { DEFAULT_TCP_LIMITS, TcpLimiter } from '../io/tcp-limits.js';
 import { CookieJar, type MasterKey } from '../nts/cookie.js';
 import type { NtpSystem } from '../system/system.js';
 import type { Action, Endpoint, SystemEvent } from '../system/types.js';
@@ -45,6 +46,8 @@ export const NTS_DEFAULTS: NtsConfig = {
   keepKeys: 3,
   maxConnections: 100,
   handshakeTimeout: 5,
+  maxConnectionsPerSource: DEFAULT_TCP_LIMITS.perSource,
+  idleTimeout: DEFAULT_TCP_LIMITS.idleMs / 1000,
 };
 
 /** What the NTS service needs from the daemon. */
@@ -142,6 +145,8 @@ export class NtsService {
     const listen =
       n.keListen ?? (this.config.server.listen.length > 0 ? this.config.server.listen : ['0.0.0.0']);
     const errors: string[] = [];
+    // One per-source count over every KE listener.
+    const limiter = new TcpLimiter({ perSource: n.maxConnectionsPerSource, idleMs: n.idleTimeout * 1000 });
     for (const address of listen) {
       try {
         const opts: Parameters<typeof startNtsKeServer>[0] = {
@@ -153,6 +158,7 @@ export class NtsService {
           timeoutMs: n.handshakeTimeout * 1000,
           handshakeTimeoutMs: n.handshakeTimeout * 1000,
           maxConnections: n.maxConnections,
+          limiter,
         };
         if (ntpPort !== undefined) opts.ntpPort = ntpPort;
         const srv = await startNtsKeServer(opts);
