@@ -50,7 +50,7 @@ import { decodePacket, encodePacket, MODE } from '../wire/packet.js';
 import { createLogger, type Logger } from './log.js';
 import { NtsService } from './nts.js';
 import { RejectLog } from './reject-log.js';
-import { readStateFile, writeStateFile } from './state.js';
+import { loadStateFile, writeStateFile } from './state.js';
 
 export const NTPKIT_VERSION = '0.1.0';
 
@@ -332,12 +332,7 @@ class DaemonImpl implements Daemon {
 
   async start(): Promise<void> {
     const c = this.config;
-    const state = c.clock.stateFile === null ? null : await readStateFile(c.clock.stateFile);
-    if (c.clock.stateFile !== null)
-      this.log.info(state === null ? 'no usable state file' : 'state file read', {
-        file: c.clock.stateFile,
-        frequencyPpm: state?.frequencyPpm,
-      });
+    const state = c.clock.stateFile === null ? null : await loadStateFile(c.clock.stateFile, this.log);
     this.setupSystemClock();
     const pair = this.driver !== null ? this.driver.kernel.sample() : null;
     const raw0 = pair?.raw ?? this.raw();
