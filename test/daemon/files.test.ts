@@ -116,7 +116,7 @@ describe('state file', () => {
       left,
       [
         '.other.json.999999999.0123456789ab.tmp',
-        '.state.json.' + `${process.ppid}.ffeeddccbbaa.tmp`,
+        `.state.json.${process.ppid}.ffeeddccbbaa.tmp`,
         'state.json',
       ].sort(),
     );
