@@ -62,6 +62,8 @@ export interface LegacyOptions {
   tcpLimits?: TcpLimits;
   /** Called with errors of individual connections/datagrams (never fatal). */
   onError?: (err: Error) => void;
+  /** The server's access list (`NtpServer.allows`): refused sources are dropped unanswered. */
+  allows?: (address: string) => boolean;
 }
 
 type Encoder = (t: NtpTime) => Uint8Array;
@@ -113,8 +115,14 @@ async function listenTcp(
   maxConnections: number,
   limiter: TcpLimiter,
   onError: (err: Error) => void,
+  allows: (address: string) => boolean,
 ): Promise<{ server: net.Server; port: number }> {
   const server = net.createServer({ allowHalfOpen: false }, (sock) => {
+    if (!allows(sock.remoteAddress ?? '')) {
+      count.dropped++;
+      sock.destroy();
+      return;
+    }
     if (!limiter.admit(sock)) {
       count.dropped++;
       return;
@@ -150,6 +158,7 @@ async function listenUdp(
   count: { answered: number; dropped: number },
   raw: () => bigint,
   onError: (err: Error) => void,
+  allows: (address: string) => boolean,
 ): Promise<{ socket: dgram.Socket; port: number }> {
   const type = address.includes(':') ? 'udp6' : 'udp4';
   const socket = dgram.createSocket({ type, reuseAddr: false });
@@ -159,6 +168,10 @@ async function listenUdp(
     rateLimit: { interval: -2, burst: 16, leak: 0, kod: false },
   });
   socket.on('message', (_msg, rinfo) => {
+    if (!allows(rinfo.address)) {
+      count.dropped++;
+      return;
+    }
     const d = guard.check(raw(), { address: rinfo.address, port: rinfo.port }, _msg.length);
     if (d.action !== 'serve') {
       count.dropped++;
@@ -201,6 +214,7 @@ export async function startLegacyServices(
   const onError = opts.onError ?? (() => {});
   const maxConn = opts.maxTcpConnections ?? 256;
   const limiter = new TcpLimiter(opts.tcpLimits ?? DEFAULT_TCP_LIMITS);
+  const allows = opts.allows ?? (() => true);
   const closers: Closer[] = [];
   const bindings: LegacyBinding[] = [];
   const counts: Record<string, { answered: number; dropped: number }> = {};
@@ -217,7 +231,7 @@ export async function startLegacyServices(
         const count = { answered: 0, dropped: 0 };
         counts[`${name}/tcp`] = count;
         const r = await tryAddresses(candidates, (addr) =>
-          listenTcp(addr, sc.port, encode, nowNtp, count, maxConn, limiter, onError).then((x) => ({
+          listenTcp(addr, sc.port, encode, nowNtp, count, maxConn, limiter, onError, allows).then((x) => ({
             ...x,
             addr,
           })),
@@ -231,7 +245,7 @@ export async function startLegacyServices(
         const count = { answered: 0, dropped: 0 };
         counts[`${name}/udp`] = count;
         const r = await tryAddresses(candidates, (addr) =>
-          listenUdp(addr, sc.port, encode, nowNtp, count, raw, onError).then((x) => ({ ...x, addr })),
+          listenUdp(addr, sc.port, encode, nowNtp, count, raw, onError, allows).then((x) => ({ ...x, addr })),
         );
         closers.push({
           close: () => new Promise<void>((res) => r.socket.close(() => res())),

@@ -181,6 +181,8 @@ export interface NtsKeServerOptions {
   maxConnections?: number;
   /** Per-source connection limit and idle timeout (shareable between listeners; default DEFAULT_TCP_LIMITS). */
   limiter?: TcpLimiter;
+  /** The server's access list (`NtpServer.allows`): connections from refused sources are closed at once. */
+  allows?: (address: string) => boolean;
 }
 
 export interface NtsKeServer {
@@ -208,6 +210,10 @@ export function startNtsKeServer(o: NtsKeServerOptions): Promise<NtsKeServer> {
   const lifetime = o.handshakeTimeoutMs ?? o.timeoutMs ?? 5000;
   const limiter = o.limiter ?? new TcpLimiter();
   server.on('connection', (raw: Socket) => {
+    if (o.allows !== undefined && !o.allows(raw.remoteAddress ?? '')) {
+      raw.destroy();
+      return;
+    }
     if (!limiter.admit(raw)) return;
     open.add(raw);
     const timer = setTimeout(() => raw.destroy(), lifetime);

@@ -94,11 +94,12 @@ describe('daemon: a flood of rejected datagrams', () => {
     p.mode = MODE.SERVER;
     p.version = 4;
     const unsolicited = encodePacket(p);
-    const short = Uint8Array.of(0x24, 1, 2, 3);
+    p.mode = MODE.SYMMETRIC_PASSIVE;
+    const passive = encodePacket(p);
     try {
       for (let i = 0; i < 500; i++) {
         s.send(unsolicited, port, '127.0.0.1');
-        s.send(short, port, '127.0.0.1');
+        s.send(passive, port, '127.0.0.1');
         if (i % 10 === 9) await new Promise((r) => setTimeout(r, 2));
       }
       await new Promise((r) => setTimeout(r, 300));
