@@ -7,6 +7,10 @@ set -euo pipefail
 PEERS_DIR=${NTPKIT_PEERS_DIR:-/opt/ntpkit-peers}
 export DEBIAN_FRONTEND=noninteractive
 if [ "$(id -u)" != 0 ]; then
+  if [ "${NTPKIT_REQUIRE_PEERS:-}" = 1 ]; then
+    echo "install-peers: not root, cannot install the peers NTPKIT_REQUIRE_PEERS=1 requires" >&2
+    exit 1
+  fi
   echo "install-peers: not root; skipping Debian packages (interop tests will be skipped)" >&2
   exit 0
 fi
@@ -18,12 +22,19 @@ need=()
 for p in chrony ntpsec-ntpdate sntp rdate tshark faketime iptables iproute2 chromium python3-prometheus-client gpsd; do
   dpkg -s "$p" >/dev/null 2>&1 || need+=("$p")
 done
+# The packaged chronyd writes this pid file. policy-rc.d keeps the package from starting it; should it start
+# anyway, stop that one chronyd (by the pid its new pid file names), never any other chronyd on the machine.
+CHRONY_PIDFILE=/run/chrony/chronyd.pid
+pid_before=$(cat "$CHRONY_PIDFILE" 2>/dev/null || true)
 if [ ${#need[@]} -gt 0 ]; then
   apt-get update -qq
   apt-get install -y -qq --no-install-recommends "${need[@]}" >/dev/null
 fi
-# Make sure no packaged time daemon runs (it could touch the host clock).
-pkill -x chronyd 2>/dev/null || true
+pid_after=$(cat "$CHRONY_PIDFILE" 2>/dev/null || true)
+if [ -n "$pid_after" ] && [ "$pid_after" != "$pid_before" ] && [ "$(cat "/proc/$pid_after/comm" 2>/dev/null)" = chronyd ]; then
+  echo "install-peers: stopping the chronyd the package started (pid $pid_after)" >&2
+  kill "$pid_after"
+fi
 if [ ! -x "$PEERS_DIR/ntpsec/usr/sbin/ntpd" ] || [ ! -x "$PEERS_DIR/openntpd/usr/sbin/ntpd" ]; then
   tmp=$(mktemp -d)
   chmod 777 "$tmp"

@@ -1,10 +1,9 @@
 /** `ntpkit config check FILE...`: validates configuration files; `ntpkit config default` prints the built-in one. */
-import { readFile } from 'node:fs/promises';
 import { dirname, resolve } from 'node:path';
 import { DEFAULT_CONFIG_TOML } from '../config/default.js';
 import { unsupportedInlineKeys } from '../config/keys.js';
 import { ConfigError, checkConfig, formatIssue } from '../config/parse.js';
-import { loadKeysInto, nodeKeySupport } from '../daemon/load.js';
+import { loadKeysInto, nodeKeySupport, readConfigText } from '../daemon/load.js';
 
 const HELP = `usage: ntpkit config check FILE...   validate configuration files (exit 1 on any error)
        ntpkit config default          print the built-in default configuration
@@ -24,9 +23,9 @@ export async function run(args: string[]): Promise<number> {
   for (const file of files) {
     let text: string;
     try {
-      text = await readFile(file, 'utf8');
+      text = await readConfigText(file);
     } catch (e) {
-      process.stderr.write(`${file}: ${e instanceof Error ? e.message : String(e)}\n`);
+      process.stderr.write(`${e instanceof Error ? e.message : String(e)}\n`);
       bad++;
       continue;
     }
@@ -36,7 +35,7 @@ export async function run(args: string[]): Promise<number> {
     if (config !== null && config.keysFile !== null) {
       config.keysFile = resolve(dirname(file), config.keysFile);
       try {
-        await loadKeysInto(config);
+        await loadKeysInto(config, nodeKeySupport, text);
       } catch (e) {
         if (!(e instanceof ConfigError)) throw e;
         issues.push(...e.issues);

@@ -8,8 +8,8 @@
  */
 
 import dgram from 'node:dgram';
-import { readFileSync } from 'node:fs';
 import { performance } from 'node:perf_hooks';
+import { READ_LIMITS, readFileBounded } from '../io/bounded-read.js';
 import { nodeCrypto } from '../io/crypto.js';
 import { type NtsKeClientResult, nodeRandomBytes, ntsKeClient } from '../io/nts-ke.js';
 import {
@@ -86,9 +86,9 @@ export async function ntsQuery(o: NtsQueryOptions): Promise<NtsQueryResult> {
   let ca: Buffer | undefined;
   if (o.caFile !== undefined) {
     try {
-      ca = readFileSync(o.caFile);
+      ca = await readFileBounded(o.caFile, READ_LIMITS.pem);
     } catch (err) {
-      return keFail(kePort, `cannot read CA file ${o.caFile}: ${(err as Error).message}`);
+      return keFail(kePort, `cannot read CA file: ${(err as Error).message}`);
     }
   }
   const keOpts: Parameters<typeof ntsKeClient>[0] = {

@@ -10,7 +10,7 @@
  *   ntpkit refclock pps DEVICE
  *       Reads the latest pulse of a PPS device (/dev/ppsN).
  */
-import { readFile } from 'node:fs/promises';
+import { READ_LIMITS, readFileBounded } from '../io/bounded-read.js';
 import { openPps } from '../io/pps.js';
 import { attachShm } from '../io/shm.js';
 import { parseNmea } from '../refclock/nmea.js';
@@ -80,7 +80,10 @@ async function shm(args: string[]): Promise<number> {
 
 async function nmea(args: string[]): Promise<number> {
   const file = args[0];
-  const text = file === undefined || file === '-' ? await readStdin() : await readFile(file, 'latin1');
+  const text =
+    file === undefined || file === '-'
+      ? await readStdin()
+      : (await readFileBounded(file, READ_LIMITS.trace)).toString('latin1');
   let bad = 0;
   for (const line of text.split(/\r?\n/)) {
     if (line === '') continue;

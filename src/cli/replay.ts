@@ -7,8 +7,9 @@
  *   Tb, Te  the server's receive / transmit times in seconds (decimal; Unix epoch unless --epoch ntp).
  * Blank lines and lines starting with '#' are ignored. Decimals are read exactly (no floating point).
  */
-import { readFile } from 'node:fs/promises';
+
 import { type ReplayExchange, type ReplayRow, replay } from '../clock/replay.js';
+import { READ_LIMITS, readTextBounded } from '../io/bounded-read.js';
 import { formatNtpTime, type NtpTime, UNIX_EPOCH_NTP_SECONDS } from '../time/ntp-time.js';
 
 const USAGE = `usage: ntpkit replay FILE [--clock rfc5905|feedforward] [--counter-hz N] [--epoch unix|ntp] [--json]
@@ -188,9 +189,9 @@ export async function run(args: string[]): Promise<number> {
   }
   let text: string;
   try {
-    text = file === '-' ? await readStdin() : await readFile(file, 'utf8');
+    text = file === '-' ? await readStdin() : await readTextBounded(file, READ_LIMITS.trace);
   } catch (err) {
-    process.stderr.write(`ntpkit replay: ${file}: ${(err as Error).message}\n`);
+    process.stderr.write(`ntpkit replay: ${(err as Error).message}\n`);
     return 1;
   }
   let exchanges: ReplayExchange[];

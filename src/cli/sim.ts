@@ -3,10 +3,11 @@
  * in the package's scenarios/ directory) with the real engine and prints chrony-simulator-like
  * statistics per client.
  */
-import { existsSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { existsSync, readdirSync, writeFileSync } from 'node:fs';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
+import { READ_LIMITS, readTextBounded } from '../io/bounded-read.js';
 import { nodeCrypto } from '../io/crypto.js';
 import { fakeEngineFactory, realEngineFactory } from '../sim/engines.js';
 import { formatResult, resultToJson, seriesToCsv, seriesToSvg } from '../sim/report.js';
@@ -93,7 +94,7 @@ export async function run(args: string[]): Promise<number> {
       .sort()) {
       let desc = '';
       try {
-        desc = parseScenario(readFileSync(join(dir, f), 'utf8'), f).description;
+        desc = parseScenario(await readTextBounded(join(dir, f), READ_LIMITS.scenario), f).description;
       } catch {
         desc = '(invalid)';
       }
@@ -124,7 +125,7 @@ export async function run(args: string[]): Promise<number> {
   let seriesInterval: number | undefined;
   let plotFrom: number | undefined;
   try {
-    sc = parseScenario(readFileSync(scenarioFile, 'utf8'), scenarioFile);
+    sc = parseScenario(await readTextBounded(scenarioFile, READ_LIMITS.scenario), scenarioFile);
     seed = num('seed', values.seed, 0);
     const duration = num('duration', values.duration, 1);
     const warmup = num('warmup', values.warmup, 0);

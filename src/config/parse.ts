@@ -405,10 +405,26 @@ export function checkConfig(
 
   // [legacy]
   const legT = r.table(doc, 'legacy', '') ?? {};
-  r.keys(legT, 'legacy', ['time-port', 'daytime-port', 'tcp', 'udp', 'address']);
+  r.keys(legT, 'legacy', [
+    'time-port',
+    'daytime-port',
+    'tcp',
+    'udp',
+    'address',
+    'max-connections',
+    'max-connections-per-source',
+    'idle-timeout',
+  ]);
   const legacy = {
     time: readService(r, legT, 'legacy', 'time-port'),
     daytime: readService(r, legT, 'legacy', 'daytime-port'),
+    maxConnections: r.num(legT, 'max-connections', 'legacy', 256, { int: true, min: 1, max: 100000 }),
+    maxConnectionsPerSource: r.num(legT, 'max-connections-per-source', 'legacy', 8, {
+      int: true,
+      min: 1,
+      max: 100000,
+    }),
+    idleTimeout: r.num(legT, 'idle-timeout', 'legacy', 2, { min: 0.1, max: 600 }),
   };
 
   // [observe]
@@ -448,7 +464,9 @@ export function checkConfig(
     'rotate-interval',
     'keep-keys',
     'max-connections',
+    'max-connections-per-source',
     'handshake-timeout',
+    'idle-timeout',
   ]);
   const nts: NtsConfig = {
     trustedCerts: r.optStr(ntsT, 'trusted-certs', 'nts', null),
@@ -462,6 +480,12 @@ export function checkConfig(
     keepKeys: r.num(ntsT, 'keep-keys', 'nts', 3, { int: true, min: 2, max: 100 }),
     maxConnections: r.num(ntsT, 'max-connections', 'nts', 100, { int: true, min: 1, max: 100000 }),
     handshakeTimeout: r.num(ntsT, 'handshake-timeout', 'nts', 5, { min: 0.1, max: 600 }),
+    maxConnectionsPerSource: r.num(ntsT, 'max-connections-per-source', 'nts', 8, {
+      int: true,
+      min: 1,
+      max: 100000,
+    }),
+    idleTimeout: r.num(ntsT, 'idle-timeout', 'nts', 2, { min: 0.1, max: 600 }),
   };
   if ((nts.serverCert === null) !== (nts.serverKey === null))
     r.issue(

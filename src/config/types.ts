@@ -60,6 +60,10 @@ export interface NtsConfig {
   maxConnections: number;
   /** Seconds a KE connection may take (handshake and exchange), default 5. */
   handshakeTimeout: number;
+  /** NTS-KE connections one source address may have open at once (default 8). */
+  maxConnectionsPerSource: number;
+  /** Seconds without traffic after which a KE connection is closed (default 2). */
+  idleTimeout: number;
 }
 
 /** `[[pool]]`: a DNS name giving several servers. */
@@ -143,7 +147,16 @@ export interface DaemonConfig {
     /** One in `leak` limited requests is still answered (chrony leak); 0 = never. */
     leak: number;
   };
-  legacy: { time: ServiceConfig | null; daytime: ServiceConfig | null };
+  legacy: {
+    time: ServiceConfig | null;
+    daytime: ServiceConfig | null;
+    /** TCP connections per service (default 256). */
+    maxConnections?: number;
+    /** TCP connections one source address may have open at once, over all services (default 8). */
+    maxConnectionsPerSource?: number;
+    /** Seconds without traffic after which a TCP connection is closed (default 2). */
+    idleTimeout?: number;
+  };
   observe: {
     /** Unix control socket path; 'default' = the platform default path; null = off. */
     controlSocket: string | null;

@@ -40,9 +40,10 @@ import { SystemClockFollower } from './follow-clock.js';
 import { createLogger, type Logger } from './log.js';
 import { NtsService } from './nts.js';
 import { dropPrivileges, isRoot, type TargetUser, targetUser } from './privileges.js';
+import { RejectLog } from './reject-log.js';
 import { RequestPath } from './requests.js';
 import { defaultHousekeeping, SourceManager } from './sources.js';
-import { readStateFile, writeStateFile } from './state.js';
+import { loadStateFile, writeStateFile } from './state.js';
 import { UdpTransport, type UdpTransportOptions } from './transport.js';
 
 export const NTPKIT_VERSION = '0.1.0';
@@ -170,17 +171,20 @@ class DaemonImpl implements Daemon {
   private stopping = false;
   /** NTS-KE client runs and server (src/daemon/nts.ts). */
   private nts: NtsService | null = null;
+  /** Rejected datagrams, counted per sender and reason, logged as rate-limited summaries. */
+  private rejects: RejectLog;
 
   constructor(config: DaemonConfig, opts: DaemonOptions) {
     this.config = config;
     this.opts = opts;
     this.log = opts.logger ?? createLogger(config.log);
+    this.rejects = new RejectLog(this.log);
     this.resolveHost = opts.resolve ?? defaultResolve;
     this.requests = new RequestPath({
       server: () => this.server,
       engine: () => this.engine,
       transport: () => this.transport,
-      execute: (a) => this.execute(a),
+      execute: (a, from) => this.execute(from === undefined ? a : this.rejects.take(a, from)),
       snapshot: () => this.snapshot(),
       ntpqRemote: () => this.config.observe.ntpqRemote,
       raw: () => this.raw(),
@@ -207,12 +211,7 @@ class DaemonImpl implements Daemon {
 
   async start(): Promise<void> {
     const c = this.config;
-    const state = c.clock.stateFile === null ? null : await readStateFile(c.clock.stateFile);
-    if (c.clock.stateFile !== null)
-      this.log.info(state === null ? 'no usable state file' : 'state file read', {
-        file: c.clock.stateFile,
-        frequencyPpm: state?.frequencyPpm,
-      });
+    const state = c.clock.stateFile === null ? null : await loadStateFile(c.clock.stateFile, this.log);
     this.driver = SystemClockFollower.create(c.clock, this.opts.kernel, () => this.log);
     if (this.driver !== null) this.raw = this.driver.raw;
     const pair = this.driver !== null ? this.driver.sample() : readWallPair(this.raw, wallUnixNs);
@@ -341,13 +340,15 @@ class DaemonImpl implements Daemon {
   private async startLegacy(): Promise<void> {
     const lg = this.config.legacy;
     if (lg.time === null && lg.daytime === null) return;
-    const { startLegacyServices } = await import('./legacy.js');
+    const { startLegacyServices, legacyTcpLimits } = await import('./legacy.js');
     const cfg: Parameters<typeof startLegacyServices>[0] = {};
     if (lg.time !== null) cfg.time = lg.time;
     if (lg.daytime !== null) cfg.daytime = lg.daytime;
     const svc = await startLegacyServices(cfg, () => this.now(), {
       onError: (err) => this.log.debug('legacy service error', { error: err }),
       allows: (a) => this.server.allows(a),
+      maxTcpConnections: lg.maxConnections ?? 256,
+      tcpLimits: legacyTcpLimits(lg),
     });
     this.legacyBindings = [...svc.bindings];
     this.closables.push(svc);
@@ -441,9 +442,11 @@ class DaemonImpl implements Daemon {
         this.log.error('clock offset beyond the panic threshold; set the host clock and restart', { ...e });
         void this.stop();
         return;
+      case 'reject':
+        this.rejects.record(null, e.reason, e.sourceId);
+        return;
       case 'unreachable':
       case 'kod':
-      case 'reject':
         this.log.info(e.kind, { ...e });
         return;
       default:
@@ -562,6 +565,7 @@ class DaemonImpl implements Daemon {
     this.log.info('stopping');
     await this.saveState();
     await this.closeAll();
+    this.rejects.close();
     if (this.config.daemon.pidFile !== null) await unlink(this.config.daemon.pidFile).catch(() => {});
     this.log.info('stopped', { uptime: Number(hrtime() - this.startRaw) / 1e9 });
     this.resolveStopped();

@@ -8,10 +8,13 @@
  * The UDP services are classic reflection vectors (a tiny request, a larger answer, a spoofable
  * source), so each UDP service answers a given source at most at a bounded rate (a `ServerGuard`
  * token bucket: 16 in a burst, then 4 per second; beyond that silently dropped). TCP needs a
- * handshake, so it cannot be spoofed; open connections are capped.
+ * handshake, so it cannot be spoofed; open connections are capped, in all and per source address, and
+ * a connection idle for the idle timeout is closed (src/io/tcp-limits.ts): clients that connect and
+ * never read or close cannot hold every slot.
  */
 import * as dgram from 'node:dgram';
 import * as net from 'node:net';
+import { DEFAULT_TCP_LIMITS, TcpLimiter, type TcpLimits } from '../io/tcp-limits.js';
 import { ServerGuard } from '../serve/guard.js';
 import { type NtpTime, ntpTimeToUnixNs } from '../time/ntp-time.js';
 import { encodeTime, formatDaytime } from '../wire/legacy.js';
@@ -40,8 +43,13 @@ export interface LegacyBinding {
 export interface LegacyServices {
   /** What is listening where (ports resolved when 0 was configured). */
   readonly bindings: readonly LegacyBinding[];
-  /** Counters: answers sent and UDP requests dropped by the rate limit, per service/transport. */
+  /**
+   * Counters per service/transport: answers sent; dropped = UDP requests over the rate limit, TCP
+   * connections over the per-source limit.
+   */
   counters(): Record<string, { answered: number; dropped: number }>;
+  /** TCP connections open now, over all services. */
+  openTcp(): number;
   close(): Promise<void>;
 }
 
@@ -50,6 +58,8 @@ export interface LegacyOptions {
   raw?: () => bigint;
   /** Maximum simultaneous TCP connections per service. Default 256. */
   maxTcpConnections?: number;
+  /** Per-source TCP connections (over all services) and idle timeout. Default DEFAULT_TCP_LIMITS. */
+  tcpLimits?: TcpLimits;
   /** Called with errors of individual connections/datagrams (never fatal). */
   onError?: (err: Error) => void;
   /** The server's access list (`NtpServer.allows`): refused sources are dropped unanswered. */
@@ -57,6 +67,14 @@ export interface LegacyOptions {
 }
 
 type Encoder = (t: NtpTime) => Uint8Array;
+
+/** The TCP limits of a `[legacy]` config (defaults where unset). */
+export function legacyTcpLimits(c: { maxConnectionsPerSource?: number; idleTimeout?: number }): TcpLimits {
+  return {
+    perSource: c.maxConnectionsPerSource ?? DEFAULT_TCP_LIMITS.perSource,
+    idleMs: (c.idleTimeout ?? DEFAULT_TCP_LIMITS.idleMs / 1000) * 1000,
+  };
+}
 
 /** RFC 868: the 32-bit seconds since 1900 (big endian), truncated toward -inf. */
 function timeBytes(t: NtpTime): Uint8Array {
@@ -95,16 +113,21 @@ async function listenTcp(
   nowNtp: () => NtpTime,
   count: { answered: number; dropped: number },
   maxConnections: number,
+  limiter: TcpLimiter,
   onError: (err: Error) => void,
   allows: (address: string) => boolean,
 ): Promise<{ server: net.Server; port: number }> {
   const server = net.createServer({ allowHalfOpen: false }, (sock) => {
-    sock.on('error', (e) => onError(e));
     if (!allows(sock.remoteAddress ?? '')) {
       count.dropped++;
       sock.destroy();
       return;
     }
+    if (!limiter.admit(sock)) {
+      count.dropped++;
+      return;
+    }
+    sock.on('error', (e) => onError(e));
     try {
       sock.end(encode(nowNtp()));
       count.answered++;
@@ -112,8 +135,6 @@ async function listenTcp(
       sock.destroy();
       onError(e instanceof Error ? e : new Error(String(e)));
     }
-    // A client that never reads must not hold the socket forever.
-    sock.setTimeout(5000, () => sock.destroy());
   });
   server.maxConnections = maxConnections;
   await new Promise<void>((resolve, reject) => {
@@ -192,6 +213,7 @@ export async function startLegacyServices(
   const raw = opts.raw ?? (() => process.hrtime.bigint());
   const onError = opts.onError ?? (() => {});
   const maxConn = opts.maxTcpConnections ?? 256;
+  const limiter = new TcpLimiter(opts.tcpLimits ?? DEFAULT_TCP_LIMITS);
   const allows = opts.allows ?? (() => true);
   const closers: Closer[] = [];
   const bindings: LegacyBinding[] = [];
@@ -209,7 +231,7 @@ export async function startLegacyServices(
         const count = { answered: 0, dropped: 0 };
         counts[`${name}/tcp`] = count;
         const r = await tryAddresses(candidates, (addr) =>
-          listenTcp(addr, sc.port, encode, nowNtp, count, maxConn, onError, allows).then((x) => ({
+          listenTcp(addr, sc.port, encode, nowNtp, count, maxConn, limiter, onError, allows).then((x) => ({
             ...x,
             addr,
           })),
@@ -243,6 +265,7 @@ export async function startLegacyServices(
       for (const [k, v] of Object.entries(counts)) out[k] = { ...v };
       return out;
     },
+    openTcp: () => limiter.total(),
     close: async () => {
       if (closed) return;
       closed = true;

@@ -2,11 +2,12 @@
  * Configuration loading (the I/O half; parsing is pure in src/config): reads the TOML file and the
  * key file it names, and reports every problem with file and line.
  */
-import { readFile } from 'node:fs/promises';
 import { dirname, resolve } from 'node:path';
 import { type KeySupport, parseKeyFile, unsupportedInlineKeys } from '../config/keys.js';
+import { KeyLines } from '../config/lines.js';
 import { ConfigError, parseConfig } from '../config/parse.js';
 import type { DaemonConfig } from '../config/types.js';
+import { BoundedReadError, READ_LIMITS, readTextBounded } from '../io/bounded-read.js';
 import { nodeCrypto } from '../io/crypto.js';
 import { macSupported } from '../wire/mac.js';
 
@@ -16,6 +17,16 @@ export const nodeKeySupport: KeySupport = {
   name: nodeCrypto.name,
 };
 
+/** The text of a config file, read bounded (READ_LIMITS.config); throws ConfigError naming the file. */
+export async function readConfigText(path: string): Promise<string> {
+  try {
+    return await readTextBounded(path, READ_LIMITS.config);
+  } catch (e) {
+    const msg = e instanceof BoundedReadError ? e.reason : e instanceof Error ? e.message : String(e);
+    throw new ConfigError([{ code: 'CONFIG_IO', file: path, line: null, key: '', message: msg }]);
+  }
+}
+
 /**
  * Reads and validates a config file, including its key file; a key of a type the build cannot
  * compute is an error. Throws ConfigError.
@@ -24,36 +35,38 @@ export async function loadConfigFile(
   path: string,
   support: KeySupport = nodeKeySupport,
 ): Promise<DaemonConfig> {
-  let text: string;
-  try {
-    text = await readFile(path, 'utf8');
-  } catch (e) {
-    const msg = e instanceof Error ? e.message : String(e);
-    throw new ConfigError([{ code: 'CONFIG_IO', file: path, line: null, key: '', message: msg }]);
-  }
+  const text = await readConfigText(path);
   const config = parseConfig(text, path);
   const unsupported = unsupportedInlineKeys(text, path, config.system.keys, support);
   if (unsupported.length > 0) throw new ConfigError(unsupported);
   if (config.keysFile !== null) {
     config.keysFile = resolve(dirname(path), config.keysFile);
-    await loadKeysInto(config, support);
+    await loadKeysInto(config, support, text);
   }
   return config;
 }
 
-/** Adds the keys of `config.keysFile` to `config.system.keys` and checks every key reference. */
+/**
+ * Adds the keys of `config.keysFile` to `config.system.keys` and checks every key reference. A key
+ * file that cannot be read (or is larger than READ_LIMITS.keys) is reported at the `[keys] file` line
+ * of the config file (`configText`, when given).
+ */
 export async function loadKeysInto(
   config: DaemonConfig,
   support: KeySupport = nodeKeySupport,
+  configText?: string,
 ): Promise<void> {
   if (config.keysFile === null) return;
   const file = config.keysFile;
   let text: string;
   try {
-    text = await readFile(file, 'utf8');
+    text = await readTextBounded(file, READ_LIMITS.keys);
   } catch (e) {
     const msg = e instanceof Error ? e.message : String(e);
-    throw new ConfigError([{ code: 'CONFIG_IO', file, line: null, key: 'keys.file', message: msg }]);
+    const at = config.file ?? file;
+    const line =
+      config.file !== null && configText !== undefined ? new KeyLines(configText).lineOf('keys.file') : null;
+    throw new ConfigError([{ code: 'CONFIG_IO', file: at, line, key: 'keys.file', message: msg }]);
   }
   const { keys, issues } = parseKeyFile(text, support);
   if (issues.length > 0)

@@ -12,14 +12,15 @@
  *           (atomic writes, mode 0600) so cookies survive restarts.
  */
 
-import { readFile } from 'node:fs/promises';
 import { isIPv6 } from 'node:net';
 import { dirname, join } from 'node:path';
 import type { RawTime } from '../clock/types.js';
 import type { DaemonConfig, HostSourceConfig, NtsConfig } from '../config/types.js';
+import { BoundedReadError, READ_LIMITS, readFileBounded, readTextIfExists } from '../io/bounded-read.js';
 import { nodeCrypto } from '../io/crypto.js';
 import { type NtsKeServer, nodeRandomBytes, ntsKeClient, startNtsKeServer } from '../io/nts-ke.js';
-import { writeFileAtomic } from '../io/state-file.js';
+import { keepCorrupt, removeStaleTemps, writeFileAtomic } from '../io/state-file.js';
+import { DEFAULT_TCP_LIMITS, TcpLimiter } from '../io/tcp-limits.js';
 import { CookieJar, type MasterKey } from '../nts/cookie.js';
 import type { NtpSystem } from '../system/system.js';
 import type { Action, Endpoint, SystemEvent } from '../system/types.js';
@@ -45,6 +46,8 @@ export const NTS_DEFAULTS: NtsConfig = {
   keepKeys: 3,
   maxConnections: 100,
   handshakeTimeout: 5,
+  maxConnectionsPerSource: DEFAULT_TCP_LIMITS.perSource,
+  idleTimeout: DEFAULT_TCP_LIMITS.idleMs / 1000,
 };
 
 /** What the NTS service needs from the daemon. */
@@ -85,25 +88,38 @@ function hex(b: Uint8Array): string {
   return Buffer.from(b).toString('hex');
 }
 
-/** Parses a key file; null when it is not one. */
-export function parseNtsKeyFile(text: string): { rotated: number; keys: MasterKey[] } | null {
+/** Parses a key file: its keys, or why it is not usable (naming the entry). */
+export function parseNtsKeyFile(
+  text: string,
+): { ok: true; rotated: number; keys: MasterKey[] } | { ok: false; reason: string } {
   let v: unknown;
   try {
     v = JSON.parse(text);
-  } catch {
-    return null;
+  } catch (e) {
+    return { ok: false, reason: `not JSON (${e instanceof Error ? e.message : String(e)})` };
   }
-  if (typeof v !== 'object' || v === null) return null;
+  if (typeof v !== 'object' || v === null) return { ok: false, reason: 'not a JSON object' };
   const o = v as Partial<KeyFileContent>;
-  if (o.version !== 1 || !Array.isArray(o.keys) || typeof o.rotated !== 'number') return null;
+  if (o.version !== 1) return { ok: false, reason: 'version is not 1' };
+  if (typeof o.rotated !== 'number' || !Number.isFinite(o.rotated))
+    return { ok: false, reason: 'rotated is not a number' };
+  if (!Array.isArray(o.keys) || o.keys.length === 0) return { ok: false, reason: 'no keys' };
   const keys: MasterKey[] = [];
-  for (const k of o.keys) {
-    if (typeof k !== 'object' || k === null || typeof k.id !== 'number' || typeof k.key !== 'string')
-      return null;
-    if (!/^[0-9a-f]{64}$/.test(k.key)) return null;
-    keys.push({ id: k.id, key: new Uint8Array(Buffer.from(k.key, 'hex')) });
+  for (const [i, k] of (o.keys as unknown[]).entries()) {
+    const e = k as Partial<{ id: unknown; key: unknown }> | null;
+    if (typeof e !== 'object' || e === null) return { ok: false, reason: `keys[${i}] is not an object` };
+    const id = e.id;
+    if (typeof id !== 'number' || !Number.isInteger(id) || id < 0 || id > 0xffffffff)
+      return {
+        ok: false,
+        reason: `keys[${i}].id ${JSON.stringify(id)} is not a key ID (an integer 0 to 4294967295)`,
+      };
+    if (keys.some((x) => x.id === id)) return { ok: false, reason: `keys[${i}].id ${id} appears twice` };
+    if (typeof e.key !== 'string' || !/^[0-9a-f]{64}$/.test(e.key))
+      return { ok: false, reason: `keys[${i}].key is not 64 lower-case hex digits` };
+    keys.push({ id, key: new Uint8Array(Buffer.from(e.key, 'hex')) });
   }
-  return keys.length === 0 ? null : { rotated: o.rotated, keys };
+  return { ok: true, rotated: o.rotated, keys };
 }
 
 export class NtsService {
@@ -136,7 +152,10 @@ export class NtsService {
       this.host.log().warn('nts: server-cert/server-key set but [serve] is disabled; no NTS-KE server');
       return;
     }
-    const [cert, key] = await Promise.all([readFile(n.serverCert), readFile(n.serverKey)]);
+    const [cert, key] = await Promise.all([
+      readFileBounded(n.serverCert, READ_LIMITS.pem),
+      readFileBounded(n.serverKey, READ_LIMITS.pem),
+    ]);
     this.jar = new CookieJar(nodeCrypto, nodeRandomBytes, n.keepKeys);
     await this.loadKeys();
     this.host.engine().setNtsServer(this.jar);
@@ -144,6 +163,8 @@ export class NtsService {
     const listen =
       n.keListen ?? (this.config.server.listen.length > 0 ? this.config.server.listen : ['0.0.0.0']);
     const errors: string[] = [];
+    // One per-source count over every KE listener.
+    const limiter = new TcpLimiter({ perSource: n.maxConnectionsPerSource, idleMs: n.idleTimeout * 1000 });
     for (const address of listen) {
       try {
         const opts: Parameters<typeof startNtsKeServer>[0] = {
@@ -155,6 +176,7 @@ export class NtsService {
           timeoutMs: n.handshakeTimeout * 1000,
           handshakeTimeoutMs: n.handshakeTimeout * 1000,
           maxConnections: n.maxConnections,
+          limiter,
           allows: (a) => this.host.allows(a),
         };
         if (ntpPort !== undefined) opts.ntpPort = ntpPort;
@@ -176,7 +198,7 @@ export class NtsService {
 
   private async loadTrust(): Promise<void> {
     const f = this.nts.trustedCerts;
-    this.ca = f === null ? undefined : await readFile(f);
+    this.ca = f === null ? undefined : await readFileBounded(f, READ_LIMITS.pem);
   }
 
   /** The key file: configured, else next to the state file, else none (keys live in memory only). */
@@ -192,17 +214,25 @@ export class NtsService {
     this.keyFile = this.keyFilePath();
     const now = Date.now() / 1000;
     if (this.keyFile !== null) {
-      let text: string | null = null;
+      const file = this.keyFile;
+      const stale = await removeStaleTemps(file);
+      if (stale.length > 0)
+        this.host.log().info('nts: removed temporary files of interrupted writes', { stale });
+      let parsed: ReturnType<typeof parseNtsKeyFile> | null = null;
       try {
-        text = await readFile(this.keyFile, 'utf8');
+        const text = await readTextIfExists(file, READ_LIMITS.state);
+        if (text !== null) parsed = parseNtsKeyFile(text);
       } catch (e) {
-        if ((e as NodeJS.ErrnoException).code !== 'ENOENT')
-          this.host.log().warn('nts: cannot read key file', { file: this.keyFile, error: e });
+        parsed = { ok: false, reason: e instanceof BoundedReadError ? e.reason : String(e) };
       }
-      const parsed = text === null ? null : parseNtsKeyFile(text);
-      if (text !== null && parsed === null)
-        this.host.log().warn('nts: key file unusable; starting with a new key', { file: this.keyFile });
-      if (parsed !== null) {
+      if (parsed !== null && !parsed.ok) {
+        // As with the state file: warn, keep what was there, start with a new key.
+        const keptAs = (await keepCorrupt(file)) ?? undefined;
+        this.host
+          .log()
+          .warn('nts: key file unusable; starting with a new key', { file, reason: parsed.reason, keptAs });
+      }
+      if (parsed?.ok === true) {
         jar.importKeys(parsed.keys);
         this.rotated = parsed.rotated;
         this.host.log().info('nts: master keys loaded', { file: this.keyFile, keys: parsed.keys.length });

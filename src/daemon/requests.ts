@@ -17,7 +17,8 @@ export interface RequestHost {
   server(): NtpServer;
   engine(): NtpEngine;
   transport(): Transport;
-  execute(actions: Action[]): void;
+  /** Carries out engine actions; `from` is the sender of the datagram that produced them. */
+  execute(actions: Action[], from?: Endpoint): void;
   snapshot(): DaemonSnapshot;
   /** `[observe] ntpq-remote`: answer mode 6 from other hosts than loopback. */
   ntpqRemote(): boolean;
@@ -78,7 +79,7 @@ export class RequestPath {
       this.h.log().error('engine error', { from, error: e });
       return;
     }
-    this.h.execute(actions);
+    this.h.execute(actions, from);
   }
 
   private onControl(b: TransportSocket, bytes: Uint8Array, from: Endpoint): void {

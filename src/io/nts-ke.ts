@@ -25,6 +25,7 @@ import {
   scanKeMessage,
 } from '../nts/ke.js';
 import { nodeRandomBytes as cryptoRandomBytes } from './crypto.js';
+import { TcpLimiter } from './tcp-limits.js';
 
 /** Node's crypto-strong random bytes as the injected RandomBytes of src/nts (src/io/crypto.ts). */
 export const nodeRandomBytes: RandomBytes = cryptoRandomBytes;
@@ -54,6 +55,8 @@ export interface NtsKeClientOptions {
   /** NTPv4 Server / Port Negotiation records to send. */
   requestServer?: string;
   requestPort?: number;
+  /** Local address to connect from (default: chosen by the system). */
+  localAddress?: string;
 }
 
 export type NtsKeClientResult =
@@ -85,7 +88,8 @@ export function ntsKeClient(o: NtsKeClientOptions): Promise<NtsKeClientResult> {
       } else socket.destroy();
       resolve(r);
     };
-    const opts: tls.ConnectionOptions = {
+    // tls.connect hands the TCP options (localAddress) to net.connect.
+    const opts: tls.ConnectionOptions & { localAddress?: string } = {
       host: o.host,
       port: o.port ?? KE_DEFAULT_PORT,
       ALPNProtocols: [KE_ALPN],
@@ -96,6 +100,7 @@ export function ntsKeClient(o: NtsKeClientOptions): Promise<NtsKeClientResult> {
     const servername = o.servername ?? (isIP(o.host) === 0 ? o.host : undefined);
     if (servername !== undefined) opts.servername = servername;
     if (o.ca !== undefined) opts.ca = o.ca;
+    if (o.localAddress !== undefined) opts.localAddress = o.localAddress;
     const socket = tls.connect(opts);
     const timer = setTimeout(
       () => finish({ ok: false, code: 'TIMEOUT', message: `NTS-KE with ${o.host} timed out` }),
@@ -174,6 +179,8 @@ export interface NtsKeServerOptions {
   handshakeTimeoutMs?: number;
   /** Connections open at once; more are refused (default: no cap). */
   maxConnections?: number;
+  /** Per-source connection limit and idle timeout (shareable between listeners; default DEFAULT_TCP_LIMITS). */
+  limiter?: TcpLimiter;
   /** The server's access list (`NtpServer.allows`): connections from refused sources are closed at once. */
   allows?: (address: string) => boolean;
 }
@@ -201,11 +208,13 @@ export function startNtsKeServer(o: NtsKeServerOptions): Promise<NtsKeServer> {
   // handshake is dropped after the time limit, and close() ends whatever is still open.
   const open = new Set<Socket>();
   const lifetime = o.handshakeTimeoutMs ?? o.timeoutMs ?? 5000;
+  const limiter = o.limiter ?? new TcpLimiter();
   server.on('connection', (raw: Socket) => {
     if (o.allows !== undefined && !o.allows(raw.remoteAddress ?? '')) {
       raw.destroy();
       return;
     }
+    if (!limiter.admit(raw)) return;
     open.add(raw);
     const timer = setTimeout(() => raw.destroy(), lifetime);
     timer.unref();

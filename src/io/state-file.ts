@@ -3,19 +3,92 @@
  *
  * A write goes to a temporary file in the same directory, is fsync'ed, renamed over the target, and
  * the directory is fsync'ed: after a crash the file holds either the old or the new content, never a
- * torn one.
+ * torn one. A write killed midway leaves its temporary file (`.NAME.PID.RANDOM.tmp`), which
+ * `removeStaleTemps` removes at the next start; a corrupt file is moved aside (`keepCorrupt`) before it
+ * is overwritten. A target that exists and is not a regular file (a device, say) is never replaced.
  *
  * The drift file holds the frequency correction in ppm as the first number of the first line, which
  * reads both ntpd's format ("-12.345") and chrony's ("-12.345 0.021": frequency and skew).
  */
 import { randomBytes } from 'node:crypto';
 import { constants } from 'node:fs';
-import { open, readFile, rename, unlink } from 'node:fs/promises';
+import { lstat, open, readdir, rename, unlink } from 'node:fs/promises';
 import { basename, dirname, join } from 'node:path';
+import { READ_LIMITS, readTextIfExists } from './bounded-read.js';
+
+/** The temporary files of atomic writes to `path`: `.NAME.PID.HEX.tmp` in its directory. */
+function tempPattern(path: string): RegExp {
+  const name = basename(path).replace(/[.*+?^${}()|[\]\\]/g, '\\$&');
+  return new RegExp(`^\\.${name}\\.(\\d+)\\.[0-9a-f]+\\.tmp$`);
+}
+
+function processAlive(pid: number): boolean {
+  if (pid === process.pid) return false; // at start nothing of ours is being written yet
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch (e) {
+    return (e as NodeJS.ErrnoException).code === 'EPERM';
+  }
+}
+
+/**
+ * Removes the temporary files that atomic writes to `path` left behind when killed midway (those of a
+ * process that is gone, or older than `maxAgeMs`); returns the names removed. Never throws.
+ */
+export async function removeStaleTemps(path: string, maxAgeMs = 60_000): Promise<string[]> {
+  const dir = dirname(path);
+  const re = tempPattern(path);
+  let names: string[];
+  try {
+    names = await readdir(dir);
+  } catch {
+    return [];
+  }
+  const removed: string[] = [];
+  for (const n of names) {
+    const m = re.exec(n);
+    if (m === null) continue;
+    const f = join(dir, n);
+    try {
+      const st = await lstat(f);
+      if (!st.isFile()) continue;
+      if (processAlive(Number(m[1])) && Date.now() - st.mtimeMs < maxAgeMs) continue;
+      await unlink(f);
+      removed.push(n);
+    } catch {
+      // gone already, or not ours to remove
+    }
+  }
+  return removed;
+}
+
+/**
+ * Moves a corrupt file aside to `PATH.corrupt-YYYYMMDDTHHMMSSZ` (only a regular file), so that what
+ * it held is kept when the daemon overwrites it; returns the new name, or null when nothing was moved.
+ */
+export async function keepCorrupt(path: string, now = new Date()): Promise<string | null> {
+  try {
+    const st = await lstat(path);
+    if (!st.isFile()) return null;
+    const stamp = now
+      .toISOString()
+      .replace(/[-:]/g, '')
+      .replace(/\.\d+Z$/, 'Z');
+    const copy = `${path}.corrupt-${stamp}`;
+    await rename(path, copy);
+    return copy;
+  } catch {
+    return null;
+  }
+}
 
 /** Writes `data` to `path` atomically (temp file + fsync + rename + directory fsync). */
 export async function writeFileAtomic(path: string, data: string | Uint8Array, mode = 0o644): Promise<void> {
   const dir = dirname(path);
+  const existing = await lstat(path).catch(() => null);
+  if (existing !== null && !existing.isFile() && !existing.isSymbolicLink())
+    throw new Error(`${path}: not a regular file; not replacing it`);
   const tmp = join(dir, `.${basename(path)}.${process.pid}.${randomBytes(6).toString('hex')}.tmp`);
   const fh = await open(tmp, constants.O_WRONLY | constants.O_CREAT | constants.O_EXCL, mode);
   try {
@@ -68,14 +141,8 @@ export function parseDrift(text: string, name = 'drift file'): DriftState {
 
 /** Reads the drift file; null when it does not exist. */
 export async function readDriftFile(path: string): Promise<DriftState | null> {
-  let text: string;
-  try {
-    text = await readFile(path, 'utf8');
-  } catch (err) {
-    if ((err as NodeJS.ErrnoException).code === 'ENOENT') return null;
-    throw err;
-  }
-  return parseDrift(text, path);
+  const text = await readTextIfExists(path, READ_LIMITS.state);
+  return text === null ? null : parseDrift(text, path);
 }
 
 /** Writes the drift file atomically ("ppm" or "ppm skew", 6 decimals). */
@@ -87,10 +154,11 @@ export async function writeDriftFile(path: string, state: DriftState): Promise<v
 
 /** Reads JSON state; null when the file does not exist. */
 export async function readJsonState(path: string): Promise<unknown> {
+  const text = await readTextIfExists(path, READ_LIMITS.state);
+  if (text === null) return null;
   try {
-    return JSON.parse(await readFile(path, 'utf8')) as unknown;
+    return JSON.parse(text) as unknown;
   } catch (err) {
-    if ((err as NodeJS.ErrnoException).code === 'ENOENT') return null;
     throw new Error(`${path}: ${err instanceof Error ? err.message : String(err)}`);
   }
 }

@@ -4,8 +4,8 @@
  *  - ntpkit's clock agrees with chronyd's within 1 ms, checked by exchanges made by the test
  *    itself (stamped with ntpkit's clock, independent of the engine's own measurement);
  *  - the offset ntpkit reports is within 1 ms of that truth;
- *  - the frequency estimate (the discipline's frequency, mean over 35 s) is within 5 ppm of +100 ppm
- *    (the clock's actual rate over the window, which includes the PLL's phase slew, is printed).
+ *  - the frequency estimate (the feed-forward clock's frequency, mean over 35 s) is within 5 ppm of
+ *    +100 ppm (the clock's actual rate over the window, which includes phase corrections, is printed).
  * Port 11225. chronyd runs -x under setpriv: the host clock is never touched.
  */
 import assert from 'node:assert/strict';
@@ -52,15 +52,14 @@ control-socket = false
     const d = daemon;
     const synced = await waitFor(() => d.snapshot().system.synchronised, 50_000, 250);
     assert.ok(synced, `not synchronised: ${JSON.stringify(d.snapshot().system.clockState)}`);
-    await sleep(5_000); // let the PLL absorb most of the residual of the step
+    await sleep(5_000); // let the clock absorb most of the residual of the step
 
     // The clock's own rate over ≥ 10 s (includes the slew the discipline applies).
     const raw1 = process.hrtime.bigint();
     const c1 = d.now();
     const m1 = await measureServer(d, PORT, 10);
-    // A long window: the PLL's phase slews (±0.2 ms over ~10 s) must not dominate the rate. The
-    // discipline's frequency is sampled over it: at 0.25 s polling on a loaded machine the RFC 5905
-    // PLL's frequency wanders by several ppm from update to update, so its mean is the estimate.
+    // A long window: phase corrections (±0.2 ms over ~10 s) must not dominate the rate. The
+    // discipline's frequency is sampled over it, and its mean is the estimate.
     const freqs: number[] = [];
     for (let i = 0; i < 70; i++) {
       await sleep(500);
@@ -78,16 +77,11 @@ control-socket = false
     assert.ok(Math.abs(m1.offset) < 1e-3, `ntpkit vs chronyd ${m1.offset} s`);
     assert.ok(Math.abs(m2.offset) < 1e-3, `ntpkit vs chronyd ${m2.offset} s`);
     assert.ok(Math.abs(s.offset - m2.offset) < 1e-3, `reported ${s.offset} vs truth ${m2.offset}`);
-    // The frequency estimate (the discipline's frequency over the 35 s window) within 5 ppm. Known
-    // weakness: the RFC 5905 discipline's estimate from its FREQ interval comes out 2-6 ppm high on
-    // this loaded loopback (mean ~103 ppm over 8 runs), so a miss between 5 and 15 ppm is reported as
-    // TODO (visible in the TAP output), not hidden; beyond 15 ppm it fails.
-    assert.ok(Math.abs(meanFreq - 100) < 15, `discipline frequency ${meanFreq} ppm`);
-    if (Math.abs(meanFreq - 100) >= 5)
-      t.todo(`frequency estimate ${meanFreq.toFixed(2)} ppm: more than 5 ppm from 100`);
-    // The clock's actual rate over the window (diagnostic above) also includes the phase slew with
-    // which the PLL removes the drift accumulated during the 25 s frequency measurement (up to
-    // ~20 ppm here): only a gross error is rejected.
-    assert.ok(Math.abs(rate - 100) < 50, `clock rate ${rate} ppm`);
+    // The frequency estimate (the feed-forward clock's frequency, mean over the 35 s window) within
+    // 5 ppm of chronyd's 100 ppm, as the title says (measured 100.01 and 100.25 ppm).
+    assert.ok(Math.abs(meanFreq - 100) < 5, `discipline frequency ${meanFreq} ppm, not within 5 ppm of 100`);
+    // The clock's actual rate over the window (diagnostic above) also includes the phase corrections
+    // that remove what is left of the start-up offset (measured 96.4 and 98.0 ppm): a looser bound.
+    assert.ok(Math.abs(rate - 100) < 20, `clock rate ${rate} ppm`);
   });
 });

@@ -5,21 +5,18 @@
  */
 import assert from 'node:assert/strict';
 import { execFile } from 'node:child_process';
-import { existsSync } from 'node:fs';
 import { after, before, describe, it } from 'node:test';
 import { promisify } from 'node:util';
 import { parseHostPort } from '../../src/cli/time-client.js';
 import { type LegacyServices, startLegacyServices } from '../../src/daemon/legacy.js';
 import { unixNsToNtpTime } from '../../src/time/ntp-time.js';
 import { parseDaytime } from '../../src/wire/legacy.js';
+import { skipReason } from '../support/peers.js';
 
 const pexec = promisify(execFile);
 const TIME_PORT = 11500;
 const DAYTIME_PORT = 11501;
 const OFFSET_S = 12_345;
-
-const which = (name: string) =>
-  ['/usr/bin', '/usr/sbin', '/bin', '/sbin', '/usr/local/bin'].some((d) => existsSync(`${d}/${name}`));
 
 /** Host Unix seconds of the served clock now. */
 const servedUnix = () => Date.now() / 1000 + OFFSET_S;
@@ -73,7 +70,8 @@ describe('legacy Time and Daytime services', () => {
 
   for (const udp of [false, true]) {
     it(`rdate reads the Time service over ${udp ? 'UDP' : 'TCP'}`, async (t) => {
-      if (!which('rdate')) return t.skip('rdate is not installed');
+      const why = skipReason('rdate');
+      if (why !== null) return t.skip(why);
       const args = ['5', 'rdate', '-p', ...(udp ? ['-u'] : []), '-o', String(TIME_PORT), '127.0.0.1'];
       const { stdout } = await pexec('timeout', args, { env: { ...process.env, TZ: 'UTC' } });
       t.diagnostic(stdout.trim());

@@ -119,22 +119,39 @@ test('key file: round trip, and anything malformed is refused (never throws)', (
     keys: jar.exportKeys().map((k) => ({ id: k.id, key: Buffer.from(k.key).toString('hex') })),
   });
   const p = parseNtsKeyFile(text);
-  assert.ok(p !== null);
+  assert.ok(p.ok);
   assert.equal(p.rotated, 1_700_000_000);
   assert.deepEqual(p.keys, jar.exportKeys());
-  for (const bad of [
-    '',
-    'null',
-    '{"version":2,"rotated":0,"keys":[]}',
-    '{"version":1,"rotated":0,"keys":[]}',
-    '{"version":1,"rotated":0,"keys":[{"id":1,"key":"00"}]}',
-    '{"version":1,"keys":[{"id":1,"key":"00"}]}',
-  ])
-    assert.equal(parseNtsKeyFile(bad), null, bad);
+  for (const [bad, why] of [
+    ['', /not JSON/],
+    ['null', /not a JSON object/],
+    ['{"version":2,"rotated":0,"keys":[]}', /version/],
+    ['{"version":1,"rotated":0,"keys":[]}', /no keys/],
+    ['{"version":1,"rotated":0,"keys":[{"id":1,"key":"00"}]}', /keys\[0\]\.key/],
+    ['{"version":1,"keys":[{"id":1,"key":"00"}]}', /rotated/],
+  ] as const) {
+    const r = parseNtsKeyFile(bad);
+    assert.ok(!r.ok && why.test(r.reason), `${bad}: ${JSON.stringify(r)}`);
+  }
   fc.assert(
     fc.property(fc.string(), (s) => {
       const r = parseNtsKeyFile(s);
-      return r === null || r.keys.length > 0;
+      return r.ok ? r.keys.length > 0 : r.reason.length > 0;
     }),
   );
+});
+
+test('key file: a bad key ID (1.5, -7, 1e20, "3", a duplicate) is named, never thrown', () => {
+  const key = '00'.repeat(32);
+  for (const id of ['1.5', '-7', '1e20', '"3"', '4294967296']) {
+    const r = parseNtsKeyFile(
+      `{"version":1,"rotated":0,"keys":[{"id":2,"key":"${key}"},{"id":${id},"key":"${key}"}]}`,
+    );
+    assert.ok(!r.ok, id);
+    assert.match(r.reason, /^keys\[1\]\.id .* is not a key ID/, id);
+  }
+  const dup = parseNtsKeyFile(
+    `{"version":1,"rotated":0,"keys":[{"id":2,"key":"${key}"},{"id":2,"key":"${key}"}]}`,
+  );
+  assert.ok(!dup.ok && /keys\[1\]\.id 2 appears twice/.test(dup.reason));
 });

@@ -2,6 +2,7 @@
 import { existsSync, mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { peerGate } from '../support/peers.js';
 
 export const CHROMIUM = '/usr/bin/chromium';
 
@@ -14,11 +15,11 @@ export interface DashboardCheck {
 }
 
 export async function chromiumAvailable(): Promise<string | null> {
-  if (!existsSync(CHROMIUM)) return `${CHROMIUM} not installed`;
+  if (!existsSync(CHROMIUM)) return peerGate(`${CHROMIUM} not installed`);
   try {
     await import('playwright-core');
   } catch {
-    return 'playwright-core not installed';
+    return peerGate('playwright-core not installed');
   }
   return null;
 }

@@ -7,6 +7,7 @@ import { after, describe, it } from 'node:test';
 import { fileURLToPath } from 'node:url';
 import { ControlError, requestSnapshot, startControlServer } from '../../src/observe/control.js';
 import { defaultControlSocketPath } from '../../src/observe/paths.js';
+import { skipReason } from '../support/peers.js';
 import { fixture } from './fixture.js';
 
 const MAIN = join(dirname(fileURLToPath(import.meta.url)), '..', '..', 'src', 'cli', 'main.js');
@@ -120,7 +121,8 @@ describe('control socket', () => {
 
 describe('CLI against a control socket', () => {
   it('another user gets a readable permission error', async (t) => {
-    if (process.getuid?.() !== 0) return t.skip('needs root to run the CLI as nobody');
+    const why = skipReason('root', 'setpriv');
+    if (why !== null) return t.skip(why);
     const path = join(base, 'ntpkit-perm', 'ntpkit.sock');
     const srv = await startControlServer(path, fixture);
     try {

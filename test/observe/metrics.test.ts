@@ -1,8 +1,8 @@
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
-import { existsSync } from 'node:fs';
 import { describe, it } from 'node:test';
 import { prometheusText } from '../../src/observe/metrics.js';
+import { skipReason } from '../support/peers.js';
 import { fixture } from './fixture.js';
 import { type Family, parsePrometheus } from './prom-parse.js';
 
@@ -86,11 +86,8 @@ describe('Prometheus metrics', () => {
   });
 
   it('the official Python client parser accepts the text (when installed)', (t) => {
-    if (!existsSync('/usr/bin/python3')) return t.skip('no /usr/bin/python3');
-    const probe = spawnSync('/usr/bin/python3', ['-c', 'import prometheus_client.parser'], {
-      encoding: 'utf8',
-    });
-    if (probe.status !== 0) return t.skip('python3-prometheus-client not installed');
+    const why = skipReason('python:prometheus_client.parser');
+    if (why !== null) return t.skip(why);
     const script = [
       'import sys, json',
       'from prometheus_client.parser import text_string_to_metric_families',

@@ -18,7 +18,7 @@
  * ```
  */
 
-import { type ChildProcess, execFileSync, spawn } from 'node:child_process';
+import { type ChildProcess, execFileSync, spawn, spawnSync } from 'node:child_process';
 import { accessSync, constants, existsSync, rmSync } from 'node:fs';
 import { chmod, mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
@@ -71,20 +71,58 @@ export function openntpdDir(): string | null {
   return existsSync(join(d, 'usr/sbin/ntpd')) || existsSync(join(d, 'usr/sbin/openntpd')) ? d : null;
 }
 
+/** The switch CI sets (`.ci/run`): a peer a test needs that is missing fails the test instead of skipping it. */
+export const REQUIRE_PEERS_ENV = 'NTPKIT_REQUIRE_PEERS';
+
+/** True when `NTPKIT_REQUIRE_PEERS=1`: every skip for a missing peer becomes a failure. */
+export function peersRequired(): boolean {
+  return process.env[REQUIRE_PEERS_ENV] === '1';
+}
+
+/** Thrown instead of skipping when a test's peer is missing and peers are required. */
+export class PeerMissingError extends Error {
+  constructor(reason: string) {
+    super(`${REQUIRE_PEERS_ENV}=1 and a peer this test needs is missing: ${reason}`);
+    this.name = 'PeerMissingError';
+  }
+}
+
+/**
+ * The one gate every test that needs something install-peers.sh provides goes through: returns
+ * `reason` (a skip reason, or null when the test can run), but throws `PeerMissingError` when there is
+ * a reason and `NTPKIT_REQUIRE_PEERS=1`, so a CI run without peers is red, never green by skipping.
+ */
+export function peerGate(reason: string | null): string | null {
+  if (reason !== null && peersRequired()) throw new PeerMissingError(reason);
+  return reason;
+}
+
+/** Why a need (a command, or the words 'root', 'ntpsec', 'python:MODULE') is unmet, or null. */
+function unmet(need: string): string | null {
+  if (need === 'root') return isRoot() ? null : 'needs root';
+  if (need === 'ntpsec')
+    return ntpsecDir() === null
+      ? `NTPsec is not unpacked under ${peersDir()} (run scripts/install-peers.sh)`
+      : null;
+  if (need.startsWith('python:')) {
+    const mod = need.slice('python:'.length);
+    if (!existsSync('/usr/bin/python3'))
+      return '/usr/bin/python3 is not installed (run scripts/install-peers.sh)';
+    const r = spawnSync('/usr/bin/python3', ['-c', `import ${mod}`], { stdio: 'ignore', timeout: 10_000 });
+    return r.status === 0 ? null : `python module ${mod} is not installed (run scripts/install-peers.sh)`;
+  }
+  return hasBinary(need) ? null : `${need} is not installed (run scripts/install-peers.sh)`;
+}
+
 /**
  * Why a test needing these binaries (and optionally root) cannot run here, or null when it can.
- * Names may be commands or the special words 'root' and 'ntpsec'.
+ * Names may be commands or the special words 'root', 'ntpsec' and 'python:MODULE'.
+ * Under `NTPKIT_REQUIRE_PEERS=1` an unmet need throws instead (see `peerGate`).
  */
 export function skipReason(...needs: string[]): string | null {
   for (const n of needs) {
-    if (n === 'root') {
-      if (!isRoot()) return 'needs root';
-    } else if (n === 'ntpsec') {
-      if (ntpsecDir() === null)
-        return `NTPsec is not unpacked under ${peersDir()} (run scripts/install-peers.sh)`;
-    } else if (!hasBinary(n)) {
-      return `${n} is not installed (run scripts/install-peers.sh)`;
-    }
+    const why = unmet(n);
+    if (why !== null) return peerGate(why);
   }
   return null;
 }
