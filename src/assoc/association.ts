@@ -162,6 +162,8 @@ export class Association {
   private lastReachShift: RawTime | null = null;
   private kodMinPoll: number;
   stopped = false;
+  /** Taken offline by the operator (`ntpkit offline`): no requests, state kept. */
+  offline = false;
   kod: string | null = null;
 
   // Peer variables from the last valid packet (RFC 5905 section 9.1).
@@ -271,6 +273,26 @@ export class Association {
     if (this.cfg.mode === 'broadcast-client') this.startCalibration();
   }
 
+  /**
+   * Operator burst (`ntpkit burst`, chrony's burst command): `count` requests from now, at most a
+   * quarter of the poll apart. False (nothing changes) for passive, broadcast-client, offline or
+   * kiss-stopped associations.
+   */
+  burst(raw: RawTime, count = BURST_COUNT): boolean {
+    if (this.stopped || this.offline || this.cfg.mode === 'passive' || this.cfg.mode === 'broadcast-client')
+      return false;
+    this.burstLeft = Math.max(1, Math.floor(count));
+    this.nextPoll = raw;
+    return true;
+  }
+
+  /** Operator offline/online: offline sends nothing and keeps the state; online polls at once. */
+  setOffline(raw: RawTime, offline: boolean): void {
+    this.offline = offline;
+    if (offline) this.burstLeft = 0;
+    this.nextPoll = offline || this.stopped ? null : raw;
+  }
+
   private startCalibration(): void {
     this.broadcastDelays = [];
     this.bcPhase = 'calibrate';
@@ -351,7 +373,7 @@ export class Association {
     this.cfg.address = address;
     this.cfg.port = port;
     if (this.kod === 'NTSN') this.kod = null;
-    if (!this.stopped) this.nextPoll = raw;
+    if (!this.stopped && !this.offline) this.nextPoll = raw;
   }
 
   /** NTS: cookies left in the pool (null without a session). */
@@ -373,7 +395,7 @@ export class Association {
   /** Poll timer expired (RFC 5905 section 13 poll()). */
   poll(raw: RawTime): AssocOutput[] {
     const out: AssocOutput[] = [];
-    if (this.stopped) {
+    if (this.stopped || this.offline) {
       this.nextPoll = null;
       return out;
     }

@@ -47,6 +47,8 @@ import { NtpSystem } from '../system/system.js';
 import type { Action, Endpoint, SourceConfig, SourceMode, SystemEvent } from '../system/types.js';
 import { toTimestamp, unixNsToNtpTime } from '../time/ntp-time.js';
 import { decodePacket, encodePacket, MODE } from '../wire/packet.js';
+import { type CommandHost, runCommand } from './commands.js';
+import { loadConfigFile } from './load.js';
 import { createLogger, type Logger } from './log.js';
 import { NtsService } from './nts.js';
 import { readStateFile, writeStateFile } from './state.js';
@@ -71,6 +73,8 @@ export interface DaemonOptions {
   kernel?: KernelClockInterface;
   /** Seconds between pool/DNS housekeeping rounds; default from the pools' poll intervals (≥ 1). */
   housekeepingInterval?: number;
+  /** How `ntpkit reload` reads the configuration again (the CLI's loader); default: `config.file`. */
+  loadConfig?: () => Promise<DaemonConfig>;
 }
 
 export interface Daemon {
@@ -553,6 +557,8 @@ class DaemonImpl implements Daemon {
       statsDir: o.statsDir,
       statsRotate: o.statsRotate,
       log: (m) => this.log.warn(m),
+      commands: (req) => runCommand(this.commandHost(), req),
+      controlGroupId: o.controlGroup === null ? null : await groupId(o.controlGroup),
     };
     if (this.owner !== null) opts.owner = { uid: this.owner.uid, gid: this.owner.gid };
     const svc = await startObservability(opts, () => this.snapshot());
@@ -999,6 +1005,85 @@ class DaemonImpl implements Daemon {
     ]);
   }
 
+  // ---------------------------------------------------------------- runtime commands
+
+  /** The daemon as the control socket's runtime commands see it (src/daemon/commands.ts). */
+  private commandHost(): CommandHost {
+    const raw = () => this.raw();
+    return {
+      log: () => this.log,
+      sources: () => this.engine.snapshot(raw()).sources,
+      burst: (id) => this.engine.burst(raw(), id),
+      setOffline: (id, off) => this.engine.setOffline(raw(), id, off),
+      makestep: () => this.engine.makestep(raw()),
+      execute: (a) => this.execute(a),
+      addSource: (mode, cfg) => this.addRuntimeSource(mode, cfg),
+      removeSource: (id) => this.removeRuntimeSource(id),
+      reload: async () => {
+        const c = await (this.opts.loadConfig?.() ?? this.loadOwnConfig());
+        await this.reload(c);
+        return c;
+      },
+      rotateKeys: async () => {
+        if (this.nts === null || !this.nts.servesKe) return false;
+        await this.nts.rotate();
+        return true;
+      },
+      resetClients: () => this.guard.resetClients(),
+      setLogLevel: (level) => this.log.setLevel?.(level),
+    };
+  }
+
+  private loadOwnConfig(): Promise<DaemonConfig> {
+    const f = this.config.file;
+    if (f === null) return Promise.reject(new Error('the daemon runs the built-in configuration (no file)'));
+    return loadConfigFile(f);
+  }
+
+  private async addRuntimeSource(
+    mode: 'server' | 'peer' | 'pool',
+    cfg: HostSourceConfig | PoolSourceConfig,
+  ): Promise<string[]> {
+    if (mode === 'pool') {
+      const p = cfg as PoolSourceConfig;
+      const pool: PoolState = {
+        ...{ key: poolKey(p), cfg: p, members: new Map(), candidates: [], bad: new Set() },
+        ...{ lastResolve: -Infinity, resolving: false },
+      };
+      this.pools.push(pool);
+      await this.fillPool(pool);
+      if (pool.members.size === 0) this.pools.splice(this.pools.indexOf(pool), 1);
+      return [...pool.members.values()];
+    }
+    const s: StaticSource = { key: hostKey(mode, cfg), mode, cfg, id: null, address: null };
+    this.statics.push(s);
+    await this.resolveStatic(s);
+    if (s.id === null) this.statics.splice(this.statics.indexOf(s), 1);
+    return s.id === null ? [] : [s.id];
+  }
+
+  /** Removes a configured or added source by engine id, or a whole pool by name (until the next reload). */
+  private removeRuntimeSource(id: string): string[] {
+    const pool = this.pools.find((p) => p.cfg.host === id);
+    if (pool !== undefined) {
+      this.pools.splice(this.pools.indexOf(pool), 1);
+      const ids = [...pool.members.values()];
+      for (const m of ids) this.removeEngineSource(m);
+      return ids;
+    }
+    const s = this.statics.find((x) => x.id === id);
+    if (s !== undefined) this.statics.splice(this.statics.indexOf(s), 1);
+    for (const p of this.pools)
+      for (const [address, m] of p.members)
+        if (m === id) {
+          p.members.delete(address);
+          p.bad.add(address);
+        }
+    if (!this.engine.sourceIds().includes(id)) return [];
+    this.removeEngineSource(id);
+    return [id];
+  }
+
   // ---------------------------------------------------------------- API
 
   now(): bigint {
@@ -1140,6 +1225,19 @@ class DaemonImpl implements Daemon {
     this.log.info('stopped', { uptime: Number(hrtime() - this.startRaw) / 1e9 });
     this.resolveStopped();
   }
+}
+
+/** The gid of `[observe] control-group` (a name or a number). */
+async function groupId(group: string): Promise<number> {
+  if (/^\d+$/.test(group)) return Number(group);
+  const { execFileSync } = await import('node:child_process');
+  try {
+    const gid = Number(execFileSync('getent', ['group', group], { encoding: 'utf8' }).split(':')[2]);
+    if (Number.isInteger(gid)) return gid;
+  } catch {
+    // reported below
+  }
+  throw new Error(`[observe] control-group: no group named '${group}'`);
 }
 
 /** Starts a daemon: binds its sockets, starts its services, configures its sources. */

@@ -211,6 +211,11 @@ export class NtsService {
     await this.saveKeys();
   }
 
+  /** This daemon serves NTS-KE (it has cookie master keys to rotate). */
+  get servesKe(): boolean {
+    return this.jar !== null;
+  }
+
   /** Adds a new master key (cookies of the last `keep-keys` keys stay valid) and saves the key file. */
   async rotate(): Promise<void> {
     if (this.jar === null || this.stopped) return;

@@ -255,6 +255,14 @@ export class ServerGuard {
     while (this.table.size > this.capacity) this.evictOldest();
   }
 
+  /** Forgets every client (`ntpkit reset-clients`); the counters stay. Returns how many were tracked. */
+  resetClients(): number {
+    const n = this.table.size;
+    this.table.clear();
+    this.addrCache.clear();
+    return n;
+  }
+
   /** Whether rate limiting is on, and with which parameters. */
   rateLimit(): Readonly<RateLimitConfig> | null {
     return this.rate;

@@ -93,6 +93,8 @@ export interface SourceSnapshot {
   rejected: Record<string, number>;
   packetsSent: number;
   packetsReceived: number;
+  /** Taken offline by the operator (`ntpkit offline`): not polled until `ntpkit online`. */
+  offline?: boolean;
   /** Reference clocks only (mode 'refclock'); packetsReceived counts accepted samples. */
   refclock?: RefclockInfo;
 }

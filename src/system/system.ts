@@ -345,6 +345,36 @@ export class NtpSystem implements NtpEngine {
     return this.finish(raw, []);
   }
 
+  /**
+   * Operator burst (`ntpkit burst`): a burst of requests from association `id` now. Null when there
+   * is no such association or it cannot burst (passive, broadcast client, offline, stopped by a kiss).
+   */
+  burst(raw: RawTime, id: string, count?: number): Action[] | null {
+    const a = this.assocs.get(id);
+    if (a === undefined || !a.burst(raw, count)) return null;
+    return this.finish(raw, []);
+  }
+
+  /**
+   * Operator makestep (chrony's makestep): the correction the clock is still slewing is stepped at
+   * once (logged as a clock-step event). Returns the step in seconds (0: nothing pending), null when
+   * the discipline cannot step on demand.
+   */
+  makestep(raw: RawTime): { offset: number; actions: Action[] } | null {
+    const d = this.deps.discipline;
+    if (d.makestep === undefined) return null;
+    const offset = d.makestep(raw, 'makestep command');
+    return { offset, actions: this.finish(raw, []) };
+  }
+
+  /** Operator offline/online of association `id` (null: no such association). */
+  setOffline(raw: RawTime, id: string, offline: boolean): Action[] | null {
+    const a = this.assocs.get(id);
+    if (a === undefined) return null;
+    a.setOffline(raw, offline);
+    return this.finish(raw, []);
+  }
+
   // ---------------------------------------------------------------------------------------------
   // NTS (RFC 8915). The host runs NTS-KE (TLS); the engine only sees keys and cookies.
 
@@ -1013,6 +1043,7 @@ export class NtpSystem implements NtpEngine {
       rejected: { ...a.rejected },
       packetsSent: a.packetsSent,
       packetsReceived: a.packetsReceived,
+      ...(a.offline ? { offline: true } : {}),
     };
   }
 
