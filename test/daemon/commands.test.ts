@@ -70,7 +70,9 @@ describe('runtime commands against a running daemon', () => {
     const logger = createLogger({ level: 'info', format: 'json' }, (l) => logs.push(l));
     client = await startDaemon(parseConfig(text, cfgFile), { logger });
     ro = await startDaemon(
-      parseConfig(`[serve]\nenabled = false\n[observe]\ncontrol-socket = "${roSock}"\ncontrol-group = "nogroup"\n`),
+      parseConfig(
+        `[serve]\nenabled = false\n[observe]\ncontrol-socket = "${roSock}"\ncontrol-group = "nogroup"\n`,
+      ),
       { logger: silentLogger },
     );
   });

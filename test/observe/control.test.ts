@@ -147,7 +147,10 @@ describe('CLI against a control socket', () => {
         return t.skip(`cannot run as nobody here: ${r.stderr.trim()}`);
       }
       assert.equal(r.code, 4);
-      assert.match(r.stderr, /permission denied on .*the daemon's user, root and the \[observe\] control-group/);
+      assert.match(
+        r.stderr,
+        /permission denied on .*the daemon's user, root and the \[observe\] control-group/,
+      );
     } finally {
       await srv.close();
     }
