@@ -5,6 +5,7 @@ import { DEFAULT_CONFIG_TOML } from '../config/default.js';
 import { unsupportedInlineKeys } from '../config/keys.js';
 import { ConfigError, checkConfig, formatIssue } from '../config/parse.js';
 import { loadKeysInto, nodeKeySupport } from '../daemon/load.js';
+import { describeIoError } from '../io/errno.js';
 
 const HELP = `usage: ntpkit config check FILE...   validate configuration files (exit 1 on any error)
        ntpkit config default          print the built-in default configuration
@@ -26,7 +27,7 @@ export async function run(args: string[]): Promise<number> {
     try {
       text = await readFile(file, 'utf8');
     } catch (e) {
-      process.stderr.write(`${file}: ${e instanceof Error ? e.message : String(e)}\n`);
+      process.stderr.write(`${file}: cannot read the configuration file: ${describeIoError(e)}\n`);
       bad++;
       continue;
     }

@@ -50,6 +50,7 @@ import { decodePacket, encodePacket, MODE } from '../wire/packet.js';
 import { type CommandHost, runCommand } from './commands.js';
 import { loadConfigFile } from './load.js';
 import { createLogger, type Logger } from './log.js';
+import { LogLimiter } from './log-limiter.js';
 import { NtsService } from './nts.js';
 import { readStateFile, writeStateFile } from './state.js';
 
@@ -314,6 +315,8 @@ class DaemonImpl implements Daemon {
   private txUser = 0;
   /** Measured send-path latency, added to basic-mode transmit timestamps (src/serve/send-latency.ts). */
   private readonly sendLatency = new SendLatency();
+  /** Repeated warnings per source, rate-limited with a count (src/daemon/log-limiter.ts). */
+  private readonly limiter = new LogLimiter(() => this.log);
   /** NTS-KE client runs and server (src/daemon/nts.ts). */
   private nts: NtsService | null = null;
 
@@ -524,6 +527,8 @@ class DaemonImpl implements Daemon {
       execute: (a) => this.execute(a),
       raw: () => this.raw(),
       log: () => this.log,
+      sourceLog: (id) => this.limiter.for(id),
+      sourceOk: (id) => this.limiter.clear(id),
       resolve: (h) => this.resolveHost(h),
       canReach: (a) => this.canReach(a),
       ntpEndpoints: () => this.endpoints,
@@ -837,9 +842,25 @@ class DaemonImpl implements Daemon {
         this.log.error('clock offset beyond the panic threshold; set the host clock and restart', { ...e });
         void this.stop();
         return;
+      case 'clock-step':
+        this.log.warn(`clock stepped by ${signed(e.offset)} s: ${e.reason}`, {
+          offset: e.offset,
+          reason: e.reason,
+        });
+        return;
+      case 'clock-slew':
+        this.log.info(`clock off by ${signed(e.offset)} s: slewing`, {
+          offset: e.offset,
+          sourceId: e.sourceId,
+        });
+        return;
       case 'unreachable':
       case 'kod':
-      case 'reject':
+        // Per source, at most once per interval with a count (a failing source polls on and on).
+        this.limiter.for(e.sourceId).info(e.kind, { ...e });
+        return;
+      case 'reachable':
+        this.limiter.clear(e.sourceId);
         this.log.info(e.kind, { ...e });
         return;
       default:
@@ -923,9 +944,10 @@ class DaemonImpl implements Daemon {
     try {
       addrs = await this.resolveHost(s.cfg.host);
     } catch (e) {
-      this.log.warn('cannot resolve source; will retry', { host: s.cfg.host, error: e });
+      this.limiter.for(s.cfg.host).warn('cannot resolve source; will retry', { host: s.cfg.host, error: e });
       return;
     }
+    this.limiter.clear(s.cfg.host);
     const address = addrs.find((a) => this.canReach(a));
     if (address === undefined || this.stopping || s.id !== null || !this.statics.includes(s)) return;
     s.address = address;
@@ -952,12 +974,13 @@ class DaemonImpl implements Daemon {
     try {
       const addrs = await this.resolveHost(p.cfg.host);
       p.candidates = addrs.filter((a) => this.canReach(a));
+      this.limiter.clear(p.cfg.host);
       p.bad.clear();
       p.lastResolve = Number(hrtime()) / 1e9;
       this.log.debug('pool resolved', { pool: p.cfg.host, addresses: p.candidates });
     } catch (e) {
       p.lastResolve = Number(hrtime()) / 1e9;
-      this.log.warn('cannot resolve pool; will retry', { pool: p.cfg.host, error: e });
+      this.limiter.for(p.cfg.host).warn('cannot resolve pool; will retry', { pool: p.cfg.host, error: e });
     } finally {
       p.resolving = false;
     }
@@ -1225,6 +1248,11 @@ class DaemonImpl implements Daemon {
     this.log.info('stopped', { uptime: Number(hrtime() - this.startRaw) / 1e9 });
     this.resolveStopped();
   }
+}
+
+/** `+0.250000` / `-3.000012`: a clock correction with its sign, µs resolution. */
+function signed(offset: number): string {
+  return `${offset >= 0 ? '+' : ''}${offset.toFixed(6)}`;
 }
 
 /** The gid of `[observe] control-group` (a name or a number). */

@@ -8,6 +8,7 @@ import { type KeySupport, parseKeyFile, unsupportedInlineKeys } from '../config/
 import { ConfigError, parseConfig } from '../config/parse.js';
 import type { DaemonConfig } from '../config/types.js';
 import { nodeCrypto } from '../io/crypto.js';
+import { describeIoError } from '../io/errno.js';
 import { macSupported } from '../wire/mac.js';
 
 /** What this build's crypto provider (node:crypto) can compute, for key checks. */
@@ -28,8 +29,8 @@ export async function loadConfigFile(
   try {
     text = await readFile(path, 'utf8');
   } catch (e) {
-    const msg = e instanceof Error ? e.message : String(e);
-    throw new ConfigError([{ code: 'CONFIG_IO', file: path, line: null, key: '', message: msg }]);
+    const message = `cannot read the configuration file: ${describeIoError(e)}`;
+    throw new ConfigError([{ code: 'CONFIG_IO', file: path, line: null, key: '', message }]);
   }
   const config = parseConfig(text, path);
   const unsupported = unsupportedInlineKeys(text, path, config.system.keys, support);
@@ -52,8 +53,8 @@ export async function loadKeysInto(
   try {
     text = await readFile(file, 'utf8');
   } catch (e) {
-    const msg = e instanceof Error ? e.message : String(e);
-    throw new ConfigError([{ code: 'CONFIG_IO', file, line: null, key: 'keys.file', message: msg }]);
+    const message = `cannot read the key file: ${describeIoError(e)}`;
+    throw new ConfigError([{ code: 'CONFIG_IO', file, line: null, key: 'keys.file', message }]);
   }
   const { keys, issues } = parseKeyFile(text, support);
   if (issues.length > 0)

@@ -53,6 +53,10 @@ export interface NtsHost {
   execute(actions: Action[]): void;
   raw(): RawTime;
   log(): Logger;
+  /** Lines about one source, repeated ones rate-limited with a count (default: `log()`). */
+  sourceLog?(id: string): Logger;
+  /** The condition about a source cleared: its next warning is written at once. */
+  sourceOk?(id: string): void;
   resolve(host: string): Promise<string[]>;
   /** Whether we have a socket for this address's family. */
   canReach(address: string): boolean;
@@ -305,7 +309,7 @@ export class NtsService {
     s.lastRun = Date.now();
     s.keRuns++;
     const n = this.nts;
-    const log = this.host.log();
+    const log = this.host.sourceLog?.(s.id) ?? this.host.log();
     try {
       const opts: Parameters<typeof ntsKeClient>[0] = {
         host: s.cfg.host,
@@ -333,7 +337,8 @@ export class NtsService {
         return;
       }
       s.lastSuccess = Date.now();
-      log.info('nts-ke done', {
+      this.host.sourceOk?.(s.id);
+      this.host.log().info('nts-ke done', {
         id: s.id,
         host: s.cfg.host,
         ntp: `${isIPv6(address) ? `[${address}]` : address}:${r.ntpPort}`,

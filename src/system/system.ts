@@ -84,6 +84,8 @@ function trusted(p: Peer): boolean {
 
 const REFID_INIT = refidFromString('INIT');
 const MAX_PENDING_TX = 4096;
+/** Slews from this size (s) on are announced (clock-slew event): an operator wants to hear of them. */
+export const LARGE_SLEW = 0.1;
 
 function rawSeconds(raw: RawTime): number {
   return Number(raw) / 1e9;
@@ -130,6 +132,8 @@ export class NtpSystem implements NtpEngine {
   private sysOffset = 0;
   private sysJitter = 0;
   private lastUpdateEpoch = Number.NEGATIVE_INFINITY;
+  /** The last clock update was a large slew (see LARGE_SLEW). */
+  private largeSlew = false;
   private synchronised = false;
   private readonly unsubscribe: () => void;
 
@@ -959,8 +963,13 @@ export class NtpSystem implements NtpEngine {
       case 'ignored':
         if (this.deps.discipline.kind !== 'feedforward') return;
         break;
-      case 'slew':
+      case 'slew': {
+        const large = Math.abs(result.offset) >= LARGE_SLEW;
+        if (large && !this.largeSlew)
+          this.emit({ kind: 'clock-slew', offset: result.offset, sourceId: peer.id });
+        this.largeSlew = large;
         break;
+      }
     }
     this.leap = peer.leap;
     this.stratum = Math.min(16, peer.stratum + 1);

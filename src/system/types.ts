@@ -49,6 +49,11 @@ export type SystemEvent =
   | { kind: 'sys-peer'; sourceId: string | null }
   /** The clock was stepped by `offset` s (any step of the discipline's clock, with the discipline's reason). */
   | { kind: 'clock-step'; offset: number; reason: string }
+  /**
+   * A slew of at least `LARGE_SLEW` s started (after updates below it): `offset` s being corrected
+   * gradually. Once per large correction, not per update.
+   */
+  | { kind: 'clock-slew'; offset: number; sourceId: string }
   | { kind: 'clock-panic'; offset: number }
   | { kind: 'sync'; synchronised: boolean }
   | { kind: 'interleaved'; sourceId: string; on: boolean }
