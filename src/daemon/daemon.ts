@@ -1128,11 +1128,23 @@ class DaemonImpl implements Daemon {
     return {
       version: NTPKIT_VERSION,
       uptime,
-      system: this.engine.snapshot(raw),
+      system: { ...this.engine.snapshot(raw), hostClockOffset: this.hostClockOffset() },
       server,
       clients,
       timestamping: this.timestampingStats(),
     };
+  }
+
+  /**
+   * ntpkit's clock minus CLOCK_REALTIME (s) at one instant: the wall clock is read between two
+   * counter readings and compared with our clock at their midpoint.
+   */
+  private hostClockOffset(): number {
+    const a = this.raw();
+    const wall = unixNsToNtpTime(wallUnixNs());
+    const b = this.raw();
+    const ours = this.discipline.clock.read(a + (b - a) / 2n);
+    return Number(ours - wall) / 2 ** 32;
   }
 
   private timestampingStats(): TimestampingStats {

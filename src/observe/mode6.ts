@@ -273,6 +273,9 @@ export function systemVariables(snap: DaemonSnapshot, ids: Map<number, SourceSna
     ['errbound', Number.isFinite(sys.errorBound) ? ms(sys.errorBound) : '-1'],
     ['clk_kind', quoted(sys.clock)],
     ['clk_state', quoted(sys.clockState)],
+    ...(sys.hostClockOffset === undefined
+      ? []
+      : [['hostoffset', ms(sys.hostClockOffset)] as [string, string]]),
     ['uptime', String(Math.floor(snap.uptime))],
   ];
 }

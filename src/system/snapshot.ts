@@ -133,6 +133,11 @@ export interface RefclockInfo {
 export interface SystemSnapshot {
   /** Unix seconds of the snapshot by our clock. */
   time: number;
+  /**
+   * ntpkit's clock minus the host's CLOCK_REALTIME (s), read at one instant by the daemon:
+   * positive = the host clock is slow (chronyc tracking's "System time"). Absent outside the daemon.
+   */
+  hostClockOffset?: number;
   clock: 'rfc5905' | 'feedforward';
   /** Discipline state (NSET, FREQ, SYNC, ... or WARMUP, TRACKING, FREEWHEEL). */
   clockState: string;

@@ -10,6 +10,9 @@ import { createLogger, type Logger } from '../../src/daemon/log.js';
 import { LogLimiter } from '../../src/daemon/log-limiter.js';
 import { describeIoError, errnoName, errnoText } from '../../src/io/errno.js';
 import { openPps } from '../../src/io/pps.js';
+import { formatStatus } from '../../src/observe/format.js';
+import { prometheusText } from '../../src/observe/metrics.js';
+import { associationIds, systemVariables } from '../../src/observe/mode6.js';
 import { unixNsToNtpTime } from '../../src/time/ntp-time.js';
 import { decodePacket, emptyPacket, encodePacket, MODE } from '../../src/wire/packet.js';
 
@@ -35,7 +38,7 @@ async function shiftedServer(port: number, shift: number): Promise<dgram.Socket>
   return s;
 }
 
-test('a clock step is logged with its size and reason', async () => {
+test('a clock step is logged with its size and reason; the host clock offset is shown after it', async () => {
   const srv = await shiftedServer(FAKE_PORT, 5);
   const lines: string[] = [];
   const logger = createLogger({ level: 'info', format: 'json' }, (l) => lines.push(l));
@@ -58,6 +61,14 @@ test('a clock step is logged with its size and reason', async () => {
     assert.ok(Math.abs(Number(step.offset) - 5) < 0.1, `offset ${step.offset}`);
     assert.match(String(step.msg), /^clock stepped by \+[45]\.\d{6} s: /);
     assert.equal(typeof step.reason, 'string');
+    // The host clock is now ~5 s slow of ntpkit's: status, JSON, metrics and mode 6 say so.
+    const snap = d.snapshot();
+    const host = snap.system.hostClockOffset ?? Number.NaN;
+    assert.ok(Math.abs(host - 5) < 0.1, `hostClockOffset ${host}`);
+    assert.match(formatStatus(snap), /^System time\s+: [45]\.\d{9} seconds slow of ntpkit time$/m);
+    assert.match(prometheusText(snap), /^ntpkit_host_clock_offset_seconds [45]\.\d+/m);
+    const vars = new Map(systemVariables(snap, associationIds(snap.system.sources)));
+    assert.ok(Math.abs(Number(vars.get('hostoffset')) - 5000) < 100, `hostoffset ${vars.get('hostoffset')}`);
   } finally {
     await d.stop();
     srv.close();
