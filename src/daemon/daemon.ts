@@ -312,6 +312,8 @@ class DaemonImpl implements Daemon {
   private stopping = false;
   /** Receive/precise-transmit stamps read in user space on sockets without kernel stamps. */
   private rxUser = 0;
+  /** Mode 6 requests received (ntpq sysstats). */
+  private controlRequests = 0;
   private txUser = 0;
   /** Measured send-path latency, added to basic-mode transmit timestamps (src/serve/send-latency.ts). */
   private readonly sendLatency = new SendLatency();
@@ -667,6 +669,7 @@ class DaemonImpl implements Daemon {
   }
 
   private onControl(b: BoundSocket, bytes: Uint8Array, from: Endpoint): void {
+    this.controlRequests++;
     let replies: Uint8Array[] | null;
     try {
       replies = handleMode6(bytes, from, () => this.snapshot(), {
@@ -1120,7 +1123,7 @@ class DaemonImpl implements Daemon {
   snapshot(): DaemonSnapshot {
     const raw = this.raw();
     const uptime = Number(hrtime() - this.startRaw) / 1e9;
-    const server: ServerStats = this.guard.stats();
+    const server: ServerStats = { ...this.guard.stats(), controlRequests: this.controlRequests };
     // Requests whose MAC failed (the engine answers them with a crypto-NAK), by reason.
     for (const [reason, n] of Object.entries(this.engine.server.authFailuresByReason))
       server.invalid[`auth-${reason}`] = n;

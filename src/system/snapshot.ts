@@ -177,13 +177,19 @@ export interface ServerStats {
   /** Malformed or otherwise invalid packets, by reason. */
   invalid: Record<string, number>;
   clientsTracked: number;
+  /** Mode 6 (ntpq) requests received, when the host counts them. */
+  controlRequests?: number;
 }
 
 export interface ClientSnapshot {
   address: string;
+  /** Source port of the last request (ntpq mrulist), when known. */
+  port?: number;
   requests: number;
   /** Seconds since the last request. */
   lastSeen: number;
+  /** Seconds since the first request, when known. */
+  firstSeen?: number;
   /** Average interval between requests (s), null with one request. */
   interval: number | null;
   kodSent: number;
