@@ -36,6 +36,7 @@ import {
 } from '../observe/index.js';
 import { type GuardConfig, ServerGuard } from '../serve/index.js';
 import { SendLatency } from '../serve/send-latency.js';
+import { burstSource, makestep, setSourceOffline } from '../system/operator.js';
 import type {
   ClientSnapshot,
   DaemonSnapshot,
@@ -1039,9 +1040,9 @@ class DaemonImpl implements Daemon {
     return {
       log: () => this.log,
       sources: () => this.engine.snapshot(raw()).sources,
-      burst: (id) => this.engine.burst(raw(), id),
-      setOffline: (id, off) => this.engine.setOffline(raw(), id, off),
-      makestep: () => this.engine.makestep(raw()),
+      burst: (id) => burstSource(this.engine, raw(), id),
+      setOffline: (id, off) => setSourceOffline(this.engine, raw(), id, off),
+      makestep: () => makestep(this.discipline, this.engine, raw()),
       execute: (a) => this.execute(a),
       addSource: (mode, cfg) => this.addRuntimeSource(mode, cfg),
       removeSource: (id) => this.removeRuntimeSource(id),
