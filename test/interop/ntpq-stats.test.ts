@@ -4,36 +4,17 @@
  * from the entries it has). Port 12520 on loopback; ntpq's port 123 is mapped in its process.
  */
 import assert from 'node:assert/strict';
-import { execFile } from 'node:child_process';
 import * as dgram from 'node:dgram';
-import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { handleMode6 } from '../../src/observe/mode6.js';
 import type { ClientSnapshot, DaemonSnapshot } from '../../src/system/snapshot.js';
 import { fixture } from '../observe/fixture.js';
-import { ntpsecDir, skipReason } from '../support/peers.js';
+import { ntpqOnPort } from '../support/ntpq.js';
+import { skipReason } from '../support/peers.js';
 
 const PORT = 12520;
 
-function ntpq(args: string[]): Promise<{ code: number; stdout: string; stderr: string }> {
-  const shim = [
-    'import socket, runpy, sys',
-    'orig = socket.getaddrinfo',
-    `def gai(h, p, *a, **k): return orig(h, ${PORT} if p in ('ntp', 123) else p, *a, **k)`,
-    'socket.getaddrinfo = gai',
-    "sys.argv = ['ntpq'] + sys.argv[1:]",
-    `runpy.run_path(${JSON.stringify(join(ntpsecDir() ?? '', 'usr/bin/ntpq'))}, run_name='__main__')`,
-  ].join('\n');
-  return new Promise((resolve) => {
-    execFile(
-      '/usr/bin/python3',
-      ['-c', shim, ...args],
-      { timeout: 30000, env: { ...process.env, PYTHONPATH: '' } },
-      (err, stdout, stderr) =>
-        resolve({ code: err === null ? 0 : typeof err.code === 'number' ? err.code : 1, stdout, stderr }),
-    );
-  });
-}
+const ntpq = (args: string[]) => ntpqOnPort(PORT, args);
 
 describe('ntpq sysstats, monstats, iostats, authinfo, mrulist', {
   skip: skipReason('ntpsec', '/usr/bin/python3') ?? false,
