@@ -106,6 +106,27 @@ export class Association {
     return this.polling.stopped;
   }
 
+  /** Taken offline by the operator (`ntpkit offline`). */
+  get offline(): boolean {
+    return this.polling.offline;
+  }
+
+  /**
+   * Operator burst (`ntpkit burst`): `count` requests from now, at most a quarter of the poll
+   * apart. False (nothing changes) for passive, broadcast-client, offline or kiss-stopped ones.
+   */
+  burst(raw: RawTime, count = BURST_COUNT): boolean {
+    const pp = this.polling;
+    if (pp.stopped || pp.offline || this.cfg.mode === 'passive' || this.cfg.mode === 'broadcast-client')
+      return false;
+    pp.burst(raw, count);
+    return true;
+  }
+
+  setOffline(raw: RawTime, offline: boolean): void {
+    this.polling.setOffline(raw, offline);
+  }
+
   /** Last kiss code received, if any. */
   get kod(): string | null {
     return this.polling.kod;
@@ -200,7 +221,7 @@ export class Association {
     this.cfg.address = address;
     this.cfg.port = port;
     if (this.polling.kod === 'NTSN') this.polling.kod = null;
-    if (!this.polling.stopped) this.polling.nextPoll = raw;
+    if (!this.polling.stopped && !this.polling.offline) this.polling.nextPoll = raw;
   }
 
   /** NTS: cookies left in the pool (null without a session). */
@@ -228,7 +249,7 @@ export class Association {
   poll(raw: RawTime): AssocOutput[] {
     const out: AssocOutput[] = [];
     const pp = this.polling;
-    if (pp.stopped) {
+    if (pp.stopped || pp.offline) {
       pp.nextPoll = null;
       return out;
     }

@@ -25,6 +25,8 @@ export class PollProcess {
   /** The lowest poll a RATE kiss left us. */
   kodMinPoll: number;
   stopped = false;
+  /** Taken offline by the operator (`ntpkit offline`): no requests, state kept. */
+  offline = false;
   kod: string | null = null;
   private readonly cfg: SourceConfig;
   private readonly random: () => number;
@@ -68,6 +70,19 @@ export class PollProcess {
     this.stopped = true;
     this.nextPoll = null;
     this.kod = this.kod ?? reason;
+  }
+
+  /** Operator burst (`ntpkit burst`, chrony's burst): `count` requests from now. */
+  burst(raw: RawTime, count: number): void {
+    this.burstLeft = Math.max(1, Math.floor(count));
+    this.nextPoll = raw;
+  }
+
+  /** Operator offline/online: offline sends nothing and keeps the state; online polls at once. */
+  setOffline(raw: RawTime, offline: boolean): void {
+    this.offline = offline;
+    if (offline) this.burstLeft = 0;
+    this.nextPoll = offline || this.stopped ? null : raw;
   }
 
   /** RFC 5905 clear(): back to minpoll (or what a RATE kiss asked for). */

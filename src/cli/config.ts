@@ -25,7 +25,9 @@ export async function run(args: string[]): Promise<number> {
     try {
       text = await readConfigText(file);
     } catch (e) {
-      process.stderr.write(`${e instanceof Error ? e.message : String(e)}\n`);
+      process.stderr.write(
+        `${e instanceof ConfigError ? e.issues.map(formatIssue).join('\n') : String(e)}\n`,
+      );
       bad++;
       continue;
     }

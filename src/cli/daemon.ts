@@ -68,7 +68,7 @@ export async function run(args: string[]): Promise<number> {
     throw e;
   }
   const log = createLogger(config.log);
-  const daemon = await startDaemon(config, { logger: log, dropPrivileges: drop });
+  const daemon = await startDaemon(config, { logger: log, dropPrivileges: drop, loadConfig: load });
 
   const onStop = (sig: string) => {
     log.info('signal', { signal: sig });

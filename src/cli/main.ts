@@ -5,30 +5,10 @@
  * `ntpkit query` does not pay for the daemon's imports.
  */
 
+import { COMMANDS, usage } from './commands.js';
+
 interface CommandModule {
-  run(args: string[]): Promise<number>;
-}
-
-const COMMANDS: Record<string, { module: string; summary: string }> = {
-  daemon: { module: './daemon.js', summary: 'run the NTP daemon (client, server, peer)' },
-  query: { module: './query.js', summary: 'one-shot NTP query of a server' },
-  status: { module: './status.js', summary: 'system variables of the running daemon' },
-  sources: { module: './sources.js', summary: 'sources of the running daemon' },
-  source: { module: './source.js', summary: 'one source in detail, with its filter registers' },
-  clients: { module: './clients.js', summary: 'clients served by the running daemon' },
-  config: { module: './config.js', summary: 'config check FILE: validate a configuration file' },
-  sim: { module: './sim.js', summary: 'run a simulation scenario' },
-  replay: { module: './replay.js', summary: 'feed a trace of exchanges through a clock' },
-  refclock: { module: './refclock.js', summary: 'inspect a reference clock input (shm, nmea, pps)' },
-  time: { module: './time-client.js', summary: 'RFC 868 Time client' },
-  daytime: { module: './daytime-client.js', summary: 'RFC 867 Daytime client' },
-};
-
-function usage(): string {
-  const lines = ['usage: ntpkit COMMAND [options]', '', 'commands:'];
-  for (const [name, c] of Object.entries(COMMANDS)) lines.push(`  ${name.padEnd(10)} ${c.summary}`);
-  lines.push('', "Run 'ntpkit COMMAND --help' for a command's options.");
-  return lines.join('\n');
+  run(args: string[], name: string): Promise<number>;
 }
 
 async function main(argv: string[]): Promise<number> {
@@ -47,7 +27,7 @@ async function main(argv: string[]): Promise<number> {
     return 2;
   }
   const mod = (await import(cmd.module)) as CommandModule;
-  return mod.run(rest);
+  return mod.run(rest, name);
 }
 
 main(process.argv.slice(2)).then(

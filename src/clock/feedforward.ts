@@ -482,6 +482,16 @@ export class FeedForwardClock implements Discipline {
     return true;
   }
 
+  makestep(raw: RawTime, reason: string): number {
+    const at = this.when(raw);
+    const pending = this.software.pendingSlew(at);
+    if (pending === 0) return 0;
+    this.software.step(at, pending, reason);
+    this.steps++;
+    this.lastChange = at;
+    return pending;
+  }
+
   /** Sets the absolute clock to the estimates at `raw` (step the first time, slew afterwards). */
   private applyModel(raw: RawTime, st: Stamp): DisciplineResult {
     const at = this.when(raw);

@@ -1,5 +1,4 @@
 /** The RFC 5905 clock discipline: a hybrid PLL/FLL driving a `SoftwareClock` (section 11.3, Appendix A.5.5.6); differences from the RFC in docs/clocks.md. */
-
 import { durationToSeconds, type NtpTime, secondsToDuration } from '../time/ntp-time.js';
 import { ClockHistory, type SlewMode } from './history.js';
 import {
@@ -231,10 +230,7 @@ export class Rfc5905Discipline implements Discipline {
     return at;
   }
 
-  /**
-   * RFC rstclock: enter `state` at measurement time `raw` with measured `offset`, `slewed` being the
-   * offset handed to the clock for amortisation (c.base = offset − c.offset, as the Appendix does).
-   */
+  /** RFC rstclock: enter `state` at `raw` with measured `offset`, of which `slewed` goes to the clock. */
   private rstclock(state: Rfc5905State, raw: RawTime, offset: number, slewed: number): void {
     this.state = state;
     if (state === 'SYNC' && !this.hold) this.sources = null;
@@ -275,6 +271,11 @@ export class Rfc5905Discipline implements Discipline {
     this.stepAtStartup = false;
   }
 
+  makestep(raw: RawTime, reason: string): number {
+    const pending = this.software.pendingSlew(raw);
+    if (pending !== 0) this.doStep(raw, pending, reason);
+    return pending;
+  }
   /** RFC 5905 local_clock(): checks the sample, runs the handler of the current state, corrects the clock. */
   update(sample: ClockSample): DisciplineResult {
     if (!this.inExchange && Number.isFinite(sample.offset)) this.lastSystem = sample;

@@ -143,4 +143,9 @@ export interface Discipline {
    * which are of different ages. Absent: offsets are used as measured.
    */
   offsetAt?(raw: RawTime, offset: number, at: RawTime): number;
+  /**
+   * Optional (`ntpkit makestep`, chrony's makestep): the part of the correction still being slewed
+   * is stepped at `raw` at once, announced with `reason`. Returns the step in seconds (0: none pending).
+   */
+  makestep?(raw: RawTime, reason: string): number;
 }

@@ -431,6 +431,7 @@ export function checkConfig(
   const obsT = r.table(doc, 'observe', '') ?? {};
   r.keys(obsT, 'observe', [
     'control-socket',
+    'control-group',
     'metrics',
     'dashboard',
     'ntpq-remote',
@@ -439,6 +440,7 @@ export function checkConfig(
   ]);
   const observe: DaemonConfig['observe'] = {
     controlSocket: r.optStr(obsT, 'control-socket', 'observe', 'default'),
+    controlGroup: r.optStr(obsT, 'control-group', 'observe', null),
     metrics: r.optStr(obsT, 'metrics', 'observe', null),
     dashboard: r.optStr(obsT, 'dashboard', 'observe', null),
     ntpqRemote: r.bool(obsT, 'ntpq-remote', 'observe', false),

@@ -160,6 +160,8 @@ export interface DaemonConfig {
   observe: {
     /** Unix control socket path; 'default' = the platform default path; null = off. */
     controlSocket: string | null;
+    /** A group whose members may use the read-only commands (status, sources, clients); null = owner only. */
+    controlGroup: string | null;
     /** host:port for Prometheus metrics, null = off. */
     metrics: string | null;
     /** host:port for the web dashboard, null = off. */

@@ -36,8 +36,12 @@ import type { ClientSnapshot, DaemonSnapshot, ServerStats, SystemSnapshot } from
 import { NtpSystem } from '../system/system.js';
 import type { Action, Endpoint, SourceConfig, SystemEvent } from '../system/types.js';
 import { unixNsToNtpTime } from '../time/ntp-time.js';
+import { type CommandHost, runCommand } from './commands.js';
+import { commandHost, groupId, hostClockOffset } from './control-host.js';
+import { logEvent } from './event-log.js';
 import { SystemClockFollower } from './follow-clock.js';
 import { createLogger, type Logger } from './log.js';
+import { LogLimiter } from './log-limiter.js';
 import { NtsService } from './nts.js';
 import { dropPrivileges, isRoot, type TargetUser, targetUser } from './privileges.js';
 import { RejectLog } from './reject-log.js';
@@ -74,6 +78,8 @@ export interface DaemonOptions {
   interfaceInterval?: number;
   /** The host's addresses (tests inject their own). Default: os.networkInterfaces(). */
   localAddresses?: () => string[];
+  /** How `ntpkit reload` reads the configuration again (the CLI's loader); default: `config.file`. */
+  loadConfig?: () => Promise<DaemonConfig>;
 }
 
 export interface Daemon {
@@ -173,6 +179,8 @@ class DaemonImpl implements Daemon {
   private nts: NtsService | null = null;
   /** Rejected datagrams, counted per sender and reason, logged as rate-limited summaries. */
   private rejects: RejectLog;
+  /** Repeated warnings per source, rate-limited with a count (src/daemon/log-limiter.ts). */
+  private readonly limiter = new LogLimiter(() => this.log);
 
   constructor(config: DaemonConfig, opts: DaemonOptions) {
     this.config = config;
@@ -201,6 +209,8 @@ class DaemonImpl implements Daemon {
       seconds: () => Number(hrtime()) / 1e9,
       stopping: () => this.stopping,
       log: () => this.log,
+      sourceLog: (name) => this.limiter.for(name),
+      sourceOk: (name) => this.limiter.clear(name),
     });
     this.stopped = new Promise((r) => {
       this.resolveStopped = r;
@@ -329,6 +339,8 @@ class DaemonImpl implements Daemon {
       execute: (a) => this.execute(a),
       raw: () => this.raw(),
       log: () => this.log,
+      sourceLog: (id) => this.limiter.for(id),
+      sourceOk: (id) => this.limiter.clear(id),
       resolve: (h) => this.resolveHost(h),
       canReach: (a) => this.transport.canReach(a),
       ntpEndpoints: () => this.endpoints,
@@ -366,6 +378,8 @@ class DaemonImpl implements Daemon {
       statsDir: o.statsDir,
       statsRotate: o.statsRotate,
       log: (m) => this.log.warn(m),
+      commands: (req) => runCommand(this.commandHost(), req),
+      controlGroupId: o.controlGroup === null ? null : await groupId(o.controlGroup),
     };
     if (this.owner !== null) opts.owner = { uid: this.owner.uid, gid: this.owner.gid };
     const svc = await startObservability(opts, () => this.snapshot());
@@ -437,21 +451,8 @@ class DaemonImpl implements Daemon {
 
   private onEvent(e: SystemEvent): void {
     this.nts?.onEvent(e);
-    switch (e.kind) {
-      case 'clock-panic':
-        this.log.error('clock offset beyond the panic threshold; set the host clock and restart', { ...e });
-        void this.stop();
-        return;
-      case 'reject':
-        this.rejects.record(null, e.reason, e.sourceId);
-        return;
-      case 'unreachable':
-      case 'kod':
-        this.log.info(e.kind, { ...e });
-        return;
-      default:
-        this.log.info(e.kind, { ...e });
-    }
+    if (e.kind === 'clock-panic') void this.stop();
+    logEvent(e, this.log, this.limiter, this.rejects);
   }
 
   // ---------------------------------------------------------------- sources
@@ -471,6 +472,17 @@ class DaemonImpl implements Daemon {
     if (!this.stopping) await this.sources.housekeep();
   }
 
+  /** The daemon as the control socket's runtime commands see it (src/daemon/control-host.ts). */
+  private commandHost(): CommandHost {
+    return commandHost({
+      ...{ log: () => this.log, engine: () => this.engine, raw: () => this.raw() },
+      ...{ discipline: () => this.discipline, execute: (a) => this.execute(a), sources: () => this.sources },
+      ...{ server: () => this.server, nts: () => this.nts, config: () => this.config },
+      ...(this.opts.loadConfig === undefined ? {} : { loadConfig: this.opts.loadConfig }),
+      reload: (c) => this.reload(c),
+    });
+  }
+
   // ---------------------------------------------------------------- API
 
   now(): bigint {
@@ -484,12 +496,15 @@ class DaemonImpl implements Daemon {
   snapshot(): DaemonSnapshot {
     const raw = this.raw();
     const uptime = Number(hrtime() - this.startRaw) / 1e9;
-    const server: ServerStats = this.server.stats();
+    const server: ServerStats = { ...this.server.stats(), controlRequests: this.requests.controlRequests };
     const clients: ClientSnapshot[] = this.server.clients(raw);
     return {
       version: NTPKIT_VERSION,
       uptime,
-      system: this.engine.snapshot(raw),
+      system: {
+        ...this.engine.snapshot(raw),
+        hostClockOffset: hostClockOffset(this.raw, this.discipline.clock, wallUnixNs),
+      },
       server,
       clients,
       timestamping: this.transport.stats(),
@@ -572,6 +587,7 @@ class DaemonImpl implements Daemon {
   }
 }
 
+/** `+0.250000` / `-3.000012`: a clock correction with its sign, µs resolution. */
 /** Starts a daemon: binds its sockets, starts its services, configures its sources. */
 export async function startDaemon(config: DaemonConfig, opts: DaemonOptions = {}): Promise<Daemon> {
   const d = new DaemonImpl(config, opts);

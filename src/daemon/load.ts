@@ -9,6 +9,7 @@ import { ConfigError, parseConfig } from '../config/parse.js';
 import type { DaemonConfig } from '../config/types.js';
 import { BoundedReadError, READ_LIMITS, readTextBounded } from '../io/bounded-read.js';
 import { nodeCrypto } from '../io/crypto.js';
+import { describeIoError } from '../io/errno.js';
 import { macSupported } from '../wire/mac.js';
 
 /** What this build's crypto provider (node:crypto) can compute, for key checks. */
@@ -22,7 +23,8 @@ export async function readConfigText(path: string): Promise<string> {
   try {
     return await readTextBounded(path, READ_LIMITS.config);
   } catch (e) {
-    const msg = e instanceof BoundedReadError ? e.reason : e instanceof Error ? e.message : String(e);
+    const msg =
+      e instanceof BoundedReadError ? e.reason : `cannot read the configuration file: ${describeIoError(e)}`;
     throw new ConfigError([{ code: 'CONFIG_IO', file: path, line: null, key: '', message: msg }]);
   }
 }
@@ -62,7 +64,7 @@ export async function loadKeysInto(
   try {
     text = await readTextBounded(file, READ_LIMITS.keys);
   } catch (e) {
-    const msg = e instanceof Error ? e.message : String(e);
+    const msg = e instanceof BoundedReadError ? e.reason : `cannot read the key file: ${describeIoError(e)}`;
     const at = config.file ?? file;
     const line =
       config.file !== null && configText !== undefined ? new KeyLines(configText).lineOf('keys.file') : null;

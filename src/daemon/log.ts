@@ -13,6 +13,8 @@ export interface Logger {
   info(msg: string, fields?: LogFields): void;
   warn(msg: string, fields?: LogFields): void;
   error(msg: string, fields?: LogFields): void;
+  /** Changes the threshold at run time (`ntpkit log-level`); loggers that cannot, omit it. */
+  setLevel?(level: LogLevel): void;
 }
 
 function jsonSafe(_k: string, v: unknown): unknown {
@@ -26,7 +28,7 @@ export function createLogger(
   opts: { level: LogLevel; format: 'json' | 'text' },
   sink: (line: string) => void = (l) => process.stderr.write(l),
 ): Logger {
-  const min = ORDER[opts.level];
+  let min = ORDER[opts.level];
   const emit = (level: LogLevel, msg: string, fields?: LogFields) => {
     if (ORDER[level] < min) return;
     const ts = new Date().toISOString();
@@ -42,6 +44,9 @@ export function createLogger(
     info: (m, f) => emit('info', m, f),
     warn: (m, f) => emit('warn', m, f),
     error: (m, f) => emit('error', m, f),
+    setLevel: (level) => {
+      min = ORDER[level];
+    },
   };
 }
 

@@ -56,6 +56,10 @@ export interface NtsHost {
   execute(actions: Action[]): void;
   raw(): RawTime;
   log(): Logger;
+  /** Lines about one source, repeated ones rate-limited with a count (default: `log()`). */
+  sourceLog?(id: string): Logger;
+  /** The condition about a source cleared: its next warning is written at once. */
+  sourceOk?(id: string): void;
   resolve(host: string): Promise<string[]>;
   /** Whether we have a socket for this address's family. */
   canReach(address: string): boolean;
@@ -244,6 +248,11 @@ export class NtsService {
     await this.saveKeys();
   }
 
+  /** This daemon serves NTS-KE (it has cookie master keys to rotate). */
+  get servesKe(): boolean {
+    return this.jar !== null;
+  }
+
   /** Adds a new master key (cookies of the last `keep-keys` keys stay valid) and saves the key file. */
   async rotate(): Promise<void> {
     if (this.jar === null || this.stopped) return;
@@ -333,7 +342,7 @@ export class NtsService {
     s.lastRun = Date.now();
     s.keRuns++;
     const n = this.nts;
-    const log = this.host.log();
+    const log = this.host.sourceLog?.(s.id) ?? this.host.log();
     try {
       const opts: Parameters<typeof ntsKeClient>[0] = {
         host: s.cfg.host,
@@ -361,7 +370,8 @@ export class NtsService {
         return;
       }
       s.lastSuccess = Date.now();
-      log.info('nts-ke done', {
+      this.host.sourceOk?.(s.id);
+      this.host.log().info('nts-ke done', {
         id: s.id,
         host: s.cfg.host,
         ntp: `${isIPv6(address) ? `[${address}]` : address}:${r.ntpPort}`,

@@ -82,7 +82,11 @@ export class RequestPath {
     this.h.execute(actions, from);
   }
 
+  /** Mode 6 requests received (ntpq sysstats). */
+  controlRequests = 0;
+
   private onControl(b: TransportSocket, bytes: Uint8Array, from: Endpoint): void {
+    this.controlRequests++;
     let replies: Uint8Array[] | null;
     try {
       replies = handleMode6(bytes, from, () => this.h.snapshot(), {

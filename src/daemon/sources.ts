@@ -27,6 +27,10 @@ export interface SourceHost {
   seconds(): number;
   stopping(): boolean;
   log(): Logger;
+  /** Lines about one source (by name), repeated ones rate-limited with a count; default log(). */
+  sourceLog?(name: string): Logger;
+  /** The condition about a source cleared: its next warning is written at once. */
+  sourceOk?(name: string): void;
 }
 
 /** The source lists of a configuration. */
@@ -167,9 +171,10 @@ export class SourceManager {
     try {
       addrs = await this.host.resolve(s.cfg.host);
     } catch (e) {
-      this.host.log().warn('cannot resolve source; will retry', { host: s.cfg.host, error: e });
+      this.sourceLog(s.cfg.host).warn('cannot resolve source; will retry', { host: s.cfg.host, error: e });
       return;
     }
+    this.host.sourceOk?.(s.cfg.host);
     const address = addrs.find((a) => this.host.canReach(a));
     if (address === undefined || this.host.stopping() || s.id !== null || !this.statics.includes(s)) return;
     s.address = address;
@@ -178,6 +183,58 @@ export class SourceManager {
     s.id = this.host.addSource(cfg);
     if (cfg.nts === true) this.host.attachNts(s.id, s.cfg);
     this.host.log().info('source configured', { id: s.id, host: s.cfg.host, address, mode: s.mode });
+  }
+
+  private sourceLog(name: string): Logger {
+    return this.host.sourceLog?.(name) ?? this.host.log();
+  }
+
+  /**
+   * `ntpkit add`: a source kept until the next reconcile (reload) drops it for not being configured.
+   * Resolves to its engine ids (none: the name did not resolve to a reachable address).
+   */
+  async addRuntime(
+    mode: 'server' | 'peer' | 'pool',
+    cfg: HostSourceConfig | PoolSourceConfig,
+  ): Promise<string[]> {
+    if (mode === 'pool') {
+      const p = cfg as PoolSourceConfig;
+      const pool: PoolState = {
+        ...{ key: poolKey(p), cfg: p, members: new Map(), candidates: [], bad: new Set() },
+        ...{ lastResolve: Number.NEGATIVE_INFINITY, resolving: false },
+      };
+      this.pools.push(pool);
+      await this.fillPool(pool);
+      if (pool.members.size === 0) this.pools.splice(this.pools.indexOf(pool), 1);
+      return [...pool.members.values()];
+    }
+    const s: StaticSource = { key: hostKey(mode, cfg), mode, cfg, id: null, address: null };
+    this.statics.push(s);
+    await this.resolveStatic(s);
+    if (s.id === null) this.statics.splice(this.statics.indexOf(s), 1);
+    return s.id === null ? [] : [s.id];
+  }
+
+  /** `ntpkit delete`: the source with engine id `id`, or the pool named `id`; the engine ids removed. */
+  removeRuntime(id: string): string[] {
+    const pool = this.pools.find((p) => p.cfg.host === id);
+    if (pool !== undefined) {
+      this.pools.splice(this.pools.indexOf(pool), 1);
+      const ids = [...pool.members.values()];
+      for (const m of ids) this.host.removeSource(m);
+      return ids;
+    }
+    const s = this.statics.find((x) => x.id === id);
+    if (s !== undefined) this.statics.splice(this.statics.indexOf(s), 1);
+    for (const p of this.pools)
+      for (const [address, m] of p.members)
+        if (m === id) {
+          p.members.delete(address);
+          p.bad.add(address);
+        }
+    if (!this.host.sources().some((x) => x.id === id)) return [];
+    this.host.removeSource(id);
+    return [id];
   }
 
   private inUse(address: string, port: number): boolean {
@@ -191,12 +248,13 @@ export class SourceManager {
     try {
       const addrs = await this.host.resolve(p.cfg.host);
       p.candidates = addrs.filter((a) => this.host.canReach(a));
+      this.host.sourceOk?.(p.cfg.host);
       p.bad.clear();
       p.lastResolve = this.host.seconds();
       this.host.log().debug('pool resolved', { pool: p.cfg.host, addresses: p.candidates });
     } catch (e) {
       p.lastResolve = this.host.seconds();
-      this.host.log().warn('cannot resolve pool; will retry', { pool: p.cfg.host, error: e });
+      this.sourceLog(p.cfg.host).warn('cannot resolve pool; will retry', { pool: p.cfg.host, error: e });
     } finally {
       p.resolving = false;
     }

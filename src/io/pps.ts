@@ -18,6 +18,7 @@ import {
   type PpsFetch,
 } from '../refclock/pps-struct.js';
 import type { RefclockSample } from '../refclock/types.js';
+import { errnoText } from './errno.js';
 import { type Koffi, libc } from './ffi.js';
 import { realtimePair, type TimePair } from './shm.js';
 
@@ -73,7 +74,7 @@ export class PpsDevice {
       const errno = this.f.koffi.errno();
       return {
         ok: false,
-        error: { code: 'ioctl', errno, message: `PPS_FETCH on ${this.path}: errno ${errno}` },
+        error: { code: 'ioctl', errno, message: `PPS_FETCH on ${this.path}: ${errnoText(errno)}` },
       };
     }
     return { ok: true, fetch: decodeFetch(buf) };
@@ -98,7 +99,7 @@ export function openPps(path: string): { ok: true; device: PpsDevice } | { ok: f
   if (fd < 0) fd = f.open(path, O_RDONLY);
   if (fd < 0) {
     const errno = f.koffi.errno();
-    return { ok: false, error: { code: 'open', errno, message: `open ${path}: errno ${errno}` } };
+    return { ok: false, error: { code: 'open', errno, message: `cannot open ${path}: ${errnoText(errno)}` } };
   }
   if (writable) {
     const p = new Uint8Array(PPS_KPARAMS_SIZE);

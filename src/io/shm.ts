@@ -19,6 +19,7 @@ import {
   writeShm,
 } from '../refclock/shm-struct.js';
 import type { RefclockSample } from '../refclock/types.js';
+import { errnoText } from './errno.js';
 import { type Koffi, libc } from './ffi.js';
 
 interface ShmFns {
@@ -135,7 +136,7 @@ export function attachShm(
     const errno = f.koffi.errno();
     return {
       ok: false,
-      error: { code: 'shmget', errno, message: `shmget(unit ${unit}) failed, errno ${errno}` },
+      error: { code: 'shmget', errno, message: `shmget(unit ${unit}) failed: ${errnoText(errno)}` },
     };
   }
   const addr = f.shmat(id, null, 0);
@@ -143,7 +144,7 @@ export function attachShm(
     const errno = f.koffi.errno();
     return {
       ok: false,
-      error: { code: 'shmat', errno, message: `shmat(unit ${unit}) failed, errno ${errno}` },
+      error: { code: 'shmat', errno, message: `shmat(unit ${unit}) failed: ${errnoText(errno)}` },
     };
   }
   const view = new DataView(f.koffi.view(addr, SHM_SIZE));

@@ -46,7 +46,10 @@ export function parseMonitorArgs(args: string[]): MonitorArgs {
   return out;
 }
 
-/** Run a monitoring command: parse options, fetch the snapshot, print; exit codes 0/1/2. */
+/**
+ * Run a monitoring command: parse options, fetch the snapshot, print. Exit codes as the runtime
+ * commands': 0 done, 1 nothing to show (e.g. no such source), 2 usage, 3 daemon unreachable, 4 permission.
+ */
 export async function runMonitor(
   name: string,
   usage: string,
@@ -73,7 +76,8 @@ export async function runMonitor(
   } catch (e) {
     const msg = e instanceof ControlError || e instanceof Error ? e.message : String(e);
     process.stderr.write(`ntpkit ${name}: ${msg}\n`);
-    return 1;
+    if (e instanceof ControlError && e.code === 'NTPKIT_PERMISSION') return 4;
+    return e instanceof ControlError && e.code !== 'NTPKIT_PROTOCOL' ? 3 : 1;
   }
   const r = body(snap, a);
   if (r.code === 0) process.stdout.write(r.text);

@@ -94,6 +94,11 @@ function table(header: string[], rows: string[][], align: ('l' | 'r')[]): string
 
 // ---------------------------------------------------------------------------------------------
 
+/** chronyc's wording: "2.500012 seconds slow of ntpkit time" (host clock behind ours). */
+export function hostClockText(offset: number): string {
+  return `${Math.abs(offset).toFixed(9)} seconds ${offset >= 0 ? 'slow' : 'fast'} of ntpkit time`;
+}
+
 export function formatStatus(snap: DaemonSnapshot): string {
   const s = snap.system;
   const peer = s.sources.find((x) => x.id === s.sysPeer) ?? null;
@@ -112,6 +117,9 @@ export function formatStatus(snap: DaemonSnapshot): string {
         : `${isoUtc(s.referenceTime)} (${fmtAge(s.time - s.referenceTime)} s ago)`,
     ],
     ['Last offset', `${fmtSigned(s.offset)} (positive: our clock was behind)`],
+    ...(s.hostClockOffset === undefined
+      ? []
+      : [['System time', hostClockText(s.hostClockOffset)] as [string, string]]),
     ['Frequency', `${s.frequencyPpm >= 0 ? '+' : ''}${s.frequencyPpm.toFixed(3)} ppm`],
     ['Jitter', fmtAbs(s.jitter)],
     ['Wander', `${s.wander.toFixed(4)} ppm`],

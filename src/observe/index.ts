@@ -7,12 +7,19 @@
 import { chownSync } from 'node:fs';
 import { dirname } from 'node:path';
 import type { DaemonSnapshot } from '../system/snapshot.js';
-import { type ControlServer, startControlServer } from './control.js';
+import { type CommandHandler, type ControlServer, startControlServer } from './control.js';
 import { History } from './history.js';
 import { type HttpServerHandle, parseListenAddress, startHttpServer } from './http.js';
 import { type StatsRotate, StatsWriter } from './stats.js';
 
-export { ControlError, requestSnapshot } from './control.js';
+export {
+  type CommandHandler,
+  ControlError,
+  type ControlReply,
+  controlRequest,
+  READ_ONLY_COMMANDS,
+  requestSnapshot,
+} from './control.js';
 export { prometheusText } from './metrics.js';
 export { handleMode6, type Mode6Options } from './mode6.js';
 export { defaultControlSocketPath } from './paths.js';
@@ -39,6 +46,10 @@ export interface ObservabilityOptions {
    * writing, and the socket can be removed at stop. Root can always query the socket.
    */
   owner?: { uid: number; gid: number };
+  /** The runtime commands of the control socket (src/daemon/commands.ts). */
+  commands?: CommandHandler;
+  /** `[observe] control-group` resolved to its gid: may use the read-only commands. */
+  controlGroupId?: number | null;
   /** Where to report non-fatal errors (stats file write failures); default stderr. */
   log?: (message: string) => void;
 }
@@ -65,7 +76,9 @@ export async function startObservability(
   try {
     let control: ControlServer | null = null;
     if (opts.controlSocket !== null) {
-      control = await startControlServer(opts.controlSocket, getSnapshot);
+      const copts: Parameters<typeof startControlServer>[2] = { groupId: opts.controlGroupId ?? null };
+      if (opts.commands !== undefined) copts.commands = opts.commands;
+      control = await startControlServer(opts.controlSocket, getSnapshot, copts);
       closers.push(() => control?.close() ?? Promise.resolve());
     }
 
@@ -101,12 +114,15 @@ export async function startObservability(
     if (stats !== null) closers.push(async () => stats.close());
     if (opts.owner !== undefined) {
       const { uid, gid } = opts.owner;
-      const paths: string[] = [];
-      if (control !== null) paths.push(dirname(control.path), control.path);
-      if (opts.statsDir !== null) paths.push(opts.statsDir, ...(stats?.files() ?? []));
-      for (const p of paths) {
+      const paths: [string, number][] = [];
+      // The control socket keeps its control group (if any), so that its members can still reach it.
+      const cgid = opts.controlGroupId ?? gid;
+      if (control !== null) paths.push([dirname(control.path), cgid], [control.path, cgid]);
+      if (opts.statsDir !== null)
+        for (const p of [opts.statsDir, ...(stats?.files() ?? [])]) paths.push([p, gid]);
+      for (const [p, g] of paths) {
         try {
-          chownSync(p, uid, gid);
+          chownSync(p, uid, g);
         } catch (e) {
           log(`cannot hand ${p} to uid ${uid}: ${e instanceof Error ? e.message : String(e)}`);
         }

@@ -101,6 +101,13 @@ export function prometheusText(snap: DaemonSnapshot): string {
     [[{}, sys.frequencyPpm * 1e-6]],
   );
   w.family('ntpkit_system_jitter_seconds', 'gauge', 'System jitter.', [[{}, sys.jitter]]);
+  if (sys.hostClockOffset !== undefined)
+    w.family(
+      'ntpkit_host_clock_offset_seconds',
+      'gauge',
+      "ntpkit's clock minus the host's system clock (positive: the host clock is slow).",
+      [[{}, sys.hostClockOffset]],
+    );
   w.family('ntpkit_system_wander_ratio', 'gauge', 'Frequency wander (1e-6 = 1 ppm).', [
     [{}, sys.wander * 1e-6],
   ]);

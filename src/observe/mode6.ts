@@ -1,10 +1,12 @@
 /**
  * Read-only NTP mode 6 control messages (RFC 9327, the protocol of `ntpq`).
  *
- * Supported: READSTAT (opcode 1: association list, or one association's status) and READVAR
- * (opcode 2: system variables for association 0, peer variables otherwise), with fragmentation of
- * long answers. Everything else (WRITEVAR, CONFIGURE, SETTRAP, MRU list, nonces, ...) is answered
- * with an error: ntpkit is never configured over the network.
+ * Supported: READSTAT (opcode 1: association list, or one association's status), READVAR
+ * (opcode 2: system variables for association 0, peer variables otherwise; the statistics of ntpq's
+ * sysstats/monstats/iostats/authinfo by name), REQ_NONCE and READ_MRU (mrulist, from the client
+ * table: src/observe/mode6-stats.ts), with fragmentation of long answers. Everything else
+ * (WRITEVAR, CONFIGURE, SETTRAP, ...) is answered with an error: ntpkit is never configured over
+ * the network.
  *
  * Access: requests from loopback addresses are always served. Requests from other addresses are
  * dropped silently unless `allowRemote` is set; even then the sum of the sizes of all response
@@ -18,6 +20,14 @@
  */
 import type { DaemonSnapshot, SelectionVerdict, SourceSnapshot, SystemSnapshot } from '../system/snapshot.js';
 import type { Endpoint } from '../system/types.js';
+import {
+  mruAnswer,
+  mruNonce,
+  nonceValid,
+  parseMruRequest,
+  statsVariables,
+  UNTRACKED_STATS,
+} from './mode6-stats.js';
 
 export const MODE6_HEADER = 12;
 /** Data bytes per fragment (ntpd's CTL_MAX_DATA_LEN). */
@@ -273,6 +283,9 @@ export function systemVariables(snap: DaemonSnapshot, ids: Map<number, SourceSna
     ['errbound', Number.isFinite(sys.errorBound) ? ms(sys.errorBound) : '-1'],
     ['clk_kind', quoted(sys.clock)],
     ['clk_state', quoted(sys.clockState)],
+    ...(sys.hostClockOffset === undefined
+      ? []
+      : [['hostoffset', ms(sys.hostClockOffset)] as [string, string]]),
     ['uptime', String(Math.floor(snap.uptime))],
   ];
 }
@@ -440,15 +453,32 @@ export function handleMode6(
       }
       const names = requestedNames(req.data);
       if (names.length > 0) {
-        const byName = new Map(vars);
+        const byName = new Map(req.associd === 0 ? [...vars, ...statsVariables(snap)] : vars);
         const picked: [string, string][] = [];
         for (const n of names) {
+          if (req.associd === 0 && UNTRACKED_STATS.has(n)) continue;
           const v = byName.get(n);
           if (v === undefined) return error(ControlError.UNKNOWNVAR);
           picked.push([n, v]);
         }
         vars = picked;
       }
+      payload = new TextEncoder().encode(formatVarlist(vars));
+      break;
+    }
+    case Opcode.REQ_NONCE:
+      payload = new TextEncoder().encode(`nonce=${mruNonce(from.address, getSnapshot().system.time)}`);
+      break;
+    case Opcode.READMRU: {
+      const snap = getSnapshot();
+      const mru = parseMruRequest(new TextDecoder('latin1').decode(req.data).replace(/\0+$/, ''));
+      if (mru.nonce === null || !nonceValid(mru.nonce, from.address, snap.system.time))
+        return error(ControlError.BADVALUE);
+      const frags = Math.max(1, Math.min(32, mru.frags ?? 32));
+      const budget = frags * (opts.fragmentSize ?? MODE6_MAX_DATA);
+      const fresh = mruNonce(from.address, snap.system.time);
+      const vars = mruAnswer(snap, mru, fresh, budget, lfpHex);
+      if (vars === null) return error(ControlError.UNKNOWNVAR);
       payload = new TextEncoder().encode(formatVarlist(vars));
       break;
     }

@@ -6,7 +6,7 @@
  *
  * The directory is created with mode 700 (owner only) and the socket is chmod 600 after bind.
  */
-import { chmodSync, lstatSync, mkdirSync } from 'node:fs';
+import { chmodSync, chownSync, lstatSync, mkdirSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 
@@ -27,14 +27,18 @@ export function defaultControlSocketPath(): string {
  * Make sure the socket's directory exists. A directory we create gets mode 700; an existing one
  * that we own and that is dedicated to ntpkit (named ntpkit*) is tightened to 700. Shared
  * directories such as $XDG_RUNTIME_DIR are left as they are (they are already private).
+ * With a control group (`groupId`), a dedicated directory is given to that group with mode 750 so
+ * that its members can reach the socket.
  */
-export function prepareSocketDir(socketPath: string): void {
+export function prepareSocketDir(socketPath: string, groupId: number | null = null): void {
   const dir = dirname(socketPath);
   mkdirSync(dir, { recursive: true, mode: 0o700 });
   const st = lstatSync(dir);
   if (!st.isDirectory()) throw new Error(`control socket directory ${dir} is not a directory`);
   const base = dir.split('/').pop() ?? '';
-  if (base.startsWith('ntpkit') && st.uid === uid() && (st.mode & 0o077) !== 0) {
-    chmodSync(dir, 0o700);
-  }
+  if (!base.startsWith('ntpkit') || st.uid !== uid()) return;
+  if (groupId !== null) {
+    chownSync(dir, -1, groupId);
+    chmodSync(dir, 0o750);
+  } else if ((st.mode & 0o077) !== 0) chmodSync(dir, 0o700);
 }

@@ -106,8 +106,9 @@ export interface GuardDecision {
 
 interface ClientRecord {
   key: string;
-  /** Last source address seen under this key (display). */
+  /** Last source address seen under this key (display), and its port. */
   address: string;
+  port: number;
   requests: number;
   firstSeen: number;
   lastSeen: number;
@@ -250,6 +251,14 @@ export class ServerGuard {
     while (this.table.size > this.capacity) this.evictOldest();
   }
 
+  /** Forgets every client (`ntpkit reset-clients`); the counters stay. Returns how many were tracked. */
+  resetClients(): number {
+    const n = this.table.size;
+    this.table.clear();
+    this.addrCache.clear();
+    return n;
+  }
+
   /** Whether rate limiting is on, and with which parameters. */
   rateLimit(): Readonly<RateLimitConfig> | null {
     return this.rate;
@@ -344,6 +353,7 @@ export class ServerGuard {
     }
     const now = this.seconds(raw);
     const rec = this.touch(parsed.key, from.address, now);
+    rec.port = from.port;
     rec.requests++;
     const elapsed = now - rec.lastSeen;
     rec.lastSeen = now;
@@ -438,6 +448,8 @@ export class ServerGuard {
     for (const r of this.table.values()) {
       out.push({
         address: r.key === r.address ? r.address : `${r.address} (${r.key})`,
+        port: r.port,
+        firstSeen: Math.max(0, now - r.firstSeen),
         requests: r.requests,
         lastSeen: Math.max(0, now - r.lastSeen),
         interval: r.requests > 1 ? (r.lastSeen - r.firstSeen) / (r.requests - 1) : null,
@@ -501,6 +513,7 @@ export class ServerGuard {
     rec = {
       key,
       address: text,
+      port: 0,
       requests: 0,
       firstSeen: now,
       lastSeen: now,

@@ -170,6 +170,11 @@ export class NtpServer {
     return this.guard.stats();
   }
 
+  /** Forgets the client table (`ntpkit reset-clients`); returns how many clients it held. */
+  resetClients(): number {
+    return this.guard.resetClients();
+  }
+
   /** The client table, most active first. */
   clients(raw: RawTime): ClientSnapshot[] {
     return this.guard.clients(raw);

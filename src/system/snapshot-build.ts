@@ -121,6 +121,7 @@ export function associationSnapshot(a: Association, raw: RawTime, v: Verdict): S
     rejected: { ...a.rejected },
     packetsSent: a.packetsSent,
     packetsReceived: a.packetsReceived,
+    ...(a.offline ? { offline: true } : {}),
   });
 }
 

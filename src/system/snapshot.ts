@@ -93,6 +93,8 @@ export interface SourceSnapshot {
   rejected: Record<string, number>;
   packetsSent: number;
   packetsReceived: number;
+  /** Taken offline by the operator (`ntpkit offline`): not polled until `ntpkit online`. */
+  offline?: boolean;
   /** Reference clocks only (mode 'refclock'); packetsReceived counts accepted samples. */
   refclock?: RefclockInfo;
 }
@@ -131,6 +133,11 @@ export interface RefclockInfo {
 export interface SystemSnapshot {
   /** Unix seconds of the snapshot by our clock. */
   time: number;
+  /**
+   * ntpkit's clock minus the host's CLOCK_REALTIME (s), read at one instant by the daemon:
+   * positive = the host clock is slow (chronyc tracking's "System time"). Absent outside the daemon.
+   */
+  hostClockOffset?: number;
   clock: 'rfc5905' | 'feedforward';
   /** Discipline state (NSET, FREQ, SYNC, ... or WARMUP, TRACKING, FREEWHEEL). */
   clockState: string;
@@ -172,13 +179,19 @@ export interface ServerStats {
   /** Malformed or otherwise invalid packets, by reason. */
   invalid: Record<string, number>;
   clientsTracked: number;
+  /** Mode 6 (ntpq) requests received, when the host counts them. */
+  controlRequests?: number;
 }
 
 export interface ClientSnapshot {
   address: string;
+  /** Source port of the last request (ntpq mrulist), when known. */
+  port?: number;
   requests: number;
   /** Seconds since the last request. */
   lastSeen: number;
+  /** Seconds since the first request, when known. */
+  firstSeen?: number;
   /** Average interval between requests (s), null with one request. */
   interval: number | null;
   kodSent: number;

@@ -326,9 +326,8 @@ export class NtpSystem implements NtpEngine {
   }
 
   /**
-   * Gives an NTS source (SourceConfig.nts) its session from NTS-KE: AEAD keys, cookies and the NTP
-   * server the KE server named (the association's address and port become these). The host calls
-   * this after an 'nts-ke' event, or right after adding the source.
+   * Gives an NTS source (SourceConfig.nts) its NTS-KE session: AEAD keys, cookies and the NTP server
+   * named (the association's new address and port); after an 'nts-ke' event or on adding the source.
    */
   setNtsSession(
     raw: RawTime,
@@ -503,8 +502,7 @@ export class NtpSystem implements NtpEngine {
 
   /** RFC 5905 section 11.3 clock_update(). */
   private clockUpdate(raw: RawTime, peer: Peer, offset: number, selJitter: number): void {
-    // While its filter fills after a clear, the peer is judged (and announced) by the dispersion of
-    // its real samples, not the empty stages' MAXDISP.
+    // While its filter fills after a clear: the dispersion of its real samples, not the empty stages'.
     const filling = peer instanceof RefclockSource ? null : peer.filter.startupDispersion();
     const sample = clockSample(peer, raw, offset, selJitter, filling);
     if (sample === null) return;
@@ -530,6 +528,8 @@ export class NtpSystem implements NtpEngine {
         if (this.deps.discipline.followsExchanges !== true) return;
         break;
       case 'slew':
+        if (this.vars.largeSlewStarted(result.offset))
+          this.emit({ kind: 'clock-slew', offset: result.offset, sourceId: peer.id });
         break;
     }
     const stratum = Math.min(16, peer.stratum + 1);

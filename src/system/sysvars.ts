@@ -9,6 +9,9 @@ import type { NtpTime } from '../time/ntp-time.js';
 import { type Announcement, announce, type ServedClock } from './announce.js';
 import type { SystemConfig, SystemEvent } from './types.js';
 
+/** Slews from this size (s) on are announced (clock-slew event): an operator wants to hear of them. */
+export const LARGE_SLEW = 0.1;
+
 /** What a clock update sets (clock_update()). */
 export interface SystemUpdate {
   leap: number;
@@ -100,6 +103,15 @@ export class SystemVariables {
       now: this.clock.read(raw),
     });
   }
+
+  /** A slew of `offset` s was applied: true when it is large and the one before was not (log it once). */
+  largeSlewStarted(offset: number): boolean {
+    const large = Math.abs(offset) >= LARGE_SLEW;
+    const started = large && !this.largeSlew;
+    this.largeSlew = large;
+    return started;
+  }
+  private largeSlew = false;
 
   /**
    * The served-time check, at each selection: `offsetNow`, the system peer's offset now, is what the

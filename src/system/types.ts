@@ -58,6 +58,11 @@ export type SystemEvent =
    * (beyond the step threshold) after it.
    */
   | { kind: 'clock-step'; offset: number; reason: string; cause: StepCause }
+  /**
+   * A slew of at least `LARGE_SLEW` s started (after updates below it): `offset` s being corrected
+   * gradually. Once per large correction, not per update.
+   */
+  | { kind: 'clock-slew'; offset: number; sourceId: string }
   | { kind: 'clock-panic'; offset: number }
   /** The announcement changed (src/system/announce.ts); `reason`: why not synchronised. */
   | { kind: 'sync'; synchronised: boolean; reason?: string }

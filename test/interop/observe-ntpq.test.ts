@@ -6,7 +6,6 @@
  * Namespaces nko*, addresses 10.123.6.1/24 and 10.123.6.2/24, chronyd on port 11450.
  */
 import assert from 'node:assert/strict';
-import { execFile } from 'node:child_process';
 import * as dgram from 'node:dgram';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -15,6 +14,7 @@ import { after, before, describe, it } from 'node:test';
 import { fileURLToPath } from 'node:url';
 import { handleMode6 } from '../../src/observe/mode6.js';
 import { fixture } from '../observe/fixture.js';
+import { ntpqOnPort } from '../support/ntpq.js';
 import {
   type ChronydHandle,
   createNetns,
@@ -29,28 +29,6 @@ import {
 } from '../support/peers.js';
 
 const FIXTURE_PORT = 11455;
-
-/** Runs NTPsec's ntpq (its own code) with its hard-wired port 123 mapped to `port`. */
-function ntpqOnPort(port: number, args: string[]): Promise<{ code: number; stdout: string; stderr: string }> {
-  const shim = [
-    'import socket, runpy, sys',
-    'orig = socket.getaddrinfo',
-    `def gai(h, p, *a, **k): return orig(h, ${port} if p in ('ntp', 123) else p, *a, **k)`,
-    'socket.getaddrinfo = gai',
-    "sys.argv = ['ntpq'] + sys.argv[1:]",
-    `runpy.run_path(${JSON.stringify(join(ntpsecDir() ?? '', 'usr/bin/ntpq'))}, run_name='__main__')`,
-  ].join('\n');
-  return new Promise((resolve) => {
-    execFile(
-      '/usr/bin/python3',
-      ['-c', shim, ...args],
-      { timeout: 20000, env: { ...process.env, PYTHONPATH: '' } },
-      (err, stdout, stderr) => {
-        resolve({ code: err === null ? 0 : typeof err.code === 'number' ? err.code : 1, stdout, stderr });
-      },
-    );
-  });
-}
 
 describe('ntpq renders every selection state (synthetic snapshot, mode 6 over UDP)', {
   skip: skipReason('ntpsec', '/usr/bin/python3') ?? false,

@@ -102,6 +102,7 @@ describe('control socket', () => {
         });
       assert.deepEqual(JSON.parse(await ask('{"command":"reboot"}\n')), {
         ok: false,
+        code: 'NTPKIT_PROTOCOL',
         error: 'unknown command "reboot"',
       });
       assert.equal(JSON.parse(await ask('nope\n')).ok, false);
@@ -147,8 +148,11 @@ describe('CLI against a control socket', () => {
       if (/setpriv|ENOENT|Cannot find module/.test(r.stderr) && !/ntpkit status/.test(r.stderr)) {
         return t.skip(`cannot run as nobody here: ${r.stderr.trim()}`);
       }
-      assert.equal(r.code, 1);
-      assert.match(r.stderr, /permission denied on .*owner-only/);
+      assert.equal(r.code, 4);
+      assert.match(
+        r.stderr,
+        /permission denied on .*the daemon's user, root and the \[observe\] control-group/,
+      );
     } finally {
       await srv.close();
     }
@@ -183,9 +187,9 @@ describe('CLI against a control socket', () => {
     }
   });
 
-  it('readable error and exit code 1 when the daemon is not running; 2 on bad usage', async () => {
+  it('readable error and exit code 3 when the daemon is not running; 2 on bad usage', async () => {
     const r = await cli(['sources', '--socket', join(base, 'absent', 'ntpkit.sock')]);
-    assert.equal(r.code, 1);
+    assert.equal(r.code, 3);
     assert.match(r.stderr, /the ntpkit daemon is not running/);
     assert.equal(r.stdout, '');
     const u = await cli(['status', '--bogus']);

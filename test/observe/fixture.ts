@@ -134,6 +134,7 @@ export function fixture(): DaemonSnapshot {
       dropped: 1,
       invalid: { 'bad-length': 4 },
       clientsTracked: 2,
+      controlRequests: 57,
     },
     clients: [
       {

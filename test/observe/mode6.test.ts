@@ -201,9 +201,31 @@ describe('mode 6 (ntpq) handler', () => {
     const w = handleMode6(request(Opcode.WRITEVAR, 0, 'leap=1'), LOCAL, () => snap, { allowRemote: false });
     assert.ok(w !== null && w[0] !== undefined);
     assert.equal((decodeMode6(w[0])?.status ?? 0) >> 8, ControlError.PERMISSION);
-    const m = handleMode6(request(Opcode.READMRU), LOCAL, () => snap, { allowRemote: false });
+    const m = handleMode6(request(Opcode.READ_ORDLIST_A), LOCAL, () => snap, { allowRemote: false });
     assert.ok(m !== null && m[0] !== undefined);
     assert.equal((decodeMode6(m[0])?.status ?? 0) >> 8, ControlError.BADOP);
+  });
+
+  it('READ_MRU needs a fresh nonce given to the same address', () => {
+    const snap = fixture();
+    const ask = (op: number, data = '', from = LOCAL) =>
+      handleMode6(request(op, 0, data), from, () => snap, { allowRemote: true })?.[0];
+    const text = (p: Uint8Array | undefined) =>
+      new TextDecoder().decode(decodeMode6(p ?? new Uint8Array())?.data);
+    const nonce = text(ask(Opcode.REQ_NONCE));
+    assert.match(nonce, /^nonce=[0-9a-f]{16}$/);
+    const ok = text(ask(Opcode.READMRU, `${nonce}, frags=4`));
+    assert.match(ok, /addr\.0=10\.123\.6\.2:0, last\.0=0x[0-9a-f]{8}\.[0-9a-f]{8}/);
+    assert.match(ok, /ct\.1=1100/);
+    assert.match(ok, /now=0x/);
+    const status = (p: Uint8Array | undefined) => (decodeMode6(p ?? new Uint8Array())?.status ?? 0) >> 8;
+    assert.equal(status(ask(Opcode.READMRU, 'frags=4')), ControlError.BADVALUE, 'no nonce');
+    assert.equal(status(ask(Opcode.READMRU, 'nonce=0000000000000000')), ControlError.BADVALUE, 'forged');
+    const other = { address: '127.0.0.2', port: 40000 };
+    assert.equal(status(ask(Opcode.READMRU, nonce, other)), ControlError.BADVALUE, 'another address');
+    // Prior entries the server does not know: ntpq is told to start again.
+    const unknown = ask(Opcode.READMRU, `${nonce}, addr.0=192.0.2.99:123, last.0=0x1.0`);
+    assert.equal(status(unknown), ControlError.UNKNOWNVAR);
   });
 
   it('drops responses, non-mode-6 and truncated packets', () => {
