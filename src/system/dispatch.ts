@@ -4,11 +4,9 @@
  */
 import type { Association } from '../assoc/association.js';
 import { checkAuth, type KeyRing } from '../assoc/util.js';
-import { clampPoll, MAXPOLL, POLL_LIMIT_LOW } from '../time/short.js';
 import { MODE, type NtpPacket } from '../wire/packet.js';
 import { findAssoc } from './candidates.js';
-import { defaultSourceConfig } from './defaults.js';
-import type { Endpoint, SourceConfig, SystemConfig } from './types.js';
+import type { Endpoint, SystemConfig } from './types.js';
 
 export type PacketTarget = 'association' | 'mobilise' | 'none';
 
@@ -33,20 +31,4 @@ export function packetTarget(
   if (!(symmetric ? config.allowPassive : config.broadcastClient)) return 'none';
   const authOk = !config.requireAuthForMobilise || checkAuth(pkt, keys, undefined) === 'ok';
   return authOk ? 'mobilise' : 'none';
-}
-
-/** The configuration of an ephemeral association for the sender of `pkt` (with its key, if it signed). */
-export function mobiliseConfig(
-  pkt: NtpPacket,
-  from: Endpoint,
-  mode: 'passive' | 'broadcast-client',
-): SourceConfig {
-  const cfg = defaultSourceConfig(from.address, from.port, mode);
-  if (mode === 'passive') {
-    // Follow the active peer's poll interval (RFC 5905: a passive peer polls at min(hpoll, ppoll)).
-    cfg.minpoll = clampPoll(pkt.poll, POLL_LIMIT_LOW, MAXPOLL);
-    cfg.maxpoll = Math.max(cfg.minpoll, cfg.maxpoll);
-  }
-  if (pkt.mac !== null) cfg.key = pkt.mac.keyId;
-  return cfg;
 }

@@ -156,6 +156,8 @@ export interface SystemSnapshot {
   errorBound: number;
   sysPeer: string | null;
   sources: SourceSnapshot[];
+  /** Engine events since the start, by kind (SystemEventKind); absent from older daemons. */
+  events?: Partial<Record<string, number>>;
   extra?: Record<string, number | string | boolean>;
 }
 
