@@ -26,6 +26,8 @@ export function carryOut(a: Association, outs: AssocOutput[], actions: Action[],
           bytes: o.bytes,
         };
         if (o.txId !== undefined) act.txId = o.txId;
+        // From the local address the peer's packets come to (a host with several addresses).
+        if (a.localAddress !== null) act.from = { address: a.localAddress, port: 0 };
         actions.push(act);
         break;
       }
