@@ -246,11 +246,11 @@ export class Association {
     return [{ kind: 'event', event: { kind: 'reject', sourceId: this.id, reason } }];
   }
 
-  /** All local stamps we hold, for shifting on a clock step. */
-  shiftLocalTimes(by: NtpDuration): void {
+  /** All local stamps we hold (those read before counter `before`, when given), for shifting on a clock step or leap. */
+  shiftLocalTimes(by: NtpDuration, before?: RawTime): void {
     const seen = new Set<LocalStamp>();
     const shift = (s: LocalStamp | null | undefined) => {
-      if (s === null || s === undefined || seen.has(s)) return;
+      if (s === null || s === undefined || seen.has(s) || (before !== undefined && s.raw >= before)) return;
       seen.add(s);
       s.time += by;
     };

@@ -13,15 +13,17 @@ import { type AssocContext, Association, type AssocOutput, type LocalStamp } fro
 import { BroadcastServer } from '../assoc/broadcast.js';
 import { buildServerResponse, ServerResponder, type ServerState } from '../assoc/server.js';
 import { addressRefid, checkAuth, KeyRing } from '../assoc/util.js';
-import type { ClockChange, RawTime } from '../clock/types.js';
+import type { ClockChange, RawExchange, RawTime } from '../clock/types.js';
 import type { CookieJar, NtsKeys } from '../nts/cookie.js';
 import { buildNtsNak, buildNtsResponse, EF, type NtsServerContext, verifyNtsRequest } from '../nts/ntp.js';
 import { type LockReference, RefclockSource, type SampleResult } from '../refclock/source.js';
 import { type RefclockConfig, type RefclockSample, validateRefclockConfig } from '../refclock/types.js';
+import type { LeapList } from '../time/leap-list.js';
 import { type NtpTime, ntpTimeToUnixNs, secondsToDuration, toTimestamp } from '../time/ntp-time.js';
 import { clampPoll, MAXPOLL, POLL_LIMIT_LOW, secondsToShort } from '../time/short.js';
 import { decodePacket, MODE, type NtpPacket } from '../wire/packet.js';
 import { refidFromString, renderRefid } from '../wire/refid.js';
+import { LeapControl } from './leap-control.js';
 import type { FilterStage, SelectionVerdict, SourceSnapshot, SystemSnapshot } from './snapshot.js';
 import type {
   Action,
@@ -114,6 +116,8 @@ export class NtpSystem implements NtpEngine {
   private ntsJar: CookieJar | null = null;
   /** NTS server statistics. */
   readonly ntsServer = { requests: 0, responses: 0, naks: 0, rejected: 0 };
+  /** Leap seconds: the vote, the UTC and served views of the discipline's clock (src/clock/leap.ts). */
+  readonly leapControl: LeapControl;
 
   // System variables (RFC 5905 section 11.3).
   private leap = 3;
@@ -152,8 +156,13 @@ export class NtpSystem implements NtpEngine {
         for (let i = 0; i < n; i++) b[i] = Math.floor(deps.random() * 256) & 0xff;
         return b;
       });
+    this.leapControl = new LeapControl(
+      deps.discipline.clock,
+      config.leapMode ?? 'step',
+      config.leapSmearWindow,
+    );
     this.ctx = {
-      clock: deps.discipline.clock,
+      clock: this.leapControl.clock.utc,
       random: deps.random,
       keys: this.keyRing,
       crypto: deps.crypto,
@@ -295,7 +304,7 @@ export class NtpSystem implements NtpEngine {
     }
     for (const b of this.broadcasters) {
       if (b.nextAt !== null && b.nextAt <= raw) {
-        const sent = b.fire(raw, this.deps.discipline.clock, this.serverState(raw), this.keyRing, (f) =>
+        const sent = b.fire(raw, this.leapControl.clock.served, this.serverState(raw), this.keyRing, (f) =>
           this.allocTxId(f),
         );
         if (sent !== null)
@@ -393,7 +402,7 @@ export class NtpSystem implements NtpEngine {
     const v = verifyNtsRequest(bytes, jar);
     if (v.ok) return v.context;
     if (v.nakUniqueId !== undefined) {
-      const now = toTimestamp(this.deps.discipline.clock.read(raw));
+      const now = toTimestamp(this.leapControl.clock.served.read(raw));
       const header = buildServerResponse(pkt, this.serverState(raw), now, BigInt.asUintN(64, now + 1n));
       const act: Action = { kind: 'send', to: from, bytes: buildNtsNak(header, v.nakUniqueId) };
       if (to !== undefined) act.from = to;
@@ -462,7 +471,7 @@ export class NtpSystem implements NtpEngine {
       const l = this.refclocks.get(r.cfg.lock);
       if (l !== undefined) lock = { sample: l.lastSample(), interval: l.driverInterval() };
     }
-    return r.addSample(sample, this.deps.discipline.clock, lock);
+    return r.addSample(sample, this.leapControl.clock.utc, lock);
   }
 
   /** The reference clock object for an id (tests, the daemon's driver loop). */
@@ -573,7 +582,7 @@ export class NtpSystem implements NtpEngine {
           // Without a system peer (the last one was unreachable for a while), its exchanges still
           // count as the system peer's until the selection decides again.
           this.deps.discipline.exchange(
-            o.exchange,
+            this.continuousExchange(o.exchange),
             this.sysPeer === a.id || (this.sysPeer === null && this.lastSysPeer === a.id),
           );
           break;
@@ -630,11 +639,11 @@ export class NtpSystem implements NtpEngine {
 
   /** Our system variables as advertised to clients and peers. */
   serverState(raw: RawTime): ServerState {
-    const clock = this.deps.discipline.clock;
+    const clock = this.leapControl.clock.served;
     if (this.holdingOver(raw)) {
       const age = this.updateRaw === null ? 0 : Math.max(0, rawSeconds(raw) - rawSeconds(this.updateRaw));
       return {
-        leap: this.leap,
+        leap: this.leap === 3 ? 3 : this.leapControl.indicator(raw),
         stratum: this.stratum,
         precision: this.config.precision,
         rootDelay: secondsToShort(this.rootDelay),
@@ -646,7 +655,7 @@ export class NtpSystem implements NtpEngine {
     }
     if (this.config.localStratum !== null) {
       return {
-        leap: 0,
+        leap: this.leapControl.indicator(raw),
         stratum: this.config.localStratum,
         precision: this.config.precision,
         rootDelay: 0,
@@ -677,7 +686,7 @@ export class NtpSystem implements NtpEngine {
     to: Endpoint | undefined,
     actions: Action[],
   ): void {
-    const clock = this.deps.discipline.clock;
+    const clock = this.leapControl.clock.served;
     const now = toTimestamp(clock.read(raw));
     // The software transmit timestamp (basic mode): the host's reading as it started processing,
     // at least one unit after the receive timestamp, so that the two always differ (RFC 9769
@@ -701,13 +710,14 @@ export class NtpSystem implements NtpEngine {
       const slot = res.slot;
       const rx = res.rx;
       act.txId = this.allocTxId((sentRaw) => {
-        this.server.transmitted(slot, rx, toTimestamp(this.deps.discipline.clock.read(sentRaw)) || 1n);
+        this.server.transmitted(slot, rx, toTimestamp(this.leapControl.clock.served.read(sentRaw)) || 1n);
       });
     }
     actions.push(act);
   }
 
   private finish(raw: RawTime, actions: Action[]): Action[] {
+    this.leapUpdate(raw, null);
     for (const e of this.events) actions.push({ kind: 'event', event: e });
     this.events = [];
     let at: RawTime | null = null;
@@ -716,6 +726,8 @@ export class NtpSystem implements NtpEngine {
     for (const b of this.broadcasters) if (b.nextAt !== null && (at === null || b.nextAt < at)) at = b.nextAt;
     for (const r of this.refclocks.values())
       if (r.nextPoll !== null && (at === null || r.nextPoll < at)) at = r.nextPoll;
+    const leapAt = this.leapControl.dueRaw(raw);
+    if (leapAt !== null && (at === null || leapAt < at)) at = leapAt;
     if (at !== null && at !== this.lastTimer) {
       this.lastTimer = at;
       actions.push({ kind: 'timer', at: at < raw ? raw : at });
@@ -803,6 +815,10 @@ export class NtpSystem implements NtpEngine {
         reason: 'discarded by the cluster algorithm (largest selection jitter)',
       });
     truechimers = cl.survivors.map((id) => byId.get(id)).filter((a): a is Peer => a !== undefined);
+    this.leapUpdate(
+      raw,
+      truechimers.map((a) => a.leap),
+    );
     if (truechimers.length === 0) {
       this.setSysPeer(null);
       return;
@@ -928,7 +944,8 @@ export class NtpSystem implements NtpEngine {
       case 'slew':
         break;
     }
-    this.leap = peer.leap;
+    // The leap indicator we serve comes from the vote (LeapControl), not from the system peer.
+    this.leap = 0;
     this.stratum = Math.min(16, peer.stratum + 1);
     // RFC 5905 clock_update(): the refid is the system peer's address (IPv6: MD5 hash).
     // A reference clock's refid is its four-character code (stratum 1: "GPS", "PPS", "SHM0").
@@ -936,13 +953,37 @@ export class NtpSystem implements NtpEngine {
       peer instanceof RefclockSource
         ? refidFromString(peer.cfg.refid)
         : addressRefid(peer.cfg.address, this.deps.crypto);
-    this.referenceTime = this.deps.discipline.clock.read(raw);
+    this.referenceTime = this.leapControl.clock.utc.read(raw);
     this.updateRaw = raw;
     this.rootDelay = rootDelay;
     this.rootDispersion = rootDispersion;
     this.sysOffset = offset;
     this.sysJitter = jitter;
     this.setSynchronised(this.stratum < 16);
+  }
+
+  /** Loads (or with null drops) the leap-second list the vote consults (src/time/leap-list.ts). */
+  setLeapList(raw: RawTime, list: LeapList | null): Action[] {
+    this.leapControl.setList(list);
+    return this.finish(raw, []);
+  }
+
+  /** The leap vote and the clock layer; a leap carried out moves the in-flight exchanges onto UTC after it. */
+  private leapUpdate(raw: RawTime, survivors: number[] | null): void {
+    const before = this.leapControl.clock.lastLeap();
+    for (const e of this.leapControl.update(raw, survivors)) this.emit(e);
+    const done = this.leapControl.clock.lastLeap();
+    if (done !== null && done !== before && done.step !== 0) {
+      const by = secondsToDuration(done.step);
+      for (const a of this.assocs.values()) a.shiftLocalTimes(by, done.raw);
+    }
+  }
+
+  /** A raw exchange with the server's timestamps taken onto the discipline clock's (leap-free) timescale. */
+  private continuousExchange(x: RawExchange): RawExchange {
+    const c = this.leapControl.clock;
+    if (c.lastLeap() === null && c.scheduled() === null) return x;
+    return { ...x, tb: c.toContinuous(x.tb, x.tf), te: c.toContinuous(x.te, x.tf) };
   }
 
   private setSynchronised(on: boolean): void {
@@ -1082,8 +1123,9 @@ export class NtpSystem implements NtpEngine {
     const sources = [...this.assocs.values()].map((a) => this.sourceSnapshot(a, raw));
     for (const r of this.refclocks.values()) sources.push(this.refclockSnapshot(r, raw));
     const synced = this.holdingOver(raw) || this.config.localStratum !== null;
+    const utcNow = this.leapControl.clock.utc.read(raw);
     return {
-      time: Number(ntpTimeToUnixNs(clock.read(raw))) / 1e9,
+      time: Number(ntpTimeToUnixNs(this.leapControl.clock.served.read(raw))) / 1e9,
       clock: this.deps.discipline.kind,
       clockState: d.state,
       synchronised: synced,
@@ -1103,6 +1145,10 @@ export class NtpSystem implements NtpEngine {
       errorBound: clock.errorBound(raw),
       sysPeer: this.sysPeer,
       sources,
+      leapPending: this.leapControl.pending(),
+      taiUtc: this.leapControl.vote.taiUtc(utcNow),
+      leapMode: this.leapControl.clock.mode,
+      smearing: this.leapControl.clock.smearing(raw),
       extra: {
         combinedOffset: this.sysOffset,
         serverRequests: this.server.requests,

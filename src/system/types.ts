@@ -16,7 +16,9 @@
 import type { Discipline, RawTime } from '../clock/types.js';
 import type { CryptoProvider } from '../wire/crypto.js';
 import type { MacAlgorithm } from '../wire/mac.js';
-import type { SystemSnapshot } from './snapshot.js';
+import type { LeapPendingSnapshot, SystemSnapshot } from './snapshot.js';
+
+export type { LeapPendingSnapshot };
 
 /** A transport address. `address` is IPv4 dotted quad or IPv6 text without brackets. */
 export interface Endpoint {
@@ -56,7 +58,19 @@ export type SystemEvent =
    * An NTS source needs (new) keys and cookies: the host runs NTS-KE (with back-off) and hands the
    * result to `NtpSystem.setNtsSession`. `reason`: 'no-session' | 'no-cookies' | 'nak'.
    */
-  | { kind: 'nts-ke'; sourceId: string; reason: string };
+  | { kind: 'nts-ke'; sourceId: string; reason: string }
+  /**
+   * Leap seconds: a leap 'scheduled', 'cancelled' or 'executed', the leap-second list expired
+   * ('list-expired'), smearing announced ('smear'); `message` is the log line.
+   */
+  | {
+      kind: 'leap';
+      action: 'scheduled' | 'cancelled' | 'executed' | 'list-expired' | 'smear';
+      message: string;
+      pending?: LeapPendingSnapshot;
+    }
+  /** Orphan mode (`[local] orphan`) entered or left; `message` is the log line. */
+  | { kind: 'orphan'; active: boolean; message: string };
 
 export type SourceMode =
   /** We are a client (mode 3) of a server (mode 4). */
@@ -145,6 +159,12 @@ export interface SystemConfig {
   interleavedTableSize: number;
   keys: SymmetricKey[];
   broadcast: BroadcastConfig[];
+  /** How a leap second is carried out (`[clock] leap-mode`, default 'step'). */
+  leapMode?: 'step' | 'slew' | 'smear' | 'ignore';
+  /** Smear window, s (`[clock] leap-smear-window`, default 86400: noon to noon UTC). */
+  leapSmearWindow?: number;
+  /** Orphan mode (`[local] orphan = STRATUM`, ntpd's `tos orphan`): null or absent = off. */
+  orphanStratum?: number | null;
 }
 
 export interface SystemDeps {
