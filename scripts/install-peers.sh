@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Installs the real NTP implementations the interop tests run against (Debian packages).
-# chrony, sntp, ntpdig (ntpsec-ntpdate), rdate, tshark, faketime, iptables and chromium are installed normally;
+# chrony, sntp, ntpdig (ntpsec-ntpdate), rdate, tshark, faketime, iptables, chromium and tzdata (the leap-second
+# list, right/UTC) are installed normally;
 # ntpsec and openntpd conflict with chrony, so they are unpacked into $NTPKIT_PEERS_DIR instead.
 # Services never auto-start (policy-rc.d), and no test may change the host clock.
 set -euo pipefail
@@ -15,7 +16,7 @@ if [ ! -x /usr/sbin/policy-rc.d ]; then
   chmod +x /usr/sbin/policy-rc.d
 fi
 need=()
-for p in chrony ntpsec-ntpdate sntp rdate tshark faketime iptables iproute2 chromium python3-prometheus-client gpsd; do
+for p in chrony ntpsec-ntpdate sntp rdate tshark faketime iptables iproute2 chromium python3-prometheus-client gpsd tzdata; do
   dpkg -s "$p" >/dev/null 2>&1 || need+=("$p")
 done
 if [ ${#need[@]} -gt 0 ]; then

@@ -50,7 +50,7 @@ export class LeapControl {
    * Runs the vote (survivors' leap indicators, or null without a new selection), carries out a due
    * leap and returns the events to log.
    */
-  update(raw: RawTime, survivors: readonly number[] | null): SystemEvent[] {
+  update(raw: RawTime, survivors: readonly number[] | null, electorate = 0): SystemEvent[] {
     const out: SystemEvent[] = [];
     const done = this.clock.poll(raw);
     if (done !== null) {
@@ -58,7 +58,7 @@ export class LeapControl {
       out.push(...this.executed(done));
     }
     const now = this.clock.utc.read(raw);
-    for (const c of this.vote.update(now, survivors)) out.push(this.changeEvent(c));
+    for (const c of this.vote.update(now, survivors, electorate)) out.push(this.changeEvent(c));
     const p = this.vote.current();
     const s = this.clock.scheduled();
     if (p === null && s !== null) this.clock.cancel();

@@ -88,8 +88,10 @@ export class LeapVote {
   /**
    * Runs the vote at UTC `now`. `survivors`: the leap indicators of the sources that survived the
    * last selection (null: no new selection, only the list and the calendar are looked at).
+   * `electorate`: the sources configured for selection; a majority is of at least half of them too, so that a
+   * lone survivor (the others' filters still empty after a step) cannot decide for the rest.
    */
-  update(now: NtpTime, survivors: readonly number[] | null): LeapVoteChange[] {
+  update(now: NtpTime, survivors: readonly number[] | null, electorate = 0): LeapVoteChange[] {
     const out: LeapVoteChange[] = [];
     const l = this.list;
     if (l !== null && leapListExpired(l, now) && !this.warnedExpired) {
@@ -101,7 +103,7 @@ export class LeapVote {
     if (this.pending !== null && this.pending.at < end && now >= this.pending.at + DAY) this.pending = null;
     const list = this.listState(now);
     const lastDay = now >= end - DAY;
-    const n = survivors?.length ?? 0;
+    const n = Math.max(survivors?.length ?? 0, Math.ceil(electorate / 2));
     let netKind: LeapKind | null = null;
     if (survivors !== null && lastDay && n > 0) {
       if (2 * count(survivors, 1) > n) netKind = 'insert';

@@ -614,6 +614,13 @@ export class NtpSystem implements NtpEngine {
       this.mitigate(raw);
   }
 
+  /** Sources that may take part in selection (not noselect), reachable or not. */
+  private selectableCount(): number {
+    let n = 0;
+    for (const p of [...this.assocs.values(), ...this.refclocks.values()]) if (!p.cfg.noselect) n++;
+    return n;
+  }
+
   /** More than half of the selectable sources have a clock filter output. */
   private startupQuorum(): boolean {
     let all = 0;
@@ -818,6 +825,7 @@ export class NtpSystem implements NtpEngine {
     this.leapUpdate(
       raw,
       truechimers.map((a) => a.leap),
+      this.selectableCount(),
     );
     if (truechimers.length === 0) {
       this.setSysPeer(null);
@@ -969,9 +977,9 @@ export class NtpSystem implements NtpEngine {
   }
 
   /** The leap vote and the clock layer; a leap carried out moves the in-flight exchanges onto UTC after it. */
-  private leapUpdate(raw: RawTime, survivors: number[] | null): void {
+  private leapUpdate(raw: RawTime, survivors: number[] | null, electorate = 0): void {
     const before = this.leapControl.clock.lastLeap();
-    for (const e of this.leapControl.update(raw, survivors)) this.emit(e);
+    for (const e of this.leapControl.update(raw, survivors, electorate)) this.emit(e);
     const done = this.leapControl.clock.lastLeap();
     if (done !== null && done !== before && done.step !== 0) {
       const by = secondsToDuration(done.step);
