@@ -25,6 +25,7 @@ import { DEFAULT_UNPRIVILEGED_PORT } from '../config/types.js';
 import { nodeCrypto } from '../io/crypto.js';
 import { clockReader } from '../io/ffi.js';
 import { KernelTimestamps, type TxTicket } from '../io/kernel-timestamps.js';
+import { loadLeapFile } from '../io/leap-file.js';
 import { nodeRandomBytes } from '../io/nts-ke.js';
 import { RefclockRunner } from '../io/refclock-host.js';
 import { type KernelClockInterface, loadFfiKernel, SystemClockDriver } from '../io/sysclock.js';
@@ -45,7 +46,7 @@ import type {
 } from '../system/snapshot.js';
 import { NtpSystem } from '../system/system.js';
 import type { Action, Endpoint, SourceConfig, SourceMode, SystemEvent } from '../system/types.js';
-import { toTimestamp, unixNsToNtpTime } from '../time/ntp-time.js';
+import { formatNtpTime, toTimestamp, unixNsToNtpTime } from '../time/ntp-time.js';
 import { decodePacket, encodePacket, MODE } from '../wire/packet.js';
 import { createLogger, type Logger } from './log.js';
 import { NtsService } from './nts.js';
@@ -374,6 +375,7 @@ class DaemonImpl implements Daemon {
       throw e;
     }
 
+    await this.loadLeapList();
     this.execute(this.engine.start(this.raw()));
     this.startRefclocks();
     await this.reconcileSources();
@@ -425,7 +427,21 @@ class DaemonImpl implements Daemon {
     const d = this.driver;
     if (d === null || this.stopping) return;
     if (!this.engine.snapshot(this.raw()).synchronised) return;
-    const r = d.follow(this.discipline.clock);
+    // The host clock follows what we serve (UTC with the leap, slewed or smeared per leap-mode). In
+    // step mode the kernel inserts the second itself (STA_INS/STA_DEL during the last day, as ntpd
+    // does), and the clock is left alone for the seconds around midnight so that the two do not both step.
+    const lc = this.engine.leapControl;
+    const raw = this.raw();
+    const pending = lc.clock.scheduled();
+    const li = lc.indicator(raw);
+    const kernelLeap = lc.clock.mode === 'step' && pending !== null && li !== 0 ? pending.kind : null;
+    if (pending !== null && lc.clock.mode === 'step') {
+      const left = Number(pending.at - lc.clock.utc.read(raw)) / 2 ** 32;
+      if (Math.abs(left) < 3) return;
+    }
+    const last = lc.clock.lastLeap();
+    if (last !== null && last.mode === 'step' && Number(raw - last.raw) / 1e9 < 3) return;
+    const r = d.follow(lc.clock.served, kernelLeap);
     if (r.kind === 'step') this.log.info('system clock stepped', { offset: r.offset });
     else if (r.kind === 'error') this.log.warn('system clock adjustment failed', { errno: r.errno });
     else if (r.kind === 'disabled') {
@@ -700,7 +716,7 @@ class DaemonImpl implements Daemon {
       // and advanced by the send path's measured latency where the kernel stamps sent datagrams.
       const readAt = this.raw();
       const ahead = b.stamps?.tx === true ? BigInt(this.sendLatency.compensationNs()) : 0n;
-      const t = toTimestamp(this.discipline.clock.read(readAt + ahead));
+      const t = toTimestamp(this.engine.leapControl.clock.served.read(readAt + ahead));
       new DataView(bytes.buffer, bytes.byteOffset, bytes.length).setBigUint64(transmitAt, t);
       if (onSent === undefined && b.stamps?.tx === true && this.sendLatency.wantSample(readAt))
         sampleAt = readAt;
@@ -835,6 +851,13 @@ class DaemonImpl implements Daemon {
       case 'kod':
       case 'reject':
         this.log.info(e.kind, { ...e });
+        return;
+      case 'leap':
+        if (e.action === 'list-expired') this.log.warn(e.message, { event: 'leap', action: e.action });
+        else this.log.info(e.message, { event: 'leap', action: e.action, pending: e.pending });
+        return;
+      case 'orphan':
+        this.log.info(e.message, { event: 'orphan', active: e.active });
         return;
       default:
         this.log.info(e.kind, { ...e });
@@ -1002,7 +1025,7 @@ class DaemonImpl implements Daemon {
   // ---------------------------------------------------------------- API
 
   now(): bigint {
-    return this.discipline.clock.read(this.raw());
+    return this.engine.leapControl.clock.served.read(this.raw());
   }
 
   systemSnapshot(): SystemSnapshot {
@@ -1074,12 +1097,33 @@ class DaemonImpl implements Daemon {
       this.log.error('access/rate-limit configuration rejected; keeping the old one', { error: e });
     }
     await this.nts?.reload(config);
+    await this.loadLeapList();
     await this.reconcileSources();
     this.log.info('configuration reloaded', {
       file: config.file,
       sources: this.statics.length,
       pools: this.pools.length,
     });
+  }
+
+  /** `[clock] leap-file` (or the system's list): a bad file is logged and the vote goes on without it. */
+  private async loadLeapList(): Promise<void> {
+    const r = await loadLeapFile(this.config.clock.leapFile, nodeCrypto);
+    if (!r.ok) {
+      this.log.error(r.error, { file: r.file });
+      this.execute(this.engine.setLeapList(this.raw(), null));
+      return;
+    }
+    if (r.list !== null) {
+      const last = r.list.entries[r.list.entries.length - 1];
+      this.log.info('leap-second list loaded', {
+        file: r.file,
+        entries: r.list.entries.length,
+        taiUtc: last?.taiUtc,
+        expires: formatNtpTime(r.list.expires, 0),
+      });
+    }
+    this.execute(this.engine.setLeapList(this.raw(), r.list));
   }
 
   private async saveState(): Promise<void> {
