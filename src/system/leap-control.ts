@@ -133,7 +133,9 @@ export class LeapControl {
       expired: 'leap list expired',
       none: 'no leap list',
     }[p.list];
-    return `${p.votes} of ${p.sources} sources, ${list}`;
+    return p.sources === 0
+      ? `no source has voted yet, ${list}`
+      : `${p.votes} of ${p.sources} sources, ${list}`;
   }
 
   /** The leap indicator to serve while synchronised (0 while smearing: the smear absorbs the leap). */

@@ -978,6 +978,13 @@ export class NtpSystem implements NtpEngine {
 
   /** The leap vote and the clock layer; a leap carried out moves the in-flight exchanges onto UTC after it. */
   private leapUpdate(raw: RawTime, survivors: number[] | null, electorate = 0): void {
+    // An unsynchronised clock's date says nothing about this month's leap (nor the list's expiry).
+    if (
+      !this.holdingOver(raw) &&
+      this.config.localStratum === null &&
+      this.leapControl.clock.scheduled() === null
+    )
+      return;
     const before = this.leapControl.clock.lastLeap();
     for (const e of this.leapControl.update(raw, survivors, electorate)) this.emit(e);
     const done = this.leapControl.clock.lastLeap();
