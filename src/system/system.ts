@@ -24,6 +24,7 @@ import { clampPoll, MAXPOLL, POLL_LIMIT_LOW, secondsToShort } from '../time/shor
 import { decodePacket, MODE, type NtpPacket } from '../wire/packet.js';
 import { refidFromString, renderRefid } from '../wire/refid.js';
 import { LeapControl } from './leap-control.js';
+import { electOrphanParent, OrphanState } from './orphan.js';
 import type { FilterStage, SelectionVerdict, SourceSnapshot, SystemSnapshot } from './snapshot.js';
 import type {
   Action,
@@ -85,6 +86,8 @@ function trusted(p: Peer): boolean {
 }
 
 const REFID_INIT = refidFromString('INIT');
+/** ntpd's reference ID of an orphan parent: 127.0.0.1. */
+const REFID_ORPHAN = 0x7f000001;
 const MAX_PENDING_TX = 4096;
 
 function rawSeconds(raw: RawTime): number {
@@ -118,6 +121,8 @@ export class NtpSystem implements NtpEngine {
   readonly ntsServer = { requests: 0, responses: 0, naks: 0, rejected: 0 };
   /** Leap seconds: the vote, the UTC and served views of the discipline's clock (src/clock/leap.ts). */
   readonly leapControl: LeapControl;
+  /** Orphan mode (`[local] orphan`), null when off. */
+  private readonly orphan: OrphanState | null;
 
   // System variables (RFC 5905 section 11.3).
   private leap = 3;
@@ -156,6 +161,7 @@ export class NtpSystem implements NtpEngine {
         for (let i = 0; i < n; i++) b[i] = Math.floor(deps.random() * 256) & 0xff;
         return b;
       });
+    this.orphan = config.orphanStratum == null ? null : new OrphanState(config.orphanStratum);
     this.leapControl = new LeapControl(
       deps.discipline.clock,
       config.leapMode ?? 'step',
@@ -614,6 +620,67 @@ export class NtpSystem implements NtpEngine {
       this.mitigate(raw);
   }
 
+  /**
+   * Orphan mode (src/system/orphan.ts): with upstream sources (below the orphan stratum) only they are
+   * selected; without, the orphan parent is elected among the orphan-stratum servers and us. Returns
+   * the candidates to select from, or null when we are the orphan parent.
+   */
+  private orphanFilter(raw: RawTime, candidates: Peer[]): Peer[] | null {
+    const o = this.orphan;
+    if (o === null) return candidates;
+    const up = candidates.filter((p) => p.stratum < o.stratum);
+    const orphans = candidates.filter(
+      (p): p is Association => p instanceof Association && p.stratum === o.stratum,
+    );
+    for (const p of candidates)
+      if (p.stratum >= o.stratum)
+        this.verdicts.set(p.id, {
+          verdict: 'bad-stratum',
+          reason:
+            up.length > 0
+              ? `orphan-mode server (stratum ${p.stratum}): not used while upstream sources survive`
+              : `orphan child (stratum ${p.stratum})`,
+        });
+    if (up.length > 0) {
+      this.orphanSet(false, null);
+      return up;
+    }
+    const age = this.updateRaw === null ? 0 : Math.max(0, rawSeconds(raw) - rawSeconds(this.updateRaw));
+    const own =
+      this.updateRaw === null
+        ? Number.POSITIVE_INFINITY
+        : this.rootDelay / 2 + this.rootDispersion + PHI * age;
+    const local = orphans.find((a) => a.localAddress !== null)?.localAddress ?? '0.0.0.0';
+    const parent = electOrphanParent(
+      { id: '', distance: own, refid: addressRefid(local, this.deps.crypto) },
+      orphans.map((a) => ({
+        id: a.id,
+        distance: a.rootDelay / 2 + a.rootDispersion,
+        refid: addressRefid(a.cfg.address, this.deps.crypto),
+      })),
+    );
+    const p = parent === null ? undefined : orphans.find((a) => a.id === parent);
+    if (p === undefined) {
+      // Never synchronised: no time to offer the group.
+      this.orphanSet(Number.isFinite(own), null);
+      return Number.isFinite(own) ? null : [];
+    }
+    this.orphanSet(true, p.id);
+    return [p];
+  }
+
+  private orphanSet(active: boolean, parent: string | null): void {
+    const msg = this.orphan?.set(active, parent) ?? null;
+    if (msg !== null) this.emit({ kind: 'orphan', active, message: msg });
+  }
+
+  /** We serve as the orphan parent: orphan mode on, no parent to follow, synchronised before. */
+  private orphanParent(): boolean {
+    return (
+      this.orphan !== null && this.orphan.active && this.orphan.parent === null && this.updateRaw !== null
+    );
+  }
+
   /** Sources that may take part in selection (not noselect), reachable or not. */
   private selectableCount(): number {
     let n = 0;
@@ -647,6 +714,21 @@ export class NtpSystem implements NtpEngine {
   /** Our system variables as advertised to clients and peers. */
   serverState(raw: RawTime): ServerState {
     const clock = this.leapControl.clock.served;
+    if (this.orphanParent() && this.orphan !== null) {
+      // ntpd's orphan parent: the orphan stratum, refid 127.0.0.1, our holdover root distance (bounded).
+      const age = this.updateRaw === null ? 0 : Math.max(0, rawSeconds(raw) - rawSeconds(this.updateRaw));
+      return {
+        leap: this.leapControl.indicator(raw),
+        stratum: this.orphan.stratum,
+        precision: this.config.precision,
+        rootDelay: secondsToShort(this.rootDelay),
+        rootDispersion: secondsToShort(
+          Math.min(this.rootDispersion + PHI * age, this.config.maxDistance / 2),
+        ),
+        referenceId: REFID_ORPHAN,
+        referenceTimestamp: this.referenceTime === null ? 0n : toTimestamp(this.referenceTime),
+      };
+    }
     if (this.holdingOver(raw)) {
       const age = this.updateRaw === null ? 0 : Math.max(0, rawSeconds(raw) - rawSeconds(this.updateRaw));
       return {
@@ -774,12 +856,18 @@ export class NtpSystem implements NtpEngine {
 
   /** The mitigation chain: selection, cluster, combine, clock update (RFC 5905 sections 11.2-11.3). */
   private mitigate(raw: RawTime): void {
-    const candidates: Peer[] = [];
+    let candidates: Peer[] = [];
     for (const a of [...this.assocs.values(), ...this.refclocks.values()]) {
       const f = this.peerFitness(a, raw);
       if (f === null) candidates.push(a);
       else this.verdicts.set(a.id, f);
     }
+    const orphaned = this.orphanFilter(raw, candidates);
+    if (orphaned === null) {
+      this.setSysPeer(null);
+      return;
+    }
+    candidates = orphaned;
     const byId = new Map<string, Peer>(candidates.map((a) => [a.id, a]));
     const sel = this.select(candidates, raw);
     if (!sel.ok) {
@@ -1137,7 +1225,7 @@ export class NtpSystem implements NtpEngine {
     const rootDispersion = st.rootDispersion / 65536;
     const sources = [...this.assocs.values()].map((a) => this.sourceSnapshot(a, raw));
     for (const r of this.refclocks.values()) sources.push(this.refclockSnapshot(r, raw));
-    const synced = this.holdingOver(raw) || this.config.localStratum !== null;
+    const synced = this.holdingOver(raw) || this.config.localStratum !== null || this.orphanParent();
     const utcNow = this.leapControl.clock.utc.read(raw);
     return {
       time: Number(ntpTimeToUnixNs(this.leapControl.clock.served.read(raw))) / 1e9,
@@ -1164,6 +1252,10 @@ export class NtpSystem implements NtpEngine {
       taiUtc: this.leapControl.vote.taiUtc(utcNow),
       leapMode: this.leapControl.clock.mode,
       smearing: this.leapControl.clock.smearing(raw),
+      orphan:
+        this.orphan === null
+          ? null
+          : { stratum: this.orphan.stratum, active: this.orphan.active, parent: this.orphan.parent },
       extra: {
         combinedOffset: this.sysOffset,
         serverRequests: this.server.requests,
