@@ -5,6 +5,9 @@
  * hash, as ntpd breaks them) follows it and serves one stratum below, so one orphan parent remains.
  */
 
+import { Association } from '../assoc/association.js';
+import type { Verdict } from './mitigation.js';
+
 /** An orphan-stratum server seen as a source, or ourselves. */
 export interface OrphanCandidate {
   id: string;
@@ -53,4 +56,67 @@ export class OrphanState {
       ? `orphan mode: now the group's parent (stratum ${this.stratum})`
       : `orphan mode: following orphan parent ${this.parent}`;
   }
+}
+
+/** What `orphanEntries` needs of a selection entry. */
+interface OrphanEntry {
+  source: { id: string; stratum: number; rootDelay: number; rootDispersion: number };
+}
+
+/**
+ * Orphan mode's say in the selection. `fit`: the entries fit for selection now. With upstream
+ * sources (below the orphan stratum) only they are selected; without, the orphan parent is elected
+ * among the orphan-stratum associations and us (`own`: our root distance, Infinity when never
+ * synchronised). Returns the entries to select from (or null: we are the parent), the verdicts of
+ * the orphan-stratum entries left out, and the decision for `OrphanState.set`.
+ */
+export function orphanEntries<E extends OrphanEntry>(
+  entries: E[],
+  fit: (e: E) => boolean,
+  stratum: number,
+  own: OrphanCandidate,
+  refidOf: (a: Association) => number,
+): { entries: E[] | null; verdicts: [string, Verdict][]; active: boolean; parent: string | null } {
+  const ok = entries.filter(fit);
+  const up = ok.filter((e) => e.source.stratum < stratum);
+  const verdicts: [string, Verdict][] = ok
+    .filter((e) => e.source.stratum >= stratum)
+    .map((e) => [
+      e.source.id,
+      {
+        verdict: 'bad-stratum',
+        reason:
+          up.length > 0
+            ? `orphan-mode server (stratum ${e.source.stratum}): not used while upstream sources survive`
+            : `orphan child (stratum ${e.source.stratum})`,
+      },
+    ]);
+  if (up.length > 0)
+    return {
+      entries: entries.filter((e) => !fit(e) || e.source.stratum < stratum),
+      verdicts,
+      active: false,
+      parent: null,
+    };
+  const orphans = ok.filter((e) => e.source instanceof Association && e.source.stratum === stratum);
+  const parent = electOrphanParent(
+    own,
+    orphans.map((e) => ({
+      id: e.source.id,
+      distance: e.source.rootDelay / 2 + e.source.rootDispersion,
+      refid: refidOf(e.source as unknown as Association),
+    })),
+  );
+  const p = orphans.find((e) => e.source.id === parent);
+  if (p === undefined) {
+    // We lead, if we ever had a time to give the group.
+    const lead = Number.isFinite(own.distance);
+    return { entries: lead ? null : [], verdicts, active: lead, parent: null };
+  }
+  return {
+    entries: [p],
+    verdicts: verdicts.filter(([id]) => id !== p.source.id),
+    active: true,
+    parent: p.source.id,
+  };
 }

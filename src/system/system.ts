@@ -4,142 +4,78 @@
  * timer events and raw counter values in, actions out. The daemon and the simulator drive this same
  * class.
  */
-import { cluster, merit } from '../algo/cluster.js';
-import { combine } from '../algo/combine.js';
-import { MINDISP, PHI } from '../algo/constants.js';
+
+import { PHI } from '../algo/constants.js';
 import { HuffPuff } from '../algo/huffpuff.js';
-import { intersect } from '../algo/select.js';
 import { type AssocContext, Association, type AssocOutput, type LocalStamp } from '../assoc/association.js';
 import { BroadcastServer } from '../assoc/broadcast.js';
-import { buildServerResponse, ServerResponder, type ServerState } from '../assoc/server.js';
+import { ServerResponder, type ServerState } from '../assoc/server.js';
 import { addressRefid, checkAuth, KeyRing } from '../assoc/util.js';
-import type { ClockChange, RawExchange, RawTime } from '../clock/types.js';
+import { type ClockChange, type RawExchange, type RawTime, rawSeconds } from '../clock/types.js';
 import type { CookieJar, NtsKeys } from '../nts/cookie.js';
-import { buildNtsNak, buildNtsResponse, EF, type NtsServerContext, verifyNtsRequest } from '../nts/ntp.js';
-import { type LockReference, RefclockSource, type SampleResult } from '../refclock/source.js';
-import { type RefclockConfig, type RefclockSample, validateRefclockConfig } from '../refclock/types.js';
+import { RefclockSource, type SampleResult } from '../refclock/source.js';
+import type { RefclockConfig, RefclockSample } from '../refclock/types.js';
 import type { LeapList } from '../time/leap-list.js';
-import { type NtpTime, ntpTimeToUnixNs, secondsToDuration, toTimestamp } from '../time/ntp-time.js';
+import { secondsToDuration, toTimestamp } from '../time/ntp-time.js';
 import { clampPoll, MAXPOLL, POLL_LIMIT_LOW, secondsToShort } from '../time/short.js';
 import { decodePacket, MODE, type NtpPacket } from '../wire/packet.js';
-import { refidFromString, renderRefid } from '../wire/refid.js';
+import { refidFromString } from '../wire/refid.js';
+import { type AnswerContext, answer } from './answer.js';
+import { BurstWatch, candidateRules, findAssoc, type Peer, startupQuorum } from './candidates.js';
+import { bytesFromRandom, defaultSourceConfig, uniqueId } from './defaults.js';
 import { LeapControl } from './leap-control.js';
-import { electOrphanParent, OrphanState } from './orphan.js';
-import type { FilterStage, SelectionVerdict, SourceSnapshot, SystemSnapshot } from './snapshot.js';
+import { type Candidate, clockSample, type Entry, fitness, mitigate, type Verdict } from './mitigation.js';
+import { NtsServer } from './nts-server.js';
+import { OrphanState, orphanEntries } from './orphan.js';
+import { Refclocks } from './refclocks.js';
+import type { SystemSnapshot } from './snapshot.js';
+import { associationSnapshot, refclockSnapshot, systemSnapshot } from './snapshot-build.js';
+import { SystemVariables } from './sysvars.js';
+import { TxIds } from './tx-ids.js';
 import type {
   Action,
   Endpoint,
   NtpEngine,
   SourceConfig,
-  SourceMode,
   SystemConfig,
   SystemDeps,
   SystemEvent,
 } from './types.js';
 
-/** Defaults as RFC 5905 and chrony use them. */
-export function defaultSystemConfig(): SystemConfig {
-  return {
-    minSane: 1,
-    minClock: 3,
-    maxClock: 10,
-    maxDistance: 1.5,
-    maxStratum: 16,
-    localStratum: null,
-    precision: -20,
-    huffPuff: 0,
-    allowPassive: false,
-    broadcastClient: false,
-    requireAuthForMobilise: true,
-    interleavedTableSize: 1024,
-    keys: [],
-    broadcast: [],
-  };
-}
+export { defaultSourceConfig, defaultSystemConfig } from './defaults.js';
 
-export function defaultSourceConfig(address: string, port = 123, mode: SourceMode = 'server'): SourceConfig {
-  return {
-    address,
-    port,
-    mode,
-    minpoll: 6,
-    maxpoll: 10,
-    iburst: false,
-    burst: false,
-    prefer: false,
-    noselect: false,
-    xleave: false,
-    version: 4,
-  };
-}
-
-interface Verdict {
-  verdict: SelectionVerdict;
-  reason: string;
-}
-
-/** A source of the selection: a network association or a reference clock. */
-type Peer = Association | RefclockSource;
-
-function trusted(p: Peer): boolean {
-  return p instanceof RefclockSource && p.cfg.trust;
-}
-
-const REFID_INIT = refidFromString('INIT');
 /** ntpd's reference ID of an orphan parent: 127.0.0.1. */
 const REFID_ORPHAN = 0x7f000001;
-const MAX_PENDING_TX = 4096;
-
-function rawSeconds(raw: RawTime): number {
-  return Number(raw) / 1e9;
-}
 
 export class NtpSystem implements NtpEngine {
   readonly config: SystemConfig;
   private readonly deps: SystemDeps;
   private readonly assocs = new Map<string, Association>();
-  private readonly refclocks = new Map<string, RefclockSource>();
+  private readonly refclocks = new Refclocks();
   private readonly broadcasters: BroadcastServer[];
   readonly server: ServerResponder;
   private readonly huffPuff: HuffPuff | null;
-  private readonly pendingTx = new Map<number, (raw: RawTime) => void>();
-  private nextTxId = 1;
+  private readonly tx = new TxIds();
   private lastTimer: RawTime | null = null;
   private readonly verdicts = new Map<string, Verdict>();
   private readonly ctx: AssocContext;
   private events: SystemEvent[] = [];
-  /** Associations seen in a burst (to notice the end of one). */
-  private readonly bursting = new Set<string>();
-  /** Associations whose burst ended without a selection run since (its last response may be lost). */
-  private readonly burstEnded = new Set<string>();
+  private readonly bursts = new BurstWatch();
   private readonly randomBytes: (n: number) => Uint8Array;
   /** The configured symmetric keys with the host's crypto provider. */
   private readonly keyRing: KeyRing;
-  /** NTS server: the cookie jar shared with the host's NTS-KE server (null = no NTS service). */
-  private ntsJar: CookieJar | null = null;
-  /** NTS server statistics. */
-  readonly ntsServer = { requests: 0, responses: 0, naks: 0, rejected: 0 };
+  private readonly nts: NtsServer;
+
+  /** System variables (RFC 5905 section 11.3). */
+  private readonly vars: SystemVariables;
   /** Leap seconds: the vote, the UTC and served views of the discipline's clock (src/clock/leap.ts). */
   readonly leapControl: LeapControl;
   /** Orphan mode (`[local] orphan`), null when off. */
   private readonly orphan: OrphanState | null;
-
-  // System variables (RFC 5905 section 11.3).
-  private leap = 3;
-  private stratum = 16;
-  private refid = 0;
-  private referenceTime: NtpTime | null = null;
-  /** Counter value of the last clock update (s.t). */
-  private updateRaw: RawTime | null = null;
-  private rootDelay = 0;
-  private rootDispersion = 0;
   private sysPeer: string | null = null;
   /** The last system peer before the current one (null: none yet). */
   private lastSysPeer: string | null = null;
-  private sysOffset = 0;
-  private sysJitter = 0;
   private lastUpdateEpoch = Number.NEGATIVE_INFINITY;
-  private synchronised = false;
   private readonly unsubscribe: () => void;
 
   constructor(config: SystemConfig, deps: SystemDeps) {
@@ -147,6 +83,13 @@ export class NtpSystem implements NtpEngine {
     this.deps = deps;
     this.server = new ServerResponder(config.interleavedTableSize);
     this.broadcasters = config.broadcast.map((b) => new BroadcastServer(b));
+    this.leapControl = new LeapControl(
+      deps.discipline.clock,
+      config.leapMode ?? 'step',
+      config.leapSmearWindow,
+    );
+    this.orphan = config.orphanStratum == null ? null : new OrphanState(config.orphanStratum);
+    this.vars = new SystemVariables(config, this.leapControl.clock.utc);
     this.huffPuff = config.huffPuff > 0 ? new HuffPuff(config.huffPuff) : null;
     this.keyRing = new KeyRing(config.keys, deps.crypto);
     const unusable = this.keyRing.unsupported();
@@ -154,19 +97,7 @@ export class NtpSystem implements NtpEngine {
       throw new RangeError(
         `${unusable.map((k) => `key ${k.id} (${k.type})`).join(', ')}: not available in ${deps.crypto.name}`,
       );
-    this.randomBytes =
-      deps.randomBytes ??
-      ((n) => {
-        const b = new Uint8Array(n);
-        for (let i = 0; i < n; i++) b[i] = Math.floor(deps.random() * 256) & 0xff;
-        return b;
-      });
-    this.orphan = config.orphanStratum == null ? null : new OrphanState(config.orphanStratum);
-    this.leapControl = new LeapControl(
-      deps.discipline.clock,
-      config.leapMode ?? 'step',
-      config.leapSmearWindow,
-    );
+    this.randomBytes = deps.randomBytes ?? bytesFromRandom(deps.random);
     this.ctx = {
       clock: this.leapControl.clock.utc,
       random: deps.random,
@@ -180,10 +111,21 @@ export class NtpSystem implements NtpEngine {
         this.huffPuff.add(epoch, delay);
         return this.huffPuff.correct(offset, delay);
       },
-      allocTxId: (onSent) => this.allocTxId(onSent),
+      allocTxId: (onSent) => this.tx.alloc(onSent),
       randomBytes: (n) => this.randomBytes(n),
     };
+    this.nts = new NtsServer({
+      read: (raw) => this.leapControl.clock.served.read(raw),
+      serverState: (raw) => this.serverState(raw),
+      randomBytes: (n) => this.randomBytes(n),
+      emit: (e) => this.emit(e),
+    });
     this.unsubscribe = deps.discipline.clock.onChange((c) => this.onClockChange(c));
+  }
+
+  /** NTS server statistics. */
+  get ntsServer(): NtsServer['stats'] {
+    return this.nts.stats;
   }
 
   /** Stops listening to the clock (for hosts that create many engines over one clock). */
@@ -203,18 +145,7 @@ export class NtpSystem implements NtpEngine {
       // Offsets measured against the old clock, referred to the new one.
       a.filter.shiftOffsets(-c.offset);
     }
-    if (this.referenceTime !== null) this.referenceTime += by;
-  }
-
-  private allocTxId(onSent: (raw: RawTime) => void): number {
-    const id = this.nextTxId++;
-    if (this.nextTxId > 0x7fffffff) this.nextTxId = 1;
-    this.pendingTx.set(id, onSent);
-    if (this.pendingTx.size > MAX_PENDING_TX) {
-      const first = this.pendingTx.keys().next();
-      if (!first.done) this.pendingTx.delete(first.value);
-    }
-    return id;
+    if (this.vars.referenceTime !== null) this.vars.referenceTime += by;
   }
 
   // ---------------------------------------------------------------------------------------------
@@ -238,14 +169,14 @@ export class NtpSystem implements NtpEngine {
     const pkt = decoded.packet;
     switch (pkt.mode) {
       case MODE.CLIENT: {
-        const nts = this.ntsCheck(raw, pkt, bytes, from, to, actions);
+        const nts = this.nts.check(raw, pkt, bytes, from, to, actions);
         if (nts === 'done') break;
-        this.answer(raw, txRaw, pkt, bytes.length, from, to, actions);
-        if (nts !== null) this.ntsSeal(actions, nts);
+        actions.push(answer(this.answering(raw), raw, txRaw, pkt, bytes.length, from, to));
+        if (nts !== null) this.nts.seal(actions, nts);
         break;
       }
       case MODE.SERVER: {
-        const a = this.findAssoc(from, ['server', 'broadcast-client'], true);
+        const a = findAssoc(this.assocs.values(), from, ['server', 'broadcast-client'], true);
         if (a === undefined)
           this.emit({ kind: 'reject', sourceId: null, reason: 'no association for mode 4' });
         else this.runAssoc(raw, a, a.receive(raw, pkt, bytes), actions, to);
@@ -253,22 +184,13 @@ export class NtpSystem implements NtpEngine {
       }
       case MODE.SYMMETRIC_ACTIVE:
       case MODE.SYMMETRIC_PASSIVE: {
-        let a = this.findAssoc(from, ['peer', 'passive'], true);
+        let a = findAssoc(this.assocs.values(), from, ['peer', 'passive'], true);
         if (a === undefined && pkt.mode === MODE.SYMMETRIC_ACTIVE) {
-          const authOk =
-            !this.config.requireAuthForMobilise || checkAuth(pkt, this.keyRing, undefined) === 'ok';
-          if (this.config.allowPassive && authOk) {
-            const cfg = defaultSourceConfig(from.address, from.port, 'passive');
-            // Follow the active peer's poll interval (RFC 5905: a passive peer polls at min(hpoll, ppoll)).
-            cfg.minpoll = clampPoll(pkt.poll, POLL_LIMIT_LOW, MAXPOLL);
-            cfg.maxpoll = Math.max(cfg.minpoll, cfg.maxpoll);
-            if (pkt.mac !== null) cfg.key = pkt.mac.keyId;
-            const { id, actions: added } = this.addSource(raw, cfg, true);
-            actions.push(...added);
-            a = this.assocs.get(id);
-          } else {
+          if (this.config.allowPassive && this.mobiliseAuthOk(pkt))
+            a = this.mobilise(raw, pkt, from, 'passive', actions);
+          else {
             // No association: answer statelessly in mode 2 (RFC 5905 dispatch table).
-            this.answer(raw, txRaw, pkt, bytes.length, from, to, actions);
+            actions.push(answer(this.answering(raw), raw, txRaw, pkt, bytes.length, from, to));
             break;
           }
         }
@@ -280,18 +202,9 @@ export class NtpSystem implements NtpEngine {
         break;
       }
       case MODE.BROADCAST: {
-        let a = this.findAssoc(from, ['broadcast-client'], false);
-        if (a === undefined && this.config.broadcastClient) {
-          const authOk =
-            !this.config.requireAuthForMobilise || checkAuth(pkt, this.keyRing, undefined) === 'ok';
-          if (authOk) {
-            const cfg = defaultSourceConfig(from.address, from.port, 'broadcast-client');
-            if (pkt.mac !== null) cfg.key = pkt.mac.keyId;
-            const { id, actions: added } = this.addSource(raw, cfg, true);
-            actions.push(...added);
-            a = this.assocs.get(id);
-          }
-        }
+        let a = findAssoc(this.assocs.values(), from, ['broadcast-client'], false);
+        if (a === undefined && this.config.broadcastClient && this.mobiliseAuthOk(pkt))
+          a = this.mobilise(raw, pkt, from, 'broadcast-client', actions);
         if (a === undefined) this.emit({ kind: 'reject', sourceId: null, reason: 'unexpected broadcast' });
         else this.runAssoc(raw, a, a.receive(raw, pkt), actions, to);
         break;
@@ -300,6 +213,31 @@ export class NtpSystem implements NtpEngine {
         this.emit({ kind: 'reject', sourceId: null, reason: `mode ${pkt.mode} not handled` });
     }
     return this.finish(raw, actions);
+  }
+
+  /** Mobilisation needs a valid MAC unless the configuration waives it. */
+  private mobiliseAuthOk(pkt: NtpPacket): boolean {
+    return !this.config.requireAuthForMobilise || checkAuth(pkt, this.keyRing, undefined) === 'ok';
+  }
+
+  /** Mobilises an ephemeral association for an unconfigured symmetric-active or broadcast server. */
+  private mobilise(
+    raw: RawTime,
+    pkt: NtpPacket,
+    from: Endpoint,
+    mode: 'passive' | 'broadcast-client',
+    actions: Action[],
+  ): Association | undefined {
+    const cfg = defaultSourceConfig(from.address, from.port, mode);
+    if (mode === 'passive') {
+      // Follow the active peer's poll interval (RFC 5905: a passive peer polls at min(hpoll, ppoll)).
+      cfg.minpoll = clampPoll(pkt.poll, POLL_LIMIT_LOW, MAXPOLL);
+      cfg.maxpoll = Math.max(cfg.minpoll, cfg.maxpoll);
+    }
+    if (pkt.mac !== null) cfg.key = pkt.mac.keyId;
+    const { id, actions: added } = this.addSource(raw, cfg, true);
+    actions.push(...added);
+    return this.assocs.get(id);
   }
 
   handleTimer(raw: RawTime): Action[] {
@@ -311,7 +249,7 @@ export class NtpSystem implements NtpEngine {
     for (const b of this.broadcasters) {
       if (b.nextAt !== null && b.nextAt <= raw) {
         const sent = b.fire(raw, this.leapControl.clock.served, this.serverState(raw), this.keyRing, (f) =>
-          this.allocTxId(f),
+          this.tx.alloc(f),
         );
         if (sent !== null)
           actions.push({ kind: 'send', to: { address: b.cfg.address, port: b.cfg.port }, ...sent });
@@ -322,23 +260,15 @@ export class NtpSystem implements NtpEngine {
   }
 
   handleTransmitted(txId: number, raw: RawTime): Action[] {
-    const f = this.pendingTx.get(txId);
-    if (f !== undefined) {
-      this.pendingTx.delete(txId);
-      f(raw);
-    }
+    this.tx.transmitted(txId, raw);
     return [];
   }
 
   addSource(raw: RawTime, cfg: SourceConfig, ephemeral = false): { id: string; actions: Action[] } {
-    let id = cfg.port === 123 ? cfg.address : `${cfg.address}:${cfg.port}`;
-    if (cfg.mode === 'passive') id = `passive:${id}`;
-    if (cfg.mode === 'broadcast-client') id = `bcast:${id}`;
-    if (this.assocs.has(id)) {
-      let n = 2;
-      while (this.assocs.has(`${id}#${n}`)) n++;
-      id = `${id}#${n}`;
-    }
+    let base = cfg.port === 123 ? cfg.address : `${cfg.address}:${cfg.port}`;
+    if (cfg.mode === 'passive') base = `passive:${base}`;
+    if (cfg.mode === 'broadcast-client') base = `bcast:${base}`;
+    const id = uniqueId(base, (x) => this.assocs.has(x));
     const a = new Association(id, { ...cfg }, this.ctx, ephemeral);
     this.assocs.set(id, a);
     this.verdicts.set(id, { verdict: 'pending', reason: 'no valid sample yet' });
@@ -381,55 +311,7 @@ export class NtpSystem implements NtpEngine {
 
   /** Serves NTS-protected requests with cookies of `jar` (null: no NTS service). */
   setNtsServer(jar: CookieJar | null): void {
-    this.ntsJar = jar;
-  }
-
-  /**
-   * NTS server (RFC 8915 section 5.7): a request with NTS fields is answered only authenticated
-   * (the context returned, for ntsSeal), with an NTS NAK when its cookie is unusable, or not at all
-   * ('done'); it never gets a plain answer. null: a plain NTP request.
-   */
-  private ntsCheck(
-    raw: RawTime,
-    pkt: NtpPacket,
-    bytes: Uint8Array,
-    from: Endpoint,
-    to: Endpoint | undefined,
-    actions: Action[],
-  ): NtsServerContext | 'done' | null {
-    if (!pkt.extensions.some((e) => e.type === EF.COOKIE || e.type === EF.AUTHENTICATOR)) return null;
-    this.ntsServer.requests++;
-    const jar = this.ntsJar;
-    if (jar === null) {
-      this.ntsServer.rejected++;
-      this.emit({ kind: 'reject', sourceId: null, reason: 'nts: not an NTS server' });
-      return 'done';
-    }
-    const v = verifyNtsRequest(bytes, jar);
-    if (v.ok) return v.context;
-    if (v.nakUniqueId !== undefined) {
-      const now = toTimestamp(this.leapControl.clock.served.read(raw));
-      const header = buildServerResponse(pkt, this.serverState(raw), now, BigInt.asUintN(64, now + 1n));
-      const act: Action = { kind: 'send', to: from, bytes: buildNtsNak(header, v.nakUniqueId) };
-      if (to !== undefined) act.from = to;
-      actions.push(act);
-      this.ntsServer.naks++;
-    } else this.ntsServer.rejected++;
-    this.emit({ kind: 'reject', sourceId: null, reason: `nts: ${v.code}` });
-    return 'done';
-  }
-
-  /** Replaces the plain response `answer()` just queued by its NTS-protected form. */
-  private ntsSeal(actions: Action[], ctx: NtsServerContext): void {
-    const last = actions[actions.length - 1];
-    const jar = this.ntsJar;
-    if (last === undefined || last.kind !== 'send' || jar === null) return;
-    const d = decodePacket(last.bytes);
-    if (!d.ok) return;
-    last.bytes = buildNtsResponse(d.packet, ctx, jar, this.randomBytes);
-    // The authenticator covers the header: the host must not rewrite the transmit timestamp.
-    if ('transmitAt' in last) delete last.transmitAt;
-    this.ntsServer.responses++;
+    this.nts.jar = jar;
   }
 
   // ---------------------------------------------------------------------------------------------
@@ -441,21 +323,10 @@ export class NtpSystem implements NtpEngine {
    * every 2^poll s (the timer it asks for includes the refclock polls). Throws on an invalid config.
    */
   addRefclock(raw: RawTime, cfg: RefclockConfig): { id: string; actions: Action[] } {
-    const errs = validateRefclockConfig(cfg);
-    if (errs.length > 0)
-      throw new RangeError(`refclock ${cfg.refid}: ${errs.map((e) => e.message).join('; ')}`);
-    let id = cfg.refid;
-    if (this.assocs.has(id) || this.refclocks.has(id)) {
-      let n = 2;
-      while (this.assocs.has(`${id}#${n}`) || this.refclocks.has(`${id}#${n}`)) n++;
-      id = `${id}#${n}`;
-    }
-    const r = new RefclockSource(id, cfg);
-    this.refclocks.set(id, r);
-    this.verdicts.set(id, { verdict: 'pending', reason: 'no filtered sample yet' });
-    r.start(raw);
-    this.emit({ kind: 'source-added', sourceId: id });
-    return { id, actions: this.finish(raw, []) };
+    const r = this.refclocks.add(raw, cfg, (x) => this.assocs.has(x));
+    this.verdicts.set(r.id, { verdict: 'pending', reason: 'no filtered sample yet' });
+    this.emit({ kind: 'source-added', sourceId: r.id });
+    return { id: r.id, actions: this.finish(raw, []) };
   }
 
   /** One reading of a reference clock (see `RefclockSample`). Due refclock polls run here too. */
@@ -470,14 +341,7 @@ export class NtpSystem implements NtpEngine {
     id: string,
     sample: RefclockSample,
   ): SampleResult | { ok: false; reason: 'unknown-refclock' } {
-    const r = this.refclocks.get(id);
-    if (r === undefined) return { ok: false, reason: 'unknown-refclock' };
-    let lock: LockReference | null = null;
-    if (r.cfg.lock !== undefined) {
-      const l = this.refclocks.get(r.cfg.lock);
-      if (l !== undefined) lock = { sample: l.lastSample(), interval: l.driverInterval() };
-    }
-    return r.addSample(sample, this.leapControl.clock.utc, lock);
+    return this.refclocks.sample(id, sample, this.leapControl.clock.utc);
   }
 
   /** The reference clock object for an id (tests, the daemon's driver loop). */
@@ -487,51 +351,27 @@ export class NtpSystem implements NtpEngine {
 
   /** Ids of the reference clocks (the host runs one driver per entry; `refclock(id).cfg` has its config). */
   refclockIds(): string[] {
-    return [...this.refclocks.keys()];
+    return this.refclocks.ids();
   }
 
   private pollRefclocks(raw: RawTime): void {
-    let updated = false;
-    for (const r of this.refclocks.values()) {
-      if (r.nextPoll === null || r.nextPoll > raw) continue;
-      const wasReachable = r.reach !== 0;
-      if (r.poll(raw)) {
-        updated = true;
-        if (!wasReachable) this.emit({ kind: 'reachable', sourceId: r.id });
-      } else if (wasReachable && r.reach === 0) {
-        this.emit({ kind: 'unreachable', sourceId: r.id });
-        updated = true;
-      }
-    }
-    if (updated) this.mitigate(raw);
-  }
-
-  private refclockFitness(r: RefclockSource, raw: RawTime): Verdict | null {
-    if (r.cfg.noselect) return { verdict: 'noselect', reason: 'configured noselect' };
-    if (r.reach === 0) return { verdict: 'unreachable', reason: 'no good sample in the last 8 polls' };
-    if (r.output() === null) return { verdict: 'pending', reason: 'waiting for a filtered sample' };
-    if (r.leap === 3) return { verdict: 'unsynchronised', reason: 'reference is unsynchronised (leap 3)' };
-    if (r.stratum >= this.config.maxStratum || r.stratum >= 16)
-      return {
-        verdict: 'bad-stratum',
-        reason: `stratum ${r.stratum} not below ${Math.min(16, this.config.maxStratum)}`,
-      };
-    const dist = r.rootDistance(raw);
-    const limit = this.config.maxDistance + PHI * 2 ** this.deps.discipline.pollExponent();
-    if (dist > limit)
-      return {
-        verdict: 'bad-distance',
-        reason: `root distance ${dist.toFixed(6)} s over ${limit.toFixed(3)} s`,
-      };
-    return null;
+    if (this.refclocks.poll(raw, (e) => this.emit(e))) this.mitigate(raw);
   }
 
   private peerFitness(p: Peer, raw: RawTime): Verdict | null {
-    return p instanceof RefclockSource ? this.refclockFitness(p, raw) : this.fitness(p, raw);
+    return fitness(p, candidateRules(p, this.deps.crypto), raw, {
+      config: this.config,
+      pollExponent: this.deps.discipline.pollExponent(),
+    });
   }
 
   // ---------------------------------------------------------------------------------------------
   // Internals
+
+  /** Every source of the selection. */
+  private peers(): Peer[] {
+    return [...this.assocs.values(), ...this.refclocks.values()];
+  }
 
   private emit(e: SystemEvent): void {
     this.events.push(e);
@@ -545,16 +385,6 @@ export class NtpSystem implements NtpEngine {
       this.sysPeer = null;
       this.emit({ kind: 'sys-peer', sourceId: null });
     }
-  }
-
-  private findAssoc(from: Endpoint, modes: SourceMode[], matchPort: boolean): Association | undefined {
-    let fallback: Association | undefined;
-    for (const a of this.assocs.values()) {
-      if (!modes.includes(a.cfg.mode) || a.cfg.address !== from.address) continue;
-      if (a.cfg.port === from.port) return a;
-      if (!matchPort) fallback = fallback ?? a;
-    }
-    return fallback;
   }
 
   private runAssoc(
@@ -597,465 +427,42 @@ export class NtpSystem implements NtpEngine {
           break;
       }
     }
-    // RFC 5905 clock_filter(): the system process runs only when the association is not in a burst,
-    // so that every source has its burst of samples before the first selection. When a burst ended
-    // with its last response lost, the samples it brought are used all the same at the next poll
-    // (ntpd runs the selection during bursts while unsynchronised; without this, a start-up burst
-    // whose last packet is lost leaves the clock waiting for the next new filter output, many polls
-    // later: 930 s instead of 70 s in the loss30 scenario, seed 4).
-    let burstLost = false;
-    if (a.inBurst) {
-      this.bursting.add(a.id);
-    } else if (this.bursting.delete(a.id)) {
-      this.burstEnded.add(a.id);
-    } else if (this.burstEnded.delete(a.id)) {
-      burstLost = a.selectEpoch > this.lastUpdateEpoch;
-    }
+    const burstLost = this.bursts.observe(a, this.lastUpdateEpoch);
     // While unsynchronised the system process also runs during a burst (ntpd does), at every new
     // sample once more than half of the sources have one: the initial offset is removed from the first
     // samples on, not at the end of the burst, and a lone early answer does not decide the time.
-    const run = updated && (!a.inBurst || (!this.synchronised && this.startupQuorum()));
-    if (run) this.burstEnded.delete(a.id);
+    const run = updated && (!a.inBurst || (!this.vars.synchronised && startupQuorum(this.peers())));
+    if (run) this.bursts.ran(a.id);
     if (run || burstLost || outs.some((o) => o.kind === 'event' && o.event.kind === 'unreachable'))
       this.mitigate(raw);
   }
 
-  /**
-   * Orphan mode (src/system/orphan.ts): with upstream sources (below the orphan stratum) only they are
-   * selected; without, the orphan parent is elected among the orphan-stratum servers and us. Returns
-   * the candidates to select from, or null when we are the orphan parent.
-   */
-  private orphanFilter(raw: RawTime, candidates: Peer[]): Peer[] | null {
-    const o = this.orphan;
-    if (o === null) return candidates;
-    const up = candidates.filter((p) => p.stratum < o.stratum);
-    const orphans = candidates.filter(
-      (p): p is Association => p instanceof Association && p.stratum === o.stratum,
-    );
-    for (const p of candidates)
-      if (p.stratum >= o.stratum)
-        this.verdicts.set(p.id, {
-          verdict: 'bad-stratum',
-          reason:
-            up.length > 0
-              ? `orphan-mode server (stratum ${p.stratum}): not used while upstream sources survive`
-              : `orphan child (stratum ${p.stratum})`,
-        });
-    if (up.length > 0) {
-      this.orphanSet(false, null);
-      return up;
-    }
-    const age = this.updateRaw === null ? 0 : Math.max(0, rawSeconds(raw) - rawSeconds(this.updateRaw));
-    const own =
-      this.updateRaw === null
-        ? Number.POSITIVE_INFINITY
-        : this.rootDelay / 2 + this.rootDispersion + PHI * age;
-    const local = orphans.find((a) => a.localAddress !== null)?.localAddress ?? '0.0.0.0';
-    const parent = electOrphanParent(
-      { id: '', distance: own, refid: addressRefid(local, this.deps.crypto) },
-      orphans.map((a) => ({
-        id: a.id,
-        distance: a.rootDelay / 2 + a.rootDispersion,
-        refid: addressRefid(a.cfg.address, this.deps.crypto),
-      })),
-    );
-    const p = parent === null ? undefined : orphans.find((a) => a.id === parent);
-    if (p === undefined) {
-      // Never synchronised: no time to offer the group.
-      this.orphanSet(Number.isFinite(own), null);
-      return Number.isFinite(own) ? null : [];
-    }
-    this.orphanSet(true, p.id);
-    return [p];
-  }
-
-  private orphanSet(active: boolean, parent: string | null): void {
-    const msg = this.orphan?.set(active, parent) ?? null;
-    if (msg !== null) this.emit({ kind: 'orphan', active, message: msg });
-  }
-
-  /** We serve as the orphan parent: orphan mode on, no parent to follow, synchronised before. */
-  private orphanParent(): boolean {
-    return (
-      this.orphan !== null && this.orphan.active && this.orphan.parent === null && this.updateRaw !== null
-    );
-  }
-
-  /** Sources that may take part in selection (not noselect), reachable or not. */
-  private selectableCount(): number {
-    let n = 0;
-    for (const p of [...this.assocs.values(), ...this.refclocks.values()]) if (!p.cfg.noselect) n++;
-    return n;
-  }
-
-  /** More than half of the selectable sources have a clock filter output. */
-  private startupQuorum(): boolean {
-    let all = 0;
-    let answered = 0;
-    for (const p of [...this.assocs.values(), ...this.refclocks.values()]) {
-      if (p.cfg.noselect) continue;
-      all++;
-      if (p.output() !== null) answered++;
-    }
-    return 2 * answered > all;
-  }
-
-  /**
-   * Synchronised, possibly in holdover: after the last system peer is lost we keep serving our
-   * variables with a root dispersion growing at PHI, until the root distance exceeds maxDistance.
-   */
-  private holdingOver(raw: RawTime): boolean {
-    if (!this.synchronised || this.stratum >= 16) return false;
-    if (this.sysPeer !== null || this.updateRaw === null) return true;
-    const age = Math.max(0, rawSeconds(raw) - rawSeconds(this.updateRaw));
-    return this.rootDelay / 2 + this.rootDispersion + PHI * age <= this.config.maxDistance;
-  }
-
   /** Our system variables as advertised to clients and peers. */
   serverState(raw: RawTime): ServerState {
-    const clock = this.leapControl.clock.served;
+    const v = this.vars;
     if (this.orphanParent() && this.orphan !== null) {
       // ntpd's orphan parent: the orphan stratum, refid 127.0.0.1, our holdover root distance (bounded).
-      const age = this.updateRaw === null ? 0 : Math.max(0, rawSeconds(raw) - rawSeconds(this.updateRaw));
+      const age = v.updateRaw === null ? 0 : Math.max(0, rawSeconds(raw) - rawSeconds(v.updateRaw));
       return {
         leap: this.leapControl.indicator(raw),
         stratum: this.orphan.stratum,
         precision: this.config.precision,
-        rootDelay: secondsToShort(this.rootDelay),
-        rootDispersion: secondsToShort(
-          Math.min(this.rootDispersion + PHI * age, this.config.maxDistance / 2),
-        ),
+        rootDelay: secondsToShort(v.rootDelay),
+        rootDispersion: secondsToShort(Math.min(v.rootDispersion + PHI * age, this.config.maxDistance / 2)),
         referenceId: REFID_ORPHAN,
-        referenceTimestamp: this.referenceTime === null ? 0n : toTimestamp(this.referenceTime),
+        referenceTimestamp: v.referenceTime === null ? 0n : toTimestamp(v.referenceTime),
       };
     }
-    if (this.holdingOver(raw)) {
-      const age = this.updateRaw === null ? 0 : Math.max(0, rawSeconds(raw) - rawSeconds(this.updateRaw));
-      return {
-        leap: this.leap === 3 ? 3 : this.leapControl.indicator(raw),
-        stratum: this.stratum,
-        precision: this.config.precision,
-        rootDelay: secondsToShort(this.rootDelay),
-        // Root dispersion grows at PHI since the last update (the bound stays honest between updates).
-        rootDispersion: secondsToShort(this.rootDispersion + PHI * age),
-        referenceId: this.refid,
-        referenceTimestamp: this.referenceTime === null ? 0n : toTimestamp(this.referenceTime),
-      };
-    }
-    if (this.config.localStratum !== null) {
-      return {
-        leap: this.leapControl.indicator(raw),
-        stratum: this.config.localStratum,
-        precision: this.config.precision,
-        rootDelay: 0,
-        rootDispersion: 0,
-        referenceId: refidFromString('LOCL'),
-        referenceTimestamp: toTimestamp(clock.read(raw)),
-      };
-    }
-    // Not synchronised: LI=3, stratum 16 (sent as 0 on the wire, RFC 5905 section 7.3) and refid INIT,
-    // as ntpd does, so clients see at once that we have no time to give.
-    return {
-      leap: 3,
-      stratum: 16,
-      precision: this.config.precision,
-      rootDelay: 0,
-      rootDispersion: 0,
-      referenceId: REFID_INIT,
-      referenceTimestamp: 0n,
-    };
-  }
-
-  private answer(
-    raw: RawTime,
-    txRaw: RawTime,
-    pkt: NtpPacket,
-    length: number,
-    from: Endpoint,
-    to: Endpoint | undefined,
-    actions: Action[],
-  ): void {
-    const clock = this.leapControl.clock.served;
-    const now = toTimestamp(clock.read(raw));
-    // The software transmit timestamp (basic mode): the host's reading as it started processing,
-    // at least one unit after the receive timestamp, so that the two always differ (RFC 9769
-    // clients rely on it). Interleaved clients get the precise one from handleTransmitted.
-    const xmt = txRaw > raw ? toTimestamp(clock.read(txRaw)) : now;
-    const res = this.server.respond(
-      pkt,
-      length,
-      from.address,
-      now,
-      BigInt.asUintN(64, xmt > now ? xmt : now + 1n),
-      this.serverState(raw),
-      this.keyRing,
-    );
-    const act: Action = { kind: 'send', to: from, bytes: res.bytes };
-    // A plain basic-mode response (no MAC, no extension fields): the host may refresh its transmit
-    // timestamp as it sends it (chrony does the same).
-    if (!res.interleaved && res.bytes.length === 48) act.transmitAt = 40;
-    if (to !== undefined) act.from = to;
-    if (res.wantsPrecise) {
-      const slot = res.slot;
-      const rx = res.rx;
-      act.txId = this.allocTxId((sentRaw) => {
-        this.server.transmitted(slot, rx, toTimestamp(this.leapControl.clock.served.read(sentRaw)) || 1n);
-      });
-    }
-    actions.push(act);
-  }
-
-  private finish(raw: RawTime, actions: Action[]): Action[] {
-    this.leapUpdate(raw, null);
-    for (const e of this.events) actions.push({ kind: 'event', event: e });
-    this.events = [];
-    let at: RawTime | null = null;
-    for (const a of this.assocs.values())
-      if (a.nextPoll !== null && (at === null || a.nextPoll < at)) at = a.nextPoll;
-    for (const b of this.broadcasters) if (b.nextAt !== null && (at === null || b.nextAt < at)) at = b.nextAt;
-    for (const r of this.refclocks.values())
-      if (r.nextPoll !== null && (at === null || r.nextPoll < at)) at = r.nextPoll;
-    const leapAt = this.leapControl.dueRaw(raw);
-    if (leapAt !== null && (at === null || leapAt < at)) at = leapAt;
-    if (at !== null && at !== this.lastTimer) {
-      this.lastTimer = at;
-      actions.push({ kind: 'timer', at: at < raw ? raw : at });
-    }
-    return actions;
-  }
-
-  /** Fitness of a source for selection (RFC 5905 section 11.2 / A.5.5 peer_unfit()). */
-  private fitness(a: Association, raw: RawTime): Verdict | null {
-    if (a.cfg.noselect) return { verdict: 'noselect', reason: 'configured noselect' };
-    if (a.stopped) return { verdict: 'unreachable', reason: `stopped by kiss code ${a.kod ?? ''}` };
-    if (a.reach === 0) return { verdict: 'unreachable', reason: 'no valid packet in the last 8 polls' };
-    if (a.calibrating && a.output() === null)
-      return { verdict: 'pending', reason: 'calibrating broadcast delay' };
-    if (a.output() === null) return { verdict: 'pending', reason: 'waiting for a valid sample' };
-    if (a.leap === 3) return { verdict: 'unsynchronised', reason: 'source is unsynchronised (leap 3)' };
-    if (a.stratum >= this.config.maxStratum || a.stratum >= 16)
-      return {
-        verdict: 'bad-stratum',
-        reason: `stratum ${a.stratum} not below ${Math.min(16, this.config.maxStratum)}`,
-      };
-    const dist = a.rootDistance(raw);
-    const limit = this.config.maxDistance + PHI * 2 ** this.deps.discipline.pollExponent();
-    if (dist > limit)
-      return {
-        verdict: 'bad-distance',
-        reason: `root distance ${dist.toFixed(6)} s over ${limit.toFixed(3)} s`,
-      };
-    if (
-      a.localAddress !== null &&
-      a.stratum > 1 &&
-      a.refid === addressRefid(a.localAddress, this.deps.crypto)
-    )
-      return { verdict: 'loop', reason: 'source is synchronised to us' };
-    return null;
-  }
-
-  /** The mitigation chain: selection, cluster, combine, clock update (RFC 5905 sections 11.2-11.3). */
-  private mitigate(raw: RawTime): void {
-    let candidates: Peer[] = [];
-    for (const a of [...this.assocs.values(), ...this.refclocks.values()]) {
-      const f = this.peerFitness(a, raw);
-      if (f === null) candidates.push(a);
-      else this.verdicts.set(a.id, f);
-    }
-    const orphaned = this.orphanFilter(raw, candidates);
-    if (orphaned === null) {
-      this.setSysPeer(null);
-      return;
-    }
-    candidates = orphaned;
-    const byId = new Map<string, Peer>(candidates.map((a) => [a.id, a]));
-    const sel = this.select(candidates, raw);
-    if (!sel.ok) {
-      for (const a of candidates)
-        this.verdicts.set(a.id, {
-          verdict: 'falseticker',
-          reason:
-            candidates.length < this.config.minSane
-              ? `fewer than ${this.config.minSane} selectable sources`
-              : `no majority of ${candidates.length} sources agrees`,
-        });
-      this.setSysPeer(null);
-      return;
-    }
-    for (const id of sel.falsetickers)
-      this.verdicts.set(id, {
-        verdict: 'falseticker',
-        reason: `outside the intersection [${sel.low.toFixed(6)}, ${sel.high.toFixed(6)}] s of ${sel.truechimers.length} truechimers`,
-      });
-    let truechimers = sel.truechimers.map((id) => byId.get(id)).filter((a): a is Peer => a !== undefined);
-    const cands = truechimers.map((a) => {
-      const o = a.output();
-      return {
-        id: a.id,
-        offset: this.offsetNow(a, raw),
-        jitter: o?.jitter ?? 0,
-        stratum: a.stratum,
-        rootDistance: a.rootDistance(raw),
-        prefer: a.cfg.prefer,
-      };
-    });
-    cands.sort((x, y) => merit(x, this.config.maxDistance) - merit(y, this.config.maxDistance));
-    const kept = cands.slice(0, this.config.maxClock);
-    for (const c of cands.slice(this.config.maxClock))
-      this.verdicts.set(c.id, { verdict: 'excess', reason: `beyond maxclock ${this.config.maxClock}` });
-    const cl = cluster(kept, this.config.minClock, this.config.maxDistance);
-    for (const id of cl.outliers)
-      this.verdicts.set(id, {
-        verdict: 'outlier',
-        reason: 'discarded by the cluster algorithm (largest selection jitter)',
-      });
-    truechimers = cl.survivors.map((id) => byId.get(id)).filter((a): a is Peer => a !== undefined);
-    this.leapUpdate(
-      raw,
-      truechimers.map((a) => a.leap),
-      this.selectableCount(),
-    );
-    if (truechimers.length === 0) {
-      this.setSysPeer(null);
-      return;
-    }
-    // System peer: a preferred survivor, else the current system peer while it survives (avoids
-    // clock hopping), else the survivor with the best merit.
-    const prefer = truechimers.find((a) => a.cfg.prefer);
-    const current = truechimers.find((a) => a.id === this.sysPeer);
-    const first = truechimers[0];
-    const peer = prefer ?? current ?? first;
-    if (peer === undefined) return;
-    for (const a of truechimers)
-      this.verdicts.set(
-        a.id,
-        a === peer
-          ? { verdict: 'sys-peer', reason: 'selected as system peer' }
-          : { verdict: 'combined', reason: `survivor combined with ${truechimers.length - 1} others` },
-      );
-    this.setSysPeer(peer.id);
-    const po = peer.output();
-    if (po === null) return;
-    // The survivors' offsets are combined at a common instant (now); the result is referred back to
-    // the system peer's sample, which is what the discipline gets (an offset measured then).
-    const peerNow = this.offsetNow(peer, raw);
-    const comb = combine(
-      truechimers.map((a) => ({ offset: this.offsetNow(a, raw), rootDistance: a.rootDistance(raw) })),
-      peerNow,
-    );
-    if (peer.selectEpoch <= this.lastUpdateEpoch) return;
-    this.lastUpdateEpoch = peer.selectEpoch;
-    this.clockUpdate(raw, peer, comb.offset + (po.offset - peerNow), comb.jitter);
-  }
-
-  /**
-   * A source's filter output offset referred to `raw` (now) through the corrections the discipline
-   * made to the clock since that sample was measured (`Discipline.offsetAt`). Filter outputs are of
-   * different ages (the clock filter keeps the lowest-delay of the last eight samples): while the clock
-   * is being slewed, an older sample measured against the clock before the correction would otherwise
-   * disagree with a fresh one by the correction made in between (the start-up transient: tens of ms).
-   */
-  private offsetNow(a: Peer, raw: RawTime): number {
-    const o = a.output();
-    if (o === null) return 0;
-    const d = this.deps.discipline;
-    if (d.offsetAt === undefined || o.raw === undefined || o.raw > raw) return o.offset;
-    return d.offsetAt(o.raw, o.offset, raw);
-  }
-
-  /**
-   * The intersection algorithm; with trusted refclocks (chrony `trust`) only they vote, and the other
-   * candidates are truechimers when their correctness interval overlaps the trusted intersection.
-   */
-  private select(candidates: Peer[], raw: RawTime): ReturnType<typeof intersect> {
-    const interval = (a: Peer) => ({
-      id: a.id,
-      offset: this.offsetNow(a, raw),
-      rootDistance: a.rootDistance(raw),
-    });
-    const trust = candidates.filter(trusted);
-    if (trust.length === 0) return intersect(candidates.map(interval), this.config.minSane);
-    const ts = intersect(trust.map(interval), 1);
-    if (!ts.ok) return intersect(candidates.map(interval), this.config.minSane);
-    const truechimers: string[] = [];
-    const falsetickers: string[] = [];
-    for (const c of candidates.map(interval)) {
-      if (c.offset + c.rootDistance < ts.low || c.offset - c.rootDistance > ts.high) falsetickers.push(c.id);
-      else truechimers.push(c.id);
-    }
-    if (truechimers.length < this.config.minSane) return { ...ts, ok: false, truechimers: [], falsetickers };
-    return { ...ts, truechimers, falsetickers };
-  }
-
-  private setSysPeer(id: string | null): void {
-    if (this.sysPeer !== id) {
-      if (this.sysPeer !== null) this.lastSysPeer = this.sysPeer;
-      this.sysPeer = id;
-      this.emit({ kind: 'sys-peer', sourceId: id });
-    }
-  }
-
-  /** RFC 5905 section 11.3 clock_update(). */
-  private clockUpdate(raw: RawTime, peer: Peer, offset: number, selJitter: number): void {
-    const po = peer.output();
-    if (po === null) return;
-    const jitter = Math.sqrt(po.jitter ** 2 + selJitter ** 2);
-    const rootDelay = peer.rootDelay + po.delay;
-    const measuredRaw = po.raw ?? raw;
-    const age = Math.max(0, rawSeconds(raw) - po.epoch);
-    const rootDispersion = Math.max(
-      MINDISP,
-      peer.rootDispersion + po.dispersion + jitter + PHI * age + Math.abs(po.offset),
-    );
-    const result = this.deps.discipline.update({
-      raw: measuredRaw,
-      now: raw,
-      offset,
-      jitter,
-      rootDelay,
-      rootDispersion,
-      poll: peer.hpoll,
-      sourceId: peer.id,
-    });
-    switch (result.kind) {
-      case 'step':
-        // (The clock-step event came from the clock's change listener.) RFC 5905: after a step
-        // every association restarts its filter; the system is unsynchronised
-        // until the next update.
-        for (const a of this.assocs.values()) a.clearAfterStep(raw);
-        for (const r of this.refclocks.values()) r.clearAfterStep(raw);
-        this.lastUpdateEpoch = Number.NEGATIVE_INFINITY;
-        this.stratum = 16;
-        this.leap = 3;
-        this.setSynchronised(false);
-        return;
-      case 'panic':
-        this.emit({ kind: 'clock-panic', offset: result.offset });
-        return;
-      case 'spike':
-        return;
-      case 'ignored':
-        if (this.deps.discipline.kind !== 'feedforward') return;
-        break;
-      case 'slew':
-        break;
-    }
+    const st = v.serverState(raw, this.sysPeer !== null);
     // The leap indicator we serve comes from the vote (LeapControl), not from the system peer.
-    this.leap = 0;
-    this.stratum = Math.min(16, peer.stratum + 1);
-    // RFC 5905 clock_update(): the refid is the system peer's address (IPv6: MD5 hash).
-    // A reference clock's refid is its four-character code (stratum 1: "GPS", "PPS", "SHM0").
-    this.refid =
-      peer instanceof RefclockSource
-        ? refidFromString(peer.cfg.refid)
-        : addressRefid(peer.cfg.address, this.deps.crypto);
-    this.referenceTime = this.leapControl.clock.utc.read(raw);
-    this.updateRaw = raw;
-    this.rootDelay = rootDelay;
-    this.rootDispersion = rootDispersion;
-    this.sysOffset = offset;
-    this.sysJitter = jitter;
-    this.setSynchronised(this.stratum < 16);
+    if (st.leap !== 3) st.leap = this.leapControl.indicator(raw);
+    return st;
+  }
+
+  /** We serve as the orphan parent: orphan mode on, no parent to follow, synchronised before. */
+  private orphanParent(): boolean {
+    const o = this.orphan;
+    return o !== null && o.active && o.parent === null && this.vars.updateRaw !== null;
   }
 
   /** Loads (or with null drops) the leap-second list the vote consults (src/time/leap-list.ts). */
@@ -1065,14 +472,12 @@ export class NtpSystem implements NtpEngine {
   }
 
   /** The leap vote and the clock layer; a leap carried out moves the in-flight exchanges onto UTC after it. */
-  private leapUpdate(raw: RawTime, survivors: number[] | null, electorate = 0): void {
+  private leapUpdate(raw: RawTime, survivors: number[] | null): void {
     // An unsynchronised clock's date says nothing about this month's leap (nor the list's expiry).
-    if (
-      !this.holdingOver(raw) &&
-      this.config.localStratum === null &&
-      this.leapControl.clock.scheduled() === null
-    )
-      return;
+    const synced = this.vars.holdingOver(raw, this.sysPeer !== null) || this.orphanParent();
+    if (!synced && this.config.localStratum === null && this.leapControl.clock.scheduled() === null) return;
+    let electorate = 0;
+    for (const p of this.peers()) if (!p.cfg.noselect) electorate++;
     const before = this.leapControl.clock.lastLeap();
     for (const e of this.leapControl.update(raw, survivors, electorate)) this.emit(e);
     const done = this.leapControl.clock.lastLeap();
@@ -1089,9 +494,164 @@ export class NtpSystem implements NtpEngine {
     return { ...x, tb: c.toContinuous(x.tb, x.tf), te: c.toContinuous(x.te, x.tf) };
   }
 
+  /** What `answer()` needs, with our state at `raw`. */
+  private answering(raw: RawTime): AnswerContext {
+    const clock = this.leapControl.clock.served;
+    return { server: this.server, clock, keys: this.keyRing, tx: this.tx, state: this.serverState(raw) };
+  }
+
+  private finish(raw: RawTime, actions: Action[]): Action[] {
+    this.leapUpdate(raw, null);
+    for (const e of this.events) actions.push({ kind: 'event', event: e });
+    this.events = [];
+    let at = this.refclocks.nextPoll();
+    for (const t of [
+      ...[...this.assocs.values()].map((a) => a.nextPoll),
+      ...this.broadcasters.map((b) => b.nextAt),
+      this.leapControl.dueRaw(raw),
+    ])
+      if (t !== null && (at === null || t < at)) at = t;
+    if (at !== null && at !== this.lastTimer) {
+      this.lastTimer = at;
+      actions.push({ kind: 'timer', at: at < raw ? raw : at });
+    }
+    return actions;
+  }
+
+  /** The mitigation chain: selection, cluster, combine, clock update (RFC 5905 sections 11.2-11.3). */
+  private mitigate(raw: RawTime): void {
+    let entries: Entry<Peer>[] = this.peers().map((p) => ({
+      source: p,
+      rules: candidateRules(p, this.deps.crypto),
+    }));
+    const env = {
+      config: this.config,
+      pollExponent: this.deps.discipline.pollExponent(),
+      sysPeer: this.sysPeer,
+      offsetNow: (c: Candidate, at: RawTime) => this.offsetNow(c, at),
+    };
+    if (this.orphan !== null) {
+      const o = this.orphanSelect(raw, entries, env);
+      if (o === null) {
+        this.setSysPeer(null);
+        return;
+      }
+      entries = o;
+    }
+    const m = mitigate(entries, raw, env);
+    for (const [id, v] of m.verdicts) this.verdicts.set(id, v);
+    if (m.survivors !== null)
+      this.leapUpdate(
+        raw,
+        m.survivors.map((p) => p.leap),
+      );
+    this.setSysPeer(m.sysPeer?.id ?? null);
+    const peer = m.sysPeer;
+    if (peer === null || m.update === null || peer.selectEpoch <= this.lastUpdateEpoch) return;
+    this.lastUpdateEpoch = peer.selectEpoch;
+    this.clockUpdate(raw, peer, m.update.offset, m.update.jitter);
+  }
+
+  /** Orphan mode (src/system/orphan.ts): the entries to select from, or null when we are the orphan parent. */
+  private orphanSelect(
+    raw: RawTime,
+    entries: Entry<Peer>[],
+    env: Parameters<typeof mitigate>[2],
+  ): Entry<Peer>[] | null {
+    const o = this.orphan;
+    if (o === null) return entries;
+    const v = this.vars;
+    const age = v.updateRaw === null ? 0 : Math.max(0, rawSeconds(raw) - rawSeconds(v.updateRaw));
+    const own =
+      v.updateRaw === null ? Number.POSITIVE_INFINITY : v.rootDelay / 2 + v.rootDispersion + PHI * age;
+    const local = [...this.assocs.values()].find((a) => a.localAddress !== null)?.localAddress ?? '0.0.0.0';
+    const r = orphanEntries(
+      entries,
+      (e) => fitness(e.source, e.rules, raw, env) === null,
+      o.stratum,
+      { id: '', distance: own, refid: addressRefid(local, this.deps.crypto) },
+      (a) => addressRefid(a.cfg.address, this.deps.crypto),
+    );
+    for (const [id, verdict] of r.verdicts) this.verdicts.set(id, verdict);
+    const msg = o.set(r.active, r.parent);
+    if (msg !== null) this.emit({ kind: 'orphan', active: r.active, message: msg });
+    return r.entries;
+  }
+
+  /**
+   * A source's filter output offset referred to `raw` (now) through the corrections the discipline
+   * made to the clock since that sample was measured (`Discipline.offsetAt`). Filter outputs are of
+   * different ages (the clock filter keeps the lowest-delay of the last eight samples): while the clock
+   * is being slewed, an older sample measured against the clock before the correction would otherwise
+   * disagree with a fresh one by the correction made in between (the start-up transient: tens of ms).
+   */
+  private offsetNow(a: Candidate, raw: RawTime): number {
+    const o = a.output();
+    if (o === null) return 0;
+    const d = this.deps.discipline;
+    if (d.offsetAt === undefined || o.raw === undefined || o.raw > raw) return o.offset;
+    return d.offsetAt(o.raw, o.offset, raw);
+  }
+
+  private setSysPeer(id: string | null): void {
+    if (this.sysPeer !== id) {
+      if (this.sysPeer !== null) this.lastSysPeer = this.sysPeer;
+      this.sysPeer = id;
+      this.emit({ kind: 'sys-peer', sourceId: id });
+    }
+  }
+
+  /** RFC 5905 section 11.3 clock_update(). */
+  private clockUpdate(raw: RawTime, peer: Peer, offset: number, selJitter: number): void {
+    // While its filter fills after a clear, the peer is judged (and announced) by the dispersion of
+    // its real samples, not the empty stages' MAXDISP.
+    const filling = peer instanceof RefclockSource ? null : peer.filter.startupDispersion();
+    const sample = clockSample(peer, raw, offset, selJitter, filling);
+    if (sample === null) return;
+    const result = this.deps.discipline.update(sample);
+    switch (result.kind) {
+      case 'step':
+        // (The clock-step event came from the clock's change listener.) RFC 5905: after a step
+        // every association restarts its filter; the system is unsynchronised
+        // until the next update.
+        for (const a of this.assocs.values()) a.clearAfterStep(raw);
+        for (const r of this.refclocks.values()) r.clearAfterStep(raw);
+        this.lastUpdateEpoch = Number.NEGATIVE_INFINITY;
+        this.vars.stepped();
+        this.setSynchronised(false);
+        return;
+      case 'panic':
+        this.emit({ kind: 'clock-panic', offset: result.offset });
+        return;
+      case 'spike':
+        return;
+      case 'ignored':
+        if (this.deps.discipline.followsExchanges !== true) return;
+        break;
+      case 'slew':
+        break;
+    }
+    const stratum = Math.min(16, peer.stratum + 1);
+    this.vars.update(raw, {
+      leap: peer.leap,
+      stratum,
+      // RFC 5905 clock_update(): the refid is the system peer's address (IPv6: MD5 hash).
+      // A reference clock's refid is its four-character code (stratum 1: "GPS", "PPS", "SHM0").
+      refid:
+        peer instanceof RefclockSource
+          ? refidFromString(peer.cfg.refid)
+          : addressRefid(peer.cfg.address, this.deps.crypto),
+      rootDelay: sample.rootDelay,
+      rootDispersion: sample.rootDispersion,
+      offset,
+      jitter: sample.jitter,
+    });
+    this.setSynchronised(stratum < 16);
+  }
+
   private setSynchronised(on: boolean): void {
-    if (this.synchronised !== on) {
-      this.synchronised = on;
+    if (this.vars.synchronised !== on) {
+      this.vars.synchronised = on;
       this.emit({ kind: 'sync', synchronised: on });
     }
   }
@@ -1099,178 +659,50 @@ export class NtpSystem implements NtpEngine {
   // ---------------------------------------------------------------------------------------------
   // Snapshots
 
-  private sourceSnapshot(a: Association, raw: RawTime): SourceSnapshot {
-    const now = rawSeconds(raw);
-    const o = a.output();
-    const v = this.fitness(a, raw) ??
-      this.verdicts.get(a.id) ?? { verdict: 'pending', reason: 'not evaluated yet' };
-    const filter: FilterStage[] = a.filter.registers(now).map((s) => ({
-      offset: s.offset,
-      delay: s.delay,
-      dispersion: s.dispersion,
-      age: now - s.epoch,
-    }));
-    return {
-      id: a.id,
-      address: a.cfg.address,
-      port: a.cfg.port,
-      name: a.cfg.name ?? null,
-      mode: a.cfg.mode,
-      interleaved: a.interleaved,
-      xleave: a.cfg.xleave,
-      prefer: a.cfg.prefer,
-      noselect: a.cfg.noselect,
-      stratum: a.stratum,
-      refid: renderRefid(a.refid, a.stratum),
-      leap: a.leap,
-      version: a.version,
-      precision: a.precision,
-      rootDelay: a.rootDelay,
-      rootDispersion: a.rootDispersion,
-      poll: a.effectivePoll(),
-      peerPoll: a.ppoll,
-      reach: a.reach,
-      when: a.lastValid === null ? null : now - rawSeconds(a.lastValid),
-      offset: o?.offset ?? 0,
-      delay: o?.delay ?? 0,
-      dispersion: o === null ? 16 : Math.min(16, o.dispersion + PHI * Math.max(0, now - o.epoch)),
-      jitter: o?.jitter ?? 0,
-      rootDistance: a.rootDistance(raw),
-      filter,
-      verdict: v.verdict,
-      verdictReason: v.reason,
-      auth: a.auth,
-      authMethod: a.cfg.nts === true ? 'nts' : a.cfg.key !== undefined ? 'symmetric' : 'none',
-      ...(a.cfg.nts === true
-        ? {
-            nts: {
-              session: a.hasNtsSession,
-              cookies: a.ntsCookies() ?? 0,
-              keRequests: a.ntsKeRequests,
-              naks: a.ntsNaks,
-              authFailures: a.ntsAuthFailures,
-            },
-          }
-        : {}),
-      keyId: a.cfg.key ?? null,
-      kod: a.kod,
-      rejected: { ...a.rejected },
-      packetsSent: a.packetsSent,
-      packetsReceived: a.packetsReceived,
-    };
-  }
-
-  private refclockSnapshot(r: RefclockSource, raw: RawTime): SourceSnapshot {
-    const now = rawSeconds(raw);
-    const o = r.output();
-    const v = this.refclockFitness(r, raw) ??
-      this.verdicts.get(r.id) ?? { verdict: 'pending', reason: 'not evaluated yet' };
-    return {
-      id: r.id,
-      address: r.cfg.parameter,
-      port: 0,
-      name: `${r.cfg.driver} ${r.cfg.parameter}`.trim(),
-      mode: 'refclock',
-      interleaved: false,
-      xleave: false,
-      prefer: r.cfg.prefer,
-      noselect: r.cfg.noselect,
-      stratum: r.stratum,
-      refid: r.cfg.refid,
-      leap: r.leap,
-      version: 4,
-      precision: Math.ceil(Math.log2(r.cfg.precision)),
-      rootDelay: 0,
-      rootDispersion: 0,
-      poll: r.cfg.poll,
-      peerPoll: r.cfg.dpoll,
-      reach: r.reach,
-      when: r.lastValid === null ? null : now - rawSeconds(r.lastValid),
-      offset: o?.offset ?? 0,
-      delay: o?.delay ?? 0,
-      dispersion: o === null ? 16 : Math.min(16, o.dispersion + PHI * Math.max(0, now - o.epoch)),
-      jitter: o?.jitter ?? 0,
-      rootDistance: r.rootDistance(raw),
-      filter: r.history.map((h) => ({
-        offset: h.offset,
-        delay: r.cfg.delay,
-        dispersion: h.dispersion,
-        age: now - h.epoch,
-      })),
-      verdict: v.verdict,
-      verdictReason: v.reason,
-      auth: 'none',
-      keyId: null,
-      kod: null,
-      rejected: { ...r.rejected },
-      packetsSent: 0,
-      packetsReceived: r.samplesAccepted,
-      refclock: {
-        driver: r.cfg.driver,
-        parameter: r.cfg.parameter,
-        lock: r.cfg.lock ?? null,
-        trust: r.cfg.trust,
-        pulse: r.cfg.pulse,
-        samples: r.filter.size,
-        lastSampleOffset: r.lastSample()?.offset ?? null,
-      },
-    };
+  /** The verdict shown for a source: unfit now, else the last selection's. */
+  private shownVerdict(p: Peer, raw: RawTime): Verdict {
+    return (
+      this.peerFitness(p, raw) ??
+      this.verdicts.get(p.id) ?? { verdict: 'pending', reason: 'not evaluated yet' }
+    );
   }
 
   snapshot(raw: RawTime): SystemSnapshot {
-    const d = this.deps.discipline.snapshot(raw);
-    const clock = this.deps.discipline.clock;
-    const st = this.serverState(raw);
-    const rootDelay = st.rootDelay / 65536;
-    const rootDispersion = st.rootDispersion / 65536;
-    const sources = [...this.assocs.values()].map((a) => this.sourceSnapshot(a, raw));
-    for (const r of this.refclocks.values()) sources.push(this.refclockSnapshot(r, raw));
-    const synced = this.holdingOver(raw) || this.config.localStratum !== null || this.orphanParent();
+    const sources = [...this.assocs.values()].map((a) =>
+      associationSnapshot(a, raw, this.shownVerdict(a, raw)),
+    );
+    for (const r of this.refclocks.values())
+      sources.push(refclockSnapshot(r, raw, this.shownVerdict(r, raw)));
     const utcNow = this.leapControl.clock.utc.read(raw);
-    return {
-      time: Number(ntpTimeToUnixNs(this.leapControl.clock.served.read(raw))) / 1e9,
-      clock: this.deps.discipline.kind,
-      clockState: d.state,
-      synchronised: synced,
-      leap: st.leap,
-      stratum: st.stratum,
-      refid: renderRefid(st.referenceId, st.stratum),
-      referenceTime: this.referenceTime === null ? null : Number(ntpTimeToUnixNs(this.referenceTime)) / 1e9,
-      rootDelay,
-      rootDispersion,
-      rootDistance: rootDelay / 2 + rootDispersion,
-      offset: d.offset,
-      frequencyPpm: d.frequencyPpm,
-      jitter: this.synchronised ? this.sysJitter : d.jitter,
-      wander: d.wander,
-      poll: d.poll,
+    const o = this.orphan;
+    const snap = systemSnapshot(raw, {
+      discipline: this.deps.discipline,
+      clock: this.leapControl.clock.served,
       precision: this.config.precision,
-      errorBound: clock.errorBound(raw),
+      state: this.serverState(raw),
+      synchronised:
+        this.vars.holdingOver(raw, this.sysPeer !== null) ||
+        this.config.localStratum !== null ||
+        this.orphanParent(),
+      vars: this.vars,
       sysPeer: this.sysPeer,
       sources,
-      leapPending: this.leapControl.pending(),
-      taiUtc: this.leapControl.vote.taiUtc(utcNow),
-      leapMode: this.leapControl.clock.mode,
-      smearing: this.leapControl.clock.smearing(raw),
-      orphan:
-        this.orphan === null
-          ? null
-          : { stratum: this.orphan.stratum, active: this.orphan.active, parent: this.orphan.parent },
       extra: {
-        combinedOffset: this.sysOffset,
+        combinedOffset: this.vars.offset,
         serverRequests: this.server.requests,
         serverResponses: this.server.responses,
         interleavedResponses: this.server.interleavedResponses,
         interleavedTableEntries: this.server.table.count(),
-        ...(this.ntsJar === null
-          ? {}
-          : {
-              ntsServerRequests: this.ntsServer.requests,
-              ntsServerResponses: this.ntsServer.responses,
-              ntsServerNaks: this.ntsServer.naks,
-              ntsServerRejected: this.ntsServer.rejected,
-            }),
+        ...this.nts.extra(),
       },
+    });
+    return {
+      ...snap,
+      leapPending: this.leapControl.pending(),
+      taiUtc: this.leapControl.vote.taiUtc(utcNow),
+      leapMode: this.leapControl.clock.mode,
+      smearing: this.leapControl.clock.smearing(raw),
+      orphan: o === null ? null : { stratum: o.stratum, active: o.active, parent: o.parent },
     };
   }
 

@@ -2,21 +2,10 @@ import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import fc from 'fast-check';
 import { allowedResponseLength, type GuardDecision, ServerGuard } from '../../src/serve/index.js';
+import { seeded } from '../../src/sim/rng.js';
 
 const S = 1_000_000_000n; // raw counter units per second
 const ep = (address: string, port = 123) => ({ address, port });
-
-/** A seeded generator for the leak decision (mulberry32). */
-function seeded(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 describe('ServerGuard access and length', () => {
   it('serves everybody by default and drops short datagrams', () => {
