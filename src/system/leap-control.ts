@@ -3,14 +3,16 @@
  * (src/clock/leap.ts), decides the leap indicator we serve, and reports what it did as events.
  */
 import { type LeapClock, type LeapExecution, LeapClock as LeapLayer, type LeapMode } from '../clock/leap.js';
-import type { LocalClock, RawTime } from '../clock/types.js';
+import type { LocalClock, RawExchange, RawTime } from '../clock/types.js';
 import type { LeapList } from '../time/leap-list.js';
 import {
   durationToSeconds,
   formatNtpTime,
+  type NtpDuration,
   type NtpTime,
   ntpTimeToUnixNs,
   ONE_SECOND,
+  secondsToDuration,
 } from '../time/ntp-time.js';
 import { type LeapPending, LeapVote, type LeapVoteChange } from './leap.js';
 import type { LeapPendingSnapshot, SystemEvent } from './types.js';
@@ -142,6 +144,30 @@ export class LeapControl {
   indicator(raw: RawTime): number {
     if (this.clock.mode === 'smear') return 0;
     return this.vote.announce(this.clock.utc.read(raw));
+  }
+
+  /**
+   * `update` for the engine: `shift(by, before)` moves the local timestamps read before a leap's
+   * counter value onto the UTC after it (in-flight exchanges across the leap stay consistent).
+   */
+  engineUpdate(
+    raw: RawTime,
+    survivors: readonly number[] | null,
+    electorate: number,
+    shift: (by: NtpDuration, before: RawTime) => void,
+  ): SystemEvent[] {
+    const before = this.clock.lastLeap();
+    const events = this.update(raw, survivors, electorate);
+    const done = this.clock.lastLeap();
+    if (done !== null && done !== before && done.step !== 0) shift(secondsToDuration(done.step), done.raw);
+    return events;
+  }
+
+  /** A raw exchange with the server's timestamps taken onto the discipline clock's (leap-free) timescale. */
+  continuous(x: RawExchange): RawExchange {
+    const c = this.clock;
+    if (c.lastLeap() === null && c.scheduled() === null) return x;
+    return { ...x, tb: c.toContinuous(x.tb, x.tf), te: c.toContinuous(x.te, x.tf) };
   }
 
   /** Counter value at which the scheduled leap falls due (to wake the engine then), or null. */

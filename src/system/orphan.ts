@@ -5,8 +5,43 @@
  * hash, as ntpd breaks them) follows it and serves one stratum below, so one orphan parent remains.
  */
 
+import { PHI } from '../algo/constants.js';
 import { Association } from '../assoc/association.js';
+import type { ServerState } from '../assoc/server.js';
+import { type RawTime, rawSeconds } from '../clock/types.js';
+import { toTimestamp } from '../time/ntp-time.js';
+import { secondsToShort } from '../time/short.js';
 import type { Verdict } from './mitigation.js';
+import type { SystemVariables } from './sysvars.js';
+
+/** ntpd's reference ID of an orphan parent: 127.0.0.1. */
+const REFID_ORPHAN = 0x7f000001;
+
+/** Our root distance at `raw` from the last clock update (Infinity: never synchronised). */
+export function ownRootDistance(v: SystemVariables, raw: RawTime): number {
+  if (v.updateRaw === null) return Number.POSITIVE_INFINITY;
+  return v.rootDelay / 2 + v.rootDispersion + PHI * Math.max(0, rawSeconds(raw) - rawSeconds(v.updateRaw));
+}
+
+/** What an orphan parent serves (ntpd's): the orphan stratum, refid 127.0.0.1, our holdover root values (bounded). */
+export function orphanServerState(
+  v: SystemVariables,
+  raw: RawTime,
+  stratum: number,
+  config: { precision: number; maxDistance: number },
+  leap: number,
+): ServerState {
+  const age = v.updateRaw === null ? 0 : Math.max(0, rawSeconds(raw) - rawSeconds(v.updateRaw));
+  return {
+    leap,
+    stratum,
+    precision: config.precision,
+    rootDelay: secondsToShort(v.rootDelay),
+    rootDispersion: secondsToShort(Math.min(v.rootDispersion + PHI * age, config.maxDistance / 2)),
+    referenceId: REFID_ORPHAN,
+    referenceTimestamp: v.referenceTime === null ? 0n : toTimestamp(v.referenceTime),
+  };
+}
 
 /** An orphan-stratum server seen as a source, or ourselves. */
 export interface OrphanCandidate {

@@ -26,7 +26,7 @@ import { bytesFromRandom, defaultSourceConfig, uniqueId } from './defaults.js';
 import { LeapControl } from './leap-control.js';
 import { type Candidate, clockSample, type Entry, fitness, mitigate, type Verdict } from './mitigation.js';
 import { NtsServer } from './nts-server.js';
-import { OrphanState, orphanEntries } from './orphan.js';
+import { OrphanState, orphanEntries, orphanServerState, ownRootDistance } from './orphan.js';
 import { Refclocks } from './refclocks.js';
 import type { SystemSnapshot } from './snapshot.js';
 import { associationSnapshot, refclockSnapshot, systemSnapshot } from './snapshot-build.js';
@@ -43,9 +43,6 @@ import type {
 } from './types.js';
 
 export { defaultSourceConfig, defaultSystemConfig } from './defaults.js';
-
-/** ntpd's reference ID of an orphan parent: 127.0.0.1. */
-const REFID_ORPHAN = 0x7f000001;
 
 export class NtpSystem implements NtpEngine {
   readonly config: SystemConfig;
@@ -418,7 +415,7 @@ export class NtpSystem implements NtpEngine {
           // Without a system peer (the last one was unreachable for a while), its exchanges still
           // count as the system peer's until the selection decides again.
           this.deps.discipline.exchange(
-            this.continuousExchange(o.exchange),
+            this.leapControl.continuous(o.exchange),
             this.sysPeer === a.id || (this.sysPeer === null && this.lastSysPeer === a.id),
           );
           break;
@@ -439,21 +436,15 @@ export class NtpSystem implements NtpEngine {
 
   /** Our system variables as advertised to clients and peers. */
   serverState(raw: RawTime): ServerState {
-    const v = this.vars;
-    if (this.orphanParent() && this.orphan !== null) {
-      // ntpd's orphan parent: the orphan stratum, refid 127.0.0.1, our holdover root distance (bounded).
-      const age = v.updateRaw === null ? 0 : Math.max(0, rawSeconds(raw) - rawSeconds(v.updateRaw));
-      return {
-        leap: this.leapControl.indicator(raw),
-        stratum: this.orphan.stratum,
-        precision: this.config.precision,
-        rootDelay: secondsToShort(v.rootDelay),
-        rootDispersion: secondsToShort(Math.min(v.rootDispersion + PHI * age, this.config.maxDistance / 2)),
-        referenceId: REFID_ORPHAN,
-        referenceTimestamp: v.referenceTime === null ? 0n : toTimestamp(v.referenceTime),
-      };
-    }
-    const st = v.serverState(raw, this.sysPeer !== null);
+    if (this.orphanParent() && this.orphan !== null)
+      return orphanServerState(
+        this.vars,
+        raw,
+        this.orphan.stratum,
+        this.config,
+        this.leapControl.indicator(raw),
+      );
+    const st = this.vars.serverState(raw, this.sysPeer !== null);
     // The leap indicator we serve comes from the vote (LeapControl), not from the system peer.
     if (st.leap !== 3) st.leap = this.leapControl.indicator(raw);
     return st;
@@ -476,22 +467,11 @@ export class NtpSystem implements NtpEngine {
     // An unsynchronised clock's date says nothing about this month's leap (nor the list's expiry).
     const synced = this.vars.holdingOver(raw, this.sysPeer !== null) || this.orphanParent();
     if (!synced && this.config.localStratum === null && this.leapControl.clock.scheduled() === null) return;
-    let electorate = 0;
-    for (const p of this.peers()) if (!p.cfg.noselect) electorate++;
-    const before = this.leapControl.clock.lastLeap();
-    for (const e of this.leapControl.update(raw, survivors, electorate)) this.emit(e);
-    const done = this.leapControl.clock.lastLeap();
-    if (done !== null && done !== before && done.step !== 0) {
-      const by = secondsToDuration(done.step);
-      for (const a of this.assocs.values()) a.shiftLocalTimes(by, done.raw);
-    }
-  }
-
-  /** A raw exchange with the server's timestamps taken onto the discipline clock's (leap-free) timescale. */
-  private continuousExchange(x: RawExchange): RawExchange {
-    const c = this.leapControl.clock;
-    if (c.lastLeap() === null && c.scheduled() === null) return x;
-    return { ...x, tb: c.toContinuous(x.tb, x.tf), te: c.toContinuous(x.te, x.tf) };
+    const electorate = this.peers().filter((p) => !p.cfg.noselect).length;
+    const events = this.leapControl.engineUpdate(raw, survivors, electorate, (by, before) => {
+      for (const a of this.assocs.values()) a.shiftLocalTimes(by, before);
+    });
+    for (const e of events) this.emit(e);
   }
 
   /** What `answer()` needs, with our state at `raw`. */
@@ -558,22 +538,17 @@ export class NtpSystem implements NtpEngine {
     entries: Entry<Peer>[],
     env: Parameters<typeof mitigate>[2],
   ): Entry<Peer>[] | null {
-    const o = this.orphan;
-    if (o === null) return entries;
-    const v = this.vars;
-    const age = v.updateRaw === null ? 0 : Math.max(0, rawSeconds(raw) - rawSeconds(v.updateRaw));
-    const own =
-      v.updateRaw === null ? Number.POSITIVE_INFINITY : v.rootDelay / 2 + v.rootDispersion + PHI * age;
+    if (this.orphan === null) return entries;
     const local = [...this.assocs.values()].find((a) => a.localAddress !== null)?.localAddress ?? '0.0.0.0';
     const r = orphanEntries(
       entries,
       (e) => fitness(e.source, e.rules, raw, env) === null,
-      o.stratum,
-      { id: '', distance: own, refid: addressRefid(local, this.deps.crypto) },
+      this.orphan.stratum,
+      { id: '', distance: ownRootDistance(this.vars, raw), refid: addressRefid(local, this.deps.crypto) },
       (a) => addressRefid(a.cfg.address, this.deps.crypto),
     );
     for (const [id, verdict] of r.verdicts) this.verdicts.set(id, verdict);
-    const msg = o.set(r.active, r.parent);
+    const msg = this.orphan.set(r.active, r.parent);
     if (msg !== null) this.emit({ kind: 'orphan', active: r.active, message: msg });
     return r.entries;
   }
