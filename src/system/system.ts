@@ -15,12 +15,12 @@ import { type ClockChange, type RawExchange, type RawTime, rawSeconds } from '..
 import type { CookieJar, NtsKeys } from '../nts/cookie.js';
 import { RefclockSource, type SampleResult } from '../refclock/source.js';
 import type { RefclockConfig, RefclockSample } from '../refclock/types.js';
+import { type Answer, type AnswerContext, answerRequest } from '../serve/answer.js';
 import type { LeapList } from '../time/leap-list.js';
-import { secondsToDuration, toTimestamp } from '../time/ntp-time.js';
-import { clampPoll, MAXPOLL, POLL_LIMIT_LOW, secondsToShort } from '../time/short.js';
+import { secondsToDuration } from '../time/ntp-time.js';
+import { clampPoll, MAXPOLL, POLL_LIMIT_LOW } from '../time/short.js';
 import { decodePacket, MODE, type NtpPacket } from '../wire/packet.js';
 import { refidFromString } from '../wire/refid.js';
-import { type AnswerContext, answer } from './answer.js';
 import { BurstWatch, candidateRules, findAssoc, type Peer, startupQuorum } from './candidates.js';
 import { bytesFromRandom, defaultSourceConfig, uniqueId } from './defaults.js';
 import { LeapControl } from './leap-control.js';
@@ -62,6 +62,8 @@ export class NtpSystem implements NtpEngine {
   /** The configured symmetric keys with the host's crypto provider. */
   private readonly keyRing: KeyRing;
   private readonly nts: NtsServer;
+  /** What the server decision (src/serve) needs to answer requests with this engine's clock and state. */
+  readonly answerContext: AnswerContext;
 
   /** System variables (RFC 5905 section 11.3). */
   private readonly vars: SystemVariables;
@@ -111,12 +113,17 @@ export class NtpSystem implements NtpEngine {
       allocTxId: (onSent) => this.tx.alloc(onSent),
       randomBytes: (n) => this.randomBytes(n),
     };
-    this.nts = new NtsServer({
-      read: (raw) => this.leapControl.clock.served.read(raw),
+    this.nts = new NtsServer();
+    this.answerContext = {
+      clock: this.leapControl.clock.served,
       serverState: (raw) => this.serverState(raw),
+      keys: this.keyRing,
+      responder: this.server,
+      ntsJar: () => this.nts.jar,
+      ntsStats: this.nts.stats,
       randomBytes: (n) => this.randomBytes(n),
-      emit: (e) => this.emit(e),
-    });
+      allocTxId: (onSent) => this.tx.alloc(onSent),
+    };
     this.unsubscribe = deps.discipline.clock.onChange((c) => this.onClockChange(c));
   }
 
@@ -165,13 +172,9 @@ export class NtpSystem implements NtpEngine {
     }
     const pkt = decoded.packet;
     switch (pkt.mode) {
-      case MODE.CLIENT: {
-        const nts = this.nts.check(raw, pkt, bytes, from, to, actions);
-        if (nts === 'done') break;
-        actions.push(answer(this.answering(raw), raw, txRaw, pkt, bytes.length, from, to));
-        if (nts !== null) this.nts.seal(actions, nts);
+      case MODE.CLIENT:
+        this.answer(raw, txRaw, pkt, bytes, from, to, actions);
         break;
-      }
       case MODE.SERVER: {
         const a = findAssoc(this.assocs.values(), from, ['server', 'broadcast-client'], true);
         if (a === undefined)
@@ -183,11 +186,11 @@ export class NtpSystem implements NtpEngine {
       case MODE.SYMMETRIC_PASSIVE: {
         let a = findAssoc(this.assocs.values(), from, ['peer', 'passive'], true);
         if (a === undefined && pkt.mode === MODE.SYMMETRIC_ACTIVE) {
-          if (this.config.allowPassive && this.mobiliseAuthOk(pkt))
+          if (this.packetTarget(pkt, from) === 'mobilise')
             a = this.mobilise(raw, pkt, from, 'passive', actions);
           else {
             // No association: answer statelessly in mode 2 (RFC 5905 dispatch table).
-            actions.push(answer(this.answering(raw), raw, txRaw, pkt, bytes.length, from, to));
+            this.answer(raw, txRaw, pkt, bytes, from, to, actions);
             break;
           }
         }
@@ -200,7 +203,7 @@ export class NtpSystem implements NtpEngine {
       }
       case MODE.BROADCAST: {
         let a = findAssoc(this.assocs.values(), from, ['broadcast-client'], false);
-        if (a === undefined && this.config.broadcastClient && this.mobiliseAuthOk(pkt))
+        if (a === undefined && this.packetTarget(pkt, from) === 'mobilise')
           a = this.mobilise(raw, pkt, from, 'broadcast-client', actions);
         if (a === undefined) this.emit({ kind: 'reject', sourceId: null, reason: 'unexpected broadcast' });
         else this.runAssoc(raw, a, a.receive(raw, pkt), actions, to);
@@ -212,9 +215,49 @@ export class NtpSystem implements NtpEngine {
     return this.finish(raw, actions);
   }
 
-  /** Mobilisation needs a valid MAC unless the configuration waives it. */
-  private mobiliseAuthOk(pkt: NtpPacket): boolean {
-    return !this.config.requireAuthForMobilise || checkAuth(pkt, this.keyRing, undefined) === 'ok';
+  /**
+   * Who takes a symmetric-active (mode 1) or broadcast (mode 5) packet from `from`: an existing
+   * association, a new one this packet would mobilise (`[system] allow-passive` /
+   * `broadcast-client`, authenticated when `require-auth-for-mobilise`), or nobody (a mode 1
+   * packet then gets the server's stateless mode 2 answer; a mode 5 packet is dropped).
+   */
+  packetTarget(pkt: NtpPacket, from: Endpoint): 'association' | 'mobilise' | 'none' {
+    const symmetric = pkt.mode === MODE.SYMMETRIC_ACTIVE;
+    const known = symmetric
+      ? findAssoc(this.assocs.values(), from, ['peer', 'passive'], true)
+      : findAssoc(this.assocs.values(), from, ['broadcast-client'], false);
+    if (known !== undefined) return 'association';
+    if (!(symmetric ? this.config.allowPassive : this.config.broadcastClient)) return 'none';
+    const authOk = !this.config.requireAuthForMobilise || checkAuth(pkt, this.keyRing, undefined) === 'ok';
+    return authOk ? 'mobilise' : 'none';
+  }
+
+  /** Answers a request (src/serve/answer.ts); a refusal is an event. */
+  private answer(
+    raw: RawTime,
+    txRaw: RawTime,
+    pkt: NtpPacket,
+    bytes: Uint8Array,
+    from: Endpoint,
+    to: Endpoint | undefined,
+    actions: Action[],
+  ): void {
+    const a = this.answerRequest(raw, txRaw, pkt, bytes, from, to);
+    if (a.kind === 'reply') actions.push(a.send);
+    const reason = a.kind === 'none' ? a.reason : a.nak;
+    if (reason !== undefined) this.emit({ kind: 'reject', sourceId: null, reason });
+  }
+
+  /** The answer to a request the server decision admitted (src/serve/answer.ts). */
+  answerRequest(
+    raw: RawTime,
+    now: RawTime,
+    pkt: NtpPacket,
+    bytes: Uint8Array,
+    from: Endpoint,
+    to: Endpoint | undefined,
+  ): Answer {
+    return answerRequest(this.answerContext, raw, now > raw ? now : raw, pkt, bytes, from, to);
   }
 
   /** Mobilises an ephemeral association for an unconfigured symmetric-active or broadcast server. */
@@ -472,12 +515,6 @@ export class NtpSystem implements NtpEngine {
       for (const a of this.assocs.values()) a.shiftLocalTimes(by, before);
     });
     for (const e of events) this.emit(e);
-  }
-
-  /** What `answer()` needs, with our state at `raw`. */
-  private answering(raw: RawTime): AnswerContext {
-    const clock = this.leapControl.clock.served;
-    return { server: this.server, clock, keys: this.keyRing, tx: this.tx, state: this.serverState(raw) };
   }
 
   private finish(raw: RawTime, actions: Action[]): Action[] {
