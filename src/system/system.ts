@@ -5,13 +5,12 @@
  * class.
  */
 
-import { PHI } from '../algo/constants.js';
 import { HuffPuff } from '../algo/huffpuff.js';
 import { type AssocContext, Association, type AssocOutput, type LocalStamp } from '../assoc/association.js';
 import { BroadcastServer } from '../assoc/broadcast.js';
 import { ServerResponder, type ServerState } from '../assoc/server.js';
 import { addressRefid, checkAuth, KeyRing } from '../assoc/util.js';
-import { type ClockChange, type RawExchange, type RawTime, rawSeconds } from '../clock/types.js';
+import type { ClockChange, RawTime } from '../clock/types.js';
 import type { CookieJar, NtsKeys } from '../nts/cookie.js';
 import { RefclockSource, type SampleResult } from '../refclock/source.js';
 import type { RefclockConfig, RefclockSample } from '../refclock/types.js';
@@ -496,7 +495,7 @@ export class NtpSystem implements NtpEngine {
   /** We serve as the orphan parent: orphan mode on, no parent to follow, synchronised before. */
   private orphanParent(): boolean {
     const o = this.orphan;
-    return o !== null && o.active && o.parent === null && this.vars.updateRaw !== null;
+    return o?.active === true && o.parent === null && this.vars.updateRaw !== null;
   }
 
   /** Loads (or with null drops) the leap-second list the vote consults (src/time/leap-list.ts). */
