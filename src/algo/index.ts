@@ -1,3 +1,4 @@
+/** The RFC 5905 algorithms: clock filter, selection, cluster, combine, huff-n'-puff. */
 export * from './cluster.js';
 export * from './combine.js';
 export * from './constants.js';

@@ -13,14 +13,14 @@ import { ClockFilter, type FilterOutput, type FilterSample } from '../algo/filte
 import { type RawTime, rawSeconds } from '../clock/types.js';
 import type { NtsKeys } from '../nts/cookie.js';
 import type { NtsRequest } from '../nts/ntp.js';
-import type { SourceConfig } from '../system/types.js';
 import { durationToSeconds, type NtpDuration, type NtpTime, toTimestamp } from '../time/ntp-time.js';
 import { shortToSeconds } from '../time/short.js';
 import { kissCode } from '../wire/kiss.js';
 import { emptyPacket, encodePacket, LEAP, MODE, type NtpPacket } from '../wire/packet.js';
 import { BroadcastClientState, finishCalibration, receiveBroadcast } from './broadcast-client.js';
-import { headerCheck, impossibleDelay } from './checks.js';
+import { type AssocReject, headerCheck, impossibleDelay } from './checks.js';
 import { ClientState, clientRequest, receiveServer } from './client.js';
+import type { SourceConfig } from './config.js';
 import { NtsClient } from './nts-client.js';
 import { PollProcess } from './poll.js';
 import { MAX_GROUP, receiveSymmetric, SymmetricState, symmetricPacket } from './symmetric.js';
@@ -63,6 +63,7 @@ export class Association {
   readonly filter: ClockFilter;
   /** Epoch (raw seconds) of the newest sample the clock filter passed on (RFC 5905 peer t). */
   selectEpoch = Number.NEGATIVE_INFINITY;
+  /** Rejected packets by check (AssocReject). */
   readonly rejected: Record<string, number> = {};
   packetsSent = 0;
   packetsReceived = 0;
@@ -124,7 +125,7 @@ export class Association {
   }
 
   /** Counts a rejected packet by check name. */
-  reject(reason: string): AssocOutput[] {
+  reject(reason: AssocReject): AssocOutput[] {
     this.rejected[reason] = (this.rejected[reason] ?? 0) + 1;
     return [{ kind: 'event', event: { kind: 'reject', sourceId: this.id, reason } }];
   }

@@ -8,9 +8,9 @@
  * that previous packet.
  */
 import type { LocalClock, RawTime } from '../clock/types.js';
-import type { BroadcastConfig } from '../system/types.js';
 import { toTimestamp } from '../time/ntp-time.js';
 import { emptyPacket, encodePacket, LEAP, MODE } from '../wire/packet.js';
+import type { BroadcastConfig } from './config.js';
 import type { ServerState } from './server.js';
 import { type KeyRing, sign } from './util.js';
 

@@ -25,6 +25,30 @@ import type { CryptoProvider } from '../wire/crypto.js';
 import { LEAP, type NtpPacket } from '../wire/packet.js';
 import { addressRefid } from './util.js';
 
+/** The header tests' names. */
+export type HeaderCheck = 'test6-unsynchronised' | 'test7-distance' | 'test12-loop';
+
+/** Why an association rejected a packet (the counters of `SourceSnapshot.rejected` are keyed by it). */
+export type AssocReject =
+  | 'test1-duplicate'
+  | 'test2-bogus'
+  | 'test3-invalid'
+  | 'crossed'
+  | 'auth'
+  | 'kod'
+  | HeaderCheck
+  | 'maxdelay'
+  | 'negative-delay'
+  | 'broadcast-old'
+  | 'popcorn-spike'
+  | 'mode'
+  | 'interleaved-bogus'
+  | 'interleaved-unsupported'
+  /** NTS: no request to match, an NTS NAK, or a failed check of the response (its code, kebab-case). */
+  | 'nts-no-request'
+  | 'nts-nak'
+  | `nts-${string}`;
+
 /**
  * Header tests (RFC 5905 section 9.2 / 13): null when the packet may give a sample, else the name of
  * the failed test. `localAddress`: where the packet arrived (for the loop test).
@@ -33,7 +57,7 @@ export function headerCheck(
   pkt: NtpPacket,
   localAddress: string | null,
   crypto: CryptoProvider,
-): string | null {
+): HeaderCheck | null {
   if (pkt.leap === LEAP.UNSYNC || pkt.stratum === 0 || pkt.stratum >= 16) return 'test6-unsynchronised';
   if (shortToSeconds(pkt.rootDelay) / 2 + shortToSeconds(pkt.rootDispersion) >= MAXDISP)
     return 'test7-distance';

@@ -1,3 +1,4 @@
+/** Associations (client, symmetric, broadcast client, NTS client), the server responder and broadcast server. */
 export * from './association.js';
 export * from './broadcast.js';
 export * from './server.js';

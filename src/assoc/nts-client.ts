@@ -6,6 +6,7 @@ import type { NtsKeys } from '../nts/cookie.js';
 import { NtsClientSession, type NtsRequest } from '../nts/ntp.js';
 import type { CryptoProvider } from '../wire/crypto.js';
 import type { NtpPacket } from '../wire/packet.js';
+import type { AssocReject } from './checks.js';
 import type { PollProcess } from './poll.js';
 import type { AssocOutput, SentPacket } from './types.js';
 import type { AuthResult } from './util.js';
@@ -15,7 +16,7 @@ export interface NtsHost {
   readonly id: string;
   auth: AuthResult;
   readonly polling: PollProcess;
-  reject(reason: string): AssocOutput[];
+  reject(reason: AssocReject): AssocOutput[];
 }
 
 export class NtsClient {

@@ -3,8 +3,8 @@
  * bursts, the next poll time, and the limits a kiss-o'-death sets.
  */
 import type { RawTime } from '../clock/types.js';
-import type { SourceConfig } from '../system/types.js';
 import { clampPoll } from '../time/short.js';
+import type { SourceConfig } from './config.js';
 import { secondsNs } from './types.js';
 
 /** Interval between the requests of a burst: 2 s, at most a quarter of the poll (chrony's rule). */

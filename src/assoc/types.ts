@@ -4,7 +4,6 @@
  */
 import type { LocalClock, RawExchange, RawTime } from '../clock/types.js';
 import type { NtsRequest } from '../nts/ntp.js';
-import type { SystemEvent } from '../system/types.js';
 import type { NtpTime } from '../time/ntp-time.js';
 import type { CryptoProvider } from '../wire/crypto.js';
 import type { ServerState } from './server.js';
@@ -38,9 +37,22 @@ export interface AssocContext {
   randomBytes(n: number): Uint8Array;
 }
 
+/** The events of an association (part of the engine's `SystemEvent`). */
+export type AssocEvent =
+  | { kind: 'reachable'; sourceId: string }
+  | { kind: 'unreachable'; sourceId: string }
+  | { kind: 'kod'; sourceId: string; code: string }
+  | { kind: 'reject'; sourceId: string | null; reason: string }
+  | { kind: 'interleaved'; sourceId: string; on: boolean }
+  /**
+   * An NTS source needs (new) keys and cookies: the host runs NTS-KE (with back-off) and hands the
+   * result to `NtpSystem.setNtsSession`. `reason`: 'no-session' | 'no-cookies' | 'nak'.
+   */
+  | { kind: 'nts-ke'; sourceId: string; reason: string };
+
 export type AssocOutput =
   | { kind: 'send'; bytes: Uint8Array; txId?: number }
-  | { kind: 'event'; event: SystemEvent }
+  | { kind: 'event'; event: AssocEvent }
   /** The clock filter produced a new peer offset: run the mitigation chain. */
   | { kind: 'update' }
   | { kind: 'exchange'; exchange: RawExchange }

@@ -1,9 +1,10 @@
 /** Small helpers shared by the association and server code: reference IDs and symmetric-key MACs. */
-import type { SymmetricKey } from '../system/types.js';
+
 import type { CryptoProvider } from '../wire/crypto.js';
 import { type MacKey, macKey, macSupported, signPacket, verifyPacketMac } from '../wire/mac.js';
 import type { NtpPacket } from '../wire/packet.js';
 import { refidFromAddress } from '../wire/refid.js';
+import type { SymmetricKey } from './config.js';
 
 /** Refid of a peer address (RFC 5905: IPv4 address, or the first 4 octets of the MD5 of an IPv6 address). */
 export function addressRefid(address: string, crypto: Pick<CryptoProvider, 'digest'>): number {

@@ -15,8 +15,13 @@ import { type NtsKeClientResult, nodeRandomBytes, ntsKeClient } from '../io/nts-
 import {
   fmtAddr,
   LOCAL_PRECISION,
+  loopbackWarmUp,
+  lowestDelay,
+  noReplyMessage,
   parseTarget,
+  type QueryFailure,
   type QuerySample,
+  type QuerySuccess,
   resolveHost,
   wallClockNs,
 } from '../io/udp-query.js';
@@ -32,7 +37,7 @@ import { unixNsToTimestamp } from '../time/ntp-time.js';
 import { computeExchange } from '../wire/exchange.js';
 import { emptyPacket, MODE } from '../wire/packet.js';
 import { checkServerResponse, type ResponseProblemCode } from '../wire/validate.js';
-import { parseQueryArgs, reportJson } from './query.js';
+import { parseQueryArgs, reportJson } from './query-args.js';
 
 export interface NtsQueryOptions {
   /** NTS-KE server host name (checked against its certificate). */
@@ -68,27 +73,10 @@ export interface NtsInfo {
   ntpPort: number;
 }
 
+/** The plain query's result with the NTS details; a failure says whether NTS-KE or NTP failed. */
 export type NtsQueryResult =
-  | {
-      ok: true;
-      address: string;
-      port: number;
-      best: QuerySample;
-      samples: QuerySample[];
-      sent: number;
-      rejections: NtsRejection[];
-      nts: NtsInfo;
-    }
-  | {
-      ok: false;
-      stage: 'ke' | 'ntp';
-      address: string | null;
-      port: number;
-      message: string;
-      rejections: NtsRejection[];
-      sent: number;
-      nts?: NtsInfo;
-    };
+  | (QuerySuccess<NtsRejection> & { nts: NtsInfo })
+  | (QueryFailure<NtsRejection> & { stage: 'ke' | 'ntp'; nts?: NtsInfo });
 
 const sleep = (ms: number) => new Promise<void>((r) => setTimeout(r, ms));
 
@@ -239,10 +227,7 @@ export async function ntsQuery(o: NtsQueryOptions): Promise<NtsQueryResult> {
     socket.close();
   }
   const base = { address: target.address, port: nts.ntpPort, rejections, sent };
-  const best = samples.reduce<QuerySample | undefined>(
-    (b, s) => (b === undefined || s.delay < b.delay ? s : b),
-    undefined,
-  );
+  const best = lowestDelay(samples);
   if (best !== undefined) return { ok: true, ...base, best, samples, nts };
   const why = rejections.find((r) => r.code !== 'WRONG_SOURCE');
   const err: Error | null = socketError;
@@ -251,7 +236,7 @@ export async function ntsQuery(o: NtsQueryOptions): Promise<NtsQueryResult> {
       ? `reply rejected: ${why.message}`
       : err !== null
         ? `network error talking to ${fmtAddr(target.address, nts.ntpPort)}: ${err.message}`
-        : `no reply from ${fmtAddr(target.address, nts.ntpPort)} within ${o.timeoutMs / 1000} s (${sent} request${sent === 1 ? '' : 's'} sent)`;
+        : noReplyMessage(target.address, nts.ntpPort, o.timeoutMs, sent);
   return { ok: false, stage: 'ntp', ...base, message, nts };
 }
 
@@ -277,29 +262,7 @@ async function warmUp(aead: number): Promise<void> {
     if (!r.ok) break;
     computeExchange(0n, unixNsToTimestamp(wallClockNs()), r.packet, LOCAL_PRECISION);
   }
-  const s = dgram.createSocket('udp4');
-  try {
-    await new Promise<void>((resolve, reject) => {
-      s.once('error', reject);
-      s.bind(0, '127.0.0.1', () => resolve());
-    });
-    const port = s.address().port;
-    for (let i = 0; i < 10; i++) {
-      const got = new Promise<boolean>((resolve) => {
-        const t = setTimeout(() => resolve(false), 100);
-        s.once('message', () => {
-          clearTimeout(t);
-          resolve(true);
-        });
-      });
-      s.send(new Uint8Array(48), port, '127.0.0.1');
-      if (!(await got)) break;
-    }
-  } catch {
-    // warm-up is best effort
-  } finally {
-    s.close();
-  }
+  await loopbackWarmUp();
 }
 
 function keFail(kePort: number, message: string): NtsQueryResult {

@@ -1,6 +1,6 @@
 /** The feed-forward clock (after RADclock): estimates from the raw exchanges of the system peer drive a `SoftwareClock`; see docs/clocks.md. */
 import { durationToSeconds, type NtpTime, secondsToDuration } from '../time/ntp-time.js';
-import { ExchangeHistory, type Stamp } from './ff-history.js';
+import { ExchangeHistory, type HistoryOptions, type Stamp } from './ff-history.js';
 import { PollAdapter } from './poll.js';
 import { MAX_SLEW_RATE, PHI, SoftwareClock } from './software-clock.js';
 import type {
@@ -82,10 +82,40 @@ const MIN_POOR = 8;
 /** Exchanges of each source kept to follow it when it becomes the system peer. */
 const RECENT = 16;
 
+/** Most sources whose histories are kept besides the followed one. */
+const MAX_SHADOWS = 16;
+
+/** A source's path history while it is not followed: its exchanges relative to its first one. */
+interface Shadow {
+  h: ExchangeHistory;
+  r0: RawTime;
+  s0: NtpTime;
+}
+
 export type FeedForwardState = 'UNSYNC' | 'WARMUP' | 'TRACKING' | 'FREEWHEEL';
 
 function mid(a: bigint, b: bigint): bigint {
   return a + (b - a) / 2n;
+}
+
+/** An exchange relative to a path's first one (counter r0, server time s0); null when invalid. */
+function stampOf(x: RawExchange, r0: RawTime, s0: NtpTime): Stamp | null {
+  const a = Number(x.ta - r0) / 1e9;
+  const f = Number(x.tf - r0) / 1e9;
+  const b = durationToSeconds(x.tb - s0);
+  const e = durationToSeconds(x.te - s0);
+  const srv = e - b;
+  if (!(srv >= 0) || f - a < 0) return null;
+  return {
+    c: (a + f) / 2,
+    s: (b + e) / 2,
+    crtt: f - a,
+    srv,
+    seg: 0,
+    tf: x.tf,
+    rootDelay: x.rootDelay,
+    rootDispersion: x.rootDispersion,
+  };
 }
 
 export class FeedForwardClock implements Discipline {
@@ -111,7 +141,13 @@ export class FeedForwardClock implements Discipline {
   private sourceId: string | null = null;
   private r0: RawTime = 0n;
   private s0: NtpTime = 0n;
-  private readonly h: ExchangeHistory;
+  private h: ExchangeHistory;
+  private readonly historyOptions: HistoryOptions;
+  /**
+   * The histories of the other sources, kept up to date from their exchanges: a source that becomes
+   * the system peer is followed from its own history instead of starting afresh.
+   */
+  private readonly shadows = new Map<string, Shadow>();
   private state: FeedForwardState = 'UNSYNC';
   private lastGood: number | null = null;
   /** Raw receive time of the last good exchange (survives path resets). */
@@ -150,21 +186,19 @@ export class FeedForwardClock implements Discipline {
     this.stept = st > 0 ? st : Number.POSITIVE_INFINITY;
     this.qualityFactor = opts.qualityFactor ?? 0.5;
     this.minQualityScale = opts.minQualityScale ?? 1e-6;
-    this.h = new ExchangeHistory(
-      {
-        rateWindow: opts.rateWindow ?? 4096,
-        localRateWindow: 2048,
-        offsetWindow: 1024,
-        wander: opts.wander ?? 1e-9,
-        floorFactor: opts.floorFactor ?? 0.1,
-        minNoise: opts.minNoise ?? 1e-6,
-        shiftWindow: Math.max(2, opts.shiftWindow ?? 16),
-        maxHistory: Math.max(16, opts.maxHistory ?? 4096),
-        qualityFactor: this.qualityFactor,
-        minQualityScale: this.minQualityScale,
-      },
-      1 + (opts.initialFrequencyPpm ?? 0) * 1e-6,
-    );
+    this.historyOptions = {
+      rateWindow: opts.rateWindow ?? 4096,
+      localRateWindow: 2048,
+      offsetWindow: 1024,
+      wander: opts.wander ?? 1e-9,
+      floorFactor: opts.floorFactor ?? 0.1,
+      minNoise: opts.minNoise ?? 1e-6,
+      shiftWindow: Math.max(2, opts.shiftWindow ?? 16),
+      maxHistory: Math.max(16, opts.maxHistory ?? 4096),
+      qualityFactor: this.qualityFactor,
+      minQualityScale: this.minQualityScale,
+    };
+    this.h = new ExchangeHistory(this.historyOptions, 1 + (opts.initialFrequencyPpm ?? 0) * 1e-6);
     this.poorFactor = opts.poorFactor ?? 3;
     this.freewheelAfterOpt = opts.freewheelAfter;
     this.interval = 2 ** this.poll;
@@ -279,15 +313,63 @@ export class FeedForwardClock implements Discipline {
     recent.push(x);
     if (recent.length > RECENT) recent.shift();
     if (this.latest === null || x.tf > this.latest) this.latest = x.tf;
-    if (!fromSystemPeer || this.pseudo.has(x.sourceId)) return;
+    if (this.pseudo.has(x.sourceId)) return;
+    if (!fromSystemPeer) {
+      if (x.sourceId !== this.sourceId) this.shadow(x);
+      return;
+    }
     if (this.sourceId !== x.sourceId) this.follow(recent);
     else this.process(x);
+  }
+
+  /** Adds an exchange of a source not followed to its own history. */
+  private shadow(x: RawExchange): void {
+    let sh = this.shadows.get(x.sourceId);
+    if (sh === undefined) {
+      if (this.shadows.size >= MAX_SHADOWS) return;
+      sh = { h: new ExchangeHistory(this.historyOptions, this.h.rho), r0: x.ta, s0: x.tb };
+      this.shadows.set(x.sourceId, sh);
+    }
+    const last = sh.h.hist[sh.h.hist.length - 1];
+    const st = stampOf(x, sh.r0, sh.s0);
+    if (st !== null && (last === undefined || x.tf > last.tf)) sh.h.add(st);
+  }
+
+  /**
+   * Follows source `id` from its own history when there is one (enough exchanges, the rate known, its
+   * time consistent with the clock's): the estimates carry on instead of starting afresh, the poll is
+   * kept. The followed source's history is kept in its place.
+   */
+  private adopt(id: string): boolean {
+    const sh = this.shadows.get(id);
+    const last = sh?.h.hist[sh.h.hist.length - 1];
+    if (sh === undefined || last === undefined || !this.started) return false;
+    if (sh.h.hist.length < MIN_POOR || !(sh.h.rhoError < 1e-6)) return false;
+    const server = sh.s0 + secondsToDuration(last.s);
+    const ours = this.software.read(sh.r0 + BigInt(Math.round(last.c * 1e9)));
+    if (Math.abs(durationToSeconds(server - ours)) > this.sanityThreshold) return false;
+    this.shadows.delete(id);
+    if (this.sourceId !== null && !this.sourceId.endsWith('#offsets') && this.h.hist.length > 0) {
+      if (this.shadows.size < MAX_SHADOWS)
+        this.shadows.set(this.sourceId, { h: this.h, r0: this.r0, s0: this.s0 });
+    }
+    this.sourceId = id;
+    this.h = sh.h;
+    this.r0 = sh.r0;
+    this.s0 = sh.s0;
+    this.lastGood = null;
+    return true;
   }
 
   /** Uses a source's recent exchanges not used yet (a new source: the path history restarts, the rate is kept). */
   private follow(exchanges: RawExchange[]): DisciplineResult {
     let result: DisciplineResult = { kind: 'ignored', reason: 'no usable exchange' };
-    const last = this.sourceId === exchanges[0]?.sourceId ? this.h.hist[this.h.hist.length - 1] : undefined;
+    const id = exchanges[0]?.sourceId;
+    if (id !== undefined && id !== this.sourceId && this.adopt(id)) {
+      const st = this.h.hist[this.h.hist.length - 1];
+      if (st !== undefined) result = this.reestimate(st);
+    }
+    const last = this.sourceId === id ? this.h.hist[this.h.hist.length - 1] : undefined;
     for (const x of exchanges) {
       if (last !== undefined && x.tf <= last.tf) continue;
       const r = this.process(x);
@@ -304,22 +386,8 @@ export class FeedForwardClock implements Discipline {
     if (last !== undefined && x.tf <= last.tf) return { kind: 'ignored', reason: 'not newer' };
     if (!this.sane(x)) return { kind: 'ignored', reason: 'outlier (offset sanity check)' };
 
-    const a = Number(x.ta - this.r0) / 1e9;
-    const f = Number(x.tf - this.r0) / 1e9;
-    const b = durationToSeconds(x.tb - this.s0);
-    const e = durationToSeconds(x.te - this.s0);
-    const srv = e - b;
-    if (!(srv >= 0) || f - a < 0) return { kind: 'ignored', reason: 'invalid timestamps' };
-    const st: Stamp = {
-      c: (a + f) / 2,
-      s: (b + e) / 2,
-      crtt: f - a,
-      srv,
-      seg: 0,
-      tf: x.tf,
-      rootDelay: x.rootDelay,
-      rootDispersion: x.rootDispersion,
-    };
+    const st = stampOf(x, this.r0, this.s0);
+    if (st === null) return { kind: 'ignored', reason: 'invalid timestamps' };
     const h = this.h;
     const prev = h.hist[h.hist.length - 1];
     if (prev !== undefined) this.interval += (st.c - prev.c - this.interval) / 4;
@@ -344,6 +412,19 @@ export class FeedForwardClock implements Discipline {
     h.estimateOffset((s) => warm || !(h.pointError(s) > limit));
     this.adaptPoll(st, prev === undefined ? 0 : st.c - prev.c);
     return this.applyModel(x.tf, st);
+  }
+
+  /** The estimates of a history just adopted, from its exchanges up to `st` (its newest). */
+  private reestimate(st: Stamp): DisciplineResult {
+    const h = this.h;
+    const limit = Math.max(
+      this.poorFactor * (h.qualityScale / this.qualityFactor),
+      this.minQualityScale * this.poorFactor,
+    );
+    h.estimateOffset((s) => !(h.pointError(s) > limit));
+    this.lastGood = st.c;
+    this.lastGoodRaw = st.tf;
+    return this.applyModel(st.tf, st);
   }
 
   /**

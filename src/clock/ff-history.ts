@@ -36,6 +36,8 @@ const ASYM = { min: 0.4, weight: 100, points: 8, bias: 0.5 } as const;
 const KF_SPAN = 64;
 /** Prior sd of the frequency correction before the first exchanges (s/s). */
 const PRIOR_FREQ = 1e-3;
+/** Least prior sd of the frequency carried over to a new path (s/s). */
+const PRIOR_FREQ_FLOOR = 1e-7;
 
 export function median(xs: number[]): number {
   if (xs.length === 0) return Number.NaN;
@@ -88,6 +90,12 @@ export class ExchangeHistory {
   /** Quality scale Eq (s). */
   qualityScale = Number.NaN;
   shifts = 0;
+  /**
+   * The filter's prior for the frequency correction (s/s) and its variance: the counter's frequency
+   * belongs to the counter, so a new path starts from the last path's estimate.
+   */
+  private priorFreq: number;
+  private priorFreqVar = PRIOR_FREQ * PRIOR_FREQ;
 
   constructor(
     private readonly o: HistoryOptions,
@@ -95,10 +103,17 @@ export class ExchangeHistory {
   ) {
     this.rho = rho;
     this.freq = rho - 1;
+    this.priorFreq = this.freq;
   }
 
   /** Forgets the path (a new system peer, a server that stepped): keeps the rate, which belongs to the counter. */
   reset(): void {
+    if (Number.isFinite(this.freqVar) && this.hist.length >= 2) {
+      // Without it the first exchange of the new path would be extrapolated to now at zero frequency
+      // (0.1 s per 1,000 s at 100 ppm): a step there and back at every change of system peer.
+      this.priorFreq = this.freq;
+      this.priorFreqVar = Math.min(PRIOR_FREQ * PRIOR_FREQ, 4 * this.freqVar + PRIOR_FREQ_FLOOR ** 2);
+    }
     this.hist = [];
     this.segs = [];
     this.qualityScale = Number.NaN;
@@ -339,10 +354,10 @@ export class ExchangeHistory {
     const q2 = this.o.wander * this.o.wander;
     const first = stamps[0]!;
     let a = first.s - first.c - bias(0);
-    let b = 0;
+    let b = this.priorFreq;
     let p00 = variance(0);
     let p01 = 0;
-    let p11 = PRIOR_FREQ * PRIOR_FREQ;
+    let p11 = this.priorFreqVar;
     let c = first.c;
     let sw = 0;
     let sr = 0;

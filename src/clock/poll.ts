@@ -48,7 +48,9 @@ export class PollAdapter {
       this.exp += n;
       this.score -= n;
     } else if (this.score < 0) {
-      const n = Math.floor(this.score - 1);
+      // Truncated towards zero, as chrony's integer conversion: a score in (−1, 0) moves the poll down
+      // by one and leaves the score in (0, 1) (a floor moved it by two, and the next rise back up).
+      const n = Math.trunc(this.score - 1);
       this.exp += n;
       this.score -= n;
     }

@@ -178,6 +178,10 @@ export class Rfc5905Discipline implements Discipline {
     if (this.t === null || x.tf <= this.t) return;
     const measured =
       (durationToSeconds(x.tb - this.readAt(x.ta)) + durationToSeconds(x.te - this.readAt(x.tf))) / 2;
+    // Once synchronised a large offset goes through the system's sample alone (SPIK, the stepout, one
+    // step): weighted down as an exchange it would pass below the step threshold and be slewed.
+    const synced = this.state === 'SYNC' || this.state === 'SPIK';
+    if (synced && Math.abs(measured) > this.stept) return;
     // Only an exchange consistent with the system's last sample of this source (both bound the true
     // offset within half their delays): a server that jumps must first pass the system's selection.
     const sys = this.lastSystem;
@@ -248,7 +252,14 @@ export class Rfc5905Discipline implements Discipline {
     const pollS = 2 ** this.polls.exponent;
     if (!Number.isFinite(this.peer.noise)) return this.pll * Math.min(pollS, ALLAN);
     const t = ((this.peer.noise * pollS) / (3 * WANDER * WANDER)) ** 0.25;
-    return Math.min(16 * pollS, Math.max(pollS, t));
+    // At polls beyond half the Allan intercept a mean square offset above the exchanges' noise is the
+    // clock's own error (wander, a start-up transient): corrected with the gain a Kalman filter would
+    // give it, err²/(err² + noise). (At shorter polls θ² over a few updates is mostly noise.)
+    if (pollS <= ALLAN / 2) return Math.min(16 * pollS, Math.max(pollS, t));
+    const excess = this.theta2 - this.peer.noise;
+    const gain = excess > 0 ? excess / (excess + this.peer.noise) : 0;
+    const fast = pollS / Math.max(gain, 1 / 16);
+    return Math.min(16 * pollS, Math.max(pollS, Math.min(t, fast)));
   }
 
   private doStep(at: RawTime, offset: number, reason: string): void {
@@ -257,6 +268,8 @@ export class Rfc5905Discipline implements Discipline {
     this.history.record(at, this.slewMode);
     this.jitter = this.precision;
     this.lastChange = at;
+    // The FLL's true times before the step are on the old timescale (a server that stepped).
+    this.recent.length = 0;
     this.polls.reset();
     this.steps++;
     this.stepAtStartup = false;

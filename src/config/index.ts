@@ -1,3 +1,4 @@
+/** Configuration: TOML text to a validated `DaemonConfig`, the built-in default, key files. */
 export * from './default.js';
 export * from './keys.js';
 export * from './parse.js';

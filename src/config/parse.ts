@@ -204,6 +204,7 @@ export function checkConfig(
     'min-clock',
     'max-clock',
     'max-distance',
+    'max-jitter',
     'max-stratum',
     'precision',
     'huff-puff',
@@ -223,6 +224,7 @@ export function checkConfig(
     minClock: r.num(sysT, 'min-clock', 'system', SYS.minClock, { int: true, min: 1, max: 64 }),
     maxClock: r.num(sysT, 'max-clock', 'system', SYS.maxClock, { int: true, min: 1, max: 64 }),
     maxDistance: r.num(sysT, 'max-distance', 'system', SYS.maxDistance, { min: 0.001, max: 16 }),
+    maxJitter: r.num(sysT, 'max-jitter', 'system', SYS.maxJitter, { min: 1e-9, max: 16 }),
     maxStratum: r.num(sysT, 'max-stratum', 'system', SYS.maxStratum, { int: true, min: 1, max: 16 }),
     localStratum:
       localT === undefined || !localClock

@@ -17,6 +17,7 @@
 import { lookup } from 'node:dns/promises';
 import { mkdir, unlink, writeFile } from 'node:fs/promises';
 import { isIPv4, isIPv6 } from 'node:net';
+import { networkInterfaces } from 'node:os';
 import { dirname } from 'node:path';
 import { performance } from 'node:perf_hooks';
 import { createDiscipline } from '../clock/index.js';
@@ -42,7 +43,7 @@ import { dropPrivileges, isRoot, type TargetUser, targetUser } from './privilege
 import { RequestPath } from './requests.js';
 import { defaultHousekeeping, SourceManager } from './sources.js';
 import { readStateFile, writeStateFile } from './state.js';
-import { UdpTransport } from './transport.js';
+import { UdpTransport, type UdpTransportOptions } from './transport.js';
 
 export const NTPKIT_VERSION = '0.1.0';
 
@@ -64,6 +65,14 @@ export interface DaemonOptions {
   kernel?: KernelClockInterface;
   /** Seconds between pool/DNS housekeeping rounds; default from the pools' poll intervals (≥ 1). */
   housekeepingInterval?: number;
+  /**
+   * Seconds between looks at the host's addresses, for the per-address sockets beside a wildcard
+   * listen address (replies leave from the address a request came to); default 10; 0 = no
+   * per-address sockets.
+   */
+  interfaceInterval?: number;
+  /** The host's addresses (tests inject their own). Default: os.networkInterfaces(). */
+  localAddresses?: () => string[];
 }
 
 export interface Daemon {
@@ -113,6 +122,10 @@ export function effectivePort(config: DaemonConfig): number {
   return config.server.port ?? (isRoot() ? 123 : DEFAULT_UNPRIVILEGED_PORT);
 }
 
+function hostAddresses(): string[] {
+  return Object.values(networkInterfaces()).flatMap((l) => (l ?? []).map((i) => i.address));
+}
+
 async function defaultResolve(host: string): Promise<string[]> {
   if (isIPv4(host) || isIPv6(host)) return [host];
   const r = await lookup(host, { all: true, verbatim: true });
@@ -139,6 +152,7 @@ class DaemonImpl implements Daemon {
   private timer: NodeJS.Timeout | null = null;
   private timerAt: RawTime | null = null;
   private housekeeping: NodeJS.Timeout | null = null;
+  private interfaceTimer: NodeJS.Timeout | null = null;
   private stateTimer: NodeJS.Timeout | null = null;
   /** Static and pool sources (src/daemon/sources.ts). */
   private readonly sources: SourceManager;
@@ -287,7 +301,7 @@ class DaemonImpl implements Daemon {
 
   private async bindSockets(): Promise<void> {
     const c = this.config;
-    this.transport = new UdpTransport({
+    const topts: UdpTransportOptions = {
       listen: c.server.listen,
       port: c.server.enabled ? effectivePort(c) : 0,
       timestamping: c.server.timestamping,
@@ -296,8 +310,15 @@ class DaemonImpl implements Daemon {
       clock: () => this.engine.leapControl.clock.served,
       log: () => this.log,
       onDatagram: (sock, bytes, from, raw) => this.requests.onDatagram(sock, bytes, from, raw),
-    });
+    };
+    const every = this.opts.interfaceInterval ?? 10;
+    if (every > 0) topts.localAddresses = this.opts.localAddresses ?? hostAddresses;
+    this.transport = new UdpTransport(topts);
     await this.transport.bind();
+    if (every > 0) {
+      this.interfaceTimer = setInterval(() => void this.transport.refresh(), every * 1000);
+      this.interfaceTimer.unref();
+    }
     this.log.info('listening', {
       endpoints: this.endpoints,
       serving: c.server.enabled,
@@ -550,6 +571,8 @@ class DaemonImpl implements Daemon {
   private async closeAll(): Promise<void> {
     if (this.timer !== null) clearTimeout(this.timer);
     if (this.housekeeping !== null) clearInterval(this.housekeeping);
+    if (this.interfaceTimer !== null) clearInterval(this.interfaceTimer);
+    this.interfaceTimer = null;
     if (this.stateTimer !== null) clearInterval(this.stateTimer);
     this.driver?.stop();
     this.refclockRunner?.stop();

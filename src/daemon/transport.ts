@@ -2,6 +2,13 @@
  * The daemon's NTP transport: the UDP sockets (node:dgram, IPv4 and IPv6), how a datagram is sent
  * from the right one with the latest transmit timestamp, kernel or user-space timestamps and their
  * statistics.
+ *
+ * Replies leave from the address the request came to. A socket bound to a wildcard cannot tell
+ * (node:dgram has no IP_PKTINFO), so beside each wildcard the transport binds one socket per local
+ * address of that family (SO_REUSEADDR: the kernel delivers to the most specific socket), and
+ * `refresh()` follows address changes: new addresses get a socket, removed ones lose theirs. The
+ * wildcard stays for broadcasts and for addresses that appear between two refreshes. A busy port
+ * is still an error: a plain exclusive bind on the wildcard is tried first.
  */
 import * as dgram from 'node:dgram';
 import * as dns from 'node:dns';
@@ -64,12 +71,25 @@ export interface UdpTransportOptions {
   clock: () => { read(raw: RawTime): NtpTime };
   log: () => Logger;
   onDatagram: DatagramHandler;
+  /**
+   * The host's local addresses (os.networkInterfaces()); when given, every wildcard in `listen`
+   * gets per-address sockets beside it (see above). Absent: wildcards only.
+   */
+  localAddresses?: () => string[];
 }
 
 interface BoundSocket extends TransportSocket {
   sock: dgram.Socket;
   /** Kernel receive/transmit stamps (`[serve] timestamping = "kernel"`), null = user-space readings. */
   stamps: KernelTimestamps | null;
+  /** A per-address socket beside a wildcard (not in `endpoints`; closed when its address goes). */
+  perAddress: boolean;
+}
+
+/** Addresses a per-address socket can be bound to: not link-local IPv6 (it needs a scope). */
+function bindable(address: string, family: 4 | 6): boolean {
+  if ((isIPv6(address) ? 6 : 4) !== family) return false;
+  return family === 4 || !address.toLowerCase().startsWith('fe80:');
 }
 
 /**
@@ -98,6 +118,8 @@ export class UdpTransport implements Transport {
   private txUser = 0;
   /** Measured send-path latency, added to basic-mode transmit timestamps (src/serve/send-latency.ts). */
   private readonly sendLatency = new SendLatency();
+  private refreshing = false;
+  private closed = false;
 
   constructor(private readonly o: UdpTransportOptions) {}
 
@@ -106,39 +128,113 @@ export class UdpTransport implements Transport {
     const listen = o.listen.length > 0 ? o.listen : ['0.0.0.0', '::'];
     const errors: string[] = [];
     for (const address of listen) {
-      const family: 4 | 6 = isIPv6(address) ? 6 : 4;
-      const sock = dgram.createSocket({
-        type: family === 6 ? 'udp6' : 'udp4',
-        ipv6Only: family === 6,
-        reuseAddr: false,
-        lookup: syncLookup,
-      });
+      const perAddress = o.localAddresses !== undefined && isWildcard(address);
+      let b: BoundSocket;
       try {
-        await new Promise<void>((resolve, reject) => {
-          sock.once('error', reject);
-          sock.bind({ address, port: o.port, exclusive: true }, () => {
-            sock.off('error', reject);
-            resolve();
-          });
-        });
+        // Per-address sockets share the port (SO_REUSEADDR), which would hide another daemon on
+        // it: a plain exclusive bind on the wildcard first tells a busy port.
+        if (perAddress && o.port !== 0)
+          await this.open(address, o.port, false, false).then((p) => this.drop(p));
+        b = await this.open(address, o.port, perAddress, false);
       } catch (e) {
-        sock.close();
         const msg = e instanceof Error ? e.message : String(e);
         // An IPv6 wildcard where the host has no IPv6 is not fatal when IPv4 works.
         errors.push(`${address}:${o.port}: ${msg}`);
         o.log().warn('cannot bind', { address, port: o.port, error: msg });
         continue;
       }
-      if (family === 4) sock.setBroadcast(true);
-      const bound = sock.address();
-      const stamps = o.timestamping === 'kernel' ? KernelTimestamps.open(sock, () => o.raw()) : null;
-      const b: BoundSocket = { sock, family, address, port: bound.port, stamps };
-      sock.on('message', (msg, rinfo) => this.onMessage(b, msg, rinfo));
-      sock.on('error', (err) => o.log().warn('socket error', { address, error: err }));
       this.sockets.push(b);
-      this.endpoints.push({ address, port: bound.port });
+      this.endpoints.push({ address, port: b.port });
     }
     if (this.sockets.length === 0) throw new Error(`could not bind any NTP socket: ${errors.join('; ')}`);
+    await this.refresh();
+  }
+
+  /** Binds one socket; `reuse` = SO_REUSEADDR (wildcards with per-address sockets, and those). */
+  private async open(
+    address: string,
+    port: number,
+    reuse: boolean,
+    perAddress: boolean,
+  ): Promise<BoundSocket> {
+    const o = this.o;
+    const family: 4 | 6 = isIPv6(address) ? 6 : 4;
+    const sock = dgram.createSocket({
+      type: family === 6 ? 'udp6' : 'udp4',
+      ipv6Only: family === 6,
+      reuseAddr: reuse,
+      lookup: syncLookup,
+    });
+    try {
+      await new Promise<void>((resolve, reject) => {
+        sock.once('error', reject);
+        sock.bind({ address, port, exclusive: true }, () => {
+          sock.off('error', reject);
+          resolve();
+        });
+      });
+    } catch (e) {
+      sock.close();
+      throw e;
+    }
+    if (family === 4) sock.setBroadcast(true);
+    const bound = sock.address();
+    const stamps = o.timestamping === 'kernel' ? KernelTimestamps.open(sock, () => o.raw()) : null;
+    const b: BoundSocket = { sock, family, address, port: bound.port, stamps, perAddress };
+    sock.on('message', (msg, rinfo) => this.onMessage(b, msg, rinfo));
+    sock.on('error', (err) => o.log().warn('socket error', { address, error: err }));
+    return b;
+  }
+
+  private drop(b: BoundSocket): Promise<void> {
+    return new Promise<void>((r) => {
+      b.stamps?.close();
+      try {
+        b.sock.close(() => r());
+      } catch {
+        r();
+      }
+    });
+  }
+
+  /**
+   * Follows the host's addresses: beside every wildcard socket, one socket per local address of
+   * its family (new addresses get one, removed ones lose theirs). Call it periodically.
+   */
+  async refresh(): Promise<void> {
+    const o = this.o;
+    if (o.localAddresses === undefined || this.refreshing || this.closed) return;
+    this.refreshing = true;
+    try {
+      await this.follow(o.localAddresses());
+    } finally {
+      this.refreshing = false;
+    }
+  }
+
+  private async follow(local: string[]): Promise<void> {
+    const o = this.o;
+    for (const w of this.sockets.filter((s) => !s.perAddress && isWildcard(s.address))) {
+      const wanted = new Set(local.filter((a) => bindable(a, w.family)));
+      for (const s of this.sockets.filter(
+        (x) => x.perAddress && x.family === w.family && x.port === w.port,
+      )) {
+        if (wanted.delete(s.address)) continue;
+        this.sockets = this.sockets.filter((x) => x !== s);
+        await this.drop(s);
+        o.log().info('address gone: its socket closed', { address: s.address, port: s.port });
+      }
+      for (const address of wanted) {
+        try {
+          const s = await this.open(address, w.port, true, true);
+          if (this.closed) await this.drop(s);
+          else this.sockets.push(s);
+          o.log().debug('per-address socket', { address, port: w.port });
+        } catch (e) {
+          o.log().warn('cannot bind', { address, port: w.port, error: e instanceof Error ? e.message : e });
+        }
+      }
+    }
   }
 
   /** How the sockets stamp datagrams, for the start-up log. */
@@ -277,18 +373,7 @@ export class UdpTransport implements Transport {
   }
 
   async close(): Promise<void> {
-    await Promise.all(
-      this.sockets.splice(0).map(
-        (s) =>
-          new Promise<void>((r) => {
-            s.stamps?.close();
-            try {
-              s.sock.close(() => r());
-            } catch {
-              r();
-            }
-          }),
-      ),
-    );
+    this.closed = true;
+    await Promise.all(this.sockets.splice(0).map((s) => this.drop(s)));
   }
 }

@@ -81,18 +81,9 @@ export function hasCapSysTime(): boolean {
   }
 }
 
-interface TimexC {
-  modes: number;
-  offset: number;
-  freq: number;
-  maxerror: number;
-  esterror: number;
-  status: number;
-  constant: number;
-  precision: number;
-  tolerance: number;
+/** `struct timex` as the C ABI lays it out: the model's fields (clock/kernel-model.ts) and the rest. */
+interface TimexC extends Omit<Timex, 'timeSec' | 'timeFrac'> {
   time: { tv_sec: number; tv_usec: number };
-  tick: number;
   ppsfreq: number;
   jitter: number;
   shift: number;
@@ -101,7 +92,6 @@ interface TimexC {
   calcnt: number;
   errcnt: number;
   stbcnt: number;
-  tai: number;
   pad: number[];
 }
 

@@ -99,24 +99,41 @@ export interface Rejection {
   message: string;
 }
 
-export type QueryResult =
-  | {
-      ok: true;
-      address: string;
-      port: number;
-      best: QuerySample;
-      samples: QuerySample[];
-      sent: number;
-      rejections: Rejection[];
-    }
-  | {
-      ok: false;
-      address: string | null;
-      port: number;
-      message: string;
-      rejections: Rejection[];
-      sent: number;
-    };
+/** A query that got a valid reply (`R`: what a rejected reply is described by). */
+export interface QuerySuccess<R> {
+  ok: true;
+  address: string;
+  port: number;
+  best: QuerySample;
+  samples: QuerySample[];
+  sent: number;
+  rejections: R[];
+}
+
+/** A query that got no valid reply. */
+export interface QueryFailure<R> {
+  ok: false;
+  address: string | null;
+  port: number;
+  message: string;
+  rejections: R[];
+  sent: number;
+}
+
+export type QueryResult = QuerySuccess<Rejection> | QueryFailure<Rejection>;
+
+/** The lowest-delay sample (the one a query reports), undefined when there is none. */
+export function lowestDelay(samples: QuerySample[]): QuerySample | undefined {
+  return samples.reduce<QuerySample | undefined>(
+    (b, s) => (b === undefined || s.delay < b.delay ? s : b),
+    undefined,
+  );
+}
+
+/** The message of a query whose requests all went unanswered. */
+export function noReplyMessage(address: string, port: number, timeoutMs: number, sent: number): string {
+  return `no reply from ${fmtAddr(address, port)} within ${timeoutMs / 1000} s (${sent} request${sent === 1 ? '' : 's'} sent)`;
+}
 
 const sleep = (ms: number) => new Promise<void>((r) => setTimeout(r, ms));
 
@@ -215,7 +232,7 @@ export async function queryServer(opts: QueryOptions): Promise<QueryResult> {
     return { ok: false, address: target.address, port: opts.port, message, rejections, sent };
   }
   stamps = KernelTimestamps.open(socket, wallClockNs);
-  await warmUp();
+  await loopbackWarmUp();
   try {
     for (let i = 0; i < opts.samples && socketError === null; i++) {
       if (i > 0) await sleep(opts.intervalMs);
@@ -263,21 +280,14 @@ export async function queryServer(opts: QueryOptions): Promise<QueryResult> {
 
   function finish(): QueryResult {
     const base = { address: target.address, port: opts.port, rejections, sent };
-    const best = samples.reduce<QuerySample | undefined>(
-      (b, s) => (b === undefined || s.delay < b.delay ? s : b),
-      undefined,
-    );
+    const best = lowestDelay(samples);
     if (best !== undefined) return { ok: true, ...base, best, samples };
     const kod = rejections.find((r) => r.code === 'KISS_OF_DEATH');
     const reject = kod ?? rejections.find((r) => r.code !== 'WRONG_SOURCE');
     if (reject !== undefined) return { ok: false, ...base, message: `reply rejected: ${reject.message}` };
     if (socketError !== null)
       return { ok: false, ...base, message: describeSocketError(socketError, target.address, opts.port) };
-    return {
-      ok: false,
-      ...base,
-      message: `no reply from ${fmtAddr(target.address, opts.port)} within ${opts.timeoutMs / 1000} s (${sent} request${sent === 1 ? '' : 's'} sent)`,
-    };
+    return { ok: false, ...base, message: noReplyMessage(target.address, opts.port, opts.timeoutMs, sent) };
   }
 }
 
@@ -286,7 +296,7 @@ export async function queryServer(opts: QueryOptions): Promise<QueryResult> {
  * talking to itself, so that the first real sample is not skewed by lazy initialisation and JIT
  * compilation (without it a single-sample query on loopback is off by ~1-6 ms).
  */
-async function warmUp(): Promise<void> {
+export async function loopbackWarmUp(): Promise<void> {
   const s = dgram.createSocket('udp4');
   try {
     await new Promise<void>((resolve, reject) => {

@@ -241,6 +241,13 @@ export function prometheusText(snap: DaemonSnapshot): string {
     ),
   );
 
+  w.family(
+    'ntpkit_engine_events_total',
+    'counter',
+    'Engine events since the start, by kind.',
+    Object.entries(sys.events ?? {}).map(([kind, n]): [Labels, number] => [{ kind }, n ?? 0]),
+  );
+
   const ts = snap.timestamping;
   if (ts !== undefined)
     w.family(

@@ -1,3 +1,4 @@
+/** Reference clocks: driver configs, the median filter, NMEA, PPS and SHM layouts, the refclock source. */
 export * from './config.js';
 export * from './filter.js';
 export * from './nmea.js';

@@ -12,7 +12,7 @@
 import { rootDistance } from '../algo/combine.js';
 import { MAXDISP } from '../algo/constants.js';
 import type { FilterOutput } from '../algo/filter.js';
-import type { LocalClock, RawTime } from '../clock/types.js';
+import { type LocalClock, type RawTime, rawSeconds } from '../clock/types.js';
 import { durationToSeconds, MASK32 } from '../time/ntp-time.js';
 import { type FilteredSample, MedianFilter, type RefSample } from './filter.js';
 import type { RefclockConfig, RefclockSample } from './types.js';
@@ -48,10 +48,6 @@ export const LOCK_LIMIT = 0.2;
 export const PULSE_CLOCK_LIMIT = 0.4;
 /** Outputs remembered for snapshots. */
 const HISTORY = 8;
-
-function rawSeconds(raw: RawTime): number {
-  return Number(raw) / 1e9;
-}
 
 export interface RefclockHistoryEntry extends FilteredSample {
   /** The output as used (dispersion and jitter included). */

@@ -183,7 +183,7 @@ class SimNode {
     if (txId !== undefined) {
       s.at(leave, () => this.exec(this.handle.engine.handleTransmitted(txId, this.osc.read(leave))));
     }
-    const srcPort = from?.port ?? 123;
+    const srcPort = from !== undefined && from.port !== 0 ? from.port : 123;
     const fromEp: Endpoint = { address: this.spec.address, port: srcPort };
     const dest = this.world.byAddress.get(to.address);
     const targets: SimNode[] = dest !== undefined ? [dest] : this.world.neighbours(this);

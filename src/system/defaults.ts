@@ -2,6 +2,7 @@
  * Default configuration of the engine and of its sources (RFC 5905 and chrony values): the one
  * source of truth that src/config/parse.ts reads for the keys a file leaves out.
  */
+import { clampPoll, MAXPOLL, POLL_LIMIT_LOW } from '../time/short.js';
 import type { BroadcastConfig, SourceConfig, SourceMode, SystemConfig } from './types.js';
 
 /** Stratum served by `[local]` when it names none (chrony `local` without `stratum`). */
@@ -14,6 +15,7 @@ export function defaultSystemConfig(): SystemConfig {
     minClock: 3,
     maxClock: 10,
     maxDistance: 1.5,
+    maxJitter: 1,
     maxStratum: 16,
     localStratum: null,
     precision: -20,
@@ -46,6 +48,26 @@ export function defaultSourceConfig(address: string, port = 123, mode: SourceMod
 /** A broadcast server association to `address` (every 2^6 s, basic mode, no key). */
 export function defaultBroadcastConfig(address: string, port = 123): BroadcastConfig {
   return { address, port, poll: 6, xleave: false };
+}
+
+/**
+ * The configuration of an association mobilised by a packet from `from` (symmetric passive, or a
+ * broadcast client): defaults, the key the packet was signed with, and for a passive peer the active
+ * peer's poll (RFC 5905: a passive peer polls at min(hpoll, ppoll)).
+ */
+export function mobilisedConfig(
+  from: { address: string; port: number },
+  mode: 'passive' | 'broadcast-client',
+  peerPoll: number,
+  keyId: number | undefined,
+): SourceConfig {
+  const cfg = defaultSourceConfig(from.address, from.port, mode);
+  if (mode === 'passive') {
+    cfg.minpoll = clampPoll(peerPoll, POLL_LIMIT_LOW, MAXPOLL);
+    cfg.maxpoll = Math.max(cfg.minpoll, cfg.maxpoll);
+  }
+  if (keyId !== undefined) cfg.key = keyId;
+  return cfg;
 }
 
 /** `base`, or `base#n` with the smallest n ≥ 2 not taken. */

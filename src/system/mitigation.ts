@@ -58,7 +58,10 @@ export interface Entry<C extends Candidate = Candidate> {
 
 /** The system state the mitigation reads. */
 export interface MitigationEnv {
-  config: Pick<SystemConfig, 'minSane' | 'minClock' | 'maxClock' | 'maxDistance' | 'maxStratum'>;
+  config: Pick<
+    SystemConfig,
+    'minSane' | 'minClock' | 'maxClock' | 'maxDistance' | 'maxJitter' | 'maxStratum'
+  >;
   /** The discipline's poll exponent (the distance threshold grows with it). */
   pollExponent: number;
   /** The current system peer's id. */
@@ -100,6 +103,13 @@ export function fitness(
     return {
       verdict: 'bad-distance',
       reason: `root distance ${dist.toFixed(6)} s over ${limit.toFixed(3)} s`,
+    };
+  // chrony's maxjitter: a source whose offsets scatter this much says little about the time.
+  const jitter = c.output()?.jitter ?? 0;
+  if (jitter > env.config.maxJitter)
+    return {
+      verdict: 'jittery',
+      reason: `jitter ${jitter.toFixed(6)} s over ${env.config.maxJitter.toFixed(3)} s`,
     };
   return rules.late?.() ?? null;
 }

@@ -185,6 +185,7 @@ export interface SystemParts {
   vars: SystemVariables;
   sysPeer: string | null;
   sources: SourceSnapshot[];
+  events: SystemSnapshot['events'];
   extra: Record<string, number>;
 }
 
@@ -217,6 +218,7 @@ export function systemSnapshot(raw: RawTime, p: SystemParts): SystemSnapshot {
     errorBound: clock.errorBound(raw),
     sysPeer: p.sysPeer,
     sources: p.sources,
+    events: p.events,
     extra: p.extra,
   };
 }

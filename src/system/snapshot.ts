@@ -165,6 +165,8 @@ export interface SystemSnapshot {
   smearing?: boolean;
   /** Orphan mode (`[local] orphan`): the orphan stratum, and whether we serve as an orphan now. */
   orphan?: { stratum: number; active: boolean; parent: string | null } | null;
+  /** Engine events since the start, by kind (SystemEventKind); absent from older daemons. */
+  events?: Partial<Record<string, number>>;
   extra?: Record<string, number | string | boolean>;
 }
 

@@ -17,11 +17,11 @@ import type { RefclockConfig, RefclockSample } from '../refclock/types.js';
 import { type Answer, type AnswerContext, answerRequest } from '../serve/answer.js';
 import type { LeapList } from '../time/leap-list.js';
 import { secondsToDuration } from '../time/ntp-time.js';
-import { clampPoll, MAXPOLL, POLL_LIMIT_LOW } from '../time/short.js';
 import { decodePacket, MODE, type NtpPacket } from '../wire/packet.js';
 import { refidFromString } from '../wire/refid.js';
+import { carryOut, type OutputHost } from './assoc-outputs.js';
 import { BurstWatch, candidateRules, findAssoc, type Peer, startupQuorum } from './candidates.js';
-import { bytesFromRandom, defaultSourceConfig, uniqueId } from './defaults.js';
+import { bytesFromRandom, mobilisedConfig, uniqueId } from './defaults.js';
 import { LeapControl } from './leap-control.js';
 import { type Candidate, clockSample, type Entry, fitness, mitigate, type Verdict } from './mitigation.js';
 import { NtsServer } from './nts-server.js';
@@ -39,6 +39,7 @@ import type {
   SystemConfig,
   SystemDeps,
   SystemEvent,
+  SystemEventKind,
 } from './types.js';
 
 export { defaultSourceConfig, defaultSystemConfig } from './defaults.js';
@@ -56,6 +57,8 @@ export class NtpSystem implements NtpEngine {
   private readonly verdicts = new Map<string, Verdict>();
   private readonly ctx: AssocContext;
   private events: SystemEvent[] = [];
+  /** Events emitted since the start, by kind. */
+  private readonly eventCounts: Partial<Record<SystemEventKind, number>> = {};
   private readonly bursts = new BurstWatch();
   private readonly randomBytes: (n: number) => Uint8Array;
   /** The configured symmetric keys with the host's crypto provider. */
@@ -75,6 +78,17 @@ export class NtpSystem implements NtpEngine {
   private lastSysPeer: string | null = null;
   private lastUpdateEpoch = Number.NEGATIVE_INFINITY;
   private readonly unsubscribe: () => void;
+  private readonly outputHost: OutputHost = {
+    emit: (e) => this.emit(e),
+    // Without a system peer (the last one was unreachable for a while), its exchanges still count
+    // as the system peer's until the selection decides again.
+    exchange: (x, id) =>
+      this.deps.discipline.exchange(
+        this.leapControl.continuous(x),
+        this.sysPeer === id || (this.sysPeer === null && this.lastSysPeer === id),
+      ),
+    demobilise: (id, reason) => this.demobilise(id, reason),
+  };
 
   constructor(config: SystemConfig, deps: SystemDeps) {
     this.config = config;
@@ -150,9 +164,6 @@ export class NtpSystem implements NtpEngine {
     }
     if (this.vars.referenceTime !== null) this.vars.referenceTime += by;
   }
-
-  // ---------------------------------------------------------------------------------------------
-  // Host interface
 
   start(raw: RawTime): Action[] {
     for (const a of this.assocs.values()) if (a.nextPoll === null && !a.stopped) a.start(raw);
@@ -267,14 +278,11 @@ export class NtpSystem implements NtpEngine {
     mode: 'passive' | 'broadcast-client',
     actions: Action[],
   ): Association | undefined {
-    const cfg = defaultSourceConfig(from.address, from.port, mode);
-    if (mode === 'passive') {
-      // Follow the active peer's poll interval (RFC 5905: a passive peer polls at min(hpoll, ppoll)).
-      cfg.minpoll = clampPoll(pkt.poll, POLL_LIMIT_LOW, MAXPOLL);
-      cfg.maxpoll = Math.max(cfg.minpoll, cfg.maxpoll);
-    }
-    if (pkt.mac !== null) cfg.key = pkt.mac.keyId;
-    const { id, actions: added } = this.addSource(raw, cfg, true);
+    const { id, actions: added } = this.addSource(
+      raw,
+      mobilisedConfig(from, mode, pkt.poll, pkt.mac?.keyId),
+      true,
+    );
     actions.push(...added);
     return this.assocs.get(id);
   }
@@ -329,9 +337,6 @@ export class NtpSystem implements NtpEngine {
     return this.finish(raw, []);
   }
 
-  // ---------------------------------------------------------------------------------------------
-  // NTS (RFC 8915). The host runs NTS-KE (TLS); the engine only sees keys and cookies.
-
   /**
    * Gives an NTS source (SourceConfig.nts) its session from NTS-KE: AEAD keys, cookies and the NTP
    * server the KE server named (the association's address and port become these). The host calls
@@ -352,9 +357,6 @@ export class NtpSystem implements NtpEngine {
   setNtsServer(jar: CookieJar | null): void {
     this.nts.jar = jar;
   }
-
-  // ---------------------------------------------------------------------------------------------
-  // Reference clocks (src/refclock)
 
   /**
    * Adds a reference clock. Its id is its refid (made unique with #n). The host reads the device
@@ -404,15 +406,13 @@ export class NtpSystem implements NtpEngine {
     });
   }
 
-  // ---------------------------------------------------------------------------------------------
-  // Internals
-
   /** Every source of the selection. */
   private peers(): Peer[] {
     return [...this.assocs.values(), ...this.refclocks.values()];
   }
 
   private emit(e: SystemEvent): void {
+    this.eventCounts[e.kind] = (this.eventCounts[e.kind] ?? 0) + 1;
     this.events.push(e);
   }
 
@@ -434,38 +434,7 @@ export class NtpSystem implements NtpEngine {
     to?: Endpoint,
   ): void {
     if (to !== undefined) a.localAddress = to.address;
-    let updated = false;
-    for (const o of outs) {
-      switch (o.kind) {
-        case 'send': {
-          const act: Action = {
-            kind: 'send',
-            to: { address: a.cfg.address, port: a.cfg.port },
-            bytes: o.bytes,
-          };
-          if (o.txId !== undefined) act.txId = o.txId;
-          actions.push(act);
-          break;
-        }
-        case 'event':
-          this.emit(o.event);
-          break;
-        case 'update':
-          updated = true;
-          break;
-        case 'exchange':
-          // Without a system peer (the last one was unreachable for a while), its exchanges still
-          // count as the system peer's until the selection decides again.
-          this.deps.discipline.exchange(
-            this.leapControl.continuous(o.exchange),
-            this.sysPeer === a.id || (this.sysPeer === null && this.lastSysPeer === a.id),
-          );
-          break;
-        case 'demobilise':
-          this.demobilise(a.id, o.reason);
-          break;
-      }
-    }
+    const updated = carryOut(a, outs, actions, this.outputHost);
     const burstLost = this.bursts.observe(a, this.lastUpdateEpoch);
     // While unsynchronised the system process also runs during a burst (ntpd does), at every new
     // sample once more than half of the sources have one: the initial offset is removed from the first
@@ -667,9 +636,6 @@ export class NtpSystem implements NtpEngine {
     }
   }
 
-  // ---------------------------------------------------------------------------------------------
-  // Snapshots
-
   /** The verdict shown for a source: unfit now, else the last selection's. */
   private shownVerdict(p: Peer, raw: RawTime): Verdict {
     return (
@@ -698,6 +664,7 @@ export class NtpSystem implements NtpEngine {
       vars: this.vars,
       sysPeer: this.sysPeer,
       sources,
+      events: { ...this.eventCounts },
       extra: {
         combinedOffset: this.vars.offset,
         serverRequests: this.server.requests,

@@ -13,11 +13,15 @@
  * Time comes in only as raw counter values; the engine reads UTC through its Discipline's LocalClock.
  * Randomness comes in through `deps.random`, cryptography through `deps.crypto`.
  */
+
+import type { BroadcastConfig, SourceConfig, SymmetricKey } from '../assoc/config.js';
+import type { AssocEvent } from '../assoc/types.js';
 import type { Discipline, RawTime } from '../clock/types.js';
 import type { CryptoProvider } from '../wire/crypto.js';
-import type { MacAlgorithm } from '../wire/mac.js';
 import type { LeapPendingSnapshot, SystemSnapshot } from './snapshot.js';
 
+export type { BroadcastConfig, DigestType, SourceConfig, SourceMode, SymmetricKey } from '../assoc/config.js';
+export type { AssocEvent } from '../assoc/types.js';
 export type { LeapPendingSnapshot };
 
 /** A transport address. `address` is IPv4 dotted quad or IPv6 text without brackets. */
@@ -28,7 +32,9 @@ export interface Endpoint {
 
 export type Action =
   /**
-   * Send `bytes` to `to` (from `from` when given). When `txId` is set, the host must call
+   * Send `bytes` to `to` (from the local endpoint `from` when given; port 0 there means the host's
+   * usual port for that address: an association sends from the address its peer's packets came to).
+   * When `txId` is set, the host must call
    * `handleTransmitted(txId, raw)` with the counter read as soon as the packet has left
    * (in the send callback): that is the precise transmit timestamp used by the interleaved modes.
    * When `transmitAt` is set (unauthenticated basic-mode server responses), the host should write
@@ -41,24 +47,16 @@ export type Action =
   /** Something observers may want to log or count. */
   | { kind: 'event'; event: SystemEvent };
 
+/** What the engine reports: the associations' events (`AssocEvent`) and the system's own. */
 export type SystemEvent =
+  | AssocEvent
   | { kind: 'source-added'; sourceId: string }
   | { kind: 'source-removed'; sourceId: string; reason: string }
-  | { kind: 'reachable'; sourceId: string }
-  | { kind: 'unreachable'; sourceId: string }
-  | { kind: 'kod'; sourceId: string; code: string }
-  | { kind: 'reject'; sourceId: string | null; reason: string }
   | { kind: 'sys-peer'; sourceId: string | null }
   /** The clock was stepped by `offset` s (any step of the discipline's clock, with the discipline's reason). */
   | { kind: 'clock-step'; offset: number; reason: string }
   | { kind: 'clock-panic'; offset: number }
   | { kind: 'sync'; synchronised: boolean }
-  | { kind: 'interleaved'; sourceId: string; on: boolean }
-  /**
-   * An NTS source needs (new) keys and cookies: the host runs NTS-KE (with back-off) and hands the
-   * result to `NtpSystem.setNtsSession`. `reason`: 'no-session' | 'no-cookies' | 'nak'.
-   */
-  | { kind: 'nts-ke'; sourceId: string; reason: string }
   /**
    * Leap seconds: a leap 'scheduled', 'cancelled' or 'executed', the leap-second list expired
    * ('list-expired'), smearing announced ('smear'); `message` is the log line.
@@ -71,66 +69,8 @@ export type SystemEvent =
     }
   /** Orphan mode (`[local] orphan`) entered or left; `message` is the log line. */
   | { kind: 'orphan'; active: boolean; message: string };
-
-export type SourceMode =
-  /** We are a client (mode 3) of a server (mode 4). */
-  | 'server'
-  /** Symmetric active (mode 1) association. */
-  | 'peer'
-  /** Symmetric passive (mode 2), mobilised by an incoming mode 1 packet (not configurable). */
-  | 'passive'
-  /** Broadcast client: calibrate with client exchanges, then listen to mode 5 from this server. */
-  | 'broadcast-client';
-
-export interface SourceConfig {
-  /** Resolved address of the remote. */
-  address: string;
-  port: number;
-  /** Name as configured (host or pool name), for display. */
-  name?: string;
-  mode: SourceMode;
-  /** Poll exponents (log2 s). Defaults 6 and 10. */
-  minpoll: number;
-  maxpoll: number;
-  iburst: boolean;
-  burst: boolean;
-  prefer: boolean;
-  noselect: boolean;
-  /** Request interleaved mode (falls back to basic when the peer does not support it). */
-  xleave: boolean;
-  /** Symmetric key ID for authentication (must exist in SystemConfig.keys). */
-  key?: number;
-  /** NTP version to send (default 4). */
-  version: number;
-  /** Samples with a delay above this (s) are discarded (chrony maxdelay). Default Infinity. */
-  maxDelay?: number;
-  /**
-   * NTS-authenticated client association (mode 'server' only, RFC 8915): no request leaves without
-   * an NTS session (keys + cookies from NTS-KE, given by the host through `setNtsSession`), and only
-   * authenticated responses are accepted.
-   */
-  nts?: boolean;
-}
-
-/** A symmetric key's type: a digest (MD5, SHA1, SHA256) or AES-CMAC (AES128CMAC, AES256CMAC). */
-export type DigestType = MacAlgorithm;
-
-export interface SymmetricKey {
-  id: number;
-  type: DigestType;
-  key: Uint8Array;
-}
-
-/** A broadcast server association (we send mode 5). */
-export interface BroadcastConfig {
-  /** Destination, e.g. a subnet broadcast address and port. */
-  address: string;
-  port: number;
-  /** Poll exponent between broadcasts. Default 6. */
-  poll: number;
-  xleave: boolean;
-  key?: number;
-}
+/** The kinds of engine event (the counters of `SystemSnapshot.events` are keyed by them). */
+export type SystemEventKind = SystemEvent['kind'];
 
 export interface SystemConfig {
   /** Minimum number of survivors for the selection to succeed (RFC 5905 MINSANE, chrony minsources). Default 1. */
@@ -141,6 +81,11 @@ export interface SystemConfig {
   maxClock: number;
   /** Root distance threshold (s) above which a source is not selectable (RFC 5905 MAXDIST). Default 1.5. */
   maxDistance: number;
+  /**
+   * Sources whose jitter (s) is above this are unselectable, marked `jittery` (chrony maxjitter).
+   * Default 1.
+   */
+  maxJitter: number;
   /** Sources at or above this stratum are unselectable (MAXSTRAT). Default 16. */
   maxStratum: number;
   /** When set, serve as this stratum with no selectable source (chrony `local stratum N`). */

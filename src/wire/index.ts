@@ -1,3 +1,4 @@
+/** The wire formats: NTP packet codec, extension fields, MACs, kiss codes, refids, legacy time protocols. */
 export * from './crypto.js';
 export * from './exchange.js';
 export * from './hex.js';

@@ -47,6 +47,15 @@ describe('Prometheus metrics', () => {
     );
   });
 
+  it('count the engine events by kind', () => {
+    const snap = fixture();
+    snap.system.events = { 'sys-peer': 3, reject: 5 };
+    const f = parsePrometheus(prometheusText(snap));
+    assert.equal(f.get('ntpkit_engine_events_total')?.type, 'counter');
+    assert.equal(one(f, 'ntpkit_engine_events_total', { kind: 'sys-peer' }), 3);
+    assert.equal(one(f, 'ntpkit_engine_events_total', { kind: 'reject' }), 5);
+  });
+
   it('count timestamps by origin and give the send compensation in seconds', () => {
     const snap = fixture();
     snap.timestamping = {

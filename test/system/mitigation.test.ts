@@ -195,3 +195,47 @@ test('losing the only source: holdover with growing root dispersion, then unsync
   assert.equal(after.leap, 3);
   assert.equal(after.stratum, 16);
 });
+
+test('a source whose jitter exceeds max-jitter is marked jittery and never selected (chrony maxjitter)', () => {
+  const h = fakeLab(62);
+  const addrs = ['10.0.0.1', '10.0.0.2', '10.0.0.3'];
+  addrs.forEach((address, i) => {
+    h.addNode({ name: `S${i}`, address, config: { localStratum: 1 } });
+  });
+  const c = h.addNode({
+    name: 'C',
+    address: '10.0.1.1',
+    config: { maxJitter: 0.005 },
+    sources: addrs.map(server),
+    discipline: { offset: 0.02 },
+  });
+  h.link('S0', 'C', { delay: 0.003, jitter: 0.0005 });
+  h.link('S1', 'C', { delay: 0.004, jitter: 0.0005 });
+  // Up to 60 ms of extra delay each way: offsets scatter by tens of ms.
+  h.link('S2', 'C', { delay: 0.003, jitter: 0.06 });
+  h.start();
+  h.runFor(300);
+  let jitteryProbes = 0;
+  h.runFor(
+    600,
+    () => {
+      const snap = c.system.snapshot(h.now);
+      const noisy = snap.sources.find((s) => s.address === '10.0.0.3');
+      assert.ok(noisy !== undefined);
+      assert.notEqual(snap.sysPeer, noisy.id, 'the jittery source is never the system peer');
+      if (noisy.jitter > 0.005) {
+        assert.equal(noisy.verdict, 'jittery', `${noisy.verdict} (${noisy.verdictReason})`);
+        jitteryProbes++;
+      } else assert.notEqual(noisy.verdict, 'jittery');
+      for (const s of snap.sources.filter((x) => x !== noisy))
+        assert.ok(
+          ['sys-peer', 'combined'].includes(s.verdict),
+          `${s.address}: ${s.verdict} (${s.verdictReason})`,
+        );
+      assert.ok((snap.events?.['sys-peer'] ?? 0) >= 1, 'events counted by kind');
+    },
+    30,
+  );
+  assert.ok(jitteryProbes > 0, 'the noisy source was over the limit at some probe');
+  assert.ok(Math.abs(c.error()) < 0.002, `clock error ${c.error()}`);
+});

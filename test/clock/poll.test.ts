@@ -1,0 +1,47 @@
+/** PollAdapter: chrony's poll score rule (adjust_poll), including its truncation towards zero. */
+import assert from 'node:assert/strict';
+import { test } from 'node:test';
+import { PollAdapter } from '../../src/clock/poll.js';
+
+function at(exp: number, min = 6, max = 10): PollAdapter {
+  const p = new PollAdapter(min, max, 2);
+  p.adjust(exp - min);
+  assert.equal(p.exponent, exp);
+  return p;
+}
+
+test('a score just below zero moves the poll down by one, not two (chrony truncates towards zero)', () => {
+  const p = at(8);
+  p.adjust(-0.235);
+  assert.equal(p.exponent, 7, 'one step down');
+  // The score left is 0.765: a small rise then moves it back up, a small fall does not move it.
+  p.adjust(-0.5);
+  assert.equal(p.exponent, 7);
+  p.adjust(-0.5);
+  assert.equal(p.exponent, 6);
+  const q = at(8);
+  q.adjust(-2.5);
+  assert.equal(q.exponent, 6, 'a score of −2.5 moves by three at most: clamped at minpoll');
+  const r = at(9);
+  r.adjust(-1.2);
+  assert.equal(r.exponent, 7, '−1.2 → two steps down');
+});
+
+test('rises by whole units of the score, clamped at maxpoll; samples follow the target', () => {
+  const p = at(6);
+  p.adjust(0.6);
+  assert.equal(p.exponent, 6);
+  p.adjust(0.6);
+  assert.equal(p.exponent, 7);
+  p.adjust(10);
+  assert.equal(p.exponent, 10);
+  // Trouble: an error four times the distance takes log2(4) = 2 off.
+  p.sample(4e-3, 1e-3, 100);
+  assert.equal(p.exponent, 8);
+  // Below the target the score falls twice as fast as it rises above it.
+  const q = at(8);
+  q.sample(0, 1, 1);
+  assert.equal(q.exponent, 7, '(1/2 − 1)/2 × 2 = −0.5: one step down');
+  p.reset();
+  assert.equal(p.exponent, 6);
+});
