@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Installs the real NTP implementations the interop tests run against (Debian packages).
-# chrony, sntp, ntpdig (ntpsec-ntpdate), rdate, tshark, faketime, iptables and chromium are installed normally
-# (and man-db, systemd for the packaging test: man -l, systemd-analyze verify);
+# chrony, sntp, ntpdig (ntpsec-ntpdate), rdate, tshark, faketime, iptables, chromium and tzdata (the leap-second
+# list, right/UTC) are installed normally (and man-db, systemd for the packaging test: man -l, systemd-analyze verify);
 # ntpsec and openntpd conflict with chrony, so they are unpacked into $NTPKIT_PEERS_DIR instead.
 # Services never auto-start (policy-rc.d), and no test may change the host clock.
 set -euo pipefail
@@ -20,7 +20,7 @@ if [ ! -x /usr/sbin/policy-rc.d ]; then
   chmod +x /usr/sbin/policy-rc.d
 fi
 need=()
-for p in chrony ntpsec-ntpdate sntp rdate tshark faketime iptables iproute2 chromium python3-prometheus-client gpsd man-db systemd; do
+for p in chrony ntpsec-ntpdate sntp rdate tshark faketime iptables iproute2 chromium python3-prometheus-client gpsd man-db systemd tzdata; do
   dpkg -s "$p" >/dev/null 2>&1 || need+=("$p")
 done
 # The packaged chronyd writes this pid file. policy-rc.d keeps the package from starting it; should it start

@@ -151,12 +151,12 @@ export class Association {
     return [{ kind: 'event', event: { kind: 'reject', sourceId: this.id, reason } }];
   }
 
-  /** All local stamps we hold, for shifting on a clock step. */
-  shiftLocalTimes(by: NtpDuration): void {
+  /** All local stamps we hold (those read before counter `before`, when given), for shifting on a clock step or leap. */
+  shiftLocalTimes(by: NtpDuration, before?: RawTime): void {
     const seen = new Set<LocalStamp>();
     const stamps = [...this.sent.map((p) => p.tx), this.sym.dst, ...this.client.stamps(), this.bc.last?.dst];
     for (const s of stamps) {
-      if (s === null || s === undefined || seen.has(s)) continue;
+      if (s === null || s === undefined || seen.has(s) || (before !== undefined && s.raw >= before)) continue;
       seen.add(s);
       s.time += by;
     }

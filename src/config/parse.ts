@@ -4,6 +4,7 @@
  * docs/CONFIG.md documents every key.
  */
 import { parse, TomlError } from 'smol-toml';
+import { LEAP_MODES } from '../clock/leap.js';
 import { refclockFromTable } from '../refclock/config.js';
 import type { RefclockConfig } from '../refclock/types.js';
 import {
@@ -213,7 +214,9 @@ export function checkConfig(
     'interleaved-table-size',
   ]);
   const localT = r.table(doc, 'local', '');
-  if (localT !== undefined) r.keys(localT, 'local', ['stratum']);
+  if (localT !== undefined) r.keys(localT, 'local', ['stratum', 'orphan']);
+  // [local] with only `orphan` is orphan mode without a local clock source.
+  const localClock = localT !== undefined && (localT.stratum !== undefined || localT.orphan === undefined);
   const keys: SymmetricKey[] = [];
   const broadcast: BroadcastConfig[] = [];
   const system: SystemConfig = {
@@ -224,9 +227,13 @@ export function checkConfig(
     maxJitter: r.num(sysT, 'max-jitter', 'system', SYS.maxJitter, { min: 1e-9, max: 16 }),
     maxStratum: r.num(sysT, 'max-stratum', 'system', SYS.maxStratum, { int: true, min: 1, max: 16 }),
     localStratum:
-      localT === undefined
+      localT === undefined || !localClock
         ? null
         : r.num(localT, 'stratum', 'local', DEFAULT_LOCAL_STRATUM, { int: true, min: 1, max: 15 }),
+    orphanStratum:
+      localT?.orphan === undefined
+        ? null
+        : r.num(localT, 'orphan', 'local', 10, { int: true, min: 1, max: 15 }),
     precision: r.num(sysT, 'precision', 'system', SYS.precision, { int: true, min: -32, max: 0 }),
     huffPuff: r.num(sysT, 'huff-puff', 'system', SYS.huffPuff, { min: 0, max: 86400 }),
     allowPassive: r.bool(sysT, 'allow-passive', 'system', SYS.allowPassive),
@@ -349,7 +356,12 @@ export function checkConfig(
     'stepout',
     'step-at-startup',
     'max-frequency',
+    'leap-mode',
+    'leap-file',
+    'leap-smear-window',
   ]);
+  system.leapMode = r.oneOf(clockT, 'leap-mode', 'clock', 'step', LEAP_MODES);
+  system.leapSmearWindow = r.num(clockT, 'leap-smear-window', 'clock', 86400, { min: 60, max: 7 * 86400 });
   const clock: DaemonConfig['clock'] = {
     discipline: r.oneOf(clockT, 'discipline', 'clock', 'feedforward', ['rfc5905', 'feedforward'] as const),
     stateFile: r.optStr(clockT, 'state-file', 'clock', null),
@@ -360,6 +372,7 @@ export function checkConfig(
     stepout: r.num(clockT, 'stepout', 'clock', 900, { min: 0, max: 86400 }),
     stepAtStartup: r.bool(clockT, 'step-at-startup', 'clock', true),
     maxFrequency: r.num(clockT, 'max-frequency', 'clock', 500, { min: 1, max: 100000 }),
+    leapFile: r.optStr(clockT, 'leap-file', 'clock', null),
   };
 
   // [serve]

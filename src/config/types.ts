@@ -7,6 +7,8 @@ import type { BroadcastConfig, SymmetricKey, SystemConfig } from '../system/type
 
 /** The unprivileged NTP port the built-in default serves on when not running as root. */
 export const DEFAULT_UNPRIVILEGED_PORT = 10123;
+/** The system's leap-second list (Debian's tzdata), loaded by default when it exists. */
+export const DEFAULT_LEAP_FILE = '/usr/share/zoneinfo/leap-seconds.list';
 /** The default dashboard address of the built-in configuration. */
 export const DEFAULT_DASHBOARD = '127.0.0.1:9976';
 
@@ -119,6 +121,11 @@ export interface DaemonConfig {
     stepAtStartup: boolean;
     /** Frequency tolerance, ppm (default 500). */
     maxFrequency: number;
+    /**
+     * `leap-file`: the leap-seconds.list to load; null = the system's (DEFAULT_LEAP_FILE) when it
+     * exists, "none" = no list. (The leap mode and smear window are in `system`.)
+     */
+    leapFile?: string | null;
   };
   server: {
     /** Answer client requests (mode 3) at all. */

@@ -26,6 +26,7 @@ import type { DaemonConfig } from '../config/types.js';
 import { DEFAULT_UNPRIVILEGED_PORT } from '../config/types.js';
 import { nodeCrypto } from '../io/crypto.js';
 import { clockReader } from '../io/ffi.js';
+import { loadLeapFile } from '../io/leap-file.js';
 import { nodeRandomBytes } from '../io/nts-ke.js';
 import { RefclockRunner } from '../io/refclock-host.js';
 import type { KernelClockInterface } from '../io/sysclock.js';
@@ -35,7 +36,7 @@ import { NtpServer, serverOptionsOf } from '../serve/server.js';
 import type { ClientSnapshot, DaemonSnapshot, ServerStats, SystemSnapshot } from '../system/snapshot.js';
 import { NtpSystem } from '../system/system.js';
 import type { Action, Endpoint, SourceConfig, SystemEvent } from '../system/types.js';
-import { unixNsToNtpTime } from '../time/ntp-time.js';
+import { formatNtpTime, unixNsToNtpTime } from '../time/ntp-time.js';
 import { type CommandHost, runCommand } from './commands.js';
 import { commandHost, groupId, hostClockOffset } from './control-host.js';
 import { logEvent } from './event-log.js';
@@ -265,12 +266,13 @@ class DaemonImpl implements Daemon {
       throw e;
     }
 
+    await this.loadLeapList();
     this.execute(this.engine.start(this.raw()));
     this.startRefclocks();
     await this.sources.reconcile(c);
     const hk = this.opts.housekeepingInterval ?? defaultHousekeeping(c);
     this.housekeeping = setInterval(() => void this.housekeep(), hk * 1000);
-    this.driver?.start(this.discipline.clock, () => this.engine.snapshot(this.raw()).synchronised);
+    this.driver?.start(this.engine.leapControl, () => this.engine.snapshot(this.raw()).synchronised);
     if (c.clock.stateFile !== null) {
       this.stateTimer = setInterval(() => void this.saveState(), c.clock.stateInterval * 1000);
       this.stateTimer.unref();
@@ -314,7 +316,8 @@ class DaemonImpl implements Daemon {
       port: c.server.enabled ? effectivePort(c) : 0,
       timestamping: c.server.timestamping,
       raw: () => this.raw(),
-      clock: () => this.discipline.clock,
+      // Basic-mode transmit timestamps: what we serve (UTC with the leap, slewed or smeared).
+      clock: () => this.engine.leapControl.clock.served,
       log: () => this.log,
       onDatagram: (sock, bytes, from, raw) => this.requests.onDatagram(sock, bytes, from, raw),
     };
@@ -486,7 +489,7 @@ class DaemonImpl implements Daemon {
   // ---------------------------------------------------------------- API
 
   now(): bigint {
-    return this.discipline.clock.read(this.raw());
+    return this.engine.leapControl.clock.served.read(this.raw());
   }
 
   systemSnapshot(): SystemSnapshot {
@@ -533,8 +536,29 @@ class DaemonImpl implements Daemon {
       this.log.error('access/rate-limit configuration rejected; keeping the old one', { error: e });
     }
     await this.nts?.reload(config);
+    await this.loadLeapList();
     await this.sources.reconcile(config);
     this.log.info('configuration reloaded', { file: config.file, ...this.sources.counts });
+  }
+
+  /** `[clock] leap-file` (or the system's list): a bad file is logged and the vote goes on without it. */
+  private async loadLeapList(): Promise<void> {
+    const r = await loadLeapFile(this.config.clock.leapFile, nodeCrypto);
+    if (!r.ok) {
+      this.log.error(r.error, { file: r.file });
+      this.execute(this.engine.setLeapList(this.raw(), null));
+      return;
+    }
+    if (r.list !== null) {
+      const last = r.list.entries[r.list.entries.length - 1];
+      this.log.info('leap-second list loaded', {
+        file: r.file,
+        entries: r.list.entries.length,
+        taiUtc: last?.taiUtc,
+        expires: formatNtpTime(r.list.expires, 0),
+      });
+    }
+    this.execute(this.engine.setLeapList(this.raw(), r.list));
   }
 
   private async saveState(): Promise<void> {

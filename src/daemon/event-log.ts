@@ -35,6 +35,13 @@ export function logEvent(e: SystemEvent, log: Logger, limiter: LogLimiter, rejec
     case 'reject':
       rejects.record(null, e.reason, e.sourceId);
       return;
+    case 'leap':
+      if (e.action === 'list-expired') log.warn(e.message, { event: 'leap', action: e.action });
+      else log.info(e.message, { event: 'leap', action: e.action, pending: e.pending });
+      return;
+    case 'orphan':
+      log.info(e.message, { event: 'orphan', active: e.active });
+      return;
     default:
       log.info(e.kind, { ...e });
   }

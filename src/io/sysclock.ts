@@ -334,6 +334,11 @@ export type FollowResult =
   | { kind: 'slew'; offset: number; frequencyPpm: number }
   | { kind: 'error'; errno: string };
 
+/** The kernel's leap flags for a coming leap second. */
+function leapStatus(leap: 'insert' | 'delete' | null): number {
+  return leap === 'insert' ? STA_INS : leap === 'delete' ? STA_DEL : 0;
+}
+
 export class SystemClockDriver {
   private enabled: boolean;
   private disabledReason: string;
@@ -392,7 +397,11 @@ export class SystemClockDriver {
    * Makes the kernel clock follow `clock` (ntpkit's software clock over the same raw counter the
    * kernel interface samples). Call periodically (e.g. every few seconds).
    */
-  follow(clock: LocalClock): FollowResult {
+  /**
+   * `leap`: a leap second the kernel should carry out at the coming UTC midnight (STA_INS/STA_DEL,
+   * as ntpd sets them in step mode); null clears the flags.
+   */
+  follow(clock: LocalClock, leap: 'insert' | 'delete' | null = null): FollowResult {
     if (!this.enabled) return { kind: 'disabled', reason: this.disabledReason };
     const { raw, realtime } = this.kernel.sample();
     const target = ntpTimeToUnixNs(clock.read(raw));
@@ -415,12 +424,12 @@ export class SystemClockDriver {
       ppm = Math.max(-500, Math.min(500, clock.frequencyPpm() + (offset / this.slewTime) * 1e6));
       tx.modes |= ADJ_FREQUENCY;
       tx.freq = Math.round(ppm * SCALED_PPM);
-      tx.status = STA_NANO;
+      tx.status = STA_NANO | leapStatus(leap);
     } else {
       tx.modes |= ADJ_OFFSET | ADJ_TIMECONST;
       tx.offset = Number(offsetNs);
       tx.constant = this.tc;
-      tx.status = STA_PLL | STA_NANO;
+      tx.status = STA_PLL | STA_NANO | leapStatus(leap);
       ppm = Number.NaN;
     }
     const err = this.call(tx);

@@ -99,10 +99,33 @@ export function hostClockText(offset: number): string {
   return `${Math.abs(offset).toFixed(9)} seconds ${offset >= 0 ? 'slow' : 'fast'} of ntpkit time`;
 }
 
+/**
+ * "insert second at 2016-12-31T23:59:60Z (3 of 4 sources, leap list agrees)", or what is served
+ * when no leap is scheduled (none / unsynchronised), with the leap mode when it is not 'step'.
+ */
+export function leapStatusText(s: DaemonSnapshot['system']): string {
+  const p = s.leapPending;
+  const mode =
+    s.leapMode !== undefined && s.leapMode !== 'step'
+      ? `; ${s.leapMode} mode${s.smearing === true ? ', smearing now' : ''}`
+      : '';
+  if (p !== undefined && p !== null) {
+    const list = {
+      agrees: 'leap list agrees',
+      silent: 'leap list has no leap then',
+      expired: 'leap list expired',
+      none: 'no leap list',
+    }[p.list];
+    return `${p.kind} second at ${p.at} (${p.votes} of ${p.sources} sources, ${list}${mode})`;
+  }
+  const base = ['none', 'insert second', 'delete second', 'unsynchronised'][s.leap & 3] ?? String(s.leap);
+  return `${base}${mode}`;
+}
+
 export function formatStatus(snap: DaemonSnapshot): string {
   const s = snap.system;
   const peer = s.sources.find((x) => x.id === s.sysPeer) ?? null;
-  const leap = ['none', 'insert second', 'delete second', 'unsynchronised'][s.leap & 3] ?? String(s.leap);
+  const leap = leapStatusText(s);
   const rows: [string, string][] = [
     ['Synchronised', s.synchronised ? 'yes' : 'no'],
     ['Clock', `${s.clock} (${s.clockState})`],
@@ -110,6 +133,17 @@ export function formatStatus(snap: DaemonSnapshot): string {
     ['Reference ID', s.refid],
     ['Stratum', String(s.stratum)],
     ['Leap status', leap],
+    ...(s.taiUtc === undefined
+      ? []
+      : ([['TAI-UTC', s.taiUtc === null ? '-' : `${s.taiUtc} s`]] as [string, string][])),
+    ...(s.orphan === undefined || s.orphan === null
+      ? []
+      : ([
+          [
+            'Orphan mode',
+            `stratum ${s.orphan.stratum}, ${s.orphan.active ? `active (parent ${s.orphan.parent ?? 'us'})` : 'standing by'}`,
+          ],
+        ] as [string, string][])),
     [
       'Ref time (UTC)',
       s.referenceTime === null

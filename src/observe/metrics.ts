@@ -81,6 +81,31 @@ export function prometheusText(snap: DaemonSnapshot): string {
     'Leap indicator (0 none, 1 insert, 2 delete, 3 unsynchronised).',
     [[{}, sys.leap]],
   );
+  w.family(
+    'ntpkit_system_leap_pending',
+    'gauge',
+    'Scheduled leap second at the end of this month (1 insert, -1 delete, 0 none); labels: leap-list verdict.',
+    [
+      [
+        { list: sys.leapPending?.list ?? 'none' },
+        sys.leapPending === null || sys.leapPending === undefined
+          ? 0
+          : sys.leapPending.kind === 'insert'
+            ? 1
+            : -1,
+      ],
+    ],
+  );
+  w.family(
+    'ntpkit_system_tai_offset_seconds',
+    'gauge',
+    'TAI-UTC from the leap-second list (absent without one).',
+    [
+      ...(sys.taiUtc === null || sys.taiUtc === undefined
+        ? []
+        : ([[{}, sys.taiUtc]] as [Record<string, string>, number][])),
+    ],
+  );
   w.family('ntpkit_system_root_delay_seconds', 'gauge', 'Root delay to the primary reference.', [
     [{}, sys.rootDelay],
   ]);

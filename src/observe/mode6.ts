@@ -282,6 +282,12 @@ export function systemVariables(snap: DaemonSnapshot, ids: Map<number, SourceSna
     ['clk_wander', sys.wander.toFixed(3)],
     ['errbound', Number.isFinite(sys.errorBound) ? ms(sys.errorBound) : '-1'],
     ['clk_kind', quoted(sys.clock)],
+    // ntpd's TAI-UTC offset from its leap file (0 when unknown), and the scheduled leap's midnight.
+    ['tai', String(sys.taiUtc ?? 0)],
+    [
+      'leapsec',
+      sys.leapPending === null || sys.leapPending === undefined ? '0' : lfpHex(sys.leapPending.midnight),
+    ],
     ['clk_state', quoted(sys.clockState)],
     ...(sys.hostClockOffset === undefined
       ? []

@@ -57,9 +57,11 @@ export function realEngineFactory(crypto: CryptoProvider, clockOverride?: Discip
       broadcast: ntp.system.broadcast.map((b) => ({ ...b, address: ctx.resolve(b.address) })),
     };
     const engine = new NtpSystem(system, { discipline, random: ctx.random, crypto });
+    if (ctx.leapList !== null) engine.leapControl.setList(ctx.leapList);
     return {
       engine,
-      clock: discipline.clock,
+      // What the node serves (UTC with the leap, slewed or smeared per its leap mode).
+      clock: engine.leapControl.clock.served,
       kind,
       sources: (raw) => {
         const acts: Action[] = [];

@@ -11,9 +11,13 @@ import { KeyLines } from '../config/lines.js';
 import { checkConfig } from '../config/parse.js';
 import { formatIssue, isTable, join, type Table, TomlReader } from '../config/reader.js';
 import { checkDistribution, type Distribution } from './distributions.js';
+import { parseUtc, type ScenarioLeap } from './leap.js';
 import { defaultOscillatorSpec, type OscillatorSpec } from './oscillator.js';
 import { defaultPathSpec, type PathChange, type PathSpec } from './path.js';
 import type { Behaviour, LinkSpec, NodeSpec, Scenario } from './types.js';
+
+/** True time 0 of a run without `epoch`: 2026-01-01T00:00:00Z as era-extended NTP time. */
+export const SIM_START = 3976214400n << 32n;
 
 export class ScenarioError extends Error {
   readonly code = 'SIM_SCENARIO';
@@ -114,6 +118,10 @@ const TOP_KEYS = [
   'seed',
   'sample-interval',
   'sync-bound',
+  'epoch',
+  'leap',
+  'timescale',
+  'smear-window',
   'node',
   'link',
 ];
@@ -128,6 +136,9 @@ const NODE_KEYS = [
   'timestamping',
   'discipline',
   'ntp',
+  'leap-list',
+  'false-leap',
+  'leap-stop',
 ];
 const OSC_KEYS = [
   'offset',
@@ -279,7 +290,44 @@ function readNode(r: Reader, t: Table, path: string, index: number, file: string
     outputDelay: r.dist(ts, 'output-delay', `${path}.timestamping`, zero),
     rxLatency: r.dist(ts, 'rx-latency', `${path}.timestamping`, zero),
     start: r.num(t, 'start', path, 0, { min: 0 }),
+    leapList: r.bool(t, 'leap-list', path, !hasSources),
+    falseLeap: readLeapKind(r, t, 'false-leap', path),
+    leapStop: t['leap-stop'] === undefined ? null : r.num(t, 'leap-stop', path, 0, { min: 0 }),
   };
+}
+
+function readLeapKind(r: Reader, t: Table, key: string, path: string): 'insert' | 'delete' | null {
+  if (t[key] === undefined) return null;
+  const v = r.str(t, key, path, '');
+  if (v === 'insert' || v === 'delete') return v;
+  r.bad(join(path, key), `expected "insert" or "delete" (got '${v}')`);
+  return null;
+}
+
+/** `epoch` and `[[leap]]`: "YYYY-MM-DDTHH:MM:SSZ" strings; leaps only at a month's first midnight. */
+function readTime(r: Reader, t: Table, key: string, path: string): bigint | null {
+  const v = t[key];
+  const text = typeof v === 'string' ? v : '';
+  const at = parseUtc(text);
+  if (at === null) r.bad(join(path, key), 'expected a UTC time like "2017-01-01T00:00:00Z"');
+  return at;
+}
+
+function readLeaps(r: Reader, doc: Table): ScenarioLeap[] {
+  const out: ScenarioLeap[] = [];
+  r.tables(doc, 'leap', '').forEach((t, i) => {
+    const p = `leap[${i}]`;
+    r.keys(t, p, ['at', 'kind']);
+    const at = readTime(r, t, 'at', p);
+    const kind = readLeapKind(r, t, 'kind', p) ?? 'insert';
+    if (at === null) return;
+    if (!/-01T00:00:00Z$/.test(String(t.at)))
+      r.bad(join(p, 'at'), 'a leap second precedes the first midnight of a month');
+    const prev = out[out.length - 1];
+    if (prev !== undefined && at <= prev.at) r.bad(p, 'leaps must be in time order');
+    out.push({ kind, at });
+  });
+  return out;
 }
 
 /** Parses and validates a scenario. Throws `ScenarioError` listing every problem (file:line: key: message). */
@@ -303,6 +351,12 @@ export function parseScenario(text: string, file = '<scenario>'): Scenario {
     seed: r.num(doc, 'seed', '', 1, { int: true, min: 0 }),
     sampleInterval: r.num(doc, 'sample-interval', '', 1, { min: 0.001 }),
     syncBound: r.num(doc, 'sync-bound', '', 1e-3, { min: 0 }),
+    epoch: doc.epoch === undefined ? SIM_START : (readTime(r, doc, 'epoch', '') ?? SIM_START),
+    leaps: readLeaps(r, doc),
+    timescale: {
+      kind: r.oneOf(doc, 'timescale', '', 'utc', ['utc', 'smear'] as const),
+      window: r.num(doc, 'smear-window', '', 86400, { min: 60, max: 7 * 86400 }),
+    },
     nodes: [],
     links: [],
   };

@@ -17,17 +17,20 @@ import type { LocalClock, RawTime } from '../clock/types.js';
 import { NtpServer, type ServeEngine, serverOptionsOf } from '../serve/server.js';
 import type { SystemSnapshot } from '../system/snapshot.js';
 import type { Action, Endpoint, NtpEngine } from '../system/types.js';
+import type { LeapList } from '../time/leap-list.js';
 import { durationToSeconds, type NtpTime, secondsToDuration } from '../time/ntp-time.js';
 import { sample } from './distributions.js';
+import { scenarioLeapList, trueTime } from './leap.js';
 import { Oscillator, RAW_ORIGIN } from './oscillator.js';
 import { Path } from './path.js';
 import { Rng } from './rng.js';
+import { SIM_START } from './scenario.js';
 import { Scheduler } from './scheduler.js';
 import { ErrorStats } from './stats.js';
 import type { ClientResult, NodeSpec, Scenario, SeriesPoint, SimResult } from './types.js';
 
-/** True time 0 of every run: 2026-01-01T00:00:00Z as era-extended NTP time. */
-export const SIM_EPOCH: NtpTime = 3976214400n << 32n;
+/** True time 0 of a run without `epoch`: 2026-01-01T00:00:00Z as era-extended NTP time. */
+export const SIM_EPOCH: NtpTime = SIM_START;
 
 /** What the engine factory gets to build a node's engine. */
 export interface EngineContext {
@@ -39,6 +42,8 @@ export interface EngineContext {
   random: () => number;
   /** Resolves a node name (or address) to the node's simulated address. */
   resolve: (host: string) => string;
+  /** The scenario's leap-second list when the node has one (`leap-list`), else null. */
+  leapList: LeapList | null;
 }
 
 export interface EngineHandle {
@@ -66,10 +71,6 @@ export interface RunOptions {
   seriesInterval?: number;
   /** Override the scenario seed. */
   seed?: number;
-}
-
-function trueNtp(t: number): NtpTime {
-  return SIM_EPOCH + secondsToDuration(t);
 }
 
 interface SendLog {
@@ -163,6 +164,7 @@ class SimNode {
     const now = s.now;
     if (this.isDown(now)) return;
     const mode = (bytes[0] ?? 0) & 7;
+    if (mode === 4) this.rewriteLeap(bytes, now);
     if (mode === 1 || mode === 3) {
       this.requestsSent++;
       const key = `${to.address}:${to.port}`;
@@ -197,6 +199,21 @@ class SimNode {
         s.at(leave + d, () => node.arrive(copy, fromEp, to));
       }
     }
+  }
+
+  /** `false-leap` and `leap-stop`: the leap indicator of this node's responses, as the scenario wants it. */
+  private rewriteLeap(bytes: Uint8Array, now: number): void {
+    const b0 = bytes[0] ?? 0;
+    if (b0 >> 6 === 3) return;
+    let li = b0 >> 6;
+    if (this.spec.falseLeap !== null) li = this.spec.falseLeap === 'insert' ? 1 : 2;
+    const stop = this.spec.leapStop;
+    if (stop !== null && li !== 0) {
+      const utc = this.world.trueUtc(now);
+      const next = this.world.scenario.leaps.find((l) => l.at > utc);
+      if (next !== undefined && utc >= next.at - secondsToDuration(stop)) li = 0;
+    }
+    bytes[0] = (b0 & 0x3f) | (li << 6);
   }
 
   arrive(bytes: Uint8Array, from: Endpoint, to: Endpoint): void {
@@ -239,7 +256,11 @@ class SimNode {
 
   /** Clock error against true time at the current true time (noiseless counter), s. */
   clockError(t: number): number {
-    return durationToSeconds(this.handle.clock.read(this.osc.rawExact(t)) - trueNtp(t));
+    const err = durationToSeconds(this.handle.clock.read(this.osc.rawExact(t)) - this.world.truth(t));
+    // Within a few ms of a leap, a reading on either side of the repeated (or skipped) second is
+    // as right as the other: the error is taken against the nearer side.
+    if (Math.abs(err) > 0.5 && this.world.nearLeap(t)) return err - Math.sign(err);
+    return err;
   }
 
   snapshot(t: number): SystemSnapshot {
@@ -287,14 +308,16 @@ export class Simulation {
       this.paths.push(f, r);
     }
     const resolve = (host: string): string => this.byName.get(host)?.spec.address ?? host;
+    const leapList = scenarioLeapList(scenario.epoch ?? SIM_START, scenario.leaps ?? []);
     for (const n of this.nodes) {
       const rng = Rng.derive(seed, `node/${n.spec.name}/engine`);
       n.handle = factory({
         node: n.spec,
         raw: RAW_ORIGIN,
-        time: SIM_EPOCH,
+        time: scenario.epoch ?? SIM_START,
         random: () => rng.next(),
         resolve,
+        leapList: n.spec.leapList && scenario.leaps.length > 0 ? leapList : null,
       });
       const serveEngine = n.handle.serve ?? asServeEngine(n.handle.engine);
       if (serveEngine !== null) {
@@ -308,6 +331,29 @@ export class Simulation {
         if (c.kind === 'step') n.steppedSinceSample = true;
       });
     }
+  }
+
+  /** True UTC at true time `t` (s since the start; leaps included). */
+  trueUtc(t: number): NtpTime {
+    return trueTime(this.scenario.epoch ?? SIM_START, this.scenario.leaps ?? [], t, {
+      kind: 'utc',
+      window: 0,
+    });
+  }
+
+  /** True time `t` is within 10 ms of the instant a scenario leap repeats or skips a second. */
+  nearLeap(t: number): boolean {
+    const ts = this.scenario.timescale ?? { kind: 'utc', window: 0 };
+    if (ts.kind !== 'utc') return false;
+    const a = this.trueUtc(t - 0.01);
+    const b = this.trueUtc(t + 0.01);
+    return b - a < secondsToDuration(0.01) || b - a > secondsToDuration(0.03);
+  }
+
+  /** The truth clock errors are measured against: true UTC, or the smeared timescale. */
+  truth(t: number): NtpTime {
+    const ts = this.scenario.timescale ?? { kind: 'utc', window: 0 };
+    return trueTime(this.scenario.epoch ?? SIM_START, this.scenario.leaps ?? [], t, ts);
   }
 
   neighbours(node: SimNode): SimNode[] {

@@ -2,7 +2,9 @@
  * The resolved (validated) form of a scenario: what `parseScenario` returns and `Simulation` runs.
  */
 import type { DaemonConfig } from '../config/types.js';
+import type { NtpTime } from '../time/ntp-time.js';
 import type { Distribution } from './distributions.js';
+import type { ScenarioLeap, Timescale } from './leap.js';
 import type { OscillatorSpec } from './oscillator.js';
 import type { PathSpec } from './path.js';
 
@@ -31,6 +33,12 @@ export interface NodeSpec {
   rxLatency: Distribution;
   /** True time at which the node starts (s). */
   start: number;
+  /** The node has the scenario's leap-second list (default: nodes without sources). */
+  leapList: boolean;
+  /** Its server responses announce this leap (LI 1 or 2) whatever its engine says (a false leap). */
+  falseLeap: 'insert' | 'delete' | null;
+  /** Its server responses stop announcing a leap this many seconds before the leap's midnight. */
+  leapStop: number | null;
 }
 
 export interface LinkSpec {
@@ -53,6 +61,12 @@ export interface Scenario {
   sampleInterval: number;
   /** Time to sync: first time after which |error| stays below this bound (s). */
   syncBound: number;
+  /** True UTC at the start of the run (NTP time; default 2026-01-01T00:00:00Z). */
+  epoch: NtpTime;
+  /** Leap seconds of the run (`[[leap]]`), in time order. */
+  leaps: ScenarioLeap[];
+  /** The truth errors are measured against: UTC, or UTC smeared over a window. */
+  timescale: Timescale;
   nodes: NodeSpec[];
   links: LinkSpec[];
 }

@@ -77,6 +77,8 @@ export interface MitigationResult<C extends Candidate> {
   sysPeer: C | null;
   /** The combined offset and selection jitter referred to the system peer's sample (null: no update). */
   update: { offset: number; jitter: number } | null;
+  /** The survivors of selection and clustering (null: the selection failed); the leap vote counts them. */
+  survivors: C[] | null;
 }
 
 /** Fitness of a source for selection (RFC 5905 section 11.2 / A.5.5 peer_unfit()); null: fit. */
@@ -151,7 +153,7 @@ export function mitigate<C extends Candidate>(
     if (f === null) fit.push(e);
     else verdicts.push([e.source.id, f]);
   }
-  const none = { verdicts, sysPeer: null, update: null };
+  const none = { verdicts, sysPeer: null, update: null, survivors: null };
   const byId = new Map<string, C>(fit.map((e) => [e.source.id, e.source]));
   const sel = select(fit, raw, env);
   if (!sel.ok) {
@@ -200,7 +202,7 @@ export function mitigate<C extends Candidate>(
   // clock hopping), else the survivor with the best merit.
   const peer =
     survivors.find((a) => a.cfg.prefer) ?? survivors.find((a) => a.id === env.sysPeer) ?? survivors[0];
-  if (peer === undefined) return none;
+  if (peer === undefined) return { ...none, survivors };
   for (const a of survivors)
     verdicts.push([
       a.id,
@@ -209,7 +211,7 @@ export function mitigate<C extends Candidate>(
         : { verdict: 'combined', reason: `survivor combined with ${survivors.length - 1} others` },
     ]);
   const po = peer.output();
-  if (po === null) return { verdicts, sysPeer: peer, update: null };
+  if (po === null) return { verdicts, sysPeer: peer, update: null, survivors };
   // The survivors' offsets are combined at a common instant (now); the result is referred back to
   // the system peer's sample, which is what the discipline gets (an offset measured then).
   const peerNow = env.offsetNow(peer, raw);
@@ -221,6 +223,7 @@ export function mitigate<C extends Candidate>(
     verdicts,
     sysPeer: peer,
     update: { offset: comb.offset + (po.offset - peerNow), jitter: comb.jitter },
+    survivors,
   };
 }
 

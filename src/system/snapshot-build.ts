@@ -6,7 +6,7 @@
 import { PHI } from '../algo/constants.js';
 import type { Association } from '../assoc/association.js';
 import type { ServerState } from '../assoc/server.js';
-import { type Discipline, type RawTime, rawSeconds } from '../clock/types.js';
+import { type Discipline, type LocalClock, type RawTime, rawSeconds } from '../clock/types.js';
 import type { RefclockSource } from '../refclock/source.js';
 import { ntpTimeToUnixNs } from '../time/ntp-time.js';
 import { renderRefid } from '../wire/refid.js';
@@ -176,6 +176,8 @@ export function refclockSnapshot(r: RefclockSource, raw: RawTime, v: Verdict): S
 /** What the system snapshot is made of. */
 export interface SystemParts {
   discipline: Discipline;
+  /** The clock whose reading is the snapshot's time (the served one); default the discipline's. */
+  clock?: LocalClock;
   precision: number;
   /** Our advertised state now. */
   state: ServerState;
@@ -191,7 +193,7 @@ export interface SystemParts {
 /** The system snapshot at counter value `raw`. */
 export function systemSnapshot(raw: RawTime, p: SystemParts): SystemSnapshot {
   const d = p.discipline.snapshot(raw);
-  const clock = p.discipline.clock;
+  const clock = p.clock ?? p.discipline.clock;
   const st = p.state;
   const rootDelay = st.rootDelay / 65536;
   const rootDispersion = st.rootDispersion / 65536;

@@ -163,9 +163,32 @@ export interface SystemSnapshot {
   errorBound: number;
   sysPeer: string | null;
   sources: SourceSnapshot[];
+  /** The leap second scheduled for the end of this month, or null (absent: an engine without leap support). */
+  leapPending?: LeapPendingSnapshot | null;
+  /** TAI−UTC by the leap-second list (s); null without a valid list. */
+  taiUtc?: number | null;
+  /** `[clock] leap-mode`, and whether the served time is being smeared now. */
+  leapMode?: 'step' | 'slew' | 'smear' | 'ignore';
+  smearing?: boolean;
+  /** Orphan mode (`[local] orphan`): the orphan stratum, and whether we serve as an orphan now. */
+  orphan?: { stratum: number; active: boolean; parent: string | null } | null;
   /** Engine events since the start, by kind (SystemEventKind); absent from older daemons. */
   events?: Partial<Record<string, number>>;
   extra?: Record<string, number | string | boolean>;
+}
+
+/** `system.leapPending`: a scheduled leap second. */
+export interface LeapPendingSnapshot {
+  kind: 'insert' | 'delete';
+  /** The second inserted or deleted, ISO 8601 ("2016-12-31T23:59:60Z"). */
+  at: string;
+  /** Unix seconds of the midnight that follows it. */
+  midnight: number;
+  /** Survivors announcing it, of `sources` survivors. */
+  votes: number;
+  sources: number;
+  /** The leap-second list: 'agrees', 'silent' (no leap then), 'expired', 'none'. */
+  list: 'agrees' | 'silent' | 'expired' | 'none';
 }
 
 export interface ServerStats {

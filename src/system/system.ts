@@ -4,6 +4,7 @@
  * timer events and raw counter values in, actions out. The daemon and the simulator drive this same
  * class.
  */
+
 import { HuffPuff } from '../algo/huffpuff.js';
 import { type AssocContext, Association, type AssocOutput, type LocalStamp } from '../assoc/association.js';
 import { BroadcastServer } from '../assoc/broadcast.js';
@@ -14,6 +15,7 @@ import type { CookieJar, NtsKeys } from '../nts/cookie.js';
 import { RefclockSource, type SampleResult } from '../refclock/source.js';
 import type { RefclockConfig, RefclockSample } from '../refclock/types.js';
 import { type Answer, type AnswerContext, answerRequest } from '../serve/answer.js';
+import type { LeapList } from '../time/leap-list.js';
 import { secondsToDuration } from '../time/ntp-time.js';
 import { decodePacket, MODE, type NtpPacket } from '../wire/packet.js';
 import { refidFromString } from '../wire/refid.js';
@@ -29,8 +31,10 @@ import {
 } from './candidates.js';
 import { bytesFromRandom, mobilisedConfig, uniqueId } from './defaults.js';
 import { asRoundTrip } from './exchange.js';
+import { LeapControl } from './leap-control.js';
 import { type Candidate, clockSample, type Entry, fitness, mitigate, type Verdict } from './mitigation.js';
 import { NtsServer } from './nts-server.js';
+import { OrphanState, orphanEntries, orphanServerState, ownRootDistance } from './orphan.js';
 import { Refclocks } from './refclocks.js';
 import type { SystemSnapshot } from './snapshot.js';
 import { associationSnapshot, refclockSnapshot, systemSnapshot } from './snapshot-build.js';
@@ -74,6 +78,10 @@ export class NtpSystem implements NtpEngine {
 
   /** System variables (RFC 5905 section 11.3). */
   private readonly vars: SystemVariables;
+  /** Leap seconds: the vote, the UTC and served views of the discipline's clock (src/clock/leap.ts). */
+  readonly leapControl: LeapControl;
+  /** Orphan mode (`[local] orphan`), null when off. */
+  private readonly orphan: OrphanState | null;
   private sysPeer: string | null = null;
   /** The last system peer before the current one (null: none yet). */
   private lastSysPeer: string | null = null;
@@ -83,7 +91,7 @@ export class NtpSystem implements NtpEngine {
     emit: (e) => this.emit(e),
     // As their round trip (exchange.ts); without a system peer, the last one's still count as its.
     exchange: (x, id) => {
-      const r = asRoundTrip(x, this.deps.discipline.clock.frequencyPpm());
+      const r = asRoundTrip(this.leapControl.continuous(x), this.deps.discipline.clock.frequencyPpm());
       if (r !== null)
         this.deps.discipline.exchange(
           r,
@@ -98,7 +106,13 @@ export class NtpSystem implements NtpEngine {
     this.deps = deps;
     this.server = new ServerResponder(config.interleavedTableSize);
     this.broadcasters = config.broadcast.map((b) => new BroadcastServer(b));
-    this.vars = new SystemVariables(config, deps.discipline.clock);
+    this.leapControl = new LeapControl(
+      deps.discipline.clock,
+      config.leapMode ?? 'step',
+      config.leapSmearWindow,
+    );
+    this.orphan = config.orphanStratum == null ? null : new OrphanState(config.orphanStratum);
+    this.vars = new SystemVariables(config, this.leapControl.clock.utc);
     this.huffPuff = config.huffPuff > 0 ? new HuffPuff(config.huffPuff) : null;
     this.keyRing = new KeyRing(config.keys, deps.crypto);
     const unusable = this.keyRing.unsupported();
@@ -108,7 +122,7 @@ export class NtpSystem implements NtpEngine {
       );
     this.randomBytes = deps.randomBytes ?? bytesFromRandom(deps.random);
     this.ctx = {
-      clock: deps.discipline.clock,
+      clock: this.leapControl.clock.utc,
       random: deps.random,
       keys: this.keyRing,
       crypto: deps.crypto,
@@ -125,7 +139,7 @@ export class NtpSystem implements NtpEngine {
     };
     this.nts = new NtsServer();
     this.answerContext = {
-      clock: deps.discipline.clock,
+      clock: this.leapControl.clock.served,
       serverState: (raw) => this.serverState(raw),
       keys: this.keyRing,
       responder: this.server,
@@ -283,7 +297,7 @@ export class NtpSystem implements NtpEngine {
     }
     for (const b of this.broadcasters) {
       if (b.nextAt !== null && b.nextAt <= raw) {
-        const sent = b.fire(raw, this.deps.discipline.clock, this.serverState(raw), this.keyRing, (f) =>
+        const sent = b.fire(raw, this.leapControl.clock.served, this.serverState(raw), this.keyRing, (f) =>
           this.tx.alloc(f),
         );
         if (sent !== null)
@@ -369,7 +383,7 @@ export class NtpSystem implements NtpEngine {
     id: string,
     sample: RefclockSample,
   ): SampleResult | { ok: false; reason: 'unknown-refclock' } {
-    return this.refclocks.sample(id, sample, this.deps.discipline.clock);
+    return this.refclocks.sample(id, sample, this.leapControl.clock.utc);
   }
 
   /** The reference clock object for an id (tests, the daemon's driver loop). */
@@ -434,10 +448,46 @@ export class NtpSystem implements NtpEngine {
 
   /** Our system variables as advertised to clients and peers. */
   serverState(raw: RawTime): ServerState {
-    return this.vars.serverState(raw, this.sysPeer !== null);
+    if (this.orphanParent() && this.orphan !== null)
+      return orphanServerState(
+        this.vars,
+        raw,
+        this.orphan.stratum,
+        this.config,
+        this.leapControl.indicator(raw),
+      );
+    const st = this.vars.serverState(raw, this.sysPeer !== null);
+    // The leap indicator we serve comes from the vote (LeapControl), not from the system peer.
+    if (st.leap !== 3) st.leap = this.leapControl.indicator(raw);
+    return st;
+  }
+
+  /** We serve as the orphan parent: orphan mode on, no parent to follow, synchronised before. */
+  private orphanParent(): boolean {
+    const o = this.orphan;
+    return o?.active === true && o.parent === null && this.vars.updateRaw !== null;
+  }
+
+  /** Loads (or with null drops) the leap-second list the vote consults (src/time/leap-list.ts). */
+  setLeapList(raw: RawTime, list: LeapList | null): Action[] {
+    this.leapControl.setList(list);
+    return this.finish(raw, []);
+  }
+
+  /** The leap vote and the clock layer; a leap carried out moves the in-flight exchanges onto UTC after it. */
+  private leapUpdate(raw: RawTime, survivors: number[] | null): void {
+    // An unsynchronised clock's date says nothing about this month's leap (nor the list's expiry).
+    const synced = this.vars.announcement(raw, this.sysPeer !== null).synchronised || this.orphanParent();
+    if (!synced && this.config.localStratum === null && this.leapControl.clock.scheduled() === null) return;
+    const electorate = this.peers().filter((p) => !p.cfg.noselect).length;
+    const events = this.leapControl.engineUpdate(raw, survivors, electorate, (by, before) => {
+      for (const a of this.assocs.values()) a.shiftLocalTimes(by, before);
+    });
+    for (const e of events) this.emit(e);
   }
 
   private finish(raw: RawTime, actions: Action[]): Action[] {
+    this.leapUpdate(raw, null);
     const sync = this.vars.syncChange(raw, this.sysPeer !== null);
     if (sync !== null) this.emit(sync);
     for (const e of this.events) actions.push({ kind: 'event', event: e });
@@ -446,6 +496,7 @@ export class NtpSystem implements NtpEngine {
     for (const t of [
       ...[...this.assocs.values()].map((a) => a.nextPoll),
       ...this.broadcasters.map((b) => b.nextAt),
+      this.leapControl.dueRaw(raw),
     ])
       if (t !== null && (at === null || t < at)) at = t;
     if (at !== null && at !== this.lastTimer) {
@@ -457,17 +508,31 @@ export class NtpSystem implements NtpEngine {
 
   /** The mitigation chain: selection, cluster, combine, clock update (RFC 5905 sections 11.2-11.3). */
   private mitigate(raw: RawTime): void {
-    const entries: Entry<Peer>[] = this.peers().map((p) => ({
+    let entries: Entry<Peer>[] = this.peers().map((p) => ({
       source: p,
       rules: candidateRules(p, this.deps.crypto),
     }));
-    const m = mitigate(entries, raw, {
+    const env = {
       config: this.config,
       pollExponent: this.deps.discipline.pollExponent(),
       sysPeer: this.sysPeer,
-      offsetNow: (c, at) => this.offsetNow(c, at),
-    });
+      offsetNow: (c: Candidate, at: RawTime) => this.offsetNow(c, at),
+    };
+    if (this.orphan !== null) {
+      const o = this.orphanSelect(raw, entries, env);
+      if (o === null) {
+        this.setSysPeer(null);
+        return;
+      }
+      entries = o;
+    }
+    const m = mitigate(entries, raw, env);
     for (const [id, v] of m.verdicts) this.verdicts.set(id, v);
+    if (m.survivors !== null)
+      this.leapUpdate(
+        raw,
+        m.survivors.map((p) => p.leap),
+      );
     this.setSysPeer(m.sysPeer?.id ?? null);
     const peer = m.sysPeer;
     if (peer === null || m.update === null || peer.selectEpoch <= this.lastUpdateEpoch) return;
@@ -475,6 +540,27 @@ export class NtpSystem implements NtpEngine {
     if (served !== null) this.emit(served);
     this.lastUpdateEpoch = peer.selectEpoch;
     this.clockUpdate(raw, peer, m.update.offset, m.update.jitter);
+  }
+
+  /** Orphan mode (src/system/orphan.ts): the entries to select from, or null when we are the orphan parent. */
+  private orphanSelect(
+    raw: RawTime,
+    entries: Entry<Peer>[],
+    env: Parameters<typeof mitigate>[2],
+  ): Entry<Peer>[] | null {
+    if (this.orphan === null) return entries;
+    const local = [...this.assocs.values()].find((a) => a.localAddress !== null)?.localAddress ?? '0.0.0.0';
+    const r = orphanEntries(
+      entries,
+      (e) => fitness(e.source, e.rules, raw, env) === null,
+      this.orphan.stratum,
+      { id: '', distance: ownRootDistance(this.vars, raw), refid: addressRefid(local, this.deps.crypto) },
+      (a) => addressRefid(a.cfg.address, this.deps.crypto),
+    );
+    for (const [id, verdict] of r.verdicts) this.verdicts.set(id, verdict);
+    const msg = this.orphan.set(r.active, r.parent);
+    if (msg !== null) this.emit({ kind: 'orphan', active: r.active, message: msg });
+    return r.entries;
   }
 
   /**
@@ -565,11 +651,14 @@ export class NtpSystem implements NtpEngine {
     );
     for (const r of this.refclocks.values())
       sources.push(refclockSnapshot(r, raw, this.shownVerdict(r, raw)));
-    return systemSnapshot(raw, {
+    const utcNow = this.leapControl.clock.utc.read(raw);
+    const o = this.orphan;
+    const snap = systemSnapshot(raw, {
       discipline: this.deps.discipline,
+      clock: this.leapControl.clock.served,
       precision: this.config.precision,
-      state: ann.state,
-      synchronised: ann.synchronised,
+      state: this.serverState(raw),
+      synchronised: ann.synchronised || this.orphanParent(),
       vars: this.vars,
       sysPeer: this.sysPeer,
       sources,
@@ -584,6 +673,14 @@ export class NtpSystem implements NtpEngine {
         ...this.nts.extra(),
       },
     });
+    return {
+      ...snap,
+      leapPending: this.leapControl.pending(),
+      taiUtc: this.leapControl.vote.taiUtc(utcNow),
+      leapMode: this.leapControl.clock.mode,
+      smearing: this.leapControl.clock.smearing(raw),
+      orphan: o === null ? null : { stratum: o.stratum, active: o.active, parent: o.parent },
+    };
   }
 
   /** Ids of the current associations. */

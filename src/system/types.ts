@@ -18,10 +18,11 @@ import type { BroadcastConfig, SourceConfig, SymmetricKey } from '../assoc/confi
 import type { AssocEvent } from '../assoc/types.js';
 import type { Discipline, RawTime } from '../clock/types.js';
 import type { CryptoProvider } from '../wire/crypto.js';
-import type { SystemSnapshot } from './snapshot.js';
+import type { LeapPendingSnapshot, SystemSnapshot } from './snapshot.js';
 
 export type { BroadcastConfig, DigestType, SourceConfig, SourceMode, SymmetricKey } from '../assoc/config.js';
 export type { AssocEvent } from '../assoc/types.js';
+export type { LeapPendingSnapshot };
 
 /** A transport address. `address` is IPv4 dotted quad or IPv6 text without brackets. */
 export interface Endpoint {
@@ -55,7 +56,7 @@ export type SystemEvent =
   /**
    * The clock was stepped by `offset` s (any step of the discipline's clock), with the discipline's
    * words (`reason`) and their kind (`cause`): 'startup' before the first synchronisation, 'offset'
-   * (beyond the step threshold) after it.
+   * (beyond the step threshold) after it, 'leap' for a leap second carried out in step mode.
    */
   | { kind: 'clock-step'; offset: number; reason: string; cause: StepCause }
   /**
@@ -70,10 +71,22 @@ export type SystemEvent =
    * The sources showed the served time `offset` s off, beyond the root distance `distance` s that was
    * announced: the system announces unsynchronised until the clock is corrected (counted in the snapshot).
    */
-  | { kind: 'served-time-violation'; offset: number; distance: number };
+  | { kind: 'served-time-violation'; offset: number; distance: number }
+  /**
+   * Leap seconds: a leap 'scheduled', 'cancelled' or 'executed', the leap-second list expired
+   * ('list-expired'), smearing announced ('smear'); `message` is the log line.
+   */
+  | {
+      kind: 'leap';
+      action: 'scheduled' | 'cancelled' | 'executed' | 'list-expired' | 'smear';
+      message: string;
+      pending?: LeapPendingSnapshot;
+    }
+  /** Orphan mode (`[local] orphan`) entered or left; `message` is the log line. */
+  | { kind: 'orphan'; active: boolean; message: string };
 
 /** Why the clock was stepped (the `clock-step` event). */
-export type StepCause = 'startup' | 'offset';
+export type StepCause = 'startup' | 'offset' | 'leap';
 /** The kinds of engine event (the counters of `SystemSnapshot.events` are keyed by them). */
 export type SystemEventKind = SystemEvent['kind'];
 
@@ -109,6 +122,12 @@ export interface SystemConfig {
   interleavedTableSize: number;
   keys: SymmetricKey[];
   broadcast: BroadcastConfig[];
+  /** How a leap second is carried out (`[clock] leap-mode`, default 'step'). */
+  leapMode?: 'step' | 'slew' | 'smear' | 'ignore';
+  /** Smear window, s (`[clock] leap-smear-window`, default 86400: noon to noon UTC). */
+  leapSmearWindow?: number;
+  /** Orphan mode (`[local] orphan = STRATUM`, ntpd's `tos orphan`): null or absent = off. */
+  orphanStratum?: number | null;
 }
 
 export interface SystemDeps {
