@@ -24,7 +24,9 @@ export async function readConfigText(path: string): Promise<string> {
     return await readTextBounded(path, READ_LIMITS.config);
   } catch (e) {
     const msg =
-      e instanceof BoundedReadError ? e.reason : `cannot read the configuration file: ${describeIoError(e)}`;
+      e instanceof BoundedReadError && !e.code.startsWith('E')
+        ? e.reason
+        : `cannot read the configuration file: ${e instanceof BoundedReadError ? e.reason : describeIoError(e)}`;
     throw new ConfigError([{ code: 'CONFIG_IO', file: path, line: null, key: '', message: msg }]);
   }
 }
@@ -64,7 +66,7 @@ export async function loadKeysInto(
   try {
     text = await readTextBounded(file, READ_LIMITS.keys);
   } catch (e) {
-    const msg = e instanceof BoundedReadError ? e.reason : `cannot read the key file: ${describeIoError(e)}`;
+    const msg = e instanceof BoundedReadError ? e.message : `cannot read the key file: ${describeIoError(e)}`;
     const at = config.file ?? file;
     const line =
       config.file !== null && configText !== undefined ? new KeyLines(configText).lineOf('keys.file') : null;

@@ -5,6 +5,7 @@
  */
 import type { Stats } from 'node:fs';
 import { type FileHandle, open } from 'node:fs/promises';
+import { describeIoError } from './errno.js';
 
 /** Limits used across the daemon, bytes. */
 export const READ_LIMITS = {
@@ -54,13 +55,7 @@ function limitText(n: number): string {
 function ioError(file: string, e: unknown): BoundedReadError {
   const err = e as NodeJS.ErrnoException;
   const code = typeof err?.code === 'string' ? err.code : 'EIO';
-  const why: Record<string, string> = {
-    ENOENT: 'no such file',
-    EACCES: 'permission denied',
-    EISDIR: 'is a directory',
-    ENOTDIR: 'a path component is not a directory',
-  };
-  return new BoundedReadError(file, code, why[code] ?? (err instanceof Error ? err.message : String(e)));
+  return new BoundedReadError(file, code, describeIoError(e));
 }
 
 /**

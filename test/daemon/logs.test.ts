@@ -18,7 +18,7 @@ import { decodePacket, emptyPacket, encodePacket, MODE } from '../../src/wire/pa
 
 const FAKE_PORT = 12510;
 
-/** A server whose clock is `shift` seconds ahead of the host's: answers every mode-3 request. */
+/** A server whose clock is `shift` seconds ahead of the host's (its upstream 192.0.2.1, not us: no loop): answers every mode-3 request. */
 async function shiftedServer(port: number, shift: number): Promise<dgram.Socket> {
   const s = dgram.createSocket('udp4');
   s.on('message', (m, r) => {
@@ -27,7 +27,7 @@ async function shiftedServer(port: number, shift: number): Promise<dgram.Socket>
     const now = unixNsToNtpTime(BigInt(Date.now()) * 1_000_000n) + (BigInt(shift) << 32n);
     const p = emptyPacket();
     Object.assign(p, { leap: 0, version: 4, mode: MODE.SERVER, stratum: 2, poll: d.packet.poll });
-    Object.assign(p, { precision: -20, rootDelay: 0.001, rootDispersion: 0.001, referenceId: 0x7f000001 });
+    Object.assign(p, { precision: -20, rootDelay: 0.001, rootDispersion: 0.001, referenceId: 0xc0000201 });
     p.referenceTimestamp = now - (1n << 32n);
     p.originTimestamp = d.packet.transmitTimestamp;
     p.receiveTimestamp = now;
