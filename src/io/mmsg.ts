@@ -237,6 +237,55 @@ export interface BatchSocketOptions {
   receiveBuffer?: number;
 }
 
+/** A bound batch-socket descriptor (SO_REUSEPORT, timestamps, pktinfo, receive timeout set). */
+export interface BatchFd {
+  fd: number;
+  family: 4 | 6;
+  port: number;
+}
+
+/** Opens and binds a batch-socket descriptor; throws with the system's reason. */
+export function bindBatchFd(o: BatchSocketOptions): BatchFd {
+  const f = load();
+  if (f === null) throw new Error(why);
+  const family: 4 | 6 = isIPv6(o.address) ? 6 : 4;
+  const fd = f.socket(family === 6 ? AF_INET6 : AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+  if (fd < 0) throw fail(f, 'socket');
+  try {
+    const opt = (level: number, name: number, val: Uint8Array, what: string) => {
+      if (f.setsockopt(fd, level, name, val, val.length) !== 0) throw fail(f, `setsockopt ${what}`);
+    };
+    if (o.reusePort !== false) opt(SOL_SOCKET, SO_REUSEPORT, int32(1), 'SO_REUSEPORT');
+    opt(SOL_SOCKET, SO_TIMESTAMPNS, int32(1), 'SO_TIMESTAMPNS');
+    if (family === 6) {
+      opt(IPPROTO_IPV6, IPV6_V6ONLY, int32(1), 'IPV6_V6ONLY');
+      opt(IPPROTO_IPV6, IPV6_RECVPKTINFO, int32(1), 'IPV6_RECVPKTINFO');
+    } else opt(IPPROTO_IP, IP_PKTINFO, int32(1), 'IP_PKTINFO');
+    if ((o.receiveBuffer ?? 0) > 0) opt(SOL_SOCKET, SO_RCVBUF, int32(o.receiveBuffer ?? 0), 'SO_RCVBUF');
+    const tv = new Uint8Array(16);
+    const ms = o.timeoutMs ?? 200;
+    const tvv = new DataView(tv.buffer);
+    tvv.setBigInt64(0, BigInt(Math.floor(ms / 1000)), true);
+    tvv.setBigInt64(8, BigInt((ms % 1000) * 1000), true);
+    opt(SOL_SOCKET, SO_RCVTIMEO, tv, 'SO_RCVTIMEO');
+    const sa = new Uint8Array(32);
+    const len = encodeSockaddr(o.address, o.port, new DataView(sa.buffer), 0);
+    if (f.bind(fd, sa, len) !== 0) throw fail(f, `bind ${o.address}:${o.port}`);
+    const lenBox = new Uint32Array([32]);
+    if (f.getsockname(fd, sa, lenBox) !== 0) throw fail(f, 'getsockname');
+    const port = new DataView(sa.buffer).getUint16(2, false);
+    return { fd, family, port };
+  } catch (e) {
+    f.close(fd);
+    throw e;
+  }
+}
+
+/** Closes a descriptor from `bindBatchFd` that no BatchSocket adopted. */
+export function closeFd(fd: number): void {
+  load()?.close(fd);
+}
+
 /** Native memory of `n` message headers with their iovecs, names, control areas and data slots. */
 class MessageBlock {
   readonly mem: unknown;
@@ -322,41 +371,19 @@ export class BatchSocket {
 
   /** Opens and binds a socket; throws with the system's reason (EADDRINUSE, EACCES...). */
   static open(o: BatchSocketOptions): BatchSocket {
-    const f = load();
-    if (f === null) throw new Error(why);
-    const family: 4 | 6 = isIPv6(o.address) ? 6 : 4;
-    const fd = f.socket(family === 6 ? AF_INET6 : AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0);
-    if (fd < 0) throw fail(f, 'socket');
-    try {
-      const opt = (level: number, name: number, val: Uint8Array, what: string) => {
-        if (f.setsockopt(fd, level, name, val, val.length) !== 0) throw fail(f, `setsockopt ${what}`);
-      };
-      if (o.reusePort !== false) opt(SOL_SOCKET, SO_REUSEPORT, int32(1), 'SO_REUSEPORT');
-      opt(SOL_SOCKET, SO_TIMESTAMPNS, int32(1), 'SO_TIMESTAMPNS');
-      if (family === 6) {
-        opt(IPPROTO_IPV6, IPV6_V6ONLY, int32(1), 'IPV6_V6ONLY');
-        opt(IPPROTO_IPV6, IPV6_RECVPKTINFO, int32(1), 'IPV6_RECVPKTINFO');
-      } else opt(IPPROTO_IP, IP_PKTINFO, int32(1), 'IP_PKTINFO');
-      if ((o.receiveBuffer ?? 0) > 0) opt(SOL_SOCKET, SO_RCVBUF, int32(o.receiveBuffer ?? 0), 'SO_RCVBUF');
-      const tv = new Uint8Array(16);
-      const ms = o.timeoutMs ?? 200;
-      const tvv = new DataView(tv.buffer);
-      tvv.setBigInt64(0, BigInt(Math.floor(ms / 1000)), true);
-      tvv.setBigInt64(8, BigInt((ms % 1000) * 1000), true);
-      opt(SOL_SOCKET, SO_RCVTIMEO, tv, 'SO_RCVTIMEO');
-      const sa = new Uint8Array(32);
-      const len = encodeSockaddr(o.address, o.port, new DataView(sa.buffer), 0);
-      if (f.bind(fd, sa, len) !== 0) throw fail(f, `bind ${o.address}:${o.port}`);
-      const lenBox = new Uint32Array([32]);
-      if (f.getsockname(fd, sa, lenBox) !== 0) throw fail(f, 'getsockname');
-      const port = new DataView(sa.buffer).getUint16(2, false);
-      return new BatchSocket(f, fd, family, port, o.address);
-    } catch (e) {
-      f.close(fd);
-      throw e;
-    }
+    const b = bindBatchFd(o);
+    return BatchSocket.adopt(b.fd, b.family, b.port, o.address);
   }
 
+  /** A batch socket on a descriptor `bindBatchFd` opened (in this thread or another). */
+  static adopt(fd: number, family: 4 | 6, port: number, address: string): BatchSocket {
+    const f = load();
+    if (f === null) throw new Error(why);
+    return new BatchSocket(f, fd, family, port, address);
+  }
+
+  /**
+   * Waits for datagrams
   /**
    * Waits for datagrams (up to the receive timeout) and reads up to 64 at once; returns how many
    * (0 on timeout). `wait: false` returns at once when none is queued.
@@ -605,5 +632,39 @@ export class DatagramSender {
     v.setUint32(48, 0, true);
     const r = Number(this.f.sendmsg(this.fd, this.base, MSG_DONTWAIT));
     if (r < 0) throw fail(this.f, `sendmsg to ${to.address}:${to.port}`);
+  }
+}
+
+/** poll(2) over several batch sockets: which of them have datagrams queued. */
+export class Poller {
+  private readonly mem: unknown;
+  private readonly view: DataView;
+  private readonly poll: (fds: unknown, n: number, timeout: number) => number;
+
+  constructor(private readonly fds: readonly number[]) {
+    const f = load();
+    if (f === null) throw new Error(why);
+    const c = libc();
+    if (c === null) throw new Error(why);
+    this.poll = c.func('int poll(void *fds, unsigned long n, int timeout)');
+    this.mem = f.koffi.alloc('uint8_t', Math.max(1, fds.length) * 8);
+    this.view = new DataView(f.koffi.view(this.mem, Math.max(1, fds.length) * 8));
+  }
+
+  /** Waits up to `ms` for any socket to be readable; returns how many are (0 on timeout). */
+  wait(ms: number): number {
+    const v = this.view;
+    for (let i = 0; i < this.fds.length; i++) {
+      v.setInt32(i * 8, this.fds[i] ?? -1, true);
+      v.setInt16(i * 8 + 4, 1, true); // POLLIN
+      v.setInt16(i * 8 + 6, 0, true);
+    }
+    const r = this.poll(this.mem, this.fds.length, ms);
+    return r < 0 ? 0 : r;
+  }
+
+  /** Whether socket `i` was readable (or in error) at the last `wait`. */
+  ready(i: number): boolean {
+    return this.view.getInt16(i * 8 + 6, true) !== 0;
   }
 }
