@@ -6,8 +6,8 @@
 import assert from 'node:assert/strict';
 import * as dgram from 'node:dgram';
 import { describe, it } from 'node:test';
-import type { Forwarded } from '../../src/io/fast-worker.js';
 import { FastServer, fastServerSupport } from '../../src/io/fast-server.js';
+import type { Forwarded } from '../../src/io/fast-worker.js';
 import { unixNsToNtpTime } from '../../src/time/ntp-time.js';
 
 const supported = fastServerSupport() === null;
@@ -239,7 +239,10 @@ describe('FastServer', { skip: supported ? false : `no batched sockets: ${fastSe
         per.reduce((a, b) => a + b, 0),
         16,
       );
-      assert.ok(per.every((n) => n > 0), `both workers answered: ${per.join(', ')}`);
+      assert.ok(
+        per.every((n) => n > 0),
+        `both workers answered: ${per.join(', ')}`,
+      );
     } finally {
       for (const c of clients) c.close();
       await fs.stop();
