@@ -891,9 +891,13 @@ export class NtpSystem implements NtpEngine {
     const rootDelay = peer.rootDelay + po.delay;
     const measuredRaw = po.raw ?? raw;
     const age = Math.max(0, rawSeconds(raw) - po.epoch);
+    // The dispersion the selection judged the peer by (while its filter fills after a clear, that of
+    // its real samples, not the empty stages' MAXDISP): the announced root dispersion follows it.
+    const dispersion =
+      peer instanceof RefclockSource ? po.dispersion : (peer.filter.startupDispersion() ?? po.dispersion);
     const rootDispersion = Math.max(
       MINDISP,
-      peer.rootDispersion + po.dispersion + jitter + PHI * age + Math.abs(po.offset),
+      peer.rootDispersion + dispersion + jitter + PHI * age + Math.abs(po.offset),
     );
     const result = this.deps.discipline.update({
       raw: measuredRaw,

@@ -145,3 +145,33 @@ test('the server answers interleaved requests and its table stays within the con
   assert.ok((snap.extra?.interleavedResponses as number) > 0);
   assert.ok((snap.extra?.serverResponses as number) > (snap.extra?.interleavedResponses as number));
 });
+
+test(`after the start-up step, the announced root dispersion is that of the real samples`, () => {
+  // Regression: the first clock update after a step came from a filter holding one real sample and
+  // seven empty stages, and the system announced their MAXDISP-weighted dispersion (7.94 s) as
+  // its root dispersion while synchronised, until the next filter update.
+  const h = new Harness(21);
+  h.addNode({ name: 'S', address: '10.0.0.1', config: { localStratum: 1 } });
+  const c = h.addNode({
+    name: 'C',
+    address: '10.0.0.2',
+    sources: [{ ...source(false), minpoll: 0, maxpoll: 0 }],
+    discipline: { offset: 0.5 },
+  });
+  h.link('S', 'C', { delay: 0.001, jitter: 0.0001 });
+  h.start();
+  let worst = 0;
+  let synced = 0;
+  h.runFor(
+    60,
+    () => {
+      const s = c.system.snapshot(h.now);
+      if (!s.synchronised) return;
+      synced++;
+      worst = Math.max(worst, s.rootDispersion);
+    },
+    0.25,
+  );
+  assert.ok(synced > 100, `synchronised in ${synced} samples`);
+  assert.ok(worst < 0.1, `root dispersion up to ${worst} s while synchronised`);
+});
