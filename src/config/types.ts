@@ -130,6 +130,11 @@ export interface DaemonConfig {
      * the counter read in the message handler and the send callback.
      */
     timestamping: 'kernel' | 'user';
+    /**
+     * Server worker threads on batched sockets (recvmmsg/sendmmsg, SO_REUSEPORT; Linux): null = one
+     * per core, 0 = no workers (the node:dgram path, also used where batched sockets are missing).
+     */
+    workers: number | null;
   };
   access: { allow: string[]; deny: string[] };
   rateLimit: {

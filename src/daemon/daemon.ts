@@ -47,6 +47,7 @@ import { NtpSystem } from '../system/system.js';
 import type { Action, Endpoint, SourceConfig, SourceMode, SystemEvent } from '../system/types.js';
 import { toTimestamp, unixNsToNtpTime } from '../time/ntp-time.js';
 import { decodePacket, encodePacket, MODE } from '../wire/packet.js';
+import { FastTransport, type NtpSocket } from './fast-transport.js';
 import { createLogger, type Logger } from './log.js';
 import { NtsService } from './nts.js';
 import { readStateFile, writeStateFile } from './state.js';
@@ -214,7 +215,8 @@ interface PoolState {
 }
 
 interface BoundSocket {
-  sock: dgram.Socket;
+  /** node:dgram, or a listen address of the batched server (src/daemon/fast-transport.ts). */
+  sock: NtpSocket;
   family: 4 | 6;
   address: string;
   port: number;
@@ -312,6 +314,9 @@ class DaemonImpl implements Daemon {
   private readonly sendLatency = new SendLatency();
   /** NTS-KE client runs and server (src/daemon/nts.ts). */
   private nts: NtsService | null = null;
+  /** The batched server (workers), null on the node:dgram path. */
+  private fast: FastTransport | null = null;
+  private transportNote = '';
 
   constructor(config: DaemonConfig, opts: DaemonOptions) {
     this.config = config;
@@ -464,9 +469,65 @@ class DaemonImpl implements Daemon {
     return Math.max(1, Math.min(64, ...polls));
   }
 
+  /** `[serve] workers`: the batched server; false when it is off or unavailable (then node:dgram). */
+  private async bindFast(port: number): Promise<boolean> {
+    const c = this.config;
+    // The workers read the raw counter themselves: process.hrtime's clock, or the FFI kernel's.
+    const rawClock = this.driver === null ? 1 : this.opts.kernel === undefined ? 4 : null;
+    const why = FastTransport.unavailable(c, rawClock);
+    if (why !== null) {
+      this.transportNote = why;
+      if (c.server.workers !== 0 && c.server.enabled)
+        this.log.warn('batched server unavailable; serving through node:dgram', { reason: why });
+      return false;
+    }
+    try {
+      this.fast = await FastTransport.open(c, port, {
+        raw: () => this.raw(),
+        engine: () => this.engine,
+        clock: () => this.discipline.clock,
+        log: () => this.log,
+        guard: guardConfigOf(c),
+        rawClock: rawClock ?? 1,
+        onForward: (sock, f) => {
+          const b = this.sockets.find((x) => x.sock === sock);
+          if (b === undefined) return;
+          sock.source = f.to.address;
+          try {
+            const buf = Buffer.from(f.bytes.buffer, f.bytes.byteOffset, f.bytes.length);
+            const rinfo = {
+              address: f.from.address,
+              port: f.from.port,
+              family: b.family === 6 ? 'IPv6' : 'IPv4',
+              size: buf.length,
+            };
+            this.onMessage(b, buf, rinfo as dgram.RemoteInfo, f.rx);
+          } finally {
+            sock.source = undefined;
+          }
+        },
+      });
+    } catch (e) {
+      throw new Error(`could not bind the NTP sockets: ${e instanceof Error ? e.message : String(e)}`);
+    }
+    for (const s of this.fast.sockets) {
+      const e = s.endpoint;
+      this.sockets.push({ sock: s, family: e.family, address: e.address, port: e.port, stamps: null });
+      this.endpoints.push({ address: e.address, port: e.port });
+    }
+    this.log.info('listening', {
+      endpoints: this.endpoints,
+      serving: c.server.enabled,
+      transport: `batched (recvmmsg/sendmmsg), ${this.fast.snapshot().workers} worker threads`,
+      timestamping: 'kernel receive',
+    });
+    return true;
+  }
+
   private async bindSockets(): Promise<void> {
     const c = this.config;
     const port = c.server.enabled ? effectivePort(c) : 0;
+    if (await this.bindFast(port)) return;
     const listen = c.server.listen.length > 0 ? c.server.listen : ['0.0.0.0', '::'];
     const errors: string[] = [];
     for (const address of listen) {
@@ -599,11 +660,13 @@ class DaemonImpl implements Daemon {
 
   // ---------------------------------------------------------------- packets
 
-  private onMessage(b: BoundSocket, msg: Buffer, rinfo: dgram.RemoteInfo): void {
+  /** `rxRaw`: the receive time a server worker took from the kernel (forwarded datagrams). */
+  private onMessage(b: BoundSocket, msg: Buffer, rinfo: dgram.RemoteInfo, rxRaw?: RawTime): void {
     const user = this.raw();
     // libuv calls this right after reading the datagram, so the kernel's last stamp is its own.
     let raw = user;
-    if (b.stamps === null) this.rxUser++;
+    if (rxRaw !== undefined) raw = rxRaw < user ? rxRaw : user;
+    else if (b.stamps === null) this.rxUser++;
     else raw = b.stamps.received(user);
     if (this.stopping || msg.length === 0) return;
     const from: Endpoint = { address: rinfo.address, port: rinfo.port };
@@ -1013,10 +1076,12 @@ class DaemonImpl implements Daemon {
     const raw = this.raw();
     const uptime = Number(hrtime() - this.startRaw) / 1e9;
     const server: ServerStats = this.guard.stats();
+    if (this.fast !== null) mergeStats(server, this.fast.stats());
     // Requests whose MAC failed (the engine answers them with a crypto-NAK), by reason.
     for (const [reason, n] of Object.entries(this.engine.server.authFailuresByReason))
       server.invalid[`auth-${reason}`] = n;
     const clients: ClientSnapshot[] = this.guard.clients(raw);
+    if (this.fast !== null) clients.push(...this.fast.clients());
     return {
       version: NTPKIT_VERSION,
       uptime,
@@ -1024,6 +1089,10 @@ class DaemonImpl implements Daemon {
       server,
       clients,
       timestamping: this.timestampingStats(),
+      transport:
+        this.fast !== null
+          ? this.fast.snapshot()
+          : { kind: 'node:dgram', reason: this.transportNote || 'not configured' },
     };
   }
 
@@ -1041,6 +1110,12 @@ class DaemonImpl implements Daemon {
     }
     t.rxUser += this.rxUser;
     t.txUser += this.txUser;
+    if (this.fast !== null) {
+      const r = this.fast.receiveCounts();
+      t.mode = 'kernel receive';
+      t.rxKernel += r.kernel;
+      t.rxUser += r.fallback;
+    }
     if (t.mode === 'kernel') {
       const l = this.sendLatency.stats();
       t.sendLatency = {
@@ -1070,6 +1145,7 @@ class DaemonImpl implements Daemon {
     if (this.opts.logger === undefined) this.log = createLogger(config.log);
     try {
       this.guard.reconfigure(guardConfigOf(config));
+      this.fast?.reconfigure(guardConfigOf(config), config.server.enabled);
     } catch (e) {
       this.log.error('access/rate-limit configuration rejected; keeping the old one', { error: e });
     }
@@ -1115,6 +1191,9 @@ class DaemonImpl implements Daemon {
     this.stateTimer = null;
     for (const c of this.closables.splice(0))
       await c.close().catch((e: unknown) => this.log.warn('close failed', { error: e }));
+    const fast = this.fast;
+    this.fast = null;
+    await fast?.close();
     await Promise.all(
       this.sockets.splice(0).map(
         (s) =>
@@ -1140,6 +1219,19 @@ class DaemonImpl implements Daemon {
     this.log.info('stopped', { uptime: Number(hrtime() - this.startRaw) / 1e9 });
     this.resolveStopped();
   }
+}
+
+/** Adds the server workers' counters to the main thread's. */
+function mergeStats(into: ServerStats, add: ServerStats): void {
+  into.requests += add.requests;
+  into.responses += add.responses;
+  into.interleavedResponses += add.interleavedResponses;
+  into.kodSent += add.kodSent;
+  into.rateLimited += add.rateLimited;
+  into.denied += add.denied;
+  into.dropped += add.dropped;
+  into.clientsTracked += add.clientsTracked;
+  for (const [k, v] of Object.entries(add.invalid)) into.invalid[k] = (into.invalid[k] ?? 0) + v;
 }
 
 /** Starts a daemon: binds its sockets, starts its services, configures its sources. */

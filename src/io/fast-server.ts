@@ -21,6 +21,8 @@ export interface FastServerOptions {
   guard: GuardConfig;
   precision: number;
   serving: boolean;
+  /** POSIX clock id of the raw counter the published clock line is on (default CLOCK_MONOTONIC). */
+  rawClock?: number;
   /** A datagram the workers do not answer themselves (called on the main thread). */
   onForward(f: Forwarded): void;
   onWarn(message: string, fields?: Record<string, unknown>): void;
@@ -113,6 +115,7 @@ export class FastServer {
         guard: { ...o.guard, random: undefined },
         precision: o.precision,
         serving: o.serving,
+        rawClock: o.rawClock ?? 1,
         timeoutMs: 100,
       };
       delete init.guard.random;

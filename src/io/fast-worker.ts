@@ -44,6 +44,8 @@ export interface WorkerInit {
   precision: number;
   /** Serve mode 3 at all (else everything is forwarded). */
   serving: boolean;
+  /** POSIX clock id of the daemon's raw counter (the published clock line and forwarded `rx`). */
+  rawClock: number;
   timeoutMs: number;
 }
 
@@ -100,7 +102,7 @@ function run(init: WorkerInit): void {
   const socks = init.sockets.map((s) => BatchSocket.adopt(s.fd, s.family, s.port, s.address));
   const poller = socks.length > 1 ? new Poller(socks.map((s) => s.fd)) : null;
   const realtime = clockReaderParts(0);
-  const monotonic = clockReaderParts(1);
+  const monotonic = clockReaderParts(init.rawClock);
   const rt = { sec: 0, nsec: 0 };
   const mono = { sec: 0, nsec: 0 };
   const txNow = { sec: 0, nsec: 0 };
