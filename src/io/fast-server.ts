@@ -10,7 +10,13 @@ import type { GuardConfig } from '../serve/guard.js';
 import { PublishedWriter, type PublishInput } from '../serve/published.js';
 import type { ClientSnapshot, ServerStats } from '../system/snapshot.js';
 import type { Endpoint } from '../system/types.js';
-import type { Forwarded, WorkerInit, WorkerSocket, WorkerStats } from './fast-worker.js';
+import {
+  type Forwarded,
+  SHARED_COUNTERS,
+  type WorkerInit,
+  type WorkerSocket,
+  type WorkerStats,
+} from './fast-worker.js';
 import { batchSupport, bindBatchFd, closeFd, DatagramSender } from './mmsg.js';
 
 export interface FastServerOptions {
@@ -63,6 +69,7 @@ export class FastServer {
   private readonly workers: Worker[] = [];
   private readonly fds: number[] = [];
   private readonly last = new Map<number, WorkerStats>();
+  private readonly shared: Float64Array[] = [];
   private readonly exited: Promise<void>[] = [];
 
   private constructor(private readonly o: FastServerOptions) {}
@@ -88,7 +95,11 @@ export class FastServer {
     const n = o.workers > 0 ? o.workers : defaultWorkers();
     const perWorker: WorkerSocket[][] = Array.from({ length: n }, () => []);
     for (const address of o.listen) {
-      let port = o.port;
+      // SO_REUSEPORT would let a second daemon share the port silently: a plain bind first proves
+      // it free (and picks the port when 0 was asked for).
+      const probe = bindBatchFd({ address, port: o.port, reusePort: false });
+      closeFd(probe.fd);
+      let port = probe.port;
       for (let w = 0; w < n; w++) {
         const b = bindBatchFd({ address, port, timeoutMs: 100 });
         this.fds.push(b.fd);
@@ -107,7 +118,10 @@ export class FastServer {
     const url = new URL('./fast-worker.js', import.meta.url);
     const ready: Promise<void>[] = [];
     for (let w = 0; w < n; w++) {
+      const counters = new SharedArrayBuffer(SHARED_COUNTERS.length * 8);
+      this.shared.push(new Float64Array(counters));
       const init: WorkerInit = {
+        counters,
         index: w,
         sockets: perWorker[w] ?? [],
         published: this.writer.buffer,
@@ -150,31 +164,32 @@ export class FastServer {
     for (const w of this.workers) w.postMessage({ kind: 'reconfigure', guard: g, serving });
   }
 
-  /** The workers' request statistics, summed (as of their last report, at most a second old). */
+  /** A worker's current counter `name` (from its shared block). */
+  private counter(w: number, name: (typeof SHARED_COUNTERS)[number]): number {
+    return this.shared[w]?.[SHARED_COUNTERS.indexOf(name)] ?? 0;
+  }
+
+  private sum(name: (typeof SHARED_COUNTERS)[number]): number {
+    let t = 0;
+    for (let w = 0; w < this.shared.length; w++) t += this.counter(w, name);
+    return t;
+  }
+
+  /** The workers' request statistics, summed (reasons of invalid requests as of their last report). */
   stats(): ServerStats {
     const t: ServerStats = {
-      requests: 0,
-      responses: 0,
-      interleavedResponses: 0,
-      kodSent: 0,
-      rateLimited: 0,
-      denied: 0,
-      dropped: 0,
+      requests: this.sum('requests'),
+      responses: this.sum('responses'),
+      interleavedResponses: this.sum('interleavedResponses'),
+      kodSent: this.sum('kodSent'),
+      rateLimited: this.sum('rateLimited'),
+      denied: this.sum('denied'),
+      dropped: this.sum('dropped'),
       invalid: {},
-      clientsTracked: 0,
+      clientsTracked: this.sum('clientsTracked'),
     };
-    for (const w of this.last.values()) {
-      const s = w.stats;
-      t.requests += s.requests;
-      t.responses += s.responses;
-      t.interleavedResponses += s.interleavedResponses;
-      t.kodSent += s.kodSent;
-      t.rateLimited += s.rateLimited;
-      t.denied += s.denied;
-      t.dropped += s.dropped;
-      t.clientsTracked += s.clientsTracked;
-      for (const [k, v] of Object.entries(s.invalid)) t.invalid[k] = (t.invalid[k] ?? 0) + v;
-    }
+    for (const w of this.last.values())
+      for (const [k, v] of Object.entries(w.stats.invalid)) t.invalid[k] = (t.invalid[k] ?? 0) + v;
     return t;
   }
 
@@ -185,26 +200,21 @@ export class FastServer {
   }
 
   counters(): FastCounters {
-    const c: FastCounters = {
+    return {
       workers: this.workers.length,
-      batches: 0,
-      datagrams: 0,
-      replies: 0,
-      forwarded: 0,
-      sendErrors: 0,
-      rxKernel: 0,
-      rxFallback: 0,
+      batches: this.sum('batches'),
+      datagrams: this.sum('datagrams'),
+      replies: this.sum('replies'),
+      forwarded: this.sum('forwarded'),
+      sendErrors: this.sum('sendErrors'),
+      rxKernel: this.sum('rxKernel'),
+      rxFallback: this.sum('rxFallback'),
     };
-    for (const w of this.last.values()) {
-      c.batches += w.batches;
-      c.datagrams += w.datagrams;
-      c.replies += w.replies;
-      c.forwarded += w.forwarded;
-      c.sendErrors += w.sendErrors;
-      c.rxKernel += w.rxKernel;
-      c.rxFallback += w.rxFallback;
-    }
-    return c;
+  }
+
+  /** Replies per worker (how the kernel spread the clients). */
+  repliesPerWorker(): number[] {
+    return this.shared.map((_, w) => this.counter(w, 'replies'));
   }
 
   /** The endpoint to send a datagram to `to` from (`from`: a local endpoint the engine chose). */

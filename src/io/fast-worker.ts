@@ -6,8 +6,9 @@
  * (src/serve/published.ts) and sends the replies in one sendmmsg, with the transmit timestamp read
  * right before it. Its client table and rate limiter are this worker's shard: the kernel sends a
  * client's 4-tuple to the same socket every time. Everything else (MACs, NTS, extension fields,
- * other modes, replies to the daemon's own requests, mode 6) is forwarded to the main thread with
- * its kernel receive time; the main thread answers on the same descriptor.
+ * requests that may ask for interleaved mode, other modes, replies to the daemon's own requests,
+ * mode 6) is forwarded to the main thread with its kernel receive time; the main thread answers on
+ * the same descriptor.
  *
  * The receive timestamps are the kernel's (SO_TIMESTAMPNS, CLOCK_REALTIME), turned into the raw
  * counter by their age, read once per batch: raw = rawNow − (realtimeNow − stamp).
@@ -34,12 +35,33 @@ export interface WorkerSocket {
   address: string;
 }
 
+/** The counters a worker keeps current in its shared block (Float64, in this order) after each batch. */
+export const SHARED_COUNTERS = [
+  'requests',
+  'responses',
+  'interleavedResponses',
+  'kodSent',
+  'rateLimited',
+  'denied',
+  'dropped',
+  'clientsTracked',
+  'batches',
+  'datagrams',
+  'replies',
+  'forwarded',
+  'sendErrors',
+  'rxKernel',
+  'rxFallback',
+] as const;
+
 export interface WorkerInit {
   index: number;
   sockets: WorkerSocket[];
   published: SharedArrayBuffer;
   /** Int32: [0] stop flag. */
   control: SharedArrayBuffer;
+  /** Float64 × SHARED_COUNTERS.length: this worker's counters, read by the main thread at any time. */
+  counters: SharedArrayBuffer;
   guard: GuardConfig;
   precision: number;
   /** Serve mode 3 at all (else everything is forwarded). */
@@ -92,6 +114,20 @@ function clockReaderParts(clock: number): (out: { sec: number; nsec: number }) =
   };
 }
 
+/**
+ * RFC 9769: a request asks for interleaved mode with one of our receive timestamps as its origin
+ * (and receive ≠ transmit). Those go to the main thread, whose server keeps the interleaved table
+ * and the precise transmit times; a plain client (origin zero, as chrony's basic requests) stays
+ * here.
+ */
+function mayAskInterleaved(d: Uint8Array): boolean {
+  let origin = 0;
+  for (let k = 24; k < 32; k++) origin |= d[k] ?? 0;
+  if (origin === 0) return false;
+  for (let k = 32; k < 40; k++) if (d[k] !== d[k + 8]) return true;
+  return false;
+}
+
 function run(init: WorkerInit): void {
   const port = parentPort;
   if (port === null) throw new Error('not a worker');
@@ -122,6 +158,27 @@ function run(init: WorkerInit): void {
     rxFallback: 0,
   };
   let lastStats = 0;
+  let lastClients = -1;
+  const shared = new Float64Array(init.counters);
+  const writeCounters = () => {
+    const st = guard.stats();
+    const all: Record<(typeof SHARED_COUNTERS)[number], number> = {
+      ...counts,
+      requests: st.requests,
+      responses: st.responses,
+      interleavedResponses: st.interleavedResponses,
+      kodSent: st.kodSent,
+      rateLimited: st.rateLimited,
+      denied: st.denied,
+      dropped: st.dropped,
+      clientsTracked: st.clientsTracked,
+      sendErrors: socks.reduce((a, x) => a + x.sendErrors, 0),
+    };
+    SHARED_COUNTERS.forEach((k, i) => {
+      shared[i] = all[k];
+    });
+    return st.clientsTracked;
+  };
   /** Estimated time sendmmsg takes per datagram (ns), to stamp each reply for its place in the batch. */
   let perReplyNs = 0;
 
@@ -134,6 +191,7 @@ function run(init: WorkerInit): void {
 
   const postStats = (nowSec: number) => {
     lastStats = nowSec;
+    lastClients = writeCounters();
     const raw = process.hrtime.bigint();
     const msg: WorkerStats = {
       kind: 'stats',
@@ -189,7 +247,8 @@ function run(init: WorkerInit): void {
         d.length !== 48 ||
         mode !== MODE_CLIENT ||
         version < 1 ||
-        version > 4
+        version > 4 ||
+        mayAskInterleaved(data)
       ) {
         if (d.length === 0) continue;
         counts.forwarded++;
@@ -220,6 +279,8 @@ function run(init: WorkerInit): void {
       sock.queue(i, 48);
       counts.replies++;
     }
+    // Counters at once; the client list when it grew, or once a second (a status query sees it).
+    if (writeCounters() !== lastClients || Date.now() / 1000 - lastStats >= 1) postStats(Date.now() / 1000);
     if (sock.pending() === 0) return;
     // Transmit timestamps as late as possible: read now, each advanced by its place in the batch.
     monotonic(txNow);

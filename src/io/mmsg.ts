@@ -31,6 +31,7 @@ const AF_INET6 = 10;
 const SOCK_DGRAM = 2;
 const SOCK_CLOEXEC = 0x80000;
 const SOL_SOCKET = 1;
+const SO_BROADCAST = 6;
 const SO_RCVBUF = 8;
 const SO_REUSEPORT = 15;
 const SO_RCVTIMEO = 20;
@@ -260,7 +261,10 @@ export function bindBatchFd(o: BatchSocketOptions): BatchFd {
     if (family === 6) {
       opt(IPPROTO_IPV6, IPV6_V6ONLY, int32(1), 'IPV6_V6ONLY');
       opt(IPPROTO_IPV6, IPV6_RECVPKTINFO, int32(1), 'IPV6_RECVPKTINFO');
-    } else opt(IPPROTO_IP, IP_PKTINFO, int32(1), 'IP_PKTINFO');
+    } else {
+      opt(IPPROTO_IP, IP_PKTINFO, int32(1), 'IP_PKTINFO');
+      opt(SOL_SOCKET, SO_BROADCAST, int32(1), 'SO_BROADCAST');
+    }
     if ((o.receiveBuffer ?? 0) > 0) opt(SOL_SOCKET, SO_RCVBUF, int32(o.receiveBuffer ?? 0), 'SO_RCVBUF');
     const tv = new Uint8Array(16);
     const ms = o.timeoutMs ?? 200;
