@@ -361,7 +361,7 @@ export function checkConfig(
     port: r.optNum(serveT, 'port', 'serve', { int: true, min: 0, max: 65535 }),
     clientTableSize: r.num(serveT, 'client-table-size', 'serve', 4096, { int: true, min: 16, max: 1 << 22 }),
     timestamping: r.oneOf(serveT, 'timestamping', 'serve', 'kernel', ['kernel', 'user'] as const),
-    workers: r.optNum(serveT, 'workers', 'serve', { int: true, min: 0, max: 256 }),
+    workers: r.num(serveT, 'workers', 'serve', 0, { int: true, min: 0, max: 256 }),
   };
 
   // [access]

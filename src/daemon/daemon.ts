@@ -501,7 +501,7 @@ class DaemonImpl implements Daemon {
               family: b.family === 6 ? 'IPv6' : 'IPv4',
               size: buf.length,
             };
-            this.onMessage(b, buf, rinfo as dgram.RemoteInfo, f.rx);
+            this.onMessage(b, buf, rinfo as dgram.RemoteInfo, f.rx, f.guarded);
           } finally {
             sock.source = undefined;
           }
@@ -661,7 +661,13 @@ class DaemonImpl implements Daemon {
   // ---------------------------------------------------------------- packets
 
   /** `rxRaw`: the receive time a server worker took from the kernel (forwarded datagrams). */
-  private onMessage(b: BoundSocket, msg: Buffer, rinfo: dgram.RemoteInfo, rxRaw?: RawTime): void {
+  private onMessage(
+    b: BoundSocket,
+    msg: Buffer,
+    rinfo: dgram.RemoteInfo,
+    rxRaw?: RawTime,
+    guarded = false,
+  ): void {
     const user = this.raw();
     // libuv calls this right after reading the datagram, so the kernel's last stamp is its own.
     let raw = user;
@@ -679,7 +685,8 @@ class DaemonImpl implements Daemon {
     }
     if (mode === MODE.CLIENT || mode === MODE.PRIVATE || mode === MODE.RESERVED) {
       if (mode !== MODE.CLIENT || !this.config.server.enabled) return;
-      const decision = this.guard.check(raw, from, msg.length);
+      // A request a server worker forwarded has passed the worker's shard of the client table.
+      const decision = guarded ? SERVE : this.guard.check(raw, from, msg.length);
       if (decision.action === 'drop') return;
       if (decision.action === 'kod') {
         const kod = buildKod(bytes, 'RATE', this.config.system.precision);
@@ -1220,6 +1227,8 @@ class DaemonImpl implements Daemon {
     this.resolveStopped();
   }
 }
+
+const SERVE = { action: 'serve', reason: 'ok' } as const;
 
 /** Adds the server workers' counters to the main thread's. */
 function mergeStats(into: ServerStats, add: ServerStats): void {

@@ -3,7 +3,7 @@
  * instead of node:dgram, the clock and system variables published to them, and a socket object for
  * the daemon's own sends and its answers to what the workers forward.
  *
- * `[serve] workers` (default: one per core; 0 = off) chooses it; where batched sockets are missing
+ * `[serve] workers = N` (N > 0) chooses it; where batched sockets are missing
  * (not Linux, no FFI, another ABI) or the raw counter is not a clock the workers can read, the
  * daemon keeps the node:dgram path and says why in the log and `ntpkit status`.
  */
@@ -85,7 +85,7 @@ export class FastTransport {
     const server = await FastServer.start({
       listen,
       port,
-      workers: config.server.workers ?? defaultWorkers(),
+      workers: config.server.workers > 0 ? config.server.workers : defaultWorkers(),
       guard: deps.guard,
       precision: config.system.precision,
       serving: config.server.enabled,

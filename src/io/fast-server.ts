@@ -17,7 +17,7 @@ import {
   type WorkerSocket,
   type WorkerStats,
 } from './fast-worker.js';
-import { batchSupport, bindBatchFd, closeFd, DatagramSender } from './mmsg.js';
+import { attachSourceHash, batchSupport, bindBatchFd, closeFd, DatagramSender } from './mmsg.js';
 
 export interface FastServerOptions {
   listen: readonly string[];
@@ -114,6 +114,14 @@ export class FastServer {
             sender: new DatagramSender(b.fd, b.family),
           });
       }
+      const first = perWorker[0]?.[perWorker[0].length - 1];
+      if (first !== undefined && !attachSourceHash(first.fd, first.family, n))
+        o.onWarn(
+          'server workers: the kernel refused the by-address socket choice; clients spread by 4-tuple',
+          {
+            address,
+          },
+        );
     }
     const url = new URL('./fast-worker.js', import.meta.url);
     const ready: Promise<void>[] = [];

@@ -81,6 +81,8 @@ export interface Forwarded {
   to: { address: string; port: number };
   /** Raw counter (ns) at the kernel's receive time. */
   rx: bigint;
+  /** A client request the worker's guard already let through (the main thread must not count it again). */
+  guarded: boolean;
 }
 
 export interface WorkerStats {
@@ -241,16 +243,24 @@ function run(init: WorkerInit): void {
       const b0 = data[0] ?? 0;
       const mode = b0 & 7;
       const version = (b0 >> 3) & 7;
-      if (
-        !init.serving ||
-        !view.valid ||
-        d.length !== 48 ||
-        mode !== MODE_CLIENT ||
-        version < 1 ||
-        version > 4 ||
-        mayAskInterleaved(data)
-      ) {
-        if (d.length === 0) continue;
+      if (d.length === 0) continue;
+      // A client request: this worker's shard of the client table decides first, so that a
+      // client's requests are limited in one place whichever path answers them.
+      const request = init.serving && mode === MODE_CLIENT && version >= 1 && version <= 4 && d.length >= 48;
+      let guarded = false;
+      if (request) {
+        const decision = guard.check(rawBig, d.from, d.length);
+        if (decision.action === 'drop') continue;
+        if (decision.action === 'kod') {
+          const out = replyViews[si]?.[i];
+          if (out === undefined) continue;
+          writeKissReply(data, out, 'RATE', init.precision);
+          sock.queue(i, 48);
+          continue;
+        }
+        guarded = true;
+      }
+      if (!request || !view.valid || d.length !== 48 || mayAskInterleaved(data)) {
         counts.forwarded++;
         const f: Forwarded = {
           kind: 'forward',
@@ -260,19 +270,13 @@ function run(init: WorkerInit): void {
           from: { address: d.from.address, port: d.from.port },
           to: { address: d.to.address, port: d.to.port },
           rx: BigInt(rs) * 1_000_000_000n + BigInt(rn),
+          guarded,
         };
         port.postMessage(f);
         continue;
       }
-      const decision = guard.check(rawBig, d.from, d.length);
-      if (decision.action === 'drop') continue;
       const out = replyViews[si]?.[i];
       if (out === undefined) continue;
-      if (decision.action === 'kod') {
-        writeKissReply(data, out, 'RATE', init.precision);
-        sock.queue(i, 48);
-        continue;
-      }
       clockAt(view, rs, rn, rxStamp);
       writeBasicReply(view, data, out, rxStamp, ageAt(view, rs, rn));
       basic[queued++] = i;

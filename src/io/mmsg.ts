@@ -672,3 +672,36 @@ export class Poller {
     return this.view.getInt16(i * 8 + 6, true) !== 0;
   }
 }
+
+/**
+ * Makes the kernel pick a group's socket by the client's address alone, not its 4-tuple: a
+ * classic BPF program (SO_ATTACH_REUSEPORT_CBPF) returns (low 32 bits of the source address) mod
+ * `n`, the index of the socket in bind order. Clients that change port per request (chrony does)
+ * still meet one rate-limit shard. False when the kernel refuses it (then the 4-tuple hash decides).
+ */
+export function attachSourceHash(fd: number, family: 4 | 6, n: number): boolean {
+  const f = load();
+  if (f === null || n < 2) return n < 2;
+  const SO_ATTACH_REUSEPORT_CBPF = 51;
+  const SKF_NET_OFF = -0x100000;
+  // IPv4 source address at byte 12 of the IP header; IPv6: its last 4 bytes at 20.
+  const k = (SKF_NET_OFF + (family === 6 ? 20 : 12)) >>> 0;
+  const prog: [number, number][] = [
+    [0x20, k], // ld [k]      (BPF_LD | BPF_W | BPF_ABS)
+    [0x94, n], // mod #n      (BPF_ALU | BPF_MOD | BPF_K)
+    [0x16, 0], // ret a       (BPF_RET | BPF_A)
+  ];
+  const mem = f.koffi.alloc('uint8_t', prog.length * 8);
+  const v = new DataView(f.koffi.view(mem, prog.length * 8));
+  prog.forEach(([code, kk], i) => {
+    v.setUint16(i * 8, code, true);
+    v.setUint8(i * 8 + 2, 0);
+    v.setUint8(i * 8 + 3, 0);
+    v.setUint32(i * 8 + 4, kk, true);
+  });
+  const fprog = new Uint8Array(16);
+  const pv = new DataView(fprog.buffer);
+  pv.setUint16(0, prog.length, true);
+  pv.setBigUint64(8, f.koffi.address(mem), true);
+  return f.setsockopt(fd, SOL_SOCKET, SO_ATTACH_REUSEPORT_CBPF, fprog, 16) === 0;
+}

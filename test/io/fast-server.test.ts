@@ -214,7 +214,7 @@ describe('FastServer', { skip: supported ? false : `no batched sockets: ${fastSe
     }
   });
 
-  it('with two workers, clients spread over both sockets', async () => {
+  it('with two workers, clients spread by address: one address always meets the same worker', async () => {
     const fs = await FastServer.start({
       listen: ['127.0.0.1'],
       port: 12414,
@@ -225,23 +225,21 @@ describe('FastServer', { skip: supported ? false : `no batched sockets: ${fastSe
       onForward: () => undefined,
       onWarn: () => undefined,
     });
-    const clients = await Promise.all(Array.from({ length: 16 }, () => client()));
+    // Eight ports of one address (as chrony, a new port per request), then one port each of 16 addresses.
+    const same = await Promise.all(Array.from({ length: 8 }, () => client('127.0.0.1')));
+    const many = await Promise.all(Array.from({ length: 16 }, (_, k) => client(`127.0.2.${k + 1}`)));
     try {
       publishWallClock(fs);
-      const replies = await Promise.all(clients.map((c) => ask(c, request(), 12414, '127.0.0.1')));
-      assert.ok(replies.every((r) => r !== null));
-      const per = fs.repliesPerWorker();
-      assert.equal(per.length, 2);
-      assert.equal(
-        per.reduce((a, b) => a + b, 0),
-        16,
-      );
-      assert.ok(
-        per.every((n) => n > 0),
-        `both workers answered: ${per.join(', ')}`,
-      );
+      const r1 = await Promise.all(same.map((c) => ask(c, request(), 12414, '127.0.0.1')));
+      assert.ok(r1.every((r) => r !== null));
+      const per1 = fs.repliesPerWorker();
+      assert.deepEqual([...per1].sort(), [0, 8], `one worker for one address: ${per1.join(', ')}`);
+      const r2 = await Promise.all(many.map((c) => ask(c, request(), 12414, '127.0.0.1')));
+      assert.ok(r2.every((r) => r !== null));
+      const per2 = fs.repliesPerWorker().map((n, w) => n - (per1[w] ?? 0));
+      assert.deepEqual(per2, [8, 8], `16 addresses spread evenly: ${per2.join(', ')}`);
     } finally {
-      for (const c of clients) c.close();
+      for (const c of [...same, ...many]) c.close();
       await fs.stop();
     }
   });
