@@ -129,6 +129,8 @@ export interface ServerResponse {
   bytes: Uint8Array;
   interleaved: boolean;
   auth: AuthResult;
+  /** Why the request's MAC failed (the response is then a crypto-NAK). */
+  failure?: AuthFailure;
   /** Table slot to complete with the precise transmit timestamp once sent (-1: none). */
   slot: number;
   /** Our receive timestamp used as the table key. */
@@ -250,6 +252,7 @@ export class ServerResponder {
       }
     }
     let auth: AuthResult = 'none';
+    let failure: AuthFailure | undefined;
     if (request.mac !== null) {
       const check = verifyAuth(request, keys, undefined);
       const signed = check === 'ok' ? sign(packet, keys, request.mac.keyId) : null;
@@ -259,6 +262,7 @@ export class ServerResponder {
       } else {
         auth = 'failed';
         const reason: AuthFailure = check === 'ok' || check === 'none' ? 'unknown-key' : check;
+        failure = reason;
         this.authFailuresByReason[reason] = (this.authFailuresByReason[reason] ?? 0) + 1;
         this.authFailures++;
         packet = withCryptoNak(packet, 0);
@@ -269,7 +273,7 @@ export class ServerResponder {
     const slot = mode === MODE.SERVER ? this.table.save(from, rx) : -1;
     this.responses++;
     if (interleaved) this.interleavedResponses++;
-    return {
+    const out: ServerResponse = {
       packet,
       bytes: encodePacket(packet),
       interleaved,
@@ -278,6 +282,8 @@ export class ServerResponder {
       rx,
       wantsPrecise: slot >= 0 && asks,
     };
+    if (failure !== undefined) out.failure = failure;
+    return out;
   }
 
   transmitted(slot: number, rx: bigint, tx: bigint): void {

@@ -90,6 +90,7 @@ function mid(a: bigint, b: bigint): bigint {
 
 export class FeedForwardClock implements Discipline {
   readonly kind = 'feedforward' as const;
+  readonly followsExchanges = true;
   readonly software: SoftwareClock;
   readonly clock: LocalClock;
   readonly difference: DifferenceClock;

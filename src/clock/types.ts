@@ -11,6 +11,11 @@ import type { NtpTime } from '../time/ntp-time.js';
 /** A reading of the raw monotonic counter, nanoseconds (nominal). */
 export type RawTime = bigint;
 
+/** A raw counter reading in seconds (nominal counter rate), for epochs and ages stored as numbers. */
+export function rawSeconds(raw: RawTime): number {
+  return Number(raw) / 1e9;
+}
+
 /** Seconds between two raw counter readings (a - b), nominal counter rate. */
 export function rawDiffSeconds(a: RawTime, b: RawTime): number {
   return Number(a - b) / 1e9;
@@ -117,6 +122,11 @@ export interface DisciplineSnapshot {
 export interface Discipline {
   readonly kind: 'rfc5905' | 'feedforward';
   readonly clock: LocalClock;
+  /**
+   * The clock follows the system peer's raw exchanges by itself (the feed-forward clock): an update it
+   * ignores still makes the system peer our reference. Absent or false: only slews do.
+   */
+  readonly followsExchanges?: boolean;
   /** Every validated exchange of every source; `fromSystemPeer` marks the one the system follows. */
   exchange(x: RawExchange, fromSystemPeer: boolean): void;
   /** The mitigation chain's result (RFC 5905 clock_update). */

@@ -6,6 +6,12 @@
 import { parse, TomlError } from 'smol-toml';
 import { refclockFromTable } from '../refclock/config.js';
 import type { RefclockConfig } from '../refclock/types.js';
+import {
+  DEFAULT_LOCAL_STRATUM,
+  defaultBroadcastConfig,
+  defaultSourceConfig,
+  defaultSystemConfig,
+} from '../system/defaults.js';
 import type { BroadcastConfig, SymmetricKey, SystemConfig } from '../system/types.js';
 import { POLL_LIMIT_HIGH, POLL_LIMIT_LOW } from '../time/short.js';
 import { KEY_TYPE_NAMES, parseDigestType, parseKeyValue } from './keys.js';
@@ -63,6 +69,11 @@ const TOP_KEYS = [
   'nts',
 ] as const;
 
+/** Defaults of the keys a file leaves out (src/system/defaults.ts). */
+const SYS = defaultSystemConfig();
+const SRC = defaultSourceConfig('');
+const BCAST = defaultBroadcastConfig('');
+
 const SOURCE_KEYS = [
   'address',
   'port',
@@ -84,7 +95,7 @@ function readSourceOptions(r: TomlReader, t: Table, path: string, defaultMinpoll
     min: POLL_LIMIT_LOW,
     max: POLL_LIMIT_HIGH,
   });
-  const maxpoll = r.num(t, 'maxpoll', path, Math.max(10, minpoll), {
+  const maxpoll = r.num(t, 'maxpoll', path, Math.max(SRC.maxpoll, minpoll), {
     int: true,
     min: POLL_LIMIT_LOW,
     max: POLL_LIMIT_HIGH,
@@ -92,15 +103,15 @@ function readSourceOptions(r: TomlReader, t: Table, path: string, defaultMinpoll
   if (maxpoll < minpoll)
     r.issue('CONFIG_BAD_VALUE', join(path, 'maxpoll'), `maxpoll ${maxpoll} < minpoll ${minpoll}`);
   return {
-    iburst: r.bool(t, 'iburst', path, false),
-    burst: r.bool(t, 'burst', path, false),
+    iburst: r.bool(t, 'iburst', path, SRC.iburst),
+    burst: r.bool(t, 'burst', path, SRC.burst),
     minpoll,
     maxpoll: Math.max(minpoll, maxpoll),
-    prefer: r.bool(t, 'prefer', path, false),
-    noselect: r.bool(t, 'noselect', path, false),
-    xleave: r.bool(t, 'xleave', path, false),
+    prefer: r.bool(t, 'prefer', path, SRC.prefer),
+    noselect: r.bool(t, 'noselect', path, SRC.noselect),
+    xleave: r.bool(t, 'xleave', path, SRC.xleave),
     key: r.optNum(t, 'key', path, { int: true, min: 1, max: 0xffffffff }),
-    version: r.num(t, 'version', path, 4, { int: true, min: 1, max: 4 }),
+    version: r.num(t, 'version', path, SRC.version, { int: true, min: 1, max: 4 }),
     maxDelay: r.optNum(t, 'max-delay', path, { min: 0 }),
   };
 }
@@ -113,7 +124,7 @@ function readHost(r: TomlReader, t: Table, path: string): { host: string; port: 
       t.address === undefined ? path : join(path, 'address'),
       'address is required',
     );
-  return { host, port: r.num(t, 'port', path, 123, { int: true, min: 1, max: 65535 }) };
+  return { host, port: r.num(t, 'port', path, SRC.port, { int: true, min: 1, max: 65535 }) };
 }
 
 function readHostSources(r: TomlReader, top: Table, key: string, minpoll: number): HostSourceConfig[] {
@@ -205,19 +216,21 @@ export function checkConfig(
   const keys: SymmetricKey[] = [];
   const broadcast: BroadcastConfig[] = [];
   const system: SystemConfig = {
-    minSane: r.num(sysT, 'min-sources', 'system', 1, { int: true, min: 1, max: 64 }),
-    minClock: r.num(sysT, 'min-clock', 'system', 3, { int: true, min: 1, max: 64 }),
-    maxClock: r.num(sysT, 'max-clock', 'system', 10, { int: true, min: 1, max: 64 }),
-    maxDistance: r.num(sysT, 'max-distance', 'system', 1.5, { min: 0.001, max: 16 }),
-    maxStratum: r.num(sysT, 'max-stratum', 'system', 16, { int: true, min: 1, max: 16 }),
+    minSane: r.num(sysT, 'min-sources', 'system', SYS.minSane, { int: true, min: 1, max: 64 }),
+    minClock: r.num(sysT, 'min-clock', 'system', SYS.minClock, { int: true, min: 1, max: 64 }),
+    maxClock: r.num(sysT, 'max-clock', 'system', SYS.maxClock, { int: true, min: 1, max: 64 }),
+    maxDistance: r.num(sysT, 'max-distance', 'system', SYS.maxDistance, { min: 0.001, max: 16 }),
+    maxStratum: r.num(sysT, 'max-stratum', 'system', SYS.maxStratum, { int: true, min: 1, max: 16 }),
     localStratum:
-      localT === undefined ? null : r.num(localT, 'stratum', 'local', 10, { int: true, min: 1, max: 15 }),
-    precision: r.num(sysT, 'precision', 'system', -20, { int: true, min: -32, max: 0 }),
-    huffPuff: r.num(sysT, 'huff-puff', 'system', 0, { min: 0, max: 86400 }),
-    allowPassive: r.bool(sysT, 'allow-passive', 'system', false),
-    broadcastClient: r.bool(sysT, 'accept-broadcast', 'system', false),
-    requireAuthForMobilise: r.bool(sysT, 'require-auth-for-mobilise', 'system', true),
-    interleavedTableSize: r.num(sysT, 'interleaved-table-size', 'system', 1024, {
+      localT === undefined
+        ? null
+        : r.num(localT, 'stratum', 'local', DEFAULT_LOCAL_STRATUM, { int: true, min: 1, max: 15 }),
+    precision: r.num(sysT, 'precision', 'system', SYS.precision, { int: true, min: -32, max: 0 }),
+    huffPuff: r.num(sysT, 'huff-puff', 'system', SYS.huffPuff, { min: 0, max: 86400 }),
+    allowPassive: r.bool(sysT, 'allow-passive', 'system', SYS.allowPassive),
+    broadcastClient: r.bool(sysT, 'accept-broadcast', 'system', SYS.broadcastClient),
+    requireAuthForMobilise: r.bool(sysT, 'require-auth-for-mobilise', 'system', SYS.requireAuthForMobilise),
+    interleavedTableSize: r.num(sysT, 'interleaved-table-size', 'system', SYS.interleavedTableSize, {
       int: true,
       min: 0,
       max: 1 << 20,
@@ -253,15 +266,15 @@ export function checkConfig(
   });
 
   // sources
-  const servers = readHostSources(r, doc, 'server', 6);
-  const peers = readHostSources(r, doc, 'peer', 6);
-  const broadcastClients = readHostSources(r, doc, 'broadcast-client', 6);
+  const servers = readHostSources(r, doc, 'server', SRC.minpoll);
+  const peers = readHostSources(r, doc, 'peer', SRC.minpoll);
+  const broadcastClients = readHostSources(r, doc, 'broadcast-client', SRC.minpoll);
   const pools: PoolSourceConfig[] = r.tables(doc, 'pool', '').map((t, i) => {
     const path = `pool[${i}]`;
     r.keys(t, path, [...SOURCE_KEYS, 'max-sources', 're-resolve', 'unreachable-polls']);
     return {
       ...readHost(r, t, path),
-      ...readSourceOptions(r, t, path, 6),
+      ...readSourceOptions(r, t, path, SRC.minpoll),
       maxSources: r.num(t, 'max-sources', path, 4, { int: true, min: 1, max: 16 }),
       reresolveInterval: r.num(t, 're-resolve', path, 3600, { min: 1, max: 7 * 86400 }),
       unreachablePolls: r.num(t, 'unreachable-polls', path, 8, { int: true, min: 1, max: 64 }),
@@ -276,8 +289,8 @@ export function checkConfig(
     const b: BroadcastConfig = {
       address: host,
       port,
-      poll: r.num(t, 'poll', path, 6, { int: true, min: POLL_LIMIT_LOW, max: POLL_LIMIT_HIGH }),
-      xleave: r.bool(t, 'xleave', path, false),
+      poll: r.num(t, 'poll', path, BCAST.poll, { int: true, min: POLL_LIMIT_LOW, max: POLL_LIMIT_HIGH }),
+      xleave: r.bool(t, 'xleave', path, BCAST.xleave),
     };
     const key = r.optNum(t, 'key', path, { int: true, min: 1, max: 0xffffffff });
     if (key !== null) b.key = key;

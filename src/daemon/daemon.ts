@@ -1,56 +1,48 @@
 /**
  * The daemon: carries out the sans-IO engine's actions on real sockets and timers.
  *
- *   sockets (node:dgram, IPv4 + IPv6) ──packet──▶ ServerGuard (mode 3) ──▶ NtpSystem.handlePacket
- *                                     └─mode 6─▶ observe.handleMode6 (ntpq)
+ *   sockets (node:dgram, IPv4 + IPv6) ──packet──▶ NtpServer.serve (src/serve: every mode)
+ *       ignore / KoD / respond ◀──┘   └─forward─▶ NtpSystem.handlePacket, or observe.handleMode6 (ntpq)
  *   one setTimeout ◀──timer action── engine ──send action──▶ socket.send(cb → handleTransmitted)
  *   DNS (servers, pools: resolve, replace unreachable, re-resolve), state file, legacy services,
  *   observability, privilege drop, reload.
  *
+ * The parts live beside it: transport.ts (sockets, sending, timestamps), sources.ts (static and
+ * pool sources), privileges.ts, follow-clock.ts (`[clock] system-clock`); this file is the
+ * lifecycle and the thin packet path.
+ *
  * The raw counter is `process.hrtime.bigint()`; the software clock starts at the host's wall time
  * and is disciplined from there. The host clock is never touched unless `[clock] system-clock`.
  */
-import * as dgram from 'node:dgram';
-import * as dns from 'node:dns';
 import { lookup } from 'node:dns/promises';
-import { chown, mkdir, unlink, writeFile } from 'node:fs/promises';
-import { isIP, isIPv4, isIPv6 } from 'node:net';
+import { mkdir, unlink, writeFile } from 'node:fs/promises';
+import { isIPv4, isIPv6 } from 'node:net';
 import { dirname } from 'node:path';
 import { performance } from 'node:perf_hooks';
-import { buildKissResponse } from '../assoc/server.js';
 import { createDiscipline } from '../clock/index.js';
 import type { Discipline, RawTime } from '../clock/types.js';
-import type { DaemonConfig, HostSourceConfig, PoolSourceConfig, SourceOptions } from '../config/types.js';
+import type { DaemonConfig } from '../config/types.js';
 import { DEFAULT_UNPRIVILEGED_PORT } from '../config/types.js';
 import { nodeCrypto } from '../io/crypto.js';
 import { clockReader } from '../io/ffi.js';
-import { KernelTimestamps, type TxTicket } from '../io/kernel-timestamps.js';
 import { nodeRandomBytes } from '../io/nts-ke.js';
 import { RefclockRunner } from '../io/refclock-host.js';
-import { type KernelClockInterface, loadFfiKernel, SystemClockDriver } from '../io/sysclock.js';
-import {
-  defaultControlSocketPath,
-  handleMode6,
-  type Observability,
-  startObservability,
-} from '../observe/index.js';
-import { type GuardConfig, ServerGuard } from '../serve/index.js';
-import { SendLatency } from '../serve/send-latency.js';
-import type {
-  ClientSnapshot,
-  DaemonSnapshot,
-  ServerStats,
-  SystemSnapshot,
-  TimestampingStats,
-} from '../system/snapshot.js';
+import type { KernelClockInterface } from '../io/sysclock.js';
+import { defaultControlSocketPath, type Observability, startObservability } from '../observe/index.js';
+import { NtpServer, serverOptionsOf } from '../serve/server.js';
+import type { ClientSnapshot, DaemonSnapshot, ServerStats, SystemSnapshot } from '../system/snapshot.js';
 import { NtpSystem } from '../system/system.js';
-import type { Action, Endpoint, SourceConfig, SourceMode, SystemEvent } from '../system/types.js';
-import { toTimestamp, unixNsToNtpTime } from '../time/ntp-time.js';
-import { decodePacket, encodePacket, MODE } from '../wire/packet.js';
-import { FastTransport, type NtpSocket } from './fast-transport.js';
+import type { Action, Endpoint, SourceConfig, SystemEvent } from '../system/types.js';
+import { unixNsToNtpTime } from '../time/ntp-time.js';
+import { BatchedTransport } from './fast-transport.js';
+import { SystemClockFollower } from './follow-clock.js';
 import { createLogger, type Logger } from './log.js';
 import { NtsService } from './nts.js';
+import { dropPrivileges, isRoot, type TargetUser, targetUser } from './privileges.js';
+import { RequestPath } from './requests.js';
+import { defaultHousekeeping, SourceManager } from './sources.js';
 import { readStateFile, writeStateFile } from './state.js';
+import { type Transport, UdpTransport } from './transport.js';
 
 export const NTPKIT_VERSION = '0.1.0';
 
@@ -109,119 +101,16 @@ function wallUnixNs(): bigint {
   return BigInt(Math.round(ms * 1e3)) * 1000n;
 }
 
-function isRoot(): boolean {
-  return typeof process.getuid === 'function' && process.getuid() === 0;
+/** Uniform [0, 1) from the CSPRNG: the rate limiter's leak must not be predictable. */
+function cryptoRandom(): number {
+  const b = nodeRandomBytes(4);
+  const u = (((b[0] ?? 0) << 24) | ((b[1] ?? 0) << 16) | ((b[2] ?? 0) << 8) | (b[3] ?? 0)) >>> 0;
+  return u / 4294967296;
 }
 
 /** Effective serving port of a configuration. */
 export function effectivePort(config: DaemonConfig): number {
   return config.server.port ?? (isRoot() ? 123 : DEFAULT_UNPRIVILEGED_PORT);
-}
-
-export function guardConfigOf(config: DaemonConfig): GuardConfig {
-  const rl = config.rateLimit;
-  return {
-    allow: config.access.allow,
-    deny: config.access.deny,
-    clientTableSize: config.server.clientTableSize,
-    rateLimit: rl.enabled ? { interval: rl.interval, burst: rl.burst, kod: rl.kod, leak: rl.leak } : null,
-  };
-}
-
-function sourceConfig(
-  mode: SourceMode,
-  address: string,
-  port: number,
-  name: string,
-  o: SourceOptions,
-): SourceConfig {
-  const c: SourceConfig = {
-    address,
-    port,
-    name,
-    mode,
-    minpoll: o.minpoll,
-    maxpoll: o.maxpoll,
-    iburst: o.iburst,
-    burst: o.burst,
-    prefer: o.prefer,
-    noselect: o.noselect,
-    xleave: o.xleave,
-    version: o.version,
-  };
-  if (o.key !== null) c.key = o.key;
-  if (o.maxDelay !== null) c.maxDelay = o.maxDelay;
-  return c;
-}
-
-/** Identity of a configured source for reload: same key = unchanged = state kept. */
-function hostKey(mode: string, s: HostSourceConfig): string {
-  return JSON.stringify([
-    mode,
-    s.host,
-    s.port,
-    s.iburst,
-    s.burst,
-    s.minpoll,
-    s.maxpoll,
-    s.prefer,
-    s.noselect,
-    s.xleave,
-    s.key,
-    s.version,
-    s.maxDelay,
-    s.nts ?? false,
-    s.ntsPort ?? 4460,
-  ]);
-}
-function poolKey(p: PoolSourceConfig): string {
-  return JSON.stringify([
-    'pool',
-    p.host,
-    p.port,
-    p.iburst,
-    p.burst,
-    p.minpoll,
-    p.maxpoll,
-    p.prefer,
-    p.noselect,
-    p.xleave,
-    p.key,
-    p.version,
-    p.maxDelay,
-    p.maxSources,
-  ]);
-}
-
-interface StaticSource {
-  key: string;
-  mode: SourceMode;
-  cfg: HostSourceConfig;
-  /** Engine source id once resolved. */
-  id: string | null;
-  address: string | null;
-}
-
-interface PoolState {
-  key: string;
-  cfg: PoolSourceConfig;
-  /** address → engine id */
-  members: Map<string, string>;
-  candidates: string[];
-  /** Addresses that went unreachable: not reused until the next re-resolution. */
-  bad: Set<string>;
-  lastResolve: number;
-  resolving: boolean;
-}
-
-interface BoundSocket {
-  /** node:dgram, or a listen address of the batched server (src/daemon/fast-transport.ts). */
-  sock: NtpSocket;
-  family: 4 | 6;
-  address: string;
-  port: number;
-  /** Kernel receive/transmit stamps (`[serve] timestamping = "kernel"`), null = user-space readings. */
-  stamps: KernelTimestamps | null;
 }
 
 async function defaultResolve(host: string): Promise<string[]> {
@@ -230,57 +119,11 @@ async function defaultResolve(host: string): Promise<string[]> {
   return r.map((a) => a.address);
 }
 
-/**
- * The sockets' address lookup: IP literals (all the engine ever sends to) are answered
- * synchronously, so `send()` transmits at once instead of after a deferred lookup.
- */
-function syncLookup(
-  address: string,
-  options: dns.LookupOneOptions,
-  cb: (err: NodeJS.ErrnoException | null, address: string, family: number) => void,
-): void {
-  const fam = isIP(address);
-  if (fam !== 0) cb(null, address, fam);
-  else dns.lookup(address, options, cb);
-}
-
-function isWildcard(a: string): boolean {
-  return a === '0.0.0.0' || a === '::';
-}
-
-/** A KoD (kiss-o'-death) response to a request, never longer than the request; null for garbage. */
-export function buildKod(
-  request: Uint8Array,
-  code: 'RATE' | 'DENY' | 'RSTR',
-  precision = -20,
-): Uint8Array | null {
-  const d = decodePacket(request);
-  if (!d.ok) return null;
-  const bytes = encodePacket(buildKissResponse(d.packet, code, { precision }));
-  return bytes.length <= request.length ? bytes : null;
-}
-
-/** A response to a client request being carried out (no-amplification rule, statistics). */
-interface Reply {
-  to: Endpoint;
-  request: Uint8Array;
-  authenticated: boolean;
-  answered: boolean;
-}
-
-/**
- * An interleaved server response does not echo the request's transmit timestamp in its origin
- * field (it carries the client's previous receive timestamp instead; RFC 9769).
- */
-function isInterleavedResponse(request: Uint8Array, response: Uint8Array): boolean {
-  if (request.length < 48 || response.length < 48) return false;
-  for (let i = 0; i < 8; i++) if (request[40 + i] !== response[24 + i]) return true;
-  return false;
-}
-
 class DaemonImpl implements Daemon {
   config: DaemonConfig;
-  endpoints: Endpoint[] = [];
+  get endpoints(): readonly Endpoint[] {
+    return this.transport.endpoints;
+  }
   legacyBindings: { service: string; transport: string; address: string; port: number }[] = [];
   readonly stopped: Promise<void>;
   private resolveStopped!: () => void;
@@ -289,41 +132,60 @@ class DaemonImpl implements Daemon {
   private readonly resolveHost: (host: string) => Promise<string[]>;
   private discipline!: Discipline;
   private engine!: NtpSystem;
-  private guard: ServerGuard;
-  private sockets: BoundSocket[] = [];
+  /** The server decision (src/serve/server.ts), created with the engine. */
+  private server!: NtpServer;
+  /** The NTP sockets: node:dgram (src/daemon/transport.ts) or the batched workers (fast-transport.ts). */
+  private transport!: Transport;
+  /** Why the batched transport is not used (empty when it is). */
+  private transportNote = '';
   private timer: NodeJS.Timeout | null = null;
   private timerAt: RawTime | null = null;
   private housekeeping: NodeJS.Timeout | null = null;
   private stateTimer: NodeJS.Timeout | null = null;
-  private statics: StaticSource[] = [];
-  private pools: PoolState[] = [];
+  /** Static and pool sources (src/daemon/sources.ts). */
+  private readonly sources: SourceManager;
+  /** The packet path (src/daemon/requests.ts). */
+  private readonly requests: RequestPath;
   private closables: { close(): Promise<void> }[] = [];
   observability: Observability | null = null;
-  private owner: { uid: number; gid: number; user: string } | null = null;
+  private owner: TargetUser | null = null;
   private readonly startRaw = hrtime();
   /** The raw counter: process.hrtime, or CLOCK_MONOTONIC_RAW while the system clock is driven. */
   private raw: () => RawTime = hrtime;
-  private driver: SystemClockDriver | null = null;
-  private driverTimer: NodeJS.Timeout | null = null;
+  /** `[clock] system-clock` (src/daemon/follow-clock.ts), null when not driving the host clock. */
+  private driver: SystemClockFollower | null = null;
   private refclockRunner: RefclockRunner | null = null;
   private stopping = false;
-  /** Receive/precise-transmit stamps read in user space on sockets without kernel stamps. */
-  private rxUser = 0;
-  private txUser = 0;
-  /** Measured send-path latency, added to basic-mode transmit timestamps (src/serve/send-latency.ts). */
-  private readonly sendLatency = new SendLatency();
   /** NTS-KE client runs and server (src/daemon/nts.ts). */
   private nts: NtsService | null = null;
-  /** The batched server (workers), null on the node:dgram path. */
-  private fast: FastTransport | null = null;
-  private transportNote = '';
 
   constructor(config: DaemonConfig, opts: DaemonOptions) {
     this.config = config;
     this.opts = opts;
     this.log = opts.logger ?? createLogger(config.log);
     this.resolveHost = opts.resolve ?? defaultResolve;
-    this.guard = new ServerGuard(guardConfigOf(config));
+    this.requests = new RequestPath({
+      server: () => this.server,
+      engine: () => this.engine,
+      transport: () => this.transport,
+      execute: (a) => this.execute(a),
+      snapshot: () => this.snapshot(),
+      ntpqRemote: () => this.config.observe.ntpqRemote,
+      raw: () => this.raw(),
+      stopping: () => this.stopping,
+      log: () => this.log,
+    });
+    this.sources = new SourceManager({
+      resolve: (h) => this.resolveHost(h),
+      canReach: (a) => this.transport.canReach(a),
+      addSource: (cfg) => this.addEngineSource(cfg),
+      removeSource: (id) => this.removeEngineSource(id),
+      sources: () => this.engine.snapshot(this.raw()).sources,
+      attachNts: (id, cfg) => this.nts?.attach(id, cfg),
+      seconds: () => Number(hrtime()) / 1e9,
+      stopping: () => this.stopping,
+      log: () => this.log,
+    });
     this.stopped = new Promise((r) => {
       this.resolveStopped = r;
     });
@@ -339,8 +201,9 @@ class DaemonImpl implements Daemon {
         file: c.clock.stateFile,
         frequencyPpm: state?.frequencyPpm,
       });
-    this.setupSystemClock();
-    const pair = this.driver !== null ? this.driver.kernel.sample() : null;
+    this.driver = SystemClockFollower.create(c.clock, this.opts.kernel, () => this.log);
+    if (this.driver !== null) this.raw = this.driver.raw;
+    const pair = this.driver !== null ? this.driver.sample() : null;
     const raw0 = pair?.raw ?? this.raw();
     const pollLimits = [...c.servers, ...c.peers, ...c.pools, ...c.broadcastClients];
     const minpoll = pollLimits.length === 0 ? 6 : Math.min(...pollLimits.map((s) => s.minpoll));
@@ -365,15 +228,17 @@ class DaemonImpl implements Daemon {
       randomBytes: nodeRandomBytes,
       crypto: nodeCrypto,
     });
+    this.server = new NtpServer(this.engine, serverOptionsOf(c, this.opts.random ?? cryptoRandom));
 
     try {
       await this.bindSockets();
       await this.startNts();
       await this.startLegacy();
       if (c.daemon.pidFile !== null) await writeFile(c.daemon.pidFile, `${process.pid}\n`);
-      if (this.opts.dropPrivileges === true) this.owner = await this.targetUser();
+      if (this.opts.dropPrivileges === true)
+        this.owner = await targetUser(c.daemon, this.driver !== null, this.log);
       if (this.opts.observe !== false) await this.startObserve();
-      if (this.owner !== null) await this.dropPrivileges(this.owner);
+      if (this.owner !== null) await dropPrivileges(this.owner, c.clock.stateFile, this.log);
     } catch (e) {
       await this.closeAll();
       throw e;
@@ -381,10 +246,10 @@ class DaemonImpl implements Daemon {
 
     this.execute(this.engine.start(this.raw()));
     this.startRefclocks();
-    await this.reconcileSources();
-    const hk = this.opts.housekeepingInterval ?? this.defaultHousekeeping();
+    await this.sources.reconcile(c);
+    const hk = this.opts.housekeepingInterval ?? defaultHousekeeping(c);
     this.housekeeping = setInterval(() => void this.housekeep(), hk * 1000);
-    if (this.driver !== null) this.driverTimer = setInterval(() => this.followSystemClock(), 1000);
+    this.driver?.start(this.discipline.clock, () => this.engine.snapshot(this.raw()).synchronised);
     if (c.clock.stateFile !== null) {
       this.stateTimer = setInterval(() => void this.saveState(), c.clock.stateInterval * 1000);
       this.stateTimer.unref();
@@ -392,52 +257,9 @@ class DaemonImpl implements Daemon {
     this.log.info('daemon started', {
       version: NTPKIT_VERSION,
       endpoints: this.endpoints,
-      sources: this.statics.length,
-      pools: this.pools.length,
+      ...this.sources.counts,
       clock: c.clock.discipline,
     });
-  }
-
-  /**
-   * `[clock] system-clock`: drive the host clock from the software clock (src/io/sysclock.ts), only
-   * when configured AND privileged. The software clock then runs on the kernel interface's raw
-   * counter (CLOCK_MONOTONIC_RAW), which the adjustments do not affect.
-   */
-  private setupSystemClock(): void {
-    if (!this.config.clock.systemClock) return;
-    const kernel = this.opts.kernel ?? loadFfiKernel({ allowWrite: true });
-    if (kernel === null) {
-      this.log.warn(
-        'system-clock: no clock_adjtime access (FFI unavailable); serving the software clock only',
-      );
-      return;
-    }
-    const driver = new SystemClockDriver(kernel, {
-      enable: true,
-      stepThreshold: this.config.clock.stepThreshold,
-    });
-    if (!driver.adjusting) {
-      this.log.warn('system-clock: not adjusting the host clock', { reason: driver.reason });
-      return;
-    }
-    this.driver = driver;
-    this.raw = () => kernel.rawNow();
-    this.log.info('system-clock: the host clock follows the software clock', { kernel: kernel.name });
-  }
-
-  /** Once a second while synchronised: make the kernel clock follow the software clock. */
-  private followSystemClock(): void {
-    const d = this.driver;
-    if (d === null || this.stopping) return;
-    if (!this.engine.snapshot(this.raw()).synchronised) return;
-    const r = d.follow(this.discipline.clock);
-    if (r.kind === 'step') this.log.info('system clock stepped', { offset: r.offset });
-    else if (r.kind === 'error') this.log.warn('system clock adjustment failed', { errno: r.errno });
-    else if (r.kind === 'disabled') {
-      this.log.warn('system clock driving stopped', { reason: r.reason });
-      if (this.driverTimer !== null) clearInterval(this.driverTimer);
-      this.driverTimer = null;
-    }
   }
 
   /** `[[refclock]]`: register each with the engine and start its driver (src/io/refclock-host.ts). */
@@ -464,114 +286,51 @@ class DaemonImpl implements Daemon {
     }
   }
 
-  private defaultHousekeeping(): number {
-    const polls = this.config.pools.map((p) => 2 ** p.minpoll);
-    return Math.max(1, Math.min(64, ...polls));
-  }
-
-  /** `[serve] workers`: the batched server; false when it is off or unavailable (then node:dgram). */
-  private async bindFast(port: number): Promise<boolean> {
+  private async bindSockets(): Promise<void> {
     const c = this.config;
-    // The workers read the raw counter themselves: process.hrtime's clock, or the FFI kernel's.
+    // `[serve] workers`: the workers read the raw counter themselves (hrtime's clock or the FFI kernel's).
     const rawClock = this.driver === null ? 1 : this.opts.kernel === undefined ? 4 : null;
-    const why = FastTransport.unavailable(c, rawClock);
-    if (why !== null) {
-      this.transportNote = why;
-      if (c.server.workers !== 0 && c.server.enabled)
-        this.log.warn('batched server unavailable; serving through node:dgram', { reason: why });
-      return false;
-    }
-    try {
-      this.fast = await FastTransport.open(c, port, {
+    const why = BatchedTransport.unavailable(c, rawClock);
+    if (why === null) {
+      const t = new BatchedTransport({
+        config: c,
+        port: effectivePort(c),
         raw: () => this.raw(),
         engine: () => this.engine,
         clock: () => this.discipline.clock,
         log: () => this.log,
-        guard: guardConfigOf(c),
+        guard: serverOptionsOf(c, this.opts.random ?? cryptoRandom),
         rawClock: rawClock ?? 1,
-        onForward: (sock, f) => {
-          const b = this.sockets.find((x) => x.sock === sock);
-          if (b === undefined) return;
-          sock.source = f.to.address;
-          try {
-            const buf = Buffer.from(f.bytes.buffer, f.bytes.byteOffset, f.bytes.length);
-            const rinfo = {
-              address: f.from.address,
-              port: f.from.port,
-              family: b.family === 6 ? 'IPv6' : 'IPv4',
-              size: buf.length,
-            };
-            this.onMessage(b, buf, rinfo as dgram.RemoteInfo, f.rx, f.guarded);
-          } finally {
-            sock.source = undefined;
-          }
-        },
+        onDatagram: (sock, bytes, from, raw) => this.requests.onDatagram(sock, bytes, from, raw),
       });
-    } catch (e) {
-      throw new Error(`could not bind the NTP sockets: ${e instanceof Error ? e.message : String(e)}`);
+      this.transport = t;
+      await t.bind();
+      this.log.info('listening', {
+        endpoints: this.endpoints,
+        serving: c.server.enabled,
+        transport: `batched (recvmmsg/sendmmsg), ${t.snapshot().workers} worker threads`,
+        timestamping: 'kernel receive',
+      });
+      return;
     }
-    for (const s of this.fast.sockets) {
-      const e = s.endpoint;
-      this.sockets.push({ sock: s, family: e.family, address: e.address, port: e.port, stamps: null });
-      this.endpoints.push({ address: e.address, port: e.port });
-    }
-    this.log.info('listening', {
-      endpoints: this.endpoints,
-      serving: c.server.enabled,
-      transport: `batched (recvmmsg/sendmmsg), ${this.fast.snapshot().workers} worker threads`,
-      timestamping: 'kernel receive',
+    this.transportNote = why;
+    if (c.server.workers !== 0 && c.server.enabled)
+      this.log.warn('batched server unavailable; serving through node:dgram', { reason: why });
+    const udp = new UdpTransport({
+      listen: c.server.listen,
+      port: c.server.enabled ? effectivePort(c) : 0,
+      timestamping: c.server.timestamping,
+      raw: () => this.raw(),
+      clock: () => this.discipline.clock,
+      log: () => this.log,
+      onDatagram: (sock, bytes, from, raw) => this.requests.onDatagram(sock, bytes, from, raw),
     });
-    return true;
-  }
-
-  private async bindSockets(): Promise<void> {
-    const c = this.config;
-    const port = c.server.enabled ? effectivePort(c) : 0;
-    if (await this.bindFast(port)) return;
-    const listen = c.server.listen.length > 0 ? c.server.listen : ['0.0.0.0', '::'];
-    const errors: string[] = [];
-    for (const address of listen) {
-      const family: 4 | 6 = isIPv6(address) ? 6 : 4;
-      const sock = dgram.createSocket({
-        type: family === 6 ? 'udp6' : 'udp4',
-        ipv6Only: family === 6,
-        reuseAddr: false,
-        lookup: syncLookup,
-      });
-      try {
-        await new Promise<void>((resolve, reject) => {
-          sock.once('error', reject);
-          sock.bind({ address, port, exclusive: true }, () => {
-            sock.off('error', reject);
-            resolve();
-          });
-        });
-      } catch (e) {
-        sock.close();
-        const msg = e instanceof Error ? e.message : String(e);
-        // An IPv6 wildcard where the host has no IPv6 is not fatal when IPv4 works.
-        errors.push(`${address}:${port}: ${msg}`);
-        this.log.warn('cannot bind', { address, port, error: msg });
-        continue;
-      }
-      if (family === 4) sock.setBroadcast(true);
-      const bound = sock.address();
-      const stamps =
-        c.server.timestamping === 'kernel' ? KernelTimestamps.open(sock, () => this.raw()) : null;
-      const b: BoundSocket = { sock, family, address, port: bound.port, stamps };
-      sock.on('message', (msg, rinfo) => this.onMessage(b, msg, rinfo));
-      sock.on('error', (err) => this.log.warn('socket error', { address, error: err }));
-      this.sockets.push(b);
-      this.endpoints.push({ address, port: bound.port });
-    }
-    if (this.sockets.length === 0) throw new Error(`could not bind any NTP socket: ${errors.join('; ')}`);
-    const stamping = this.sockets.map((s) =>
-      s.stamps === null ? 'user' : s.stamps.tx ? 'kernel' : 'kernel receive, user transmit',
-    );
+    this.transport = udp;
+    await udp.bind();
     this.log.info('listening', {
       endpoints: this.endpoints,
       serving: c.server.enabled,
-      timestamping: [...new Set(stamping)].join(', '),
+      timestamping: udp.stampingModes(),
     });
   }
 
@@ -582,8 +341,9 @@ class DaemonImpl implements Daemon {
       raw: () => this.raw(),
       log: () => this.log,
       resolve: (h) => this.resolveHost(h),
-      canReach: (a) => this.canReach(a),
+      canReach: (a) => this.transport.canReach(a),
       ntpEndpoints: () => this.endpoints,
+      allows: (a) => this.server.allows(a),
     });
     await this.nts.start();
   }
@@ -597,6 +357,7 @@ class DaemonImpl implements Daemon {
     if (lg.daytime !== null) cfg.daytime = lg.daytime;
     const svc = await startLegacyServices(cfg, () => this.now(), {
       onError: (err) => this.log.debug('legacy service error', { error: err }),
+      allows: (a) => this.server.allows(a),
     });
     this.legacyBindings = [...svc.bindings];
     this.closables.push(svc);
@@ -626,233 +387,22 @@ class DaemonImpl implements Daemon {
     });
   }
 
-  /** The user to switch to after binding, when root and configured (null otherwise). */
-  private async targetUser(): Promise<{ uid: number; gid: number; user: string } | null> {
-    const d = this.config.daemon;
-    if (!isRoot() || d.user === null) return null;
-    if (this.driver !== null) {
-      this.log.warn('system-clock needs privileges: not dropping them');
-      return null;
-    }
-    const { execFileSync } = await import('node:child_process');
-    const uid = Number(execFileSync('id', ['-u', d.user], { encoding: 'utf8' }).trim());
-    const gid =
-      d.group !== null
-        ? Number(execFileSync('getent', ['group', d.group], { encoding: 'utf8' }).split(':')[2])
-        : Number(execFileSync('id', ['-g', d.user], { encoding: 'utf8' }).trim());
-    if (!Number.isInteger(uid) || !Number.isInteger(gid)) throw new Error(`cannot resolve user ${d.user}`);
-    return { uid, gid, user: d.user };
-  }
-
-  private async dropPrivileges(t: { uid: number; gid: number; user: string }): Promise<void> {
-    // Files we keep writing must stay writable: the state file and its directory.
-    const sf = this.config.clock.stateFile;
-    if (sf !== null) {
-      await mkdir(dirname(sf), { recursive: true }).catch(() => {});
-      await chown(dirname(sf), t.uid, t.gid).catch(() => {});
-      await chown(sf, t.uid, t.gid).catch(() => {});
-    }
-    process.setgroups?.([t.gid]);
-    process.setgid?.(t.gid);
-    process.setuid?.(t.uid);
-    this.log.info('privileges dropped', { user: t.user, uid: t.uid, gid: t.gid });
-  }
-
-  // ---------------------------------------------------------------- packets
-
-  /** `rxRaw`: the receive time a server worker took from the kernel (forwarded datagrams). */
-  private onMessage(
-    b: BoundSocket,
-    msg: Buffer,
-    rinfo: dgram.RemoteInfo,
-    rxRaw?: RawTime,
-    guarded = false,
-  ): void {
-    const user = this.raw();
-    // libuv calls this right after reading the datagram, so the kernel's last stamp is its own.
-    let raw = user;
-    if (rxRaw !== undefined) raw = rxRaw < user ? rxRaw : user;
-    else if (b.stamps === null) this.rxUser++;
-    else raw = b.stamps.received(user);
-    if (this.stopping || msg.length === 0) return;
-    const from: Endpoint = { address: rinfo.address, port: rinfo.port };
-    const first = msg[0] ?? 0;
-    const mode = first & 7;
-    const bytes = new Uint8Array(msg.buffer, msg.byteOffset, msg.length);
-    if (mode === MODE.CONTROL) {
-      this.onControl(b, bytes, from);
-      return;
-    }
-    if (mode === MODE.CLIENT || mode === MODE.PRIVATE || mode === MODE.RESERVED) {
-      if (mode !== MODE.CLIENT || !this.config.server.enabled) return;
-      // A request a server worker forwarded has passed the worker's shard of the client table.
-      const decision = guarded ? SERVE : this.guard.check(raw, from, msg.length);
-      if (decision.action === 'drop') return;
-      if (decision.action === 'kod') {
-        const kod = buildKod(bytes, 'RATE', this.config.system.precision);
-        if (kod !== null) this.sendRaw(b, kod, from);
-        return;
-      }
-      // A MAC (key ID + 16/20-byte digest) right after the header: the engine verifies it, and an
-      // authenticated response is as long as the request anyway.
-      const authenticated = msg.length === 48 + 20 || msg.length === 48 + 24;
-      let actions: Action[];
-      try {
-        actions = this.engine.handlePacket(
-          raw,
-          bytes,
-          from,
-          { address: b.address, port: b.port },
-          this.raw(),
-        );
-      } catch (e) {
-        this.log.error('engine error on request', { from, error: e });
-        this.guard.recordInvalid('engine-error');
-        return;
-      }
-      const reply = { to: from, request: bytes, authenticated, answered: false };
-      this.execute(actions, reply);
-      if (!reply.answered) this.guard.recordInvalid('no-response');
-      return;
-    }
-    let actions: Action[];
-    try {
-      actions = this.engine.handlePacket(raw, bytes, from, { address: b.address, port: b.port }, this.raw());
-    } catch (e) {
-      this.log.error('engine error', { from, error: e });
-      return;
-    }
-    this.execute(actions);
-  }
-
-  private onControl(b: BoundSocket, bytes: Uint8Array, from: Endpoint): void {
-    let replies: Uint8Array[] | null;
-    try {
-      replies = handleMode6(bytes, from, () => this.snapshot(), {
-        allowRemote: this.config.observe.ntpqRemote,
-      });
-    } catch (e) {
-      this.log.warn('mode 6 handler error', { from, error: e });
-      return;
-    }
-    for (const r of replies ?? []) this.sendRaw(b, r, from);
-  }
-
-  private socketFor(to: Endpoint, from?: Endpoint): BoundSocket | null {
-    const family: 4 | 6 = isIPv6(to.address) ? 6 : 4;
-    if (from !== undefined) {
-      const exact = this.sockets.find(
-        (s) => s.address === from.address && (from.port === 0 || s.port === from.port),
-      );
-      if (exact !== undefined) return exact;
-    }
-    const same = this.sockets.filter((s) => s.family === family);
-    return same.find((s) => isWildcard(s.address)) ?? same[0] ?? null;
-  }
-
-  /**
-   * Sends a datagram. `onSent` gets the precise transmit stamp: the kernel's, when the socket has
-   * kernel timestamps; otherwise the counter read as `send()` returns (with the synchronous lookup
-   * the datagram has normally left by then, uv_udp_try_send) or in the send callback, the earlier.
-   */
-  private sendRaw(
-    b: BoundSocket,
-    bytes: Uint8Array,
-    to: Endpoint,
-    onSent?: (raw: RawTime) => void,
-    transmitAt?: number,
-  ): void {
-    let after: RawTime | null = null;
-    let sampleAt: RawTime | null = null;
-    let probe: { ticket: TxTicket; readAt: RawTime } | null = null;
-    if (transmitAt !== undefined && transmitAt + 8 <= bytes.length) {
-      // The basic-mode transmit timestamp, read as late as the host can: right before the send,
-      // and advanced by the send path's measured latency where the kernel stamps sent datagrams.
-      const readAt = this.raw();
-      const ahead = b.stamps?.tx === true ? BigInt(this.sendLatency.compensationNs()) : 0n;
-      const t = toTimestamp(this.discipline.clock.read(readAt + ahead));
-      new DataView(bytes.buffer, bytes.byteOffset, bytes.length).setBigUint64(transmitAt, t);
-      if (onSent === undefined && b.stamps?.tx === true && this.sendLatency.wantSample(readAt))
-        sampleAt = readAt;
-    }
-    b.stamps?.sending();
-    const ticket = onSent === undefined || b.stamps === null ? null : b.stamps.track(bytes);
-    if (sampleAt !== null && b.stamps !== null) {
-      const measured = b.stamps.track(bytes);
-      if (measured !== null) {
-        this.sendLatency.begin(sampleAt);
-        probe = { ticket: measured, readAt: sampleAt };
-      }
-    }
-    b.sock.send(bytes, to.port, to.address, (err) => {
-      const raw = this.raw();
-      const failed = err !== null && err !== undefined;
-      if (failed) this.log.debug('send failed', { to, error: err });
-      const user = after !== null && after < raw ? after : raw;
-      if (probe !== null && b.stamps !== null) {
-        const readAt = probe.readAt;
-        b.stamps.settle(
-          probe.ticket,
-          (k) => {
-            if (k !== null) this.sendLatency.add(Number(k - readAt));
-          },
-          failed,
-        );
-        return;
-      }
-      if (ticket !== null && b.stamps !== null) {
-        b.stamps.settle(ticket, (k) => onSent?.(k ?? user), failed);
-        return;
-      }
-      // Keep the error queue empty: every send on a stamping socket leaves a copy there.
-      b.stamps?.drain();
-      if (!failed && onSent !== undefined) {
-        this.txUser++;
-        onSent(user);
-      }
-    });
-    after = this.raw();
-  }
-
-  /** Carries out engine actions. `reply` marks responses to a request, for the no-amplification rule. */
-  private execute(actions: Action[], reply?: Reply): void {
+  /** Carries out engine actions. */
+  private execute(actions: Action[]): void {
     for (const a of actions) {
       switch (a.kind) {
         case 'send': {
-          if (reply !== undefined && a.to.address === reply.to.address && a.to.port === reply.to.port) {
-            if (
-              !this.guard.checkResponse(reply.to, reply.request.length, a.bytes.length, reply.authenticated)
-            ) {
-              this.log.warn('response larger than request dropped', {
-                to: a.to,
-                length: a.bytes.length,
-                request: reply.request.length,
-              });
-              reply.answered = true;
-              break;
-            }
-            reply.answered = true;
-            this.guard.recordResponse(reply.to, {
-              interleaved: isInterleavedResponse(reply.request, a.bytes),
-            });
-          }
-          const s = this.socketFor(a.to, a.from);
-          if (s === null) {
-            this.log.debug('no socket for destination', { to: a.to });
-            break;
-          }
           const txId = a.txId;
-          this.sendRaw(
-            s,
-            a.bytes,
-            a.to,
-            txId === undefined
-              ? undefined
-              : (raw) => {
-                  if (!this.stopping) this.execute(this.engine.handleTransmitted(txId, raw));
-                },
-            a.transmitAt,
-          );
+          this.transport.send(a.bytes, a.to, {
+            from: a.from,
+            onSent:
+              txId === undefined
+                ? undefined
+                : (raw) => {
+                    if (!this.stopping) this.execute(this.engine.handleTransmitted(txId, raw));
+                  },
+            transmitAt: a.transmitAt,
+          });
           break;
         }
         case 'timer':
@@ -923,150 +473,9 @@ class DaemonImpl implements Daemon {
     this.execute(this.engine.removeSource(this.raw(), id));
   }
 
-  /** Brings the engine's configured sources in line with `this.config` (start and reload). */
-  private async reconcileSources(): Promise<void> {
-    const c = this.config;
-    const wanted: { key: string; mode: SourceMode; cfg: HostSourceConfig }[] = [
-      ...c.servers.map((s) => ({ key: hostKey('server', s), mode: 'server' as const, cfg: s })),
-      ...c.peers.map((s) => ({ key: hostKey('peer', s), mode: 'peer' as const, cfg: s })),
-      ...c.broadcastClients.map((s) => ({
-        key: hostKey('broadcast-client', s),
-        mode: 'broadcast-client' as const,
-        cfg: s,
-      })),
-    ];
-    const keep: StaticSource[] = [];
-    const remaining = [...this.statics];
-    for (const w of wanted) {
-      const i = remaining.findIndex((s) => s.key === w.key);
-      if (i >= 0) {
-        keep.push(...remaining.splice(i, 1));
-      } else {
-        keep.push({ key: w.key, mode: w.mode, cfg: w.cfg, id: null, address: null });
-      }
-    }
-    for (const gone of remaining) {
-      if (gone.id !== null) {
-        this.removeEngineSource(gone.id);
-        this.log.info('source removed by reload', { host: gone.cfg.host });
-      }
-    }
-    this.statics = keep;
-
-    const keepPools: PoolState[] = [];
-    const remainingPools = [...this.pools];
-    for (const p of c.pools) {
-      const key = poolKey(p);
-      const i = remainingPools.findIndex((s) => s.key === key);
-      if (i >= 0) keepPools.push(...remainingPools.splice(i, 1));
-      else
-        keepPools.push({
-          key,
-          cfg: p,
-          members: new Map(),
-          candidates: [],
-          bad: new Set(),
-          lastResolve: -Infinity,
-          resolving: false,
-        });
-    }
-    for (const gone of remainingPools) {
-      for (const id of gone.members.values()) this.removeEngineSource(id);
-      this.log.info('pool removed by reload', { pool: gone.cfg.host });
-    }
-    this.pools = keepPools;
-    await Promise.all([
-      ...this.statics.map((s) => this.resolveStatic(s)),
-      ...this.pools.map((p) => this.fillPool(p)),
-    ]);
-  }
-
-  private async resolveStatic(s: StaticSource): Promise<void> {
-    if (s.id !== null || this.stopping) return;
-    let addrs: string[];
-    try {
-      addrs = await this.resolveHost(s.cfg.host);
-    } catch (e) {
-      this.log.warn('cannot resolve source; will retry', { host: s.cfg.host, error: e });
-      return;
-    }
-    const address = addrs.find((a) => this.canReach(a));
-    if (address === undefined || this.stopping || s.id !== null || !this.statics.includes(s)) return;
-    s.address = address;
-    const cfg = sourceConfig(s.mode, address, s.cfg.port, s.cfg.host, s.cfg);
-    if (s.cfg.nts === true && s.mode === 'server') cfg.nts = true;
-    s.id = this.addEngineSource(cfg);
-    if (cfg.nts === true) this.nts?.attach(s.id, s.cfg);
-    this.log.info('source configured', { id: s.id, host: s.cfg.host, address, mode: s.mode });
-  }
-
-  private canReach(address: string): boolean {
-    const fam = isIPv6(address) ? 6 : 4;
-    return this.sockets.some((s) => s.family === fam);
-  }
-
-  private inUse(address: string, port: number): boolean {
-    if (this.statics.some((s) => s.address === address && s.cfg.port === port)) return true;
-    return this.pools.some((p) => p.cfg.port === port && p.members.has(address));
-  }
-
-  private async resolvePool(p: PoolState): Promise<void> {
-    if (p.resolving) return;
-    p.resolving = true;
-    try {
-      const addrs = await this.resolveHost(p.cfg.host);
-      p.candidates = addrs.filter((a) => this.canReach(a));
-      p.bad.clear();
-      p.lastResolve = Number(hrtime()) / 1e9;
-      this.log.debug('pool resolved', { pool: p.cfg.host, addresses: p.candidates });
-    } catch (e) {
-      p.lastResolve = Number(hrtime()) / 1e9;
-      this.log.warn('cannot resolve pool; will retry', { pool: p.cfg.host, error: e });
-    } finally {
-      p.resolving = false;
-    }
-  }
-
-  private async fillPool(p: PoolState): Promise<void> {
-    const now = Number(hrtime()) / 1e9;
-    const stale = now - p.lastResolve >= p.cfg.reresolveInterval;
-    const free = () => p.candidates.filter((a) => !p.bad.has(a) && !this.inUse(a, p.cfg.port));
-    if (stale || (p.members.size < p.cfg.maxSources && free().length === 0 && now - p.lastResolve >= 1))
-      await this.resolvePool(p);
-    if (this.stopping || !this.pools.includes(p)) return;
-    for (const a of free()) {
-      if (p.members.size >= p.cfg.maxSources) break;
-      const id = this.addEngineSource(sourceConfig('server', a, p.cfg.port, p.cfg.host, p.cfg));
-      p.members.set(a, id);
-      this.log.info('pool source added', { pool: p.cfg.host, address: a, id });
-    }
-  }
-
   /** Periodic: replace unreachable pool members, re-resolve names, retry unresolved servers. */
   private async housekeep(): Promise<void> {
-    if (this.stopping) return;
-    const snap = this.engine.snapshot(this.raw());
-    for (const p of this.pools) {
-      for (const [address, id] of p.members) {
-        const src = snap.sources.find((s) => s.id === id);
-        if (src === undefined) continue;
-        const deniedByKod = src.kod === 'DENY' || src.kod === 'RSTR';
-        if ((src.reach === 0 && src.packetsSent >= p.cfg.unreachablePolls) || deniedByKod) {
-          this.removeEngineSource(id);
-          p.members.delete(address);
-          p.bad.add(address);
-          this.log.info('pool source replaced', {
-            pool: p.cfg.host,
-            address,
-            reason: deniedByKod ? `kod ${src.kod}` : 'unreachable',
-          });
-        }
-      }
-    }
-    await Promise.all([
-      ...this.statics.map((s) => this.resolveStatic(s)),
-      ...this.pools.map((p) => this.fillPool(p)),
-    ]);
+    if (!this.stopping) await this.sources.housekeep();
   }
 
   // ---------------------------------------------------------------- API
@@ -1082,56 +491,26 @@ class DaemonImpl implements Daemon {
   snapshot(): DaemonSnapshot {
     const raw = this.raw();
     const uptime = Number(hrtime() - this.startRaw) / 1e9;
-    const server: ServerStats = this.guard.stats();
-    if (this.fast !== null) mergeStats(server, this.fast.stats());
-    // Requests whose MAC failed (the engine answers them with a crypto-NAK), by reason.
-    for (const [reason, n] of Object.entries(this.engine.server.authFailuresByReason))
-      server.invalid[`auth-${reason}`] = n;
-    const clients: ClientSnapshot[] = this.guard.clients(raw);
-    if (this.fast !== null) clients.push(...this.fast.clients());
+    const server: ServerStats = this.server.stats();
+    const clients: ClientSnapshot[] = this.server.clients(raw);
+    const t = this.transport;
+    if (t instanceof BatchedTransport) {
+      const w = t.serverStats();
+      if (w !== null) mergeStats(server, w);
+      clients.push(...t.clients());
+    }
     return {
       version: NTPKIT_VERSION,
       uptime,
       system: this.engine.snapshot(raw),
       server,
       clients,
-      timestamping: this.timestampingStats(),
+      timestamping: this.transport.stats(),
       transport:
-        this.fast !== null
-          ? this.fast.snapshot()
+        t instanceof BatchedTransport
+          ? t.snapshot()
           : { kind: 'node:dgram', reason: this.transportNote || 'not configured' },
     };
-  }
-
-  private timestampingStats(): TimestampingStats {
-    const t: TimestampingStats = { mode: 'user', rxKernel: 0, rxUser: 0, txKernel: 0, txUser: 0 };
-    const stamps = this.sockets.map((s) => s.stamps);
-    if (stamps.length > 0 && stamps.every((x) => x !== null))
-      t.mode = stamps.every((x) => x?.tx === true) ? 'kernel' : 'kernel receive';
-    for (const x of stamps) {
-      if (x === null) continue;
-      t.rxKernel += x.counters.rxKernel;
-      t.rxUser += x.counters.rxFallback;
-      t.txKernel += x.counters.txKernel;
-      t.txUser += x.counters.txFallback;
-    }
-    t.rxUser += this.rxUser;
-    t.txUser += this.txUser;
-    if (this.fast !== null) {
-      const r = this.fast.receiveCounts();
-      t.mode = 'kernel receive';
-      t.rxKernel += r.kernel;
-      t.rxUser += r.fallback;
-    }
-    if (t.mode === 'kernel') {
-      const l = this.sendLatency.stats();
-      t.sendLatency = {
-        samples: l.samples,
-        compensation: l.compensationNs / 1e9,
-        median: l.medianNs === null ? null : l.medianNs / 1e9,
-      };
-    }
-    return t;
   }
 
   async reload(config: DaemonConfig): Promise<void> {
@@ -1151,18 +530,15 @@ class DaemonImpl implements Daemon {
     this.config = config;
     if (this.opts.logger === undefined) this.log = createLogger(config.log);
     try {
-      this.guard.reconfigure(guardConfigOf(config));
-      this.fast?.reconfigure(guardConfigOf(config), config.server.enabled);
+      this.server.reconfigure(serverOptionsOf(config, this.opts.random ?? cryptoRandom));
+      if (this.transport instanceof BatchedTransport)
+        this.transport.reconfigure(serverOptionsOf(config, cryptoRandom), config.server.enabled);
     } catch (e) {
       this.log.error('access/rate-limit configuration rejected; keeping the old one', { error: e });
     }
     await this.nts?.reload(config);
-    await this.reconcileSources();
-    this.log.info('configuration reloaded', {
-      file: config.file,
-      sources: this.statics.length,
-      pools: this.pools.length,
-    });
+    await this.sources.reconcile(config);
+    this.log.info('configuration reloaded', { file: config.file, ...this.sources.counts });
   }
 
   private async saveState(): Promise<void> {
@@ -1188,8 +564,7 @@ class DaemonImpl implements Daemon {
     if (this.timer !== null) clearTimeout(this.timer);
     if (this.housekeeping !== null) clearInterval(this.housekeeping);
     if (this.stateTimer !== null) clearInterval(this.stateTimer);
-    if (this.driverTimer !== null) clearInterval(this.driverTimer);
-    this.driverTimer = null;
+    this.driver?.stop();
     this.refclockRunner?.stop();
     this.refclockRunner = null;
     await this.nts?.stop();
@@ -1198,22 +573,7 @@ class DaemonImpl implements Daemon {
     this.stateTimer = null;
     for (const c of this.closables.splice(0))
       await c.close().catch((e: unknown) => this.log.warn('close failed', { error: e }));
-    const fast = this.fast;
-    this.fast = null;
-    await fast?.close();
-    await Promise.all(
-      this.sockets.splice(0).map(
-        (s) =>
-          new Promise<void>((r) => {
-            s.stamps?.close();
-            try {
-              s.sock.close(() => r());
-            } catch {
-              r();
-            }
-          }),
-      ),
-    );
+    await this.transport?.close();
   }
 
   async stop(): Promise<void> {
@@ -1227,8 +587,6 @@ class DaemonImpl implements Daemon {
     this.resolveStopped();
   }
 }
-
-const SERVE = { action: 'serve', reason: 'ok' } as const;
 
 /** Adds the server workers' counters to the main thread's. */
 function mergeStats(into: ServerStats, add: ServerStats): void {

@@ -12,40 +12,28 @@ import type { DaemonConfig } from '../config/types.js';
 import { defaultWorkers, type FastEndpoint, FastServer, fastServerSupport } from '../io/fast-server.js';
 import type { Forwarded } from '../io/fast-worker.js';
 import type { GuardConfig } from '../serve/guard.js';
-import type { ClientSnapshot, ServerStats, TransportSnapshot } from '../system/snapshot.js';
+import type {
+  ClientSnapshot,
+  ServerStats,
+  TimestampingStats,
+  TransportSnapshot,
+} from '../system/snapshot.js';
 import type { NtpSystem } from '../system/system.js';
 import type { Endpoint } from '../system/types.js';
+import { toTimestamp } from '../time/ntp-time.js';
 import type { Logger } from './log.js';
+import type { DatagramHandler, SendOptions, Transport, TransportSocket } from './transport.js';
 
-/** What the daemon needs of a socket: node:dgram's and the batched one's common part. */
-export interface NtpSocket {
-  send(bytes: Uint8Array, port: number, address: string, cb: (err: Error | null) => void): void;
-  close(cb?: () => void): void;
+/** A socket of the batched transport as the packet handler sees it (per forwarded datagram). */
+interface FastVia extends TransportSocket {
+  readonly endpoint: FastEndpoint;
+  /** The address the forwarded datagram was sent to: the reply's source. */
+  readonly dest?: string;
 }
 
-/** A listen address of the batched server, as a socket for the main thread's sends. */
-export class FastSocket implements NtpSocket {
-  /** Source address for the sends made while a forwarded datagram is handled (its destination). */
-  source: string | undefined;
-
-  constructor(readonly endpoint: FastEndpoint) {}
-
-  send(bytes: Uint8Array, port: number, address: string, cb: (err: Error | null) => void): void {
-    let err: Error | null = null;
-    try {
-      this.endpoint.sender.send(bytes, { address, port }, this.source);
-    } catch (e) {
-      err = e instanceof Error ? e : new Error(String(e));
-    }
-    queueMicrotask(() => cb(err));
-  }
-
-  close(cb?: () => void): void {
-    cb?.();
-  }
-}
-
-export interface FastTransportDeps {
+export interface BatchedTransportOptions {
+  config: DaemonConfig;
+  port: number;
   raw: () => RawTime;
   engine: () => NtpSystem;
   clock: () => LocalClock;
@@ -53,23 +41,25 @@ export interface FastTransportDeps {
   guard: GuardConfig;
   /** POSIX clock id of the raw counter (CLOCK_MONOTONIC = 1, CLOCK_MONOTONIC_RAW = 4). */
   rawClock: number;
-  onForward(socket: FastSocket, f: Forwarded): void;
+  onDatagram: DatagramHandler;
 }
 
 /** How often the clock line and system variables are republished (ms), besides clock changes. */
 const PUBLISH_MS = 50;
 
-export class FastTransport {
-  readonly sockets: FastSocket[];
+/**
+ * The daemon's Transport on batched worker sockets: the workers answer plain client requests;
+ * what they forward reaches `onDatagram` with the kernel receive time, and every send of the main
+ * thread (answers to those, the daemon's own requests) goes out on a worker's descriptor.
+ */
+export class BatchedTransport implements Transport {
+  readonly endpoints: Endpoint[] = [];
+  private server: FastServer | null = null;
   private timer: NodeJS.Timeout | null = null;
   private unlisten: (() => void) | null = null;
+  private txUser = 0;
 
-  private constructor(
-    private readonly server: FastServer,
-    private readonly deps: FastTransportDeps,
-  ) {
-    this.sockets = server.endpoints.map((e) => new FastSocket(e));
-  }
+  constructor(private readonly o: BatchedTransportOptions) {}
 
   /** Why the batched transport is not used for `config` (null: it is to be tried). */
   static unavailable(config: DaemonConfig, rawClock: number | null): string | null {
@@ -79,40 +69,58 @@ export class FastTransport {
     return fastServerSupport();
   }
 
-  static async open(config: DaemonConfig, port: number, deps: FastTransportDeps): Promise<FastTransport> {
-    const listen = config.server.listen.length > 0 ? config.server.listen : ['0.0.0.0', '::'];
-    let t: FastTransport | null = null;
-    const server = await FastServer.start({
-      listen,
-      port,
-      workers: config.server.workers > 0 ? config.server.workers : defaultWorkers(),
-      guard: deps.guard,
-      precision: config.system.precision,
-      serving: config.server.enabled,
-      rawClock: deps.rawClock,
-      onForward: (f) => {
-        const s = t?.sockets.find((x) => x.endpoint === server.endpoints[f.socket]);
-        if (s !== undefined) deps.onForward(s, f);
-      },
-      onWarn: (m, fields) => deps.log().warn(m, fields),
-    });
-    t = new FastTransport(server, deps);
-    t.publish(false);
-    t.timer = setInterval(() => t?.publish(false), PUBLISH_MS);
-    t.timer.unref();
-    t.unlisten = deps.clock().onChange((c) => t?.publish(c.kind === 'step'));
-    return t;
+  async bind(): Promise<void> {
+    const o = this.o;
+    const c = o.config;
+    const listen = c.server.listen.length > 0 ? c.server.listen : ['0.0.0.0', '::'];
+    let server: FastServer;
+    try {
+      server = await FastServer.start({
+        listen,
+        port: o.port,
+        workers: c.server.workers > 0 ? c.server.workers : defaultWorkers(),
+        guard: o.guard,
+        precision: c.system.precision,
+        serving: c.server.enabled,
+        rawClock: o.rawClock,
+        onForward: (f) => this.onForward(f),
+        onWarn: (m, fields) => o.log().warn(m, fields),
+      });
+    } catch (e) {
+      throw new Error(`could not bind the NTP sockets: ${e instanceof Error ? e.message : String(e)}`);
+    }
+    this.server = server;
+    for (const e of server.endpoints) this.endpoints.push({ address: e.address, port: e.port });
+    this.publish(false);
+    this.timer = setInterval(() => this.publish(false), PUBLISH_MS);
+    this.timer.unref();
+    this.unlisten = o.clock().onChange((ch) => this.publish(ch.kind === 'step'));
+  }
+
+  private onForward(f: Forwarded): void {
+    const e = this.server?.endpoints[f.socket];
+    if (e === undefined) return;
+    const via: FastVia = {
+      family: e.family,
+      address: e.address,
+      port: e.port,
+      endpoint: e,
+      dest: f.to.address,
+    };
+    this.o.onDatagram(via, f.bytes, f.from, f.rx);
   }
 
   /** Publishes the clock line and the system variables a reply carries. */
   publish(stepped: boolean): void {
-    const engine = this.deps.engine();
-    const clock = this.deps.clock();
-    const raw = this.deps.raw();
+    const server = this.server;
+    if (server === null) return;
+    const engine = this.o.engine();
+    const clock = this.o.clock();
+    const raw = this.o.raw();
     const span = 100_000_000n;
     const st = engine.serverState(raw);
     const later = engine.serverState(raw + 1_000_000_000n);
-    this.server.publish({
+    server.publish({
       raw,
       time: clock.read(raw),
       timeLater: clock.read(raw + span),
@@ -129,44 +137,84 @@ export class FastTransport {
     });
   }
 
-  reconfigure(guard: GuardConfig, serving: boolean): void {
-    this.server.reconfigure(guard, serving);
+  canReach(address: string): boolean {
+    const fam = address.includes(':') ? 6 : 4;
+    return (this.server?.endpoints ?? []).some((e) => e.family === fam);
   }
 
-  stats(): ServerStats {
-    return this.server.stats();
+  send(bytes: Uint8Array, to: Endpoint, opts: SendOptions = {}, via?: TransportSocket): void {
+    const v = via as FastVia | undefined;
+    const e = v?.endpoint ?? this.server?.endpointFor(to, opts.from) ?? null;
+    if (e === null) {
+      this.o.log().debug('no socket for destination', { to });
+      return;
+    }
+    const o = this.o;
+    if (opts.transmitAt !== undefined && opts.transmitAt + 8 <= bytes.length) {
+      // The transmit timestamp as late as the host can: right before the (synchronous) sendmsg.
+      const t = toTimestamp(o.clock().read(o.raw()));
+      new DataView(bytes.buffer, bytes.byteOffset, bytes.length).setBigUint64(opts.transmitAt, t);
+    }
+    const from =
+      v?.dest ?? (opts.from !== undefined && opts.from.address !== e.address ? opts.from.address : undefined);
+    let failed = false;
+    try {
+      e.sender.send(bytes, to, from);
+    } catch (err) {
+      failed = true;
+      o.log().debug('send failed', { to, error: err });
+    }
+    const sent = o.raw();
+    const onSent = opts.onSent;
+    if (!failed && onSent !== undefined) {
+      this.txUser++;
+      queueMicrotask(() => onSent(sent));
+    }
+  }
+
+  reconfigure(guard: GuardConfig, serving: boolean): void {
+    this.server?.reconfigure(guard, serving);
+  }
+
+  /** The workers' server statistics (added to the main thread's by the daemon). */
+  serverStats(): ServerStats | null {
+    return this.server?.stats() ?? null;
   }
 
   clients(): ClientSnapshot[] {
-    return this.server.clients();
+    return this.server?.clients() ?? [];
   }
 
-  snapshot(): Extract<TransportSnapshot, { kind: 'batched' }> {
-    const c = this.server.counters();
+  stats(): TimestampingStats {
+    const c = this.server?.counters();
     return {
-      kind: 'batched',
-      workers: c.workers,
-      batches: c.batches,
-      datagrams: c.datagrams,
-      forwarded: c.forwarded,
-      sendErrors: c.sendErrors,
+      mode: 'kernel receive',
+      rxKernel: c?.rxKernel ?? 0,
+      rxUser: c?.rxFallback ?? 0,
+      txKernel: 0,
+      txUser: this.txUser,
     };
   }
 
-  /** Receive stamps the workers took from the kernel / without one. */
-  receiveCounts(): { kernel: number; fallback: number } {
-    const c = this.server.counters();
-    return { kernel: c.rxKernel, fallback: c.rxFallback };
-  }
-
-  endpointsOf(): Endpoint[] {
-    return this.server.endpoints.map((e) => ({ address: e.address, port: e.port }));
+  snapshot(): Extract<TransportSnapshot, { kind: 'batched' }> {
+    const c = this.server?.counters();
+    return {
+      kind: 'batched',
+      workers: c?.workers ?? 0,
+      batches: c?.batches ?? 0,
+      datagrams: c?.datagrams ?? 0,
+      forwarded: c?.forwarded ?? 0,
+      sendErrors: c?.sendErrors ?? 0,
+    };
   }
 
   async close(): Promise<void> {
     if (this.timer !== null) clearInterval(this.timer);
     this.timer = null;
     this.unlisten?.();
-    await this.server.stop();
+    this.unlisten = null;
+    const s = this.server;
+    this.server = null;
+    await s?.stop();
   }
 }

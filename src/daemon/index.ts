@@ -1,6 +1,6 @@
 /** The daemon's programmatic API: start a daemon from a configuration, load configuration files. */
+export { buildKod } from '../serve/server.js';
 export {
-  buildKod,
   type Daemon,
   type DaemonOptions,
   effectivePort,

@@ -52,6 +52,8 @@ export interface LegacyOptions {
   maxTcpConnections?: number;
   /** Called with errors of individual connections/datagrams (never fatal). */
   onError?: (err: Error) => void;
+  /** The server's access list (`NtpServer.allows`): refused sources are dropped unanswered. */
+  allows?: (address: string) => boolean;
 }
 
 type Encoder = (t: NtpTime) => Uint8Array;
@@ -94,9 +96,15 @@ async function listenTcp(
   count: { answered: number; dropped: number },
   maxConnections: number,
   onError: (err: Error) => void,
+  allows: (address: string) => boolean,
 ): Promise<{ server: net.Server; port: number }> {
   const server = net.createServer({ allowHalfOpen: false }, (sock) => {
     sock.on('error', (e) => onError(e));
+    if (!allows(sock.remoteAddress ?? '')) {
+      count.dropped++;
+      sock.destroy();
+      return;
+    }
     try {
       sock.end(encode(nowNtp()));
       count.answered++;
@@ -129,6 +137,7 @@ async function listenUdp(
   count: { answered: number; dropped: number },
   raw: () => bigint,
   onError: (err: Error) => void,
+  allows: (address: string) => boolean,
 ): Promise<{ socket: dgram.Socket; port: number }> {
   const type = address.includes(':') ? 'udp6' : 'udp4';
   const socket = dgram.createSocket({ type, reuseAddr: false });
@@ -138,6 +147,10 @@ async function listenUdp(
     rateLimit: { interval: -2, burst: 16, leak: 0, kod: false },
   });
   socket.on('message', (_msg, rinfo) => {
+    if (!allows(rinfo.address)) {
+      count.dropped++;
+      return;
+    }
     const d = guard.check(raw(), { address: rinfo.address, port: rinfo.port }, _msg.length);
     if (d.action !== 'serve') {
       count.dropped++;
@@ -179,6 +192,7 @@ export async function startLegacyServices(
   const raw = opts.raw ?? (() => process.hrtime.bigint());
   const onError = opts.onError ?? (() => {});
   const maxConn = opts.maxTcpConnections ?? 256;
+  const allows = opts.allows ?? (() => true);
   const closers: Closer[] = [];
   const bindings: LegacyBinding[] = [];
   const counts: Record<string, { answered: number; dropped: number }> = {};
@@ -195,7 +209,10 @@ export async function startLegacyServices(
         const count = { answered: 0, dropped: 0 };
         counts[`${name}/tcp`] = count;
         const r = await tryAddresses(candidates, (addr) =>
-          listenTcp(addr, sc.port, encode, nowNtp, count, maxConn, onError).then((x) => ({ ...x, addr })),
+          listenTcp(addr, sc.port, encode, nowNtp, count, maxConn, onError, allows).then((x) => ({
+            ...x,
+            addr,
+          })),
         );
         closers.push({
           close: () => new Promise<void>((res) => r.server.close(() => res())),
@@ -206,7 +223,7 @@ export async function startLegacyServices(
         const count = { answered: 0, dropped: 0 };
         counts[`${name}/udp`] = count;
         const r = await tryAddresses(candidates, (addr) =>
-          listenUdp(addr, sc.port, encode, nowNtp, count, raw, onError).then((x) => ({ ...x, addr })),
+          listenUdp(addr, sc.port, encode, nowNtp, count, raw, onError, allows).then((x) => ({ ...x, addr })),
         );
         closers.push({
           close: () => new Promise<void>((res) => r.socket.close(() => res())),

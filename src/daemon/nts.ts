@@ -58,6 +58,8 @@ export interface NtsHost {
   canReach(address: string): boolean;
   /** The bound NTP endpoints (the KE server names their port). */
   ntpEndpoints(): readonly Endpoint[];
+  /** The server's access list (`NtpServer.allows`), asked for every NTS-KE connection. */
+  allows(address: string): boolean;
 }
 
 interface ClientSource {
@@ -153,6 +155,7 @@ export class NtsService {
           timeoutMs: n.handshakeTimeout * 1000,
           handshakeTimeoutMs: n.handshakeTimeout * 1000,
           maxConnections: n.maxConnections,
+          allows: (a) => this.host.allows(a),
         };
         if (ntpPort !== undefined) opts.ntpPort = ntpPort;
         const srv = await startNtsKeServer(opts);

@@ -81,8 +81,6 @@ export interface Forwarded {
   to: { address: string; port: number };
   /** Raw counter (ns) at the kernel's receive time. */
   rx: bigint;
-  /** A client request the worker's guard already let through (the main thread must not count it again). */
-  guarded: boolean;
 }
 
 export interface WorkerStats {
@@ -244,23 +242,16 @@ function run(init: WorkerInit): void {
       const mode = b0 & 7;
       const version = (b0 >> 3) & 7;
       if (d.length === 0) continue;
-      // A client request: this worker's shard of the client table decides first, so that a
-      // client's requests are limited in one place whichever path answers them.
-      const request = init.serving && mode === MODE_CLIENT && version >= 1 && version <= 4 && d.length >= 48;
-      let guarded = false;
-      if (request) {
-        const decision = guard.check(rawBig, d.from, d.length);
-        if (decision.action === 'drop') continue;
-        if (decision.action === 'kod') {
-          const out = replyViews[si]?.[i];
-          if (out === undefined) continue;
-          writeKissReply(data, out, 'RATE', init.precision);
-          sock.queue(i, 48);
-          continue;
-        }
-        guarded = true;
-      }
-      if (!request || !view.valid || d.length !== 48 || mayAskInterleaved(data)) {
+      const plain =
+        init.serving &&
+        view.valid &&
+        mode === MODE_CLIENT &&
+        version >= 1 &&
+        version <= 4 &&
+        d.length === 48 &&
+        !mayAskInterleaved(data);
+      if (!plain) {
+        // The main thread's server decides (its guard, its interleaved table, MACs, NTS...).
         counts.forwarded++;
         const f: Forwarded = {
           kind: 'forward',
@@ -270,9 +261,17 @@ function run(init: WorkerInit): void {
           from: { address: d.from.address, port: d.from.port },
           to: { address: d.to.address, port: d.to.port },
           rx: BigInt(rs) * 1_000_000_000n + BigInt(rn),
-          guarded,
         };
         port.postMessage(f);
+        continue;
+      }
+      const decision = guard.check(rawBig, d.from, d.length);
+      if (decision.action === 'drop') continue;
+      if (decision.action === 'kod') {
+        const out = replyViews[si]?.[i];
+        if (out === undefined) continue;
+        writeKissReply(data, out, 'RATE', init.precision);
+        sock.queue(i, 48);
         continue;
       }
       const out = replyViews[si]?.[i];

@@ -174,6 +174,8 @@ export interface NtsKeServerOptions {
   handshakeTimeoutMs?: number;
   /** Connections open at once; more are refused (default: no cap). */
   maxConnections?: number;
+  /** The server's access list (`NtpServer.allows`): connections from refused sources are closed at once. */
+  allows?: (address: string) => boolean;
 }
 
 export interface NtsKeServer {
@@ -200,6 +202,10 @@ export function startNtsKeServer(o: NtsKeServerOptions): Promise<NtsKeServer> {
   const open = new Set<Socket>();
   const lifetime = o.handshakeTimeoutMs ?? o.timeoutMs ?? 5000;
   server.on('connection', (raw: Socket) => {
+    if (o.allows !== undefined && !o.allows(raw.remoteAddress ?? '')) {
+      raw.destroy();
+      return;
+    }
     open.add(raw);
     const timer = setTimeout(() => raw.destroy(), lifetime);
     timer.unref();

@@ -17,8 +17,11 @@
  * No amplification: an unauthenticated response is never longer than its request;
  * `allowedResponseLength` / `checkResponse` implement that rule for the daemon.
  *
- * Sans-IO: time is the raw counter (ns) passed in; randomness is injected (`random`), with a
- * deterministic built-in generator as default.
+ * Refusals are counted by `RejectReason` in `stats().invalid`. The server decision
+ * (src/serve/server.ts) is the one caller for NTP; the legacy UDP services use it for their limit.
+ *
+ * Sans-IO: time is the raw counter (ns) passed in; randomness is injected (`random`), and a
+ * limiter that leaks needs it: there is no built-in (predictable) generator.
  */
 import type { RawTime } from '../clock/types.js';
 import type { ClientSnapshot, ServerStats } from '../system/snapshot.js';
@@ -31,6 +34,7 @@ import {
   type IpAddress,
   parseAddress,
 } from './cidr.js';
+import { countReason, type RejectReason } from './reasons.js';
 
 /** The NTP header length: the smallest valid request. */
 export const NTP_HEADER_LENGTH = 48;
@@ -86,7 +90,7 @@ export interface GuardConfig {
   maxResponseRate?: number;
   /** Requests shorter than this are dropped. Default 48 (the NTP header). */
   minRequestLength?: number;
-  /** Uniform random in [0, 1) for the leak decision. Default: a seeded xorshift generator. */
+  /** Uniform random in [0, 1) for the leak decision; required when rate limiting leaks. */
   random?: () => number;
 }
 
@@ -94,8 +98,10 @@ export type GuardAction = 'serve' | 'kod' | 'drop';
 
 export interface GuardDecision {
   action: GuardAction;
-  /** Why: `ok`, `leak`, `rate`, `rate-kod-limit`, `short`, `bad-address`, `denied (deny 10.0.0.0/8)`. */
-  reason: string;
+  /** Why: `ok`, `leak` (served), `rate-kod` (KoD), or the reason of a drop. */
+  reason: 'ok' | 'leak' | RejectReason;
+  /** For `denied`: the rule that decided, e.g. `deny 10.0.0.0/8`, `default deny`. */
+  rule?: string;
 }
 
 interface ClientRecord {
@@ -115,7 +121,7 @@ interface ClientRecord {
 
 const SERVE_OK: GuardDecision = Object.freeze({ action: 'serve', reason: 'ok' });
 const SERVE_LEAK: GuardDecision = Object.freeze({ action: 'serve', reason: 'leak' });
-const KOD_RATE: GuardDecision = Object.freeze({ action: 'kod', reason: 'rate' });
+const KOD_RATE: GuardDecision = Object.freeze({ action: 'kod', reason: 'rate-kod' });
 const DROP_RATE: GuardDecision = Object.freeze({ action: 'drop', reason: 'rate' });
 const DROP_RATE_KOD_LIMIT: GuardDecision = Object.freeze({ action: 'drop', reason: 'rate-kod-limit' });
 const DROP_SHORT: GuardDecision = Object.freeze({ action: 'drop', reason: 'short' });
@@ -129,19 +135,6 @@ const DROP_GLOBAL: GuardDecision = Object.freeze({ action: 'drop', reason: 'glob
  */
 export function allowedResponseLength(requestLength: number, authenticated: boolean): number {
   return authenticated ? Number.POSITIVE_INFINITY : Math.max(0, requestLength);
-}
-
-/** xorshift32, so that the core needs no Math.random. */
-function defaultRandom(seed = 0x9e3779b9): () => number {
-  let s = seed >>> 0 || 1;
-  return () => {
-    s ^= s << 13;
-    s >>>= 0;
-    s ^= s >>> 17;
-    s ^= s << 5;
-    s >>>= 0;
-    return s / 4294967296;
-  };
 }
 
 function buildRules(cfg: GuardConfig): { rules: AccessRule[]; defaultAllow: boolean } {
@@ -206,7 +199,7 @@ export class ServerGuard {
   private capacity = 4096;
   private v6Prefix = 64;
   private minLength = NTP_HEADER_LENGTH;
-  private random: () => number = defaultRandom();
+  private random: (() => number) | null = null;
   /** Insertion order = recency order: the first entry is the least recently seen. */
   private readonly table = new Map<string, ClientRecord>();
   private readonly counters: ServerStats = emptyStats();
@@ -252,6 +245,8 @@ export class ServerGuard {
     if (gr !== this.globalRate) this.globalTokens = gr;
     this.globalRate = gr;
     if (cfg.random !== undefined) this.random = cfg.random;
+    if (this.leakThreshold > 0 && this.random === null)
+      throw new RangeError('rate limit leak needs a random source (GuardConfig.random)');
     while (this.table.size > this.capacity) this.evictOldest();
   }
 
@@ -265,6 +260,37 @@ export class ServerGuard {
     const a = parseAddress(address);
     if (a === null) return { allowed: false, rule: 'bad-address' };
     return this.access.check(a);
+  }
+
+  /** The access list for `address` without counting: null when allowed, else why not. */
+  admit(address: string): 'bad-address' | 'denied' | null {
+    const p = this.parse(address);
+    if (p === null) return 'bad-address';
+    return this.access.check(p.a).allowed ? null : 'denied';
+  }
+
+  /** Counts a datagram refused outside `check` (another mode, another service). */
+  refuse(reason: RejectReason): void {
+    const c = this.counters;
+    c.dropped++;
+    if (reason === 'denied') c.denied++;
+    countReason(c.invalid, reason);
+  }
+
+  /**
+   * A request `check` admitted (to serve or to KoD) that got nothing after all (undecodable, an
+   * NTS request refused, the amplification rule): moved from the responses (or KoDs) to the drops.
+   */
+  recordUnanswered(from: Endpoint, reason: RejectReason, wasKod: boolean): void {
+    const c = this.counters;
+    const rec = this.lookup(from.address);
+    if (wasKod) {
+      c.kodSent--;
+      if (rec !== undefined) rec.kodSent--;
+    } else c.responses--;
+    if (rec !== undefined) rec.dropped++;
+    c.dropped++;
+    countReason(c.invalid, reason);
   }
 
   /**
@@ -291,7 +317,7 @@ export class ServerGuard {
     } else c.responses--;
     if (rec !== undefined) rec.dropped++;
     c.dropped++;
-    c.invalid['global-rate'] = (c.invalid['global-rate'] ?? 0) + 1;
+    countReason(c.invalid, 'global-rate');
     return DROP_GLOBAL;
   }
 
@@ -300,19 +326,20 @@ export class ServerGuard {
     c.requests++;
     if (requestLength < this.minLength) {
       c.dropped++;
-      c.invalid.short = (c.invalid.short ?? 0) + 1;
+      countReason(c.invalid, 'short');
       return DROP_SHORT;
     }
     const parsed = this.parse(from.address);
     if (parsed === null) {
       c.dropped++;
-      c.invalid['bad-address'] = (c.invalid['bad-address'] ?? 0) + 1;
+      countReason(c.invalid, 'bad-address');
       return DROP_BAD_ADDRESS;
     }
     const acc = this.access.check(parsed.a);
     if (!acc.allowed) {
       c.denied++;
       c.dropped++;
+      countReason(c.invalid, 'denied');
       return this.deniedDecision(acc.rule);
     }
     const now = this.seconds(raw);
@@ -335,7 +362,7 @@ export class ServerGuard {
     }
     c.rateLimited++;
     rec.limited++;
-    if (this.leakThreshold > 0 && this.random() < this.leakThreshold) {
+    if (this.leakThreshold > 0 && this.random !== null && this.random() < this.leakThreshold) {
       c.responses++;
       return SERVE_LEAK;
     }
@@ -347,7 +374,9 @@ export class ServerGuard {
     }
     rec.dropped++;
     c.dropped++;
-    return rate.kod ? DROP_RATE_KOD_LIMIT : DROP_RATE;
+    const d = rate.kod ? DROP_RATE_KOD_LIMIT : DROP_RATE;
+    countReason(c.invalid, d.reason as RejectReason);
+    return d;
   }
 
   /**
@@ -364,7 +393,7 @@ export class ServerGuard {
     const c = this.counters;
     c.responses--;
     c.dropped++;
-    c.invalid.amplification = (c.invalid.amplification ?? 0) + 1;
+    countReason(c.invalid, 'amplification');
     const rec = this.lookup(from.address);
     if (rec !== undefined) rec.dropped++;
     return false;
@@ -387,9 +416,9 @@ export class ServerGuard {
    * Records that a request `check` had let through turned out invalid (bad version, mode, MAC...)
    * and got no response. Pass `servedByCheck = false` for packets that never went through `check`.
    */
-  recordInvalid(reason: string, servedByCheck = true): void {
+  recordInvalid(reason: RejectReason, servedByCheck = true): void {
     const c = this.counters;
-    c.invalid[reason] = (c.invalid[reason] ?? 0) + 1;
+    countReason(c.invalid, reason);
     if (servedByCheck) {
       c.responses--;
       c.dropped++;
@@ -429,7 +458,7 @@ export class ServerGuard {
   private deniedDecision(rule: string): GuardDecision {
     let d = this.deniedDecisions.get(rule);
     if (d === undefined) {
-      d = Object.freeze({ action: 'drop', reason: `denied (${rule})` });
+      d = Object.freeze({ action: 'drop', reason: 'denied', rule });
       this.deniedDecisions.set(rule, d);
     }
     return d;

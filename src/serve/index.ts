@@ -1,7 +1,15 @@
 /**
- * Server-side protection (sans-IO): access lists, the bounded client table, rate limiting with
+ * The server decision (sans-IO): `NtpServer.serve`, access lists, the bounded client table, rate limiting with
  * KoD RATE, and the no-amplification rule. See docs/protection.md.
  */
+
+export {
+  type Answer,
+  type AnswerContext,
+  answerRequest,
+  type NtsServerStats,
+  type SendAction,
+} from './answer.js';
 export {
   type AccessDecision,
   AccessList,
@@ -26,3 +34,18 @@ export {
   type RateLimitConfig,
   ServerGuard,
 } from './guard.js';
+export {
+  countReason,
+  isRejectReason,
+  REJECT_REASONS,
+  type ReasonCounts,
+  type RejectReason,
+} from './reasons.js';
+export {
+  buildKod,
+  NtpServer,
+  type ServeDecision,
+  type ServeEngine,
+  type ServerOptions,
+  serverOptionsOf,
+} from './server.js';

@@ -3,6 +3,7 @@
  * the tiny fake engine for plumbing tests.
  */
 import { createDiscipline, type DisciplineKind } from '../clock/index.js';
+import { sourceConfigOf } from '../config/source-config.js';
 import type { HostSourceConfig } from '../config/types.js';
 import { NtpSystem } from '../system/system.js';
 import type { Action, SourceConfig, SourceMode, SystemConfig } from '../system/types.js';
@@ -22,25 +23,7 @@ export function sourceConfigs(
 ): SourceConfig[] {
   const out: SourceConfig[] = [];
   const add = (list: HostSourceConfig[], mode: SourceMode) => {
-    for (const h of list) {
-      const c: SourceConfig = {
-        address: resolve(h.host),
-        port: h.port,
-        name: h.host,
-        mode,
-        minpoll: h.minpoll,
-        maxpoll: h.maxpoll,
-        iburst: h.iburst,
-        burst: h.burst,
-        prefer: h.prefer,
-        noselect: h.noselect,
-        xleave: h.xleave,
-        version: h.version,
-      };
-      if (h.key !== null) c.key = h.key;
-      if (h.maxDelay !== null) c.maxDelay = h.maxDelay;
-      out.push(c);
-    }
+    for (const h of list) out.push(sourceConfigOf(mode, resolve(h.host), h.port, h.host, h));
   };
   add(ntp.servers, 'server');
   add(ntp.pools, 'server');

@@ -6,6 +6,8 @@
  * but the contracts.
  */
 import type { ClockListener, LocalClock, RawTime } from '../clock/types.js';
+import type { Answer } from '../serve/answer.js';
+import type { ServeEngine } from '../serve/server.js';
 import type { SystemSnapshot } from '../system/snapshot.js';
 import type { Action, Endpoint, NtpEngine, SourceConfig } from '../system/types.js';
 import { durationToSeconds, type NtpTime, nsToDuration, secondsToDuration } from '../time/ntp-time.js';
@@ -44,7 +46,7 @@ function get64(b: Uint8Array, at: number): bigint {
   return new DataView(b.buffer, b.byteOffset, b.byteLength).getBigUint64(at);
 }
 
-export class FakeEngine implements NtpEngine {
+export class FakeEngine implements NtpEngine, ServeEngine {
   readonly clock: FakeClock;
   private readonly sources: SourceConfig[] = [];
   private nextPoll: RawTime | null = null;
@@ -95,18 +97,34 @@ export class FakeEngine implements NtpEngine {
     return out;
   }
 
+  /** The server side (through the simulator's NtpServer): a stratum 1 answer, rx = tx. */
+  answerRequest(raw: RawTime, _now: RawTime, _pkt: unknown, bytes: Uint8Array, from: Endpoint): Answer {
+    const rx = this.clock.read(raw);
+    const r = new Uint8Array(48);
+    r[0] = (4 << 3) | 4;
+    r[1] = 1;
+    put64(r, 24, get64(bytes, 40));
+    put64(r, 32, rx);
+    put64(r, 40, rx);
+    return {
+      kind: 'reply',
+      send: { kind: 'send', to: from, bytes: r },
+      authenticated: false,
+      interleaved: false,
+    };
+  }
+
+  /** No symmetric or broadcast modes. */
+  packetTarget(): 'none' {
+    return 'none';
+  }
+
   handlePacket(raw: RawTime, bytes: Uint8Array, from: Endpoint): Action[] {
     if (bytes.length < 48) return [];
     const mode = (bytes[0] ?? 0) & 7;
     if (mode === 3) {
-      const rx = this.clock.read(raw);
-      const r = new Uint8Array(48);
-      r[0] = (4 << 3) | 4;
-      r[1] = 1;
-      put64(r, 24, get64(bytes, 40));
-      put64(r, 32, rx);
-      put64(r, 40, rx);
-      return [{ kind: 'send', to: from, bytes: r }];
+      const a = this.answerRequest(raw, raw, null, bytes, from);
+      return a.kind === 'reply' ? [a.send] : [];
     }
     if (mode === 4) {
       const key = `${from.address}:${from.port}`;

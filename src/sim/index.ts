@@ -2,6 +2,7 @@
 export * from './distributions.js';
 export * from './engines.js';
 export * from './fake-engine.js';
+export * from './lab.js';
 export * from './oscillator.js';
 export * from './path.js';
 export * from './report.js';

@@ -116,6 +116,12 @@ export class Rng {
   }
 }
 
+/** A seeded uniform [0, 1) function (for `SystemDeps.random` and the like). */
+export function seeded(seed: number): () => number {
+  const r = new Rng(seed);
+  return () => r.next();
+}
+
 function rotl(x: number, k: number): number {
   return (x << k) | (x >>> (32 - k));
 }

@@ -6,19 +6,18 @@
  * - a `send` action leaves after the node's output delay; if it carries a `txId`, the counter read at
  *   that instant is reported with `handleTransmitted` (the precise transmit stamp of interleaved modes);
  * - the single `timer` action is rescheduled at the true time the node's counter reaches `at`;
- * - an arriving packet is passed to `handlePacket` with the receiving node's counter, read after the
- *   node's receive latency.
+ * - an arriving packet goes through the server decision (`NtpServer.serve`, src/serve, with the
+ *   node's `[access]`, `[rate-limit]` and `[serve]` settings) with the receiving node's counter, read
+ *   after the node's receive latency; what it forwards is passed to `handlePacket`.
  *
  * Sans-IO: no wall clock, no timers, no `Math.random`; randomness comes from seeded streams.
  */
 
-import { buildKissResponse } from '../assoc/server.js';
 import type { LocalClock, RawTime } from '../clock/types.js';
-import { ServerGuard } from '../serve/guard.js';
+import { NtpServer, type ServeEngine, serverOptionsOf } from '../serve/server.js';
 import type { SystemSnapshot } from '../system/snapshot.js';
 import type { Action, Endpoint, NtpEngine } from '../system/types.js';
 import { durationToSeconds, type NtpTime, secondsToDuration } from '../time/ntp-time.js';
-import { decodePacket, encodePacket } from '../wire/packet.js';
 import { sample } from './distributions.js';
 import { Oscillator, RAW_ORIGIN } from './oscillator.js';
 import { Path } from './path.js';
@@ -48,10 +47,11 @@ export interface EngineHandle {
   /** Clock kind for reports, e.g. 'rfc5905'. */
   kind: string;
   /**
-   * Optional server-side filter (rate limiting): called for every request (mode 1/3) before the
-   * engine; 'kod' makes the simulator answer with a KoD RATE, 'drop' discards it.
+   * What answers requests through the node's server decision; default: the engine, when it
+   * implements `ServeEngine` (NtpSystem and FakeEngine do). Without one, every packet goes to
+   * `handlePacket`.
    */
-  guard?: (raw: RawTime, from: Endpoint, bytes: Uint8Array) => 'serve' | 'kod' | 'drop';
+  serve?: ServeEngine;
   /** Optional: the engine's configured sources are added here (after `start`). */
   sources?: (raw: RawTime) => Action[];
 }
@@ -82,6 +82,8 @@ class SimNode {
   readonly spec: NodeSpec;
   readonly osc: Oscillator;
   handle!: EngineHandle;
+  /** The node's server decision (null: the engine takes every packet). */
+  server: NtpServer | null = null;
   private timer: ReturnType<Scheduler['at']> | null = null;
   private timerAt: RawTime = 0n;
   private readonly netRng: Rng;
@@ -208,18 +210,14 @@ class SimNode {
   private receive(bytes: Uint8Array, from: Endpoint, to: Endpoint): void {
     const s = this.world.scheduler;
     const raw = this.osc.read(s.now);
-    const mode = (bytes[0] ?? 0) & 7;
-    const guard = this.handle.guard;
-    if (guard !== undefined && (mode === 3 || mode === 1)) {
-      const d = guard(raw, from, bytes);
-      if (d === 'drop') return;
-      if (d === 'kod') {
-        const kod = kissOfDeath(bytes, 'RATE', this.spec.ntp.system.precision);
-        if (kod !== null) this.send(from, kod, undefined, undefined);
-        return;
-      }
+    const d = this.server?.serve(bytes, from, to, raw) ?? null;
+    if (d === null || (d.kind === 'forward' && d.to === 'association')) {
+      this.exec(this.handle.engine.handlePacket(raw, bytes, from, to));
+      return;
     }
-    this.exec(this.handle.engine.handlePacket(raw, bytes, from, to));
+    if (d.kind === 'kod') this.send(from, d.bytes, undefined, undefined);
+    else if (d.kind === 'respond') this.send(from, d.bytes, d.txId, d.from);
+    // 'ignore', and mode 6 (no control handler in the simulator).
   }
 
   start(): void {
@@ -249,18 +247,11 @@ class SimNode {
   }
 }
 
-/**
- * The KoD RATE answer of a rate-limiting node, built by the engine's own `buildKissResponse` as the
- * daemon does. Null when the request does not decode (it is then dropped).
- */
-export function kissOfDeath(
-  request: Uint8Array,
-  code: 'RATE' | 'DENY' | 'RSTR',
-  precision = -20,
-): Uint8Array | null {
-  const d = decodePacket(request);
-  if (!d.ok) return null;
-  return encodePacket(buildKissResponse(d.packet, code, { precision }));
+function asServeEngine(e: NtpEngine): ServeEngine | null {
+  const c = e as Partial<ServeEngine>;
+  return typeof c.answerRequest === 'function' && typeof c.packetTarget === 'function'
+    ? (e as NtpEngine & ServeEngine)
+    : null;
 }
 
 export class Simulation {
@@ -305,14 +296,13 @@ export class Simulation {
         random: () => rng.next(),
         resolve,
       });
-      const rl = n.spec.ntp.rateLimit;
-      if (rl.enabled && n.handle.guard === undefined) {
+      const serveEngine = n.handle.serve ?? asServeEngine(n.handle.engine);
+      if (serveEngine !== null) {
         const grng = Rng.derive(seed, `node/${n.spec.name}/guard`);
-        const g = new ServerGuard({
-          rateLimit: { interval: rl.interval, burst: rl.burst, kod: rl.kod, leak: rl.leak },
-          random: () => grng.next(),
-        });
-        n.handle.guard = (raw, from, bytes) => g.check(raw, from, bytes.length).action;
+        n.server = new NtpServer(
+          serveEngine,
+          serverOptionsOf(n.spec.ntp, () => grng.next()),
+        );
       }
       n.handle.clock.onChange((c) => {
         if (c.kind === 'step') n.steppedSinceSample = true;

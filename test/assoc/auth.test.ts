@@ -8,13 +8,13 @@ import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import { KeyRing, verifyAuth } from '../../src/assoc/util.js';
 import { nodeCrypto } from '../../src/io/crypto.js';
+import { seeded } from '../../src/sim/rng.js';
 import { defaultSourceConfig, defaultSystemConfig, NtpSystem } from '../../src/system/system.js';
 import type { Action, SymmetricKey } from '../../src/system/types.js';
 import type { CryptoProvider } from '../../src/wire/crypto.js';
 import { macKey, signPacket, verifyPacketMac, withCryptoNak } from '../../src/wire/mac.js';
 import { decodePacket, emptyPacket, encodePacket, MODE, type NtpPacket } from '../../src/wire/packet.js';
 import { FakeDiscipline } from '../support/fake-discipline.js';
-import { prng } from '../support/harness.js';
 
 const AES128: SymmetricKey = { id: 9, type: 'AES128CMAC', key: new Uint8Array(16).map((_, i) => i) };
 const AES256: SymmetricKey = { id: 10, type: 'AES256CMAC', key: new Uint8Array(32).map((_, i) => 255 - i) };
@@ -25,7 +25,7 @@ const LOCAL = { address: '192.0.2.99', port: 123 };
 function engine(keys: SymmetricKey[], crypto: CryptoProvider = nodeCrypto): NtpSystem {
   return new NtpSystem(
     { ...defaultSystemConfig(), keys, localStratum: 3 },
-    { discipline: new FakeDiscipline({ poll: 6 }), random: prng(5), crypto },
+    { discipline: new FakeDiscipline({ poll: 6 }), random: seeded(5), crypto },
   );
 }
 

@@ -12,6 +12,7 @@ import {
 } from '../../src/assoc/server.js';
 import { KeyRing } from '../../src/assoc/util.js';
 import { nodeCrypto } from '../../src/io/crypto.js';
+import { seeded } from '../../src/sim/rng.js';
 import { defaultSystemConfig, NtpSystem } from '../../src/system/system.js';
 import { kissCode } from '../../src/wire/kiss.js';
 import { macKey, signPacket, verifyPacketMac } from '../../src/wire/mac.js';
@@ -24,7 +25,6 @@ import {
 } from '../../src/wire/packet.js';
 import { refidFromString } from '../../src/wire/refid.js';
 import { FakeDiscipline } from '../support/fake-discipline.js';
-import { prng } from '../support/harness.js';
 
 const KEY = { id: 3, type: 'MD5' as const, key: new TextEncoder().encode('md5-key') };
 const RING = new KeyRing([KEY], nodeCrypto);
@@ -191,7 +191,7 @@ test('NtpSystem.handlePacket answers mode 3, asks for the precise transmit time 
   const d = new FakeDiscipline();
   const sys = new NtpSystem(
     { ...defaultSystemConfig(), localStratum: 3 },
-    { discipline: d, random: prng(1), crypto: nodeCrypto },
+    { discipline: d, random: seeded(1), crypto: nodeCrypto },
   );
   const acts = sys.handlePacket(5_000_000_000n, encodePacket(request()), CLIENT, {
     address: '192.0.2.1',

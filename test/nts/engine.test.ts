@@ -8,19 +8,20 @@ import { test } from 'node:test';
 import { nodeCrypto } from '../../src/io/crypto.js';
 import { CookieJar, type NtsKeys } from '../../src/nts/cookie.js';
 import { EF, NtsClientSession } from '../../src/nts/ntp.js';
+import { seeded } from '../../src/sim/rng.js';
 import { defaultSourceConfig } from '../../src/system/system.js';
 import type { SystemEvent } from '../../src/system/types.js';
 import { AEAD_AES_SIV_CMAC_256 } from '../../src/wire/crypto.js';
 import { decodePacket, emptyPacket, MODE } from '../../src/wire/packet.js';
-import { Harness, type HNode, prng } from '../support/harness.js';
+import { type FakeLab, type FakeNode, fakeLab } from '../support/fake-discipline.js';
 
 function seededBytes(seed: number): (n: number) => Uint8Array {
-  const r = prng(seed);
+  const r = seeded(seed);
   return (n) => Uint8Array.from({ length: n }, () => Math.floor(r() * 256));
 }
 
 function setup(seed: number) {
-  const h = new Harness(seed);
+  const h = fakeLab(seed);
   const s = h.addNode({ name: 'S', address: '10.0.0.1', config: { localStratum: 1 } });
   const c = h.addNode({
     name: 'C',
@@ -43,13 +44,13 @@ function setup(seed: number) {
   return { h, s, c, jar, id, ke };
 }
 
-function src(c: HNode, h: Harness) {
+function src(c: FakeNode, h: FakeLab) {
   const x = c.system.snapshot(h.now).sources[0];
   assert.ok(x !== undefined);
   return x;
 }
 
-const keEvents = (c: HNode) =>
+const keEvents = (c: FakeNode) =>
   c.events.filter((e): e is Extract<SystemEvent, { kind: 'nts-ke' }> => e.kind === 'nts-ke');
 
 test('NTS source sends nothing without a session and asks for NTS-KE once', () => {

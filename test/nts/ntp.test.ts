@@ -19,23 +19,13 @@ import {
   verifyNtsRequest,
   verifyNtsResponse,
 } from '../../src/nts/ntp.js';
+import { seeded as uniform } from '../../src/sim/rng.js';
+import { bytesFromRandom } from '../../src/system/defaults.js';
 import { decodePacket, emptyPacket, layoutProblem, MODE, type NtpPacket } from '../../src/wire/packet.js';
 
-/** Deterministic random bytes (xorshift32), so failures reproduce. */
+/** Deterministic random bytes (the simulator's PRNG), so failures reproduce. */
 function seeded(seed: number): RandomBytes {
-  let s = seed >>> 0 || 1;
-  return (n) => {
-    const out = new Uint8Array(n);
-    for (let i = 0; i < n; i++) {
-      s ^= s << 13;
-      s >>>= 0;
-      s ^= s >>> 17;
-      s ^= s << 5;
-      s >>>= 0;
-      out[i] = s & 0xff;
-    }
-    return out;
-  };
+  return bytesFromRandom(uniform(seed));
 }
 
 function setup(seed = 1) {

@@ -9,10 +9,10 @@ import { describe, it } from 'node:test';
 import { Rfc5905Discipline } from '../../src/clock/rfc5905.js';
 import { nodeCrypto } from '../../src/io/crypto.js';
 import { defaultRefclockConfig, type RefclockConfig } from '../../src/refclock/types.js';
+import { seeded } from '../../src/sim/rng.js';
 import { defaultSystemConfig, NtpSystem } from '../../src/system/system.js';
 import type { Action } from '../../src/system/types.js';
 import { durationToSeconds, secondsToDuration, unixNsToNtpTime } from '../../src/time/ntp-time.js';
-import { prng } from '../support/harness.js';
 
 /** True time at raw 0: 2026-11-21T00:00:00Z as NTP time. */
 const T0 = unixNsToNtpTime(BigInt(Date.UTC(2026, 10, 21)) * 1_000_000n);
@@ -78,7 +78,7 @@ describe('refclocks in the engine', () => {
     const { discipline, sys, events } = setup(0.4);
     const { id } = sys.addRefclock(0n, cfg({ refid: 'SHM0' }));
     sys.start(0n);
-    const raw = run(sys, [{ id, refOffset: 0, noise: 20e-6 }], 0n, 120, prng(1), events);
+    const raw = run(sys, [{ id, refOffset: 0, noise: 20e-6 }], 0n, 120, seeded(1), events);
     const snap = sys.snapshot(raw);
     assert.equal(snap.sysPeer, 'SHM0');
     assert.equal(snap.stratum, 1);
@@ -103,7 +103,7 @@ describe('refclocks in the engine', () => {
     const { id } = sys.addRefclock(0n, cfg({ refid: 'GPS', offset: -0.05 }));
     sys.start(0n);
     // The reference is 50 ms late (like NMEA arrival); offset −0.05 corrects it.
-    const raw = run(sys, [{ id, refOffset: 0.05, noise: 0 }], 0n, 60, prng(2));
+    const raw = run(sys, [{ id, refOffset: 0.05, noise: 0 }], 0n, 60, seeded(2));
     assert.ok(Math.abs(clockError(discipline, raw)) < 5e-6);
   });
 
@@ -111,7 +111,7 @@ describe('refclocks in the engine', () => {
     const { sys } = setup(0);
     const { id } = sys.addRefclock(0n, cfg({ refid: 'SHM1', noselect: true }));
     sys.start(0n);
-    const raw = run(sys, [{ id, refOffset: 0.001, noise: 0 }], 0n, 20, prng(3));
+    const raw = run(sys, [{ id, refOffset: 0.001, noise: 0 }], 0n, 20, seeded(3));
     const snap = sys.snapshot(raw);
     assert.equal(snap.sysPeer, null);
     assert.equal(snap.sources[0]?.verdict, 'noselect');
@@ -129,7 +129,7 @@ describe('refclocks in the engine', () => {
       { id: b, refOffset: 0.5, noise: 0 },
       { id: c, refOffset: 0.5, noise: 0 },
     ];
-    let raw = run(sys, feeds, 0n, 12, prng(4));
+    let raw = run(sys, feeds, 0n, 12, seeded(4));
     let snap = sys.snapshot(raw);
     assert.equal(snap.sysPeer, 'TRU');
     const v = (x: string) => snap.sources.find((s) => s.id === x)?.verdict;
@@ -141,7 +141,7 @@ describe('refclocks in the engine', () => {
     other.sys.addRefclock(0n, cfg({ refid: 'BAD1' }));
     other.sys.addRefclock(0n, cfg({ refid: 'BAD2' }));
     other.sys.start(0n);
-    raw = run(other.sys, feeds, 0n, 12, prng(4));
+    raw = run(other.sys, feeds, 0n, 12, seeded(4));
     snap = other.sys.snapshot(raw);
     assert.equal(snap.sources.find((s) => s.id === 'TRU')?.verdict, 'falseticker');
   });
@@ -150,9 +150,9 @@ describe('refclocks in the engine', () => {
     const { sys, events } = setup(0);
     const { id } = sys.addRefclock(0n, cfg({ refid: 'SHM0' }));
     sys.start(0n);
-    let raw = run(sys, [{ id, refOffset: 0, noise: 0 }], 0n, 12, prng(5));
+    let raw = run(sys, [{ id, refOffset: 0, noise: 0 }], 0n, 12, seeded(5));
     assert.equal(sys.snapshot(raw).sysPeer, 'SHM0');
-    raw = run(sys, [], raw, 40, prng(5), events);
+    raw = run(sys, [], raw, 40, seeded(5), events);
     const snap = sys.snapshot(raw);
     assert.equal(snap.sources[0]?.reach, 0);
     assert.equal(snap.sources[0]?.verdict, 'unreachable');
@@ -176,7 +176,7 @@ describe('refclocks in the engine', () => {
     }).id;
     assert.equal(pps, 'PPS');
     sys.start(0n);
-    const rnd = prng(6);
+    const rnd = seeded(6);
     const raw = run(
       sys,
       [

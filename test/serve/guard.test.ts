@@ -2,21 +2,10 @@ import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import fc from 'fast-check';
 import { allowedResponseLength, type GuardDecision, ServerGuard } from '../../src/serve/index.js';
+import { seeded } from '../../src/sim/rng.js';
 
 const S = 1_000_000_000n; // raw counter units per second
 const ep = (address: string, port = 123) => ({ address, port });
-
-/** A seeded generator for the leak decision (mulberry32). */
-function seeded(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 describe('ServerGuard access and length', () => {
   it('serves everybody by default and drops short datagrams', () => {
@@ -37,12 +26,18 @@ describe('ServerGuard access and length', () => {
     assert.equal(g.check(0n, ep('10.1.1.1'), 48).action, 'serve');
     assert.deepEqual(g.check(0n, ep('10.66.1.1'), 48), {
       action: 'drop',
-      reason: 'denied (deny 10.66.0.0/16)',
+      reason: 'denied',
+      rule: 'deny 10.66.0.0/16',
     });
-    assert.deepEqual(g.check(0n, ep('192.0.2.1'), 48), { action: 'drop', reason: 'denied (default deny)' });
+    assert.deepEqual(g.check(0n, ep('192.0.2.1'), 48), {
+      action: 'drop',
+      reason: 'denied',
+      rule: 'default deny',
+    });
     assert.equal(g.check(0n, ep('::1'), 48).action, 'serve');
     assert.equal(g.check(0n, ep('::2'), 48).action, 'drop');
     assert.equal(g.stats().denied, 3);
+    assert.equal(g.stats().invalid.denied, 3, 'refusals are counted by reason');
     assert.equal(g.clientCount, 2, 'denied sources take no client record');
   });
 
@@ -83,7 +78,7 @@ describe('ServerGuard client table', () => {
           maxLength: 300,
         }),
         (size, reqs) => {
-          const g = new ServerGuard({ clientTableSize: size, rateLimit: {} });
+          const g = new ServerGuard({ clientTableSize: size, rateLimit: {}, random: seeded(size) });
           let raw = 0n;
           const lastSeen = new Map<string, bigint>();
           for (const [host, dtMs] of reqs) {
@@ -158,7 +153,7 @@ describe('ServerGuard rate limiting', () => {
     // 20 requests 0.1 s apart: 1 served (burst), then a KoD, then drops until 1 s later another KoD.
     for (let i = 0; i < 20; i++) seq.push(g.check(BigInt(i) * 100_000_000n, ep('192.0.2.1'), 48));
     assert.deepEqual(seq[0], { action: 'serve', reason: 'ok' });
-    assert.deepEqual(seq[1], { action: 'kod', reason: 'rate' });
+    assert.deepEqual(seq[1], { action: 'kod', reason: 'rate-kod' });
     assert.deepEqual(seq[2], { action: 'drop', reason: 'rate-kod-limit' });
     assert.equal(seq.filter((d) => d.action === 'kod').length, 2);
     assert.equal(seq[11]?.action, 'kod');
@@ -245,9 +240,32 @@ describe('no amplification', () => {
   });
 });
 
+describe('randomness', () => {
+  it('a limiter that leaks needs an injected random source (no predictable built-in generator)', () => {
+    assert.throws(() => new ServerGuard({ rateLimit: { leak: 2 } }), /random source/);
+    assert.doesNotThrow(() => new ServerGuard({ rateLimit: { leak: 0 } }));
+    const draws: number[] = [];
+    const g = new ServerGuard({
+      rateLimit: { interval: 10, burst: 1, leak: 1, kod: false },
+      random: () => {
+        draws.push(1);
+        return 0.9;
+      },
+    });
+    for (let i = 0; i < 10; i++) g.check(0n, ep('192.0.2.1'), 48);
+    assert.equal(draws.length, 9, 'every limited request asks the injected source');
+    assert.equal(g.stats().responses, 1, '0.9 ≥ 1/2: no leak');
+  });
+});
+
 describe('global response rate', () => {
   it('caps answers over all clients even when every request comes from a new address', () => {
-    const g = new ServerGuard({ clientTableSize: 16, rateLimit: { burst: 1 }, maxResponseRate: 100 });
+    const g = new ServerGuard({
+      clientTableSize: 16,
+      rateLimit: { burst: 1 },
+      maxResponseRate: 100,
+      random: seeded(3),
+    });
     let answered = 0;
     // 10 s at 10,000 requests/s from 65,536 rotating addresses: the per-client table churns.
     for (let i = 0; i < 100_000; i++) {

@@ -14,6 +14,8 @@ import type {
   RawExchange,
   RawTime,
 } from '../../src/clock/types.js';
+import { nodeCrypto } from '../../src/io/crypto.js';
+import { Lab, type LabNode } from '../../src/sim/lab.js';
 import { type NtpTime, nsToDuration, secondsToDuration, unixNsToNtpTime } from '../../src/time/ntp-time.js';
 
 /** The simulated true time at raw counter 0: 2026-01-01T00:00:00Z. */
@@ -131,4 +133,21 @@ export class FakeDiscipline implements Discipline {
       poll: this.poll,
     };
   }
+}
+
+/** The simulator's lab (src/sim/lab.ts) with every node on a FakeDiscipline. */
+export type FakeLab = Lab<FakeDisciplineOptions, FakeDiscipline>;
+export type FakeNode = LabNode<FakeDisciplineOptions, FakeDiscipline>;
+
+/** A lab seeded with `seed` whose nodes run FakeDisciplines (a restart keeps the clock, unsynchronised). */
+export function fakeLab(seed = 1): FakeLab {
+  return new Lab<FakeDisciplineOptions, FakeDiscipline>(seed, {
+    crypto: nodeCrypto,
+    discipline: (opts, old) => {
+      if (old === undefined) return new FakeDiscipline(opts);
+      old.clock.synced = false;
+      return old;
+    },
+    error: (d, raw) => d.clock.error(raw),
+  });
 }

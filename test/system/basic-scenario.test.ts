@@ -1,12 +1,12 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import { defaultSourceConfig } from '../../src/system/system.js';
-import { Harness } from '../support/harness.js';
+import { fakeLab } from '../support/fake-discipline.js';
 
 /** The simplest end-to-end check: one client, one server, RFC 5905 client/server mode. */
 
 test('client converges on a local-stratum-1 server', () => {
-  const h = new Harness(7);
+  const h = fakeLab(7);
   h.addNode({ name: 'S', address: '10.0.0.1', config: { localStratum: 1 } });
   const src = { ...defaultSourceConfig('10.0.0.1'), minpoll: 4, maxpoll: 6, iburst: true };
   const c = h.addNode({ name: 'C', address: '10.0.0.2', sources: [src], discipline: { offset: 0.05 } });

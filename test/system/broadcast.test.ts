@@ -5,9 +5,10 @@
  */
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
+import type { LabLink } from '../../src/sim/lab.js';
 import { defaultSourceConfig } from '../../src/system/system.js';
 import type { SourceConfig } from '../../src/system/types.js';
-import { Harness, type LinkSpec } from '../support/harness.js';
+import { fakeLab } from '../support/fake-discipline.js';
 
 function bcastSource(xleave = false): SourceConfig {
   return { ...defaultSourceConfig('10.0.0.1', 123, 'broadcast-client'), minpoll: 4, maxpoll: 6, xleave };
@@ -17,9 +18,9 @@ function setup(
   seed: number,
   xleave: boolean,
   txLag = 50e-6,
-  link: LinkSpec = { delay: 0.006, jitter: 0.0002 },
+  link: LabLink = { delay: 0.006, jitter: 0.0002 },
 ) {
-  const h = new Harness(seed);
+  const h = fakeLab(seed);
   const s = h.addNode({
     name: 'S',
     address: '10.0.0.1',
@@ -113,7 +114,7 @@ test('interleaved broadcast removes the server transmit latency', () => {
 });
 
 test('broadcast client mobilised from an unconfigured server when broadcastClient is on', () => {
-  const h = new Harness(73);
+  const h = fakeLab(73);
   h.addNode({
     name: 'S',
     address: '10.0.0.1',
@@ -137,7 +138,7 @@ test('broadcast client mobilised from an unconfigured server when broadcastClien
   assert.ok(Math.abs(c.error()) < 0.0005);
   assert.equal(other.system.snapshot(h.now).sources.length, 0);
   // Without authentication, mobilisation is refused when required.
-  const h2 = new Harness(74);
+  const h2 = fakeLab(74);
   h2.addNode({
     name: 'S',
     address: '10.0.0.1',

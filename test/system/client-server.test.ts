@@ -5,16 +5,17 @@
  */
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
+import type { LabLink } from '../../src/sim/lab.js';
 import { defaultSourceConfig } from '../../src/system/system.js';
 import type { SourceConfig } from '../../src/system/types.js';
-import { Harness, type HNode, type LinkSpec } from '../support/harness.js';
+import { type FakeLab, type FakeNode, fakeLab } from '../support/fake-discipline.js';
 
 function source(xleave: boolean, extra: Partial<SourceConfig> = {}): SourceConfig {
   return { ...defaultSourceConfig('10.0.0.1'), minpoll: 4, maxpoll: 6, iburst: true, xleave, ...extra };
 }
 
-function pair(seed: number, xleave: boolean, link: LinkSpec, txLag = 50e-6, offset = 0.5) {
-  const h = new Harness(seed);
+function pair(seed: number, xleave: boolean, link: LabLink, txLag = 50e-6, offset = 0.5) {
+  const h = fakeLab(seed);
   const s = h.addNode({ name: 'S', address: '10.0.0.1', config: { localStratum: 1 }, txLag });
   const c = h.addNode({
     name: 'C',
@@ -29,7 +30,7 @@ function pair(seed: number, xleave: boolean, link: LinkSpec, txLag = 50e-6, offs
 }
 
 /** Largest |clock error| over the last `seconds` of the run, sampled every 8 s. */
-function maxErrorOver(h: Harness, c: HNode, seconds: number): number {
+function maxErrorOver(h: FakeLab, c: FakeNode, seconds: number): number {
   let worst = 0;
   h.runFor(seconds, () => (worst = Math.max(worst, Math.abs(c.error()))), 8);
   return worst;
@@ -103,7 +104,7 @@ test('interleaved removes the server transmit latency from the clock error; basi
 });
 
 test('interleaved client falls back to basic against a server without interleaved support', () => {
-  const h = new Harness(31);
+  const h = fakeLab(31);
   // Table size 0: the server cannot answer interleaved, like a basic-only server.
   h.addNode({ name: 'S', address: '10.0.0.1', config: { localStratum: 1, interleavedTableSize: 0 } });
   const c = h.addNode({
@@ -124,13 +125,13 @@ test('interleaved client falls back to basic against a server without interleave
 });
 
 test('the server answers interleaved requests and its table stays within the configured size', () => {
-  const h = new Harness(41);
+  const h = fakeLab(41);
   const s = h.addNode({
     name: 'S',
     address: '10.0.0.1',
     config: { localStratum: 1, interleavedTableSize: 4 },
   });
-  const clients: HNode[] = [];
+  const clients: FakeNode[] = [];
   for (let i = 0; i < 3; i++) {
     const c = h.addNode({ name: `C${i}`, address: `10.0.1.${i + 1}`, sources: [source(true)] });
     h.link('S', `C${i}`, { delay: 0.002 });
@@ -150,7 +151,7 @@ test(`after the start-up step, the announced root dispersion is that of the real
   // Regression: the first clock update after a step came from a filter holding one real sample and
   // seven empty stages, and the system announced their MAXDISP-weighted dispersion (7.94 s) as
   // its root dispersion while synchronised, until the next filter update.
-  const h = new Harness(21);
+  const h = fakeLab(21);
   h.addNode({ name: 'S', address: '10.0.0.1', config: { localStratum: 1 } });
   const c = h.addNode({
     name: 'C',

@@ -4,10 +4,10 @@ import { test } from 'node:test';
 import { defaultSourceConfig } from '../../src/system/system.js';
 import type { SourceConfig } from '../../src/system/types.js';
 import { ERA_SPAN, secondsToDuration } from '../../src/time/ntp-time.js';
-import { Harness } from '../support/harness.js';
+import { fakeLab } from '../support/fake-discipline.js';
 
 function run(seed: number, epoch?: bigint) {
-  const h = new Harness(seed);
+  const h = fakeLab(seed);
   const discipline = epoch === undefined ? {} : { epoch };
   const src = (a: string, xleave: boolean): SourceConfig => ({
     ...defaultSourceConfig(a),

@@ -2,10 +2,10 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import { defaultSourceConfig } from '../../src/system/system.js';
-import { Harness } from '../support/harness.js';
+import { fakeLab } from '../support/fake-discipline.js';
 
 function run(huffPuff: number): number {
-  const h = new Harness(91);
+  const h = fakeLab(91);
   h.addNode({ name: 'S', address: '10.0.0.1', config: { localStratum: 1 } });
   const c = h.addNode({
     name: 'C',

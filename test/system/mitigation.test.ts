@@ -7,14 +7,14 @@ import { test } from 'node:test';
 import { PHI } from '../../src/algo/constants.js';
 import { defaultSourceConfig } from '../../src/system/system.js';
 import type { SourceConfig } from '../../src/system/types.js';
-import { Harness } from '../support/harness.js';
+import { fakeLab } from '../support/fake-discipline.js';
 
 function server(address: string): SourceConfig {
   return { ...defaultSourceConfig(address), minpoll: 4, maxpoll: 6, iburst: true };
 }
 
 test('5 servers of which 2 are falsetickers: marked, never selected, clock within the truechimers bound', () => {
-  const h = new Harness(61);
+  const h = fakeLab(61);
   const offsets = [0, 0.0008, -0.0006, 0.25, -0.4];
   const addrs = offsets.map((_, i) => `10.0.0.${i + 1}`);
   offsets.forEach((off, i) => {
@@ -69,7 +69,7 @@ test('5 servers of which 2 are falsetickers: marked, never selected, clock withi
 });
 
 test('a server that steps by 1 s becomes a falseticker among three', () => {
-  const h = new Harness(62);
+  const h = fakeLab(62);
   const addrs = ['10.0.0.1', '10.0.0.2', '10.0.0.3'];
   addrs.forEach((a, i) => {
     h.addNode({ name: `S${i}`, address: a, config: { localStratum: 1 } });
@@ -95,7 +95,7 @@ test('a server that steps by 1 s becomes a falseticker among three', () => {
 });
 
 test('a single server that steps by 1 s: the spike is suppressed first, then the client follows', () => {
-  const h = new Harness(63);
+  const h = fakeLab(63);
   const s = h.addNode({ name: 'S', address: '10.0.0.1', config: { localStratum: 1 } });
   const c = h.addNode({
     name: 'C',
@@ -119,7 +119,7 @@ test('a single server that steps by 1 s: the spike is suppressed first, then the
 });
 
 test('stratum 1 → 2 → 3: root delay and root dispersion accumulate (RFC 5905 section 11.3)', () => {
-  const h = new Harness(64);
+  const h = fakeLab(64);
   h.addNode({ name: 'A', address: '10.0.0.1', config: { localStratum: 1 } });
   const b = h.addNode({
     name: 'B',
@@ -166,7 +166,7 @@ test('stratum 1 → 2 → 3: root delay and root dispersion accumulate (RFC 5905
 });
 
 test('losing the only source: holdover with growing root dispersion, then unsynchronised', () => {
-  const h = new Harness(65);
+  const h = fakeLab(65);
   const s = h.addNode({ name: 'S', address: '10.0.0.1', config: { localStratum: 1 } });
   const c = h.addNode({
     name: 'C',

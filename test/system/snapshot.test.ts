@@ -2,10 +2,10 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import { defaultSourceConfig } from '../../src/system/system.js';
-import { Harness } from '../support/harness.js';
+import { fakeLab } from '../support/fake-discipline.js';
 
 test('snapshot: every field of system and sources is filled truthfully and is JSON-safe', () => {
-  const h = new Harness(81);
+  const h = fakeLab(81);
   h.addNode({ name: 'S1', address: '10.0.0.1', config: { localStratum: 1 } });
   h.addNode({ name: 'S2', address: '10.0.0.2', config: { localStratum: 2 } });
   const c = h.addNode({

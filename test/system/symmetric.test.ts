@@ -5,9 +5,11 @@
  */
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
+import type { LabLink } from '../../src/sim/lab.js';
+import { seeded } from '../../src/sim/rng.js';
 import { defaultSourceConfig } from '../../src/system/system.js';
 import type { SourceConfig } from '../../src/system/types.js';
-import { Harness, type HNode, type LinkSpec, prng } from '../support/harness.js';
+import { type FakeLab, type FakeNode, fakeLab } from '../support/fake-discipline.js';
 
 function peer(address: string, xleave: boolean): SourceConfig {
   return { ...defaultSourceConfig(address, 123, 'peer'), minpoll: 4, maxpoll: 6, xleave };
@@ -16,10 +18,10 @@ function peer(address: string, xleave: boolean): SourceConfig {
 function twoPeers(
   seed: number,
   xleave: boolean,
-  link: LinkSpec,
+  link: LabLink,
   opts: { passive?: boolean; txLag?: number } = {},
 ) {
-  const h = new Harness(seed);
+  const h = fakeLab(seed);
   // A is a stratum-1 reference; B follows it through a symmetric association.
   const a = h.addNode({
     name: 'A',
@@ -149,7 +151,7 @@ test('passive association is mobilised by mode 1 and demobilised when unreachabl
 });
 
 test('a mode 1 packet without association and without allowPassive gets a stateless mode 2 answer', () => {
-  const h = new Harness(57);
+  const h = fakeLab(57);
   const a = h.addNode({ name: 'A', address: '10.0.0.1', config: { localStratum: 1, allowPassive: false } });
   const b = h.addNode({
     name: 'B',
@@ -166,7 +168,7 @@ test('a mode 1 packet without association and without allowPassive gets a statel
 });
 
 test('interleaved symmetric peer falls back to basic against a basic-only peer', () => {
-  const h = new Harness(58);
+  const h = fakeLab(58);
   h.addNode({
     name: 'A',
     address: '10.0.0.1',
@@ -192,7 +194,7 @@ test('interleaved symmetric peer falls back to basic against a basic-only peer',
 test('with requireAuthForMobilise, only an authenticated mode 1 packet mobilises a passive association', () => {
   const key = { id: 5, type: 'SHA1' as const, key: new TextEncoder().encode('peer-secret') };
   const run = (signed: boolean) => {
-    const h = new Harness(60);
+    const h = fakeLab(60);
     const a = h.addNode({
       name: 'A',
       address: '10.0.0.1',
@@ -230,9 +232,9 @@ function unequalPeers(
   seed: number,
   xleave: boolean,
   polls: { a: number; b: number },
-  link: LinkSpec,
-): { h: Harness; a: HNode; b: HNode } {
-  const h = new Harness(seed);
+  link: LabLink,
+): { h: FakeLab; a: FakeNode; b: FakeNode } {
+  const h = fakeLab(seed);
   const a = h.addNode({
     name: 'A',
     address: '10.0.0.1',
@@ -329,7 +331,7 @@ test('interleaved symmetric, faster side: the peer answer names exactly which of
   // often not B's newest. Nothing from A is lost, so every interleaved answer B accepts can be paired
   // exactly: no sample may have to be discarded for a negative delay.
   const { h, b } = unequalPeers(91, true, { a: 0, b: -2 }, { delay: 0.0002, jitter: 0.00005 });
-  const drop = prng(7);
+  const drop = seeded(7);
   h.filter = (p) => (p.from === 'B' && drop() < 0.33 ? 'drop' : 'deliver');
   h.runFor(100);
   let worst = 0;

@@ -1,12 +1,13 @@
 /**
  * Fuzz-style robustness: 100,000 random and mutated inputs into the decoder. It must never throw, must
  * answer with a known error code or a packet, and every accepted packet must re-encode to its input.
- * Seeded (xorshift) so a failure is reproducible; prints the seed and the input on failure.
+ * Seeded (src/sim/rng.ts) so a failure is reproducible; prints the seed and the input on failure.
  */
 
 import assert from 'node:assert/strict';
 import { readdirSync, readFileSync } from 'node:fs';
 import { test } from 'node:test';
+import { Rng } from '../../src/sim/rng.js';
 import { fromHex, toHex } from '../../src/wire/hex.js';
 import { isKissOfDeath, kissCode } from '../../src/wire/kiss.js';
 import { decodePacket, emptyPacket, encodePacket, makeExtension } from '../../src/wire/packet.js';
@@ -23,16 +24,10 @@ const CODES = new Set([
   'TRAILING_BYTES',
 ]);
 
+/** 32-bit integers from the simulator's seeded PRNG. */
 function rng(seed: number): () => number {
-  let x = seed >>> 0 || 1;
-  return () => {
-    x ^= x << 13;
-    x >>>= 0;
-    x ^= x >>> 17;
-    x ^= x << 5;
-    x >>>= 0;
-    return x;
-  };
+  const r = new Rng(seed);
+  return () => r.nextU32();
 }
 
 function seeds(): Uint8Array[] {

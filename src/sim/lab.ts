@@ -1,32 +1,19 @@
 /**
- * A minimal deterministic discrete-event harness for engine scenario tests (until src/sim lands).
- *
- * Each node runs one NtpSystem over a FakeDiscipline. The raw counter of every node is the true time
- * in nanoseconds since the start of the run; clock errors live in the FakeClock model. Links carry
- * packets with a fixed delay per direction plus optional uniform jitter, loss, duplication and
- * reordering (an extra random delay). A packet leaves the sender `txLag` seconds after the engine
- * produced it (the difference between the software and the precise transmit timestamp), and the
- * host reports that moment through handleTransmitted. Everything is driven by one seeded PRNG.
+ * The simulator's packet-level lab for engine tests: `NtpSystem` nodes over a discipline of the
+ * caller's choice, wired by links with fixed delays, jitter, loss, duplication and reordering, with
+ * packet filters, a capture of the wire, crashes and restarts. True time is the raw counter of every
+ * node (nanoseconds since the start); clock errors live in the disciplines. Events run on the
+ * simulator's `Scheduler`, randomness comes from one seeded `Rng`.
  */
+import type { Discipline } from '../clock/types.js';
+import { defaultSystemConfig } from '../system/defaults.js';
+import { NtpSystem } from '../system/system.js';
+import type { Action, Endpoint, SourceConfig, SystemConfig, SystemEvent } from '../system/types.js';
+import type { CryptoProvider } from '../wire/crypto.js';
+import { Rng } from './rng.js';
+import { Scheduler } from './scheduler.js';
 
-import { nodeCrypto } from '../../src/io/crypto.js';
-import { defaultSystemConfig, NtpSystem } from '../../src/system/system.js';
-import type { Action, Endpoint, SourceConfig, SystemConfig, SystemEvent } from '../../src/system/types.js';
-import { FakeDiscipline, type FakeDisciplineOptions } from './fake-discipline.js';
-
-/** mulberry32: a small seeded PRNG. */
-export function prng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
-
-export interface LinkSpec {
+export interface LabLink {
   /** One-way delay a → b and b → a (s). */
   delay: number;
   delayBack?: number;
@@ -42,16 +29,26 @@ export interface LinkSpec {
   extraDelayBack?: (t: number) => number;
 }
 
-export interface NodeSpec {
+export interface LabNodeSpec<O> {
   name: string;
   address: string;
   config?: Partial<SystemConfig>;
   sources?: SourceConfig[];
-  discipline?: FakeDisciplineOptions;
+  /** Options of the node's discipline (see `LabOptions.discipline`). */
+  discipline?: O;
   /** Software-to-wire transmit latency (s). Default 50 µs. */
   txLag?: number;
   /** Whether this node reports precise transmit timestamps. Default true. */
   reportsTx?: boolean;
+}
+
+/** How the lab builds and reads the nodes' disciplines. */
+export interface LabOptions<O, D extends Discipline> {
+  crypto: CryptoProvider;
+  /** A node's discipline; on a restart `old` is the one to keep (the clock survives the restart). */
+  discipline: (opts: O | undefined, old: D | undefined) => D;
+  /** The clock error (s, positive = ahead of true time) of a discipline at true time `raw`. */
+  error: (d: D, raw: bigint) => number;
 }
 
 export interface InFlight {
@@ -61,43 +58,45 @@ export interface InFlight {
   sentAt: number;
 }
 
-export type PacketFilter = (p: InFlight, h: Harness) => 'deliver' | 'drop';
+export type PacketFilter<O, D extends Discipline> = (p: InFlight, lab: Lab<O, D>) => 'deliver' | 'drop';
 
-export class HNode {
+function ns(seconds: number): bigint {
+  return BigInt(Math.round(seconds * 1e9));
+}
+
+export class LabNode<O, D extends Discipline> {
   system!: NtpSystem;
-  discipline!: FakeDiscipline;
+  discipline!: D;
   events: SystemEvent[] = [];
   sent = 0;
   timerAt: bigint | null = null;
   timerSeq = 0;
   ids: string[] = [];
-  /** Scheduled by the harness; set false to silence a node (crash). */
+  /** Set false to silence a node (crash). */
   up = true;
+  readonly spec: LabNodeSpec<O>;
+  private readonly lab: Lab<O, D>;
 
-  constructor(
-    readonly spec: NodeSpec,
-    private readonly h: Harness,
-  ) {
+  constructor(spec: LabNodeSpec<O>, lab: Lab<O, D>) {
+    this.spec = spec;
+    this.lab = lab;
     this.boot();
   }
 
   /** (Re)creates the engine: a restart loses all protocol state but keeps the clock. */
   boot(keepClock = false): void {
     const config: SystemConfig = { ...defaultSystemConfig(), ...this.spec.config };
-    const old = keepClock ? this.discipline : undefined;
-    this.discipline = old ?? new FakeDiscipline(this.spec.discipline);
-    if (old !== undefined) old.clock.synced = false;
+    this.discipline = this.lab.options.discipline(
+      this.spec.discipline,
+      keepClock ? this.discipline : undefined,
+    );
     this.system = new NtpSystem(config, {
       discipline: this.discipline,
-      random: this.h.random,
-      crypto: nodeCrypto,
+      random: this.lab.random,
+      crypto: this.lab.options.crypto,
     });
     this.ids = [];
-    const raw = this.h.now;
-    for (const s of this.spec.sources ?? []) {
-      const r = this.system.addSource(raw, s);
-      this.ids.push(r.id);
-    }
+    for (const s of this.spec.sources ?? []) this.ids.push(this.system.addSource(this.lab.now, s).id);
   }
 
   get address(): string {
@@ -106,7 +105,7 @@ export class HNode {
 
   /** Clock error now (s): positive = ahead of true time. */
   error(): number {
-    return this.discipline.clock.error(this.h.now);
+    return this.lab.options.error(this.discipline, this.lab.now);
   }
 
   apply(actions: Action[]): void {
@@ -114,12 +113,12 @@ export class HNode {
       switch (a.kind) {
         case 'send':
           this.sent++;
-          this.h.transmit(this, a.to, a.bytes, a.txId);
+          this.lab.transmit(this, a.to, a.bytes, a.txId);
           break;
         case 'timer':
           this.timerAt = a.at;
           this.timerSeq++;
-          this.h.scheduleTimer(this, a.at, this.timerSeq);
+          this.lab.scheduleTimer(this, a.at, this.timerSeq);
           break;
         case 'event':
           this.events.push(a.event);
@@ -132,50 +131,50 @@ export class HNode {
     this.system.dispose();
     this.boot(true);
     this.timerAt = null;
-    this.apply(this.system.start(this.h.now));
+    this.apply(this.system.start(this.lab.now));
   }
 }
 
-interface QueueItem {
-  at: bigint;
-  seq: number;
-  run: () => void;
-}
-
-export class Harness {
+export class Lab<O, D extends Discipline> {
   readonly random: () => number;
-  now = 0n;
-  readonly nodes = new Map<string, HNode>();
-  private readonly byAddress = new Map<string, HNode>();
-  private readonly links = new Map<string, LinkSpec>();
-  private queue: QueueItem[] = [];
-  private seq = 0;
-  filter: PacketFilter | null = null;
-  /** Every packet put on the wire (for tests that want to look at traffic). */
+  readonly options: LabOptions<O, D>;
+  private readonly scheduler = new Scheduler();
+  readonly nodes = new Map<string, LabNode<O, D>>();
+  private readonly byAddress = new Map<string, LabNode<O, D>>();
+  private readonly links = new Map<string, LabLink>();
+  filter: PacketFilter<O, D> | null = null;
+  /** Every packet put on the wire, when `keepWire` is set (for tests that look at traffic). */
   readonly wire: InFlight[] = [];
   broadcastAddress = '10.0.0.255';
   keepWire = false;
 
-  constructor(seed = 1) {
-    this.random = prng(seed);
+  constructor(seed: number, options: LabOptions<O, D>) {
+    const rng = new Rng(seed);
+    this.random = () => rng.next();
+    this.options = options;
   }
 
-  addNode(spec: NodeSpec): HNode {
-    const n = new HNode(spec, this);
+  /** True time (ns since the start), the raw counter of every node. */
+  get now(): bigint {
+    return ns(this.scheduler.now);
+  }
+
+  addNode(spec: LabNodeSpec<O>): LabNode<O, D> {
+    const n = new LabNode(spec, this);
     this.nodes.set(spec.name, n);
     this.byAddress.set(spec.address, n);
     return n;
   }
 
-  node(name: string): HNode {
+  node(name: string): LabNode<O, D> {
     const n = this.nodes.get(name);
     if (n === undefined) throw new Error(`no node ${name}`);
     return n;
   }
 
-  link(a: string, b: string, spec: LinkSpec): void {
+  link(a: string, b: string, spec: LabLink): void {
     this.links.set(`${a}>${b}`, spec);
-    const back: LinkSpec = { ...spec, delay: spec.delayBack ?? spec.delay, delayBack: spec.delay };
+    const back: LabLink = { ...spec, delay: spec.delayBack ?? spec.delay, delayBack: spec.delay };
     if (spec.extraDelayBack !== undefined) back.extraDelay = spec.extraDelayBack;
     else delete back.extraDelay;
     if (spec.extraDelay !== undefined) back.extraDelayBack = spec.extraDelay;
@@ -183,36 +182,27 @@ export class Harness {
   }
 
   private at(t: bigint, run: () => void): void {
-    const item = { at: t, seq: this.seq++, run };
-    let lo = 0;
-    let hi = this.queue.length;
-    while (lo < hi) {
-      const mid = (lo + hi) >> 1;
-      const m = this.queue[mid];
-      if (m !== undefined && (m.at < t || (m.at === t && m.seq < item.seq))) lo = mid + 1;
-      else hi = mid;
-    }
-    this.queue.splice(lo, 0, item);
+    this.scheduler.at(Number(t) / 1e9, run);
   }
 
-  scheduleTimer(n: HNode, at: bigint, seq: number): void {
+  scheduleTimer(n: LabNode<O, D>, at: bigint, seq: number): void {
     this.at(at < this.now ? this.now : at, () => {
       if (n.timerSeq !== seq || !n.up) return;
       n.timerAt = null;
-      n.apply(n.system.handleTimer(this.now));
+      const now = this.now;
+      n.apply(n.system.handleTimer(now < at ? at : now));
     });
   }
 
-  transmit(from: HNode, to: Endpoint, bytes: Uint8Array, txId?: number): void {
-    const lag = BigInt(Math.round((from.spec.txLag ?? 50e-6) * 1e9));
-    const leaves = this.now + lag;
+  transmit(from: LabNode<O, D>, to: Endpoint, bytes: Uint8Array, txId?: number): void {
+    const leaves = this.now + ns(from.spec.txLag ?? 50e-6);
     if (txId !== undefined && from.spec.reportsTx !== false) {
       this.at(leaves, () => from.apply(from.system.handleTransmitted(txId, this.now)));
     }
     const targets =
       to.address === this.broadcastAddress
         ? [...this.nodes.values()].filter((n) => n !== from)
-        : [this.byAddress.get(to.address)].filter((n): n is HNode => n !== undefined);
+        : [this.byAddress.get(to.address)].filter((n): n is LabNode<O, D> => n !== undefined);
     for (const target of targets) {
       const spec = this.links.get(`${from.spec.name}>${target.spec.name}`);
       if (spec === undefined) continue;
@@ -225,10 +215,9 @@ export class Harness {
         let d =
           spec.delay + (spec.jitter ?? 0) * this.random() + (spec.extraDelay?.(Number(leaves) / 1e9) ?? 0);
         if (this.random() < (spec.reorder ?? 0)) d += spec.reorderDelay ?? 1;
-        const arrive = leaves + BigInt(Math.round(d * 1e9));
         const fromEp = { address: from.address, port: 123 };
         const toEp = { address: target.address, port: 123 };
-        this.at(arrive, () => {
+        this.at(leaves + ns(d), () => {
           if (target.up) target.apply(target.system.handlePacket(this.now, bytes, fromEp, toEp));
         });
       }
@@ -241,27 +230,18 @@ export class Harness {
   }
 
   /** Runs until true time `seconds` (absolute, since the start). */
-  runUntil(seconds: number, onStep?: (h: Harness) => void): void {
-    const end = BigInt(Math.round(seconds * 1e9));
-    for (;;) {
-      const item = this.queue[0];
-      if (item === undefined || item.at > end) break;
-      this.queue.shift();
-      this.now = item.at;
-      item.run();
-      onStep?.(this);
-    }
-    this.now = end;
+  runUntil(seconds: number): void {
+    this.scheduler.runUntil(seconds);
   }
 
   /** Runs `seconds` more, sampling `probe` every `every` seconds. */
-  runFor(seconds: number, probe?: (h: Harness) => void, every = 16): void {
-    const end = Number(this.now) / 1e9 + seconds;
+  runFor(seconds: number, probe?: (lab: Lab<O, D>) => void, every = 16): void {
+    const end = this.seconds() + seconds;
     if (probe === undefined) {
       this.runUntil(end);
       return;
     }
-    let t = Number(this.now) / 1e9;
+    let t = this.seconds();
     while (t < end) {
       t = Math.min(end, t + every);
       this.runUntil(t);
@@ -270,6 +250,6 @@ export class Harness {
   }
 
   seconds(): number {
-    return Number(this.now) / 1e9;
+    return this.scheduler.now;
   }
 }

@@ -1,0 +1,72 @@
+/**
+ * Types shared by the parts of an association (src/assoc): local timestamps, what the association
+ * needs of the system, what it returns, and the packets it remembers.
+ */
+import type { LocalClock, RawExchange, RawTime } from '../clock/types.js';
+import type { NtsRequest } from '../nts/ntp.js';
+import type { SystemEvent } from '../system/types.js';
+import type { NtpTime } from '../time/ntp-time.js';
+import type { CryptoProvider } from '../wire/crypto.js';
+import type { ServerState } from './server.js';
+import type { KeyRing } from './util.js';
+
+/** A local timestamp: counter value and clock reading (mutable: shifted on steps, refined by handleTransmitted). */
+export interface LocalStamp {
+  raw: RawTime;
+  time: NtpTime;
+  precise: boolean;
+}
+
+/** What the association needs from the system. */
+export interface AssocContext {
+  clock: LocalClock;
+  random(): number;
+  keys: KeyRing;
+  /** Digests and AEADs (NTS, reference IDs). */
+  crypto: CryptoProvider;
+  /** Our precision, log2 s. */
+  precision: number;
+  /** Our system variables as we advertise them (symmetric and broadcast packets carry them). */
+  serverState(raw: RawTime): ServerState;
+  /** The discipline's poll exponent. */
+  systemPoll(): number;
+  /** Huff-n'-puff correction of an offset (identity when off). */
+  correctOffset(epoch: number, offset: number, delay: number): number;
+  /** A fresh txId for a precise-transmit callback. */
+  allocTxId(onSent: (raw: RawTime) => void): number;
+  /** Cryptographically strong random bytes (NTS). */
+  randomBytes(n: number): Uint8Array;
+}
+
+export type AssocOutput =
+  | { kind: 'send'; bytes: Uint8Array; txId?: number }
+  | { kind: 'event'; event: SystemEvent }
+  /** The clock filter produced a new peer offset: run the mitigation chain. */
+  | { kind: 'update' }
+  | { kind: 'exchange'; exchange: RawExchange }
+  /** Remove this association (passive unreachable, or auto-mobilised broadcast client gone). */
+  | { kind: 'demobilise'; reason: string };
+
+/** One transmitted packet, kept in a short history for origin checks and interleaved T1 lookup. */
+export interface SentPacket {
+  /** Transmit timestamp field we sent (what a basic-mode peer echoes as origin). */
+  xmtField: bigint;
+  /** Receive timestamp field we sent (what an interleaved peer echoes as origin, symmetric mode). */
+  recField: bigint;
+  /**
+   * Symmetric: our receive time (wire) of the peer's packet last received before this one was sent;
+   * `recField` is this plus the packet's index among those sent since (see symmetric.ts).
+   */
+  recBase: bigint;
+  /** Origin field we sent. */
+  orgField: bigint;
+  interleaved: boolean;
+  tx: LocalStamp;
+  /** NTS: the request's unique identifier etc., to verify the response. */
+  nts?: NtsRequest;
+}
+
+/** Seconds as a counter interval (ns). */
+export function secondsNs(s: number): bigint {
+  return BigInt(Math.round(s * 1e9));
+}
