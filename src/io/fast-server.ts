@@ -13,6 +13,7 @@ import type { Endpoint } from '../system/types.js';
 import {
   type Forwarded,
   SHARED_COUNTERS,
+  type WorkerCounts,
   type WorkerInit,
   type WorkerSocket,
   type WorkerStats,
@@ -42,15 +43,8 @@ export interface FastEndpoint {
   sender: DatagramSender;
 }
 
-export interface FastCounters {
+export interface FastCounters extends WorkerCounts {
   workers: number;
-  batches: number;
-  datagrams: number;
-  replies: number;
-  forwarded: number;
-  sendErrors: number;
-  rxKernel: number;
-  rxFallback: number;
 }
 
 /** Whether the batched server can run here: null, or why not (then the daemon uses node:dgram). */

@@ -83,11 +83,8 @@ export interface Forwarded {
   rx: bigint;
 }
 
-export interface WorkerStats {
-  kind: 'stats';
-  worker: number;
-  stats: ReturnType<ServerGuard['stats']>;
-  clients: ReturnType<ServerGuard['clients']>;
+/** A worker's own counters (besides its guard's). */
+export interface WorkerCounts {
   batches: number;
   datagrams: number;
   replies: number;
@@ -95,6 +92,13 @@ export interface WorkerStats {
   sendErrors: number;
   rxKernel: number;
   rxFallback: number;
+}
+
+export interface WorkerStats extends WorkerCounts {
+  kind: 'stats';
+  worker: number;
+  stats: ReturnType<ServerGuard['stats']>;
+  clients: ReturnType<ServerGuard['clients']>;
 }
 
 const MODE_CLIENT = 3;

@@ -19,6 +19,7 @@
  * elsewhere, and the daemon then keeps the node:dgram path.
  */
 import { isIPv6 } from 'node:net';
+import { formatAddress } from '../serve/cidr.js';
 import type { Endpoint } from '../system/types.js';
 import { type Koffi, libc } from './ffi.js';
 
@@ -186,29 +187,15 @@ class AddressText {
   }
 
   ipv6(v: DataView, at: number): string {
-    // ::ffff:a.b.c.d stays dotted (as node prints it); else the RFC 5952 form.
-    const g: number[] = [];
-    for (let i = 0; i < 8; i++) g.push(v.getUint16(at + 2 * i, false));
-    let best = -1;
-    let bestLen = 0;
-    for (let i = 0; i < 8; ) {
-      if (g[i] !== 0) {
-        i++;
-        continue;
-      }
-      let j = i;
-      while (j < 8 && g[j] === 0) j++;
-      if (j - i > bestLen && j - i >= 2) {
-        best = i;
-        bestLen = j - i;
-      }
-      i = j;
-    }
-    const hex = (a: number[]) => a.map((x) => x.toString(16)).join(':');
-    if (best === 0 && bestLen === 5 && g[5] === 0xffff)
+    // ::ffff:a.b.c.d stays dotted (as node prints it); else the RFC 5952 form (src/serve/cidr.ts).
+    if (
+      v.getUint32(at, false) === 0 &&
+      v.getUint32(at + 4, false) === 0 &&
+      v.getUint32(at + 8, false) === 0xffff
+    )
       return `::ffff:${this.ipv4(v.getUint32(at + 12, false))}`;
-    if (best < 0) return hex(g);
-    return `${hex(g.slice(0, best))}::${hex(g.slice(best + bestLen))}`;
+    const v6 = (v.getBigUint64(at, false) << 64n) | v.getBigUint64(at + 8, false);
+    return formatAddress({ family: 6, v6 });
   }
 }
 

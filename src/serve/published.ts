@@ -42,15 +42,19 @@ const TWO32 = 4294967296;
 /** NTP fraction units (2^-32 s) per nanosecond. */
 const UNITS_PER_NS = TWO32 / 1e9;
 
-/** A reply's view of the published state (one object, refilled by `read`). */
-export interface PublishedView {
+/** The system variables a reply carries (root delay and dispersion in short format, u32). */
+interface SystemFields {
   leap: number;
   stratum: number;
   precision: number;
   referenceId: number;
-  /** Short format (u32), root dispersion as of the publication. */
   rootDelay: number;
+  /** As of the publication. */
   rootDispersion: number;
+}
+
+/** A reply's view of the published state (one object, refilled by `read`). */
+export interface PublishedView extends SystemFields {
   /** Short-format units the root dispersion grows per second after the publication. */
   dispersionRate: number;
   refSec: number;
@@ -89,18 +93,12 @@ export function emptyView(): PublishedView {
 }
 
 /** What the main thread publishes. */
-export interface PublishInput {
+export interface PublishInput extends SystemFields {
   raw: RawTime;
   /** The clock's NTP time (era-extended, 32.32) at `raw` and at `raw + span`. */
   time: bigint;
   timeLater: bigint;
   spanNs: number;
-  leap: number;
-  stratum: number;
-  precision: number;
-  referenceId: number;
-  rootDelay: number;
-  rootDispersion: number;
   /** Root dispersion (short format) one second later, for its growth rate. */
   rootDispersionLater: number;
   referenceTimestamp: bigint;

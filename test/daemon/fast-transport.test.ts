@@ -16,6 +16,11 @@ import { waitFor } from '../support/peers.js';
 
 const skip = fastServerSupport() === null ? false : `no batched sockets: ${fastServerSupport()}`;
 
+/** A daemon with `toml` and no control socket. */
+function daemon(toml: string) {
+  return startDaemon(parseConfig(`${toml}[observe]\ncontrol-socket = false\n`), { logger: silentLogger });
+}
+
 function request(xmt: bigint): Uint8Array {
   const p = emptyPacket();
   p.mode = MODE.CLIENT;
@@ -42,18 +47,13 @@ async function ask(to: string, port: number, xmt: bigint) {
 }
 
 test('workers answer from the address each request was sent to; status says batched', { skip }, async () => {
-  const d = await startDaemon(
-    parseConfig(`[serve]
+  const d = await daemon(`[serve]
 listen = ["0.0.0.0"]
 port = 12430
 workers = 2
 [local]
 stratum = 1
-[observe]
-control-socket = false
-`),
-    { logger: silentLogger },
-  );
+`);
   try {
     for (const [i, dst] of ['127.0.0.1', '127.0.0.4', '127.0.0.6'].entries()) {
       const r = await ask(dst, 12430, 0x1111_0000_0000_0000n + BigInt(i));
@@ -83,20 +83,14 @@ control-socket = false
 test('a daemon client in interleaved mode: forwarded requests, interleaved answers, synchronised', {
   skip,
 }, async () => {
-  const server = await startDaemon(
-    parseConfig(`[serve]
+  const server = await daemon(`[serve]
 listen = ["127.0.0.2"]
 port = 12431
 workers = 1
 [local]
 stratum = 2
-[observe]
-control-socket = false
-`),
-    { logger: silentLogger },
-  );
-  const client = await startDaemon(
-    parseConfig(`[[server]]
+`);
+  const client = await daemon(`[[server]]
 address = "127.0.0.2"
 port = 12431
 iburst = true
@@ -109,11 +103,7 @@ port = 12432
 workers = 1
 [clock]
 stepout = 1
-[observe]
-control-socket = false
-`),
-    { logger: silentLogger },
-  );
+`);
   try {
     const ok = await waitFor(
       () => {
@@ -139,18 +129,13 @@ control-socket = false
 });
 
 test('workers = 0: the node:dgram path, same answers, and the reason in the snapshot', async () => {
-  const d = await startDaemon(
-    parseConfig(`[serve]
+  const d = await daemon(`[serve]
 listen = ["127.0.0.1"]
 port = 12433
 workers = 0
 [local]
 stratum = 1
-[observe]
-control-socket = false
-`),
-    { logger: silentLogger },
-  );
+`);
   try {
     const r = await ask('127.0.0.1', 12433, 42n);
     assert.ok(r !== null);

@@ -6,7 +6,7 @@
 import assert from 'node:assert/strict';
 import * as dgram from 'node:dgram';
 import { describe, it } from 'node:test';
-import { FastServer, fastServerSupport } from '../../src/io/fast-server.js';
+import { FastServer, type FastServerOptions, fastServerSupport } from '../../src/io/fast-server.js';
 import type { Forwarded } from '../../src/io/fast-worker.js';
 import { unixNsToNtpTime } from '../../src/time/ntp-time.js';
 
@@ -43,6 +43,21 @@ function ask(s: dgram.Socket, msg: Buffer, port: number, host: string, ms = 1500
   });
 }
 
+/** A batched server on loopback with the test defaults. */
+function start(listen: string, port: number, workers: number, o: Partial<FastServerOptions> = {}) {
+  return FastServer.start({
+    listen: [listen],
+    port,
+    workers,
+    guard: {},
+    precision: -24,
+    serving: true,
+    onForward: () => undefined,
+    onWarn: () => undefined,
+    ...o,
+  });
+}
+
 /** Publishes a stratum-2 server whose clock is the host's wall clock. */
 function publishWallClock(fs: FastServer, stratum = 2): void {
   const raw = process.hrtime.bigint();
@@ -66,16 +81,7 @@ function publishWallClock(fs: FastServer, stratum = 2): void {
 describe('FastServer', { skip: supported ? false : `no batched sockets: ${fastServerSupport()}` }, () => {
   it('answers a basic request in a worker, from the published clock and variables', async () => {
     const forwarded: Forwarded[] = [];
-    const fs = await FastServer.start({
-      listen: ['127.0.0.1'],
-      port: 12410,
-      workers: 1,
-      guard: {},
-      precision: -24,
-      serving: true,
-      onForward: (f) => forwarded.push(f),
-      onWarn: () => undefined,
-    });
+    const fs = await start('127.0.0.1', 12410, 1, { onForward: (f) => forwarded.push(f) });
     const c = await client();
     try {
       publishWallClock(fs);
@@ -110,16 +116,7 @@ describe('FastServer', { skip: supported ? false : `no batched sockets: ${fastSe
 
   it('until the main thread publishes, and for anything but a plain mode 3 request, forwards', async () => {
     const forwarded: Forwarded[] = [];
-    const fs = await FastServer.start({
-      listen: ['127.0.0.1'],
-      port: 12411,
-      workers: 1,
-      guard: {},
-      precision: -24,
-      serving: true,
-      onForward: (f) => forwarded.push(f),
-      onWarn: () => undefined,
-    });
+    const fs = await start('127.0.0.1', 12411, 1, { onForward: (f) => forwarded.push(f) });
     const c = await client();
     try {
       const t0 = process.hrtime.bigint();
@@ -152,16 +149,7 @@ describe('FastServer', { skip: supported ? false : `no batched sockets: ${fastSe
   });
 
   it('on a wildcard address each reply leaves from the address its request went to', async () => {
-    const fs = await FastServer.start({
-      listen: ['0.0.0.0'],
-      port: 12412,
-      workers: 2,
-      guard: {},
-      precision: -24,
-      serving: true,
-      onForward: () => undefined,
-      onWarn: () => undefined,
-    });
+    const fs = await start('0.0.0.0', 12412, 2);
     const c = await client('0.0.0.0');
     try {
       publishWallClock(fs);
@@ -178,15 +166,8 @@ describe('FastServer', { skip: supported ? false : `no batched sockets: ${fastSe
   });
 
   it('rate limiting in the worker: KoD RATE beyond the burst, counted in the merged statistics', async () => {
-    const fs = await FastServer.start({
-      listen: ['127.0.0.1'],
-      port: 12413,
-      workers: 2,
+    const fs = await start('127.0.0.1', 12413, 2, {
       guard: { rateLimit: { interval: 4, burst: 2, leak: 0, kod: true, kodInterval: -4 } },
-      precision: -24,
-      serving: true,
-      onForward: () => undefined,
-      onWarn: () => undefined,
     });
     const c = await client();
     try {
@@ -215,16 +196,7 @@ describe('FastServer', { skip: supported ? false : `no batched sockets: ${fastSe
   });
 
   it('with two workers, clients spread by address: one address always meets the same worker', async () => {
-    const fs = await FastServer.start({
-      listen: ['127.0.0.1'],
-      port: 12414,
-      workers: 2,
-      guard: {},
-      precision: -24,
-      serving: true,
-      onForward: () => undefined,
-      onWarn: () => undefined,
-    });
+    const fs = await start('127.0.0.1', 12414, 2);
     // Eight ports of one address (as chrony, a new port per request), then one port each of 16 addresses.
     const same = await Promise.all(Array.from({ length: 8 }, () => client('127.0.0.1')));
     const many = await Promise.all(Array.from({ length: 16 }, (_, k) => client(`127.0.2.${k + 1}`)));
