@@ -5,8 +5,11 @@
  *
  *   loadgen HOST PORT NSRC SRCPREFIX RATE SECONDS [RCVBUF]
  *
- * Prints one line of JSON: {"sent":N,"received":N,"kod":N,"seconds":S,"sendSeconds":S,"rcvbuf":B}.
- * Replies are counted until 300 ms after the last request.
+ * Prints one line of JSON: {"sent":N,"received":N,"kod":N,"seconds":S,"sendSeconds":S,"rcvbuf":B,
+ * "p50Us":X,"p99Us":Y}. Replies are counted until 300 ms after the last request. Response times:
+ * from the sendmmsg that sent a request to the recvmmsg that read its reply (matched by the sequence
+ * number in the transmit timestamp, which the reply echoes as its origin), in 10 µs bins; the
+ * generator polls every 50 µs when idle, so the figures include up to that much of its own delay.
  */
 #define _GNU_SOURCE
 #include <arpa/inet.h>
@@ -23,6 +26,8 @@
 
 #define BATCH 32
 #define MAXSRC 256
+#define RING (1u << 20)
+#define BINS 100000 /* 10 µs each: up to 1 s */
 
 static double now_s(void) {
   struct timespec ts;
@@ -99,6 +104,8 @@ int main(int argc, char **argv) {
     rmsg[i].msg_hdr.msg_iovlen = 1;
   }
 
+  static double sent_at[RING];
+  static uint64_t bins[BINS + 1];
   const uint64_t total = (uint64_t)(rate * seconds);
   uint64_t sent = 0, received = 0, kod = 0, seq = 0;
   int next = 0;
@@ -122,7 +129,13 @@ int main(int argc, char **argv) {
         }
         int r = sendmmsg(fds[next], smsg, n, MSG_DONTWAIT);
         next = (next + 1) % nsrc;
-        if (r <= 0) break; /* send buffer full: count only what left, retry next loop */
+        if (r <= 0) {
+          seq -= (uint64_t)n;
+          break; /* send buffer full: count only what left, retry next loop */
+        }
+        double ts = now_s();
+        for (int i = 0; i < r; i++) sent_at[(seq - (uint64_t)n + (uint64_t)i) & (RING - 1)] = ts;
+        seq -= (uint64_t)(n - r);
         sent += (uint64_t)r;
       }
     } else if (stop_at == 0) {
@@ -140,6 +153,16 @@ int main(int argc, char **argv) {
           if (rmsg[i].msg_len >= 48) {
             received++;
             if (rbuf[i][1] == 0) kod++;
+            const unsigned char *o = rbuf[i] + 24; /* origin = our transmit timestamp */
+            if (o[0] == 0x6e && o[1] == 0x6b) {
+              uint64_t s = ((uint64_t)o[2] << 40) | ((uint64_t)o[3] << 32) | ((uint64_t)o[4] << 24) |
+                           ((uint64_t)o[5] << 16) | ((uint64_t)o[6] << 8) | (uint64_t)o[7];
+              if (s < seq && seq - s < RING) {
+                double us = (now_s() - sent_at[s & (RING - 1)]) * 1e6;
+                uint64_t b = us < 0 ? 0 : (uint64_t)(us / 10);
+                bins[b > BINS ? BINS : b]++;
+              }
+            }
           }
         }
       }
@@ -153,7 +176,17 @@ int main(int argc, char **argv) {
     }
   }
   double el = now_s() - t0;
-  printf("{\"sent\":%llu,\"received\":%llu,\"kod\":%llu,\"seconds\":%.3f,\"sendSeconds\":%.3f,\"rcvbuf\":%d}\n",
-         (unsigned long long)sent, (unsigned long long)received, (unsigned long long)kod, el, send_done - t0, actual);
+  uint64_t timed = 0, acc = 0;
+  for (int b = 0; b <= BINS; b++) timed += bins[b];
+  double p50 = -1, p99 = -1;
+  for (int b = 0; b <= BINS && timed > 0; b++) {
+    acc += bins[b];
+    if (p50 < 0 && acc * 2 >= timed) p50 = (b + 1) * 10.0;
+    if (p99 < 0 && acc * 100 >= timed * 99) p99 = (b + 1) * 10.0;
+  }
+  printf("{\"sent\":%llu,\"received\":%llu,\"kod\":%llu,\"seconds\":%.3f,\"sendSeconds\":%.3f,\"rcvbuf\":%d,"
+         "\"p50Us\":%.0f,\"p99Us\":%.0f}\n",
+         (unsigned long long)sent, (unsigned long long)received, (unsigned long long)kod, el, send_done - t0, actual,
+         p50, p99);
   return 0;
 }

@@ -377,7 +377,7 @@ export function checkConfig(
 
   // [serve]
   const serveT = r.table(doc, 'serve', '') ?? {};
-  r.keys(serveT, 'serve', ['enabled', 'listen', 'port', 'client-table-size', 'timestamping']);
+  r.keys(serveT, 'serve', ['enabled', 'listen', 'port', 'client-table-size', 'timestamping', 'workers']);
   const listen = r.strList(serveT, 'listen', 'serve', ['0.0.0.0', '::']);
   listen.forEach((a, i) => {
     if (!isIpLiteral(a))
@@ -389,6 +389,7 @@ export function checkConfig(
     port: r.optNum(serveT, 'port', 'serve', { int: true, min: 0, max: 65535 }),
     clientTableSize: r.num(serveT, 'client-table-size', 'serve', 4096, { int: true, min: 16, max: 1 << 22 }),
     timestamping: r.oneOf(serveT, 'timestamping', 'serve', 'kernel', ['kernel', 'user'] as const),
+    workers: r.num(serveT, 'workers', 'serve', 0, { int: true, min: 0, max: 256 }),
   };
 
   // [access]

@@ -141,6 +141,12 @@ export interface DaemonConfig {
      * the counter read in the message handler and the send callback.
      */
     timestamping: 'kernel' | 'user';
+    /**
+     * Server worker threads on batched sockets (recvmmsg/sendmmsg, SO_REUSEPORT; Linux). 0 (the
+     * default for now: interleaved replies keep their kernel transmit stamps only on the node:dgram
+     * path) = no workers, the node:dgram path, also used where batched sockets are missing.
+     */
+    workers: number;
   };
   access: { allow: string[]; deny: string[] };
   rateLimit: {

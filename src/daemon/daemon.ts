@@ -40,6 +40,7 @@ import { formatNtpTime, unixNsToNtpTime } from '../time/ntp-time.js';
 import { type CommandHost, runCommand } from './commands.js';
 import { commandHost, groupId, hostClockOffset } from './control-host.js';
 import { logEvent } from './event-log.js';
+import { BatchedTransport, mergeStats } from './fast-transport.js';
 import { SystemClockFollower } from './follow-clock.js';
 import { createLogger, type Logger } from './log.js';
 import { LogLimiter } from './log-limiter.js';
@@ -49,7 +50,7 @@ import { RejectLog } from './reject-log.js';
 import { RequestPath } from './requests.js';
 import { defaultHousekeeping, SourceManager } from './sources.js';
 import { loadStateFile, writeStateFile } from './state.js';
-import { UdpTransport, type UdpTransportOptions } from './transport.js';
+import { type Transport, UdpTransport, type UdpTransportOptions } from './transport.js';
 
 export const NTPKIT_VERSION = '0.1.0';
 
@@ -155,8 +156,10 @@ class DaemonImpl implements Daemon {
   private engine!: NtpSystem;
   /** The server decision (src/serve/server.ts), created with the engine. */
   private server!: NtpServer;
-  /** The NTP sockets (src/daemon/transport.ts). */
-  private transport!: UdpTransport;
+  /** The NTP sockets: node:dgram (src/daemon/transport.ts) or the batched workers (fast-transport.ts). */
+  private transport!: Transport;
+  /** Why the batched transport is not used (empty when it is). */
+  private transportNote = '';
   private timer: NodeJS.Timeout | null = null;
   private timerAt: RawTime | null = null;
   private housekeeping: NodeJS.Timeout | null = null;
@@ -311,6 +314,35 @@ class DaemonImpl implements Daemon {
 
   private async bindSockets(): Promise<void> {
     const c = this.config;
+    // `[serve] workers`: the workers read the raw counter themselves (hrtime's clock or the FFI kernel's).
+    const rawClock = this.driver === null ? 1 : this.opts.kernel === undefined ? 4 : null;
+    const why = BatchedTransport.unavailable(c, rawClock);
+    if (why === null) {
+      const t = new BatchedTransport({
+        config: c,
+        port: effectivePort(c),
+        raw: () => this.raw(),
+        engine: () => this.engine,
+        // What we serve (UTC with the leap, slewed or smeared).
+        clock: () => this.engine.leapControl.clock.served,
+        log: () => this.log,
+        guard: serverOptionsOf(c, this.opts.random ?? cryptoRandom),
+        rawClock: rawClock ?? 1,
+        onDatagram: (sock, bytes, from, raw) => this.requests.onDatagram(sock, bytes, from, raw),
+      });
+      this.transport = t;
+      await t.bind();
+      this.log.info('listening', {
+        endpoints: this.endpoints,
+        serving: c.server.enabled,
+        transport: `batched (recvmmsg/sendmmsg), ${t.snapshot().workers} worker threads`,
+        timestamping: 'kernel receive',
+      });
+      return;
+    }
+    this.transportNote = why;
+    if (c.server.workers !== 0 && c.server.enabled)
+      this.log.warn('batched server unavailable; serving through node:dgram', { reason: why });
     const topts: UdpTransportOptions = {
       listen: c.server.listen,
       port: c.server.enabled ? effectivePort(c) : 0,
@@ -323,16 +355,17 @@ class DaemonImpl implements Daemon {
     };
     const every = this.opts.interfaceInterval ?? 10;
     if (every > 0) topts.localAddresses = this.opts.localAddresses ?? hostAddresses;
-    this.transport = new UdpTransport(topts);
-    await this.transport.bind();
+    const udp = new UdpTransport(topts);
+    this.transport = udp;
+    await udp.bind();
     if (every > 0) {
-      this.interfaceTimer = setInterval(() => void this.transport.refresh(), every * 1000);
+      this.interfaceTimer = setInterval(() => void udp.refresh(), every * 1000);
       this.interfaceTimer.unref();
     }
     this.log.info('listening', {
       endpoints: this.endpoints,
       serving: c.server.enabled,
-      timestamping: this.transport.stampingModes(),
+      timestamping: udp.stampingModes(),
     });
   }
 
@@ -501,6 +534,12 @@ class DaemonImpl implements Daemon {
     const uptime = Number(hrtime() - this.startRaw) / 1e9;
     const server: ServerStats = { ...this.server.stats(), controlRequests: this.requests.controlRequests };
     const clients: ClientSnapshot[] = this.server.clients(raw);
+    const t = this.transport;
+    if (t instanceof BatchedTransport) {
+      const w = t.serverStats();
+      if (w !== null) mergeStats(server, w);
+      clients.push(...t.clients());
+    }
     return {
       version: NTPKIT_VERSION,
       uptime,
@@ -511,6 +550,10 @@ class DaemonImpl implements Daemon {
       server,
       clients,
       timestamping: this.transport.stats(),
+      transport:
+        t instanceof BatchedTransport
+          ? t.snapshot()
+          : { kind: 'node:dgram', reason: this.transportNote || 'not configured' },
     };
   }
 
@@ -532,6 +575,8 @@ class DaemonImpl implements Daemon {
     if (this.opts.logger === undefined) this.log = createLogger(config.log);
     try {
       this.server.reconfigure(serverOptionsOf(config, this.opts.random ?? cryptoRandom));
+      if (this.transport instanceof BatchedTransport)
+        this.transport.reconfigure(serverOptionsOf(config, cryptoRandom), config.server.enabled);
     } catch (e) {
       this.log.error('access/rate-limit configuration rejected; keeping the old one', { error: e });
     }
@@ -611,7 +656,6 @@ class DaemonImpl implements Daemon {
   }
 }
 
-/** `+0.250000` / `-3.000012`: a clock correction with its sign, µs resolution. */
 /** Starts a daemon: binds its sockets, starts its services, configures its sources. */
 export async function startDaemon(config: DaemonConfig, opts: DaemonOptions = {}): Promise<Daemon> {
   const d = new DaemonImpl(config, opts);

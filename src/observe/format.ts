@@ -179,6 +179,14 @@ export function formatStatus(snap: DaemonSnapshot): string {
       'Timestamping',
       `${ts.mode} (receive: ${ts.rxKernel} kernel, ${ts.rxUser} user; transmit: ${ts.txKernel} kernel, ${ts.txUser} user)`,
     ]);
+  const tr = snap.transport;
+  if (tr !== undefined)
+    rows.splice(rows.length - 1, 0, [
+      'Transport',
+      tr.kind === 'batched'
+        ? `batched (recvmmsg/sendmmsg), ${tr.workers} worker${tr.workers === 1 ? '' : 's'}; ${tr.datagrams} datagrams in ${tr.batches} batches, ${tr.forwarded} forwarded, ${tr.sendErrors} send errors`
+        : `node:dgram (${tr.reason})`,
+    ]);
   const sl = ts?.sendLatency;
   if (sl !== undefined)
     rows.splice(rows.length - 1, 0, [

@@ -255,4 +255,20 @@ export interface DaemonSnapshot {
   clients: ClientSnapshot[];
   /** Absent from daemons that predate it. */
   timestamping?: TimestampingStats;
+  /** How the server's sockets are read (absent from daemons that predate it). */
+  transport?: TransportSnapshot;
 }
+
+/** The daemon's NTP transport: batched worker sockets, or node:dgram (with the reason). */
+export type TransportSnapshot =
+  | {
+      kind: 'batched';
+      workers: number;
+      /** recvmmsg calls that returned datagrams, and those datagrams. */
+      batches: number;
+      datagrams: number;
+      /** Datagrams the workers handed to the main thread (not plain client requests). */
+      forwarded: number;
+      sendErrors: number;
+    }
+  | { kind: 'node:dgram'; reason: string };

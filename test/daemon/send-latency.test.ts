@@ -17,6 +17,8 @@ test('basic-mode replies carry a transmit time advanced by the measured send lat
 [serve]
 listen = ["127.0.0.1"]
 port = 0
+# The node:dgram path's send-latency measurement (the batched workers stamp right before sendmmsg).
+workers = 0
 [local]
 stratum = 1
 [observe]

@@ -1,0 +1,233 @@
+/**
+ * The daemon's batched server transport: the NTP sockets as FastServer workers (src/io/fast-server.ts)
+ * instead of node:dgram, the clock and system variables published to them, and a socket object for
+ * the daemon's own sends and its answers to what the workers forward.
+ *
+ * `[serve] workers = N` (N > 0) chooses it; where batched sockets are missing
+ * (not Linux, no FFI, another ABI) or the raw counter is not a clock the workers can read, the
+ * daemon keeps the node:dgram path and says why in the log and `ntpkit status`.
+ */
+import type { LocalClock, RawTime } from '../clock/types.js';
+import type { DaemonConfig } from '../config/types.js';
+import { defaultWorkers, type FastEndpoint, FastServer, fastServerSupport } from '../io/fast-server.js';
+import type { Forwarded } from '../io/fast-worker.js';
+import type { GuardConfig } from '../serve/guard.js';
+import type {
+  ClientSnapshot,
+  ServerStats,
+  TimestampingStats,
+  TransportSnapshot,
+} from '../system/snapshot.js';
+import type { NtpSystem } from '../system/system.js';
+import type { Endpoint } from '../system/types.js';
+import { toTimestamp } from '../time/ntp-time.js';
+import type { Logger } from './log.js';
+import type { DatagramHandler, SendOptions, Transport, TransportSocket } from './transport.js';
+
+/** A socket of the batched transport as the packet handler sees it (per forwarded datagram). */
+interface FastVia extends TransportSocket {
+  readonly endpoint: FastEndpoint;
+  /** The address the forwarded datagram was sent to: the reply's source. */
+  readonly dest?: string;
+}
+
+export interface BatchedTransportOptions {
+  config: DaemonConfig;
+  port: number;
+  raw: () => RawTime;
+  engine: () => NtpSystem;
+  clock: () => LocalClock;
+  log: () => Logger;
+  guard: GuardConfig;
+  /** POSIX clock id of the raw counter (CLOCK_MONOTONIC = 1, CLOCK_MONOTONIC_RAW = 4). */
+  rawClock: number;
+  onDatagram: DatagramHandler;
+}
+
+/** How often the clock line and system variables are republished (ms), besides clock changes. */
+const PUBLISH_MS = 50;
+
+/**
+ * The daemon's Transport on batched worker sockets: the workers answer plain client requests;
+ * what they forward reaches `onDatagram` with the kernel receive time, and every send of the main
+ * thread (answers to those, the daemon's own requests) goes out on a worker's descriptor.
+ */
+export class BatchedTransport implements Transport {
+  readonly endpoints: Endpoint[] = [];
+  private server: FastServer | null = null;
+  private timer: NodeJS.Timeout | null = null;
+  private unlisten: (() => void) | null = null;
+  private txUser = 0;
+
+  constructor(private readonly o: BatchedTransportOptions) {}
+
+  /** Why the batched transport is not used for `config` (null: it is to be tried). */
+  static unavailable(config: DaemonConfig, rawClock: number | null): string | null {
+    if (config.server.workers === 0) return '[serve] workers = 0';
+    if (!config.server.enabled) return 'serving is off';
+    if (rawClock === null) return 'the raw counter is not a clock the workers can read';
+    return fastServerSupport();
+  }
+
+  async bind(): Promise<void> {
+    const o = this.o;
+    const c = o.config;
+    const listen = c.server.listen.length > 0 ? c.server.listen : ['0.0.0.0', '::'];
+    let server: FastServer;
+    try {
+      server = await FastServer.start({
+        listen,
+        port: o.port,
+        workers: c.server.workers > 0 ? c.server.workers : defaultWorkers(),
+        guard: o.guard,
+        precision: c.system.precision,
+        serving: c.server.enabled,
+        rawClock: o.rawClock,
+        onForward: (f) => this.onForward(f),
+        onWarn: (m, fields) => o.log().warn(m, fields),
+      });
+    } catch (e) {
+      throw new Error(`could not bind the NTP sockets: ${e instanceof Error ? e.message : String(e)}`);
+    }
+    this.server = server;
+    for (const e of server.endpoints) this.endpoints.push({ address: e.address, port: e.port });
+    this.publish(false);
+    this.timer = setInterval(() => this.publish(false), PUBLISH_MS);
+    this.timer.unref();
+    this.unlisten = o.clock().onChange((ch) => this.publish(ch.kind === 'step'));
+  }
+
+  private onForward(f: Forwarded): void {
+    const e = this.server?.endpoints[f.socket];
+    if (e === undefined) return;
+    const via: FastVia = {
+      family: e.family,
+      address: e.address,
+      port: e.port,
+      endpoint: e,
+      dest: f.to.address,
+    };
+    this.o.onDatagram(via, f.bytes, f.from, f.rx);
+  }
+
+  /** Publishes the clock line and the system variables a reply carries. */
+  publish(stepped: boolean): void {
+    const server = this.server;
+    if (server === null) return;
+    const engine = this.o.engine();
+    const clock = this.o.clock();
+    const raw = this.o.raw();
+    const span = 100_000_000n;
+    const st = engine.serverState(raw);
+    const later = engine.serverState(raw + 1_000_000_000n);
+    server.publish({
+      raw,
+      time: clock.read(raw),
+      timeLater: clock.read(raw + span),
+      spanNs: Number(span),
+      leap: st.leap,
+      stratum: st.stratum,
+      precision: st.precision,
+      referenceId: st.referenceId,
+      rootDelay: st.rootDelay,
+      rootDispersion: st.rootDispersion,
+      rootDispersionLater: later.rootDispersion,
+      referenceTimestamp: st.referenceTimestamp,
+      stepped,
+    });
+  }
+
+  canReach(address: string): boolean {
+    const fam = address.includes(':') ? 6 : 4;
+    return (this.server?.endpoints ?? []).some((e) => e.family === fam);
+  }
+
+  send(bytes: Uint8Array, to: Endpoint, opts: SendOptions = {}, via?: TransportSocket): void {
+    const v = via as FastVia | undefined;
+    const e = v?.endpoint ?? this.server?.endpointFor(to, opts.from) ?? null;
+    if (e === null) {
+      this.o.log().debug('no socket for destination', { to });
+      return;
+    }
+    const o = this.o;
+    if (opts.transmitAt !== undefined && opts.transmitAt + 8 <= bytes.length) {
+      // The transmit timestamp as late as the host can: right before the (synchronous) sendmsg.
+      const t = toTimestamp(o.clock().read(o.raw()));
+      new DataView(bytes.buffer, bytes.byteOffset, bytes.length).setBigUint64(opts.transmitAt, t);
+    }
+    const from =
+      v?.dest ?? (opts.from !== undefined && opts.from.address !== e.address ? opts.from.address : undefined);
+    let failed = false;
+    try {
+      e.sender.send(bytes, to, from);
+    } catch (err) {
+      failed = true;
+      o.log().debug('send failed', { to, error: err });
+    }
+    const sent = o.raw();
+    const onSent = opts.onSent;
+    if (!failed && onSent !== undefined) {
+      this.txUser++;
+      queueMicrotask(() => onSent(sent));
+    }
+  }
+
+  reconfigure(guard: GuardConfig, serving: boolean): void {
+    this.server?.reconfigure(guard, serving);
+  }
+
+  /** The workers' server statistics (added to the main thread's by the daemon). */
+  serverStats(): ServerStats | null {
+    return this.server?.stats() ?? null;
+  }
+
+  clients(): ClientSnapshot[] {
+    return this.server?.clients() ?? [];
+  }
+
+  stats(): TimestampingStats {
+    const c = this.server?.counters();
+    return {
+      mode: 'kernel receive',
+      rxKernel: c?.rxKernel ?? 0,
+      rxUser: c?.rxFallback ?? 0,
+      txKernel: 0,
+      txUser: this.txUser,
+    };
+  }
+
+  snapshot(): Extract<TransportSnapshot, { kind: 'batched' }> {
+    const c = this.server?.counters();
+    return {
+      kind: 'batched',
+      workers: c?.workers ?? 0,
+      batches: c?.batches ?? 0,
+      datagrams: c?.datagrams ?? 0,
+      forwarded: c?.forwarded ?? 0,
+      sendErrors: c?.sendErrors ?? 0,
+    };
+  }
+
+  async close(): Promise<void> {
+    if (this.timer !== null) clearInterval(this.timer);
+    this.timer = null;
+    this.unlisten?.();
+    this.unlisten = null;
+    const s = this.server;
+    this.server = null;
+    await s?.stop();
+  }
+}
+
+/** Adds the server workers' counters to the main thread's. */
+export function mergeStats(into: ServerStats, add: ServerStats): void {
+  into.requests += add.requests;
+  into.responses += add.responses;
+  into.interleavedResponses += add.interleavedResponses;
+  into.kodSent += add.kodSent;
+  into.rateLimited += add.rateLimited;
+  into.denied += add.denied;
+  into.dropped += add.dropped;
+  into.clientsTracked += add.clientsTracked;
+  for (const [k, v] of Object.entries(add.invalid)) into.invalid[k] = (into.invalid[k] ?? 0) + v;
+}

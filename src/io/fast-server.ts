@@ -1,0 +1,241 @@
+/**
+ * The main thread's side of the batched server: binds one SO_REUSEPORT batch socket per worker and
+ * listen address, starts the workers (src/io/fast-worker.ts), publishes the clock and system
+ * variables to them (src/serve/published.ts), hands the datagrams they forward to the daemon, sends
+ * the daemon's own datagrams on the same descriptors, and merges the workers' statistics.
+ */
+import { availableParallelism } from 'node:os';
+import { Worker } from 'node:worker_threads';
+import type { GuardConfig } from '../serve/guard.js';
+import { PublishedWriter, type PublishInput } from '../serve/published.js';
+import type { ClientSnapshot, ServerStats } from '../system/snapshot.js';
+import type { Endpoint } from '../system/types.js';
+import {
+  type Forwarded,
+  SHARED_COUNTERS,
+  type WorkerCounts,
+  type WorkerInit,
+  type WorkerSocket,
+  type WorkerStats,
+} from './fast-worker.js';
+import { attachSourceHash, batchSupport, bindBatchFd, closeFd, DatagramSender } from './mmsg.js';
+
+export interface FastServerOptions {
+  listen: readonly string[];
+  port: number;
+  /** Worker threads; 0 or less: the number of cores. */
+  workers: number;
+  guard: GuardConfig;
+  precision: number;
+  serving: boolean;
+  /** POSIX clock id of the raw counter the published clock line is on (default CLOCK_MONOTONIC). */
+  rawClock?: number;
+  /** A datagram the workers do not answer themselves (called on the main thread). */
+  onForward(f: Forwarded): void;
+  onWarn(message: string, fields?: Record<string, unknown>): void;
+}
+
+/** One listen address: its port, and the descriptor the main thread sends on. */
+export interface FastEndpoint {
+  address: string;
+  family: 4 | 6;
+  port: number;
+  sender: DatagramSender;
+}
+
+export interface FastCounters extends WorkerCounts {
+  workers: number;
+}
+
+/** Whether the batched server can run here: null, or why not (then the daemon uses node:dgram). */
+export function fastServerSupport(): string | null {
+  return batchSupport();
+}
+
+export function defaultWorkers(): number {
+  return Math.max(1, availableParallelism());
+}
+
+export class FastServer {
+  readonly endpoints: FastEndpoint[] = [];
+  private readonly writer = PublishedWriter.create();
+  private readonly control = new Int32Array(new SharedArrayBuffer(4));
+  private readonly workers: Worker[] = [];
+  private readonly fds: number[] = [];
+  private readonly last = new Map<number, WorkerStats>();
+  private readonly shared: Float64Array[] = [];
+  private readonly exited: Promise<void>[] = [];
+
+  private constructor(private readonly o: FastServerOptions) {}
+
+  /** Binds every socket and starts the workers; throws (with everything closed) on a bind error. */
+  static async start(o: FastServerOptions): Promise<FastServer> {
+    const s = new FastServer(o);
+    try {
+      await s.open();
+    } catch (e) {
+      await s.stop();
+      throw e;
+    }
+    return s;
+  }
+
+  get workerCount(): number {
+    return this.workers.length;
+  }
+
+  private async open(): Promise<void> {
+    const o = this.o;
+    const n = o.workers > 0 ? o.workers : defaultWorkers();
+    const perWorker: WorkerSocket[][] = Array.from({ length: n }, () => []);
+    for (const address of o.listen) {
+      // SO_REUSEPORT would let a second daemon share the port silently: a plain bind first proves
+      // it free (and picks the port when 0 was asked for).
+      const probe = bindBatchFd({ address, port: o.port, reusePort: false });
+      closeFd(probe.fd);
+      let port = probe.port;
+      for (let w = 0; w < n; w++) {
+        const b = bindBatchFd({ address, port, timeoutMs: 100 });
+        this.fds.push(b.fd);
+        // Port 0: the first socket's port is everybody's.
+        port = b.port;
+        perWorker[w]?.push({ fd: b.fd, family: b.family, port: b.port, address });
+        if (w === 0)
+          this.endpoints.push({
+            address,
+            family: b.family,
+            port: b.port,
+            sender: new DatagramSender(b.fd, b.family),
+          });
+      }
+      const first = perWorker[0]?.[perWorker[0].length - 1];
+      if (first !== undefined && !attachSourceHash(first.fd, first.family, n))
+        o.onWarn(
+          'server workers: the kernel refused the by-address socket choice; clients spread by 4-tuple',
+          {
+            address,
+          },
+        );
+    }
+    const url = new URL('./fast-worker.js', import.meta.url);
+    const ready: Promise<void>[] = [];
+    for (let w = 0; w < n; w++) {
+      const counters = new SharedArrayBuffer(SHARED_COUNTERS.length * 8);
+      this.shared.push(new Float64Array(counters));
+      const init: WorkerInit = {
+        counters,
+        index: w,
+        sockets: perWorker[w] ?? [],
+        published: this.writer.buffer,
+        control: this.control.buffer as SharedArrayBuffer,
+        guard: { ...o.guard, random: undefined },
+        precision: o.precision,
+        serving: o.serving,
+        rawClock: o.rawClock ?? 1,
+        timeoutMs: 100,
+      };
+      delete init.guard.random;
+      const worker = new Worker(url, { workerData: init });
+      this.workers.push(worker);
+      this.exited.push(new Promise((r) => worker.once('exit', () => r())));
+      ready.push(
+        new Promise((resolve, reject) => {
+          worker.once('error', reject);
+          worker.on('message', (m: Forwarded | WorkerStats | { kind: 'ready' }) => {
+            if (m.kind === 'ready') resolve();
+            else if (m.kind === 'forward') o.onForward(m);
+            else if (m.kind === 'stats') this.last.set(m.worker, m);
+          });
+        }),
+      );
+      worker.on('error', (e) => o.onWarn('server worker failed', { worker: w, error: e }));
+    }
+    await Promise.all(ready);
+    // The workers do not keep the process alive by themselves (the daemon's own handles do).
+    for (const w of this.workers) w.unref();
+  }
+
+  /** Publishes the clock and system variables to every worker (lock-free for them). */
+  publish(p: PublishInput): void {
+    this.writer.publish(p);
+  }
+
+  reconfigure(guard: GuardConfig, serving: boolean): void {
+    const g = { ...guard };
+    delete g.random;
+    for (const w of this.workers) w.postMessage({ kind: 'reconfigure', guard: g, serving });
+  }
+
+  /** A worker's current counter `name` (from its shared block). */
+  private counter(w: number, name: (typeof SHARED_COUNTERS)[number]): number {
+    return this.shared[w]?.[SHARED_COUNTERS.indexOf(name)] ?? 0;
+  }
+
+  private sum(name: (typeof SHARED_COUNTERS)[number]): number {
+    let t = 0;
+    for (let w = 0; w < this.shared.length; w++) t += this.counter(w, name);
+    return t;
+  }
+
+  /** The workers' request statistics, summed (reasons of invalid requests as of their last report). */
+  stats(): ServerStats {
+    const t: ServerStats = {
+      requests: this.sum('requests'),
+      responses: this.sum('responses'),
+      interleavedResponses: this.sum('interleavedResponses'),
+      kodSent: this.sum('kodSent'),
+      rateLimited: this.sum('rateLimited'),
+      denied: this.sum('denied'),
+      dropped: this.sum('dropped'),
+      invalid: {},
+      clientsTracked: this.sum('clientsTracked'),
+    };
+    for (const w of this.last.values())
+      for (const [k, v] of Object.entries(w.stats.invalid)) t.invalid[k] = (t.invalid[k] ?? 0) + v;
+    return t;
+  }
+
+  clients(): ClientSnapshot[] {
+    const all: ClientSnapshot[] = [];
+    for (const w of this.last.values()) all.push(...w.clients);
+    return all;
+  }
+
+  counters(): FastCounters {
+    return {
+      workers: this.workers.length,
+      batches: this.sum('batches'),
+      datagrams: this.sum('datagrams'),
+      replies: this.sum('replies'),
+      forwarded: this.sum('forwarded'),
+      sendErrors: this.sum('sendErrors'),
+      rxKernel: this.sum('rxKernel'),
+      rxFallback: this.sum('rxFallback'),
+    };
+  }
+
+  /** Replies per worker (how the kernel spread the clients). */
+  repliesPerWorker(): number[] {
+    return this.shared.map((_, w) => this.counter(w, 'replies'));
+  }
+
+  /** The endpoint to send a datagram to `to` from (`from`: a local endpoint the engine chose). */
+  endpointFor(to: Endpoint, from?: Endpoint): FastEndpoint | null {
+    const family = to.address.includes(':') ? 6 : 4;
+    if (from !== undefined) {
+      const exact = this.endpoints.find((e) => e.address === from.address);
+      if (exact !== undefined) return exact;
+    }
+    return this.endpoints.find((e) => e.family === family) ?? null;
+  }
+
+  async stop(): Promise<void> {
+    Atomics.store(this.control, 0, 1);
+    const t = setTimeout(() => {
+      for (const w of this.workers) void w.terminate();
+    }, 2000);
+    await Promise.all(this.exited);
+    clearTimeout(t);
+    for (const fd of this.fds.splice(0)) closeFd(fd);
+  }
+}
