@@ -7,7 +7,7 @@ import { combine } from '../algo/combine.js';
 import { MINDISP, PHI } from '../algo/constants.js';
 import type { FilterOutput } from '../algo/filter.js';
 import { intersect } from '../algo/select.js';
-import { type ClockSample, type RawTime, rawSeconds } from '../clock/types.js';
+import { type ClockSample, type Discipline, type RawTime, rawSeconds } from '../clock/types.js';
 import type { SelectionVerdict } from './snapshot.js';
 import type { SystemConfig } from './types.js';
 
@@ -66,7 +66,7 @@ export interface MitigationEnv {
   pollExponent: number;
   /** The current system peer's id. */
   sysPeer: string | null;
-  /** A candidate's filter output offset referred to `raw` (see NtpSystem.offsetNow). */
+  /** A candidate's filter output offset referred to `raw` (offsetNow below). */
   offsetNow: (c: Candidate, raw: RawTime) => number;
 }
 
@@ -256,4 +256,18 @@ export function clockSample(
     poll: peer.hpoll,
     sourceId: peer.id,
   };
+}
+
+/**
+ * A source's filter output offset referred to `raw` (now) through the corrections the discipline
+ * made to the clock since that sample was measured (`Discipline.offsetAt`). Filter outputs are of
+ * different ages (the clock filter keeps the lowest-delay of the last eight samples): while the clock
+ * is being slewed, an older sample measured against the clock before the correction would otherwise
+ * disagree with a fresh one by the correction made in between (the start-up transient: tens of ms).
+ */
+export function offsetNow(d: Pick<Discipline, 'offsetAt'>, a: Candidate, raw: RawTime): number {
+  const o = a.output();
+  if (o === null) return 0;
+  if (d.offsetAt === undefined || o.raw === undefined || o.raw > raw) return o.offset;
+  return d.offsetAt(o.raw, o.offset, raw);
 }

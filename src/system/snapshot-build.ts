@@ -5,12 +5,13 @@
  */
 import { PHI } from '../algo/constants.js';
 import type { Association } from '../assoc/association.js';
-import type { ServerState } from '../assoc/server.js';
+import type { ServerResponder, ServerState } from '../assoc/server.js';
 import { type Discipline, type LocalClock, type RawTime, rawSeconds } from '../clock/types.js';
 import type { RefclockSource } from '../refclock/source.js';
 import { ntpTimeToUnixNs } from '../time/ntp-time.js';
 import { renderRefid } from '../wire/refid.js';
 import type { Candidate, Verdict } from './mitigation.js';
+import type { NtsServer } from './nts-server.js';
 import type { FilterStage, SourceSnapshot, SystemSnapshot } from './snapshot.js';
 import type { SystemVariables } from './sysvars.js';
 
@@ -221,5 +222,22 @@ export function systemSnapshot(raw: RawTime, p: SystemParts): SystemSnapshot {
     sources: p.sources,
     events: p.events,
     extra: p.extra,
+  };
+}
+
+/** The engine's counters for `SystemSnapshot.extra`: the combined offset, served-time checks, server and NTS. */
+export function engineExtra(
+  vars: SystemVariables,
+  server: ServerResponder,
+  nts: NtsServer,
+): Record<string, number> {
+  return {
+    combinedOffset: vars.offset,
+    servedTimeViolations: vars.violations,
+    serverRequests: server.requests,
+    serverResponses: server.responses,
+    interleavedResponses: server.interleavedResponses,
+    interleavedTableEntries: server.table.count(),
+    ...nts.extra(),
   };
 }

@@ -1,25 +1,24 @@
 /**
  * The NTP system process (RFC 5905 sections 9-12): associations → clock filter → selection →
  * cluster → combine → discipline, plus the server responder and broadcast servers. Sans-IO: packets,
- * timer events and raw counter values in, actions out. The daemon and the simulator drive this same
- * class.
+ * timer events and raw counter values in, actions out; the daemon and the simulator drive this class.
  */
 
 import { HuffPuff } from '../algo/huffpuff.js';
 import { type AssocContext, Association, type AssocOutput, type LocalStamp } from '../assoc/association.js';
 import { BroadcastServer } from '../assoc/broadcast.js';
 import { ServerResponder, type ServerState } from '../assoc/server.js';
-import { addressRefid, KeyRing } from '../assoc/util.js';
+import { KeyRing } from '../assoc/util.js';
 import type { ClockChange, RawTime } from '../clock/types.js';
 import type { CookieJar, NtsKeys } from '../nts/cookie.js';
 import { RefclockSource, type SampleResult } from '../refclock/source.js';
 import type { RefclockConfig, RefclockSample } from '../refclock/types.js';
 import { type Answer, type AnswerContext, answerRequest } from '../serve/answer.js';
+import type { ServeEngine } from '../serve/server.js';
 import type { LeapList } from '../time/leap-list.js';
 import { secondsToDuration } from '../time/ntp-time.js';
 import { decodePacket, MODE, type NtpPacket } from '../wire/packet.js';
-import { refidFromString } from '../wire/refid.js';
-import { carryOut, type OutputHost } from './assoc-outputs.js';
+import { carryOut, fireBroadcasts, type OutputHost, peerRefid, referToStep } from './assoc-outputs.js';
 import {
   BurstWatch,
   candidateRules,
@@ -32,12 +31,28 @@ import {
 import { bytesFromRandom, mobilisedConfig, uniqueId } from './defaults.js';
 import { asRoundTrip } from './exchange.js';
 import { LeapControl } from './leap-control.js';
-import { type Candidate, clockSample, type Entry, fitness, mitigate, type Verdict } from './mitigation.js';
+import {
+  isOrphanParent,
+  type LeapOrphanHost,
+  leapOrphanSnapshot,
+  leapUpdate,
+  orphanSelect,
+  servedState,
+} from './leap-orphan.js';
+import {
+  type Candidate,
+  clockSample,
+  type Entry,
+  fitness,
+  mitigate,
+  offsetNow,
+  type Verdict,
+} from './mitigation.js';
 import { NtsServer } from './nts-server.js';
-import { OrphanState, orphanEntries, orphanServerState, ownRootDistance } from './orphan.js';
+import { OrphanState } from './orphan.js';
 import { Refclocks } from './refclocks.js';
 import type { SystemSnapshot } from './snapshot.js';
-import { associationSnapshot, refclockSnapshot, systemSnapshot } from './snapshot-build.js';
+import { associationSnapshot, engineExtra, refclockSnapshot, systemSnapshot } from './snapshot-build.js';
 import { SystemVariables } from './sysvars.js';
 import { TxIds } from './tx-ids.js';
 import type {
@@ -57,7 +72,8 @@ export class NtpSystem implements NtpEngine {
   readonly config: SystemConfig;
   private readonly deps: SystemDeps;
   private readonly assocs = new Map<string, Association>();
-  private readonly refclocks = new Refclocks();
+  /** The reference clocks (`get(id)`, `ids()`: the host runs one driver per entry). */
+  readonly refclocks = new Refclocks();
   private readonly broadcasters: BroadcastServer[];
   readonly server: ServerResponder;
   private readonly huffPuff: HuffPuff | null;
@@ -72,16 +88,16 @@ export class NtpSystem implements NtpEngine {
   private readonly randomBytes: (n: number) => Uint8Array;
   /** The configured symmetric keys with the host's crypto provider. */
   private readonly keyRing: KeyRing;
-  private readonly nts: NtsServer;
+  /** The NTS server's cookie jar and statistics (`ntsServer.stats`). */
+  readonly ntsServer = new NtsServer();
   /** What the server decision (src/serve) needs to answer requests with this engine's clock and state. */
   readonly answerContext: AnswerContext;
-
   /** System variables (RFC 5905 section 11.3). */
   private readonly vars: SystemVariables;
   /** Leap seconds: the vote, the UTC and served views of the discipline's clock (src/clock/leap.ts). */
   readonly leapControl: LeapControl;
-  /** Orphan mode (`[local] orphan`), null when off. */
-  private readonly orphan: OrphanState | null;
+  /** What the leap and orphan steps need (leap-orphan.ts); `lo.orphan`: orphan mode, null when off. */
+  private readonly lo: LeapOrphanHost;
   private sysPeer: string | null = null;
   /** The last system peer before the current one (null: none yet). */
   private lastSysPeer: string | null = null;
@@ -111,7 +127,6 @@ export class NtpSystem implements NtpEngine {
       config.leapMode ?? 'step',
       config.leapSmearWindow,
     );
-    this.orphan = config.orphanStratum == null ? null : new OrphanState(config.orphanStratum);
     this.vars = new SystemVariables(config, this.leapControl.clock.utc);
     this.huffPuff = config.huffPuff > 0 ? new HuffPuff(config.huffPuff) : null;
     this.keyRing = new KeyRing(config.keys, deps.crypto);
@@ -137,23 +152,27 @@ export class NtpSystem implements NtpEngine {
       allocTxId: (onSent) => this.tx.alloc(onSent),
       randomBytes: (n) => this.randomBytes(n),
     };
-    this.nts = new NtsServer();
     this.answerContext = {
       clock: this.leapControl.clock.served,
       serverState: (raw) => this.serverState(raw),
       keys: this.keyRing,
       responder: this.server,
-      ntsJar: () => this.nts.jar,
-      ntsStats: this.nts.stats,
+      ntsJar: () => this.ntsServer.jar,
+      ntsStats: this.ntsServer.stats,
       randomBytes: (n) => this.randomBytes(n),
       allocTxId: (onSent) => this.tx.alloc(onSent),
     };
+    this.lo = {
+      config,
+      vars: this.vars,
+      leapControl: this.leapControl,
+      orphan: config.orphanStratum == null ? null : new OrphanState(config.orphanStratum),
+      crypto: deps.crypto,
+      assocs: () => this.assocs.values(),
+      hasSysPeer: () => this.sysPeer !== null,
+      emit: (e) => this.emit(e),
+    };
     this.unsubscribe = deps.discipline.clock.onChange((c) => this.onClockChange(c));
-  }
-
-  /** NTS server statistics. */
-  get ntsServer(): NtsServer['stats'] {
-    return this.nts.stats;
   }
 
   /** Stops listening to the clock (for hosts that create many engines over one clock). */
@@ -168,15 +187,8 @@ export class NtpSystem implements NtpEngine {
     const cause = this.vars.updateRaw === null ? 'startup' : 'offset';
     this.emit({ kind: 'clock-step', offset: c.offset, reason: c.reason ?? 'clock stepped', cause });
     this.vars.synchronised = false; // the variables describe the clock before the step
-    // Stored local timestamps are readings of the old clock: move them onto the new timescale so
-    // that exchanges in flight across the step still give correct offsets.
-    const by = secondsToDuration(c.offset);
-    for (const a of this.assocs.values()) {
-      a.shiftLocalTimes(by);
-      // Offsets measured against the old clock, referred to the new one.
-      a.filter.shiftOffsets(-c.offset);
-    }
-    if (this.vars.referenceTime !== null) this.vars.referenceTime += by;
+    referToStep(this.assocs.values(), c.offset);
+    if (this.vars.referenceTime !== null) this.vars.referenceTime += secondsToDuration(c.offset);
   }
 
   start(raw: RawTime): Action[] {
@@ -197,7 +209,7 @@ export class NtpSystem implements NtpEngine {
     const pkt = decoded.packet;
     switch (pkt.mode) {
       case MODE.CLIENT:
-        this.answer(raw, txRaw, pkt, bytes, from, to, actions);
+        this.answerInto(actions, this.answerRequest(raw, txRaw, pkt, bytes, from, to));
         break;
       case MODE.SERVER: {
         const a = findAssoc(this.assocs.values(), from, ['server', 'broadcast-client'], true);
@@ -214,7 +226,7 @@ export class NtpSystem implements NtpEngine {
             a = this.mobilise(raw, pkt, from, 'passive', actions);
           else {
             // No association: answer statelessly in mode 2 (RFC 5905 dispatch table).
-            this.answer(raw, txRaw, pkt, bytes, from, to, actions);
+            this.answerInto(actions, this.answerRequest(raw, txRaw, pkt, bytes, from, to));
             break;
           }
         }
@@ -244,32 +256,16 @@ export class NtpSystem implements NtpEngine {
     return packetTarget(this.assocs.values(), this.config, this.keyRing, pkt, from);
   }
 
-  /** Answers a request (src/serve/answer.ts); a refusal is an event. */
-  private answer(
-    raw: RawTime,
-    txRaw: RawTime,
-    pkt: NtpPacket,
-    bytes: Uint8Array,
-    from: Endpoint,
-    to: Endpoint | undefined,
-    actions: Action[],
-  ): void {
-    const a = this.answerRequest(raw, txRaw, pkt, bytes, from, to);
+  /** The answer to a request the server decision admitted (src/serve/answer.ts). */
+  answerRequest(...[raw, now, ...rest]: Parameters<ServeEngine['answerRequest']>): Answer {
+    return answerRequest(this.answerContext, raw, now > raw ? now : raw, ...rest);
+  }
+
+  /** Queues an answer; a refusal is an event. */
+  private answerInto(actions: Action[], a: Answer): void {
     if (a.kind === 'reply') actions.push(a.send);
     const reason = a.kind === 'none' ? a.reason : a.nak;
     if (reason !== undefined) this.emit({ kind: 'reject', sourceId: null, reason });
-  }
-
-  /** The answer to a request the server decision admitted (src/serve/answer.ts). */
-  answerRequest(
-    raw: RawTime,
-    now: RawTime,
-    pkt: NtpPacket,
-    bytes: Uint8Array,
-    from: Endpoint,
-    to: Endpoint | undefined,
-  ): Answer {
-    return answerRequest(this.answerContext, raw, now > raw ? now : raw, pkt, bytes, from, to);
   }
 
   /** Mobilises an ephemeral association for an unconfigured symmetric-active or broadcast server. */
@@ -280,11 +276,8 @@ export class NtpSystem implements NtpEngine {
     mode: 'passive' | 'broadcast-client',
     actions: Action[],
   ): Association | undefined {
-    const { id, actions: added } = this.addSource(
-      raw,
-      mobilisedConfig(from, mode, pkt.poll, pkt.mac?.keyId),
-      true,
-    );
+    const cfg = mobilisedConfig(from, mode, pkt.poll, pkt.mac?.keyId);
+    const { id, actions: added } = this.addSource(raw, cfg, true);
     actions.push(...added);
     return this.assocs.get(id);
   }
@@ -295,15 +288,12 @@ export class NtpSystem implements NtpEngine {
     for (const a of [...this.assocs.values()]) {
       if (a.nextPoll !== null && a.nextPoll <= raw) this.runAssoc(raw, a, a.poll(raw), actions);
     }
-    for (const b of this.broadcasters) {
-      if (b.nextAt !== null && b.nextAt <= raw) {
-        const sent = b.fire(raw, this.leapControl.clock.served, this.serverState(raw), this.keyRing, (f) =>
-          this.tx.alloc(f),
-        );
-        if (sent !== null)
-          actions.push({ kind: 'send', to: { address: b.cfg.address, port: b.cfg.port }, ...sent });
-      }
-    }
+    fireBroadcasts(this.broadcasters, raw, actions, {
+      clock: this.leapControl.clock.served,
+      state: () => this.serverState(raw),
+      keys: this.keyRing,
+      alloc: (f) => this.tx.alloc(f),
+    });
     this.lastTimer = null;
     return this.finish(raw, actions);
   }
@@ -356,7 +346,7 @@ export class NtpSystem implements NtpEngine {
 
   /** Serves NTS-protected requests with cookies of `jar` (null: no NTS service). */
   setNtsServer(jar: CookieJar | null): void {
-    this.nts.jar = jar;
+    this.ntsServer.jar = jar;
   }
 
   /**
@@ -384,16 +374,6 @@ export class NtpSystem implements NtpEngine {
     sample: RefclockSample,
   ): SampleResult | { ok: false; reason: 'unknown-refclock' } {
     return this.refclocks.sample(id, sample, this.leapControl.clock.utc);
-  }
-
-  /** The reference clock object for an id (tests, the daemon's driver loop). */
-  refclock(id: string): RefclockSource | undefined {
-    return this.refclocks.get(id);
-  }
-
-  /** Ids of the reference clocks (the host runs one driver per entry; `refclock(id).cfg` has its config). */
-  refclockIds(): string[] {
-    return this.refclocks.ids();
   }
 
   private pollRefclocks(raw: RawTime): void {
@@ -446,26 +426,9 @@ export class NtpSystem implements NtpEngine {
       this.mitigate(raw);
   }
 
-  /** Our system variables as advertised to clients and peers. */
+  /** Our system variables as advertised to clients and peers (leap-orphan.ts). */
   serverState(raw: RawTime): ServerState {
-    if (this.orphanParent() && this.orphan !== null)
-      return orphanServerState(
-        this.vars,
-        raw,
-        this.orphan.stratum,
-        this.config,
-        this.leapControl.indicator(raw),
-      );
-    const st = this.vars.serverState(raw, this.sysPeer !== null);
-    // The leap indicator we serve comes from the vote (LeapControl), not from the system peer.
-    if (st.leap !== 3) st.leap = this.leapControl.indicator(raw);
-    return st;
-  }
-
-  /** We serve as the orphan parent: orphan mode on, no parent to follow, synchronised before. */
-  private orphanParent(): boolean {
-    const o = this.orphan;
-    return o?.active === true && o.parent === null && this.vars.updateRaw !== null;
+    return servedState(this.lo, raw);
   }
 
   /** Loads (or with null drops) the leap-second list the vote consults (src/time/leap-list.ts). */
@@ -474,16 +437,8 @@ export class NtpSystem implements NtpEngine {
     return this.finish(raw, []);
   }
 
-  /** The leap vote and the clock layer; a leap carried out moves the in-flight exchanges onto UTC after it. */
   private leapUpdate(raw: RawTime, survivors: number[] | null): void {
-    // An unsynchronised clock's date says nothing about this month's leap (nor the list's expiry).
-    const synced = this.vars.announcement(raw, this.sysPeer !== null).synchronised || this.orphanParent();
-    if (!synced && this.config.localStratum === null && this.leapControl.clock.scheduled() === null) return;
-    const electorate = this.peers().filter((p) => !p.cfg.noselect).length;
-    const events = this.leapControl.engineUpdate(raw, survivors, electorate, (by, before) => {
-      for (const a of this.assocs.values()) a.shiftLocalTimes(by, before);
-    });
-    for (const e of events) this.emit(e);
+    leapUpdate(this.lo, raw, survivors, this.peers().filter((p) => !p.cfg.noselect).length);
   }
 
   private finish(raw: RawTime, actions: Action[]): Action[] {
@@ -516,10 +471,10 @@ export class NtpSystem implements NtpEngine {
       config: this.config,
       pollExponent: this.deps.discipline.pollExponent(),
       sysPeer: this.sysPeer,
-      offsetNow: (c: Candidate, at: RawTime) => this.offsetNow(c, at),
+      offsetNow: (c: Candidate, at: RawTime) => offsetNow(this.deps.discipline, c, at),
     };
-    if (this.orphan !== null) {
-      const o = this.orphanSelect(raw, entries, env);
+    if (this.lo.orphan !== null) {
+      const o = orphanSelect(this.lo, raw, entries, env, this.verdicts);
       if (o === null) {
         this.setSysPeer(null);
         return;
@@ -536,46 +491,15 @@ export class NtpSystem implements NtpEngine {
     this.setSysPeer(m.sysPeer?.id ?? null);
     const peer = m.sysPeer;
     if (peer === null || m.update === null || peer.selectEpoch <= this.lastUpdateEpoch) return;
-    const served = this.vars.checkServed(raw, true, this.offsetNow(peer, raw), peer.output()?.delay ?? 0);
+    const served = this.vars.checkServed(
+      raw,
+      true,
+      offsetNow(this.deps.discipline, peer, raw),
+      peer.output()?.delay ?? 0,
+    );
     if (served !== null) this.emit(served);
     this.lastUpdateEpoch = peer.selectEpoch;
     this.clockUpdate(raw, peer, m.update.offset, m.update.jitter);
-  }
-
-  /** Orphan mode (src/system/orphan.ts): the entries to select from, or null when we are the orphan parent. */
-  private orphanSelect(
-    raw: RawTime,
-    entries: Entry<Peer>[],
-    env: Parameters<typeof mitigate>[2],
-  ): Entry<Peer>[] | null {
-    if (this.orphan === null) return entries;
-    const local = [...this.assocs.values()].find((a) => a.localAddress !== null)?.localAddress ?? '0.0.0.0';
-    const r = orphanEntries(
-      entries,
-      (e) => fitness(e.source, e.rules, raw, env) === null,
-      this.orphan.stratum,
-      { id: '', distance: ownRootDistance(this.vars, raw), refid: addressRefid(local, this.deps.crypto) },
-      (a) => addressRefid(a.cfg.address, this.deps.crypto),
-    );
-    for (const [id, verdict] of r.verdicts) this.verdicts.set(id, verdict);
-    const msg = this.orphan.set(r.active, r.parent);
-    if (msg !== null) this.emit({ kind: 'orphan', active: r.active, message: msg });
-    return r.entries;
-  }
-
-  /**
-   * A source's filter output offset referred to `raw` (now) through the corrections the discipline
-   * made to the clock since that sample was measured (`Discipline.offsetAt`). Filter outputs are of
-   * different ages (the clock filter keeps the lowest-delay of the last eight samples): while the clock
-   * is being slewed, an older sample measured against the clock before the correction would otherwise
-   * disagree with a fresh one by the correction made in between (the start-up transient: tens of ms).
-   */
-  private offsetNow(a: Candidate, raw: RawTime): number {
-    const o = a.output();
-    if (o === null) return 0;
-    const d = this.deps.discipline;
-    if (d.offsetAt === undefined || o.raw === undefined || o.raw > raw) return o.offset;
-    return d.offsetAt(o.raw, o.offset, raw);
   }
 
   private setSysPeer(id: string | null): void {
@@ -622,12 +546,7 @@ export class NtpSystem implements NtpEngine {
     this.vars.update(raw, {
       leap: peer.leap,
       stratum,
-      // RFC 5905 clock_update(): the refid is the system peer's address (IPv6: MD5 hash).
-      // A reference clock's refid is its four-character code (stratum 1: "GPS", "PPS", "SHM0").
-      refid:
-        peer instanceof RefclockSource
-          ? refidFromString(peer.cfg.refid)
-          : addressRefid(peer.cfg.address, this.deps.crypto),
+      refid: peerRefid(peer, this.deps.crypto),
       rootDelay: sample.rootDelay,
       rootDispersion: sample.rootDispersion,
       offset,
@@ -651,36 +570,19 @@ export class NtpSystem implements NtpEngine {
     );
     for (const r of this.refclocks.values())
       sources.push(refclockSnapshot(r, raw, this.shownVerdict(r, raw)));
-    const utcNow = this.leapControl.clock.utc.read(raw);
-    const o = this.orphan;
     const snap = systemSnapshot(raw, {
       discipline: this.deps.discipline,
       clock: this.leapControl.clock.served,
       precision: this.config.precision,
       state: this.serverState(raw),
-      synchronised: ann.synchronised || this.orphanParent(),
+      synchronised: ann.synchronised || isOrphanParent(this.lo),
       vars: this.vars,
       sysPeer: this.sysPeer,
       sources,
       events: { ...this.eventCounts },
-      extra: {
-        combinedOffset: this.vars.offset,
-        servedTimeViolations: this.vars.violations,
-        serverRequests: this.server.requests,
-        serverResponses: this.server.responses,
-        interleavedResponses: this.server.interleavedResponses,
-        interleavedTableEntries: this.server.table.count(),
-        ...this.nts.extra(),
-      },
+      extra: engineExtra(this.vars, this.server, this.ntsServer),
     });
-    return {
-      ...snap,
-      leapPending: this.leapControl.pending(),
-      taiUtc: this.leapControl.vote.taiUtc(utcNow),
-      leapMode: this.leapControl.clock.mode,
-      smearing: this.leapControl.clock.smearing(raw),
-      orphan: o === null ? null : { stratum: o.stratum, active: o.active, parent: o.parent },
-    };
+    return { ...snap, ...leapOrphanSnapshot(this.lo, raw) };
   }
 
   /** Ids of the current associations. */

@@ -140,7 +140,7 @@ describe('SHM refclock fed by gpsd', { skip: why ?? false }, () => {
       sys.handleTimer(process.hrtime.bigint());
     }, 250);
     try {
-      const ours = await waitFor(() => (sys.refclock(id)?.history.length ?? 0) >= 2, 30_000);
+      const ours = await waitFor(() => (sys.refclocks.get(id)?.history.length ?? 0) >= 2, 30_000);
       const src = sys.snapshot(process.hrtime.bigint()).sources.find((s) => s.id === id);
       assert.ok(
         ours,

@@ -156,7 +156,7 @@ control-socket = false
     });
 
     it('logs the start-up step with its size and reason', () => {
-      const steps = logs.filter((l) => l.msg === 'clock-step');
+      const steps = logs.filter((l) => l.fields.kind === 'clock-step' && /^clock stepped by /.test(l.msg));
       assert.ok(steps.length >= 1, `step logged: ${logs.map((l) => l.msg).join(' | ')}`);
       const s = steps[0];
       assert.ok(s !== undefined);

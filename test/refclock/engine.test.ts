@@ -245,6 +245,6 @@ describe('refclocks in the engine', () => {
     assert.equal(sys.addRefclock(0n, cfg({ refid: 'SHM0' })).id, 'SHM0#2');
     const acts = sys.removeSource(0n, 'SHM0#2');
     assert.ok(acts.some((a) => a.kind === 'event' && a.event.kind === 'source-removed'));
-    assert.deepEqual(sys.refclockIds(), ['SHM0']);
+    assert.deepEqual(sys.refclocks.ids(), ['SHM0']);
   });
 });

@@ -44,7 +44,7 @@ describe('refclock host glue', () => {
     runner.add(id, driver, 0.02);
     await sleep(250);
     runner.stop();
-    const accepted = sys.refclock(id)?.samplesAccepted ?? 0;
+    const accepted = sys.refclocks.get(id)?.samplesAccepted ?? 0;
     assert.ok(accepted >= 3, `accepted ${accepted}`);
     assert.ok((runner.misses.get(id)?.['not-valid'] ?? 0) >= 3);
     const polls = n;
