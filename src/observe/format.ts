@@ -3,6 +3,8 @@
  * that an ntpq or chronyc user reads them at a glance. Pure functions of the snapshot: ages are
  * computed from the snapshot itself, so the output is reproducible (golden tests).
  */
+
+import { leapListText } from '../system/leap-control.js';
 import type { ClientSnapshot, DaemonSnapshot, SelectionVerdict, SourceSnapshot } from '../system/snapshot.js';
 
 /** Selection symbol per verdict (chronyc sources / ntpq -p tally codes). */
@@ -110,12 +112,7 @@ export function leapStatusText(s: DaemonSnapshot['system']): string {
       ? `; ${s.leapMode} mode${s.smearing === true ? ', smearing now' : ''}`
       : '';
   if (p !== undefined && p !== null) {
-    const list = {
-      agrees: 'leap list agrees',
-      silent: 'leap list has no leap then',
-      expired: 'leap list expired',
-      none: 'no leap list',
-    }[p.list];
+    const list = leapListText(p.list);
     return `${p.kind} second at ${p.at} (${p.votes} of ${p.sources} sources, ${list}${mode})`;
   }
   const base = ['none', 'insert second', 'delete second', 'unsynchronised'][s.leap & 3] ?? String(s.leap);

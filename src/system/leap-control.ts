@@ -34,6 +34,16 @@ function pendingSnapshot(p: LeapPending): LeapPendingSnapshot {
   };
 }
 
+/** How the leap-second list stands on a pending leap, in words (status and log lines). */
+export function leapListText(list: LeapPending['list']): string {
+  return {
+    agrees: 'leap list agrees',
+    silent: 'leap list has no leap then',
+    expired: 'leap list expired',
+    none: 'no leap list',
+  }[list];
+}
+
 export class LeapControl {
   readonly clock: LeapClock;
   readonly vote: LeapVote;
@@ -130,12 +140,7 @@ export class LeapControl {
   }
 
   private votesText(p: LeapPending): string {
-    const list = {
-      agrees: 'leap list agrees',
-      silent: 'leap list has no leap then',
-      expired: 'leap list expired',
-      none: 'no leap list',
-    }[p.list];
+    const list = leapListText(p.list);
     return p.sources === 0
       ? `no source has voted yet, ${list}`
       : `${p.votes} of ${p.sources} sources, ${list}`;
