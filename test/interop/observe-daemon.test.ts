@@ -23,7 +23,8 @@ import { emptyPacket, encodePacket, MODE } from '../../src/wire/packet.js';
 import { checkDashboard, chromiumAvailable } from '../observe/browser.js';
 import { assertMatchesTemplate } from '../observe/golden-template.js';
 import { parsePrometheus } from '../observe/prom-parse.js';
-import { type ChronydHandle, ntpsecDir, skipReason, startChronyd, waitFor } from '../support/peers.js';
+import { ntpqOnPort } from '../support/ntpq.js';
+import { type ChronydHandle, skipReason, startChronyd, waitFor } from '../support/peers.js';
 
 const HERE = dirname(fileURLToPath(import.meta.url));
 const MAIN = join(HERE, '..', '..', 'src', 'cli', 'main.js');
@@ -45,34 +46,6 @@ function cli(args: string[]): Promise<{ code: number; stdout: string; stderr: st
       process.execPath,
       [MAIN, ...args, '--socket', SOCK],
       { timeout: 15000 },
-      (err, stdout, stderr) => {
-        resolve({ code: err === null ? 0 : typeof err.code === 'number' ? err.code : 1, stdout, stderr });
-      },
-    );
-  });
-}
-
-/** Runs NTPsec's ntpq, unmodified, with its hard-wired port 123 mapped to `port` (getaddrinfo shim). */
-export function ntpqOnPort(
-  port: number,
-  args: string[],
-): Promise<{ code: number; stdout: string; stderr: string }> {
-  const root = ntpsecDir();
-  assert.ok(root !== null);
-  const shim = [
-    'import socket, runpy, sys',
-    'orig = socket.getaddrinfo',
-    `def gai(h, p, *a, **k): return orig(h, ${port} if p in ('ntp', 123) else p, *a, **k)`,
-    'socket.getaddrinfo = gai',
-    "sys.argv = ['ntpq'] + sys.argv[1:]",
-    `runpy.run_path(${JSON.stringify(join(root, 'usr/bin/ntpq'))}, run_name='__main__')`,
-  ].join('\n');
-  // Asynchronous: the daemon runs in this process and must keep answering.
-  return new Promise((resolve) => {
-    execFile(
-      '/usr/bin/python3',
-      ['-c', shim, ...args],
-      { timeout: 20000, env: { ...process.env, PYTHONPATH: '' } },
       (err, stdout, stderr) => {
         resolve({ code: err === null ? 0 : typeof err.code === 'number' ? err.code : 1, stdout, stderr });
       },
