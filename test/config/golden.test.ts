@@ -8,6 +8,7 @@ import assert from 'node:assert/strict';
 import { readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { test } from 'node:test';
+import { isDeepStrictEqual } from 'node:util';
 import { checkConfig, formatIssue } from '../../src/config/parse.js';
 import { parseScenario } from '../../src/sim/scenario.js';
 
@@ -15,13 +16,17 @@ import { parseScenario } from '../../src/sim/scenario.js';
 const ROOT = join(import.meta.dirname, '..', '..', '..');
 const GOLDEN = join(ROOT, 'test', 'config', 'golden', 'parse.json');
 
-/** JSON-safe form of a parsed configuration (bigint as text, key bytes as hex). */
+/** JSON-safe form of a parsed configuration (keys sorted, bigint as text, key bytes as hex). */
 function plain(v: unknown): unknown {
   if (typeof v === 'bigint') return `${v}n`;
   if (v instanceof Uint8Array) return `hex:${Buffer.from(v).toString('hex')}`;
   if (Array.isArray(v)) return v.map(plain);
   if (typeof v === 'object' && v !== null)
-    return Object.fromEntries(Object.entries(v).map(([k, x]) => [k, plain(x)]));
+    return Object.fromEntries(
+      Object.entries(v)
+        .sort(([a], [b]) => (a < b ? -1 : 1))
+        .map(([k, x]) => [k, plain(x)]),
+    );
   return v;
 }
 
@@ -164,9 +169,12 @@ test('every shipped configuration and the generated corpus parse as recorded', (
   }
   const rec = JSON.parse(readFileSync(GOLDEN, 'utf8')) as typeof now;
   assert.ok(Object.keys(now.files).length >= 30, Object.keys(now.files).join(', '));
+  const changed: string[] = [];
   for (const part of ['files', 'corpus'] as const) {
     const names = new Set([...Object.keys(rec[part]), ...Object.keys(now[part])]);
     for (const n of names)
-      assert.deepEqual(now[part][n], rec[part][n], `${part}: ${n} (NTPKIT_UPDATE_GOLDEN=1 after review)`);
+      if (!isDeepStrictEqual(now[part][n], rec[part][n]))
+        changed.push(`${n}\n  was ${JSON.stringify(rec[part][n])}\n  now ${JSON.stringify(now[part][n])}`);
   }
+  assert.equal(changed.length, 0, `(NTPKIT_UPDATE_GOLDEN=1 after review)\n${changed.join('\n')}`);
 });
