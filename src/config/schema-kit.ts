@@ -78,16 +78,17 @@ function spec<T>(
 }
 
 function rangeText(base: string, o: Range): string {
-  const unit = o.unit === 's' ? 'seconds' : o.unit === undefined ? base : `${base}, ${o.unit}`;
-  if (o.min === undefined && o.max === undefined) return unit;
   const fmt = (n: number) => String(n).replace(/^-/, '−');
   const range =
-    o.max === undefined
-      ? `≥ ${fmt(o.min ?? 0)}`
-      : o.min === undefined
-        ? `≤ ${fmt(o.max)}`
-        : `${fmt(o.min)}…${fmt(o.max)}`;
-  return `${unit} ${range}`;
+    o.min === undefined && o.max === undefined
+      ? ''
+      : o.max === undefined
+        ? ` ≥ ${fmt(o.min ?? 0)}`
+        : o.min === undefined
+          ? ` ≤ ${fmt(o.max)}`
+          : ` ${fmt(o.min)}…${fmt(o.max)}`;
+  if (o.unit === 's') return `seconds${range}`;
+  return `${base}${range}${o.unit === undefined ? '' : ` (${o.unit})`}`;
 }
 
 export function bool(key: string, def: boolean, doc: string, o: Doc = {}): KeySpec<boolean> {

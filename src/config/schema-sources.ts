@@ -38,7 +38,6 @@ export function validHostPort(s: string): boolean {
 export const IP = { check: isIpLiteral, problem: 'is not an IP address', type: 'IP addresses' };
 export const HOST_PORT = { check: validHostPort, problem: 'is not HOST:PORT', type: '`HOST:PORT`' };
 
-
 /** `address` and `port` of every source. */
 export const HOST = {
   host: str('address', '', 'host name or IP address (resolved at start; retried until it resolves)', {
@@ -125,7 +124,7 @@ export const BROADCAST = {
 
 /** `[[key]]`: a symmetric key inline. */
 export const KEY = {
-  id: optNumber('id', 'key ID (required)', { ...KEY_ID, defaultText: 'required' }),
+  id: optNumber('id', 'key ID', { ...KEY_ID, defaultText: 'required' }),
   type: str('type', 'SHA1', `${KEY_TYPE_NAMES.replace(/(\w+)/g, '`$1`')}`),
   value: str('value', '', '`HEX:…`, `ASCII:…`, or ntpd’s rule: ≤ 20 characters is ASCII, longer is hex', {
     defaultText: 'required',

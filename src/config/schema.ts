@@ -310,7 +310,10 @@ export const ACCESS = {
 };
 
 export const RATE_LIMIT = {
-  enabled: optBool('enabled', '', { defaultText: 'true when the table exists', toml: 'true' }),
+  enabled: optBool('enabled', 'rate limiting on or off', {
+    defaultText: 'true when the table exists',
+    toml: 'true',
+  }),
   interval: int('interval', 3, 'a client may average one request per 2^interval s', {
     min: -4,
     max: 12,
