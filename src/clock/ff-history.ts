@@ -186,6 +186,7 @@ export class ExchangeHistory {
     const cur = this.segs.length - 1;
     const seg = this.segs[cur]!;
     let k = this.quickShift(cur);
+    const quick = k > 0;
     if (k === 0 && n >= w + 4) {
       let recentMin = Number.POSITIVE_INFINITY;
       for (let i = n - w; i < n; i++) {
@@ -196,11 +197,18 @@ export class ExchangeHistory {
       if (recentMin - seg.min > this.shiftThreshold()) k = w;
     }
     if (k === 0) return;
-    let recentMin = Number.POSITIVE_INFINITY;
-    for (let i = n - k; i < n; i++) recentMin = Math.min(recentMin, this.rtt(this.hist[i]!));
-    this.segs.push({ min: recentMin });
+    // The shift happened somewhere in the window, and its older exchanges may still be from before
+    // it, queued above the threshold (one of them as the window's minimum would put the new level too
+    // low, and a second shift would be seen a poll later). The new level is the minimum of the newer
+    // half, where a pre-shift exchange needs as many queued exchanges in a row before it; an older
+    // exchange below that level stays with the old path. (The quick test's k exchanges are all after it.)
+    const half = quick ? k : Math.ceil(k / 2);
+    let level = Number.POSITIVE_INFINITY;
+    for (let i = n - half; i < n; i++) level = Math.min(level, this.rtt(this.hist[i]!));
+    this.segs.push({ min: level });
     const idx = this.segs.length - 1;
-    for (let i = n - k; i < n; i++) this.hist[i]!.seg = idx;
+    for (let i = n - k; i < n; i++)
+      if (i >= n - half || this.rtt(this.hist[i]!) >= level) this.hist[i]!.seg = idx;
     this.shifts++;
   }
 
