@@ -110,7 +110,7 @@ export const LOCAL = {
   ),
   orphan: optNumber(
     'orphan',
-    'orphan mode (ntpd’s `tos orphan N`): when no upstream source (stratum below N) survives, the servers of a group that have each other as sources elect one orphan parent (lowest advertised root distance; ties: lower address) which serves at stratum N (refid 127.0.0.1), the others follow it at N+1; upstream sources are used again as soon as they return. `[local]` with only `orphan` has no local clock source. See docs/clocks.md',
+    'orphan mode (ntpd’s `tos orphan N`): when no upstream source (stratum below N) survives, the servers of a group that have each other as sources elect one orphan parent by ntpd’s rule (the lowest address: an IPv4 address as a number, IPv6 by its hashed reference ID), which serves at stratum N (refid 127.0.0.1), the others follow it at N+1; upstream sources are used again as soon as they return. `[local]` with only `orphan` has no local clock source. See docs/clocks.md',
     { int: true, min: 1, max: 15, defaultText: 'absent: off' },
   ),
 };
