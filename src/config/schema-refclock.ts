@@ -29,7 +29,13 @@ export const REFCLOCK = {
     'SHM: `"0"`; PPS, NMEA: required',
     'the SHM unit or the device (`/dev/pps0`, `/dev/ttyS0`); also spelt `unit` or `device`',
   ),
-  refid: none('refid', 'string, ≤ 4 ASCII', '', '`SHM` + unit, `PPS`, `GPS`', 'reference id, also the source id'),
+  refid: none(
+    'refid',
+    'string, ≤ 4 ASCII',
+    '',
+    '`SHM` + unit, `PPS`, `GPS`',
+    'reference id, also the source id',
+  ),
   poll: int('poll', D.poll, 'filtered samples are used every 2^poll s', { min: -6, max: 17, unit: 'log2 s' }),
   dpoll: int('dpoll', D.dpoll, 'the device is read every 2^dpoll s', { min: -6, max: 17, unit: 'log2 s' }),
   filter: int('filter', D.filter, 'median filter length: samples kept per poll interval', {
