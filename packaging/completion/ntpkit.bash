@@ -8,7 +8,7 @@ _ntpkit() {
   case "$cmd" in
     add)
       if [ "$COMP_CWORD" -eq 2 ]; then COMPREPLY=($(compgen -W "server peer pool" -- "$cur"));
-      else COMPREPLY=($(compgen -W "iburst burst prefer noselect xleave nts minpoll maxpoll key version max-delay max-sources nts-port --json --socket --timeout --help" -- "$cur")); fi ;;
+      else COMPREPLY=($(compgen -W "iburst burst prefer noselect xleave nts minpoll maxpoll key version max-delay nts-port max-sources re-resolve unreachable-polls --json --socket --timeout --help" -- "$cur")); fi ;;
     log-level) COMPREPLY=($(compgen -W "debug info warn error --json --socket --timeout --help" -- "$cur")) ;;
     daemon) COMPREPLY=($(compgen -W "--config --port --no-drop-privileges --help" -- "$cur")) ;;
     config) COMPREPLY=($(compgen -W "check default defaults keys" -f -- "$cur")) ;;

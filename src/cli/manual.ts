@@ -5,7 +5,7 @@
  * test/packaging checks that the committed files equal what this produces.
  */
 import { COMMANDS } from './commands.js';
-import { EXIT, SPECS } from './runtime.js';
+import { ADD_FLAGS, ADD_VALUES, EXIT, SPECS } from './runtime.js';
 
 const DATE = '2026-12';
 const VERSION = '0.1.0';
@@ -146,8 +146,7 @@ export function manPage5(configMd: string): string {
   return out.join('\n');
 }
 
-const ADD_OPTIONS =
-  'iburst burst prefer noselect xleave nts minpoll maxpoll key version max-delay max-sources nts-port';
+const ADD_OPTIONS = [...ADD_FLAGS, ...ADD_VALUES].join(' ');
 const COMMON = '--json --socket --timeout --help';
 
 /** bash completion: subcommands, then each command's words and options. */

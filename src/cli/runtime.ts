@@ -3,6 +3,8 @@
  * reset-clients|log-level`): one request over the control socket, the answer printed, and an exit
  * code a script can test (EXIT below). The daemon side is src/daemon/commands.ts.
  */
+
+import { POOL, SERVER_NTS, SOURCE_OPTIONS } from '../config/schema-sources.js';
 import { COMMON_OPTIONS, parseMonitorArgs, UsageError } from '../observe/cli-common.js';
 import { ControlError, type ControlReply, controlRequest } from '../observe/control.js';
 
@@ -30,9 +32,13 @@ function noArgs(command: string): (pos: string[]) => Record<string, unknown> {
   };
 }
 
-/** Flags of `add` (true when given) and the options taking a value, as in a [[server]] table. */
-const ADD_FLAGS = new Set(['iburst', 'burst', 'prefer', 'noselect', 'xleave', 'nts']);
-const ADD_VALUES = new Set(['minpoll', 'maxpoll', 'key', 'version', 'max-delay', 'max-sources', 'nts-port']);
+/**
+ * Options of `add`: the keys of a [[server]] (and [[pool]]) table from the config schema, the
+ * booleans as flags (true when given), the others with a number.
+ */
+const ADD_SPECS = Object.values({ ...SOURCE_OPTIONS, ...SERVER_NTS, ...POOL });
+export const ADD_FLAGS: readonly string[] = ADD_SPECS.filter((s) => s.type === 'bool').map((s) => s.key);
+export const ADD_VALUES: readonly string[] = ADD_SPECS.filter((s) => s.type !== 'bool').map((s) => s.key);
 
 /** ADDR[:PORT], [IPv6]:PORT or a bare IPv6 address. */
 export function splitAddress(s: string): { address: string; port?: number } {
@@ -58,8 +64,8 @@ function addRequest(pos: string[]): Record<string, unknown> {
   const options: Record<string, unknown> = {};
   for (let i = 0; i < rest.length; i++) {
     const o = rest[i] ?? '';
-    if (ADD_FLAGS.has(o)) options[o] = true;
-    else if (ADD_VALUES.has(o)) {
+    if (ADD_FLAGS.includes(o)) options[o] = true;
+    else if (ADD_VALUES.includes(o)) {
       const v = Number(rest[++i]);
       if (rest[i] === undefined || !Number.isFinite(v)) throw new UsageError(`${o} needs a number`);
       options[o] = v;
@@ -125,9 +131,9 @@ export const SPECS: Record<string, Spec> = {
 
 const SOURCE_HELP =
   'SOURCE is a source id, address, ADDRESS:PORT or host name (a pool name: all its members).';
-const ADD_HELP = `Options of add (as the keys of a [[server]] table, docs/CONFIG.md):
-  iburst burst prefer noselect xleave nts          flags
-  minpoll N  maxpoll N  key ID  version N  max-delay S  max-sources N (pool)  nts-port N`;
+const ADD_HELP = `Options of add (the keys of a [[server]] or [[pool]] table, docs/CONFIG.md):
+  flags:         ${ADD_FLAGS.join(' ')}
+  with a number: ${ADD_VALUES.join(' ')}`;
 const EXIT_HELP = `Exit status: 0 done; 1 the daemon refused or could not do it; 2 bad usage;
 3 the daemon is not running or did not answer; 4 permission denied (these commands need the
 daemon's user or root; the [observe] control-group may only read).`;

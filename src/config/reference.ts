@@ -17,7 +17,7 @@ const rows = (keys: Keys, prefix = ''): Row[] =>
 
 function sectionKeys(name: string): Keys {
   const s = SECTIONS.find((x) => x.name === name);
-  if (s?.keys === null || s === undefined) throw new Error(`no schema for [${name}]`);
+  if (s === undefined) throw new Error(`no schema for [${name}]`);
   return s.keys;
 }
 
@@ -63,7 +63,6 @@ export function keysText(only?: string): string | null {
   if (list.length === 0) return null;
   for (const s of list) {
     out.push(`${s.array ? `[[${s.name}]]` : `[${s.name}]`}  ${s.title}`);
-    if (s.keys === null) continue;
     for (const { key, spec } of rows(s.keys)) {
       out.push(`  ${key.padEnd(27)} ${plain(spec.type)}; default ${plain(spec.defaultText)}`);
       if (spec.doc !== '') out.push(`  ${''.padEnd(27)} ${plain(spec.doc)}`);
@@ -114,7 +113,6 @@ export function defaultsToml(): string {
   for (const s of SECTIONS) {
     const c = commented(s) ? '# ' : '';
     out.push('', `${c}${s.array ? `[[${s.name}]]` : `[${s.name}]`}  # ${s.title}`);
-    if (s.keys === null) continue;
     const own = OWN_KEYS[s.name];
     if (own !== undefined) out.push(`${c}## ${own.note}`);
     for (const { key, spec } of rows(own?.keys ?? s.keys)) {

@@ -23,6 +23,7 @@ import {
   optStr,
   str,
 } from './schema-kit.js';
+import { REFCLOCK } from './schema-refclock.js';
 import {
   BROADCAST,
   HOST,
@@ -431,11 +432,11 @@ export const DAEMON = {
   }),
 };
 
-/** A table of the file: `[name]`, or `[[name]]` when `array`; `keys` null = validated elsewhere. */
+/** A table of the file: `[name]`, or `[[name]]` when `array`. */
 export interface Section {
   readonly name: string;
   readonly array: boolean;
-  readonly keys: Record<string, KeySpec<unknown>> | null;
+  readonly keys: Record<string, KeySpec<unknown>>;
   /** One line for `ntpkit config keys`. */
   readonly title: string;
 }
@@ -451,7 +452,12 @@ export const SECTIONS: readonly Section[] = [
   { name: 'peer', array: true, keys: PEER, title: 'symmetric active association (mode 1)' },
   { name: 'broadcast', array: true, keys: BROADCAST, title: 'be a broadcast server (mode 5)' },
   { name: 'broadcast-client', array: true, keys: PEER, title: 'listen to a broadcast server' },
-  { name: 'refclock', array: true, keys: null, title: 'a reference clock (keys: docs/refclock.md)' },
+  {
+    name: 'refclock',
+    array: true,
+    keys: REFCLOCK,
+    title: 'a reference clock (read by src/refclock/config.ts; docs/refclock.md)',
+  },
   { name: 'system', array: false, keys: SYSTEM, title: 'selection and mobilisation' },
   { name: 'local', array: false, keys: LOCAL, title: 'serving our own clock, orphan mode' },
   { name: 'key', array: true, keys: KEY, title: 'a symmetric key inline' },

@@ -37,6 +37,17 @@ const NUMBER_KEYS = {
   stratum: 'stratum',
 } as const;
 const FLAG_KEYS = { prefer: 'prefer', noselect: 'noselect', trust: 'trust', pulse: 'pulse' } as const;
+/** Every key a `[[refclock]]` table may have (`unit` and `device` are spellings of `parameter`). */
+export const REFCLOCK_TABLE_KEYS: readonly string[] = [
+  'driver',
+  'parameter',
+  'unit',
+  'device',
+  'refid',
+  'lock',
+  ...Object.keys(NUMBER_KEYS),
+  ...Object.keys(FLAG_KEYS),
+];
 
 function driverOf(v: unknown, errors: string[]): RefclockDriver | null {
   const d = typeof v === 'string' ? DRIVERS[v.toUpperCase()] : undefined;

@@ -16,7 +16,9 @@ import {
   renderConfigMd,
 } from '../../src/config/reference.js';
 import { SECTIONS } from '../../src/config/schema.js';
-import { int } from '../../src/config/schema-kit.js';
+import { int, keyNames } from '../../src/config/schema-kit.js';
+import { REFCLOCK } from '../../src/config/schema-refclock.js';
+import { REFCLOCK_TABLE_KEYS, refclockFromTable } from '../../src/refclock/config.js';
 
 const ROOT = join(import.meta.dirname, '..', '..', '..');
 const MAIN = join(ROOT, 'dist', 'src', 'cli', 'main.js');
@@ -45,10 +47,20 @@ test('every key of every table is in a table of docs/CONFIG.md', () => {
     for (const r of docTable(m[1] ?? '')) shown.add(r.spec);
   const missing: string[] = [];
   for (const s of SECTIONS)
-    for (const spec of Object.values(s.keys ?? {}))
-      if (!shown.has(spec)) missing.push(`[${s.name}] ${spec.key}`);
+    for (const spec of Object.values(s.keys)) if (!shown.has(spec)) missing.push(`[${s.name}] ${spec.key}`);
   assert.deepEqual(missing, []);
   assert.ok(shown.size >= 90, `${shown.size} keys`);
+});
+
+test('[[refclock]]: the schema and refclockFromTable know the same keys', () => {
+  const schema = keyNames(REFCLOCK);
+  const aliases = ['unit', 'device', 'maxdispersion'];
+  assert.deepEqual([...REFCLOCK_TABLE_KEYS].sort(), [...schema, ...aliases].sort());
+  assert.ok(!refclockFromTable({ driver: 'SHM', colour: 1 }).ok);
+  for (const k of schema) {
+    const res = refclockFromTable({ driver: 'PPS', parameter: '/dev/pps0', [k]: 7 });
+    assert.ok(res.ok || !res.errors.some((e) => e.startsWith('unknown refclock key')), k);
+  }
 });
 
 test('markdown tables: pipes escaped, the default and range from the spec', () => {
