@@ -170,9 +170,6 @@ describe('dashboard in headless Chromium (synthetic daemon)', () => {
         // The whole history is shown ("all"), back beyond the 30 samples through the coarse tier.
         const [lo, hi] = sym.x.offset ?? [0, 0];
         assert.ok(lo < step.t - 600 && hi > step.t + 600, `x ${lo}..${hi} around the step ${step.t}`);
-        if (process.env.NTPKIT_DASHBOARD_PNG === '1') {
-          await page.screenshot({ path: join(process.cwd(), 'docs', 'dashboard-step.png'), fullPage: true });
-        }
         await page.screenshot({
           path: join(process.env.NTPKIT_SCREENSHOT_DIR ?? dir, 'dashboard-step.png'),
           fullPage: true,

@@ -135,7 +135,7 @@ export const DASHBOARD_JS = `
   function timeAxis(scale, c, side) {
     var a = { scale: scale, side: side, stroke: '#8b96a5', grid: { stroke: '#263040', show: side === 3 }, size: 72 };
     if (state.scale === 'symlog') {
-      a.splits = function (u, i, min, max) { return symlogSplits(min, max, c, Math.floor(u.bbox.height / devicePixelRatio / 18)); };
+      a.splits = function (u, i, min, max) { return symlogSplits(min, max, c, Math.floor(u.bbox.height / devicePixelRatio / 22)); };
       a.values = function (u, vs) { return symlogTickLabels(vs); };
       a.filter = function (u, vs) { return vs; }; // not uPlot's log filter (it drops what is not 1·10^k)
     } else {
