@@ -181,9 +181,18 @@ export class ExchangeHistory {
       recentMin = Math.min(recentMin, this.rtt(h));
     }
     if (recentMin - seg.min > this.shiftThreshold()) {
-      this.segs.push({ min: recentMin });
+      // The shift happened somewhere in the window, and its older exchanges may still be from before
+      // it, queued above the threshold (one of them as the window's minimum would put the new level
+      // too low, and a second shift would be seen a poll later). The new level is the minimum of the
+      // newer half, where a pre-shift exchange needs as many queued exchanges in a row before it; an
+      // older exchange below that level stays with the old path.
+      const half = Math.ceil(w / 2);
+      let level = Number.POSITIVE_INFINITY;
+      for (let i = n - half; i < n; i++) level = Math.min(level, this.rtt(this.hist[i]!));
+      this.segs.push({ min: level });
       const idx = this.segs.length - 1;
-      for (let i = n - w; i < n; i++) this.hist[i]!.seg = idx;
+      for (let i = n - w; i < n; i++)
+        if (i >= n - half || this.rtt(this.hist[i]!) >= level) this.hist[i]!.seg = idx;
       this.shifts++;
     }
   }

@@ -1,24 +1,16 @@
 /** The RFC 5905 clock discipline: a hybrid PLL/FLL driving a `SoftwareClock` (section 11.3, Appendix A.5.5.6); differences from the RFC in docs/clocks.md. */
 import { durationToSeconds, type NtpTime, secondsToDuration } from '../time/ntp-time.js';
 import { ClockHistory, type SlewMode } from './history.js';
-import {
-  addPoint,
-  type Fit,
-  newFit,
-  SourceFrequency,
-  slope,
-  type WeightedPoint,
-  weightedLine,
-} from './lsfit.js';
-import { PeerExchanges, WANDER } from './peer-exchanges.js';
+import { addPoint, type Fit, newFit, SourceFrequency, slope } from './lsfit.js';
+import { PeerExchanges } from './peer-exchanges.js';
 import { PollAdapter } from './poll.js';
+import { FllPoints, pollSample, timeConstant } from './rfc5905-loop.js';
 import {
   ALLAN,
   AVG,
   type Correction,
   FLL,
   FLL_AVG,
-  FLL_POINTS,
   type Handled,
   KERNEL_PLL,
   PANICT,
@@ -79,7 +71,7 @@ export class Rfc5905Discipline implements Discipline {
   private latest: RawTime | null = null;
   private updates = 0;
   /** True time at the last updates in SYNC (the least-squares FLL). */
-  private readonly recent: WeightedPoint[] = [];
+  private readonly recent = new FllPoints();
   /** Counter value of the last exchange used directly as an update (start-up). */
   private fromExchange: RawTime | null = null;
   /** The last sample the system handed over, and whether an update comes from an exchange. */
@@ -239,23 +231,9 @@ export class Rfc5905Discipline implements Discipline {
     this.t = raw;
   }
 
-  /**
-   * Phase time constant. The RFC's PLL·2^poll once the noise of the system peer's exchanges is known
-   * is replaced by the one that balances it against the counter's wander: T = (σ²·2^poll/(3q²))^¼
-   * (noise averaged over T/2^poll updates against a random walk q²T³), within [1, 16] polls.
-   */
+  /** Phase time constant (`timeConstant`). */
   private tau(): number {
-    const pollS = 2 ** this.polls.exponent;
-    if (!Number.isFinite(this.peer.noise)) return this.pll * Math.min(pollS, ALLAN);
-    const t = ((this.peer.noise * pollS) / (3 * WANDER * WANDER)) ** 0.25;
-    // At polls beyond half the Allan intercept a mean square offset above the exchanges' noise is the
-    // clock's own error (wander, a start-up transient): corrected with the gain a Kalman filter would
-    // give it, err²/(err² + noise). (At shorter polls θ² over a few updates is mostly noise.)
-    if (pollS <= ALLAN / 2) return Math.min(16 * pollS, Math.max(pollS, t));
-    const excess = this.theta2 - this.peer.noise;
-    const gain = excess > 0 ? excess / (excess + this.peer.noise) : 0;
-    const fast = pollS / Math.max(gain, 1 / 16);
-    return Math.min(16 * pollS, Math.max(pollS, Math.min(t, fast)));
+    return timeConstant(this.polls.exponent, this.peer.noise, this.theta2, this.pll);
   }
 
   private doStep(at: RawTime, offset: number, reason: string): void {
@@ -265,7 +243,7 @@ export class Rfc5905Discipline implements Discipline {
     this.jitter = this.precision;
     this.lastChange = at;
     // The FLL's true times before the step are on the old timescale (a server that stepped).
-    this.recent.length = 0;
+    this.recent.clear();
     this.polls.reset();
     this.steps++;
     this.stepAtStartup = false;
@@ -454,7 +432,7 @@ export class Rfc5905Discipline implements Discipline {
     const pollS = 2 ** this.polls.exponent;
     // FLL: the frequency measured by least squares over the recent updates' true times (the RFC's
     // FLL measures it from the last two offsets, and only above half the Allan intercept).
-    const y = this.recentSlope(u);
+    const y = this.recent.push(u.raw, u.trueTime, this.inExchange ? this.weight : 1);
     if (y !== null) {
       freq += (this.clampFreq(y) - this.freq) / FLL_AVG;
     } else if (pollS > ALLAN / 2) {
@@ -503,21 +481,17 @@ export class Rfc5905Discipline implements Discipline {
   }
 
   /**
-   * Poll adjustment (chrony's rule, `PollAdapter`); under the startup hold it only rises. The offsets
-   * are the prediction errors: the estimate holds 1 + R/P samples' worth, R a median exchange's noise,
-   * P = mean θ² − R. An offset beyond half the delay is trouble; no rise while updates are sparse.
+   * Poll adjustment (chrony's rule, `PollAdapter`, given `pollSample`); under the startup hold it
+   * only rises; no rise while updates are sparse.
    */
   private adjustPoll(u: Update, holding: boolean): void {
     const theta = this.inExchange ? this.measured : u.offset;
     this.theta2 += (theta * theta - this.theta2) / AVG;
-    const r = Number.isFinite(this.peer.noise) ? this.peer.noise : (u.sample.rootDelay / 2) ** 2 / 3;
-    const samples = 1 + r / Math.max(this.theta2 - r, r / 64, 1e-18);
-    const distance = u.sample.rootDelay / 2 + this.precision;
-    const rising = !(Math.abs(theta) > distance);
-    if (rising && (u.mu === 0 || u.mu > 2 * 2 ** this.polls.exponent)) return;
+    const p = pollSample(theta, this.theta2, this.peer.noise, u.sample.rootDelay, this.precision);
+    if (p.rising && (u.mu === 0 || u.mu > 2 * 2 ** this.polls.exponent)) return;
     // Under the startup hold the poll only rises (the transient being slewed is no trouble).
-    if (holding && !(rising && samples > this.polls.target)) return;
-    this.polls.sample(Math.abs(theta), distance, samples);
+    if (holding && !(p.rising && p.samples > this.polls.target)) return;
+    this.polls.sample(Math.abs(theta), p.distance, p.samples);
   }
 
   private clampFreq(f: number): number {
@@ -532,15 +506,6 @@ export class Rfc5905Discipline implements Discipline {
     this.software.setFrequency(at, this.freq * 1e6);
     this.history.record(at, this.slewMode);
     this.lastChange = at;
-  }
-
-  /** Slope of true time against the counter over the last updates in SYNC (null with too few). */
-  private recentSlope(u: Update): number | null {
-    const pts = this.recent;
-    // Weighted by the exchanges' weights (their queueing).
-    pts.push({ raw: u.raw, time: u.trueTime, w: this.inExchange ? this.weight : 1 });
-    if (pts.length > FLL_POINTS) pts.shift();
-    return pts.length < 4 ? null : (weightedLine(pts)?.slope ?? null);
   }
 
   /** First entry into SYNC state: the startup hold starts counting its stepout interval. */

@@ -7,25 +7,20 @@
  *   DNS (servers, pools: resolve, replace unreachable, re-resolve), state file, legacy services,
  *   observability, privilege drop, reload.
  *
- * The parts live beside it: transport.ts (sockets, sending, timestamps), sources.ts (static and
- * pool sources), privileges.ts, follow-clock.ts (`[clock] system-clock`); this file is the
- * lifecycle and the thin packet path.
+ * The parts live beside it: bind.ts (which transport, binding it), transport.ts (sockets, sending,
+ * timestamps), requests.ts (the packet path), sources.ts (static and pool sources), host.ts (raw
+ * counter, wall clock, CSPRNG, DNS), privileges.ts, follow-clock.ts (`[clock] system-clock`);
+ * this file is the lifecycle.
  *
  * The raw counter is `process.hrtime.bigint()`; the software clock starts at the host's wall time
  * and is disciplined from there. The host clock is never touched unless `[clock] system-clock`.
  */
-import { lookup } from 'node:dns/promises';
 import { mkdir, unlink, writeFile } from 'node:fs/promises';
-import { isIPv4, isIPv6 } from 'node:net';
-import { networkInterfaces } from 'node:os';
 import { dirname } from 'node:path';
-import { performance } from 'node:perf_hooks';
 import { createDiscipline } from '../clock/index.js';
 import type { Discipline, RawTime } from '../clock/types.js';
 import type { DaemonConfig } from '../config/types.js';
-import { DEFAULT_UNPRIVILEGED_PORT } from '../config/types.js';
 import { nodeCrypto } from '../io/crypto.js';
-import { clockReader } from '../io/ffi.js';
 import { loadLeapFile } from '../io/leap-file.js';
 import { nodeRandomBytes } from '../io/nts-ke.js';
 import { RefclockRunner } from '../io/refclock-host.js';
@@ -37,20 +32,23 @@ import type { ClientSnapshot, DaemonSnapshot, ServerStats, SystemSnapshot } from
 import { NtpSystem } from '../system/system.js';
 import type { Action, Endpoint, SourceConfig, SystemEvent } from '../system/types.js';
 import { formatNtpTime, unixNsToNtpTime } from '../time/ntp-time.js';
+import { NtpSockets } from './bind.js';
 import { type CommandHost, runCommand } from './commands.js';
 import { commandHost, groupId, hostClockOffset } from './control-host.js';
 import { logEvent } from './event-log.js';
-import { BatchedTransport, mergeStats } from './fast-transport.js';
 import { SystemClockFollower } from './follow-clock.js';
+import { cryptoRandom, defaultResolve, hrtime, wallUnixNs } from './host.js';
 import { createLogger, type Logger } from './log.js';
 import { LogLimiter } from './log-limiter.js';
 import { NtsService } from './nts.js';
-import { dropPrivileges, isRoot, type TargetUser, targetUser } from './privileges.js';
+import { dropPrivileges, type TargetUser, targetUser } from './privileges.js';
 import { RejectLog } from './reject-log.js';
 import { RequestPath } from './requests.js';
 import { defaultHousekeeping, SourceManager } from './sources.js';
 import { loadStateFile, writeStateFile } from './state.js';
-import { type Transport, UdpTransport, type UdpTransportOptions } from './transport.js';
+import type { Transport } from './transport.js';
+
+export { effectivePort } from './bind.js';
 
 export const NTPKIT_VERSION = '0.1.0';
 
@@ -105,46 +103,13 @@ export interface Daemon {
   readonly stopped: Promise<void>;
 }
 
-function hrtime(): RawTime {
-  return process.hrtime.bigint();
-}
-
-let realtimeNs: (() => bigint) | null | undefined;
-
-/** Host wall time (Unix ns): clock_gettime(CLOCK_REALTIME) where FFI is available, else ~1 µs. */
-function wallUnixNs(): bigint {
-  if (realtimeNs === undefined) realtimeNs = clockReader(0);
-  if (realtimeNs !== null) return realtimeNs();
-  const ms = performance.timeOrigin + performance.now();
-  return BigInt(Math.round(ms * 1e3)) * 1000n;
-}
-
-/** Uniform [0, 1) from the CSPRNG: the rate limiter's leak must not be predictable. */
-function cryptoRandom(): number {
-  const b = nodeRandomBytes(4);
-  const u = (((b[0] ?? 0) << 24) | ((b[1] ?? 0) << 16) | ((b[2] ?? 0) << 8) | (b[3] ?? 0)) >>> 0;
-  return u / 4294967296;
-}
-
-/** Effective serving port of a configuration. */
-export function effectivePort(config: DaemonConfig): number {
-  return config.server.port ?? (isRoot() ? 123 : DEFAULT_UNPRIVILEGED_PORT);
-}
-
-function hostAddresses(): string[] {
-  return Object.values(networkInterfaces()).flatMap((l) => (l ?? []).map((i) => i.address));
-}
-
-async function defaultResolve(host: string): Promise<string[]> {
-  if (isIPv4(host) || isIPv6(host)) return [host];
-  const r = await lookup(host, { all: true, verbatim: true });
-  return r.map((a) => a.address);
-}
-
 class DaemonImpl implements Daemon {
   config: DaemonConfig;
   get endpoints(): readonly Endpoint[] {
     return this.transport.endpoints;
+  }
+  private get transport(): Transport {
+    return this.sockets.transport;
   }
   legacyBindings: { service: string; transport: string; address: string; port: number }[] = [];
   readonly stopped: Promise<void>;
@@ -156,14 +121,11 @@ class DaemonImpl implements Daemon {
   private engine!: NtpSystem;
   /** The server decision (src/serve/server.ts), created with the engine. */
   private server!: NtpServer;
-  /** The NTP sockets: node:dgram (src/daemon/transport.ts) or the batched workers (fast-transport.ts). */
-  private transport!: Transport;
-  /** Why the batched transport is not used (empty when it is). */
-  private transportNote = '';
+  /** The NTP sockets (src/daemon/bind.ts): node:dgram (transport.ts) or the batched workers (fast-transport.ts). */
+  private sockets!: NtpSockets;
   private timer: NodeJS.Timeout | null = null;
   private timerAt: RawTime | null = null;
   private housekeeping: NodeJS.Timeout | null = null;
-  private interfaceTimer: NodeJS.Timeout | null = null;
   private stateTimer: NodeJS.Timeout | null = null;
   /** Static and pool sources (src/daemon/sources.ts). */
   private readonly sources: SourceManager;
@@ -313,60 +275,21 @@ class DaemonImpl implements Daemon {
   }
 
   private async bindSockets(): Promise<void> {
-    const c = this.config;
-    // `[serve] workers`: the workers read the raw counter themselves (hrtime's clock or the FFI kernel's).
-    const rawClock = this.driver === null ? 1 : this.opts.kernel === undefined ? 4 : null;
-    const why = BatchedTransport.unavailable(c, rawClock);
-    if (why === null) {
-      const t = new BatchedTransport({
-        config: c,
-        port: effectivePort(c),
-        raw: () => this.raw(),
-        engine: () => this.engine,
-        // What we serve (UTC with the leap, slewed or smeared).
-        clock: () => this.engine.leapControl.clock.served,
-        log: () => this.log,
-        guard: serverOptionsOf(c, this.opts.random ?? cryptoRandom),
-        rawClock: rawClock ?? 1,
-        onDatagram: (sock, bytes, from, raw) => this.requests.onDatagram(sock, bytes, from, raw),
-      });
-      this.transport = t;
-      await t.bind();
-      this.log.info('listening', {
-        endpoints: this.endpoints,
-        serving: c.server.enabled,
-        transport: `batched (recvmmsg/sendmmsg), ${t.snapshot().workers} worker threads`,
-        timestamping: 'kernel receive',
-      });
-      return;
-    }
-    this.transportNote = why;
-    if (c.server.workers !== 0 && c.server.enabled)
-      this.log.warn('batched server unavailable; serving through node:dgram', { reason: why });
-    const topts: UdpTransportOptions = {
-      listen: c.server.listen,
-      port: c.server.enabled ? effectivePort(c) : 0,
-      timestamping: c.server.timestamping,
+    const sockets = new NtpSockets({
+      config: this.config,
+      drivesClock: this.driver !== null,
+      injectedKernel: this.opts.kernel !== undefined,
+      guard: serverOptionsOf(this.config, this.opts.random ?? cryptoRandom),
       raw: () => this.raw(),
-      // Basic-mode transmit timestamps: what we serve (UTC with the leap, slewed or smeared).
+      engine: () => this.engine,
       clock: () => this.engine.leapControl.clock.served,
       log: () => this.log,
       onDatagram: (sock, bytes, from, raw) => this.requests.onDatagram(sock, bytes, from, raw),
-    };
-    const every = this.opts.interfaceInterval ?? 10;
-    if (every > 0) topts.localAddresses = this.opts.localAddresses ?? hostAddresses;
-    const udp = new UdpTransport(topts);
-    this.transport = udp;
-    await udp.bind();
-    if (every > 0) {
-      this.interfaceTimer = setInterval(() => void udp.refresh(), every * 1000);
-      this.interfaceTimer.unref();
-    }
-    this.log.info('listening', {
-      endpoints: this.endpoints,
-      serving: c.server.enabled,
-      timestamping: udp.stampingModes(),
+      interfaceInterval: this.opts.interfaceInterval ?? 10,
+      localAddresses: this.opts.localAddresses,
     });
+    this.sockets = sockets;
+    await sockets.bind();
   }
 
   private async startNts(): Promise<void> {
@@ -535,12 +458,7 @@ class DaemonImpl implements Daemon {
     const uptime = Number(hrtime() - this.startRaw) / 1e9;
     const server: ServerStats = { ...this.server.stats(), controlRequests: this.requests.controlRequests };
     const clients: ClientSnapshot[] = this.server.clients(raw);
-    const t = this.transport;
-    if (t instanceof BatchedTransport) {
-      const w = t.serverStats();
-      if (w !== null) mergeStats(server, w);
-      clients.push(...t.clients());
-    }
+    this.sockets.addWorkerStats(server, clients);
     return {
       version: NTPKIT_VERSION,
       uptime,
@@ -551,10 +469,7 @@ class DaemonImpl implements Daemon {
       server,
       clients,
       timestamping: this.transport.stats(),
-      transport:
-        t instanceof BatchedTransport
-          ? t.snapshot()
-          : { kind: 'node:dgram', reason: this.transportNote || 'not configured' },
+      transport: this.sockets.snapshot(),
     };
   }
 
@@ -576,8 +491,7 @@ class DaemonImpl implements Daemon {
     if (this.opts.logger === undefined) this.log = createLogger(config.log);
     try {
       this.server.reconfigure(serverOptionsOf(config, this.opts.random ?? cryptoRandom));
-      if (this.transport instanceof BatchedTransport)
-        this.transport.reconfigure(serverOptionsOf(config, cryptoRandom), config.server.enabled);
+      this.sockets.reconfigure(serverOptionsOf(config, cryptoRandom), config.server.enabled);
     } catch (e) {
       this.log.error('access/rate-limit configuration rejected; keeping the old one', { error: e });
     }
@@ -629,8 +543,6 @@ class DaemonImpl implements Daemon {
   private async closeAll(): Promise<void> {
     if (this.timer !== null) clearTimeout(this.timer);
     if (this.housekeeping !== null) clearInterval(this.housekeeping);
-    if (this.interfaceTimer !== null) clearInterval(this.interfaceTimer);
-    this.interfaceTimer = null;
     if (this.stateTimer !== null) clearInterval(this.stateTimer);
     this.driver?.stop();
     this.refclockRunner?.stop();
@@ -641,7 +553,7 @@ class DaemonImpl implements Daemon {
     this.stateTimer = null;
     for (const c of this.closables.splice(0))
       await c.close().catch((e: unknown) => this.log.warn('close failed', { error: e }));
-    await this.transport?.close();
+    await this.sockets?.close();
   }
 
   async stop(): Promise<void> {

@@ -18,7 +18,8 @@ import {
   type WorkerSocket,
   type WorkerStats,
 } from './fast-worker.js';
-import { attachSourceHash, batchSupport, bindBatchFd, closeFd, DatagramSender } from './mmsg.js';
+import { DatagramSender } from './mmsg.js';
+import { attachSourceHash, batchSupport, bindBatchFd, closeFd } from './mmsg-sys.js';
 
 export interface FastServerOptions {
   listen: readonly string[];

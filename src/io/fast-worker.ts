@@ -26,7 +26,8 @@ import {
   writeTransmit,
 } from '../serve/published.js';
 import { libc } from './ffi.js';
-import { BatchSocket, Poller } from './mmsg.js';
+import { BatchSocket } from './mmsg.js';
+import { Poller } from './mmsg-sys.js';
 
 export interface WorkerSocket {
   fd: number;

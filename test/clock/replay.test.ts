@@ -8,8 +8,9 @@ import { fileURLToPath } from 'node:url';
 import { promisify } from 'node:util';
 import { parseHz, parseSeconds, parseTrace } from '../../src/cli/replay.js';
 import { replay } from '../../src/clock/replay.js';
+import { Rng } from '../../src/sim/rng.js';
 import { ntpTimeToUnixNs, UNIX_EPOCH_NTP_SECONDS } from '../../src/time/ntp-time.js';
-import { expPath, makeExchange, oscillator, prng, type SynthExchange } from './synth.js';
+import { expPath, makeExchange, oscillator, type SynthExchange } from './synth.js';
 
 const run = promisify(execFile);
 const MAIN = fileURLToPath(new URL('../../src/cli/main.js', import.meta.url));
@@ -24,7 +25,7 @@ function trace(
   ticksPerNs = 1,
   scale = 1n,
 ): { text: string; xs: SynthExchange[]; rateAt: (t: number) => number } {
-  const rnd = prng(17);
+  const rnd = new Rng(17);
   const osc = oscillator(rnd, n * 64 + 100);
   const path = expPath(rnd);
   const xs: SynthExchange[] = [];

@@ -3,9 +3,9 @@ import { test } from 'node:test';
 import { createDiscipline } from '../../src/clock/index.js';
 import { Rfc5905Discipline } from '../../src/clock/rfc5905.js';
 import type { ClockSample } from '../../src/clock/types.js';
+import { seeded } from '../../src/sim/rng.js';
 import { durationToSeconds } from '../../src/time/ntp-time.js';
 import { runScenario } from './scenario.js';
-import { prng } from './synth.js';
 
 const S = 1_000_000_000n;
 
@@ -116,7 +116,7 @@ test('FSET (drift file): first update slews and sets SYNC without the stepout wa
 test('poll adjust: offsets within the jitter raise the poll to maxpoll, offsets beyond it lower it', () => {
   const d = new Rfc5905Discipline({ initialFrequencyPpm: 0, minpoll: 4, maxpoll: 8, precision: -20 });
   let t = 0;
-  const rand01 = prng(7);
+  const rand01 = seeded(7);
   const rnd = () => rand01() * 2 - 1;
   for (let i = 0; i < 400; i++) {
     t += 2 ** d.pollExponent();
@@ -189,7 +189,7 @@ interface LoopOptions {
 
 function closedLoop(o: LoopOptions) {
   const d = new Rfc5905Discipline(o.opts);
-  const rnd = prng(o.seed ?? 1);
+  const rnd = seeded(o.seed ?? 1);
   const noise = o.noise ?? 50e-6;
   const every = o.every ?? ((p: number) => 2 ** p);
   let truth = o.offset0;

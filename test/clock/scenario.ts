@@ -5,8 +5,9 @@
 import { FeedForwardClock, type FeedForwardOptions } from '../../src/clock/feedforward.js';
 import { Rfc5905Discipline, type Rfc5905Options } from '../../src/clock/rfc5905.js';
 import type { ClockChange, Discipline, RawExchange } from '../../src/clock/types.js';
+import { Rng } from '../../src/sim/rng.js';
 import { durationToSeconds, secondsToDuration } from '../../src/time/ntp-time.js';
-import { clockError, expPath, makeExchange, oscillator, type PathModel, prng, rms, T0 } from './synth.js';
+import { clockError, expPath, makeExchange, oscillator, type PathModel, rms, T0 } from './synth.js';
 
 export interface ScenarioOptions {
   seed: number;
@@ -18,7 +19,7 @@ export interface ScenarioOptions {
   initialOffset?: number;
   f0?: number;
   wander?: number;
-  path?: (rnd: () => number) => PathModel;
+  path?: (rng: Rng) => PathModel;
   /** Exchanges are lost (not delivered) in [from, to) true seconds. */
   outage?: [number, number];
   /** Extra options for the RFC 5905 discipline. */
@@ -46,7 +47,7 @@ export function runScenario(
   kind: 'rfc5905' | 'feedforward',
   o: ScenarioOptions,
 ): ScenarioResult & { d: Discipline } {
-  const rnd = prng(o.seed);
+  const rnd = new Rng(o.seed);
   const osc = oscillator(rnd, o.seconds + 100, o.f0 ?? 100e-6, o.wander ?? 1e-9);
   const path = (o.path ?? ((r) => expPath(r)))(rnd);
   const settle = o.settle ?? 2000;

@@ -5,28 +5,8 @@
  * - The counter runs fast by a frequency error f(t) = f0 + random walk (per-second steps N(0, wander)).
  * - Each way the path delay is `base` + exp(mean `jitter`); the server's clock is perfect.
  */
+import type { Rng } from '../../src/sim/rng.js';
 import { durationToSeconds, type NtpTime, secondsToDuration } from '../../src/time/ntp-time.js';
-
-/** mulberry32: a tiny seeded PRNG. */
-export function prng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
-
-export function normal(rnd: () => number): number {
-  const u = Math.max(rnd(), 1e-300);
-  return Math.sqrt(-2 * Math.log(u)) * Math.cos(2 * Math.PI * rnd());
-}
-
-export function exponential(rnd: () => number, mean: number): number {
-  return -mean * Math.log(1 - rnd());
-}
 
 /** 2026-01-01T00:00:00Z as NTP time. */
 export const T0: NtpTime = 3976214400n << 32n;
@@ -41,7 +21,7 @@ export interface Oscillator {
 }
 
 export function oscillator(
-  rnd: () => number,
+  rng: Rng,
   seconds: number,
   f0 = 100e-6,
   wander = 1e-9,
@@ -54,7 +34,7 @@ export function oscillator(
   for (let i = 0; i < n; i++) {
     f[i] = cur;
     phase[i + 1] = phase[i]! + 1 + cur;
-    cur += wander * normal(rnd);
+    cur += wander * rng.normal();
   }
   const at = (t: number) => Math.min(n - 1, Math.max(0, Math.floor(t)));
   return {
@@ -73,8 +53,8 @@ export interface PathModel {
   delay(t: number, dir: 0 | 1): number;
 }
 
-export function expPath(rnd: () => number, base = 100e-6, jitter = 100e-6): PathModel {
-  return { delay: () => base + exponential(rnd, jitter) };
+export function expPath(rng: Rng, base = 100e-6, jitter = 100e-6): PathModel {
+  return { delay: () => base + rng.exponential(jitter) };
 }
 
 export interface SynthExchange {

@@ -6,7 +6,8 @@
 import assert from 'node:assert/strict';
 import * as dgram from 'node:dgram';
 import { describe, it } from 'node:test';
-import { BatchSocket, batchSupport, DatagramSender } from '../../src/io/mmsg.js';
+import { BatchSocket, DatagramSender } from '../../src/io/mmsg.js';
+import { batchSupport } from '../../src/io/mmsg-sys.js';
 
 const supported = batchSupport() === null;
 

@@ -16,7 +16,7 @@
  */
 import * as dgram from 'node:dgram';
 import { isMainThread, parentPort, Worker, workerData } from 'node:worker_threads';
-import { prng } from '../clock/synth.js';
+import { seeded } from '../../src/sim/rng.js';
 
 /** Delay law of one direction: `base` s plus an exponential draw of mean `jitter` s, `loss` dropped. */
 export interface DelayLaw {
@@ -78,7 +78,7 @@ export function startRelay(opts: RelayOptions): Promise<Relay> {
 
 /** A sampler of one direction's law (seeded, independent of the other direction). */
 function sampler(law: DelayLaw, seed: number): () => number | null {
-  const u = prng(seed);
+  const u = seeded(seed);
   return () => {
     const drop = u() < (law.loss ?? 0);
     const d = law.base - law.jitter * Math.log(1 - u());

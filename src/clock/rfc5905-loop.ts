@@ -1,0 +1,70 @@
+/** The RFC 5905 discipline's loop filter: its phase time constant, the least-squares FLL's points, and what the poll adaptation is given. */
+import type { NtpTime } from '../time/ntp-time.js';
+import { type WeightedPoint, weightedLine } from './lsfit.js';
+import { WANDER } from './peer-exchanges.js';
+import { ALLAN, FLL_POINTS } from './rfc5905-params.js';
+import type { RawTime } from './types.js';
+
+/**
+ * Phase time constant (s) at poll exponent `poll`. The RFC's PLL·2^poll (`pll` the gain) until the
+ * noise σ² of the system peer's exchanges is known (`noise`, NaN before); then the one that balances
+ * it against the counter's wander: T = (σ²·2^poll/(3q²))^¼ (noise averaged over T/2^poll updates
+ * against a random walk q²T³), within [1, 16] polls. `theta2` is the mean square offset.
+ */
+export function timeConstant(poll: number, noise: number, theta2: number, pll: number): number {
+  const pollS = 2 ** poll;
+  if (!Number.isFinite(noise)) return pll * Math.min(pollS, ALLAN);
+  const t = ((noise * pollS) / (3 * WANDER * WANDER)) ** 0.25;
+  // At polls beyond half the Allan intercept a mean square offset above the exchanges' noise is the
+  // clock's own error (wander, a start-up transient): corrected with the gain a Kalman filter would
+  // give it, err²/(err² + noise). (At shorter polls θ² over a few updates is mostly noise.)
+  if (pollS <= ALLAN / 2) return Math.min(16 * pollS, Math.max(pollS, t));
+  const excess = theta2 - noise;
+  const gain = excess > 0 ? excess / (excess + noise) : 0;
+  const fast = pollS / Math.max(gain, 1 / 16);
+  return Math.min(16 * pollS, Math.max(pollS, Math.min(t, fast)));
+}
+
+/** The least-squares FLL's points: true time at the last updates in SYNC, weighted by their queueing. */
+export class FllPoints {
+  private readonly pts: WeightedPoint[] = [];
+
+  /** Adds an update; the slope of true time against the counter over the last ones (null with too few). */
+  push(raw: RawTime, time: NtpTime, w: number): number | null {
+    const pts = this.pts;
+    pts.push({ raw, time, w });
+    if (pts.length > FLL_POINTS) pts.shift();
+    return pts.length < 4 ? null : (weightedLine(pts)?.slope ?? null);
+  }
+
+  /** Forgets the points (after a step they are on the old timescale). */
+  clear(): void {
+    this.pts.length = 0;
+  }
+}
+
+/** What one update gives the poll adaptation (`PollAdapter.sample`). */
+export interface PollSample {
+  /** The offset is within what the path explains (no trouble). */
+  rising: boolean;
+  distance: number;
+  samples: number;
+}
+
+/**
+ * The offsets are the prediction errors: the estimate holds 1 + R/P samples' worth, R a median
+ * exchange's noise (`noise`, NaN before: a third of the half delay squared), P = mean θ² − R. An
+ * offset beyond half the delay is trouble.
+ */
+export function pollSample(
+  theta: number,
+  theta2: number,
+  noise: number,
+  rootDelay: number,
+  precision: number,
+): PollSample {
+  const r = Number.isFinite(noise) ? noise : (rootDelay / 2) ** 2 / 3;
+  const samples = 1 + r / Math.max(theta2 - r, r / 64, 1e-18);
+  const distance = rootDelay / 2 + precision;
+  return { rising: !(Math.abs(theta) > distance), distance, samples };
+}
