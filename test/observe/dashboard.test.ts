@@ -170,8 +170,9 @@ describe('dashboard in headless Chromium (synthetic daemon)', () => {
         // The whole history is shown ("all"), back beyond the 30 samples through the coarse tier.
         const [lo, hi] = sym.x.offset ?? [0, 0];
         assert.ok(lo < step.t - 600 && hi > step.t + 600, `x ${lo}..${hi} around the step ${step.t}`);
+        // The page as the test saw it (NTPKIT_SCREENSHOT_DIR keeps it).
         await page.screenshot({
-          path: join(process.env.NTPKIT_SCREENSHOT_DIR ?? dir, 'dashboard-step.png'),
+          path: join(process.env.NTPKIT_SCREENSHOT_DIR ?? dir, 'dashboard-synthetic.png'),
           fullPage: true,
         });
 
@@ -237,6 +238,19 @@ describe('dashboard in headless Chromium (synthetic daemon)', () => {
         // A 10-minute window before the end leaves the step (at 20 min of 40) out of the strip.
         await page.click('#ranges button[data-range="600"]');
         assert.equal(await page.locator('#strip .ev[data-kind="clock-step"]').count(), 0);
+        // The address keeps the range and the axes: a reload (or a bookmark) comes back to them.
+        assert.match(page.url(), /#range=600&scale=symlog$/);
+        await page.evaluate(() => {
+          const l = (globalThis as unknown as { location: { hash: string; reload(): void } }).location;
+          l.hash = '#range=3600&scale=linear';
+          l.reload();
+        });
+        await page.waitForLoadState('load');
+        await waitForUpdates(page, 1);
+        const again = await view(page, step.t);
+        for (const [k, [a, b]] of Object.entries(again.x))
+          assert.ok(Math.abs(b - a - 3600) < 1e-6, `${k}: ${b - a}`);
+        assert.equal(await page.locator('#scales button.on').getAttribute('data-scale'), 'linear');
       });
     } finally {
       await obs.close();

@@ -234,9 +234,19 @@ export const DASHBOARD_JS = `
     renderEvents();
   }
 
-  function setRange(r) { state.range = r === 'all' ? null : Number(r); state.zoom = null; applyWindow(); }
+  // The range and the axes are kept in the address (#range=600&scale=linear), for bookmarks and reloads.
+  function saveHash() {
+    history.replaceState(null, '', '#range=' + (state.range === null ? 'all' : state.range) + '&scale=' + state.scale);
+  }
+  function loadHash() {
+    var m = /range=(\\d+|all)/.exec(location.hash), k = /scale=(symlog|linear)/.exec(location.hash);
+    if (m) state.range = m[1] === 'all' ? null : Number(m[1]);
+    if (k) state.scale = k[1];
+  }
+  function setRange(r) { state.range = r === 'all' ? null : Number(r); state.zoom = null; saveHash(); applyWindow(); }
   function setScale(s) {
     state.scale = s;
+    saveHash();
     Array.prototype.forEach.call(document.querySelectorAll('#scales button'), function (b) { b.classList.toggle('on', b.getAttribute('data-scale') === s); });
     draw();
   }
@@ -267,6 +277,7 @@ export const DASHBOARD_JS = `
   el('scales').addEventListener('click', function (e) { var b = e.target.closest('button'); if (b) setScale(b.getAttribute('data-scale')); });
   el('events').addEventListener('click', onStripClick);
   el('events').addEventListener('mouseover', function (e) { if (e.target.closest('.ev')) onStripClick(e); });
+  loadHash();
   setScale(state.scale);
   tick();
 })();
