@@ -7,22 +7,20 @@
  * `ntsQuery` is the programmatic entry point.
  */
 
-import dgram from 'node:dgram';
-import { performance } from 'node:perf_hooks';
 import { READ_LIMITS, readFileBounded } from '../io/bounded-read.js';
 import { nodeCrypto } from '../io/crypto.js';
 import { type NtsKeClientResult, nodeRandomBytes, ntsKeClient } from '../io/nts-ke.js';
 import {
   fmtAddr,
   LOCAL_PRECISION,
-  loopbackWarmUp,
-  lowestDelay,
-  noReplyMessage,
   parseTarget,
   type QueryFailure,
-  type QuerySample,
+  type QueryRejection,
   type QuerySuccess,
+  type ReplyVerdict,
   resolveHost,
+  runQuery,
+  serverVerdict,
   wallClockNs,
 } from '../io/udp-query.js';
 import { CookieJar } from '../nts/cookie.js';
@@ -36,7 +34,7 @@ import {
 import { unixNsToTimestamp } from '../time/ntp-time.js';
 import { computeExchange } from '../wire/exchange.js';
 import { emptyPacket, MODE } from '../wire/packet.js';
-import { checkServerResponse, type ResponseProblemCode } from '../wire/validate.js';
+import type { ResponseProblemCode } from '../wire/validate.js';
 import { parseQueryArgs, reportJson } from './query-args.js';
 
 export interface NtsQueryOptions {
@@ -58,10 +56,7 @@ export interface NtsQueryOptions {
   family?: 4 | 6;
 }
 
-export interface NtsRejection {
-  code: ResponseProblemCode | NtsResponseProblemCode | 'WRONG_SOURCE';
-  message: string;
-}
+export type NtsRejection = QueryRejection<ResponseProblemCode | NtsResponseProblemCode>;
 
 export interface NtsInfo {
   aead: number;
@@ -77,8 +72,6 @@ export interface NtsInfo {
 export type NtsQueryResult =
   | (QuerySuccess<NtsRejection> & { nts: NtsInfo })
   | (QueryFailure<NtsRejection> & { stage: 'ke' | 'ntp'; nts?: NtsInfo });
-
-const sleep = (ms: number) => new Promise<void>((r) => setTimeout(r, ms));
 
 /** Runs NTS-KE and then the NTS-protected NTP exchange. Never rejects. */
 export async function ntsQuery(o: NtsQueryOptions): Promise<NtsQueryResult> {
@@ -110,8 +103,6 @@ export async function ntsQuery(o: NtsQueryOptions): Promise<NtsQueryResult> {
     ntpPort: o.ntpPort ?? ke.ntpPort,
   };
   const session = new NtsClientSession(nodeCrypto, ke.keys, ke.cookies);
-  const rejections: NtsRejection[] = [];
-  const samples: QuerySample[] = [];
   let target: { address: string; family: 4 | 6 };
   try {
     target = await resolveHost(nts.ntpServer, o.family);
@@ -122,55 +113,20 @@ export async function ntsQuery(o: NtsQueryOptions): Promise<NtsQueryResult> {
       address: null,
       port: nts.ntpPort,
       message: `cannot resolve NTP server '${nts.ntpServer}': ${(err as Error).message}`,
-      rejections,
+      rejections: [],
       sent: 0,
       nts,
     };
   }
-  await warmUp(ke.keys.aead);
-  const socket = dgram.createSocket(target.family === 6 ? 'udp6' : 'udp4');
-  const queue: Array<{ data: Buffer; at: bigint }> = [];
-  let wake: (() => void) | null = null;
-  socket.on('message', (data, rinfo) => {
-    const at = wallClockNs();
-    if (rinfo.address !== target.address || rinfo.port !== nts.ntpPort) {
-      rejections.push({
-        code: 'WRONG_SOURCE',
-        message: `ignored a packet from ${rinfo.address}:${rinfo.port}`,
-      });
-      return;
-    }
-    queue.push({ data, at });
-    wake?.();
-  });
-  let socketError: Error | null = null;
-  socket.on('error', (err) => {
-    socketError = err;
-    wake?.();
-  });
-  const waitArrival = (ms: number) =>
-    new Promise<void>((resolve) => {
-      const t = setTimeout(() => {
-        wake = null;
-        resolve();
-      }, ms);
-      wake = () => {
-        clearTimeout(t);
-        wake = null;
-        resolve();
-      };
-    });
-  let sent = 0;
-  try {
-    await new Promise<void>((resolve, reject) => {
-      socket.once('error', reject);
-      socket.connect(nts.ntpPort, target.address, () => {
-        socket.off('error', reject);
-        resolve();
-      });
-    });
-    for (let i = 0; i < o.samples && socketError === null; i++) {
-      if (i > 0) await sleep(o.intervalMs);
+  const loop = {
+    ...target,
+    port: nts.ntpPort,
+    samples: o.samples,
+    timeoutMs: o.timeoutMs,
+    intervalMs: o.intervalMs,
+  };
+  const res = await runQuery(loop, {
+    request() {
       const base = emptyPacket();
       base.mode = MODE.CLIENT;
       base.precision = LOCAL_PRECISION;
@@ -178,75 +134,32 @@ export async function ntsQuery(o: NtsQueryOptions): Promise<NtsQueryResult> {
       const t1 = unixNsToTimestamp(wallClockNs());
       base.transmitTimestamp = t1;
       const req = session.request(base, nodeRandomBytes);
-      if (req === null) {
-        rejections.push({
-          code: 'NTS_NAK',
-          message: 'no cookies left (every reply failed to bring new ones)',
-        });
-        break;
-      }
-      queue.length = 0;
-      socket.send(req.bytes);
-      sent++;
-      const deadline = performance.now() + o.timeoutMs;
-      for (;;) {
-        const got = queue.shift();
-        if (got === undefined) {
-          const left = deadline - performance.now();
-          if (left <= 0 || socketError !== null) break;
-          await waitArrival(left);
-          continue;
-        }
-        const bytes = new Uint8Array(got.data.buffer, got.data.byteOffset, got.data.byteLength);
-        const v = session.response(bytes, req);
-        if (!v.ok) {
-          rejections.push({ code: v.code, message: v.message });
-          continue;
-        }
-        const check = checkServerResponse(req.packet, v.packet);
-        if (!check.ok) {
-          rejections.push({ code: check.code, message: check.message });
-          continue;
-        }
-        nts.replyCookies += v.cookies.length;
-        const t4 = unixNsToTimestamp(got.at);
-        samples.push({
-          ...computeExchange(t1, t4, v.packet, LOCAL_PRECISION),
-          request: req.packet,
-          response: v.packet,
-          t1,
-          t4,
-          receivedUnixNs: got.at,
-        });
-        break;
-      }
-    }
-  } catch (err) {
-    socketError = err as Error;
-  } finally {
-    socket.close();
-  }
-  const base = { address: target.address, port: nts.ntpPort, rejections, sent };
-  const best = lowestDelay(samples);
-  if (best !== undefined) return { ok: true, ...base, best, samples, nts };
-  const why = rejections.find((r) => r.code !== 'WRONG_SOURCE');
-  const err: Error | null = socketError;
-  const message =
-    why !== undefined
-      ? `reply rejected: ${why.message}`
-      : err !== null
-        ? `network error talking to ${fmtAddr(target.address, nts.ntpPort)}: ${err.message}`
-        : noReplyMessage(target.address, nts.ntpPort, o.timeoutMs, sent);
-  return { ok: false, stage: 'ntp', ...base, message, nts };
+      if (req === null)
+        return {
+          stop: { code: 'NTS_NAK', message: 'no cookies left (every reply failed to bring new ones)' },
+        };
+      return { ...req, t1 };
+    },
+    check(bytes, req): ReplyVerdict<ResponseProblemCode | NtsResponseProblemCode> {
+      const v = session.response(bytes, req);
+      if (!v.ok) return { ok: false, rejection: { code: v.code, message: v.message } };
+      // Authenticated from here: a kiss-o'-death is the server's own and ends the query.
+      const verdict = serverVerdict(req.packet, v.packet);
+      if (verdict.ok) nts.replyCookies += v.cookies.length;
+      return verdict;
+    },
+    warmUp: () => warmUp(ke.keys.aead),
+  });
+  return res.ok ? { ...res, nts } : { ...res, stage: 'ntp', nts };
 }
 
 /**
- * Runs the timed code path a few times before the first real request: a loopback datagram
- * to ourselves, and a complete NTS exchange in memory (AES-SIV, packet codec, exchange arithmetic),
+ * Runs the NTS part of the timed code path a few times before the first real request (the query
+ * loop adds a loopback datagram to ourselves): a complete NTS exchange in memory (AES-SIV, packet codec, exchange arithmetic),
  * so that lazy initialisation and JIT compilation do not land between T1 and T4 of the first sample
  * (without it a single-sample query on loopback shows ~2 ms of extra delay).
  */
-async function warmUp(aead: number): Promise<void> {
+function warmUp(aead: number): void {
   const jar = new CookieJar(nodeCrypto, nodeRandomBytes);
   const keys = { aead, c2s: nodeRandomBytes(32), s2c: nodeRandomBytes(32) };
   const session = new NtsClientSession(nodeCrypto, keys, [jar.seal(keys)], 1);
@@ -262,7 +175,6 @@ async function warmUp(aead: number): Promise<void> {
     if (!r.ok) break;
     computeExchange(0n, unixNsToTimestamp(wallClockNs()), r.packet, LOCAL_PRECISION);
   }
-  await loopbackWarmUp();
 }
 
 function keFail(kePort: number, message: string): NtsQueryResult {

@@ -94,10 +94,13 @@ export interface QuerySample extends ExchangeResult {
   receivedUnixNs: bigint;
 }
 
-export interface Rejection {
-  code: ResponseProblemCode | 'UNDECODABLE' | 'WRONG_SOURCE';
+/** A rejected reply (or a packet from elsewhere): its code and a plain-words message. */
+export interface QueryRejection<C extends string> {
+  code: C | 'WRONG_SOURCE';
   message: string;
 }
+
+export type Rejection = QueryRejection<ResponseProblemCode | 'UNDECODABLE'>;
 
 /** A query that got a valid reply (`R`: what a rejected reply is described by). */
 export interface QuerySuccess<R> {
@@ -121,6 +124,36 @@ export interface QueryFailure<R> {
 }
 
 export type QueryResult = QuerySuccess<Rejection> | QueryFailure<Rejection>;
+
+/** One request of a query: the bytes sent, the packet they carry, and its transmit timestamp. */
+export interface QueryRequest {
+  bytes: Uint8Array;
+  packet: NtpPacket;
+  t1: NtpTimestamp;
+}
+
+/** A reply taken (the packet a sample is computed from), or rejected; `final` stops the query (KoD). */
+export type ReplyVerdict<C extends string> =
+  | { ok: true; packet: NtpPacket }
+  | { ok: false; rejection: QueryRejection<C>; final?: boolean };
+
+/** What a query sends and how it checks replies: the plain query, or the NTS one (src/cli/nts-query.ts). */
+export interface QueryProtocol<C extends string, Q extends QueryRequest = QueryRequest> {
+  /** The next request, or the rejection that ends the query (an NTS client out of cookies). */
+  request(): Q | { stop: QueryRejection<C> };
+  check(bytes: Uint8Array, req: Q): ReplyVerdict<C>;
+  /** More of the timed path to run before the first request, beside the loopback warm-up. */
+  warmUp?: () => void;
+}
+
+export interface QueryLoopOptions {
+  address: string;
+  family: 4 | 6;
+  port: number;
+  samples: number;
+  timeoutMs: number;
+  intervalMs: number;
+}
 
 /** The lowest-delay sample (the one a query reports), undefined when there is none. */
 export function lowestDelay(samples: QuerySample[]): QuerySample | undefined {
@@ -171,8 +204,53 @@ export async function queryServer(opts: QueryOptions): Promise<QueryResult> {
       sent: 0,
     };
   }
-  const socket = dgram.createSocket(target.family === 6 ? 'udp6' : 'udp4');
-  const rejections: Rejection[] = [];
+  return runQuery({ ...opts, ...target }, plainQuery(opts.version ?? 4));
+}
+
+/** Plain client-mode requests, replies checked by `checkServerResponse`. */
+function plainQuery(version: number): QueryProtocol<ResponseProblemCode | 'UNDECODABLE'> {
+  return {
+    request() {
+      const packet = emptyPacket();
+      packet.mode = MODE.CLIENT;
+      packet.version = version;
+      packet.precision = LOCAL_PRECISION;
+      const t1 = unixNsToTimestamp(wallClockNs());
+      packet.transmitTimestamp = t1;
+      return { bytes: encodePacket(packet), packet, t1 };
+    },
+    check(bytes, req) {
+      const decoded = decodePacket(bytes);
+      if (!decoded.ok) {
+        const message = `the reply is not a valid NTP packet: ${decoded.error.message}`;
+        return { ok: false, rejection: { code: 'UNDECODABLE', message } };
+      }
+      return serverVerdict(req.packet, decoded.packet);
+    },
+  };
+}
+
+/** `checkServerResponse` as a reply's verdict: a kiss-o'-death ends the query. */
+export function serverVerdict(request: NtpPacket, reply: NtpPacket): ReplyVerdict<ResponseProblemCode> {
+  const check = checkServerResponse(request, reply);
+  if (check.ok) return { ok: true, packet: reply };
+  const rejection = { code: check.code, message: check.message };
+  return { ok: false, rejection, final: check.code === 'KISS_OF_DEATH' };
+}
+
+/**
+ * The query loop of `ntpkit query` and `ntpkit query --nts`: a connected socket to `o.address`,
+ * the timed path warmed up, then `o.samples` requests `o.intervalMs` apart, each waiting up to
+ * `o.timeoutMs` for a reply that `p.check` takes. On Linux the request's transmit time and the
+ * reply's receive time are the kernel's stamps; the packet carries the early reading, which the
+ * reply must echo. The lowest-delay sample is the result. Never rejects.
+ */
+export async function runQuery<C extends string, Q extends QueryRequest>(
+  o: QueryLoopOptions,
+  p: QueryProtocol<C, Q>,
+): Promise<QuerySuccess<QueryRejection<C>> | QueryFailure<QueryRejection<C>>> {
+  const socket = dgram.createSocket(o.family === 6 ? 'udp6' : 'udp4');
+  const rejections: QueryRejection<C>[] = [];
   const samples: QuerySample[] = [];
   let sent = 0;
   let socketError: Error | null = null;
@@ -205,7 +283,7 @@ export async function queryServer(opts: QueryOptions): Promise<QueryResult> {
   socket.on('message', (data, rinfo) => {
     const user = wallClockNs();
     const at = stamps === null ? user : stamps.received(user);
-    if (rinfo.address !== target.address || rinfo.port !== opts.port) {
+    if (rinfo.address !== o.address || rinfo.port !== o.port) {
       rejections.push({
         code: 'WRONG_SOURCE',
         message: `ignored a packet from ${rinfo.address}:${rinfo.port}`,
@@ -221,55 +299,68 @@ export async function queryServer(opts: QueryOptions): Promise<QueryResult> {
   try {
     await new Promise<void>((resolve, reject) => {
       socket.once('error', reject);
-      socket.connect(opts.port, target.address, () => {
+      socket.connect(o.port, o.address, () => {
         socket.off('error', reject);
         resolve();
       });
     });
   } catch (err) {
     socket.close();
-    const message = describeSocketError(err as Error, target.address, opts.port);
-    return { ok: false, address: target.address, port: opts.port, message, rejections, sent };
+    const message = describeSocketError(err as Error, o.address, o.port);
+    return { ok: false, address: o.address, port: o.port, message, rejections, sent };
   }
   stamps = KernelTimestamps.open(socket, wallClockNs);
+  p.warmUp?.();
   await loopbackWarmUp();
   try {
-    for (let i = 0; i < opts.samples && socketError === null; i++) {
-      if (i > 0) await sleep(opts.intervalMs);
-      const request = emptyPacket();
-      request.mode = MODE.CLIENT;
-      request.version = opts.version ?? 4;
-      request.precision = LOCAL_PRECISION;
-      const t1 = unixNsToTimestamp(wallClockNs());
-      request.transmitTimestamp = t1;
-      const deadline = performance.now() + opts.timeoutMs;
-      const bytes = encodePacket(request);
+    for (let i = 0; i < o.samples && socketError === null; i++) {
+      if (i > 0) await sleep(o.intervalMs);
+      const req = p.request();
+      if ('stop' in req) {
+        rejections.push(req.stop);
+        break;
+      }
+      const deadline = performance.now() + o.timeoutMs;
       // The kernel's transmit stamp, when there is one, replaces the reading before the send for
       // the arithmetic; the packet carries the early reading, which the reply must echo.
       stamps?.sending();
-      const ticket = stamps?.track(bytes) ?? null;
-      let precise: Promise<NtpTimestamp> = Promise.resolve(t1);
+      const ticket = stamps?.track(req.bytes) ?? null;
+      let precise: Promise<NtpTimestamp> = Promise.resolve(req.t1);
       if (ticket !== null && stamps !== null) {
         const st = stamps;
         precise = new Promise((resolve) =>
-          socket.send(bytes, (err) =>
+          socket.send(req.bytes, (err) =>
             st.settle(
               ticket,
-              (k) => resolve(k === null ? t1 : unixNsToTimestamp(k)),
+              (k) => resolve(k === null ? req.t1 : unixNsToTimestamp(k)),
               err !== null && err !== undefined,
             ),
           ),
         );
-      } else socket.send(bytes);
+      } else socket.send(req.bytes);
       sent++;
       for (;;) {
         const remaining = deadline - performance.now();
         if (remaining <= 0) break;
         const got = await next(remaining);
         if (got === null || 'error' in got) break;
-        const verdict = decodeAndCheck(request, await precise, got, samples, rejections);
-        if (verdict === 'kod') return finish();
-        if (verdict === 'accepted') break;
+        const v = p.check(new Uint8Array(got.data.buffer, got.data.byteOffset, got.data.byteLength), req);
+        if (!v.ok) {
+          rejections.push(v.rejection);
+          if (v.final === true) return finish();
+          continue;
+        }
+        const t1 = await precise;
+        const t4 = unixNsToTimestamp(got.at);
+        samples.push({
+          ...computeExchange(t1, t4, v.packet, LOCAL_PRECISION),
+          request: req.packet,
+          response: v.packet,
+          t1,
+          t4,
+          receivedUnixNs: got.at,
+        });
+        break;
       }
     }
   } finally {
@@ -278,16 +369,16 @@ export async function queryServer(opts: QueryOptions): Promise<QueryResult> {
   }
   return finish();
 
-  function finish(): QueryResult {
-    const base = { address: target.address, port: opts.port, rejections, sent };
+  function finish(): QuerySuccess<QueryRejection<C>> | QueryFailure<QueryRejection<C>> {
+    const base = { address: o.address, port: o.port, rejections, sent };
     const best = lowestDelay(samples);
     if (best !== undefined) return { ok: true, ...base, best, samples };
     const kod = rejections.find((r) => r.code === 'KISS_OF_DEATH');
     const reject = kod ?? rejections.find((r) => r.code !== 'WRONG_SOURCE');
     if (reject !== undefined) return { ok: false, ...base, message: `reply rejected: ${reject.message}` };
     if (socketError !== null)
-      return { ok: false, ...base, message: describeSocketError(socketError, target.address, opts.port) };
-    return { ok: false, ...base, message: noReplyMessage(target.address, opts.port, opts.timeoutMs, sent) };
+      return { ok: false, ...base, message: describeSocketError(socketError, o.address, o.port) };
+    return { ok: false, ...base, message: noReplyMessage(o.address, o.port, o.timeoutMs, sent) };
   }
 }
 
@@ -320,38 +411,6 @@ export async function loopbackWarmUp(): Promise<void> {
   } finally {
     s.close();
   }
-}
-
-function decodeAndCheck(
-  request: NtpPacket,
-  t1: NtpTimestamp,
-  got: { data: Buffer; at: bigint },
-  samples: QuerySample[],
-  rejections: Rejection[],
-): 'accepted' | 'rejected' | 'kod' {
-  const decoded = decodePacket(new Uint8Array(got.data.buffer, got.data.byteOffset, got.data.byteLength));
-  if (!decoded.ok) {
-    rejections.push({
-      code: 'UNDECODABLE',
-      message: `the reply is not a valid NTP packet: ${decoded.error.message}`,
-    });
-    return 'rejected';
-  }
-  const check = checkServerResponse(request, decoded.packet);
-  if (!check.ok) {
-    rejections.push({ code: check.code, message: check.message });
-    return check.code === 'KISS_OF_DEATH' ? 'kod' : 'rejected';
-  }
-  const t4 = unixNsToTimestamp(got.at);
-  samples.push({
-    ...computeExchange(t1, t4, decoded.packet, LOCAL_PRECISION),
-    request,
-    response: decoded.packet,
-    t1,
-    t4,
-    receivedUnixNs: got.at,
-  });
-  return 'accepted';
 }
 
 export function fmtAddr(address: string, port: number): string {
