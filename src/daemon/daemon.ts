@@ -412,6 +412,7 @@ class DaemonImpl implements Daemon {
     this.nts?.onEvent(e);
     if (e.kind === 'clock-panic') void this.stop();
     logEvent(e, this.log, this.limiter, this.rejects);
+    this.observability?.recordEvent(e);
   }
 
   // ---------------------------------------------------------------- sources

@@ -1,6 +1,7 @@
 /**
- * HTTP server for the Prometheus metrics (/metrics) and the web dashboard (/, /api/*, /assets/*).
- * Read-only; GET and HEAD only; binds to localhost unless an address is given explicitly.
+ * HTTP server for the Prometheus metrics (/metrics) and the web dashboard (/, /assets/*, and its
+ * JSON: /api/snapshot, /api/history?since=SEQ, /api/events?since=SEQ). Read-only; GET and HEAD only;
+ * binds to localhost unless an address is given explicitly, and then refuses foreign Host headers.
  */
 import { readFileSync } from 'node:fs';
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
@@ -8,6 +9,7 @@ import { createRequire } from 'node:module';
 import type { Socket } from 'node:net';
 import type { DaemonSnapshot } from '../system/snapshot.js';
 import { DASHBOARD_CSS, DASHBOARD_HTML, DASHBOARD_JS } from './dashboard/page.js';
+import type { EventLog } from './events.js';
 import type { History } from './history.js';
 import { prometheusText } from './metrics.js';
 
@@ -76,6 +78,7 @@ export async function startHttpServer(
   routes: HttpRoutes,
   getSnapshot: () => DaemonSnapshot,
   history: History,
+  events: EventLog,
 ): Promise<HttpServerHandle> {
   const assets = new Map<string, () => Asset>();
   if (routes.dashboard) {
@@ -127,6 +130,16 @@ export async function startHttpServer(
       if (routes.dashboard && url.pathname === '/api/history') {
         const since = Number(url.searchParams.get('since') ?? '0');
         send(200, 'application/json', JSON.stringify(history.dump(Number.isFinite(since) ? since : 0)));
+        return;
+      }
+      if (routes.dashboard && url.pathname === '/api/events') {
+        const since = Number(url.searchParams.get('since') ?? '0');
+        const dump = events.dump(
+          Number.isFinite(since) ? since : 0,
+          (m) => history.toClock(m),
+          (id) => history.label(id),
+        );
+        send(200, 'application/json', JSON.stringify(dump));
         return;
       }
       const asset = assets.get(url.pathname);

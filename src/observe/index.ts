@@ -7,7 +7,9 @@
 import { chownSync } from 'node:fs';
 import { dirname } from 'node:path';
 import type { DaemonSnapshot } from '../system/snapshot.js';
+import type { SystemEvent } from '../system/types.js';
 import { type CommandHandler, type ControlServer, startControlServer } from './control.js';
+import { EventLog } from './events.js';
 import { History } from './history.js';
 import { type HttpServerHandle, parseListenAddress, startHttpServer } from './http.js';
 import { type StatsRotate, StatsWriter } from './stats.js';
@@ -38,8 +40,14 @@ export interface ObservabilityOptions {
   statsRotate?: StatsRotate | 'daily' | 'none';
   /** Sampling period of the dashboard time series and the stats files, ms (default 1000). */
   sampleIntervalMs?: number;
-  /** Samples kept for the dashboard (default 3600). */
+  /** Samples kept for the dashboard as taken (default 3600), before the coarse tier takes over. */
   historySize?: number;
+  /** One-minute points kept for the dashboard beyond those (default 1440: 24 hours). */
+  coarseHistorySize?: number;
+  /** Events kept for the dashboard's event strip (default 500). */
+  eventsSize?: number;
+  /** The host's monotonic clock in seconds (default performance.now()); tests drive it. */
+  monotonic?: () => number;
   /**
    * When the daemon will drop privileges to this user after start: the statistics directory (and
    * files) and the control socket with its directory are handed over to it, so that it can keep
@@ -59,6 +67,8 @@ export interface Observability {
   metricsAddress: { host: string; port: number } | null;
   dashboardAddress: { host: string; port: number } | null;
   controlSocket: string | null;
+  /** Hands an engine event to the dashboard's event strip (ignored without a dashboard). */
+  recordEvent(e: SystemEvent): void;
   close(): Promise<void>;
 }
 
@@ -67,7 +77,9 @@ export async function startObservability(
   getSnapshot: () => DaemonSnapshot,
 ): Promise<Observability> {
   const log = opts.log ?? ((m: string) => process.stderr.write(`ntpkit: ${m}\n`));
-  const history = new History(opts.historySize ?? 3600);
+  const history = new History(opts.historySize ?? 3600, opts.coarseHistorySize ?? 1440);
+  const events = new EventLog(opts.eventsSize ?? 500);
+  const monotonic = opts.monotonic ?? (() => performance.now() / 1000);
   const closers: (() => Promise<void>)[] = [];
   const closeAll = async (): Promise<void> => {
     for (const c of closers.reverse()) await c();
@@ -93,18 +105,19 @@ export async function startObservability(
         { metrics: true, dashboard: true },
         getSnapshot,
         history,
+        events,
       );
       closers.push(() => h.close());
       metricsAddress = h.address;
       dashboardAddress = h.address;
     } else {
       if (m !== null) {
-        const h = await startHttpServer(m, { metrics: true, dashboard: false }, getSnapshot, history);
+        const h = await startHttpServer(m, { metrics: true, dashboard: false }, getSnapshot, history, events);
         closers.push(() => h.close());
         metricsAddress = h.address;
       }
       if (d !== null) {
-        const h = await startHttpServer(d, { metrics: true, dashboard: true }, getSnapshot, history);
+        const h = await startHttpServer(d, { metrics: true, dashboard: true }, getSnapshot, history, events);
         closers.push(() => h.close());
         dashboardAddress = h.address;
       }
@@ -137,7 +150,7 @@ export async function startObservability(
         log(`snapshot failed: ${e instanceof Error ? e.message : String(e)}`);
         return;
       }
-      if (d !== null) history.add(snap);
+      if (d !== null) history.add(snap, monotonic());
       if (stats !== null) {
         try {
           stats.sample(snap);
@@ -160,6 +173,14 @@ export async function startObservability(
       metricsAddress,
       dashboardAddress,
       controlSocket: control?.path ?? null,
+      recordEvent: (e) => {
+        if (d === null || closed) return;
+        events.record(
+          e,
+          monotonic(),
+          'sourceId' in e && e.sourceId !== null ? history.label(e.sourceId) : undefined,
+        );
+      },
       close: async () => {
         if (closed) return;
         closed = true;

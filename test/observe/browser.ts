@@ -24,12 +24,18 @@ export async function chromiumAvailable(): Promise<string | null> {
   return null;
 }
 
-/** Open the dashboard, wait until it has updated `minUpdates` times, read its state, optionally screenshot. */
-export async function checkDashboard(
+/** A dashboard page open in headless Chromium (playwright's Page). */
+export type DashboardPage = import('playwright-core').Page;
+
+/**
+ * Open the dashboard in headless Chromium, wait until it has updated `minUpdates` times, run `fn`
+ * on the page, close everything. Page errors (uncaught exceptions) fail the run.
+ */
+export async function withDashboard<T>(
   url: string,
   minUpdates: number,
-  screenshot?: string,
-): Promise<DashboardCheck> {
+  fn: (page: DashboardPage) => Promise<T>,
+): Promise<T> {
   const { chromium } = await import('playwright-core');
   const profile = mkdtempSync(join(tmpdir(), 'ntpkit-chromium-'));
   const context = await chromium.launchPersistentContext(profile, {
@@ -52,11 +58,32 @@ export async function checkDashboard(
     const errors: string[] = [];
     page.on('pageerror', (e) => errors.push(String(e)));
     await page.goto(url, { waitUntil: 'load', timeout: 15000 });
-    await page.waitForFunction(
-      (n) => ((globalThis as unknown as { __ntpkit?: { updates: number } }).__ntpkit?.updates ?? 0) >= n,
-      minUpdates,
-      { timeout: 30000 },
-    );
+    await waitForUpdates(page, minUpdates);
+    const r = await fn(page);
+    if (errors.length > 0) throw new Error(`page errors: ${errors.join('; ')}`);
+    return r;
+  } finally {
+    await context.close();
+    rmSync(profile, { recursive: true, force: true });
+  }
+}
+
+/** Wait until the page has taken in `n` updates in all (window.__ntpkit.updates). */
+export async function waitForUpdates(page: DashboardPage, n: number, timeout = 30000): Promise<void> {
+  await page.waitForFunction(
+    (k) => ((globalThis as unknown as { __ntpkit?: { updates: number } }).__ntpkit?.updates ?? 0) >= k,
+    n,
+    { timeout },
+  );
+}
+
+/** Open the dashboard, wait until it has updated `minUpdates` times, read its state, optionally screenshot. */
+export async function checkDashboard(
+  url: string,
+  minUpdates: number,
+  screenshot?: string,
+): Promise<DashboardCheck> {
+  return withDashboard(url, minUpdates, async (page) => {
     const rows = await page.$$eval('#sources tr[data-source]', (trs) =>
       trs.map((t) => t.getAttribute('data-source') ?? ''),
     );
@@ -78,10 +105,6 @@ export async function checkDashboard(
       () => (globalThis as unknown as { __ntpkit: { updates: number } }).__ntpkit.updates,
     );
     if (screenshot !== undefined) await page.screenshot({ path: screenshot, fullPage: true });
-    if (errors.length > 0) throw new Error(`page errors: ${errors.join('; ')}`);
     return { rows, charts, updates };
-  } finally {
-    await context.close();
-    rmSync(profile, { recursive: true, force: true });
-  }
+  });
 }

@@ -85,6 +85,52 @@ describe('observability services', () => {
         r.end();
       });
       assert.equal(status, 421);
+      // The event strip's JSON goes by the same rules: dashboard server only, loopback Host only.
+      obs.recordEvent({
+        kind: 'clock-step',
+        offset: -2.5,
+        reason: 'offset beyond the step threshold',
+        cause: 'offset',
+      });
+      obs.recordEvent({ kind: 'reject', sourceId: null, reason: 'bad-length' });
+      obs.recordEvent({ kind: 'kod', sourceId: '1', code: 'RATE' });
+      const ev = (await (await fetch('http://127.0.0.1:11411/api/events')).json()) as {
+        seq: number;
+        capacity: number;
+        events: { kind: string; t: number; text: string; source?: string }[];
+      };
+      assert.deepEqual(
+        ev.events.map((e) => e.kind),
+        ['clock-step', 'kod'],
+      );
+      assert.equal(ev.capacity, 500);
+      assert.equal(ev.events[1]?.text, 'KoD RATE from localhost');
+      const newest = (await (await fetch('http://127.0.0.1:11411/api/history')).json()) as {
+        system: { t: number }[];
+      };
+      const lastT = newest.system[newest.system.length - 1]?.t ?? 0;
+      assert.ok(Math.abs((ev.events[0]?.t ?? 0) - lastT) < 5, "events are on the charts' timeline");
+      const none = (await (await fetch(`http://127.0.0.1:11411/api/events?since=${ev.seq}`)).json()) as {
+        events: unknown[];
+      };
+      assert.equal(none.events.length, 0);
+      assert.equal(
+        (await fetch('http://127.0.0.1:11410/api/events')).status,
+        404,
+        'not on the metrics server',
+      );
+      const evStatus = await new Promise<number>((resolve, reject) => {
+        const r = request(
+          { host: '127.0.0.1', port: 11411, path: '/api/events', headers: { host: 'evil.example:11411' } },
+          (res) => {
+            res.resume();
+            resolve(res.statusCode ?? 0);
+          },
+        );
+        r.on('error', reject);
+        r.end();
+      });
+      assert.equal(evStatus, 421);
       assert.equal(
         (await fetch('http://localhost:11411/api/snapshot').catch(() => null))?.status ?? 200,
         200,
