@@ -11,7 +11,7 @@ _ntpkit() {
       else COMPREPLY=($(compgen -W "iburst burst prefer noselect xleave nts minpoll maxpoll key version max-delay max-sources nts-port --json --socket --timeout --help" -- "$cur")); fi ;;
     log-level) COMPREPLY=($(compgen -W "debug info warn error --json --socket --timeout --help" -- "$cur")) ;;
     daemon) COMPREPLY=($(compgen -W "--config --port --no-drop-privileges --help" -- "$cur")) ;;
-    config) COMPREPLY=($(compgen -W "check default" -f -- "$cur")) ;;
+    config) COMPREPLY=($(compgen -W "check default defaults keys" -f -- "$cur")) ;;
     *) COMPREPLY=($(compgen -W "--json --socket --timeout --help --verbose" -- "$cur")) ;;
   esac
 }

@@ -17,7 +17,11 @@ export const COMMANDS: Record<string, { module: string; summary: string }> = {
   'rotate-keys': { module: './runtime.js', summary: 'rotate the NTS cookie master key' },
   'reset-clients': { module: './runtime.js', summary: 'forget the table of clients served' },
   'log-level': { module: './runtime.js', summary: 'set the log level of the running daemon' },
-  config: { module: './config.js', summary: 'config check FILE: validate a configuration file' },
+  config: {
+    module: './config.js',
+    summary:
+      'config check FILE: validate a configuration file; config keys, config defaults: the keys and their defaults',
+  },
   sim: { module: './sim.js', summary: 'run a simulation scenario' },
   replay: { module: './replay.js', summary: 'feed a trace of exchanges through a clock' },
   refclock: { module: './refclock.js', summary: 'inspect a reference clock input (shm, nmea, pps)' },

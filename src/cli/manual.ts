@@ -1,7 +1,7 @@
 /**
  * The packaged manuals and completions, generated from the sources the program itself uses: ntpkit(8)
  * and the bash/zsh completions from the command table (src/cli/commands.ts) and the runtime
- * commands' specs, ntpkit.toml(5) from docs/CONFIG.md. `npm run gen:packaging` writes them;
+ * commands' specs, ntpkit.toml(5) from docs/CONFIG.md (whose key tables come from the config schema). `npm run gen:packaging` writes them;
  * test/packaging checks that the committed files equal what this produces.
  */
 import { COMMANDS } from './commands.js';
@@ -131,7 +131,7 @@ export function manPage5(configMd: string): string {
       continue;
     }
     header = null;
-    if (line.startsWith('# ')) continue;
+    if (line.startsWith('# ') || line.startsWith('<!--')) continue;
     if (line.startsWith('## ')) {
       flush();
       out.push(`.SH ${roff(line.slice(3)).toUpperCase()}`);
@@ -166,7 +166,7 @@ _ntpkit() {
       else COMPREPLY=($(compgen -W "${ADD_OPTIONS} ${COMMON}" -- "$cur")); fi ;;
     log-level) COMPREPLY=($(compgen -W "debug info warn error ${COMMON}" -- "$cur")) ;;
     daemon) COMPREPLY=($(compgen -W "--config --port --no-drop-privileges --help" -- "$cur")) ;;
-    config) COMPREPLY=($(compgen -W "check default" -f -- "$cur")) ;;
+    config) COMPREPLY=($(compgen -W "check default defaults keys" -f -- "$cur")) ;;
     *) COMPREPLY=($(compgen -W "${COMMON} --verbose" -- "$cur")) ;;
   esac
 }
@@ -196,7 +196,7 @@ ${cmds}
       else _values 'option' ${ADD_OPTIONS} ${COMMON}; fi ;;
     log-level) _values 'level' debug info warn error ;;
     daemon) _arguments '--config[configuration file]:file:_files' '--port[port]:port' '--no-drop-privileges[stay root]' ;;
-    config) _values 'subcommand' check default; _files ;;
+    config) _values 'subcommand' check default defaults keys; _files ;;
     *) _values 'option' ${COMMON} --verbose ;;
   esac
 }

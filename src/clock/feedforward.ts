@@ -67,8 +67,8 @@ export interface DifferenceClock {
 /** Under one-sided queueing an exchange is worth this fraction of one (for the poll). */
 const ASYM_SAMPLES = 16;
 
-/** Poll score taken off at a level shift: fresh exchanges for the new path. */
-const SHIFT_ADJ = -0.5;
+/** Poll score taken off at a level shift (one step down): fresh exchanges for the new path's minimum. */
+const SHIFT_ADJ = -1;
 
 /** Poll score added per poll left without a response (chrony's). */
 const MISSED_ADJ = 0.1;
@@ -393,8 +393,9 @@ export class FeedForwardClock implements Discipline {
     if (prev !== undefined) this.interval += (st.c - prev.c - this.interval) / 4;
     const shifts = h.shifts;
     h.add(st);
-    // A level shift of the path: the estimates need fresh exchanges.
-    if (h.shifts !== shifts) this.polls.adjust(SHIFT_ADJ);
+    // A level shift of the path: the estimates need fresh exchanges (this one does not raise the poll).
+    const shifted = h.shifts !== shifts;
+    if (shifted) this.polls.adjust(SHIFT_ADJ);
     const E = h.pointError(st);
     const poorLimit = this.poorFactor * (h.qualityScale / this.qualityFactor);
     const limit = Math.max(poorLimit, this.minQualityScale * this.poorFactor);
@@ -410,7 +411,7 @@ export class FeedForwardClock implements Discipline {
     this.lastGood = st.c;
     this.lastGoodRaw = x.tf;
     h.estimateOffset((s) => warm || !(h.pointError(s) > limit));
-    this.adaptPoll(st, prev === undefined ? 0 : st.c - prev.c);
+    if (!shifted) this.adaptPoll(st, prev === undefined ? 0 : st.c - prev.c);
     return this.applyModel(x.tf, st);
   }
 

@@ -1,4 +1,5 @@
 /** The feed-forward clock's exchange history and the estimates made from it: minimum RTT per path segment, rate, local rate, offset. */
+import { boundedUpdate } from './ff-bounded.js';
 
 /** One exchange, relative to the first one of the path. */
 export interface Stamp {
@@ -32,6 +33,14 @@ const MIN_SHIFT_WINDOW = 6;
  */
 const ASYM = { min: 0.4, weight: 100, points: 8, bias: 0.5 } as const;
 
+/**
+ * The quick level-shift test: exchanges of history it needs, the most exchanges it looks back over,
+ * and the chance of so much queueing in a row it takes for a shift.
+ */
+const QUICK_SHIFT = { history: 8, max: 8, alpha: 1e-4 } as const;
+
+/** Exchanges of a path segment before its offsets are taken as bounded (`boundedUpdate`). */
+const BOUNDED_AFTER = 16;
 /** Good exchanges in the Kalman filter. */
 const KF_SPAN = 64;
 /** Prior sd of the frequency correction before the first exchanges (s/s). */
@@ -162,7 +171,10 @@ export class ExchangeHistory {
     if (drop > 0) this.hist.splice(0, drop);
   }
 
-  /** Upward level shift: the minimum RTT of the last `shiftWindow` exchanges is well above r̂. */
+  /**
+   * Upward level shift: the minimum RTT of the last `shiftWindow` exchanges is well above r̂ — or of
+   * the last few, when so far above it that queueing would hardly explain it (`quickShift`).
+   */
   private detectLevelShift(): void {
     const n = this.hist.length;
     // The window spans at most SHIFT_SPAN seconds (at long polls 16 exchanges are hours), but holds at
@@ -171,30 +183,62 @@ export class ExchangeHistory {
     let w = 0;
     while (w < this.o.shiftWindow && w < n && newest - this.hist[n - 1 - w]!.c <= SHIFT_SPAN) w++;
     w = Math.max(Math.min(MIN_SHIFT_WINDOW, this.o.shiftWindow), w);
-    if (n < w + 4) return;
     const cur = this.segs.length - 1;
     const seg = this.segs[cur]!;
+    let k = this.quickShift(cur);
+    const quick = k > 0;
+    if (k === 0 && n >= w + 4) {
+      let recentMin = Number.POSITIVE_INFINITY;
+      for (let i = n - w; i < n; i++) {
+        const h = this.hist[i]!;
+        if (h.seg !== cur) return;
+        recentMin = Math.min(recentMin, this.rtt(h));
+      }
+      if (recentMin - seg.min > this.shiftThreshold()) k = w;
+    }
+    if (k === 0) return;
+    // The shift happened somewhere in the window, and its older exchanges may still be from before
+    // it, queued above the threshold (one of them as the window's minimum would put the new level too
+    // low, and a second shift would be seen a poll later). The new level is the minimum of the newer
+    // half, where a pre-shift exchange needs as many queued exchanges in a row before it; an older
+    // exchange below that level stays with the old path. (The quick test's k exchanges are all after it.)
+    const half = quick ? k : Math.ceil(k / 2);
+    let level = Number.POSITIVE_INFINITY;
+    for (let i = n - half; i < n; i++) level = Math.min(level, this.rtt(this.hist[i]!));
+    this.segs.push({ min: level });
+    const idx = this.segs.length - 1;
+    for (let i = n - k; i < n; i++)
+      if (i >= n - half || this.rtt(this.hist[i]!) >= level) this.hist[i]!.seg = idx;
+    this.shifts++;
+  }
+
+  /**
+   * A shift seen in the last k ≥ 2 exchanges of segment `cur` (k, or 0): each queued by more than x
+   * over r̂, where k such exchanges in a row would have a chance below QUICK_SHIFT.alpha even with
+   * queueing exponential on one side (P(E > x) = 2^(−x/median)); and their offsets where the clock
+   * predicts them (a symmetric shift; within x/4, the prediction known to x/12), not moved by up to
+   * x/2 as when the extra delay sits on one side (congestion: ridden out as poor input).
+   */
+  private quickShift(cur: number): number {
+    const n = this.hist.length;
+    const med = this.medianError();
+    if (n < QUICK_SHIFT.history || !(med > 0) || !Number.isFinite(this.phaseVar)) return 0;
+    const seg = this.segs[cur]!;
     let recentMin = Number.POSITIVE_INFINITY;
-    for (let i = n - w; i < n; i++) {
-      const h = this.hist[i]!;
-      if (h.seg !== cur) return;
-      recentMin = Math.min(recentMin, this.rtt(h));
+    let worst = 0;
+    let spread = 0;
+    for (let k = 1; k <= Math.min(QUICK_SHIFT.max, n - QUICK_SHIFT.history); k++) {
+      const st = this.hist[n - k]!;
+      if (st.seg !== cur) return 0;
+      recentMin = Math.min(recentMin, this.rtt(st));
+      worst = Math.max(worst, Math.abs(st.s - st.c - this.offsetAt(st.c)));
+      spread = Math.max(spread, this.predictionVariance(st.c - this.cRef));
+      const x = recentMin - seg.min;
+      if (k < 2 || !(x > this.shiftThreshold())) continue;
+      if (k * Math.LN2 * (x / med) < Math.log(1 / QUICK_SHIFT.alpha)) continue;
+      return worst <= x / 4 && spread <= (x / 12) ** 2 ? k : 0;
     }
-    if (recentMin - seg.min > this.shiftThreshold()) {
-      // The shift happened somewhere in the window, and its older exchanges may still be from before
-      // it, queued above the threshold (one of them as the window's minimum would put the new level
-      // too low, and a second shift would be seen a poll later). The new level is the minimum of the
-      // newer half, where a pre-shift exchange needs as many queued exchanges in a row before it; an
-      // older exchange below that level stays with the old path.
-      const half = Math.ceil(w / 2);
-      let level = Number.POSITIVE_INFINITY;
-      for (let i = n - half; i < n; i++) level = Math.min(level, this.rtt(this.hist[i]!));
-      this.segs.push({ min: level });
-      const idx = this.segs.length - 1;
-      for (let i = n - w; i < n; i++)
-        if (i >= n - half || this.rtt(this.hist[i]!) >= level) this.hist[i]!.seg = idx;
-      this.shifts++;
-    }
+    return 0;
   }
 
   /** How far the minimum RTT must move to be a level shift (s). */
@@ -284,8 +328,22 @@ export class ExchangeHistory {
     const e0 = Math.max(o.floorFactor, 0.7 / Math.sqrt(n)) * this.medianError();
     const stamps = idx.map((i) => this.hist[i]!);
     const es = stamps.map((st) => this.pointError(st));
-    const plain = (k: number) => (es[k]! + e0) ** 2 / 12 + o.minNoise * o.minNoise;
-    const first = this.kalman(stamps, plain, () => 0);
+    const noise2 = o.minNoise * o.minNoise;
+    const plain = (k: number) => (es[k]! + e0) ** 2 / 12 + noise2;
+    // Each offset's error lies within ±(E + e0)/2: the filter takes it as that bound (plus the noise
+    // floor), not as a Gaussian of the same variance (`boundedUpdate`).
+    // Only once the segment's minimum RTT rests on `BOUNDED_AFTER` exchanges: before, the bound itself
+    // is uncertain (the minimum of six WAN exchanges can sit 1 ms above the true one).
+    const segN = new Map<number, number>();
+    for (const st of this.hist) segN.set(st.seg, (segN.get(st.seg) ?? 0) + 1);
+    const first = this.kalman(
+      stamps,
+      (k) =>
+        (segN.get(stamps[k]!.seg) ?? 0) >= BOUNDED_AFTER
+          ? { h: (es[k]! + e0) / 2, s2: noise2 }
+          : { h: 0, s2: plain(k) },
+      () => 0,
+    );
     // Queueing on one side: the offset errors then follow the queueing E (by up to ±E/2). Their slope
     // against E (chrony estimates the same asymmetry of the jitter) is taken out of each offset, and
     // the queued exchanges are weighted down further.
@@ -298,7 +356,10 @@ export class ExchangeHistory {
         ? first
         : this.kalman(
             stamps,
-            (i) => plain(i) * (1 + ASYM.weight * (shift / 0.5) ** 2 * ((es[i]! + e0) / med) ** 2),
+            (i) => ({
+              h: 0,
+              s2: plain(i) * (1 + ASYM.weight * (shift / 0.5) ** 2 * ((es[i]! + e0) / med) ** 2),
+            }),
             (i) => ASYM.bias * shift * es[i]!,
           );
     this.innovation = r.innovations[r.innovations.length - 1] ?? Number.NaN;
@@ -342,12 +403,13 @@ export class ExchangeHistory {
   }
 
   /**
-   * The Kalman filter over `stamps` (oldest first): offset variance and bias of each from `variance`
-   * and `bias` (by index). Returns the state at the newest and the innovations (index 0: NaN).
+   * The Kalman filter over `stamps` (oldest first): each offset's error is within ±h plus a normal
+   * one of variance s2 (`error`; h = 0: a plain Kalman update), less `bias` (by index). Returns the
+   * state at the newest and the innovations (index 0: NaN).
    */
   private kalman(
     stamps: Stamp[],
-    variance: (i: number) => number,
+    error: (i: number) => { h: number; s2: number },
     bias: (i: number) => number,
   ): {
     a: number;
@@ -364,7 +426,8 @@ export class ExchangeHistory {
     const first = stamps[0]!;
     let a = first.s - first.c - bias(0);
     let b = this.priorFreq;
-    let p00 = variance(0);
+    const e0 = error(0);
+    let p00 = (e0.h * e0.h) / 3 + e0.s2;
     let p01 = 0;
     let p11 = this.priorFreqVar;
     let c = first.c;
@@ -381,19 +444,22 @@ export class ExchangeHistory {
       p00 += 2 * p01 * dt + p11 * dt * dt + (q2 * dt * dt * dt) / 3;
       p01 += p11 * dt + (q2 * dt * dt) / 2;
       p11 += q2 * dt;
-      // Update with the measured offset.
-      const r = variance(k);
-      const nu = st.s - st.c - bias(k) - a;
+      // Update with the measured offset: the posterior of the phase (exact moments), carried to the
+      // frequency through their covariance.
+      const { h, s2 } = error(k);
+      const r = (h * h) / 3 + s2;
+      const y = st.s - st.c - bias(k);
+      const nu = y - a;
       innovations.push(nu);
       lastS = p00 + r;
-      const sInv = 1 / (p00 + r);
-      const k0 = p00 * sInv;
-      const k1 = p01 * sInv;
-      a += k0 * nu;
-      b += k1 * nu;
-      p11 -= k1 * p01;
-      p01 *= 1 - k0;
-      p00 *= 1 - k0;
+      const post = boundedUpdate(a, p00, y, h, s2);
+      const k1 = p01 / p00;
+      const shrink = (1 - post.variance / p00) / p00;
+      b += k1 * (post.mean - a);
+      a = post.mean;
+      p11 -= p01 * p01 * shrink;
+      p01 = (p01 * post.variance) / p00;
+      p00 = post.variance;
       sw += 1 / r;
       sr += (nu * nu) / r;
     }

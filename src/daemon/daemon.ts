@@ -502,7 +502,7 @@ class DaemonImpl implements Daemon {
 
   /** `[clock] leap-file` (or the system's list): a bad file is logged and the vote goes on without it. */
   private async loadLeapList(): Promise<void> {
-    const r = await loadLeapFile(this.config.clock.leapFile, nodeCrypto);
+    const r = await loadLeapFile(this.config.clock.leapFile, nodeCrypto, { now: this.now() });
     if (!r.ok) {
       this.log.error(r.error, { file: r.file });
       this.execute(this.engine.setLeapList(this.raw(), null));
@@ -510,12 +510,18 @@ class DaemonImpl implements Daemon {
     }
     if (r.list !== null) {
       const last = r.list.entries[r.list.entries.length - 1];
-      this.log.info('leap-second list loaded', {
+      const fields = {
         file: r.file,
         entries: r.list.entries.length,
         taiUtc: last?.taiUtc,
         expires: formatNtpTime(r.list.expires, 0),
-      });
+      };
+      if (r.expired)
+        this.log.warn(
+          'leap-second list loaded, but it has expired: not trusted, the network vote alone decides',
+          fields,
+        );
+      else this.log.info('leap-second list loaded', fields);
     }
     this.execute(this.engine.setLeapList(this.raw(), r.list));
   }

@@ -15,12 +15,14 @@
 import { isIPv6 } from 'node:net';
 import { dirname, join } from 'node:path';
 import type { RawTime } from '../clock/types.js';
+import { NTS } from '../config/schema.js';
+import { defaultsOf } from '../config/schema-kit.js';
 import type { DaemonConfig, HostSourceConfig, NtsConfig } from '../config/types.js';
 import { BoundedReadError, READ_LIMITS, readFileBounded, readTextIfExists } from '../io/bounded-read.js';
 import { nodeCrypto } from '../io/crypto.js';
 import { type NtsKeServer, nodeRandomBytes, ntsKeClient, startNtsKeServer } from '../io/nts-ke.js';
 import { keepCorrupt, removeStaleTemps, writeFileAtomic } from '../io/state-file.js';
-import { DEFAULT_TCP_LIMITS, TcpLimiter } from '../io/tcp-limits.js';
+import { TcpLimiter } from '../io/tcp-limits.js';
 import { CookieJar, type MasterKey } from '../nts/cookie.js';
 import type { NtpSystem } from '../system/system.js';
 import type { Action, Endpoint, SystemEvent } from '../system/types.js';
@@ -34,21 +36,8 @@ const MAX_KE_BACKOFF_MS = 3_600_000;
 /** A session that needs replacing within this time of its NTS-KE counts as a failed run. */
 const QUICK_FAILURE_MS = 60_000;
 
-export const NTS_DEFAULTS: NtsConfig = {
-  trustedCerts: null,
-  insecureSkipVerify: false,
-  serverCert: null,
-  serverKey: null,
-  kePort: 4460,
-  keListen: null,
-  keyFile: null,
-  rotateInterval: 86400,
-  keepKeys: 3,
-  maxConnections: 100,
-  handshakeTimeout: 5,
-  maxConnectionsPerSource: DEFAULT_TCP_LIMITS.perSource,
-  idleTimeout: DEFAULT_TCP_LIMITS.idleMs / 1000,
-};
+/** `[nts]` of a configuration built without it (the schema's defaults). */
+export const NTS_DEFAULTS: NtsConfig = defaultsOf(NTS);
 
 /** What the NTS service needs from the daemon. */
 export interface NtsHost {

@@ -1,7 +1,8 @@
 /**
  * Bounded file reads: every file ntpkit reads (config, keys, NTS keys and certificates, state and
- * drift files) goes through `readFileBounded`, which never holds more than the limit in memory and
- * fails with an error naming the file, whether it is too large or endless (`/dev/zero`).
+ * drift files, the leap-second list) goes through `readFileBounded`, which never holds more than the
+ * limit in memory and fails with an error naming the file, whether it is too large or endless
+ * (`/dev/zero`).
  */
 import type { Stats } from 'node:fs';
 import { type FileHandle, open } from 'node:fs/promises';
@@ -17,6 +18,8 @@ export const READ_LIMITS = {
   pem: 1 << 20,
   /** The state (drift) file and the NTS master key file. */
   state: 64 << 10,
+  /** The leap-seconds.list (the real one is about 5 KiB). */
+  leapList: 256 << 10,
   /** A simulator scenario. */
   scenario: 1 << 20,
   /** A recorded trace or NMEA capture read by the CLI (replay, refclock nmea). */

@@ -1,62 +1,46 @@
 /**
  * Loads the leap-second list for the daemon: `[clock] leap-file`, or the system's list when none is
- * configured and it exists. The read is bounded; problems come back as messages naming the file.
+ * configured and it exists. The read goes through the shared bounded reader (bounded-read.ts);
+ * problems come back as messages naming the file.
  */
-import { open } from 'node:fs/promises';
 import { DEFAULT_LEAP_FILE } from '../config/types.js';
-import { LEAP_LIST_MAX_BYTES, type LeapList, LeapListError, parseLeapList } from '../time/leap-list.js';
+import { type LeapList, leapListExpired, parseLeapList } from '../time/leap-list.js';
+import type { NtpTime } from '../time/ntp-time.js';
 import type { CryptoProvider } from '../wire/crypto.js';
+import { BoundedReadError, READ_LIMITS, readTextBounded } from './bounded-read.js';
 
 export type LeapFileResult =
-  /** The list, or null: none configured and no system list. */
-  { ok: true; list: LeapList | null; file: string | null } | { ok: false; file: string; error: string };
-
-/** Reads at most `max` bytes of `path`; longer files are an error. */
-async function readBounded(path: string, max: number): Promise<string> {
-  const fh = await open(path, 'r');
-  try {
-    const buf = Buffer.alloc(max + 1);
-    let n = 0;
-    while (n < buf.length) {
-      const { bytesRead } = await fh.read(buf, n, buf.length - n, n);
-      if (bytesRead === 0) break;
-      n += bytesRead;
-    }
-    if (n > max) throw new LeapListError(path, 0, `larger than ${max} bytes`);
-    return buf.subarray(0, n).toString('utf8');
-  } finally {
-    await fh.close();
-  }
-}
+  /**
+   * The list, or null: none configured and no system list. `expired`: the list had expired at the
+   * `now` given to `loadLeapFile` (it is kept, but the vote does not trust it: warn).
+   */
+  | { ok: true; list: LeapList | null; file: string | null; expired: boolean }
+  | { ok: false; file: string; error: string };
 
 /**
  * `configured`: the `leap-file` setting (null: the system's list if present, "none": no list).
- * `systemFile` is for tests.
+ * `now`: the time to judge the expiry by (omitted: not judged). `systemFile` and `maxBytes` are for tests.
  */
 export async function loadLeapFile(
   configured: string | null | undefined,
   crypto: CryptoProvider,
-  systemFile = DEFAULT_LEAP_FILE,
+  opts: { now?: NtpTime; systemFile?: string; maxBytes?: number } = {},
 ): Promise<LeapFileResult> {
-  if (configured === 'none') return { ok: true, list: null, file: null };
-  const file = configured ?? systemFile;
+  if (configured === 'none') return { ok: true, list: null, file: null, expired: false };
+  const system = configured === null || configured === undefined;
+  const file = system ? (opts.systemFile ?? DEFAULT_LEAP_FILE) : configured;
   let text: string;
   try {
-    text = await readBounded(file, LEAP_LIST_MAX_BYTES);
+    text = await readTextBounded(file, opts.maxBytes ?? READ_LIMITS.leapList);
   } catch (e) {
-    const code = (e as NodeJS.ErrnoException).code;
-    if (code === 'ENOENT' && (configured === null || configured === undefined))
-      return { ok: true, list: null, file: null };
-    const why =
-      e instanceof LeapListError
-        ? e.message
-        : code === 'ENOENT'
-          ? `${file}: no such file`
-          : `${file}: ${String(e)}`;
-    return { ok: false, file, error: `leap-file ${why}` };
+    // No system list is no error: the vote then goes by the network alone.
+    if (e instanceof BoundedReadError && e.code === 'ENOENT' && system)
+      return { ok: true, list: null, file: null, expired: false };
+    return { ok: false, file, error: `leap-file ${e instanceof Error ? e.message : String(e)}` };
   }
   try {
-    return { ok: true, list: parseLeapList(text, crypto, file), file };
+    const list = parseLeapList(text, crypto, file);
+    return { ok: true, list, file, expired: opts.now !== undefined && leapListExpired(list, opts.now) };
   } catch (e) {
     return { ok: false, file, error: `leap-file ${e instanceof Error ? e.message : String(e)}` };
   }

@@ -10,7 +10,7 @@ import type { CryptoProvider } from '../wire/crypto.js';
 import type { Peer } from './candidates.js';
 import type { LeapControl } from './leap-control.js';
 import { type Entry, fitness, type MitigationEnv, type Verdict } from './mitigation.js';
-import { type OrphanState, orphanEntries, orphanServerState, ownRootDistance } from './orphan.js';
+import { type OrphanState, orphanEntries, orphanServerState } from './orphan.js';
 import type { SystemSnapshot } from './snapshot.js';
 import type { SystemVariables } from './sysvars.js';
 import type { SystemConfig, SystemEvent } from './types.js';
@@ -53,13 +53,17 @@ export function orphanSelect(
 ): Entry<Peer>[] | null {
   const o = h.orphan;
   if (o === null) return entries;
-  const local = [...h.assocs()].find((a) => a.localAddress !== null)?.localAddress ?? '0.0.0.0';
+  // Our metric towards a source: the local address its packets arrive at (ntpd's dstadr); unknown
+  // (nothing received yet) is the highest, as ntpd takes it.
   const r = orphanEntries(
     entries,
     (e) => fitness(e.source, e.rules, raw, env) === null,
     o.stratum,
-    { id: '', distance: ownRootDistance(h.vars, raw), refid: addressRefid(local, h.crypto) },
-    (a) => addressRefid(a.cfg.address, h.crypto),
+    h.vars.updateRaw !== null,
+    (a) => ({
+      refid: addressRefid(a.cfg.address, h.crypto),
+      localRefid: a.localAddress === null ? 0xffffffff : addressRefid(a.localAddress, h.crypto),
+    }),
   );
   for (const [id, verdict] of r.verdicts) verdicts.set(id, verdict);
   const msg = o.set(r.active, r.parent);

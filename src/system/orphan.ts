@@ -1,8 +1,11 @@
 /**
  * Orphan mode (`[local] orphan = STRATUM`, ntpd's `tos orphan`): servers of one group that lose every
- * upstream source keep a common time. Each serves at the orphan stratum while it has no upstream; an
- * orphan that sees another orphan-stratum server with a lower root distance (ties: the lower address
- * hash, as ntpd breaks them) follows it and serves one stratum below, so one orphan parent remains.
+ * upstream source keep a common time. Each serves at the orphan stratum while it has no upstream; the
+ * group's orphan parent is elected by ntpd's rule (ntpd 4.2.8 and NTPsec, `clock_select`): among the
+ * orphan-stratum servers and ourselves, the one with the lowest address metric (an IPv4 address as a
+ * number, the first 32 bits of an IPv6 address's MD5 hash: its reference ID). Every member computes
+ * the same order from the addresses alone, so all children pick the same parent, whatever the root
+ * distances (which ntpd's orphan parents advertise as 0). The others follow it one stratum below.
  */
 
 import { PHI } from '../algo/constants.js';
@@ -16,12 +19,6 @@ import type { SystemVariables } from './sysvars.js';
 
 /** ntpd's reference ID of an orphan parent: 127.0.0.1. */
 const REFID_ORPHAN = 0x7f000001;
-
-/** Our root distance at `raw` from the last clock update (Infinity: never synchronised). */
-export function ownRootDistance(v: SystemVariables, raw: RawTime): number {
-  if (v.updateRaw === null) return Number.POSITIVE_INFINITY;
-  return v.rootDelay / 2 + v.rootDispersion + PHI * Math.max(0, rawSeconds(raw) - rawSeconds(v.updateRaw));
-}
 
 /** What an orphan parent serves (ntpd's): the orphan stratum, refid 127.0.0.1, our holdover root values (bounded). */
 export function orphanServerState(
@@ -43,26 +40,27 @@ export function orphanServerState(
   };
 }
 
-/** An orphan-stratum server seen as a source, or ourselves. */
+/** An orphan-stratum server seen as a source. */
 export interface OrphanCandidate {
   id: string;
-  /** Root distance it advertises (root delay / 2 + root dispersion), s. */
-  distance: number;
-  /** Tie-break: its address as a 32-bit reference ID (ours: the local address's). */
+  /** Its address as a 32-bit reference ID (ntpd's `addr2refid`): the election metric. */
   refid: number;
+  /** Our own metric towards it: the reference ID of our local address its packets arrive at. */
+  localRefid: number;
 }
 
 /**
- * The orphan parent among `others` and ourselves (`self`): the id of the source to follow, or null
- * when we are the parent.
+ * The orphan parent among `others` and ourselves: the id of the source to follow, or null when we
+ * are the parent. ntpd's rule: a candidate wins when its metric is below ours (on the address it
+ * talks to) and below every other candidate's.
  */
-export function electOrphanParent(self: OrphanCandidate, others: readonly OrphanCandidate[]): string | null {
-  let best: OrphanCandidate = self;
+export function electOrphanParent(others: readonly OrphanCandidate[]): string | null {
+  let best: OrphanCandidate | null = null;
   for (const c of others) {
-    if (c.distance < best.distance || (c.distance === best.distance && c.refid >>> 0 < best.refid >>> 0))
-      best = c;
+    const m = c.refid >>> 0;
+    if (m < c.localRefid >>> 0 && (best === null || m < best.refid >>> 0)) best = c;
   }
-  return best === self ? null : best.id;
+  return best?.id ?? null;
 }
 
 /** Tracks whether orphan mode is on (and who the parent is) to report the changes once. */
@@ -95,22 +93,23 @@ export class OrphanState {
 
 /** What `orphanEntries` needs of a selection entry. */
 interface OrphanEntry {
-  source: { id: string; stratum: number; rootDelay: number; rootDispersion: number };
+  source: { id: string; stratum: number };
 }
 
 /**
  * Orphan mode's say in the selection. `fit`: the entries fit for selection now. With upstream
  * sources (below the orphan stratum) only they are selected; without, the orphan parent is elected
- * among the orphan-stratum associations and us (`own`: our root distance, Infinity when never
- * synchronised). Returns the entries to select from (or null: we are the parent), the verdicts of
- * the orphan-stratum entries left out, and the decision for `OrphanState.set`.
+ * among the orphan-stratum associations and us (`refids(a)`: the association's address metric and
+ * ours towards it). We lead only if we were ever synchronised (`synced`), so that a never-set clock is
+ * not served as the group's time. Returns the entries to select from (or null: we are the parent),
+ * the verdicts of the orphan-stratum entries left out, and the decision for `OrphanState.set`.
  */
 export function orphanEntries<E extends OrphanEntry>(
   entries: E[],
   fit: (e: E) => boolean,
   stratum: number,
-  own: OrphanCandidate,
-  refidOf: (a: Association) => number,
+  synced: boolean,
+  refids: (a: Association) => { refid: number; localRefid: number },
 ): { entries: E[] | null; verdicts: [string, Verdict][]; active: boolean; parent: string | null } {
   const ok = entries.filter(fit);
   const up = ok.filter((e) => e.source.stratum < stratum);
@@ -123,7 +122,9 @@ export function orphanEntries<E extends OrphanEntry>(
         reason:
           up.length > 0
             ? `orphan-mode server (stratum ${e.source.stratum}): not used while upstream sources survive`
-            : `orphan child (stratum ${e.source.stratum})`,
+            : e.source.stratum === stratum
+              ? `orphan server (stratum ${e.source.stratum}) with a higher address metric than the parent's`
+              : `orphan child (stratum ${e.source.stratum})`,
       },
     ]);
   if (up.length > 0)
@@ -135,18 +136,12 @@ export function orphanEntries<E extends OrphanEntry>(
     };
   const orphans = ok.filter((e) => e.source instanceof Association && e.source.stratum === stratum);
   const parent = electOrphanParent(
-    own,
-    orphans.map((e) => ({
-      id: e.source.id,
-      distance: e.source.rootDelay / 2 + e.source.rootDispersion,
-      refid: refidOf(e.source as unknown as Association),
-    })),
+    orphans.map((e) => ({ id: e.source.id, ...refids(e.source as unknown as Association) })),
   );
   const p = orphans.find((e) => e.source.id === parent);
   if (p === undefined) {
     // We lead, if we ever had a time to give the group.
-    const lead = Number.isFinite(own.distance);
-    return { entries: lead ? null : [], verdicts, active: lead, parent: null };
+    return { entries: synced ? null : [], verdicts, active: synced, parent: null };
   }
   return {
     entries: [p],

@@ -1,12 +1,14 @@
 /**
  * The leap-second list: the system's file (Debian's tzdata) parsed and its hash verified, a bad
- * hash, an expired list (warned about, not trusted by the vote), a missing file, malformed lines.
+ * hash, an expired list (warned about, not trusted by the vote), a missing file, malformed lines, and
+ * the bounded read (an oversized file, an endless device).
  */
 import assert from 'node:assert/strict';
 import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { test } from 'node:test';
+import { inspect } from 'node:util';
 import { DEFAULT_LEAP_FILE } from '../../src/config/types.js';
 import { nodeCrypto } from '../../src/io/crypto.js';
 import { loadLeapFile } from '../../src/io/leap-file.js';
@@ -96,19 +98,70 @@ test('an expired list is warned about once and not trusted: the network vote alo
 test('loadLeapFile: the system default, a missing configured file, "none", a bad file', async () => {
   const dir = mkdtempSync(join(tmpdir(), 'ntpkit-leap-'));
   try {
-    const sys = await loadLeapFile(null, nodeCrypto);
-    assert.ok(sys.ok && sys.list !== null && sys.file === DEFAULT_LEAP_FILE);
-    const absentDefault = await loadLeapFile(null, nodeCrypto, join(dir, 'nope'));
-    assert.deepEqual(absentDefault, { ok: true, list: null, file: null });
+    const sys = await loadLeapFile(null, nodeCrypto, { now: DEC_31_2016_NOON });
+    assert.ok(sys.ok && sys.list !== null && sys.file === DEFAULT_LEAP_FILE && !sys.expired, inspect(sys));
+    assert.equal(taiUtcAt(sys.list, JAN_2017), 37);
+    const absentDefault = await loadLeapFile(null, nodeCrypto, { systemFile: join(dir, 'nope') });
+    assert.deepEqual(absentDefault, { ok: true, list: null, file: null, expired: false });
     const missing = await loadLeapFile(join(dir, 'missing.list'), nodeCrypto);
-    assert.ok(!missing.ok && /missing\.list: no such file/.test(missing.error), JSON.stringify(missing));
-    assert.deepEqual(await loadLeapFile('none', nodeCrypto), { ok: true, list: null, file: null });
+    assert.ok(!missing.ok, inspect(missing));
+    assert.equal(missing.error, `leap-file ${join(dir, 'missing.list')}: no such file or directory (ENOENT)`);
+    assert.deepEqual(await loadLeapFile('none', nodeCrypto), {
+      ok: true,
+      list: null,
+      file: null,
+      expired: false,
+    });
     writeFileSync(join(dir, 'bad.list'), sample({ corrupt: true }));
     const bad = await loadLeapFile(join(dir, 'bad.list'), nodeCrypto);
-    assert.ok(!bad.ok && /bad\.list: hash mismatch/.test(bad.error));
-    writeFileSync(join(dir, 'huge.list'), 'x'.repeat(300 * 1024));
+    assert.ok(!bad.ok && /bad\.list: hash mismatch/.test(bad.error), inspect(bad));
+    // A directory where the system list should be is an error, not "no list".
+    const isDir = await loadLeapFile(null, nodeCrypto, { systemFile: dir });
+    assert.ok(!isDir.ok && /: is a directory$/.test(isDir.error), inspect(isDir));
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+});
+
+test('loadLeapFile: an expired file loads, flagged expired (the daemon warns; the vote does not trust it)', async () => {
+  const dir = mkdtempSync(join(tmpdir(), 'ntpkit-leap-'));
+  try {
+    const file = join(dir, 'old.list');
+    writeFileSync(file, sample({ expires: 3692131200 })); // expired 2016-12-31 00:00
+    const r = await loadLeapFile(file, nodeCrypto, { now: DEC_31_2016_NOON });
+    assert.ok(r.ok && r.list !== null && r.expired, inspect(r));
+    const before = await loadLeapFile(file, nodeCrypto, { now: ntp(1483056000) }); // 2016-12-30
+    assert.ok(before.ok && !before.expired);
+    const vote = new LeapVote(r.list);
+    vote.update(DEC_31_2016_NOON, [0, 0, 0]);
+    assert.equal(vote.current(), null, 'the expired list alone schedules nothing');
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+});
+
+test('loadLeapFile reads through the bounded reader: an oversized file, /dev/zero', async () => {
+  const dir = mkdtempSync(join(tmpdir(), 'ntpkit-leap-'));
+  try {
+    writeFileSync(join(dir, 'huge.list'), `${sample()}${'#'.repeat(300 * 1024)}\n`);
     const huge = await loadLeapFile(join(dir, 'huge.list'), nodeCrypto);
-    assert.ok(!huge.ok && /larger than/.test(huge.error));
+    assert.ok(!huge.ok, inspect(huge));
+    assert.match(huge.error, /^leap-file .*huge\.list: \d+ bytes, larger than the 256 KiB limit$/);
+    // An endless device costs no more than the limit, and says what it is.
+    const zero = await loadLeapFile('/dev/zero', nodeCrypto, { maxBytes: 4096 });
+    assert.ok(!zero.ok, inspect(zero));
+    assert.equal(zero.error, 'leap-file /dev/zero: a character device, larger than the 4 KiB limit');
+    // Just under the limit is fine: the bound is on bytes, not a guess.
+    const text = sample();
+    writeFileSync(join(dir, 'exact.list'), text);
+    const exact = await loadLeapFile(join(dir, 'exact.list'), nodeCrypto, {
+      maxBytes: Buffer.byteLength(text),
+    });
+    assert.ok(exact.ok && exact.list !== null);
+    const over = await loadLeapFile(join(dir, 'exact.list'), nodeCrypto, {
+      maxBytes: Buffer.byteLength(text) - 1,
+    });
+    assert.ok(!over.ok && /larger than the/.test(over.error));
   } finally {
     rmSync(dir, { recursive: true, force: true });
   }
