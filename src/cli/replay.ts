@@ -1,8 +1,10 @@
 /**
- * `ntpkit replay FILE [--clock rfc5905|feedforward] [--counter-hz N] [--epoch unix|ntp] [--json]`
+ * `ntpkit replay`: feeds a trace of NTP exchanges through one of ntpkit's clocks and prints the
+ * estimates after each exchange.
  *
- * Feeds a trace of NTP exchanges through one of ntpkit's clocks and prints the estimates after each
- * exchange. One exchange per line: `Ta Tb Te Tf`
+ *   ntpkit replay FILE [--clock rfc5905|feedforward] [--counter-hz N] [--epoch unix|ntp] [--json]
+ *
+ * One exchange per line: `Ta Tb Te Tf`
  *   Ta, Tf  our raw counter when the request left / the response arrived (integers, counter ticks);
  *   Tb, Te  the server's receive / transmit times in seconds (decimal; Unix epoch unless --epoch ntp).
  * Blank lines and lines starting with '#' are ignored. Decimals are read exactly (no floating point).

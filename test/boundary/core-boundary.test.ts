@@ -1,8 +1,9 @@
 /**
  * The sans-IO core boundary, enforced by the build (docs/ARCHITECTURE.md): the core folders compile
  * under tsconfig.core.json without node's types, and biome's override for them (biome.json) forbids
- * `node:` imports, imports of the host (src/io, daemon, cli, observe), `Date`, `performance`,
- * `process`, `Buffer`, the timers and `Math.random`. `npm test` runs both checks on the real tree;
+ * node modules (`node:` or bare, static or dynamic), imports of the host (src/io, daemon, cli,
+ * observe), `Date`, `performance`, `process`, `Buffer`, the timers, `Math.random` (also by key or
+ * through `Reflect`), `Intl` (its formatters read the clock), web `crypto` and `fetch`. `npm test` runs both checks on the real tree;
  * this test proves they bite: in a copy of the tree, violations planted in every core folder make
  * both fail, naming each planted file.
  */
@@ -82,6 +83,23 @@ const PLANTS: Array<{ name: string; code: string; tsc: boolean }> = [
   { name: 'set-immediate', code: 'export const x = setImmediate(() => undefined);', tsc: true },
   { name: 'microtask', code: 'queueMicrotask(() => undefined);\nexport const x = 1;', tsc: true },
   { name: 'math-random', code: 'export const x = Math.random();', tsc: false },
+  { name: 'math-random-key', code: "export const x = Math['random']();", tsc: false },
+  { name: 'global-date', code: 'export const x = globalThis.Date.now();', tsc: false },
+  { name: 'reflect', code: "export const x = Reflect.get(Math, 'random') as () => number;", tsc: false },
+  // Intl's formatters read the clock when given no date.
+  { name: 'intl', code: 'export const x = new Intl.DateTimeFormat().format();', tsc: false },
+  { name: 'web-crypto', code: 'export const x = crypto.getRandomValues(new Uint8Array(4));', tsc: true },
+  { name: 'fetch', code: 'export const x = fetch;', tsc: true },
+  {
+    name: 'bare-node-import',
+    code: "import { readFileSync } from 'fs';\nexport const x = readFileSync;",
+    tsc: true,
+  },
+  {
+    name: 'dynamic-node-import',
+    code: "export async function x() {\n  return (await import('node:fs')).readFileSync;\n}",
+    tsc: true,
+  },
   {
     name: 'host-import',
     code: "import { nodeCrypto } from '../io/crypto.js';\nexport const x = nodeCrypto;",
