@@ -304,9 +304,10 @@ export function docSection(r: Report): string {
         'that know each exchange’s queueing exactly on the lan-default and wan path models: a Kalman filter (the best ' +
         'linear estimator) and a non-linear set-membership estimator. Their medians (9 seeds) at 64 s and 1,024 s: ' +
         'lan-default 12 and 10 µs, 57 and 54 µs; wan 58 and 42 µs, 377 and 306 µs. Half of chrony’s RMS in these four ' +
-        'rows lies at or below them (wan at 64 s: only the non-linear one gets below it), so no clock reaches those ' +
-        'four feed-forward targets on these samples; chrony itself is within 2× of the floor. Details: docs/clocks.md ' +
-        '(“Measured accuracy”).',
+        'rows lies below the linear floor in all four and below the non-linear one at 1,024 s: at 64 s only an ' +
+        'estimator that uses the bounds of the offset errors can reach it (the feed-forward clock’s update does; see ' +
+        'its rows), at 1,024 s none can on these samples; chrony itself is within 2× of the floor. Details: ' +
+        'docs/clocks.md (“Measured accuracy”).',
     );
     L.push('');
   }

@@ -5,6 +5,7 @@
  */
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
+import { median } from '../../src/clock/ff-history.js';
 import { nodeCrypto } from '../../src/io/crypto.js';
 import { realEngineFactory } from '../../src/sim/engines.js';
 import { Simulation } from '../../src/sim/simulation.js';
@@ -20,11 +21,6 @@ function runs(sc: Scenario): ClientResult[] {
     assert.ok(c !== undefined);
     return c;
   });
-}
-
-function median(xs: number[]): number {
-  const s = [...xs].sort((a, b) => a - b);
-  return s[s.length >> 1] ?? Number.NaN;
 }
 
 const us = (xs: number[]) => xs.map((x) => `${(x * 1e6).toFixed(0)} µs`).join(', ');
