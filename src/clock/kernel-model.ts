@@ -2,14 +2,18 @@
  * A model of the Linux kernel clock as seen through adjtimex(2)/clock_adjtime(2) (kernel/time/ntp.c):
  * the realtime clock over a hardware counter, the kernel PLL/FLL (ADJ_OFFSET with STA_PLL, STA_FLL),
  * ADJ_FREQUENCY in scaled ppm (ppm × 2^16), ADJ_SETOFFSET steps, ADJ_OFFSET_SINGLESHOT (adjtime),
- * maxerror growth and STA_UNSYNC, time constant, TAI offset, status bits, and EPERM when unprivileged.
+ * maxerror growth and STA_UNSYNC, time constant, TAI offset, status bits, ADJ_TICK (the clock's rate is
+ * tick × USER_HZ µs per second plus the frequency), the leap-second state machine (STA_INS/STA_DEL →
+ * TIME_INS/TIME_DEL, the second repeated or skipped at UTC midnight, TIME_OOP, TIME_WAIT), and EPERM
+ * when unprivileged.
  *
  * It lets the system-clock driver (src/io/sysclock.ts) be tested without touching the host clock.
  * Sans-IO: time advances only through the hardware counter values passed in (nanoseconds).
  *
  * Simplifications: the per-tick phase adjustment is applied per second of the hardware counter
- * (the kernel's second_overflow), interpolated linearly inside the second; leap seconds are not
- * inserted (STA_INS/STA_DEL are only stored); PPS is not modelled.
+ * (the kernel's second_overflow), interpolated linearly inside the second; the leap state machine
+ * runs on realtime seconds, evaluated whenever the clock is read or adjusted (exactly as if at every
+ * second); PPS is not modelled.
  */
 
 export const ADJ_OFFSET = 0x0001;
@@ -63,6 +67,13 @@ const MINSEC = 256;
 const MAXSEC = 2048;
 const NTP_PHASE_LIMIT_US = (MAXPHASE_NS / 1000) << 5; // 16 s
 const MAX_TICKADJ_NS = 500_000; // adjtime slew: 500 µs per second
+/** The ABI's clock ticks per second (USER_HZ) and the nominal and allowed ADJ_TICK values (µs). */
+export const USER_HZ = 100;
+export const NOMINAL_TICK = 1_000_000 / USER_HZ;
+export const MIN_TICK = 900_000 / USER_HZ;
+export const MAX_TICK = 1_100_000 / USER_HZ;
+const S = 1_000_000_000n;
+const DAY_S = 86400n;
 export const SCALED_PPM = 65536;
 
 /** The fields of `struct timex` the model uses. Units as in the kernel ABI. */
@@ -108,6 +119,11 @@ export function emptyTimex(modes = 0): Timex {
   };
 }
 
+/** The whole second (floor) of a realtime in ns. */
+function secondOf(ns: bigint): bigint {
+  return ns >= 0n ? ns / S : -((-ns + S - 1n) / S);
+}
+
 export interface KernelModelOptions {
   /** Hardware counter (ns) and realtime (Unix ns) at the start. */
   hw?: bigint;
@@ -132,11 +148,19 @@ export class KernelClockModel {
   private maxerrorUs = NTP_PHASE_LIMIT_US;
   private esterrorUs = NTP_PHASE_LIMIT_US;
   private tai = 0;
-  private tick = 10000;
+  private tick = NOMINAL_TICK;
   private reftimeSec: number;
+  /** Leap state (TIME_OK … TIME_WAIT; TIME_ERROR is only reported, from the status bits). */
+  private state = TIME_OK;
+  /** Realtime (ns) at which the pending leap fires: midnight (insert) or 23:59:59 (delete). */
+  private leapAt: bigint | null = null;
+  /** Realtime second in which STA_INS/STA_DEL last changed (the state machine acts a second later). */
+  private flagSec = 0n;
   privileged: boolean;
   /** Steps applied (ADJ_SETOFFSET), for tests. */
   readonly steps: number[] = [];
+  /** Leap seconds carried out: the kind and the UTC midnight (Unix s) they preceded, for tests. */
+  readonly leaps: { kind: 'insert' | 'delete'; midnight: number }[] = [];
 
   constructor(opts: KernelModelOptions = {}) {
     this.hwSec = opts.hw ?? 0n;
@@ -158,7 +182,7 @@ export class KernelClockModel {
       ss = Math.sign(this.singleshotNs) * Math.min(Math.abs(this.singleshotNs), MAX_TICKADJ_NS);
       this.singleshotNs -= ss;
     }
-    this.curRate = 1e9 + this.freqNs + delta + ss;
+    this.curRate = this.tick * 1000 * USER_HZ + this.freqNs + delta + ss;
   }
 
   /** Advances the model to hardware counter value `hw` (never backwards). */
@@ -181,7 +205,50 @@ export class KernelClockModel {
   realtime(hw: bigint): bigint {
     this.advance(hw);
     const into = Number(hw - this.hwSec);
-    return this.rtSec + BigInt(Math.round((into * this.curRate) / 1e9));
+    return this.leapStep(this.rtSec + BigInt(Math.round((into * this.curRate) / 1e9)));
+  }
+
+  /**
+   * The kernel's leap-second state machine (second_overflow), caught up to realtime `rt` (ns, before
+   * any leap due by then); returns `rt` after it. A leap moves the whole timescale by a second from
+   * the instant it fires, so applying it when the clock is next read gives the same readings.
+   */
+  private leapStep(rt: bigint): bigint {
+    const flags = this.status & (STA_INS | STA_DEL);
+    const sec = secondOf(rt);
+    let t = rt;
+    if (this.state === TIME_OK && flags !== 0 && sec > this.flagSec) {
+      // The state machine sees the flag at the next second boundary, and the leap is at the end of that day.
+      const seen = this.flagSec + 1n;
+      if (flags & STA_INS) {
+        this.state = TIME_INS;
+        this.leapAt = (seen - (seen % DAY_S) + DAY_S) * S;
+      } else {
+        this.state = TIME_DEL;
+        this.leapAt = (seen + 1n - ((seen + 1n) % DAY_S) + DAY_S - 1n) * S;
+      }
+    }
+    if (this.state === TIME_INS && this.leapAt !== null && t >= this.leapAt) {
+      this.rtSec -= S;
+      t -= S;
+      this.tai += 1;
+      this.state = TIME_OOP;
+      this.leaps.push({ kind: 'insert', midnight: Number(this.leapAt / S) });
+    }
+    if (this.state === TIME_OOP && this.leapAt !== null && t >= this.leapAt) {
+      this.state = TIME_WAIT;
+      this.leapAt = null;
+    }
+    if (this.state === TIME_DEL && this.leapAt !== null && t >= this.leapAt) {
+      this.rtSec += S;
+      t += S;
+      this.tai -= 1;
+      this.state = TIME_WAIT;
+      this.leaps.push({ kind: 'delete', midnight: Number(this.leapAt / S) + 1 });
+      this.leapAt = null;
+    }
+    if (this.state === TIME_WAIT && flags === 0 && sec > this.flagSec) this.state = TIME_OK;
+    return t;
   }
 
   private get nano(): boolean {
@@ -213,6 +280,8 @@ export class KernelClockModel {
     let modes = tx.modes;
     if (modes === ADJ_OFFSET_SS_READ) modes = 0;
     if (modes !== 0 && !this.privileged) return { ok: false, errno: 'EPERM' };
+    if (modes & ADJ_TICK && (tx.tick < MIN_TICK || tx.tick > MAX_TICK)) return { ok: false, errno: 'EINVAL' };
+    const rtNow = this.realtime(hw);
     if (modes & ADJ_SETOFFSET) {
       const frac = modes & ADJ_NANO ? tx.timeFrac : tx.timeFrac * 1000;
       if (frac < 0 || frac >= 1e9) return { ok: false, errno: 'EINVAL' };
@@ -229,9 +298,25 @@ export class KernelClockModel {
     if (modes & ADJ_STATUS) {
       const wasPll = (this.status & STA_PLL) !== 0;
       const wantPll = (tx.status & STA_PLL) !== 0;
-      if (wasPll && !wantPll) this.status = (this.status & ~STA_PLL) | STA_UNSYNC;
-      if (!wasPll && wantPll) this.reftimeSec = Number(this.realtime(hw) / 1_000_000_000n);
+      if (wasPll && !wantPll) {
+        // The kernel resets the leap state when the PLL is turned off (a flag still set re-arms it a second later).
+        this.state = TIME_OK;
+        this.leapAt = null;
+        this.flagSec = secondOf(rtNow);
+      }
+      if (!wasPll && wantPll) this.reftimeSec = Number(rtNow / S);
+      const oldFlags = this.status & (STA_INS | STA_DEL);
       this.status = (this.status & STA_RONLY) | (tx.status & ~STA_RONLY);
+      const flags = this.status & (STA_INS | STA_DEL);
+      if (flags !== oldFlags) this.flagSec = secondOf(rtNow);
+      // Clearing the flag before the leap fires cancels it (the kernel's TIME_INS/TIME_DEL → TIME_OK).
+      if (
+        (this.state === TIME_INS && !(flags & STA_INS)) ||
+        (this.state === TIME_DEL && !(flags & STA_DEL))
+      ) {
+        this.state = TIME_OK;
+        this.leapAt = null;
+      }
     }
     if (modes & ADJ_NANO) this.status |= STA_NANO;
     if (modes & ADJ_MICRO) this.status &= ~STA_NANO;
@@ -249,7 +334,7 @@ export class KernelClockModel {
     if (modes & ADJ_TAI && tx.constant >= 0) this.tai = tx.constant;
     if (modes & ADJ_TICK) this.tick = tx.tick;
     if (modes & ADJ_OFFSET) this.updateOffset(hw, tx.offset);
-    if (modes & (ADJ_OFFSET | ADJ_FREQUENCY)) {
+    if (modes & (ADJ_OFFSET | ADJ_FREQUENCY | ADJ_TICK)) {
       this.rebaseSecond(hw);
       this.startSecond();
     }
@@ -291,7 +376,13 @@ export class KernelClockModel {
   }
 
   private timeState(): number {
-    return this.status & (STA_UNSYNC | STA_CLOCKERR) ? TIME_ERROR : TIME_OK;
+    return this.status & (STA_UNSYNC | STA_CLOCKERR) ? TIME_ERROR : this.state;
+  }
+
+  /** The leap state (TIME_OK … TIME_WAIT) at `hw`, without the TIME_ERROR override, for tests. */
+  leapState(hw: bigint): number {
+    this.realtime(hw);
+    return this.state;
   }
 
   /** Remaining phase offset the kernel is slewing (ns), for tests. */
