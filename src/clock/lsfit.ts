@@ -47,6 +47,14 @@ const MIN_POINTS = 8;
 const MAX_SLOPE_SD = 100e-6;
 /** Shortest span of exchanges (s) that gives a frequency: a start-up burst. */
 const MIN_SPAN = 4;
+/**
+ * A source whose time moved by more than this (s) beyond what its frequency explains stepped (RFC
+ * 5905's step threshold): its older points are on another timescale and are dropped. The frequency
+ * explains the source's known slope within 50 ppm, an unknown one within 500 ppm.
+ */
+const JUMP = 0.128;
+const KNOWN_SLOPE_ERROR = 50e-6;
+const UNKNOWN_SLOPE = 500e-6;
 
 interface Point {
   raw: RawTime;
@@ -84,6 +92,7 @@ export class SourceFrequency {
     }
     const last = list[list.length - 1];
     if (last !== undefined && raw <= last.raw) return;
+    if (last !== undefined && stepped(list, last, raw, time, rtt)) list.length = 0;
     list.push({ raw, time, rtt });
     const from = raw - this.windowNs;
     let drop = 0;
@@ -149,6 +158,15 @@ export function weightedLine(pts: readonly WeightedPoint[]): { slope: number; sx
     sxy += p.w * (x - sx / sw) * (y - sy / sw);
   }
   return sxx > 0 ? { slope: sxy / sxx, sxx } : null;
+}
+
+/** The source's time at `raw` is off the line of its points by more than a step (`JUMP`). */
+function stepped(list: Point[], last: Point, raw: RawTime, time: NtpTime, rtt: number): boolean {
+  const dx = Number(raw - last.raw) / 1e9;
+  const dy = durationToSeconds(time - last.time) - dx;
+  const s = weightedSlope(list);
+  const slack = JUMP + (s === null ? UNKNOWN_SLOPE : KNOWN_SLOPE_ERROR) * dx + (rtt + last.rtt) / 2;
+  return Math.abs(dy - (s ?? 0) * dx) > slack;
 }
 
 function weightedSlope(list: Point[]): number | null {

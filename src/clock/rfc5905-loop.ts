@@ -1,6 +1,6 @@
 /** The RFC 5905 discipline's loop filter: its phase time constant, the least-squares FLL's points, and what the poll adaptation is given. */
-import type { NtpTime } from '../time/ntp-time.js';
-import { type WeightedPoint, weightedLine } from './lsfit.js';
+import { durationToSeconds, type NtpTime } from '../time/ntp-time.js';
+import { addPoint, type Fit, newFit, slope, type WeightedPoint, weightedLine } from './lsfit.js';
 import { WANDER } from './peer-exchanges.js';
 import { ALLAN, FLL_POINTS } from './rfc5905-params.js';
 import type { RawTime } from './types.js';
@@ -40,6 +40,51 @@ export class FllPoints {
   /** Forgets the points (after a step they are on the old timescale). */
   clear(): void {
     this.pts.length = 0;
+  }
+}
+
+/**
+ * The FREQ state's frequency measurement: a least-squares fit of true time against the counter over
+ * its updates. True time that moved beyond the step threshold from what the rate explains (a known
+ * rate within 100 ppm, an unknown one up to twice the tolerance) means the source stepped: the fit
+ * restarts on its new timescale and `jumped` is set.
+ */
+export class FreqMeasurement {
+  private fit: Fit | null = null;
+  private last: { raw: RawTime; time: NtpTime } | null = null;
+  jumped = false;
+
+  start(raw: RawTime, time: NtpTime): void {
+    this.fit = newFit(raw, time);
+    this.last = { raw, time };
+    this.jumped = false;
+  }
+
+  stop(): void {
+    this.fit = null;
+    this.last = null;
+  }
+
+  /** Adds an update; `rate` is the best rate correction known (s/s), `known` whether it was measured. */
+  add(raw: RawTime, time: NtpTime, rate: number, known: boolean, stept: number, maxfreq: number): void {
+    const last = this.last;
+    this.last = { raw, time };
+    if (this.fit === null) return;
+    if (last !== null) {
+      const dx = Number(raw - last.raw) / 1e9;
+      const dy = durationToSeconds(time - last.time) - dx * (1 + rate);
+      if (Math.abs(dy) > stept + (known ? 100e-6 : 2 * maxfreq) * dx) {
+        this.fit = newFit(raw, time);
+        this.jumped = true;
+        return;
+      }
+    }
+    addPoint(this.fit, raw, time);
+  }
+
+  /** The frequency measured (null with fewer than two updates since the start or the last step). */
+  slope(): number | null {
+    return slope(this.fit, 2);
   }
 }
 

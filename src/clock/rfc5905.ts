@@ -4,7 +4,7 @@ import { ClockHistory, type SlewMode } from './history.js';
 import { addPoint, type Fit, newFit, SourceFrequency, slope } from './lsfit.js';
 import { PeerExchanges } from './peer-exchanges.js';
 import { PollAdapter } from './poll.js';
-import { FllPoints, pollSample, timeConstant } from './rfc5905-loop.js';
+import { FllPoints, FreqMeasurement, pollSample, timeConstant } from './rfc5905-loop.js';
 import {
   ALLAN,
   AVG,
@@ -87,7 +87,7 @@ export class Rfc5905Discipline implements Discipline {
   /** Fit of true time (reading + offset) against the counter over the hold: the frequency measured then. */
   private fit: Fit | null = null;
   /** The same fit over the FREQ state: the provisional frequency, and the one measured at its end. */
-  private freqFit: Fit | null = null;
+  private readonly freqFit = new FreqMeasurement();
   /** Until the hold ends: the sources' frequencies from all their exchanges (median: the provisional one). */
   private sources: SourceFrequency | null;
   private steps = 0;
@@ -293,8 +293,8 @@ export class Rfc5905Discipline implements Discipline {
     const at = this.when(raw);
     const cOffset = this.history.pendingAt(raw);
     // In FREQ state every update adds to the frequency measurement (which offsetAt then uses).
-    if (this.state === 'FREQ' && this.freqFit !== null) addPoint(this.freqFit, raw, trueTime);
-    const measured = this.state === 'FREQ' ? slope(this.freqFit, 2) : null;
+    if (this.state === 'FREQ') this.freqPoint(raw, trueTime);
+    const measured = this.state === 'FREQ' ? this.freqFit.slope() : null;
     const theta = this.offsetAt(raw, offset, at);
     const age = Number(at - raw) / 1e9;
     return { sample, raw, at, offset, theta, trueTime, mu, age, cOffset, measured };
@@ -324,9 +324,15 @@ export class Rfc5905Discipline implements Discipline {
     this.provisionalFrequency(u.at);
     if (large) this.rstclock('FREQ', u.raw, 0, 0);
     else this.rstclock('FREQ', u.raw, u.offset, u.theta);
-    this.freqFit = newFit(u.raw, u.trueTime);
+    this.freqFit.start(u.raw, u.trueTime);
     this.afterUpdate(u.sample, u.raw);
     return { done: result };
+  }
+
+  /** FREQ state: adds an update to the frequency measurement (the sources' slope, if known, detects a step). */
+  private freqPoint(raw: RawTime, trueTime: NtpTime): void {
+    const known = this.sources?.slope() ?? null;
+    this.freqFit.add(raw, trueTime, known ?? this.rateEstimate(), known !== null, this.stept, this.maxfreq);
   }
 
   /** FSET (frequency from the drift file): straight to SYNC. */
@@ -361,19 +367,20 @@ export class Rfc5905Discipline implements Discipline {
       this.afterUpdate(u.sample, u.raw);
       return { done: { kind: 'slew', offset: u.theta } };
     }
-    // The frequency measured directly over the stepout interval (a large offset: least squares over
-    // every update; else the sources' exchanges first); the offset left is mostly the phase the old
-    // frequency error accumulated meanwhile, removed under the startup hold.
-    const fy = large ? u.measured : (this.sources?.slope() ?? u.measured);
-    let freq: number;
+    // The frequency measured directly over the stepout interval (the sources' exchanges, else least
+    // squares over every update); the offset left is mostly the phase the old frequency error
+    // accumulated meanwhile, removed under the startup hold. After a step of the source neither the
+    // Appendix's two-point formula nor a fit across the step is a frequency: it is kept.
+    const fy = this.sources?.slope() ?? u.measured;
+    let freq = 0;
     let now = u.theta;
     if (fy !== null) {
       freq = this.clampFreq(fy) - this.freq;
-    } else {
+    } else if (!this.freqFit.jumped) {
       freq = (u.offset - this.base - u.cOffset) / u.mu;
       now += freq * u.age;
     }
-    this.freqFit = null;
+    this.freqFit.stop();
     if (large) {
       this.doStep(u.at, now, 'offset beyond the step threshold at the end of the frequency measurement');
       return { freq, now, step: true, holding: false };
@@ -387,6 +394,8 @@ export class Rfc5905Discipline implements Discipline {
     if (!large) return this.syncCorrection(u);
     if (u.mu < this.watch) return { done: { kind: 'spike' } };
     this.doStep(u.at, u.theta, 'offset beyond the step threshold for the stepout interval');
+    // The hold's fit so far is on the source's old timescale: it restarts on the new one.
+    if (this.fit !== null) this.fit = newFit(u.raw, u.trueTime);
     return { freq: 0, now: u.theta, step: true, holding: false };
   }
 
@@ -518,7 +527,7 @@ export class Rfc5905Discipline implements Discipline {
   /** Best estimate of the rate correction: in FREQ and the hold the sources' so far, else the clock's. */
   private rateEstimate(): number {
     if (this.state === 'FREQ' || this.state === 'NSET') {
-      const y = this.sources?.slope() ?? slope(this.freqFit, 2);
+      const y = this.sources?.slope() ?? this.freqFit.slope();
       if (y !== null) return this.clampFreq(y);
     }
     if (this.state === 'SYNC' && this.holdSince !== null && this.hold) {
