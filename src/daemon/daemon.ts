@@ -218,8 +218,10 @@ class DaemonImpl implements Daemon {
     this.server = new NtpServer(this.engine, serverOptionsOf(c, this.opts.random ?? cryptoRandom));
 
     try {
-      await this.bindSockets();
+      // NTS first: the NTP sockets answer NTS requests from the moment they are bound.
       await this.startNts();
+      await this.bindSockets();
+      await this.nts?.listen();
       await this.startLegacy();
       if (c.daemon.pidFile !== null) await writeFile(c.daemon.pidFile, `${process.pid}\n`);
       if (this.opts.dropPrivileges === true)
@@ -305,7 +307,7 @@ class DaemonImpl implements Daemon {
       ntpEndpoints: () => this.endpoints,
       allows: (a) => this.server.allows(a),
     });
-    await this.nts.start();
+    await this.nts.prepare();
   }
 
   private async startLegacy(): Promise<void> {

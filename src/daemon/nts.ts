@@ -122,6 +122,8 @@ export class NtsService {
   private keyFile: string | null = null;
   private rotated = 0;
   private rotateTimer: NodeJS.Timeout | null = null;
+  /** The server certificate and key read by `prepare`. */
+  private pem: { cert: Buffer; key: Buffer } | null = null;
   private readonly servers: NtsKeServer[] = [];
   private stopped = false;
   /** Addresses and ports the NTS-KE server listens on. */
@@ -136,8 +138,14 @@ export class NtsService {
     return this.config.nts ?? NTS_DEFAULTS;
   }
 
-  /** Loads the trust anchors and starts the NTS-KE server when configured. Throws on fatal errors. */
-  async start(): Promise<void> {
+  /**
+   * Before the NTP sockets are bound: loads the trust anchors and, for an NTS server, the
+   * certificate, the key and the cookie master keys (key file), and hands the jar to the engine.
+   * An NTS request that arrived before the jar was there would be dropped (a client polling fast,
+   * e.g. across a restart, saw one of its requests silently refused), so the sockets come after.
+   * Throws on fatal errors.
+   */
+  async prepare(): Promise<void> {
     await this.loadTrust();
     const n = this.nts;
     if (n.serverCert === null || n.serverKey === null) return;
@@ -149,9 +157,21 @@ export class NtsService {
       readFileBounded(n.serverCert, READ_LIMITS.pem),
       readFileBounded(n.serverKey, READ_LIMITS.pem),
     ]);
+    this.pem = { cert, key };
     this.jar = new CookieJar(nodeCrypto, nodeRandomBytes, n.keepKeys);
     await this.loadKeys();
     this.host.engine().setNtsServer(this.jar);
+  }
+
+  /**
+   * After the NTP sockets are bound (the KE server names their port): starts the NTS-KE server
+   * when `prepare` loaded one. Throws when it cannot listen anywhere.
+   */
+  async listen(): Promise<void> {
+    const n = this.nts;
+    const pem = this.pem;
+    if (this.jar === null || pem === null) return;
+    const { cert, key } = pem;
     const ntpPort = this.host.ntpEndpoints()[0]?.port;
     const listen =
       n.keListen ?? (this.config.server.listen.length > 0 ? this.config.server.listen : ['0.0.0.0']);
