@@ -162,10 +162,25 @@ export class LeapClock {
     return durationToSeconds(this.correctionDuration(raw));
   }
 
+  /**
+   * Slew mode: the leap the slew follows at `raw` — the last one carried out, or a scheduled one whose
+   * instant has passed but which `poll` has not carried out yet (so that the served time never shows
+   * the UTC view's step in between).
+   */
+  private slewLeap(raw: RawTime): { raw: RawTime; step: number } | null {
+    const s = this.sched;
+    if (s !== null && !(this.offsetRaw !== null && raw < this.offsetRaw)) {
+      const late = durationToSeconds(this.base.read(raw) + this.committed(raw) - trigger(s));
+      if (late >= 0) return { raw: raw - BigInt(Math.round(late * 1e9)), step: s.kind === 'insert' ? -1 : 1 };
+    }
+    const l = this.last;
+    return l === null || raw < l.raw ? null : l;
+  }
+
   private correctionDuration(raw: RawTime): NtpDuration {
     if (this.mode === 'slew') {
-      const l = this.last;
-      if (l === null || raw < l.raw) return 0n;
+      const l = this.slewLeap(raw);
+      if (l === null) return 0n;
       const left = 1 - this.slewRate * (Number(raw - l.raw) / 1e9);
       return left <= 0 ? 0n : -BigInt(l.step) * secondsToDuration(left);
     }
@@ -195,6 +210,63 @@ export class LeapClock {
     else f = ((pre - start) * ONE_SECOND) / (end - start);
     // Before the step: served = utc − sg·f; after it utc is sg seconds lower, served the same.
     return stepped ? sg * (ONE_SECOND - f) : -sg * f;
+  }
+
+  /**
+   * Rate of the served time against the UTC view at `raw` (s/s; steps aside): the slew after the
+   * leap, or the smear. The system-clock driver feeds it forward to the kernel.
+   */
+  correctionRate(raw: RawTime): number {
+    if (this.mode === 'slew') {
+      const l = this.slewLeap(raw);
+      if (l === null || this.slewRate * (Number(raw - l.raw) / 1e9) >= 1) return 0;
+      return l.step * this.slewRate;
+    }
+    const w = this.smearWindowAt(raw);
+    return w === null ? 0 : -Number(sign(w.kind)) / durationToSeconds(w.end - w.start);
+  }
+
+  /** The time on the pre-leap timescale at `raw` (the smear runs on it: no step inside the window). */
+  private preLeap(raw: RawTime): NtpTime {
+    const l = this.last;
+    const after = this.sched === null && l !== null && raw >= l.raw;
+    return this.base.read(raw) + (after ? this.prevOffset : this.committed(raw));
+  }
+
+  /** Smear mode: the smear in force at `raw` (pre-leap start and end of its window), or null outside one. */
+  private smearWindowAt(raw: RawTime): { kind: LeapKind; start: NtpTime; end: NtpTime } | null {
+    if (this.mode !== 'smear') return null;
+    const s = this.sched ?? this.last;
+    if (s === null) return null;
+    const pre = this.preLeap(raw);
+    const end = s.at + this.window / 2n + sign(s.kind) * ONE_SECOND;
+    return pre >= s.smearStart && pre < end ? { kind: s.kind, start: s.smearStart, end } : null;
+  }
+
+  /**
+   * The next counter value after `raw` at which `correctionRate` changes (the leap, the end of the
+   * slew, the edges of the smear window), or null: the driver wakes then to re-steer the kernel.
+   */
+  nextRateChange(raw: RawTime): RawTime | null {
+    const after = (pre: NtpTime, t: NtpTime): RawTime | null => {
+      const d = durationToSeconds(t - pre);
+      return d > 0 ? raw + BigInt(Math.ceil(d * 1e9)) : null;
+    };
+    if (this.mode === 'slew') {
+      const l = this.slewLeap(raw);
+      if (l !== null) {
+        const end = l.raw + BigInt(Math.round(1e9 / this.slewRate));
+        return end > raw ? end : null;
+      }
+      const s = this.sched;
+      return s === null ? null : after(this.base.read(raw) + this.committed(raw), trigger(s));
+    }
+    if (this.mode !== 'smear') return null;
+    const s = this.sched ?? this.last;
+    if (s === null) return null;
+    const pre = this.preLeap(raw);
+    const end = s.at + this.window / 2n + sign(s.kind) * ONE_SECOND;
+    return after(pre, pre < s.smearStart ? s.smearStart : end);
   }
 
   readServed(raw: RawTime): NtpTime {

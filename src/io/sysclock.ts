@@ -20,10 +20,12 @@ import {
   ADJ_OFFSET,
   ADJ_SETOFFSET,
   ADJ_STATUS,
+  ADJ_TICK,
   ADJ_TIMECONST,
   type AdjtimexResult,
   emptyTimex,
   type KernelClockModel,
+  NOMINAL_TICK,
   SCALED_PPM,
   STA_CLOCKERR,
   STA_DEL,
@@ -266,6 +268,8 @@ export interface KernelStatus {
   tai: number;
   /** Frequency tolerance (ppm). */
   tolerancePpm: number;
+  /** µs per clock tick (ADJ_TICK; 10 000 nominal at USER_HZ 100). */
+  tick: number;
   state: KernelTimeState;
 }
 
@@ -306,6 +310,7 @@ export function decodeStatus(source: string, state: number, t: Timex): KernelSta
     timeConstant: t.constant,
     tai: t.tai,
     tolerancePpm: t.tolerance / SCALED_PPM,
+    tick: t.tick,
     state: STATES[state] ?? 'ERROR',
   };
 }
@@ -331,8 +336,28 @@ export interface SystemClockOptions {
 export type FollowResult =
   | { kind: 'disabled'; reason: string }
   | { kind: 'step'; offset: number }
-  | { kind: 'slew'; offset: number; frequencyPpm: number }
+  | { kind: 'slew'; offset: number; frequencyPpm: number; tick?: number }
   | { kind: 'error'; errno: string };
+
+/** ADJ_FREQUENCY's limit (ppm): the feedback part of a frequency-mode slew stays within it. */
+export const MAX_FREQ_PPM = 500;
+/**
+ * Limit (ppm) of the whole rate, with ADJ_TICK: the kernel takes ticks of 9000..11000 µs (±10 %) at
+ * USER_HZ 100, each µs of tick 100 ppm; ±100 000 ppm covers chrony's 83 333 ppm leap slew.
+ */
+export const MAX_RATE_PPM = 100_000;
+const PPM_PER_TICK_US = 1e6 / NOMINAL_TICK;
+
+/**
+ * A rate (ppm) as the kernel takes it: a tick (µs, nominal unless beyond ADJ_FREQUENCY's ±500 ppm)
+ * and the frequency (ppm) for the rest.
+ */
+export function splitRate(ppm: number): { tick: number; freqPpm: number } {
+  const r = Math.max(-MAX_RATE_PPM, Math.min(MAX_RATE_PPM, ppm));
+  if (Math.abs(r) <= MAX_FREQ_PPM) return { tick: NOMINAL_TICK, freqPpm: r };
+  const dt = Math.round(r / PPM_PER_TICK_US);
+  return { tick: NOMINAL_TICK + dt, freqPpm: r - dt * PPM_PER_TICK_US };
+}
 
 /** The kernel's leap flags for a coming leap second. */
 function leapStatus(leap: 'insert' | 'delete' | null): number {
@@ -346,6 +371,8 @@ export class SystemClockDriver {
   private readonly stept: number;
   private readonly slewTime: number;
   private readonly tc: number;
+  /** The tick last written (null: not yet; the first frequency-mode call writes it). */
+  private tick: number | null = null;
 
   constructor(
     readonly kernel: KernelClockInterface,
@@ -396,12 +423,14 @@ export class SystemClockDriver {
   /**
    * Makes the kernel clock follow `clock` (ntpkit's software clock over the same raw counter the
    * kernel interface samples). Call periodically (e.g. every few seconds).
-   */
-  /**
+   *
    * `leap`: a leap second the kernel should carry out at the coming UTC midnight (STA_INS/STA_DEL,
-   * as ntpd sets them in step mode); null clears the flags.
+   * as ntpd sets them in step mode); null clears the flags. `feedPpm`: a rate of `clock` beyond its
+   * frequency the kernel must run at (the leap slew or smear of the served time), fed forward in
+   * frequency mode: the feedback (frequency + offset / slewTime) stays within ±500 ppm, the sum
+   * within ±100 000 ppm through ADJ_TICK.
    */
-  follow(clock: LocalClock, leap: 'insert' | 'delete' | null = null): FollowResult {
+  follow(clock: LocalClock, leap: 'insert' | 'delete' | null = null, feedPpm = 0): FollowResult {
     if (!this.enabled) return { kind: 'disabled', reason: this.disabledReason };
     const { raw, realtime } = this.kernel.sample();
     const target = ntpTimeToUnixNs(clock.read(raw));
@@ -420,10 +449,19 @@ export class SystemClockDriver {
     tx.maxerror = errUs;
     tx.esterror = Math.round(errUs / 2);
     let ppm: number;
+    let tick: number | undefined;
     if (this.mode === 'frequency') {
-      ppm = Math.max(-500, Math.min(500, clock.frequencyPpm() + (offset / this.slewTime) * 1e6));
+      const feedback = clock.frequencyPpm() + (offset / this.slewTime) * 1e6;
+      ppm = Math.max(-MAX_FREQ_PPM, Math.min(MAX_FREQ_PPM, feedback)) + feedPpm;
+      const split = splitRate(ppm);
+      ppm = (split.tick - NOMINAL_TICK) * PPM_PER_TICK_US + split.freqPpm;
       tx.modes |= ADJ_FREQUENCY;
-      tx.freq = Math.round(ppm * SCALED_PPM);
+      tx.freq = Math.round(split.freqPpm * SCALED_PPM);
+      if (split.tick !== this.tick) {
+        tx.modes |= ADJ_TICK;
+        tx.tick = split.tick;
+      }
+      tick = split.tick;
       tx.status = STA_NANO | leapStatus(leap);
     } else {
       tx.modes |= ADJ_OFFSET | ADJ_TIMECONST;
@@ -434,7 +472,10 @@ export class SystemClockDriver {
     }
     const err = this.call(tx);
     if (err !== null) return err;
+    if (tick !== undefined) this.tick = tick;
     if (Number.isNaN(ppm)) ppm = this.readStatus()?.frequencyPpm ?? Number.NaN;
-    return { kind: 'slew', offset, frequencyPpm: ppm };
+    return tick === undefined
+      ? { kind: 'slew', offset, frequencyPpm: ppm }
+      : { kind: 'slew', offset, frequencyPpm: ppm, tick };
   }
 }
