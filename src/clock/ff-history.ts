@@ -41,6 +41,8 @@ const QUICK_SHIFT = { history: 8, max: 8, alpha: 1e-4 } as const;
 
 /** Exchanges of a path segment before its offsets are taken as bounded (`boundedUpdate`). */
 const BOUNDED_AFTER = 16;
+/** e0 of an exchange whose segment has m exchanges: at least this/√m of the median point error. */
+const YOUNG_FLOOR = 1;
 /** Good exchanges in the Kalman filter. */
 const KF_SPAN = 64;
 /** Prior sd of the frequency correction before the first exchanges (s/s). */
@@ -325,22 +327,28 @@ export class ExchangeHistory {
     // The minimum RTT seen is itself above the true one: by about 0.7/√n of the median point error
     // over n exchanges (exponential queueing), and never less than `floorFactor` of it.
     const n = this.hist.length;
-    const e0 = Math.max(o.floorFactor, 0.7 / Math.sqrt(n)) * this.medianError();
+    const med0 = this.medianError();
+    const e0 = Math.max(o.floorFactor, 0.7 / Math.sqrt(n)) * med0;
+    const segN = new Map<number, number>();
+    for (const st of this.hist) segN.set(st.seg, (segN.get(st.seg) ?? 0) + 1);
     const stamps = idx.map((i) => this.hist[i]!);
     const es = stamps.map((st) => this.pointError(st));
+    // Each exchange's own e0: its segment's minimum rests on that segment's m exchanges only, and
+    // it sits above the true one by 0.75/√m of the median point error on average (queueing each way
+    // exponential, the minimum of m sums); the bound must hold, so 1/√m (a young segment after a
+    // level shift, the first exchanges after start-up: its exchanges' bounds are not taken as tight).
+    const e0s = stamps.map((st) => Math.max(e0, (YOUNG_FLOOR / Math.sqrt(segN.get(st.seg) ?? 1)) * med0));
     const noise2 = o.minNoise * o.minNoise;
-    const plain = (k: number) => (es[k]! + e0) ** 2 / 12 + noise2;
+    const plain = (k: number) => (es[k]! + e0s[k]!) ** 2 / 12 + noise2;
     // Each offset's error lies within ±(E + e0)/2: the filter takes it as that bound (plus the noise
     // floor), not as a Gaussian of the same variance (`boundedUpdate`).
     // Only once the segment's minimum RTT rests on `BOUNDED_AFTER` exchanges: before, the bound itself
     // is uncertain (the minimum of six WAN exchanges can sit 1 ms above the true one).
-    const segN = new Map<number, number>();
-    for (const st of this.hist) segN.set(st.seg, (segN.get(st.seg) ?? 0) + 1);
     const first = this.kalman(
       stamps,
       (k) =>
         (segN.get(stamps[k]!.seg) ?? 0) >= BOUNDED_AFTER
-          ? { h: (es[k]! + e0) / 2, s2: noise2 }
+          ? { h: (es[k]! + e0s[k]!) / 2, s2: noise2 }
           : { h: 0, s2: plain(k) },
       () => 0,
     );
