@@ -5,7 +5,6 @@
  * key; unknown keys and tables are errors (a typo must not silently fall back to a default).
  */
 import { parse, TomlError } from 'smol-toml';
-import { refclockFromTable } from '../refclock/config.js';
 import type { RefclockConfig } from '../refclock/types.js';
 import { DEFAULT_LOCAL_STRATUM, defaultSourceConfig } from '../system/defaults.js';
 import type { BroadcastConfig, SymmetricKey, SystemConfig } from '../system/types.js';
@@ -37,6 +36,7 @@ import {
   SYSTEM,
 } from './schema.js';
 import { readKeys } from './schema-kit.js';
+import { readRefclock } from './schema-refclock.js';
 import { BROADCAST, isIpLiteral, KEY, KEYS } from './schema-sources.js';
 import type { DaemonConfig, HostSourceConfig, NtsConfig, PoolSourceConfig, SourceOptions } from './types.js';
 
@@ -153,22 +153,12 @@ function readInlineKeys(r: TomlReader, doc: Table): SymmetricKey[] {
   return keys;
 }
 
-/** `[[refclock]]`: keys and values are checked by src/refclock/config.ts. */
+/** `[[refclock]]`: the keys of its driver (src/config/schema-refclock.ts). */
 function readRefclocks(r: TomlReader, doc: Table): RefclockConfig[] {
   const refclocks: RefclockConfig[] = [];
   r.tables(doc, 'refclock', '').forEach((t, i) => {
-    const res = refclockFromTable(t);
-    if (res.ok) refclocks.push(res.config);
-    else
-      for (const m of res.errors) {
-        const unknown = /^unknown refclock key "([^"]+)"/.exec(m);
-        const k = unknown?.[1] ?? /^(\S+) must be/.exec(m)?.[1];
-        r.issue(
-          unknown !== null ? 'CONFIG_UNKNOWN_KEY' : 'CONFIG_BAD_VALUE',
-          k === undefined ? `refclock[${i}]` : `refclock[${i}].${k}`,
-          m,
-        );
-      }
+    const c = readRefclock(r, t, `refclock[${i}]`);
+    if (c !== null) refclocks.push(c);
   });
   return refclocks;
 }

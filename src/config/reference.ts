@@ -21,13 +21,26 @@ function sectionKeys(name: string): Keys {
   return s.keys;
 }
 
+/** The variants of a table (`[[refclock]]` by driver): marker name, heading, keys. */
+function variants(s: Section): { name: string; head: string; keys: Keys }[] {
+  const v = s.variants;
+  if (v === undefined) return [];
+  return Object.entries(v.keys).map(([value, keys]) => ({
+    name: `${s.name}-${value.toLowerCase()}`,
+    head: `${v.key} = "${value}"`,
+    keys,
+  }));
+}
+
 /**
  * The key tables docs/CONFIG.md shows, by marker name: a table's own keys, `pool` only what it adds
- * to `[[server]]`, `key` the inline keys and the key file together.
+ * to `[[server]]`, `key` the inline keys and the key file together, `refclock-shm` (TABLE-VALUE)
+ * the keys of one variant of a table.
  */
 export function docTable(name: string): Row[] {
   if (name === 'pool') return rows(POOL);
   if (name === 'key') return [...rows(KEY, '[[key]] '), ...rows(KEYS, '[keys] ')];
+  for (const s of SECTIONS) for (const v of variants(s)) if (v.name === name) return rows(v.keys);
   return rows(sectionKeys(name));
 }
 
@@ -63,9 +76,16 @@ export function keysText(only?: string): string | null {
   if (list.length === 0) return null;
   for (const s of list) {
     out.push(`${s.array ? `[[${s.name}]]` : `[${s.name}]`}  ${s.title}`);
-    for (const { key, spec } of rows(s.keys)) {
-      out.push(`  ${key.padEnd(27)} ${plain(spec.type)}; default ${plain(spec.defaultText)}`);
-      if (spec.doc !== '') out.push(`  ${''.padEnd(27)} ${plain(spec.doc)}`);
+    const show = (keys: Keys, indent: string) => {
+      for (const { key, spec } of rows(keys)) {
+        out.push(`${indent}${key.padEnd(27)} ${plain(spec.type)}; default ${plain(spec.defaultText)}`);
+        if (spec.doc !== '') out.push(`${indent}${''.padEnd(27)} ${plain(spec.doc)}`);
+      }
+    };
+    show(s.keys, '  ');
+    for (const v of variants(s)) {
+      out.push(`  with ${v.head}:`);
+      show(v.keys, '    ');
     }
     out.push('');
   }
@@ -115,14 +135,21 @@ export function defaultsToml(): string {
     out.push('', `${c}${s.array ? `[[${s.name}]]` : `[${s.name}]`}  # ${s.title}`);
     const own = OWN_KEYS[s.name];
     if (own !== undefined) out.push(`${c}## ${own.note}`);
-    for (const { key, spec } of rows(own?.keys ?? s.keys)) {
-      out.push(
-        ...wrap(
-          `${spec.doc}${spec.doc === '' ? '' : ' '}(${spec.type}; default ${spec.defaultText})`,
-          `${c}## `,
-        ),
-      );
-      out.push(spec.toml === null ? `# ${key} = …` : `${c}${key} = ${spec.toml}`);
+    const write = (keys: Keys) => {
+      for (const { key, spec } of rows(keys)) {
+        out.push(
+          ...wrap(
+            `${spec.doc}${spec.doc === '' ? '' : ' '}(${spec.type}; default ${spec.defaultText})`,
+            `${c}## `,
+          ),
+        );
+        out.push(spec.toml === null ? `# ${key} = …` : `${c}${key} = ${spec.toml}`);
+      }
+    };
+    write(own?.keys ?? s.keys);
+    for (const v of variants(s)) {
+      out.push(`${c}## with ${v.head}:`);
+      write(v.keys);
     }
   }
   return `${out.join('\n')}\n`;

@@ -235,6 +235,11 @@ export function keyNames(keys: Keys): string[] {
 /** Reads table `t` at `path`: unknown keys are reported ("did you mean"), then every key is read. */
 export function readKeys<K extends Keys>(r: TomlReader, t: Table, path: string, keys: K): Values<K> {
   r.keys(t, path, keyNames(keys));
+  return readValues(r, t, path, keys);
+}
+
+/** Reads every key of `keys` from table `t` (the caller checks for unknown keys). */
+export function readValues<K extends Keys>(r: TomlReader, t: Table, path: string, keys: K): Values<K> {
   const out: Record<string, unknown> = {};
   for (const [field, s] of Object.entries(keys)) out[field] = s.read(r, t, path);
   return out as Values<K>;

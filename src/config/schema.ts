@@ -14,6 +14,7 @@ import {
   custom,
   int,
   type KeySpec,
+  type Keys,
   list,
   num,
   oneOf,
@@ -23,7 +24,7 @@ import {
   optStr,
   str,
 } from './schema-kit.js';
-import { REFCLOCK } from './schema-refclock.js';
+import { REFCLOCK, REFCLOCK_DRIVER_KEYS } from './schema-refclock.js';
 import {
   BROADCAST,
   HOST,
@@ -439,6 +440,8 @@ export interface Section {
   readonly keys: Record<string, KeySpec<unknown>>;
   /** One line for `ntpkit config keys`. */
   readonly title: string;
+  /** Keys that depend on the value of one key (`[[refclock]]`: `driver`): value → its own keys. */
+  readonly variants?: { readonly key: string; readonly keys: Readonly<Record<string, Keys>> };
 }
 
 export const SERVER = { ...HOST, ...SOURCE_OPTIONS, ...SERVER_NTS };
@@ -456,7 +459,8 @@ export const SECTIONS: readonly Section[] = [
     name: 'refclock',
     array: true,
     keys: REFCLOCK,
-    title: 'a reference clock (read by src/refclock/config.ts; docs/refclock.md)',
+    title: 'a reference clock (docs/refclock.md)',
+    variants: { key: 'driver', keys: REFCLOCK_DRIVER_KEYS },
   },
   { name: 'system', array: false, keys: SYSTEM, title: 'selection and mobilisation' },
   { name: 'local', array: false, keys: LOCAL, title: 'serving our own clock, orphan mode' },

@@ -1,13 +1,9 @@
 /**
- * Refclock configuration from text: the proposed TOML table `[[refclock]]` (kebab-case keys,
- * unknown keys rejected) and chrony's `refclock DRIVER PARAM [options]` line. Pure; the config
- * module (src/config) and the chrony.conf importer can call these.
+ * Refclock configuration from chrony's `refclock DRIVER PARAM [options]` line. Pure. (The TOML
+ * table `[[refclock]]` is read by the configuration schema, src/config/schema-refclock.ts.)
  *
- *   [[refclock]]                      refclock SHM 0 refid GPS poll 3 offset 0.5 delay 0.2 noselect
- *   driver = "SHM"                    refclock PPS /dev/pps0 lock GPS prefer trust
- *   parameter = "0"
- *   refid = "GPS"  poll = 3  dpoll = 0  filter = 64  offset = 0.5  delay = 0.2  precision = 1e-6
- *   max-dispersion = 1  stratum = 0  prefer = false  noselect = false  trust = false  lock = "GPS"
+ *   refclock SHM 0 refid GPS poll 3 offset 0.5 delay 0.2 noselect
+ *   refclock PPS /dev/pps0 lock GPS prefer trust
  */
 import {
   defaultRefclockConfig,
@@ -37,52 +33,11 @@ const NUMBER_KEYS = {
   stratum: 'stratum',
 } as const;
 const FLAG_KEYS = { prefer: 'prefer', noselect: 'noselect', trust: 'trust', pulse: 'pulse' } as const;
-/** Every key a `[[refclock]]` table may have (`unit` and `device` are spellings of `parameter`). */
-export const REFCLOCK_TABLE_KEYS: readonly string[] = [
-  'driver',
-  'parameter',
-  'unit',
-  'device',
-  'refid',
-  'lock',
-  ...Object.keys(NUMBER_KEYS),
-  ...Object.keys(FLAG_KEYS),
-];
 
 function driverOf(v: unknown, errors: string[]): RefclockDriver | null {
   const d = typeof v === 'string' ? DRIVERS[v.toUpperCase()] : undefined;
   if (d === undefined) errors.push(`unknown refclock driver ${JSON.stringify(v)} (SHM, PPS, NMEA)`);
   return d ?? null;
-}
-
-/** A `[[refclock]]` table (values as a TOML parser returns them). */
-export function refclockFromTable(t: Record<string, unknown>): RefclockParseResult {
-  const errors: string[] = [];
-  const driver = driverOf(t.driver, errors);
-  if (driver === null) return { ok: false, errors };
-  const param = t.parameter ?? t.device ?? t.unit;
-  const c = defaultRefclockConfig(
-    driver,
-    param === undefined ? (driver === 'SHM' ? '0' : '') : String(param),
-  );
-  if (t.refid === undefined && driver === 'SHM') c.refid = `SHM${c.parameter}`.slice(0, 4);
-  for (const [k, v] of Object.entries(t)) {
-    if (k === 'driver' || k === 'parameter' || k === 'device' || k === 'unit') continue;
-    if (k === 'refid' || k === 'lock') {
-      if (typeof v === 'string') c[k] = v;
-      else errors.push(`${k} must be a string`);
-    } else if (k in NUMBER_KEYS) {
-      if (typeof v === 'number' || typeof v === 'bigint')
-        c[NUMBER_KEYS[k as keyof typeof NUMBER_KEYS]] = Number(v);
-      else errors.push(`${k} must be a number`);
-    } else if (k in FLAG_KEYS) {
-      if (typeof v === 'boolean') c[FLAG_KEYS[k as keyof typeof FLAG_KEYS]] = v;
-      else errors.push(`${k} must be true or false`);
-    } else errors.push(`unknown refclock key ${JSON.stringify(k)}`);
-  }
-  if (driver === 'PPS' && c.parameter === '') errors.push('PPS needs a device (parameter = "/dev/pps0")');
-  if (driver === 'NMEA' && c.parameter === '') errors.push('NMEA needs a device (parameter = "/dev/ttyS0")');
-  return finish(c, errors);
 }
 
 /** chrony's `refclock DRIVER PARAM [option value | flag]...` (the leading word is optional). */

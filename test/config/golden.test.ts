@@ -100,6 +100,11 @@ const ARRAYS: Record<string, Record<string, string>> = {
   broadcast: { address: '"192.0.2.255"' },
   key: { id: '1', type: '"SHA1"', value: '"secret"' },
 };
+const REFCLOCKS: Record<string, Record<string, string>> = {
+  SHM: { driver: '"SHM"' },
+  PPS: { driver: '"PPS"', device: '"/dev/pps0"' },
+  NMEA: { driver: '"NMEA"', device: '"/dev/ttyS0"' },
+};
 const VALUES = [
   '"x"',
   '"off"',
@@ -130,23 +135,29 @@ function allowed(header: string, base: string): string[] {
 
 function corpus(): Record<string, unknown> {
   const out: Record<string, unknown> = {};
-  const cases: { header: string; base: Record<string, string> }[] = [
-    ...TABLES.map((t) => ({ header: `[${t}]`, base: {} })),
-    ...Object.entries(ARRAYS).map(([t, base]) => ({ header: `[[${t}]]`, base })),
+  const cases: { label: string; header: string; base: Record<string, string> }[] = [
+    ...TABLES.map((t) => ({ label: `[${t}]`, header: `[${t}]`, base: {} })),
+    ...Object.entries(ARRAYS).map(([t, base]) => ({ label: `[[${t}]]`, header: `[[${t}]]`, base })),
+    // [[refclock]]: the keys depend on the driver.
+    ...Object.entries(REFCLOCKS).map(([d, base]) => ({
+      label: `[[refclock]] driver=${d}`,
+      header: '[[refclock]]',
+      base,
+    })),
   ];
-  for (const { header, base } of cases) {
+  for (const { label, header, base } of cases) {
     const lines = (b: Record<string, string>) =>
       Object.entries(b)
         .map(([k, v]) => `${k} = ${v}\n`)
         .join('');
     const baseText = `${header}\n${lines(base)}`;
     const baseResult = result(baseText, 'f') as { config?: unknown };
-    out[`${header} base`] = baseResult;
-    out[`${header} unknown`] = result(`${baseText}bogus-key = 1\n`, 'f');
+    out[`${label} base`] = baseResult;
+    out[`${label} unknown`] = result(`${baseText}bogus-key = 1\n`, 'f');
     for (const key of allowed(header, lines(base)))
       for (const v of VALUES) {
         const r = result(`${header}\n${lines({ ...base, [key]: v })}`, 'f') as { config?: unknown };
-        out[`${header} ${key} = ${v}`] =
+        out[`${label} ${key} = ${v}`] =
           r.config === undefined ? r : { changed: diff(baseResult.config, r.config) };
       }
   }

@@ -246,7 +246,7 @@ test('property: a misspelt key anywhere in [serve] is rejected on its line', () 
   );
 });
 
-test('[[refclock]] tables are validated by the refclock parser, with lines', () => {
+test('[[refclock]] tables are read by the schema, every problem with its line and key', () => {
   const c = parseConfig(
     '[[refclock]]\ndriver = "SHM"\nunit = 0\nrefid = "GPS"\ndelay = 0.2\nnoselect = true\n',
   );
@@ -254,14 +254,80 @@ test('[[refclock]] tables are validated by the refclock parser, with lines', () 
   assert.equal(c.refclocks[0]?.driver, 'SHM');
   assert.equal(c.refclocks[0]?.refid, 'GPS');
   const { issues } = checkConfig(
-    '[[refclock]]\ndriver = "SHM"\n\nbogus = 1\n[[refclock]]\ndriver = "XYZ"\n',
+    '[[refclock]]\ndriver = "SHM"\n\nbogus = 1\n[[refclock]]\ndriver = "XYZ"\n[[refclock]]\npoll = 3\n',
     'r.toml',
   );
   assert.deepEqual(
     issues.map((i) => [i.code, i.line, i.key]),
     [
       ['CONFIG_UNKNOWN_KEY', 4, 'refclock[0].bogus'],
-      ['CONFIG_BAD_VALUE', 5, 'refclock[1]'],
+      ['CONFIG_BAD_VALUE', 6, 'refclock[1].driver'],
+      ['CONFIG_BAD_VALUE', 7, 'refclock[2]'],
     ],
   );
+  assert.equal(issues[1]?.file, 'r.toml');
+  assert.equal(issues[1]?.message, 'unknown refclock driver "XYZ" (SHM, PPS, NMEA)');
+  assert.match(issues[2]?.message ?? '', /driver is required/);
+});
+
+test('[[refclock]]: driver in any case, the keys and defaults of each driver', () => {
+  const t = parseConfig(
+    '[[refclock]]\ndriver = "shm"\nunit = 2\npoll = 2\nmax-dispersion = 0.1\nprefer = true\n',
+  );
+  assert.equal(t.refclocks[0]?.driver, 'SHM');
+  assert.equal(t.refclocks[0]?.parameter, '2');
+  assert.equal(t.refclocks[0]?.refid, 'SHM2');
+  assert.equal(t.refclocks[0]?.maxDispersion, 0.1);
+  assert.equal(t.refclocks[0]?.prefer, true);
+  assert.equal(t.refclocks[0]?.pulse, false);
+  const p = parseConfig('[[refclock]]\ndriver = "PPS"\ndevice = "/dev/pps1"\nlock = "GPS"\n').refclocks[0];
+  assert.deepEqual([p?.parameter, p?.refid, p?.pulse, p?.lock], ['/dev/pps1', 'PPS', true, 'GPS']);
+  const n = parseConfig('[[refclock]]\ndriver = "NMEA"\nparameter = "/dev/ttyS1"\n').refclocks[0];
+  assert.deepEqual([n?.parameter, n?.refid, n?.pulse], ['/dev/ttyS1', 'GPS', false]);
+  // chrony's spellings: `parameter` for the unit, `maxdispersion`.
+  const s = parseConfig('[[refclock]]\ndriver = "SHM"\nparameter = "1"\nmaxdispersion = 0.5\n').refclocks[0];
+  assert.deepEqual([s?.parameter, s?.refid, s?.maxDispersion], ['1', 'SHM1', 0.5]);
+
+  const { issues } = checkConfig(
+    [
+      '[[refclock]]',
+      'driver = "PPS"',
+      'colour = "red"',
+      'poll = "3"',
+      'unit = 1',
+      '[[refclock]]',
+      'driver = "SHM"',
+      'unit = 300',
+      'refid = "TOOLONG"',
+      'precision = 0',
+      'device = "/dev/pps0"',
+      '[[refclock]]',
+      'driver = "PPS"',
+      'device = "/dev/pps0"',
+      'lock = "PPS"',
+      'filter = 0',
+      'unit = { a = 1 }',
+    ].join('\n'),
+    'r.toml',
+  );
+  const got = issues.map((i) => `${i.line} ${i.key}: ${i.message}`);
+  const want = [
+    /^3 refclock\[0\]\.colour: unknown key 'colour'; allowed: driver, poll, .*, device, parameter, refid, pulse$/,
+    /^4 refclock\[0\]\.poll: expected a number, got "3"$/,
+    /^5 refclock\[0\]\.unit: unknown key 'unit'/,
+    /^1 refclock\[0\]: PPS needs a device \(device = "\/dev\/pps0"\)$/,
+    /^8 refclock\[1\]\.unit: SHM unit 300 is not an integer 0…255$/,
+    /^9 refclock\[1\]\.refid: "TOOLONG" is not 1 to 4 printable ASCII characters$/,
+    /^10 refclock\[1\]\.precision: 0 must be above 0$/,
+    /^11 refclock\[1\]\.device: unknown key 'device'/,
+    /^15 refclock\[2\]\.lock: a refclock cannot lock to itself/,
+    /^16 refclock\[2\]\.filter: 0 is out of range 1\.\.1024$/,
+    /^17 refclock\[2\]\.unit: unknown key 'unit'/,
+  ];
+  for (const w of want)
+    assert.ok(
+      got.some((g) => w.test(g)),
+      `${w} in\n${got.join('\n')}`,
+    );
+  assert.equal(got.length, want.length, got.join('\n'));
 });

@@ -17,8 +17,7 @@ import {
 } from '../../src/config/reference.js';
 import { SECTIONS } from '../../src/config/schema.js';
 import { int, keyNames } from '../../src/config/schema-kit.js';
-import { REFCLOCK } from '../../src/config/schema-refclock.js';
-import { REFCLOCK_TABLE_KEYS, refclockFromTable } from '../../src/refclock/config.js';
+import { REFCLOCK, REFCLOCK_DRIVER_KEYS, REFCLOCK_DRIVERS } from '../../src/config/schema-refclock.js';
 
 const ROOT = join(import.meta.dirname, '..', '..', '..');
 const MAIN = join(ROOT, 'dist', 'src', 'cli', 'main.js');
@@ -47,20 +46,37 @@ test('every key of every table is in a table of docs/CONFIG.md', () => {
     for (const r of docTable(m[1] ?? '')) shown.add(r.spec);
   const missing: string[] = [];
   for (const s of SECTIONS)
-    for (const spec of Object.values(s.keys)) if (!shown.has(spec)) missing.push(`[${s.name}] ${spec.key}`);
+    for (const keys of [s.keys, ...Object.values(s.variants?.keys ?? {})])
+      for (const spec of Object.values(keys)) if (!shown.has(spec)) missing.push(`[${s.name}] ${spec.key}`);
   assert.deepEqual(missing, []);
   assert.ok(shown.size >= 90, `${shown.size} keys`);
 });
 
-test('[[refclock]]: the schema and refclockFromTable know the same keys', () => {
-  const schema = keyNames(REFCLOCK);
-  const aliases = ['unit', 'device', 'maxdispersion'];
-  assert.deepEqual([...REFCLOCK_TABLE_KEYS].sort(), [...schema, ...aliases].sort());
-  assert.ok(!refclockFromTable({ driver: 'SHM', colour: 1 }).ok);
-  for (const k of schema) {
-    const res = refclockFromTable({ driver: 'PPS', parameter: '/dev/pps0', [k]: 7 });
-    assert.ok(res.ok || !res.errors.some((e) => e.startsWith('unknown refclock key')), k);
+test('[[refclock]]: each driver takes the common keys and its own, as `config keys` and the docs list them', () => {
+  for (const d of REFCLOCK_DRIVERS) {
+    const own = keyNames(REFCLOCK_DRIVER_KEYS[d]);
+    const base = d === 'SHM' ? '' : 'device = "/dev/x"\n';
+    // Every key the schema lists for this driver is accepted (no unknown-key issue) ...
+    for (const k of [...keyNames(REFCLOCK), ...own]) {
+      const { issues } = checkConfig(
+        `[[refclock]]\ndriver = "${d}"\n${k === 'device' ? '' : base}${k === 'driver' ? '' : `${k} = 7\n`}`,
+      );
+      assert.ok(!issues.some((i) => i.code === 'CONFIG_UNKNOWN_KEY'), `${d} ${k}: ${JSON.stringify(issues)}`);
+    }
+    // ... and nothing else.
+    const { issues } = checkConfig(`[[refclock]]\ndriver = "${d}"\n${base}colour = 1\n`);
+    assert.match(
+      issues[0]?.message ?? '',
+      new RegExp(`allowed: ${[...keyNames(REFCLOCK), ...own].join(', ')}$`),
+    );
+    assert.ok(docTable(`refclock-${d.toLowerCase()}`).length === own.length);
   }
+  const text = keysText('refclock') ?? '';
+  assert.match(text, /^ {2}driver +SHM, PPS, NMEA; default required$/m);
+  assert.match(text, /^ {2}with driver = "SHM":\n {4}unit +integer 0…255; default 0$/m);
+  assert.match(text, /^ {2}with driver = "PPS":\n {4}device +path; default required, e\.g\. "\/dev\/pps0"$/m);
+  assert.match(text, /^ {4}pulse +bool; default true$/m);
+  assert.match(text, /^ {2}with driver = "NMEA":$/m);
 });
 
 test('markdown tables: pipes escaped, the default and range from the spec', () => {

@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
-import { parseChronyRefclock, refclockFromTable } from '../../src/refclock/config.js';
+import { parseChronyRefclock } from '../../src/refclock/config.js';
 
 describe('refclock configuration', () => {
   it('reads chrony refclock lines', () => {
@@ -35,20 +35,5 @@ describe('refclock configuration', () => {
     assert.match(bad('refclock SHM 0 poll x').join(), /not a number/);
     assert.match(bad('refclock SHM 0 frobnicate 1').join(), /unknown refclock option/);
     assert.match(bad('refclock SHM 0 refid TOOLONG').join(), /refid/);
-  });
-
-  it('reads [[refclock]] tables and rejects unknown keys', () => {
-    const t = refclockFromTable({ driver: 'shm', unit: 2, poll: 2, 'max-dispersion': 0.1, prefer: true });
-    assert.ok(t.ok, t.ok ? '' : t.errors.join());
-    assert.equal(t.config.refid, 'SHM2');
-    assert.equal(t.config.maxDispersion, 0.1);
-    assert.equal(t.config.prefer, true);
-    const e = refclockFromTable({ driver: 'PPS', colour: 'red', poll: '3' });
-    assert.equal(e.ok, false);
-    if (!e.ok) {
-      assert.ok(e.errors.some((x) => x.includes('colour')));
-      assert.ok(e.errors.some((x) => x.includes('poll must be a number')));
-      assert.ok(e.errors.some((x) => x.includes('needs a device')));
-    }
   });
 });
