@@ -211,25 +211,19 @@ export function readRefclock(r: TomlReader, t: Table, path: string): RefclockCon
   const parameter = either(r, path, [name, o[name] ?? null], ['parameter', o.parameter]);
   if (driver !== 'SHM' && t.device === undefined && t.parameter === undefined)
     r.issue('CONFIG_BAD_VALUE', path, `${driver} needs a device (device = "${EXAMPLE_DEVICE[driver]}")`);
-  const c = defaultRefclockConfig(driver, parameter ?? (driver === 'SHM' ? '0' : ''));
-  c.refid = o.refid ?? c.refid;
-  c.pulse = o.pulse;
+  const { driver: _, maxDispersionAlias, lock, ...numbersAndFlags } = v;
   const md = t['max-dispersion'] === undefined ? null : v.maxDispersion;
-  c.maxDispersion =
-    either(r, path, ['max-dispersion', md], ['maxdispersion', v.maxDispersionAlias]) ?? v.maxDispersion;
-  c.poll = v.poll;
-  c.dpoll = v.dpoll;
-  c.filter = v.filter;
-  c.offset = v.offset;
-  c.delay = v.delay;
-  c.precision = v.precision;
-  c.stratum = v.stratum;
-  c.prefer = v.prefer;
-  c.noselect = v.noselect;
-  c.trust = v.trust;
-  if (v.lock !== null) {
-    c.lock = v.lock;
-    if (v.lock === c.refid)
+  const c: RefclockConfig = {
+    ...defaultRefclockConfig(driver, parameter ?? (driver === 'SHM' ? '0' : '')),
+    ...numbersAndFlags,
+    maxDispersion:
+      either(r, path, ['max-dispersion', md], ['maxdispersion', maxDispersionAlias]) ?? v.maxDispersion,
+    pulse: o.pulse,
+  };
+  if (o.refid !== null) c.refid = o.refid;
+  if (lock !== null) {
+    c.lock = lock;
+    if (lock === c.refid)
       r.issue(
         'CONFIG_BAD_VALUE',
         join(path, 'lock'),
