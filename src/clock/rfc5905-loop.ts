@@ -2,7 +2,7 @@
 import { durationToSeconds, type NtpTime } from '../time/ntp-time.js';
 import { addPoint, type Fit, newFit, slope, type WeightedPoint, weightedLine } from './lsfit.js';
 import { WANDER } from './peer-exchanges.js';
-import { ALLAN, FLL_POINTS } from './rfc5905-params.js';
+import { ALLAN, FLL_MAX_POINTS, FLL_POINTS } from './rfc5905-params.js';
 import type { RawTime } from './types.js';
 
 /**
@@ -25,7 +25,7 @@ export function timeConstant(poll: number, noise: number, theta2: number, pll: n
   return Math.min(16 * pollS, Math.max(pollS, Math.min(t, fast)));
 }
 
-/** The least-squares FLL's points: true time at the last updates in SYNC, weighted by their queueing. */
+/** The least-squares FLL's points: true time at the last updates in SYNC (at least half the Allan intercept's worth), weighted by their queueing. */
 export class FllPoints {
   private readonly pts: WeightedPoint[] = [];
 
@@ -33,7 +33,10 @@ export class FllPoints {
   push(raw: RawTime, time: NtpTime, w: number): number | null {
     const pts = this.pts;
     pts.push({ raw, time, w });
-    if (pts.length > FLL_POINTS) pts.shift();
+    // At least the last FLL_POINTS updates, and as many more as cover half the Allan intercept: at short
+    // polls eight updates span seconds, and their slope is noise (±100 ppm at 1 s polls over a WAN).
+    const span = (p: WeightedPoint | undefined) => (p === undefined ? 0 : Number(raw - p.raw) / 1e9);
+    while (pts.length > FLL_POINTS && (span(pts[1]) >= ALLAN / 2 || pts.length > FLL_MAX_POINTS)) pts.shift();
     return pts.length < 4 ? null : (weightedLine(pts)?.slope ?? null);
   }
 

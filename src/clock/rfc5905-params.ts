@@ -16,8 +16,12 @@ export const ALLAN = 1500;
 export const LIMIT = 30;
 export const MAXFREQ = 500e-6;
 export const PGATE = 4;
-/** Updates in the least-squares FLL, and the weight of its measurement (1/FLL_AVG per update). */
+/**
+ * Updates in the least-squares FLL (at least; more while they span less than ALLAN/2 s, up to
+ * FLL_MAX_POINTS), and the weight of its measurement (1/FLL_AVG per update).
+ */
 export const FLL_POINTS = 8;
+export const FLL_MAX_POINTS = 4096;
 export const FLL_AVG = 2;
 /** Default target of the poll adaptation. */
 export const POLL_TARGET = 1.1;
