@@ -4,7 +4,8 @@
  * It always can READ the kernel clock's status (adjtimex with modes = 0: offset, frequency, maxerror,
  * esterror, status bits, TAI offset). Only when explicitly enabled AND privileged (CAP_SYS_TIME) does
  * it make the kernel clock follow ntpkit's software clock, by frequency (ADJ_FREQUENCY) or through the
- * kernel PLL (ADJ_OFFSET with STA_PLL), stepping (ADJ_SETOFFSET) beyond a threshold.
+ * kernel PLL (ADJ_OFFSET with STA_PLL), stepping (ADJ_SETOFFSET) beyond a threshold; rates beyond
+ * ADJ_FREQUENCY's ±500 ppm (a leap slew fed forward) go through ADJ_TICK.
  *
  * The kernel is an interface: the real one goes through clock_adjtime(2) via FFI (koffi), and the
  * tests use `KernelClockModel` (src/clock/kernel-model.ts), so they never touch the host clock. Without
