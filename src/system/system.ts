@@ -144,6 +144,7 @@ export class NtpSystem implements NtpEngine {
       precision: config.precision,
       serverState: (raw) => this.serverState(raw),
       systemPoll: () => deps.discipline.pollExponent(),
+      isSystemPeer: (id) => this.sysPeer === id,
       correctOffset: (epoch, offset, delay) => {
         if (this.huffPuff === null) return offset;
         this.huffPuff.add(epoch, delay);
@@ -490,6 +491,7 @@ export class NtpSystem implements NtpEngine {
       );
     this.setSysPeer(m.sysPeer?.id ?? null);
     const peer = m.sysPeer;
+    if (peer instanceof Association) peer.polling.pullIn(this.deps.discipline.pollExponent());
     if (peer === null || m.update === null || peer.selectEpoch <= this.lastUpdateEpoch) return;
     const served = this.vars.checkServed(
       raw,
