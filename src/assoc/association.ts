@@ -276,8 +276,7 @@ export class Association {
       pp.burstLeft--;
       out.push(...this.transmit(raw));
       if (pp.burstLeft > 0) pp.scheduleBurst(raw);
-      else
-        pp.schedule(raw, this.calibrating ? Math.min(2 ** pp.effectivePoll(), 16) : 2 ** pp.effectivePoll());
+      else pp.schedule(raw, this.calibrating ? Math.min(2 ** pp.effectivePoll(), 16) : pp.interval());
       return out;
     }
     const wasReachable = pp.reach !== 0;
@@ -292,7 +291,7 @@ export class Association {
       return out;
     }
     pp.adjust(this.ctx.systemPoll(), this.calibrating, this.ctx.isSystemPeer(this.id));
-    let interval = 2 ** pp.effectivePoll();
+    let interval = pp.interval();
     if (pp.reach === 0 && this.cfg.iburst && pp.unreachPolls <= 2) {
       pp.burstLeft = IBURST_COUNT - 1;
     } else if (pp.reach !== 0 && this.cfg.burst) {

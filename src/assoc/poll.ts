@@ -18,6 +18,10 @@ const PEER_POLL_REACH_LIMIT = 10;
 const SOURCE_POLL_TARGET = 4;
 /** At most this many consistent samples count (chrony keeps at most 64 per source). */
 const SOURCE_MAX_SAMPLES = 64;
+/** Symmetric: how much longer than the poll we wait for the peer's packet before sending ours (chrony's 1.1). */
+const PEER_WAIT = 1.1;
+/** Symmetric: a packet of ours sent within this many s after the peer's is our answer to it. */
+const ANSWER_SLACK = 1;
 
 export class PollProcess {
   hpoll: number;
@@ -50,6 +54,13 @@ export class PollProcess {
   followsUs = false;
   /** Consecutive samples consistent with the previous filter output (the source's "samples"). */
   private consistent = 0;
+  /**
+   * Symmetric: the stratum of the peer's last valid packet against ours then: above ours (the peer
+   * may synchronise to us), the same, or below.
+   */
+  private peerRank: 'above' | 'same' | 'below' = 'below';
+  /** Symmetric: when the peer's last valid packet arrived. */
+  private peerRx: RawTime | null = null;
   private readonly cfg: SourceConfig;
   private readonly random: () => number;
 
@@ -72,6 +83,15 @@ export class PollProcess {
     return this.hpoll;
   }
 
+  /**
+   * Seconds to the next poll: 2^effectivePoll, and PEER_WAIT times that with a symmetric peer of a
+   * higher stratum, so that its next packet comes first and ours answers it (`peerPacket`).
+   */
+  interval(): number {
+    const s = 2 ** this.effectivePoll();
+    return this.symmetric && this.peerRank === 'above' ? s * PEER_WAIT : s;
+  }
+
   schedule(raw: RawTime, seconds: number): void {
     // A little randomness (±5 %) keeps many clients from synchronising their polls.
     const spread = 0.95 + 0.1 * this.random();
@@ -90,6 +110,39 @@ export class PollProcess {
     // (At the longest of the ±5 % spread of `schedule`: an interval already right stays as drawn.)
     const at = this.lastPoll + secondsNs(1.05 * 2 ** Math.max(exponent, this.kodMinPoll));
     if (at < this.nextPoll) this.nextPoll = at;
+  }
+
+  /**
+   * Symmetric: a valid packet of the peer arrived at `raw` (its stratum `peer`, ours `own`) and
+   * re-times our next one (after chrony's rule). A peer of a higher stratum (it may synchronise to
+   * us) is answered at once unless we have sent a packet of our own since answering its previous
+   * one; then ours waits PEER_WAIT times the poll from this one, so that its next packet comes
+   * first and is answered. Its exchanges then hold our packet a moment, not up to a poll interval
+   * (the hold time enters the measured delay with both clocks' frequency errors). A peer of the
+   * same stratum whose packet comes late in our interval pushes ours back to PEER_WAIT times the
+   * poll, which spreads the two evenly.
+   */
+  peerPacket(raw: RawTime, peer: number, own: number): void {
+    if (!this.symmetric) return;
+    this.peerRank = peer > own ? 'above' : peer === own ? 'same' : 'below';
+    const prev = this.peerRx;
+    this.peerRx = raw;
+    if (this.nextPoll === null || this.lastPoll === null || this.burstLeft > 0) return;
+    const poll = 2 ** this.effectivePoll();
+    const since = Number(raw - this.lastPoll) / 1e9;
+    if (this.peerRank === 'above') {
+      const quiet = prev === null || this.lastPoll <= prev + secondsNs(ANSWER_SLACK);
+      // (Never more than one answer per half minpoll, whatever the peer sends.)
+      if (quiet && since >= 2 ** this.cfg.minpoll / 2) {
+        if (raw < this.nextPoll) this.nextPoll = raw;
+      } else {
+        const later = raw + secondsNs(PEER_WAIT * poll);
+        if (later > this.nextPoll) this.nextPoll = later;
+      }
+    } else if (this.peerRank === 'same' && since > (PEER_WAIT - 0.5) * poll) {
+      const later = this.lastPoll + secondsNs(PEER_WAIT * poll);
+      if (later > this.nextPoll) this.nextPoll = later;
+    }
   }
 
   /** The next request of a burst. */
