@@ -1,12 +1,16 @@
 /**
  * Adaptive polling at the defaults (issue 11), both clocks through the real engine: requests against
- * chrony's at its defaults with several sources and with symmetric peers, and the poll falling on
- * trouble and rising again, for the system peer and for a source the clock does not follow.
+ * chrony's at its defaults with several sources and with symmetric peers, the clocks' accuracy at
+ * those rates, and the poll falling on trouble and rising again, for the system peer and for a source
+ * the clock does not follow.
  *
  * The chrony figures are chrony 4.8 under clknetsim on the same scenario models, medians over seeds 1–5
  * (2026-12-02): `npm run bench:accuracy -- --scenario four-servers --scenario symmetric
  * --scenario falsetickers --scenario server-step --scenario stratum-chain --poll default --seeds 5
- * --clock chrony` (requests per client over the 20,000 s run, RMS error from 2,000 s).
+ * --clock chrony` (requests per client over the 20,000 s run, RMS error from 2,000 s); the same
+ * figures for four-servers and symmetric in a run with ntpkit's clocks, `node dist/bench/accuracy.js
+ * --chrony-src /tmp/chrony --clknetsim-src /tmp/clknetsim --scenario four-servers --scenario symmetric
+ * --scenario lan-default --scenario wan` (2026-12-02 17:10 UTC).
  */
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
@@ -20,10 +24,17 @@ import { standard } from './support.js';
 const CLOCKS: DisciplineKind[] = ['feedforward', 'rfc5905'];
 const SEEDS = [1, 2, 3, 4, 5];
 
-function run(sc: Scenario, clock: DisciplineKind, seed: number, node: string): ClientResult {
-  const r = new Simulation(sc, realEngineFactory(nodeCrypto, clock), seed).run();
+const runs = new Map<string, ClientResult>();
+
+/** Node `node`'s result in standard scenario `name` (each run once: the tests share them). */
+function run(name: string, clock: DisciplineKind, seed: number, node: string): ClientResult {
+  const key = `${name}/${clock}/${seed}/${node}`;
+  const done = runs.get(key);
+  if (done !== undefined) return done;
+  const r = new Simulation(standard(name), realEngineFactory(nodeCrypto, clock), seed).run();
   const c = r.clients.find((x) => x.node === node);
   assert.ok(c !== undefined, node);
+  runs.set(key, c);
   return c;
 }
 
@@ -51,9 +62,10 @@ function polls(sc: Scenario, clock: DisciplineKind, seed: number, every: number)
 test('adaptive polling: several sources and symmetric peers spend no more requests than chrony', () => {
   // [scenario, node, chrony's median requests]; compared with ntpkit's median (the random streams of
   // the two simulators differ, so seed k of one is not seed k of the other). Before: four-servers
-  // 565–655 requests with the feed-forward clock (every source polled at its fast system poll);
+  // 507–622 requests with the feed-forward clock (every source polled at its fast system poll);
   // symmetric 312–314 with both clocks (the peers advertised the smaller of the two polls, and a peer
-  // that serves the other polled at minpoll, so both stayed at 64 s).
+  // that serves the other polled at minpoll, so both stayed at 64 s). Now (2026-12-02): four-servers
+  // 247–329 (median 277) and 159–177, symmetric 29–58 (39) and 37–46 (40), feed-forward and RFC 5905.
   const budgets: [string, string, number][] = [
     ['four-servers', 'client', 289],
     ['symmetric', 'b', 52],
@@ -61,23 +73,33 @@ test('adaptive polling: several sources and symmetric peers spend no more reques
   ];
   for (const clock of CLOCKS) {
     for (const [name, node, budget] of budgets) {
-      const req = SEEDS.map((seed) => run(standard(name), clock, seed, node).packetsSent);
+      const req = SEEDS.map((seed) => run(name, clock, seed, node).packetsSent);
       assert.ok(median(req) <= budget, `${clock} ${name}: ${req.join(', ')} requests, chrony ${budget}`);
     }
   }
 });
 
-test('adaptive polling: the feed-forward clock keeps its accuracy at the lower request rate', () => {
-  // Median RMS at most half of chrony's (four-servers 26.9 µs, symmetric 114 µs at its defaults).
-  for (const [name, node, chrony] of [
-    ['four-servers', 'client', 26.9e-6],
-    ['symmetric', 'b', 114e-6],
+test('adaptive polling: both clocks keep their accuracy at the lower request rate', () => {
+  // Median RMS at most half of chrony's for the feed-forward clock, at most twice for the RFC 5905
+  // one (chrony at its defaults: four-servers 26.9 µs, symmetric 114 µs). Before the stratum-1 peer
+  // answered b's packets (poll.ts peerPacket) the RFC 5905 clock on b reached 46–349 µs (median
+  // 287): a's packets held b's up to a poll, and the hold, counted with b's 100 ppm counter, made
+  // each exchange's delay tens of ms, so the offsets never looked like trouble and the poll stayed
+  // at 1,024 s while the error grew. Now 41–133 µs (median 86).
+  for (const [clock, factor] of [
+    ['feedforward', 0.5],
+    ['rfc5905', 2],
   ] as const) {
-    const rms = SEEDS.map((seed) => run(standard(name), 'feedforward', seed, node).rmsError);
-    assert.ok(
-      median(rms) <= chrony / 2,
-      `${name}: ${rms.map((x) => (x * 1e6).toFixed(1)).join(', ')} µs, chrony ${chrony * 1e6} µs`,
-    );
+    for (const [name, node, chrony] of [
+      ['four-servers', 'client', 26.9e-6],
+      ['symmetric', 'b', 114e-6],
+    ] as const) {
+      const rms = SEEDS.map((seed) => run(name, clock, seed, node).rmsError);
+      assert.ok(
+        median(rms) <= chrony * factor,
+        `${clock} ${name}: ${rms.map((x) => (x * 1e6).toFixed(1)).join(', ')} µs, chrony ${chrony * 1e6} µs`,
+      );
+    }
   }
 });
 
