@@ -418,9 +418,8 @@ export class NtpSystem implements NtpEngine {
     if (to !== undefined) a.localAddress = to.address;
     const updated = carryOut(a, outs, actions, this.outputHost);
     const burstLost = this.bursts.observe(a, this.lastUpdateEpoch);
-    // While unsynchronised the system process also runs during a burst (ntpd does), at every new
-    // sample once more than half of the sources have one: the initial offset is removed from the first
-    // samples on, not at the end of the burst, and a lone early answer does not decide the time.
+    // Unsynchronised, the system process also runs in a burst (ntpd does), at each sample once over half
+    // the sources have one: the initial offset goes at once, and no lone early answer decides the time.
     const run = updated && (!a.inBurst || (!this.vars.synchronised && startupQuorum(this.peers())));
     if (run) this.bursts.ran(a.id);
     if (run || burstLost || outs.some((o) => o.kind === 'event' && o.event.kind === 'unreachable'))
