@@ -276,8 +276,7 @@ export class Association {
       pp.burstLeft--;
       out.push(...this.transmit(raw));
       if (pp.burstLeft > 0) pp.scheduleBurst(raw);
-      else
-        pp.schedule(raw, this.calibrating ? Math.min(2 ** pp.effectivePoll(), 16) : 2 ** pp.effectivePoll());
+      else pp.schedule(raw, this.calibrating ? Math.min(2 ** pp.effectivePoll(), 16) : pp.interval());
       return out;
     }
     const wasReachable = pp.reach !== 0;
@@ -291,8 +290,8 @@ export class Association {
       pp.nextPoll = null;
       return out;
     }
-    pp.adjust(this.ctx.systemPoll(), this.calibrating);
-    let interval = 2 ** pp.effectivePoll();
+    pp.adjust(this.ctx.systemPoll(), this.calibrating, this.ctx.isSystemPeer(this.id));
+    let interval = pp.interval();
     if (pp.reach === 0 && this.cfg.iburst && pp.unreachPolls <= 2) {
       pp.burstLeft = IBURST_COUNT - 1;
     } else if (pp.reach !== 0 && this.cfg.burst) {
@@ -358,7 +357,9 @@ export class Association {
     const { stamp, wire } = this.fuzzedNow(raw);
     const p = emptyPacket();
     p.version = this.cfg.version;
-    p.poll = this.effectivePoll();
+    // Our own poll (RFC 5905 peer_xmit, chrony): a symmetric peer sends at the smaller of the two,
+    // so advertising that smaller one instead would hold both at it for good.
+    p.poll = this.hpoll;
     p.precision = this.ctx.precision;
     const interleaved =
       this.cfg.mode === 'server' || this.cfg.mode === 'broadcast-client'
@@ -420,6 +421,7 @@ export class Association {
   /** Header tests (checks.ts): true when the packet may give a sample. */
   headerOk(pkt: NtpPacket, out: AssocOutput[]): boolean {
     const failed = headerCheck(pkt, this.localAddress, this.ctx.crypto);
+    this.polling.followsUs = failed === 'test12-loop';
     if (failed !== null) out.push(...this.reject(failed));
     return failed === null;
   }
@@ -517,6 +519,9 @@ export class Association {
   /** A sample for the clock filter; the system re-runs the selection in any case. */
   pushSample(raw: RawTime, offset: number, delay: number, dispersion: number, out: AssocOutput[]): void {
     const s: FilterSample = { offset, delay, dispersion, epoch: rawSeconds(raw), raw };
+    const prev = this.filter.output();
+    const disp = prev === null ? dispersion : Math.max(dispersion, prev.dispersion);
+    this.polling.sample(offset, delay, disp, prev?.offset ?? null, prev === null ? 0 : s.epoch - prev.epoch);
     const v = this.filter.add(s, 2 ** this.hpoll);
     if (v.kind === 'update') this.selectEpoch = v.output.epoch;
     else if (v.kind === 'spike') out.push(...this.reject('popcorn-spike'));

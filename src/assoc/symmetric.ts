@@ -122,6 +122,7 @@ export function receiveSymmetric(a: Association, raw: RawTime, pkt: NtpPacket): 
     return out;
   }
   a.acceptHeader(raw, pkt, out);
+  a.polling.peerPacket(raw, a.stratum, a.ctx.serverState(raw).stratum);
   s.peerInterleaved = kind === 'interleaved';
   if (kind === 'basic' && latest?.interleaved === true && !a.xleaveGaveUp) {
     // The peer echoed our interleaved packet's transmit field as a basic origin: it does not

@@ -29,6 +29,8 @@ export interface AssocContext {
   serverState(raw: RawTime): ServerState;
   /** The discipline's poll exponent. */
   systemPoll(): number;
+  /** Whether source `id` is the system peer (the clock follows it: it polls at the system poll). */
+  isSystemPeer(id: string): boolean;
   /** Huff-n'-puff correction of an offset (identity when off). */
   correctOffset(epoch: number, offset: number, delay: number): number;
   /** A fresh txId for a precise-transmit callback. */

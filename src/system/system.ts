@@ -144,6 +144,7 @@ export class NtpSystem implements NtpEngine {
       precision: config.precision,
       serverState: (raw) => this.serverState(raw),
       systemPoll: () => deps.discipline.pollExponent(),
+      isSystemPeer: (id) => this.sysPeer === id,
       correctOffset: (epoch, offset, delay) => {
         if (this.huffPuff === null) return offset;
         this.huffPuff.add(epoch, delay);
@@ -417,9 +418,8 @@ export class NtpSystem implements NtpEngine {
     if (to !== undefined) a.localAddress = to.address;
     const updated = carryOut(a, outs, actions, this.outputHost);
     const burstLost = this.bursts.observe(a, this.lastUpdateEpoch);
-    // While unsynchronised the system process also runs during a burst (ntpd does), at every new
-    // sample once more than half of the sources have one: the initial offset is removed from the first
-    // samples on, not at the end of the burst, and a lone early answer does not decide the time.
+    // Unsynchronised, the system process also runs in a burst (ntpd does), at each sample once over half
+    // the sources have one: the initial offset goes at once, and no lone early answer decides the time.
     const run = updated && (!a.inBurst || (!this.vars.synchronised && startupQuorum(this.peers())));
     if (run) this.bursts.ran(a.id);
     if (run || burstLost || outs.some((o) => o.kind === 'event' && o.event.kind === 'unreachable'))
@@ -490,6 +490,7 @@ export class NtpSystem implements NtpEngine {
       );
     this.setSysPeer(m.sysPeer?.id ?? null);
     const peer = m.sysPeer;
+    if (peer instanceof Association) peer.polling.pullIn(this.deps.discipline.pollExponent());
     if (peer === null || m.update === null || peer.selectEpoch <= this.lastUpdateEpoch) return;
     const served = this.vars.checkServed(
       raw,

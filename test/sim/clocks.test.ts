@@ -99,19 +99,7 @@ test('adaptive polling: at the defaults no more requests than chrony, the poll r
   assert.ok(median(late) >= 9, `median poll exponent after 4,000 s: ${median(late)}`);
 });
 
-test('adaptive polling: the poll falls on trouble (a level shift the estimates must learn)', () => {
-  // level-shift: both directions +1 ms at 8,000 s. Before it the poll is high; it drops after.
-  for (const seed of [1, 2]) {
-    const tr = trace(standard('level-shift', { duration: 12000 }), 'feedforward', seed, 16);
-    const before = tr.filter((p) => p.t > 6000 && p.t < 8000).map((p) => p.poll);
-    const after = tr.filter((p) => p.t > 8000 && p.t < 11000).map((p) => p.poll);
-    assert.ok(
-      Math.min(...after) < Math.max(...before),
-      `seed ${seed}: at most 2^${Math.max(...before)} before, at least 2^${Math.min(...after)} after`,
-    );
-  }
-  // And for the RFC 5905 clock, an offset beyond the path's delay lowers the poll (unit level: poll.test.ts).
-});
+// The poll falling on trouble and rising again, and the budgets with several sources: polling.test.ts.
 
 test('no divergence at 1,024 s polls: both clocks, five seeds', () => {
   // Before: 13–16 ms (feed-forward) and up to 150 ms (RFC 5905) RMS in lan-default. The RFC 5905 loop

@@ -40,13 +40,22 @@ function recording(base: EngineFactory, events: Map<string, SystemEvent[]>): Eng
 function run(name: string, clock: 'rfc5905' | 'feedforward' = 'rfc5905') {
   const events = new Map<string, SystemEvent[]>();
   const sim = new Simulation(standard(name), recording(realEngineFactory(nodeCrypto, clock), events));
-  const result = sim.run({ seriesInterval: 1 });
+  // The client's source verdicts every 10 s.
+  const verdicts: { t: number; verdicts: Map<string, string> }[] = [];
+  const node = sim.nodes.find((n) => n.spec.name === 'client');
+  assert.ok(node !== undefined);
+  const result = sim.run({
+    seriesInterval: 1,
+    progressEvery: 10,
+    onProgress: (t) =>
+      verdicts.push({ t, verdicts: new Map(node.snapshot(t).sources.map((s) => [s.address, s.verdict])) }),
+  });
   const series = sim.getSeries().filter((p) => p.node === 'client');
   const client = result.clients.find((c) => c.node === 'client');
   assert.ok(client !== undefined);
   const leaps = (events.get('client') ?? []).filter((e): e is LeapEvent => e.kind === 'leap');
   const steps = (events.get('client') ?? []).filter((e) => e.kind === 'clock-step');
-  return { client, series, leaps, steps };
+  return { client, series, leaps, steps, verdicts };
 }
 
 /** Largest |error| and largest change of the error between readings 1 s apart, over [from, to]. */
@@ -83,9 +92,24 @@ for (const kind of ['insert', 'delete'] as const) {
     assert.ok(w.n > 17000);
     assert.ok(w.max < 1e-3, `max error ${w.max}`);
     assert.ok(r.client.maxError < 1e-3);
-    // No source is judged a falseticker (or loses its place) because of the leap.
-    for (const s of r.client.final.sources)
-      assert.ok(['sys-peer', 'combined'].includes(s.verdict), s.verdict);
+    // No source is judged a falseticker (or loses its place) because of the leap: every 10 s from
+    // the warm-up on, each source survives the selection (system peer, combined, or pruned by the
+    // cluster algorithm); and after the leap each is in the combination in at least a third of the
+    // readings (seeds 1–8: 46–100 %). The cluster algorithm prunes one of four equally good sources
+    // whenever their offsets spread more than their jitters: from 4,000 s on, 11–74 % of the
+    // readings show one (seeds 1–8; 36–70 % with every source at the system poll), and half the
+    // seeds end with one, so the verdicts of the last reading alone cannot tell a leap's harm.
+    const after = r.verdicts.filter((v) => v.t >= MIDNIGHT);
+    for (const v of r.verdicts.filter((x) => x.t >= 2000))
+      for (const [src, verdict] of v.verdicts)
+        assert.ok(['sys-peer', 'combined', 'outlier'].includes(verdict), `${src} at ${v.t} s: ${verdict}`);
+    for (const src of r.client.final.sources.map((s) => s.address)) {
+      const kept = after.filter((v) => ['sys-peer', 'combined'].includes(v.verdicts.get(src) ?? '')).length;
+      assert.ok(
+        kept >= after.length / 3,
+        `${src} combined in ${kept} of ${after.length} readings after the leap`,
+      );
+    }
   });
 }
 

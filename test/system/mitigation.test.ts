@@ -207,7 +207,10 @@ test('a source whose jitter exceeds max-jitter is marked jittery and never selec
     name: 'C',
     address: '10.0.1.1',
     config: { maxJitter: 0.005 },
-    sources: addrs.map(server),
+    // Polled at the fake discipline's poll (2^4 s): a source not followed would otherwise poll at its
+    // own poll (up to 2^6 s) and its eight filter stages span the fake clock's millisecond corrections
+    // (a real discipline refers old offsets to its corrections; this one does not).
+    sources: addrs.map((a) => ({ ...server(a), maxpoll: 4 })),
     discipline: { offset: 0.02 },
   });
   h.link('S0', 'C', { delay: 0.003, jitter: 0.0005 });

@@ -94,17 +94,44 @@ for (const xleave of [false, true]) {
 
 for (const xleave of [false, true]) {
   test(`${xleave ? 'interleaved' : 'basic'} symmetric: packets crossed in flight are rejected, not used`, () => {
-    // Long and variable delay with 16 s polls: both peers often send before the other's packet arrives.
-    const { h, b } = twoPeers(54, xleave, { delay: 0.9, jitter: 0.6 });
+    // Two peers of the same stratum (both clients of R) send on their own timers: a peer of a higher
+    // stratum would be answered at once (poll.ts peerPacket) and nothing would cross. Long and
+    // variable delay between them with 16 s polls: both often send before the other's packet arrives.
+    const h = fakeLab(54);
+    h.addNode({ name: 'R', address: '10.0.0.3', config: { localStratum: 1 } });
+    const ref = { ...defaultSourceConfig('10.0.0.3', 123, 'server'), minpoll: 4, maxpoll: 6 };
+    const a = h.addNode({
+      name: 'A',
+      address: '10.0.0.1',
+      sources: [ref, peer('10.0.0.2', xleave)],
+      discipline: { offset: -0.2 },
+      config: { allowPassive: true, requireAuthForMobilise: false },
+    });
+    const b = h.addNode({
+      name: 'B',
+      address: '10.0.0.2',
+      sources: [ref, peer('10.0.0.1', xleave)],
+      discipline: { offset: 0.4 },
+      config: { allowPassive: true, requireAuthForMobilise: false },
+    });
+    h.link('R', 'A', { delay: 0.004, jitter: 0.0003 });
+    h.link('R', 'B', { delay: 0.004, jitter: 0.0003 });
+    h.link('A', 'B', { delay: 0.9, jitter: 0.6 });
+    h.start();
     h.runFor(900);
-    const s = b.system.snapshot(h.now).sources[0];
+    const sb = b.system.snapshot(h.now);
+    assert.equal(sb.stratum, 2);
+    assert.equal(a.system.snapshot(h.now).stratum, 2);
+    const s = sb.sources.find((x) => x.address === '10.0.0.1');
     assert.ok(s !== undefined);
     const crossed =
       (s.rejected.crossed ?? 0) + (s.rejected['test2-bogus'] ?? 0) + (s.rejected['interleaved-bogus'] ?? 0);
     assert.ok(crossed > 0, JSON.stringify(s.rejected));
     if (!xleave) assert.ok((s.rejected.crossed ?? 0) > 0, JSON.stringify(s.rejected));
-    assert.equal(b.system.snapshot(h.now).sysPeer, '10.0.0.1');
-    // Whatever got through was consistent: the error is bounded by the path asymmetry (≤ jitter / 2).
+    // Whatever got through was consistent: A's offset as B measured it is A's error less B's,
+    // within the path asymmetry (≤ jitter / 2).
+    assert.ok(s.reach !== 0 && s.filter.length > 0, JSON.stringify(s.rejected));
+    assert.ok(Math.abs(s.offset - (a.error() - b.error())) < 0.3, `offset ${s.offset}`);
     assert.ok(Math.abs(b.error()) < 0.3, `B error ${b.error()}`);
   });
 }
