@@ -29,9 +29,10 @@ const MIN_SHIFT_WINDOW = 6;
  * One-sided queueing: the least (averaged) slope acted on, the extra down-weighting of queued
  * exchanges, the pairs the slope needs, and the fraction of it taken out of each offset (the offset
  * error of one-sided exponential queueing is near zero for small E and −E/2 + the other side's mean
- * for large E, so the full slope would over-correct the low-delay exchanges that dominate).
+ * for large E, so the full slope would over-correct the low-delay exchanges that dominate; 0.55
+ * rather than 0.5 keeps both one-sided scenarios' mean error within 50 µs, see docs/clocks.md).
  */
-const ASYM = { min: 0.4, weight: 100, points: 8, bias: 0.5 } as const;
+const ASYM = { min: 0.4, weight: 100, points: 8, bias: 0.55 } as const;
 
 /**
  * The quick level-shift test: exchanges of history it needs, the most exchanges it looks back over,
