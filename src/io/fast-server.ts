@@ -31,6 +31,8 @@ export interface FastServerOptions {
   serving: boolean;
   /** POSIX clock id of the raw counter the published clock line is on (default CLOCK_MONOTONIC). */
   rawClock?: number;
+  /** Slots of each worker's interleaved table (default 1024; 0: interleaved requests are forwarded). */
+  interleavedTableSize?: number;
   /** A datagram the workers do not answer themselves (called on the main thread). */
   onForward(f: Forwarded): void;
   onWarn(message: string, fields?: Record<string, unknown>): void;
@@ -134,6 +136,7 @@ export class FastServer {
         serving: o.serving,
         rawClock: o.rawClock ?? 1,
         timeoutMs: 100,
+        interleavedTableSize: o.interleavedTableSize ?? 1024,
       };
       delete init.guard.random;
       const worker = new Worker(url, { workerData: init });
@@ -212,6 +215,8 @@ export class FastServer {
       sendErrors: this.sum('sendErrors'),
       rxKernel: this.sum('rxKernel'),
       rxFallback: this.sum('rxFallback'),
+      txKernel: this.sum('txKernel'),
+      txRejected: this.sum('txRejected'),
     };
   }
 

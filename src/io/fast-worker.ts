@@ -2,19 +2,28 @@
  * A server worker thread: answers NTP requests on its own SO_REUSEPORT batch sockets.
  *
  * The loop sleeps in recvmmsg (one socket) or poll (several) until datagrams arrive, answers the
- * basic-mode client requests of the whole batch from the state the main thread published
- * (src/serve/published.ts) and sends the replies in one sendmmsg, with the transmit timestamp read
- * right before it. Its client table and rate limiter are this worker's shard: the kernel sends a
- * client's 4-tuple to the same socket every time. Everything else (MACs, NTS, extension fields,
- * requests that may ask for interleaved mode, other modes, replies to the daemon's own requests,
- * mode 6) is forwarded to the main thread with its kernel receive time; the main thread answers on
- * the same descriptor.
+ * client requests of the whole batch from the state the main thread published
+ * (src/serve/published.ts) and sends the replies in one sendmmsg, with the basic-mode transmit
+ * timestamps read right before it. Its client table, rate limiter and interleaved table are this
+ * worker's shard: the kernel sends a client to the same socket every time (by its source address).
  *
- * The receive timestamps are the kernel's (SO_TIMESTAMPNS, CLOCK_REALTIME), turned into the raw
- * counter by their age, read once per batch: raw = rawNow − (realtimeNow − stamp).
+ * Interleaved mode (RFC 9769) is answered here too: a reply to a client that asks for it is sent
+ * with a request for its kernel transmit stamp (an SO_TIMESTAMPING control message; the kernel
+ * numbers the stamped datagrams, OPT_ID), the stamps are read from the error queue in batches
+ * right after each sendmmsg (stragglers with the next batch or on the idle timeout), stored with
+ * the exchange (src/serve/interleaved-shard.ts), and sent to the client with its next request.
+ * Everything else (MACs, NTS, extension fields, other modes, replies to the daemon's own
+ * requests, mode 6; interleaved requests too where the kernel refuses transmit stamps) is
+ * forwarded to the main thread with its kernel receive time; the main thread answers on the same
+ * descriptor.
+ *
+ * The kernel's stamps (SO_TIMESTAMPNS on receive, SCM_TIMESTAMPING on transmit, CLOCK_REALTIME)
+ * are turned into the raw counter by their age, raw = rawNow − (realtimeNow − stamp), with one
+ * realtime reading bracketed by two raw ones.
  */
 import { parentPort, workerData } from 'node:worker_threads';
 import { type GuardConfig, ServerGuard } from '../serve/guard.js';
+import { InterleavedShard, PendingStamps, type StampOwner } from '../serve/interleaved-shard.js';
 import {
   ageAt,
   clockAt,
@@ -53,6 +62,8 @@ export const SHARED_COUNTERS = [
   'sendErrors',
   'rxKernel',
   'rxFallback',
+  'txKernel',
+  'txRejected',
 ] as const;
 
 export interface WorkerInit {
@@ -70,6 +81,8 @@ export interface WorkerInit {
   /** POSIX clock id of the daemon's raw counter (the published clock line and forwarded `rx`). */
   rawClock: number;
   timeoutMs: number;
+  /** Slots of this worker's interleaved table (0: interleaved requests go to the main thread). */
+  interleavedTableSize: number;
 }
 
 /** A datagram handed to the main thread. */
@@ -93,6 +106,9 @@ export interface WorkerCounts {
   sendErrors: number;
   rxKernel: number;
   rxFallback: number;
+  /** Kernel transmit stamps stored for interleaved replies / not believed. */
+  txKernel: number;
+  txRejected: number;
 }
 
 export interface WorkerStats extends WorkerCounts {
@@ -120,10 +136,9 @@ function clockReaderParts(clock: number): (out: { sec: number; nsec: number }) =
 }
 
 /**
- * RFC 9769: a request asks for interleaved mode with one of our receive timestamps as its origin
- * (and receive ≠ transmit). Those go to the main thread, whose server keeps the interleaved table
- * and the precise transmit times; a plain client (origin zero, as chrony's basic requests) stays
- * here.
+ * RFC 9769: a request may ask for interleaved mode when its origin is not zero and its receive and
+ * transmit timestamps differ (it asks if the origin is one of our receive timestamps). A plain
+ * client (origin zero, as chrony's basic requests) never does.
  */
 function mayAskInterleaved(d: Uint8Array): boolean {
   let origin = 0;
@@ -131,6 +146,10 @@ function mayAskInterleaved(d: Uint8Array): boolean {
   if (origin === 0) return false;
   for (let k = 32; k < 40; k++) if (d[k] !== d[k + 8]) return true;
   return false;
+}
+
+function u32(d: Uint8Array, at: number): number {
+  return (((d[at] ?? 0) << 24) | ((d[at + 1] ?? 0) << 16) | ((d[at + 2] ?? 0) << 8) | (d[at + 3] ?? 0)) >>> 0;
 }
 
 function run(init: WorkerInit): void {
@@ -149,6 +168,18 @@ function run(init: WorkerInit): void {
   const txNow = { sec: 0, nsec: 0 };
   const rxStamp: Stamp = { sec: 0, frac: 0 };
   const txStamp: Stamp = { sec: 0, frac: 0 };
+  const kernelTx: Stamp = { sec: 0, frac: 0 };
+  // Interleaved mode: the table, the stamps awaited per socket, and where the kernel gives them.
+  const shard = new InterleavedShard(init.interleavedTableSize);
+  const pending = socks.map(() => new PendingStamps());
+  const xleave = socks.map((s) => init.interleavedTableSize > 0 && s.enableTxStamps());
+  const stampIds = new Uint32Array(64);
+  const stampSec = new Float64Array(64);
+  const stampNsec = new Float64Array(64);
+  const owner: StampOwner = { slot: -1, rxSec: 0, rxFrac: 0 };
+  /** CLOCK_REALTIME seconds the stamp windows count nanoseconds from. */
+  let rtBase = -1;
+  let generation = -1;
   const replyViews = socks.map((s) =>
     Array.from({ length: 64 }, (_, i) => new DataView(s.reply(i).buffer, s.reply(i).byteOffset, 48)),
   );
@@ -161,12 +192,15 @@ function run(init: WorkerInit): void {
     forwarded: 0,
     rxKernel: 0,
     rxFallback: 0,
+    txKernel: 0,
+    txRejected: 0,
   };
   let lastStats = 0;
   let lastClients = -1;
   const shared = new Float64Array(init.counters);
   const writeCounters = () => {
     const st = guard.stats();
+    counts.txRejected = pending.reduce((a, p) => a + p.rejected, 0);
     const all: Record<(typeof SHARED_COUNTERS)[number], number> = {
       ...counts,
       requests: st.requests,
@@ -209,12 +243,8 @@ function run(init: WorkerInit): void {
     port.postMessage(msg);
   };
 
-  const serveBatch = (si: number, sock: BatchSocket, n: number) => {
-    counts.batches++;
-    counts.datagrams += n;
-    reader.read(view);
-    const rawBig = process.hrtime.bigint();
-    // CLOCK_REALTIME bracketed by two monotonic reads: the pair that turns stamps into raw.
+  /** CLOCK_REALTIME bracketed by two raw reads (`mono`: their midpoint): turns stamps into raw. */
+  const readPair = () => {
     monotonic(mono);
     realtime(rt);
     monotonic(txNow);
@@ -224,6 +254,54 @@ function run(init: WorkerInit): void {
       mono.nsec -= 1e9;
       mono.sec += 1;
     }
+    if (rtBase < 0) rtBase = rt.sec;
+  };
+
+  /**
+   * Reads socket `si`'s transmit stamps from its error queue and stores each believed one with its
+   * exchange, as the published clock's reading at the stamp (needs a fresh `readPair` and view).
+   */
+  const drainStamps = (si: number) => {
+    const sock = socks[si];
+    const p = pending[si];
+    if (sock === undefined || p === undefined) return;
+    for (let round = 0; round < 8; round++) {
+      const n = sock.readStamps(stampIds, stampSec, stampNsec);
+      for (let j = 0; j < n; j++) {
+        const sec = stampSec[j] ?? 0;
+        const ns = stampNsec[j] ?? 0;
+        if (!p.match(stampIds[j] ?? 0, (sec - rtBase) * 1e9 + ns, owner)) continue;
+        const age = (rt.sec - sec) * 1e9 + (rt.nsec - ns);
+        if (!(age >= 0 && age < 1e9) || !view.valid) {
+          p.rejected++;
+          continue;
+        }
+        clockAt(view, mono.sec, mono.nsec - age, kernelTx);
+        if (shard.setTx(owner.slot, owner.rxSec, owner.rxFrac, kernelTx.sec, kernelTx.frac))
+          counts.txKernel++;
+      }
+      if (n < 64) break;
+    }
+  };
+
+  const serveBatch = (si: number, sock: BatchSocket, n: number) => {
+    counts.batches++;
+    counts.datagrams += n;
+    reader.read(view);
+    if (view.generation !== generation) {
+      // A clock step: the stored transmit times are on the old clock.
+      if (generation !== -1) shard.clear();
+      generation = view.generation;
+    }
+    const rawBig = process.hrtime.bigint();
+    readPair();
+    const p = pending[si];
+    const x = xleave[si] === true && p !== undefined;
+    if (x) {
+      if (p.outstanding() > 0) drainStamps(si);
+      p.begin((rt.sec - rtBase) * 1e9 + rt.nsec);
+    }
+    let stamped = 0;
     let queued = 0;
     for (let i = 0; i < n; i++) {
       const d = sock.datagrams[i];
@@ -254,7 +332,7 @@ function run(init: WorkerInit): void {
         version >= 1 &&
         version <= 4 &&
         d.length === 48 &&
-        !mayAskInterleaved(data);
+        (x || !mayAskInterleaved(data));
       if (!plain) {
         // The main thread's server decides (its guard, its interleaved table, MACs, NTS...).
         counts.forwarded++;
@@ -283,9 +361,33 @@ function run(init: WorkerInit): void {
       if (out === undefined) continue;
       clockAt(view, rs, rn, rxStamp);
       writeBasicReply(view, data, out, rxStamp, ageAt(view, rs, rn));
-      basic[queued++] = i;
-      sock.queue(i, 48);
       counts.replies++;
+      if (!x) {
+        basic[queued++] = i;
+        sock.queue(i, 48);
+        continue;
+      }
+      // RFC 9769: the origin is our receive timestamp of this client's previous request.
+      const prev = mayAskInterleaved(data) ? shard.find(d.from.address, u32(data, 24), u32(data, 28)) : -1;
+      let interleaved = false;
+      if (prev >= 0 && shard.hasTx(prev)) {
+        // Interleaved: origin = the request's receive timestamp, transmit = the kernel's transmit
+        // time of our previous reply.
+        for (let k = 0; k < 8; k++) out.setUint8(24 + k, data[32 + k] ?? 0);
+        out.setUint32(40, shard.txSec(prev), false);
+        out.setUint32(44, shard.txFrac(prev), false);
+        interleaved = true;
+        guard.recordResponse(d.from, { interleaved: true });
+      }
+      const slot = shard.save(d.from.address, rxStamp.sec, rxStamp.frac);
+      if (!interleaved) basic[queued++] = i;
+      // Only clients that ask for interleaving will want this reply's precise transmit time.
+      const stamp = prev >= 0 && slot >= 0;
+      sock.queue(i, 48, stamp);
+      if (stamp) {
+        p.add(slot, rxStamp.sec, rxStamp.frac);
+        stamped++;
+      }
     }
     // Counters at once; the client list when it grew, or once a second (a status query sees it).
     if (writeCounters() !== lastClients || Date.now() / 1000 - lastStats >= 1) postStats(Date.now() / 1000);
@@ -304,6 +406,25 @@ function run(init: WorkerInit): void {
     monotonic(mono);
     const took = (mono.sec - txNow.sec) * 1e9 + (mono.nsec - txNow.nsec);
     if (sent > 1 && took > 0) perReplyNs = perReplyNs * 0.9 + (took / sent) * 0.1;
+    if (stamped === 0 || p === undefined) return;
+    if (sock.stampCountUncertain) {
+      // A datagram of the batch failed: the kernel's numbering may have moved past ours.
+      p.restart();
+      xleave[si] = sock.resetTxStamps();
+      return;
+    }
+    // The stamps of this batch are normally queued by now: read them while they are fresh.
+    readPair();
+    p.sent((rt.sec - rtBase) * 1e9 + rt.nsec);
+    drainStamps(si);
+  };
+
+  /** Stamps that came after their batch (a queueing driver), on the idle timeout. */
+  const drainLate = (si: number) => {
+    if ((pending[si]?.outstanding() ?? 0) === 0) return;
+    reader.read(view);
+    readPair();
+    drainStamps(si);
   };
 
   const loop = () => {
@@ -314,13 +435,25 @@ function run(init: WorkerInit): void {
         if (sock === undefined) return;
         const n = sock.receive(true);
         if (n > 0) serveBatch(0, sock, n);
-        else break;
+        else {
+          drainLate(0);
+          break;
+        }
       } else {
-        if (poller.wait(init.timeoutMs) === 0) break;
+        if (poller.wait(init.timeoutMs) === 0) {
+          for (let si = 0; si < socks.length; si++) drainLate(si);
+          break;
+        }
         socks.forEach((s, si) => {
           if (!poller.ready(si)) return;
           const n = s.receive(false);
           if (n > 0) serveBatch(si, s, n);
+          else {
+            // Readable with nothing to read: the error queue (poll reports it as POLLERR).
+            reader.read(view);
+            readPair();
+            drainStamps(si);
+          }
         });
       }
       if (Date.now() >= until) break;

@@ -29,23 +29,32 @@ import {
   CMSG_HDR,
   EAGAIN,
   EINTR,
+  ERR_CONTROL,
+  enableTxStamps,
   encodeSockaddr,
   type Fns,
   fail,
   IOVEC,
   IP_PKTINFO,
+  IP_RECVERR,
   IPPROTO_IP,
   IPPROTO_IPV6,
   IPV6_PKTINFO,
+  IPV6_RECVERR,
   loadBatch,
   MAX_BATCH,
   MMSGHDR,
   MSG_DONTWAIT,
+  MSG_ERRQUEUE,
   MSG_WAITFORONE,
   NAME,
   RX_CONTROL,
+  SCM_TSTAMP_SND,
   SLOT_SIZE,
+  SO_EE_ORIGIN_TIMESTAMPING,
+  SO_TIMESTAMPING,
   SO_TIMESTAMPNS,
+  SOF_TIMESTAMPING_TX_SOFTWARE,
   SOL_SOCKET,
   TX_CONTROL,
 } from './mmsg-sys.js';
@@ -111,12 +120,13 @@ class MessageBlock {
     f: Fns,
     readonly n: number,
     readonly controlSize: number,
+    readonly slotSize = SLOT_SIZE,
   ) {
     this.iov = n * MMSGHDR;
     this.names = this.iov + n * IOVEC;
     this.control = this.names + n * NAME;
     this.data = this.control + n * controlSize;
-    const size = this.data + n * SLOT_SIZE;
+    const size = this.data + n * slotSize;
     this.mem = f.koffi.alloc('uint8_t', size);
     this.base = f.koffi.address(this.mem);
     const buf = f.koffi.view(this.mem, size);
@@ -126,7 +136,7 @@ class MessageBlock {
       const h = i * MMSGHDR;
       this.setPtr(h + 16, this.iov + i * IOVEC);
       this.view.setBigUint64(h + 24, 1n, true);
-      this.setPtr(this.iov + i * IOVEC, this.data + i * SLOT_SIZE);
+      this.setPtr(this.iov + i * IOVEC, this.data + i * slotSize);
     }
   }
 
@@ -145,8 +155,18 @@ export class BatchSocket {
   readonly datagrams: Datagram[] = [];
   /** Datagrams the last flush could not send (the socket buffer was full, or an error). */
   sendErrors = 0;
+  /**
+   * Set by a flush that did not send its whole batch in one go while it held datagrams asking for
+   * a transmit stamp: the kernel's stamp counter may then differ from the caller's count (a
+   * failed datagram may or may not have taken a number), so the caller restarts it (`resetTxStamps`).
+   */
+  stampCountUncertain = false;
+  /** Whether transmit stamps by request are on (`enableTxStamps`). */
+  txStamps = false;
   private readonly rx: MessageBlock;
   private readonly tx: MessageBlock;
+  private err: MessageBlock | null = null;
+  private stampedQueued = 0;
   private readonly text = new AddressText();
   private readonly replies: Uint8Array[] = [];
   private queued = 0;
@@ -250,6 +270,12 @@ export class BatchSocket {
       if (level === SOL_SOCKET && type === SO_TIMESTAMPNS && len >= CMSG_HDR + 16) {
         d.rxSec = Number(v.getBigInt64(data, true));
         d.rxNsec = Number(v.getBigInt64(data + 8, true));
+      } else if (level === SOL_SOCKET && type === SO_TIMESTAMPING && len >= CMSG_HDR + 16) {
+        // Kernels without OPT_RX_FILTER add the software stamp here too once transmit stamps are on.
+        if (d.rxSec < 0) {
+          d.rxSec = Number(v.getBigInt64(data, true));
+          d.rxNsec = Number(v.getBigInt64(data + 8, true));
+        }
       } else if (level === IPPROTO_IP && type === IP_PKTINFO && len >= CMSG_HDR + 12) {
         d.ifindex = v.getInt32(data, true);
         to.address = this.text.ipv4(v.getUint32(data + 8, false));
@@ -268,9 +294,11 @@ export class BatchSocket {
 
   /**
    * Queues the reply in slot `i` (length bytes) to the sender of datagram `i`, from the address
-   * that datagram was sent to. Call `flush()` after the batch.
+   * that datagram was sent to; `stamp`: ask the kernel for its transmit stamp (`enableTxStamps`
+   * first; it comes with the next number of the socket's counter, see `readStamps`). Call
+   * `flush()` after the batch.
    */
-  queue(i: number, length: number): void {
+  queue(i: number, length: number, stamp = false): void {
     const rx = this.rx;
     const tx = this.tx;
     const v = tx.view;
@@ -283,7 +311,17 @@ export class BatchSocket {
     tx.setPtr(tx.iov + k * IOVEC, tx.data + i * SLOT_SIZE);
     v.setBigUint64(tx.iov + k * IOVEC + 8, BigInt(Math.min(length, SLOT_SIZE)), true);
     const c = tx.control + k * TX_CONTROL;
-    const clen = writePktinfo(v, c, this.family, rx.view, rx.control + i * RX_CONTROL, this.datagrams[i]);
+    let clen = writePktinfo(v, c, this.family, rx.view, rx.control + i * RX_CONTROL, this.datagrams[i]);
+    if (stamp && this.txStamps) {
+      // cmsg(SOL_SOCKET, SO_TIMESTAMPING, u32 TX_SOFTWARE): CMSG_LEN(4) = 20, CMSG_SPACE(4) = 24.
+      v.setBigUint64(c + clen, BigInt(CMSG_HDR + 4), true);
+      v.setInt32(c + clen + 8, SOL_SOCKET, true);
+      v.setInt32(c + clen + 12, SO_TIMESTAMPING, true);
+      v.setUint32(c + clen + 16, SOF_TIMESTAMPING_TX_SOFTWARE, true);
+      v.setUint32(c + clen + 20, 0, true);
+      clen += 24;
+      this.stampedQueued++;
+    }
     if (clen > 0) {
       tx.setPtr(h + 32, c);
       v.setBigUint64(h + 40, BigInt(clen), true);
@@ -304,10 +342,13 @@ export class BatchSocket {
     let done = 0;
     const n = this.queued;
     this.queued = 0;
+    const stamped = this.stampedQueued;
+    this.stampedQueued = 0;
     const tx = this.tx;
     while (done < n && !this.closed) {
       const rest = n - done;
       const r = this.f.sendmmsg(this.fd, tx.base + BigInt(done * MMSGHDR), rest, 0);
+      if (r < rest && stamped > 0) this.stampCountUncertain = true;
       if (r <= 0) {
         // This message failed (unreachable, buffer full...): skip it, send the rest.
         this.sendErrors++;
@@ -317,6 +358,81 @@ export class BatchSocket {
       done += r;
     }
     return n;
+  }
+
+  /** Turns on transmit stamps by request (src/io/mmsg-sys.ts `enableTxStamps`); false if refused. */
+  enableTxStamps(): boolean {
+    this.txStamps = !this.closed && enableTxStamps(this.fd);
+    return this.txStamps;
+  }
+
+  /** Restarts the kernel's stamp counter at 0 (after `stampCountUncertain`); false if refused. */
+  resetTxStamps(): boolean {
+    this.stampCountUncertain = false;
+    this.txStamps = !this.closed && enableTxStamps(this.fd, true);
+    return this.txStamps;
+  }
+
+  /**
+   * Reads the transmit stamps queued on the error queue (up to 64, without waiting): for each,
+   * its number (OPT_ID) into `ids` and its CLOCK_REALTIME time into `sec`/`nsec`; returns how many.
+   */
+  readStamps(ids: Uint32Array, sec: Float64Array, nsec: Float64Array): number {
+    if (this.closed || !this.txStamps) return 0;
+    let e = this.err;
+    if (e === null) {
+      e = new MessageBlock(this.f, MAX_BATCH, ERR_CONTROL, 64);
+      this.err = e;
+    }
+    const v = e.view;
+    for (let i = 0; i < MAX_BATCH; i++) {
+      const h = i * MMSGHDR;
+      e.setPtr(h, e.names + i * NAME);
+      v.setUint32(h + 8, NAME, true);
+      v.setBigUint64(e.iov + i * IOVEC + 8, 64n, true);
+      e.setPtr(h + 32, e.control + i * ERR_CONTROL);
+      v.setBigUint64(h + 40, BigInt(ERR_CONTROL), true);
+      v.setUint32(h + 48, 0, true);
+    }
+    const n = this.f.recvmmsg(this.fd, e.mem, MAX_BATCH, MSG_ERRQUEUE | MSG_DONTWAIT, null);
+    if (n <= 0) return 0;
+    let out = 0;
+    for (let i = 0; i < Math.min(n, MAX_BATCH); i++) {
+      const h = i * MMSGHDR;
+      const cbase = e.control + i * ERR_CONTROL;
+      const clen = Math.min(Number(v.getBigUint64(h + 40, true)), ERR_CONTROL);
+      let at = 0;
+      let s = -1;
+      let ns = 0;
+      let id = -1;
+      while (at + CMSG_HDR <= clen) {
+        const len = Number(v.getBigUint64(cbase + at, true));
+        if (len < CMSG_HDR || at + len > clen) break;
+        const level = v.getInt32(cbase + at + 8, true);
+        const type = v.getInt32(cbase + at + 12, true);
+        const data = cbase + at + CMSG_HDR;
+        if (level === SOL_SOCKET && type === SO_TIMESTAMPING && len >= CMSG_HDR + 16) {
+          s = Number(v.getBigInt64(data, true));
+          ns = Number(v.getBigInt64(data + 8, true));
+        } else if (
+          ((level === IPPROTO_IP && type === IP_RECVERR) ||
+            (level === IPPROTO_IPV6 && type === IPV6_RECVERR)) &&
+          len >= CMSG_HDR + 16 &&
+          v.getUint8(data + 4) === SO_EE_ORIGIN_TIMESTAMPING &&
+          v.getUint32(data + 8, true) === SCM_TSTAMP_SND
+        ) {
+          id = v.getUint32(data + 12, true);
+        }
+        at += (len + 7) & ~7;
+      }
+      // A software stamp is in the first of the three timespecs; zero there: none.
+      if (id < 0 || s <= 0) continue;
+      ids[out] = id;
+      sec[out] = s;
+      nsec[out] = ns;
+      out++;
+    }
+    return out;
   }
 
   close(): void {
