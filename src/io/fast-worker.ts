@@ -198,25 +198,53 @@ function run(init: WorkerInit): void {
   let lastStats = 0;
   let lastClients = -1;
   const shared = new Float64Array(init.counters);
+  const at = (k: (typeof SHARED_COUNTERS)[number]) => SHARED_COUNTERS.indexOf(k);
+  const I = {
+    requests: at('requests'),
+    responses: at('responses'),
+    interleavedResponses: at('interleavedResponses'),
+    kodSent: at('kodSent'),
+    rateLimited: at('rateLimited'),
+    denied: at('denied'),
+    dropped: at('dropped'),
+    clientsTracked: at('clientsTracked'),
+    batches: at('batches'),
+    datagrams: at('datagrams'),
+    replies: at('replies'),
+    forwarded: at('forwarded'),
+    sendErrors: at('sendErrors'),
+    rxKernel: at('rxKernel'),
+    rxFallback: at('rxFallback'),
+    txKernel: at('txKernel'),
+    txRejected: at('txRejected'),
+  };
+  /** Writes the counters into the shared block (no allocation: it runs after every batch). */
   const writeCounters = () => {
-    const st = guard.stats();
-    counts.txRejected = pending.reduce((a, p) => a + p.rejected, 0);
-    const all: Record<(typeof SHARED_COUNTERS)[number], number> = {
-      ...counts,
-      requests: st.requests,
-      responses: st.responses,
-      interleavedResponses: st.interleavedResponses,
-      kodSent: st.kodSent,
-      rateLimited: st.rateLimited,
-      denied: st.denied,
-      dropped: st.dropped,
-      clientsTracked: st.clientsTracked,
-      sendErrors: socks.reduce((a, x) => a + x.sendErrors, 0),
-    };
-    SHARED_COUNTERS.forEach((k, i) => {
-      shared[i] = all[k];
-    });
-    return st.clientsTracked;
+    const st = guard.liveCounters();
+    let rejected = 0;
+    for (const p of pending) rejected += p.rejected;
+    counts.txRejected = rejected;
+    let sendErrors = 0;
+    for (const x of socks) sendErrors += x.sendErrors;
+    const clients = guard.clientCount;
+    shared[I.requests] = st.requests;
+    shared[I.responses] = st.responses;
+    shared[I.interleavedResponses] = st.interleavedResponses;
+    shared[I.kodSent] = st.kodSent;
+    shared[I.rateLimited] = st.rateLimited;
+    shared[I.denied] = st.denied;
+    shared[I.dropped] = st.dropped;
+    shared[I.clientsTracked] = clients;
+    shared[I.batches] = counts.batches;
+    shared[I.datagrams] = counts.datagrams;
+    shared[I.replies] = counts.replies;
+    shared[I.forwarded] = counts.forwarded;
+    shared[I.sendErrors] = sendErrors;
+    shared[I.rxKernel] = counts.rxKernel;
+    shared[I.rxFallback] = counts.rxFallback;
+    shared[I.txKernel] = counts.txKernel;
+    shared[I.txRejected] = counts.txRejected;
+    return clients;
   };
   /** Estimated time sendmmsg takes per datagram (ns), to stamp each reply for its place in the batch. */
   let perReplyNs = 0;
@@ -293,7 +321,7 @@ function run(init: WorkerInit): void {
       if (generation !== -1) shard.clear();
       generation = view.generation;
     }
-    const rawBig = process.hrtime.bigint();
+    const now = guard.secondsAt(process.hrtime.bigint());
     readPair();
     const p = pending[si];
     const x = xleave[si] === true && p !== undefined;
@@ -348,7 +376,7 @@ function run(init: WorkerInit): void {
         port.postMessage(f);
         continue;
       }
-      const decision = guard.check(rawBig, d.from, d.length);
+      const decision = guard.checkAt(now, d.from, d.length);
       if (decision.action === 'drop') continue;
       if (decision.action === 'kod') {
         const out = replyViews[si]?.[i];
@@ -389,8 +417,9 @@ function run(init: WorkerInit): void {
         stamped++;
       }
     }
-    // Counters at once; the client list when it grew, or once a second (a status query sees it).
-    if (writeCounters() !== lastClients || Date.now() / 1000 - lastStats >= 1) postStats(Date.now() / 1000);
+    // Counters at once; the client list (a status query sees it) when it grew, at most every
+    // 100 ms, else once a second (from the loop).
+    if (writeCounters() !== lastClients && Date.now() / 1000 - lastStats >= 0.1) postStats(Date.now() / 1000);
     if (sock.pending() === 0) return;
     // Transmit timestamps as late as possible: read now, each advanced by its place in the batch.
     monotonic(txNow);
@@ -459,7 +488,8 @@ function run(init: WorkerInit): void {
       if (Date.now() >= until) break;
     }
     const nowSec = Date.now() / 1000;
-    if (nowSec - lastStats >= 1) postStats(nowSec);
+    if (nowSec - lastStats >= 1 || (guard.clientCount !== lastClients && nowSec - lastStats >= 0.1))
+      postStats(nowSec);
     if (Atomics.load(control, 0) !== 0) {
       // The main thread closes the descriptors once every worker has stopped.
       postStats(nowSec);
