@@ -84,6 +84,7 @@ export class BatchedTransport implements Transport {
         serving: c.server.enabled,
         rawClock: o.rawClock,
         interleavedTableSize: c.system.interleavedTableSize,
+        keys: c.system.keys,
         onForward: (f) => this.onForward(f),
         onWarn: (m, fields) => o.log().warn(m, fields),
       });

@@ -6,6 +6,7 @@
  */
 import { availableParallelism } from 'node:os';
 import { Worker } from 'node:worker_threads';
+import type { SymmetricKey } from '../assoc/config.js';
 import type { GuardConfig } from '../serve/guard.js';
 import { PublishedWriter, type PublishInput } from '../serve/published.js';
 import type { ClientSnapshot, ServerStats } from '../system/snapshot.js';
@@ -33,6 +34,8 @@ export interface FastServerOptions {
   rawClock?: number;
   /** Slots of each worker's interleaved table (default 1024; 0: interleaved requests are forwarded). */
   interleavedTableSize?: number;
+  /** The symmetric keys, for requests with a MAC (answered by the workers). */
+  keys?: readonly SymmetricKey[];
   /** A datagram the workers do not answer themselves (called on the main thread). */
   onForward(f: Forwarded): void;
   onWarn(message: string, fields?: Record<string, unknown>): void;
@@ -137,6 +140,7 @@ export class FastServer {
         rawClock: o.rawClock ?? 1,
         timeoutMs: 100,
         interleavedTableSize: o.interleavedTableSize ?? 1024,
+        keys: (o.keys ?? []).map((k) => ({ ...k })),
       };
       delete init.guard.random;
       const worker = new Worker(url, { workerData: init });

@@ -21,7 +21,9 @@
  * are turned into the raw counter by their age, raw = rawNow − (realtimeNow − stamp), with one
  * realtime reading bracketed by two raw ones.
  */
+import { randomBytes } from 'node:crypto';
 import { parentPort, workerData } from 'node:worker_threads';
+import type { SymmetricKey } from '../assoc/config.js';
 import { type GuardConfig, ServerGuard } from '../serve/guard.js';
 import { InterleavedShard, PendingStamps, type StampOwner } from '../serve/interleaved-shard.js';
 import {
@@ -34,6 +36,8 @@ import {
   writeKissReply,
   writeTransmit,
 } from '../serve/published.js';
+import { WorkerAnswerer } from '../serve/worker-answer.js';
+import { nodeCrypto } from './crypto.js';
 import { libc } from './ffi.js';
 import { BatchSocket } from './mmsg.js';
 import { Poller } from './mmsg-sys.js';
@@ -83,6 +87,8 @@ export interface WorkerInit {
   timeoutMs: number;
   /** Slots of this worker's interleaved table (0: interleaved requests go to the main thread). */
   interleavedTableSize: number;
+  /** The symmetric keys (`[[key]]`), for requests with a MAC. */
+  keys: SymmetricKey[];
 }
 
 /** A datagram handed to the main thread. */
@@ -177,6 +183,14 @@ function run(init: WorkerInit): void {
   const stampSec = new Float64Array(64);
   const stampNsec = new Float64Array(64);
   const owner: StampOwner = { slot: -1, rxSec: 0, rxFrac: 0 };
+  const answerer = new WorkerAnswerer(
+    view,
+    init.keys,
+    nodeCrypto,
+    init.interleavedTableSize,
+    (k) => new Uint8Array(randomBytes(k)),
+  );
+  const authNow = { sec: 0, nsec: 0 };
   /** CLOCK_REALTIME seconds the stamp windows count nanoseconds from. */
   let rtBase = -1;
   let generation = -1;
@@ -304,6 +318,13 @@ function run(init: WorkerInit): void {
           p.rejected++;
           continue;
         }
+        if (owner.slot < -1) {
+          // An authenticated reply: the core's responder takes the raw counter at the stamp.
+          const at = BigInt(mono.sec) * 1_000_000_000n + BigInt(Math.round(mono.nsec - age));
+          answerer.transmitted(-owner.slot - 2, at);
+          counts.txKernel++;
+          continue;
+        }
         clockAt(view, mono.sec, mono.nsec - age, kernelTx);
         if (shard.setTx(owner.slot, owner.rxSec, owner.rxFrac, kernelTx.sec, kernelTx.frac))
           counts.txKernel++;
@@ -353,15 +374,12 @@ function run(init: WorkerInit): void {
       const mode = b0 & 7;
       const version = (b0 >> 3) & 7;
       if (d.length === 0) continue;
-      const plain =
-        init.serving &&
-        view.valid &&
-        mode === MODE_CLIENT &&
-        version >= 1 &&
-        version <= 4 &&
-        d.length === 48 &&
-        (x || !mayAskInterleaved(data));
-      if (!plain) {
+      const client = init.serving && view.valid && mode === MODE_CLIENT && version >= 1 && version <= 4;
+      const plain = client && d.length === 48 && (x || !mayAskInterleaved(data));
+      // A MAC (and no extension field): answered here with the core's responder.
+      const signed =
+        client && d.length > 48 && d.length <= 120 ? answerer.decode(data.subarray(0, d.length)) : null;
+      if (!plain && signed === null) {
         // The main thread's server decides (its guard, its interleaved table, MACs, NTS...).
         counts.forwarded++;
         const f: Forwarded = {
@@ -383,6 +401,36 @@ function run(init: WorkerInit): void {
         if (out === undefined) continue;
         writeKissReply(data, out, 'RATE', init.precision);
         sock.queue(i, 48);
+        continue;
+      }
+      if (signed !== null) {
+        monotonic(authNow);
+        const a = answerer.answer(
+          signed,
+          data.subarray(0, d.length),
+          d.from,
+          d.to,
+          BigInt(rs) * 1_000_000_000n + BigInt(rn),
+          BigInt(authNow.sec) * 1_000_000_000n + BigInt(authNow.nsec),
+        );
+        if (a.kind !== 'reply' || a.bytes === undefined) {
+          guard.recordUnanswered(d.from, a.kind === 'none' ? a.reason : 'no-response', false);
+          continue;
+        }
+        if (!a.authenticated && a.bytes.length > d.length) {
+          guard.recordUnanswered(d.from, 'amplification', false);
+          continue;
+        }
+        guard.recordResponse(d.from, { interleaved: a.interleaved });
+        if (a.nak !== undefined) guard.recordInvalid(a.nak, false);
+        sock.reply(i).set(a.bytes);
+        const stamp = a.txId !== undefined && x;
+        sock.queue(i, a.bytes.length, stamp);
+        if (stamp && p !== undefined) {
+          p.add(-(a.txId ?? 0) - 2, 0, 0);
+          stamped++;
+        }
+        counts.replies++;
         continue;
       }
       const out = replyViews[si]?.[i];
