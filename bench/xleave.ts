@@ -18,7 +18,9 @@
  *
  * Options: --seconds S per run (default 30), --rounds N (default 2, each = all four runs),
  * --port P (default 11240), --user-rounds N (default 1: extra rounds with ntpkit's sockets on
- * `timestamping = "user"`, for comparison),
+ * `timestamping = "user"`, for comparison), --workers N (default 0: the ntpkit server of
+ * "chronyd → ntpkit" on `[serve] workers = N`, the batched server; its stamps are the kernel's
+ * whatever `timestamping` says),
  * --no-write. Writes the `## Interleaved vs basic (daemon, loopback)` section of docs/BENCHMARKS.md.
  */
 import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
@@ -184,6 +186,7 @@ stratum = 1
 listen = ["127.0.0.1"]
 port = ${port}
 timestamping = "${timestamping}"
+workers = ${arg('workers', 0)}
 [rate-limit]
 enabled = false
 `,
@@ -307,7 +310,7 @@ async function main(): Promise<void> {
   const section = [
     '## Interleaved vs basic (daemon, loopback)',
     '',
-    `Measured ${new Date().toISOString().slice(0, 16).replace('T', ' ')} UTC by \`npm run bench:xleave\` (bench/xleave.ts, \`--seconds ${seconds} --rounds ${rounds} --user-rounds ${userRounds}\`) on ${cpus().length} × ${cpus()[0]?.model.trim() ?? 'CPU'}, Node ${process.version}; load average at the end ${loadavg()
+    `Measured ${new Date().toISOString().slice(0, 16).replace('T', ' ')} UTC by \`npm run bench:xleave\` (bench/xleave.ts, \`--seconds ${seconds} --rounds ${rounds} --user-rounds ${userRounds}${arg('workers', 0) > 0 ? ` --workers ${arg('workers', 0)}` : ''}\`) on ${cpus().length} × ${cpus()[0]?.model.trim() ?? 'CPU'}, Node ${process.version}; load average at the end ${loadavg()
       .map((x) => x.toFixed(1))
       .join(' ')}.`,
     '',

@@ -83,6 +83,8 @@ export class BatchedTransport implements Transport {
         precision: c.system.precision,
         serving: c.server.enabled,
         rawClock: o.rawClock,
+        interleavedTableSize: c.system.interleavedTableSize,
+        keys: c.system.keys,
         onForward: (f) => this.onForward(f),
         onWarn: (m, fields) => o.log().warn(m, fields),
       });
@@ -191,7 +193,7 @@ export class BatchedTransport implements Transport {
       mode: 'kernel receive',
       rxKernel: c?.rxKernel ?? 0,
       rxUser: c?.rxFallback ?? 0,
-      txKernel: 0,
+      txKernel: c?.txKernel ?? 0,
       txUser: this.txUser,
     };
   }

@@ -6,6 +6,7 @@
  */
 import { availableParallelism } from 'node:os';
 import { Worker } from 'node:worker_threads';
+import type { SymmetricKey } from '../assoc/config.js';
 import type { GuardConfig } from '../serve/guard.js';
 import { PublishedWriter, type PublishInput } from '../serve/published.js';
 import type { ClientSnapshot, ServerStats } from '../system/snapshot.js';
@@ -31,6 +32,10 @@ export interface FastServerOptions {
   serving: boolean;
   /** POSIX clock id of the raw counter the published clock line is on (default CLOCK_MONOTONIC). */
   rawClock?: number;
+  /** Slots of each worker's interleaved table (default 1024; 0: interleaved requests are forwarded). */
+  interleavedTableSize?: number;
+  /** The symmetric keys, for requests with a MAC (answered by the workers). */
+  keys?: readonly SymmetricKey[];
   /** A datagram the workers do not answer themselves (called on the main thread). */
   onForward(f: Forwarded): void;
   onWarn(message: string, fields?: Record<string, unknown>): void;
@@ -134,6 +139,8 @@ export class FastServer {
         serving: o.serving,
         rawClock: o.rawClock ?? 1,
         timeoutMs: 100,
+        interleavedTableSize: o.interleavedTableSize ?? 1024,
+        keys: (o.keys ?? []).map((k) => ({ ...k })),
       };
       delete init.guard.random;
       const worker = new Worker(url, { workerData: init });
@@ -212,6 +219,8 @@ export class FastServer {
       sendErrors: this.sum('sendErrors'),
       rxKernel: this.sum('rxKernel'),
       rxFallback: this.sum('rxFallback'),
+      txKernel: this.sum('txKernel'),
+      txRejected: this.sum('txRejected'),
     };
   }
 

@@ -2,19 +2,30 @@
  * A server worker thread: answers NTP requests on its own SO_REUSEPORT batch sockets.
  *
  * The loop sleeps in recvmmsg (one socket) or poll (several) until datagrams arrive, answers the
- * basic-mode client requests of the whole batch from the state the main thread published
- * (src/serve/published.ts) and sends the replies in one sendmmsg, with the transmit timestamp read
- * right before it. Its client table and rate limiter are this worker's shard: the kernel sends a
- * client's 4-tuple to the same socket every time. Everything else (MACs, NTS, extension fields,
- * requests that may ask for interleaved mode, other modes, replies to the daemon's own requests,
- * mode 6) is forwarded to the main thread with its kernel receive time; the main thread answers on
- * the same descriptor.
+ * client requests of the whole batch from the state the main thread published
+ * (src/serve/published.ts) and sends the replies in one sendmmsg, with the basic-mode transmit
+ * timestamps read right before it. Its client table, rate limiter and interleaved table are this
+ * worker's shard: the kernel sends a client to the same socket every time (by its source address).
  *
- * The receive timestamps are the kernel's (SO_TIMESTAMPNS, CLOCK_REALTIME), turned into the raw
- * counter by their age, read once per batch: raw = rawNow − (realtimeNow − stamp).
+ * Interleaved mode (RFC 9769) is answered here too: a reply to a client that asks for it is sent
+ * with a request for its kernel transmit stamp (an SO_TIMESTAMPING control message; the kernel
+ * numbers the stamped datagrams, OPT_ID), the stamps are read from the error queue in batches
+ * right after each sendmmsg (stragglers with the next batch or on the idle timeout), stored with
+ * the exchange (src/serve/interleaved-shard.ts), and sent to the client with its next request.
+ * Everything else (MACs, NTS, extension fields, other modes, replies to the daemon's own
+ * requests, mode 6; interleaved requests too where the kernel refuses transmit stamps) is
+ * forwarded to the main thread with its kernel receive time; the main thread answers on the same
+ * descriptor.
+ *
+ * The kernel's stamps (SO_TIMESTAMPNS on receive, SCM_TIMESTAMPING on transmit, CLOCK_REALTIME)
+ * are turned into the raw counter by their age, raw = rawNow − (realtimeNow − stamp), with one
+ * realtime reading bracketed by two raw ones.
  */
+import { randomBytes } from 'node:crypto';
 import { parentPort, workerData } from 'node:worker_threads';
+import type { SymmetricKey } from '../assoc/config.js';
 import { type GuardConfig, ServerGuard } from '../serve/guard.js';
+import { InterleavedShard, PendingStamps, type StampOwner } from '../serve/interleaved-shard.js';
 import {
   ageAt,
   clockAt,
@@ -25,6 +36,8 @@ import {
   writeKissReply,
   writeTransmit,
 } from '../serve/published.js';
+import { WorkerAnswerer } from '../serve/worker-answer.js';
+import { nodeCrypto } from './crypto.js';
 import { libc } from './ffi.js';
 import { BatchSocket } from './mmsg.js';
 import { Poller } from './mmsg-sys.js';
@@ -53,6 +66,8 @@ export const SHARED_COUNTERS = [
   'sendErrors',
   'rxKernel',
   'rxFallback',
+  'txKernel',
+  'txRejected',
 ] as const;
 
 export interface WorkerInit {
@@ -70,6 +85,10 @@ export interface WorkerInit {
   /** POSIX clock id of the daemon's raw counter (the published clock line and forwarded `rx`). */
   rawClock: number;
   timeoutMs: number;
+  /** Slots of this worker's interleaved table (0: interleaved requests go to the main thread). */
+  interleavedTableSize: number;
+  /** The symmetric keys (`[[key]]`), for requests with a MAC. */
+  keys: SymmetricKey[];
 }
 
 /** A datagram handed to the main thread. */
@@ -93,6 +112,9 @@ export interface WorkerCounts {
   sendErrors: number;
   rxKernel: number;
   rxFallback: number;
+  /** Kernel transmit stamps stored for interleaved replies / not believed. */
+  txKernel: number;
+  txRejected: number;
 }
 
 export interface WorkerStats extends WorkerCounts {
@@ -120,10 +142,9 @@ function clockReaderParts(clock: number): (out: { sec: number; nsec: number }) =
 }
 
 /**
- * RFC 9769: a request asks for interleaved mode with one of our receive timestamps as its origin
- * (and receive ≠ transmit). Those go to the main thread, whose server keeps the interleaved table
- * and the precise transmit times; a plain client (origin zero, as chrony's basic requests) stays
- * here.
+ * RFC 9769: a request may ask for interleaved mode when its origin is not zero and its receive and
+ * transmit timestamps differ (it asks if the origin is one of our receive timestamps). A plain
+ * client (origin zero, as chrony's basic requests) never does.
  */
 function mayAskInterleaved(d: Uint8Array): boolean {
   let origin = 0;
@@ -131,6 +152,10 @@ function mayAskInterleaved(d: Uint8Array): boolean {
   if (origin === 0) return false;
   for (let k = 32; k < 40; k++) if (d[k] !== d[k + 8]) return true;
   return false;
+}
+
+function u32(d: Uint8Array, at: number): number {
+  return (((d[at] ?? 0) << 24) | ((d[at + 1] ?? 0) << 16) | ((d[at + 2] ?? 0) << 8) | (d[at + 3] ?? 0)) >>> 0;
 }
 
 function run(init: WorkerInit): void {
@@ -149,6 +174,26 @@ function run(init: WorkerInit): void {
   const txNow = { sec: 0, nsec: 0 };
   const rxStamp: Stamp = { sec: 0, frac: 0 };
   const txStamp: Stamp = { sec: 0, frac: 0 };
+  const kernelTx: Stamp = { sec: 0, frac: 0 };
+  // Interleaved mode: the table, the stamps awaited per socket, and where the kernel gives them.
+  const shard = new InterleavedShard(init.interleavedTableSize);
+  const pending = socks.map(() => new PendingStamps());
+  const xleave = socks.map((s) => init.interleavedTableSize > 0 && s.enableTxStamps());
+  const stampIds = new Uint32Array(64);
+  const stampSec = new Float64Array(64);
+  const stampNsec = new Float64Array(64);
+  const owner: StampOwner = { slot: -1, rxSec: 0, rxFrac: 0 };
+  const answerer = new WorkerAnswerer(
+    view,
+    init.keys,
+    nodeCrypto,
+    init.interleavedTableSize,
+    (k) => new Uint8Array(randomBytes(k)),
+  );
+  const authNow = { sec: 0, nsec: 0 };
+  /** CLOCK_REALTIME seconds the stamp windows count nanoseconds from. */
+  let rtBase = -1;
+  let generation = -1;
   const replyViews = socks.map((s) =>
     Array.from({ length: 64 }, (_, i) => new DataView(s.reply(i).buffer, s.reply(i).byteOffset, 48)),
   );
@@ -161,28 +206,59 @@ function run(init: WorkerInit): void {
     forwarded: 0,
     rxKernel: 0,
     rxFallback: 0,
+    txKernel: 0,
+    txRejected: 0,
   };
   let lastStats = 0;
   let lastClients = -1;
   const shared = new Float64Array(init.counters);
+  const at = (k: (typeof SHARED_COUNTERS)[number]) => SHARED_COUNTERS.indexOf(k);
+  const I = {
+    requests: at('requests'),
+    responses: at('responses'),
+    interleavedResponses: at('interleavedResponses'),
+    kodSent: at('kodSent'),
+    rateLimited: at('rateLimited'),
+    denied: at('denied'),
+    dropped: at('dropped'),
+    clientsTracked: at('clientsTracked'),
+    batches: at('batches'),
+    datagrams: at('datagrams'),
+    replies: at('replies'),
+    forwarded: at('forwarded'),
+    sendErrors: at('sendErrors'),
+    rxKernel: at('rxKernel'),
+    rxFallback: at('rxFallback'),
+    txKernel: at('txKernel'),
+    txRejected: at('txRejected'),
+  };
+  /** Writes the counters into the shared block (no allocation: it runs after every batch). */
   const writeCounters = () => {
-    const st = guard.stats();
-    const all: Record<(typeof SHARED_COUNTERS)[number], number> = {
-      ...counts,
-      requests: st.requests,
-      responses: st.responses,
-      interleavedResponses: st.interleavedResponses,
-      kodSent: st.kodSent,
-      rateLimited: st.rateLimited,
-      denied: st.denied,
-      dropped: st.dropped,
-      clientsTracked: st.clientsTracked,
-      sendErrors: socks.reduce((a, x) => a + x.sendErrors, 0),
-    };
-    SHARED_COUNTERS.forEach((k, i) => {
-      shared[i] = all[k];
-    });
-    return st.clientsTracked;
+    const st = guard.liveCounters();
+    let rejected = 0;
+    for (const p of pending) rejected += p.rejected;
+    counts.txRejected = rejected;
+    let sendErrors = 0;
+    for (const x of socks) sendErrors += x.sendErrors;
+    const clients = guard.clientCount;
+    shared[I.requests] = st.requests;
+    shared[I.responses] = st.responses;
+    shared[I.interleavedResponses] = st.interleavedResponses;
+    shared[I.kodSent] = st.kodSent;
+    shared[I.rateLimited] = st.rateLimited;
+    shared[I.denied] = st.denied;
+    shared[I.dropped] = st.dropped;
+    shared[I.clientsTracked] = clients;
+    shared[I.batches] = counts.batches;
+    shared[I.datagrams] = counts.datagrams;
+    shared[I.replies] = counts.replies;
+    shared[I.forwarded] = counts.forwarded;
+    shared[I.sendErrors] = sendErrors;
+    shared[I.rxKernel] = counts.rxKernel;
+    shared[I.rxFallback] = counts.rxFallback;
+    shared[I.txKernel] = counts.txKernel;
+    shared[I.txRejected] = counts.txRejected;
+    return clients;
   };
   /** Estimated time sendmmsg takes per datagram (ns), to stamp each reply for its place in the batch. */
   let perReplyNs = 0;
@@ -209,12 +285,8 @@ function run(init: WorkerInit): void {
     port.postMessage(msg);
   };
 
-  const serveBatch = (si: number, sock: BatchSocket, n: number) => {
-    counts.batches++;
-    counts.datagrams += n;
-    reader.read(view);
-    const rawBig = process.hrtime.bigint();
-    // CLOCK_REALTIME bracketed by two monotonic reads: the pair that turns stamps into raw.
+  /** CLOCK_REALTIME bracketed by two raw reads (`mono`: their midpoint): turns stamps into raw. */
+  const readPair = () => {
     monotonic(mono);
     realtime(rt);
     monotonic(txNow);
@@ -224,6 +296,61 @@ function run(init: WorkerInit): void {
       mono.nsec -= 1e9;
       mono.sec += 1;
     }
+    if (rtBase < 0) rtBase = rt.sec;
+  };
+
+  /**
+   * Reads socket `si`'s transmit stamps from its error queue and stores each believed one with its
+   * exchange, as the published clock's reading at the stamp (needs a fresh `readPair` and view).
+   */
+  const drainStamps = (si: number) => {
+    const sock = socks[si];
+    const p = pending[si];
+    if (sock === undefined || p === undefined) return;
+    for (let round = 0; round < 8; round++) {
+      const n = sock.readStamps(stampIds, stampSec, stampNsec);
+      for (let j = 0; j < n; j++) {
+        const sec = stampSec[j] ?? 0;
+        const ns = stampNsec[j] ?? 0;
+        if (!p.match(stampIds[j] ?? 0, (sec - rtBase) * 1e9 + ns, owner)) continue;
+        const age = (rt.sec - sec) * 1e9 + (rt.nsec - ns);
+        if (!(age >= 0 && age < 1e9) || !view.valid) {
+          p.rejected++;
+          continue;
+        }
+        if (owner.slot < -1) {
+          // An authenticated reply: the core's responder takes the raw counter at the stamp.
+          const at = BigInt(mono.sec) * 1_000_000_000n + BigInt(Math.round(mono.nsec - age));
+          answerer.transmitted(-owner.slot - 2, at);
+          counts.txKernel++;
+          continue;
+        }
+        clockAt(view, mono.sec, mono.nsec - age, kernelTx);
+        if (shard.setTx(owner.slot, owner.rxSec, owner.rxFrac, kernelTx.sec, kernelTx.frac))
+          counts.txKernel++;
+      }
+      if (n < 64) break;
+    }
+  };
+
+  const serveBatch = (si: number, sock: BatchSocket, n: number) => {
+    counts.batches++;
+    counts.datagrams += n;
+    reader.read(view);
+    if (view.generation !== generation) {
+      // A clock step: the stored transmit times are on the old clock.
+      if (generation !== -1) shard.clear();
+      generation = view.generation;
+    }
+    const now = guard.secondsAt(process.hrtime.bigint());
+    readPair();
+    const p = pending[si];
+    const x = xleave[si] === true && p !== undefined;
+    if (x) {
+      if (p.outstanding() > 0) drainStamps(si);
+      p.begin((rt.sec - rtBase) * 1e9 + rt.nsec);
+    }
+    let stamped = 0;
     let queued = 0;
     for (let i = 0; i < n; i++) {
       const d = sock.datagrams[i];
@@ -247,15 +374,12 @@ function run(init: WorkerInit): void {
       const mode = b0 & 7;
       const version = (b0 >> 3) & 7;
       if (d.length === 0) continue;
-      const plain =
-        init.serving &&
-        view.valid &&
-        mode === MODE_CLIENT &&
-        version >= 1 &&
-        version <= 4 &&
-        d.length === 48 &&
-        !mayAskInterleaved(data);
-      if (!plain) {
+      const client = init.serving && view.valid && mode === MODE_CLIENT && version >= 1 && version <= 4;
+      const plain = client && d.length === 48 && (x || !mayAskInterleaved(data));
+      // A MAC (and no extension field): answered here with the core's responder.
+      const signed =
+        client && d.length > 48 && d.length <= 120 ? answerer.decode(data.subarray(0, d.length)) : null;
+      if (!plain && signed === null) {
         // The main thread's server decides (its guard, its interleaved table, MACs, NTS...).
         counts.forwarded++;
         const f: Forwarded = {
@@ -270,7 +394,7 @@ function run(init: WorkerInit): void {
         port.postMessage(f);
         continue;
       }
-      const decision = guard.check(rawBig, d.from, d.length);
+      const decision = guard.checkAt(now, d.from, d.length);
       if (decision.action === 'drop') continue;
       if (decision.action === 'kod') {
         const out = replyViews[si]?.[i];
@@ -279,16 +403,71 @@ function run(init: WorkerInit): void {
         sock.queue(i, 48);
         continue;
       }
+      if (signed !== null) {
+        monotonic(authNow);
+        const a = answerer.answer(
+          signed,
+          data.subarray(0, d.length),
+          d.from,
+          d.to,
+          BigInt(rs) * 1_000_000_000n + BigInt(rn),
+          BigInt(authNow.sec) * 1_000_000_000n + BigInt(authNow.nsec),
+        );
+        if (a.kind !== 'reply' || a.bytes === undefined) {
+          guard.recordUnanswered(d.from, a.kind === 'none' ? a.reason : 'no-response', false);
+          continue;
+        }
+        if (!a.authenticated && a.bytes.length > d.length) {
+          guard.recordUnanswered(d.from, 'amplification', false);
+          continue;
+        }
+        guard.recordResponse(d.from, { interleaved: a.interleaved });
+        if (a.nak !== undefined) guard.recordInvalid(a.nak, false);
+        sock.reply(i).set(a.bytes);
+        const stamp = a.txId !== undefined && x;
+        sock.queue(i, a.bytes.length, stamp);
+        if (stamp && p !== undefined) {
+          p.add(-(a.txId ?? 0) - 2, 0, 0);
+          stamped++;
+        }
+        counts.replies++;
+        continue;
+      }
       const out = replyViews[si]?.[i];
       if (out === undefined) continue;
       clockAt(view, rs, rn, rxStamp);
       writeBasicReply(view, data, out, rxStamp, ageAt(view, rs, rn));
-      basic[queued++] = i;
-      sock.queue(i, 48);
       counts.replies++;
+      if (!x) {
+        basic[queued++] = i;
+        sock.queue(i, 48);
+        continue;
+      }
+      // RFC 9769: the origin is our receive timestamp of this client's previous request.
+      const prev = mayAskInterleaved(data) ? shard.find(d.from.address, u32(data, 24), u32(data, 28)) : -1;
+      let interleaved = false;
+      if (prev >= 0 && shard.hasTx(prev)) {
+        // Interleaved: origin = the request's receive timestamp, transmit = the kernel's transmit
+        // time of our previous reply.
+        for (let k = 0; k < 8; k++) out.setUint8(24 + k, data[32 + k] ?? 0);
+        out.setUint32(40, shard.txSec(prev), false);
+        out.setUint32(44, shard.txFrac(prev), false);
+        interleaved = true;
+        guard.recordResponse(d.from, { interleaved: true });
+      }
+      const slot = shard.save(d.from.address, rxStamp.sec, rxStamp.frac);
+      if (!interleaved) basic[queued++] = i;
+      // Only clients that ask for interleaving will want this reply's precise transmit time.
+      const stamp = prev >= 0 && slot >= 0;
+      sock.queue(i, 48, stamp);
+      if (stamp) {
+        p.add(slot, rxStamp.sec, rxStamp.frac);
+        stamped++;
+      }
     }
-    // Counters at once; the client list when it grew, or once a second (a status query sees it).
-    if (writeCounters() !== lastClients || Date.now() / 1000 - lastStats >= 1) postStats(Date.now() / 1000);
+    // Counters at once; the client list (a status query sees it) when it grew, at most every
+    // 100 ms, else once a second (from the loop).
+    if (writeCounters() !== lastClients && Date.now() / 1000 - lastStats >= 0.1) postStats(Date.now() / 1000);
     if (sock.pending() === 0) return;
     // Transmit timestamps as late as possible: read now, each advanced by its place in the batch.
     monotonic(txNow);
@@ -304,6 +483,25 @@ function run(init: WorkerInit): void {
     monotonic(mono);
     const took = (mono.sec - txNow.sec) * 1e9 + (mono.nsec - txNow.nsec);
     if (sent > 1 && took > 0) perReplyNs = perReplyNs * 0.9 + (took / sent) * 0.1;
+    if (stamped === 0 || p === undefined) return;
+    if (sock.stampCountUncertain) {
+      // A datagram of the batch failed: the kernel's numbering may have moved past ours.
+      p.restart();
+      xleave[si] = sock.resetTxStamps();
+      return;
+    }
+    // The stamps of this batch are normally queued by now: read them while they are fresh.
+    readPair();
+    p.sent((rt.sec - rtBase) * 1e9 + rt.nsec);
+    drainStamps(si);
+  };
+
+  /** Stamps that came after their batch (a queueing driver), on the idle timeout. */
+  const drainLate = (si: number) => {
+    if ((pending[si]?.outstanding() ?? 0) === 0) return;
+    reader.read(view);
+    readPair();
+    drainStamps(si);
   };
 
   const loop = () => {
@@ -314,19 +512,32 @@ function run(init: WorkerInit): void {
         if (sock === undefined) return;
         const n = sock.receive(true);
         if (n > 0) serveBatch(0, sock, n);
-        else break;
+        else {
+          drainLate(0);
+          break;
+        }
       } else {
-        if (poller.wait(init.timeoutMs) === 0) break;
+        if (poller.wait(init.timeoutMs) === 0) {
+          for (let si = 0; si < socks.length; si++) drainLate(si);
+          break;
+        }
         socks.forEach((s, si) => {
           if (!poller.ready(si)) return;
           const n = s.receive(false);
           if (n > 0) serveBatch(si, s, n);
+          else {
+            // Readable with nothing to read: the error queue (poll reports it as POLLERR).
+            reader.read(view);
+            readPair();
+            drainStamps(si);
+          }
         });
       }
       if (Date.now() >= until) break;
     }
     const nowSec = Date.now() / 1000;
-    if (nowSec - lastStats >= 1) postStats(nowSec);
+    if (nowSec - lastStats >= 1 || (guard.clientCount !== lastClients && nowSec - lastStats >= 0.1))
+      postStats(nowSec);
     if (Atomics.load(control, 0) !== 0) {
       // The main thread closes the descriptors once every worker has stopped.
       postStats(nowSec);

@@ -25,6 +25,18 @@ export const SO_RCVBUF = 8;
 export const SO_REUSEPORT = 15;
 export const SO_RCVTIMEO = 20;
 export const SO_TIMESTAMPNS = 35;
+/** SO_TIMESTAMPING (the option, and SCM_TIMESTAMPING, its control message), 64-bit ABIs. */
+export const SO_TIMESTAMPING = 37;
+export const SOF_TIMESTAMPING_TX_SOFTWARE = 1 << 1;
+export const SOF_TIMESTAMPING_SOFTWARE = 1 << 4;
+export const SOF_TIMESTAMPING_OPT_ID = 1 << 7;
+export const SOF_TIMESTAMPING_OPT_TSONLY = 1 << 11;
+export const SOF_TIMESTAMPING_OPT_RX_FILTER = 1 << 17;
+export const IP_RECVERR = 11;
+export const IPV6_RECVERR = 25;
+export const SO_EE_ORIGIN_TIMESTAMPING = 4;
+export const SCM_TSTAMP_SND = 0;
+export const MSG_ERRQUEUE = 0x2000;
 export const IPPROTO_IP = 0;
 export const IP_PKTINFO = 8;
 export const IPPROTO_IPV6 = 41;
@@ -40,8 +52,13 @@ export const EINTR = 4;
 export const MMSGHDR = 64; // msghdr (56) + msg_len (4) + padding
 export const IOVEC = 16;
 export const NAME = 32; // sockaddr_in6 is 28
-export const RX_CONTROL = 128; // SCM_TIMESTAMPNS (32) + IP(V6)_PKTINFO (≤ 40)
-export const TX_CONTROL = 48; // one IP(V6)_PKTINFO
+// SCM_TIMESTAMPNS (32) + IP(V6)_PKTINFO (≤ 40) + SCM_TIMESTAMPING (64, on kernels that cannot
+// filter it out of receives once transmit stamps are on)
+export const RX_CONTROL = 192;
+// one IP(V6)_PKTINFO (≤ 40) + SO_TIMESTAMPING asking for this datagram's transmit stamp (24)
+export const TX_CONTROL = 64;
+/** Error-queue messages: SCM_TIMESTAMPING (64) + IP(V6)_RECVERR (≤ 64). */
+export const ERR_CONTROL = 160;
 export const CMSG_HDR = 16;
 
 export interface Fns {
@@ -220,6 +237,28 @@ export function bindBatchFd(o: BatchSocketOptions): BatchFd {
     f.close(fd);
     throw e;
   }
+}
+
+/**
+ * Turns on kernel transmit stamps by request on a batch-socket descriptor: SO_TIMESTAMPING with
+ * the report flag (SOFTWARE), OPT_ID (each stamped datagram gets the next number of a per-socket
+ * counter, reported with its stamp) and OPT_TSONLY (the error queue returns the stamp alone, not
+ * a copy of the datagram), and OPT_RX_FILTER where the kernel has it (receives keep only their
+ * SO_TIMESTAMPNS message). No generation flag: a datagram is stamped only when its sendmsg asks
+ * (an SO_TIMESTAMPING control message), so the main thread's sends on the same descriptor are not
+ * stamped and do not advance the counter. `reset` restarts the counter at 0 (OPT_ID off, then on).
+ * False when the kernel refuses the option.
+ */
+export function enableTxStamps(fd: number, reset = false): boolean {
+  const f = loadBatch();
+  if (f === null) return false;
+  const base = SOF_TIMESTAMPING_SOFTWARE | SOF_TIMESTAMPING_OPT_TSONLY;
+  const set = (v: number) => f.setsockopt(fd, SOL_SOCKET, SO_TIMESTAMPING, int32(v), 4) === 0;
+  for (const extra of [SOF_TIMESTAMPING_OPT_RX_FILTER, 0]) {
+    if (reset && !set(base | extra)) continue;
+    if (set(base | extra | SOF_TIMESTAMPING_OPT_ID)) return true;
+  }
+  return false;
 }
 
 /** Closes a descriptor from `bindBatchFd` that no BatchSocket adopted. */

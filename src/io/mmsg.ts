@@ -29,23 +29,32 @@ import {
   CMSG_HDR,
   EAGAIN,
   EINTR,
+  ERR_CONTROL,
+  enableTxStamps,
   encodeSockaddr,
   type Fns,
   fail,
   IOVEC,
   IP_PKTINFO,
+  IP_RECVERR,
   IPPROTO_IP,
   IPPROTO_IPV6,
   IPV6_PKTINFO,
+  IPV6_RECVERR,
   loadBatch,
   MAX_BATCH,
   MMSGHDR,
   MSG_DONTWAIT,
+  MSG_ERRQUEUE,
   MSG_WAITFORONE,
   NAME,
   RX_CONTROL,
+  SCM_TSTAMP_SND,
   SLOT_SIZE,
+  SO_EE_ORIGIN_TIMESTAMPING,
+  SO_TIMESTAMPING,
   SO_TIMESTAMPNS,
+  SOF_TIMESTAMPING_TX_SOFTWARE,
   SOL_SOCKET,
   TX_CONTROL,
 } from './mmsg-sys.js';
@@ -81,6 +90,22 @@ class AddressText {
   }
 }
 
+/** Writes a length (a number below 2^32) into a 64-bit field, without a bigint. */
+function put64(v: DataView, at: number, n: number): void {
+  v.setUint32(at, n, true);
+  v.setUint32(at + 4, 0, true);
+}
+
+/** Reads a 64-bit length field known to be below 2^32 (lengths of control messages, buffers). */
+function len64(v: DataView, at: number): number {
+  return v.getUint32(at + 4, true) === 0 ? v.getUint32(at, true) : 0xffffffff;
+}
+
+/** Reads a signed 64-bit field (time_t, long) as a number. */
+function int64(v: DataView, at: number): number {
+  return v.getInt32(at + 4, true) * 4294967296 + v.getUint32(at, true);
+}
+
 /** One received datagram, as seen by the handler (objects reused from batch to batch). */
 export interface Datagram {
   /** The slot's bytes; the datagram is the first `length` of them. */
@@ -111,12 +136,13 @@ class MessageBlock {
     f: Fns,
     readonly n: number,
     readonly controlSize: number,
+    readonly slotSize = SLOT_SIZE,
   ) {
     this.iov = n * MMSGHDR;
     this.names = this.iov + n * IOVEC;
     this.control = this.names + n * NAME;
     this.data = this.control + n * controlSize;
-    const size = this.data + n * SLOT_SIZE;
+    const size = this.data + n * slotSize;
     this.mem = f.koffi.alloc('uint8_t', size);
     this.base = f.koffi.address(this.mem);
     const buf = f.koffi.view(this.mem, size);
@@ -126,7 +152,7 @@ class MessageBlock {
       const h = i * MMSGHDR;
       this.setPtr(h + 16, this.iov + i * IOVEC);
       this.view.setBigUint64(h + 24, 1n, true);
-      this.setPtr(this.iov + i * IOVEC, this.data + i * SLOT_SIZE);
+      this.setPtr(this.iov + i * IOVEC, this.data + i * slotSize);
     }
   }
 
@@ -145,8 +171,25 @@ export class BatchSocket {
   readonly datagrams: Datagram[] = [];
   /** Datagrams the last flush could not send (the socket buffer was full, or an error). */
   sendErrors = 0;
+  /**
+   * Set by a flush that did not send its whole batch in one go while it held datagrams asking for
+   * a transmit stamp: the kernel's stamp counter may then differ from the caller's count (a
+   * failed datagram may or may not have taken a number), so the caller restarts it (`resetTxStamps`).
+   */
+  stampCountUncertain = false;
+  /** Whether transmit stamps by request are on (`enableTxStamps`). */
+  txStamps = false;
   private readonly rx: MessageBlock;
   private readonly tx: MessageBlock;
+  private err: MessageBlock | null = null;
+  private stampedQueued = 0;
+  /** Receive headers the kernel wrote into at the last call (their lengths are reset before the next). */
+  private rxDirty = MAX_BATCH;
+  private errDirty = 0;
+  /** Native addresses, computed once: each request's name, each reply slot, each control area. */
+  private readonly rxName: bigint[] = [];
+  private readonly txSlot: bigint[] = [];
+  private readonly txCtrl: bigint[] = [];
   private readonly text = new AddressText();
   private readonly replies: Uint8Array[] = [];
   private queued = 0;
@@ -176,6 +219,13 @@ export class BatchSocket {
       });
       const t = this.tx.data + i * SLOT_SIZE;
       this.replies.push(this.tx.bytes.subarray(t, t + SLOT_SIZE));
+      this.rxName.push(this.rx.base + BigInt(this.rx.names + i * NAME));
+      this.txSlot.push(this.tx.base + BigInt(t));
+      this.txCtrl.push(this.tx.base + BigInt(this.tx.control + i * TX_CONTROL));
+      const h = i * MMSGHDR;
+      this.rx.setPtr(h, this.rx.names + i * NAME);
+      put64(this.rx.view, this.rx.iov + i * IOVEC + 8, SLOT_SIZE);
+      this.rx.setPtr(h + 32, this.rx.control + i * RX_CONTROL);
     }
   }
 
@@ -200,15 +250,14 @@ export class BatchSocket {
     if (this.closed) return 0;
     const rx = this.rx;
     const v = rx.view;
-    for (let i = 0; i < MAX_BATCH; i++) {
+    // The kernel rewrote the name and control lengths (and flags) of the messages it filled.
+    for (let i = 0; i < this.rxDirty; i++) {
       const h = i * MMSGHDR;
-      rx.setPtr(h, rx.names + i * NAME);
       v.setUint32(h + 8, NAME, true);
-      v.setBigUint64(rx.iov + i * IOVEC + 8, BigInt(SLOT_SIZE), true);
-      rx.setPtr(h + 32, rx.control + i * RX_CONTROL);
-      v.setBigUint64(h + 40, BigInt(RX_CONTROL), true);
+      put64(v, h + 40, RX_CONTROL);
       v.setUint32(h + 48, 0, true);
     }
+    this.rxDirty = 0;
     let n = this.f.recvmmsg(this.fd, rx.mem, MAX_BATCH, wait ? MSG_WAITFORONE : MSG_DONTWAIT, null);
     if (n < 0) {
       const e = this.f.koffi.errno();
@@ -217,6 +266,7 @@ export class BatchSocket {
       throw fail(this.f, 'recvmmsg');
     }
     n = Math.min(n, MAX_BATCH);
+    this.rxDirty = n;
     for (let i = 0; i < n; i++) this.parse(i);
     return n;
   }
@@ -239,17 +289,23 @@ export class BatchSocket {
     to.address = this.boundAddress;
     // Walk the control messages.
     const cbase = rx.control + i * RX_CONTROL;
-    const clen = Math.min(Number(v.getBigUint64(h + 40, true)), RX_CONTROL);
+    const clen = Math.min(len64(v, h + 40), RX_CONTROL);
     let at = 0;
     while (at + CMSG_HDR <= clen) {
-      const len = Number(v.getBigUint64(cbase + at, true));
+      const len = len64(v, cbase + at);
       if (len < CMSG_HDR || at + len > clen) break;
       const level = v.getInt32(cbase + at + 8, true);
       const type = v.getInt32(cbase + at + 12, true);
       const data = cbase + at + CMSG_HDR;
       if (level === SOL_SOCKET && type === SO_TIMESTAMPNS && len >= CMSG_HDR + 16) {
-        d.rxSec = Number(v.getBigInt64(data, true));
-        d.rxNsec = Number(v.getBigInt64(data + 8, true));
+        d.rxSec = int64(v, data);
+        d.rxNsec = int64(v, data + 8);
+      } else if (level === SOL_SOCKET && type === SO_TIMESTAMPING && len >= CMSG_HDR + 16) {
+        // Kernels without OPT_RX_FILTER add the software stamp here too once transmit stamps are on.
+        if (d.rxSec < 0) {
+          d.rxSec = int64(v, data);
+          d.rxNsec = int64(v, data + 8);
+        }
       } else if (level === IPPROTO_IP && type === IP_PKTINFO && len >= CMSG_HDR + 12) {
         d.ifindex = v.getInt32(data, true);
         to.address = this.text.ipv4(v.getUint32(data + 8, false));
@@ -268,28 +324,40 @@ export class BatchSocket {
 
   /**
    * Queues the reply in slot `i` (length bytes) to the sender of datagram `i`, from the address
-   * that datagram was sent to. Call `flush()` after the batch.
+   * that datagram was sent to; `stamp`: ask the kernel for its transmit stamp (`enableTxStamps`
+   * first; it comes with the next number of the socket's counter, see `readStamps`). Call
+   * `flush()` after the batch.
    */
-  queue(i: number, length: number): void {
+  queue(i: number, length: number, stamp = false): void {
     const rx = this.rx;
     const tx = this.tx;
     const v = tx.view;
     const k = this.queued++;
     const h = k * MMSGHDR;
-    // The name: the request's source, read from the receive block in place.
-    tx.view.setBigUint64(h, rx.base + BigInt(rx.names + i * NAME), true);
+    // The name: the request's source, read from the receive block in place. (Header k's iovec
+    // pointer is fixed; its base is set to reply slot i.)
+    v.setBigUint64(h, this.rxName[i] ?? 0n, true);
     v.setUint32(h + 8, this.family === 6 ? 28 : 16, true);
-    tx.setPtr(h + 16, tx.iov + k * IOVEC);
-    tx.setPtr(tx.iov + k * IOVEC, tx.data + i * SLOT_SIZE);
-    v.setBigUint64(tx.iov + k * IOVEC + 8, BigInt(Math.min(length, SLOT_SIZE)), true);
+    v.setBigUint64(tx.iov + k * IOVEC, this.txSlot[i] ?? 0n, true);
+    put64(v, tx.iov + k * IOVEC + 8, Math.min(length, SLOT_SIZE));
     const c = tx.control + k * TX_CONTROL;
-    const clen = writePktinfo(v, c, this.family, rx.view, rx.control + i * RX_CONTROL, this.datagrams[i]);
+    let clen = writePktinfo(v, c, this.family, rx.view, rx.control + i * RX_CONTROL, this.datagrams[i]);
+    if (stamp && this.txStamps) {
+      // cmsg(SOL_SOCKET, SO_TIMESTAMPING, u32 TX_SOFTWARE): CMSG_LEN(4) = 20, CMSG_SPACE(4) = 24.
+      put64(v, c + clen, CMSG_HDR + 4);
+      v.setInt32(c + clen + 8, SOL_SOCKET, true);
+      v.setInt32(c + clen + 12, SO_TIMESTAMPING, true);
+      v.setUint32(c + clen + 16, SOF_TIMESTAMPING_TX_SOFTWARE, true);
+      v.setUint32(c + clen + 20, 0, true);
+      clen += 24;
+      this.stampedQueued++;
+    }
     if (clen > 0) {
-      tx.setPtr(h + 32, c);
-      v.setBigUint64(h + 40, BigInt(clen), true);
+      v.setBigUint64(h + 32, this.txCtrl[k] ?? 0n, true);
+      put64(v, h + 40, clen);
     } else {
       v.setBigUint64(h + 32, 0n, true);
-      v.setBigUint64(h + 40, 0n, true);
+      put64(v, h + 40, 0);
     }
     v.setUint32(h + 48, 0, true);
   }
@@ -304,10 +372,13 @@ export class BatchSocket {
     let done = 0;
     const n = this.queued;
     this.queued = 0;
+    const stamped = this.stampedQueued;
+    this.stampedQueued = 0;
     const tx = this.tx;
     while (done < n && !this.closed) {
       const rest = n - done;
-      const r = this.f.sendmmsg(this.fd, tx.base + BigInt(done * MMSGHDR), rest, 0);
+      const r = this.f.sendmmsg(this.fd, done === 0 ? tx.base : tx.base + BigInt(done * MMSGHDR), rest, 0);
+      if (r < rest && stamped > 0) this.stampCountUncertain = true;
       if (r <= 0) {
         // This message failed (unreachable, buffer full...): skip it, send the rest.
         this.sendErrors++;
@@ -317,6 +388,86 @@ export class BatchSocket {
       done += r;
     }
     return n;
+  }
+
+  /** Turns on transmit stamps by request (src/io/mmsg-sys.ts `enableTxStamps`); false if refused. */
+  enableTxStamps(): boolean {
+    this.txStamps = !this.closed && enableTxStamps(this.fd);
+    return this.txStamps;
+  }
+
+  /** Restarts the kernel's stamp counter at 0 (after `stampCountUncertain`); false if refused. */
+  resetTxStamps(): boolean {
+    this.stampCountUncertain = false;
+    this.txStamps = !this.closed && enableTxStamps(this.fd, true);
+    return this.txStamps;
+  }
+
+  /**
+   * Reads the transmit stamps queued on the error queue (up to 64, without waiting): for each,
+   * its number (OPT_ID) into `ids` and its CLOCK_REALTIME time into `sec`/`nsec`; returns how many.
+   */
+  readStamps(ids: Uint32Array, sec: Float64Array, nsec: Float64Array): number {
+    if (this.closed || !this.txStamps) return 0;
+    let e = this.err;
+    if (e === null) {
+      e = new MessageBlock(this.f, MAX_BATCH, ERR_CONTROL, 64);
+      for (let i = 0; i < MAX_BATCH; i++) {
+        e.setPtr(i * MMSGHDR, e.names + i * NAME);
+        put64(e.view, e.iov + i * IOVEC + 8, 64);
+        e.setPtr(i * MMSGHDR + 32, e.control + i * ERR_CONTROL);
+      }
+      this.err = e;
+      this.errDirty = MAX_BATCH;
+    }
+    const v = e.view;
+    for (let i = 0; i < this.errDirty; i++) {
+      const h = i * MMSGHDR;
+      v.setUint32(h + 8, NAME, true);
+      put64(v, h + 40, ERR_CONTROL);
+      v.setUint32(h + 48, 0, true);
+    }
+    this.errDirty = 0;
+    const n = this.f.recvmmsg(this.fd, e.mem, MAX_BATCH, MSG_ERRQUEUE | MSG_DONTWAIT, null);
+    if (n <= 0) return 0;
+    this.errDirty = Math.min(n, MAX_BATCH);
+    let out = 0;
+    for (let i = 0; i < Math.min(n, MAX_BATCH); i++) {
+      const h = i * MMSGHDR;
+      const cbase = e.control + i * ERR_CONTROL;
+      const clen = Math.min(len64(v, h + 40), ERR_CONTROL);
+      let at = 0;
+      let s = -1;
+      let ns = 0;
+      let id = -1;
+      while (at + CMSG_HDR <= clen) {
+        const len = len64(v, cbase + at);
+        if (len < CMSG_HDR || at + len > clen) break;
+        const level = v.getInt32(cbase + at + 8, true);
+        const type = v.getInt32(cbase + at + 12, true);
+        const data = cbase + at + CMSG_HDR;
+        if (level === SOL_SOCKET && type === SO_TIMESTAMPING && len >= CMSG_HDR + 16) {
+          s = int64(v, data);
+          ns = int64(v, data + 8);
+        } else if (
+          ((level === IPPROTO_IP && type === IP_RECVERR) ||
+            (level === IPPROTO_IPV6 && type === IPV6_RECVERR)) &&
+          len >= CMSG_HDR + 16 &&
+          v.getUint8(data + 4) === SO_EE_ORIGIN_TIMESTAMPING &&
+          v.getUint32(data + 8, true) === SCM_TSTAMP_SND
+        ) {
+          id = v.getUint32(data + 12, true);
+        }
+        at += (len + 7) & ~7;
+      }
+      // A software stamp is in the first of the three timespecs; zero there: none.
+      if (id < 0 || s <= 0) continue;
+      ids[out] = id;
+      sec[out] = s;
+      nsec[out] = ns;
+      out++;
+    }
+    return out;
   }
 
   close(): void {
@@ -342,13 +493,13 @@ function writePktinfo(
   // Find the request's pktinfo again (its raw bytes), rather than reparsing the text address.
   let off = 0;
   while (off + CMSG_HDR <= RX_CONTROL) {
-    const len = Number(rv.getBigUint64(rxControl + off, true));
+    const len = len64(rv, rxControl + off);
     if (len < CMSG_HDR || off + len > RX_CONTROL) return 0;
     const level = rv.getInt32(rxControl + off + 8, true);
     const type = rv.getInt32(rxControl + off + 12, true);
     const data = rxControl + off + CMSG_HDR;
     if (family === 4 && level === IPPROTO_IP && type === IP_PKTINFO) {
-      v.setBigUint64(at, BigInt(CMSG_HDR + 12), true);
+      put64(v, at, CMSG_HDR + 12);
       v.setInt32(at + 8, IPPROTO_IP, true);
       v.setInt32(at + 12, IP_PKTINFO, true);
       // ifindex 0: route by the destination; spec_dst = the request's destination address.
@@ -358,7 +509,7 @@ function writePktinfo(
       return 32;
     }
     if (family === 6 && level === IPPROTO_IPV6 && type === IPV6_PKTINFO) {
-      v.setBigUint64(at, BigInt(CMSG_HDR + 20), true);
+      put64(v, at, CMSG_HDR + 20);
       v.setInt32(at + 8, IPPROTO_IPV6, true);
       v.setInt32(at + 12, IPV6_PKTINFO, true);
       for (let j = 0; j < 20; j += 4) v.setUint32(at + CMSG_HDR + j, rv.getUint32(data + j, true), true);

@@ -308,9 +308,18 @@ export class ServerGuard {
    * Counts it in the statistics and the client table.
    */
   check(raw: RawTime, from: Endpoint, requestLength: number): GuardDecision {
-    const d = this.decide(raw, from, requestLength);
+    return this.checkAt(this.seconds(raw), from, requestLength);
+  }
+
+  /** Seconds on the guard's own time line at raw counter `raw` (for `checkAt`, once per batch). */
+  secondsAt(raw: RawTime): number {
+    return this.seconds(raw);
+  }
+
+  /** `check` with the time given as `secondsAt(raw)` (a batch of requests shares one reading). */
+  checkAt(now: number, from: Endpoint, requestLength: number): GuardDecision {
+    const d = this.decide(now, from, requestLength);
     if (this.globalRate === 0 || d.action === 'drop') return d;
-    const now = this.seconds(raw);
     const dt = now - this.globalLast;
     this.globalLast = now;
     if (dt > 0) this.globalTokens = Math.min(this.globalRate, this.globalTokens + dt * this.globalRate);
@@ -330,7 +339,7 @@ export class ServerGuard {
     return DROP_GLOBAL;
   }
 
-  private decide(raw: RawTime, from: Endpoint, requestLength: number): GuardDecision {
+  private decide(now: number, from: Endpoint, requestLength: number): GuardDecision {
     const c = this.counters;
     c.requests++;
     if (requestLength < this.minLength) {
@@ -351,7 +360,6 @@ export class ServerGuard {
       countReason(c.invalid, 'denied');
       return this.deniedDecision(acc.rule);
     }
-    const now = this.seconds(raw);
     const rec = this.touch(parsed.key, from.address, now);
     rec.port = from.port;
     rec.requests++;
@@ -433,6 +441,11 @@ export class ServerGuard {
       c.responses--;
       c.dropped++;
     }
+  }
+
+  /** The live counters (not a copy; `invalid` as of now, `clientsTracked` not kept current). */
+  liveCounters(): Readonly<ServerStats> {
+    return this.counters;
   }
 
   /** Server statistics (a copy). */

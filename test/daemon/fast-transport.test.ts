@@ -1,8 +1,9 @@
 /**
- * The daemon on the batched transport (`[serve] workers`): workers answer plain requests from the
- * address each was sent to; what they forward (interleaved requests, the daemon's own replies)
- * goes through the daemon's usual path and is answered on the same sockets; `workers = 0` keeps
- * the node:dgram path and says so. Ports 12430–12439.
+ * The daemon on the batched transport (`[serve] workers`): workers answer client requests from the
+ * address each was sent to, interleaved ones with the kernel transmit stamp of the previous reply;
+ * what they forward (the daemon's own replies, other modes) goes through the daemon's usual path
+ * and is answered on the same sockets; `workers = 0` keeps the node:dgram path and says so.
+ * Ports 12430–12439.
  */
 import assert from 'node:assert/strict';
 import * as dgram from 'node:dgram';
@@ -11,7 +12,8 @@ import { parseConfig } from '../../src/config/parse.js';
 import { startDaemon } from '../../src/daemon/index.js';
 import { silentLogger } from '../../src/daemon/log.js';
 import { fastServerSupport } from '../../src/io/fast-server.js';
-import { decodePacket, emptyPacket, encodePacket, MODE } from '../../src/wire/packet.js';
+import { toTimestamp } from '../../src/time/ntp-time.js';
+import { decodePacket, emptyPacket, encodePacket, MODE, type NtpPacket } from '../../src/wire/packet.js';
 import { waitFor } from '../support/peers.js';
 
 const skip = fastServerSupport() === null ? false : `no batched sockets: ${fastServerSupport()}`;
@@ -118,7 +120,9 @@ stepout = 1
     assert.equal(snap.system.stratum, 3);
     const st = server.snapshot();
     assert.ok(st.server.interleavedResponses > 0, JSON.stringify(st.server));
-    assert.ok(st.transport?.kind === 'batched' && st.transport.forwarded > 0, JSON.stringify(st.transport));
+    // The server's worker answered the interleaved requests itself, with kernel transmit stamps.
+    assert.ok(st.transport?.kind === 'batched' && st.transport.forwarded === 0, JSON.stringify(st.transport));
+    assert.ok((st.timestamping?.txKernel ?? 0) > 0, JSON.stringify(st.timestamping));
     // The client's own replies came in through its worker and were forwarded to its main thread.
     const ct = snap.transport;
     assert.ok(ct?.kind === 'batched' && ct.forwarded > 0, JSON.stringify(ct));
@@ -154,6 +158,82 @@ test('two daemons cannot share a port through SO_REUSEPORT', { skip }, async () 
   try {
     await assert.rejects(startDaemon(parseConfig(cfg), { logger: silentLogger }), /could not bind.*12434/);
   } finally {
+    await d.stop();
+  }
+});
+
+test('a worker answers interleaved requests with the kernel transmit time of its previous reply', {
+  skip,
+}, async () => {
+  const d = await daemon(`[serve]
+listen = ["127.0.0.1"]
+port = 12435
+workers = 2
+[local]
+stratum = 1
+`);
+  const s = dgram.createSocket('udp4');
+  await new Promise<void>((r) => s.bind(0, '127.0.0.1', () => r()));
+  const exchange = (p: NtpPacket) =>
+    new Promise<NtpPacket>((resolve, reject) => {
+      const t = setTimeout(() => reject(new Error('no reply')), 2000);
+      s.once('message', (m) => {
+        clearTimeout(t);
+        const r = decodePacket(new Uint8Array(m));
+        if (r.ok) resolve(r.packet);
+        else reject(new Error('undecodable reply'));
+      });
+      s.send(encodePacket(p), 12435, '127.0.0.1');
+    });
+  const req = (origin: bigint, receive: bigint, transmit: bigint) => {
+    const p = emptyPacket();
+    p.mode = MODE.CLIENT;
+    p.version = 4;
+    p.originTimestamp = origin;
+    p.receiveTimestamp = receive;
+    p.transmitTimestamp = transmit;
+    return p;
+  };
+  try {
+    // 1: basic (origin zero). 2: asks for interleaving with reply 1's receive timestamp; basic
+    // answer (no precise time of reply 1 was measured), whose precise transmit time is measured.
+    const r1 = await exchange(req(0n, 0n, 0x1000n));
+    assert.equal(r1.originTimestamp, 0x1000n);
+    const before2 = toTimestamp(d.now());
+    const r2 = await exchange(req(r1.receiveTimestamp, 0x2222n, 0x2000n));
+    const after2 = toTimestamp(d.now());
+    assert.equal(r2.originTimestamp, 0x2000n, 'reply 2 is basic');
+    // 3: interleaved: origin = our receive timestamp, transmit = the kernel's time of reply 2.
+    const r3 = await exchange(req(r2.receiveTimestamp, 0x3333n, 0x3000n));
+    assert.equal(r3.originTimestamp, 0x3333n, 'reply 3 is interleaved');
+    assert.ok(r3.receiveTimestamp > r2.receiveTimestamp);
+    const tx2 = r3.transmitTimestamp;
+    assert.ok(
+      tx2 > r2.receiveTimestamp && tx2 >= before2 && tx2 <= after2,
+      `${tx2} in [${before2}, ${after2}]`,
+    );
+    // The kernel stamp is after the basic transmit timestamp written before sendmmsg, by little.
+    const lag = Number(tx2 - r2.transmitTimestamp) / 2 ** 32;
+    assert.ok(lag > -50e-6 && lag < 1e-3, `kernel stamp − user-space transmit timestamp ${lag} s`);
+    // A request echoing an unknown receive timestamp gets a basic answer.
+    const r4 = await exchange(req(r3.receiveTimestamp + 12345n, 0x4444n, 0x4000n));
+    assert.equal(r4.originTimestamp, 0x4000n);
+    const snap = d.snapshot();
+    assert.equal(snap.server.interleavedResponses, 1, JSON.stringify(snap.server));
+    assert.ok(
+      snap.transport?.kind === 'batched' && snap.transport.forwarded === 0,
+      JSON.stringify(snap.transport),
+    );
+    assert.ok((snap.timestamping?.txKernel ?? 0) >= 2, JSON.stringify(snap.timestamping));
+    // The client list comes with the worker's report, at most a second old.
+    const marked = await waitFor(
+      () => d.snapshot().clients.find((c) => c.address === '127.0.0.1')?.interleaved === true,
+      3000,
+      100,
+    );
+    assert.ok(marked, JSON.stringify(d.snapshot().clients));
+  } finally {
+    s.close();
     await d.stop();
   }
 });

@@ -6,9 +6,12 @@
 import assert from 'node:assert/strict';
 import * as dgram from 'node:dgram';
 import { describe, it } from 'node:test';
+import { KeyRing, sign, verifyAuth } from '../../src/assoc/util.js';
+import { nodeCrypto } from '../../src/io/crypto.js';
 import { FastServer, type FastServerOptions, fastServerSupport } from '../../src/io/fast-server.js';
 import type { Forwarded } from '../../src/io/fast-worker.js';
 import { unixNsToNtpTime } from '../../src/time/ntp-time.js';
+import { decodePacket, emptyPacket, encodePacket, MODE } from '../../src/wire/packet.js';
 
 const supported = fastServerSupport() === null;
 
@@ -114,7 +117,7 @@ describe('FastServer', { skip: supported ? false : `no batched sockets: ${fastSe
     }
   });
 
-  it('until the main thread publishes, and for anything but a plain mode 3 request, forwards', async () => {
+  it('until the main thread publishes, and for anything but a mode 3 request, forwards', async () => {
     const forwarded: Forwarded[] = [];
     const fs = await start('127.0.0.1', 12411, 1, { onForward: (f) => forwarded.push(f) });
     const c = await client();
@@ -122,15 +125,18 @@ describe('FastServer', { skip: supported ? false : `no batched sockets: ${fastSe
       const t0 = process.hrtime.bigint();
       assert.equal(await ask(c, request(), 12411, '127.0.0.1', 300), null, 'no answer before a publication');
       publishWallClock(fs);
+      // A MAC with a key the server does not hold: the worker answers a crypto-NAK itself.
       const mac = Buffer.concat([request(), Buffer.alloc(20, 1)]);
-      assert.equal(await ask(c, mac, 12411, '127.0.0.1', 300), null);
+      const nak = await ask(c, mac, 12411, '127.0.0.1', 1000);
+      assert.equal(nak?.msg.length, 52, 'crypto-NAK: key ID 0, no digest');
+      assert.equal(nak?.msg.readUInt32BE(48), 0);
       const mode6 = Buffer.alloc(12);
       mode6[0] = (2 << 3) | 6;
       await ask(c, mode6, 12411, '127.0.0.1', 300);
-      assert.equal(forwarded.length, 3);
+      assert.equal(forwarded.length, 2);
       assert.deepEqual(
         forwarded.map((f) => f.bytes.length),
-        [48, 68, 12],
+        [48, 12],
       );
       for (const f of forwarded) {
         assert.equal(f.from.address, '127.0.0.1');
@@ -140,8 +146,44 @@ describe('FastServer', { skip: supported ? false : `no batched sockets: ${fastSe
       }
       // The main thread answers on the worker's descriptor.
       const got = new Promise<Buffer>((r) => c.once('message', (m) => r(m)));
-      fs.endpoints[0]?.sender.send(new Uint8Array([1, 2, 3]), forwarded[2]?.from ?? { address: '', port: 0 });
+      fs.endpoints[0]?.sender.send(new Uint8Array([1, 2, 3]), forwarded[1]?.from ?? { address: '', port: 0 });
       assert.deepEqual([...(await got)], [1, 2, 3]);
+    } finally {
+      c.close();
+      await fs.stop();
+    }
+  });
+
+  it('answers a request signed with a configured key, signed with the same key', async () => {
+    const key = { id: 7, type: 'SHA1' as const, key: new Uint8Array(20).fill(0x5a) };
+    const ring = new KeyRing([key], nodeCrypto);
+    const forwarded: Forwarded[] = [];
+    const fs = await start('127.0.0.1', 12413, 1, { keys: [key], onForward: (f) => forwarded.push(f) });
+    const c = await client();
+    try {
+      publishWallClock(fs);
+      const req = emptyPacket();
+      req.mode = MODE.CLIENT;
+      req.version = 4;
+      req.transmitTimestamp = 0x0abc_0000_0000_0001n;
+      const signed = sign(req, ring, 7);
+      assert.ok(signed !== null);
+      const r = await ask(c, Buffer.from(encodePacket(signed)), 12413, '127.0.0.1', 1000);
+      assert.ok(r !== null, 'a reply');
+      assert.equal(r.msg.length, 48 + 4 + 20);
+      const d = decodePacket(new Uint8Array(r.msg));
+      assert.ok(d.ok);
+      assert.equal(d.packet.originTimestamp, 0x0abc_0000_0000_0001n);
+      assert.equal(d.packet.mac?.keyId, 7);
+      assert.equal(verifyAuth(d.packet, ring, 7), 'ok', 'the reply verifies with the key');
+      // A wrong digest: crypto-NAK.
+      const bad = encodePacket(signed);
+      bad[bad.length - 1] = (bad[bad.length - 1] ?? 0) ^ 1;
+      const n = await ask(c, Buffer.from(bad), 12413, '127.0.0.1', 1000);
+      assert.equal(n?.msg.length, 52);
+      assert.equal(forwarded.length, 0, 'nothing forwarded');
+      assert.equal(fs.stats().responses, 2);
+      assert.equal(fs.counters().replies, 2);
     } finally {
       c.close();
       await fs.stop();

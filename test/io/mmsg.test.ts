@@ -81,6 +81,63 @@ describe('BatchSocket', { skip: supported ? false : `batched sockets: ${batchSup
     }
   });
 
+  it('transmit stamps by request: numbered in send order, unstamped sends do not count, reset restarts', async () => {
+    const sock = BatchSocket.open({ address: '127.0.0.1', port: 12404, timeoutMs: 100 });
+    const client = await udp('udp4', '127.0.0.1');
+    const ids = new Uint32Array(64);
+    const sec = new Float64Array(64);
+    const nsec = new Float64Array(64);
+    const realNs = () => BigInt(Date.now()) * 1_000_000n;
+    try {
+      assert.equal(sock.enableTxStamps(), true);
+      for (let k = 0; k < 6; k++) await sendTo(client, new Uint8Array([k, 0, 0, 0]), 12404, '127.0.0.1');
+      const got: number[] = [];
+      receiveAll(sock, 6, (i) => got.push(i));
+      // Receives keep their SO_TIMESTAMPNS stamp with transmit stamps on.
+      assert.ok((sock.datagrams[0]?.rxSec ?? -1) > 0);
+      // Replies 0, 2, 4 ask for a stamp, 1, 3, 5 do not; a send from another sender in between.
+      const before = realNs();
+      for (const i of got.slice(0, 6)) {
+        sock.reply(i).set([9, i]);
+        sock.queue(i, 2, i % 2 === 0);
+      }
+      sock.flush();
+      new DatagramSender(sock.fd, 4).send(new Uint8Array([5]), {
+        address: '127.0.0.1',
+        port: client.address().port,
+      });
+      sock.queue(0, 2, true);
+      sock.flush();
+      const after = realNs() + 1_000_000n;
+      let n = 0;
+      for (let tries = 0; tries < 20 && n < 4; tries++) {
+        n += sock.readStamps(ids.subarray(n), sec.subarray(n), nsec.subarray(n));
+        if (n < 4) await new Promise((r) => setTimeout(r, 10));
+      }
+      assert.equal(n, 4, 'one stamp per reply that asked');
+      assert.deepEqual([...ids.subarray(0, 4)], [0, 1, 2, 3]);
+      for (let j = 0; j < 4; j++) {
+        const t = BigInt(sec[j] ?? 0) * 1_000_000_000n + BigInt(nsec[j] ?? 0);
+        assert.ok(t >= before - 1_000_000n && t <= after, `stamp ${t} in [${before}, ${after}]`);
+      }
+      assert.equal(sock.readStamps(ids, sec, nsec), 0, 'nothing else queued');
+      for (let k = 0; k < 8; k++) await nextMessage(client).catch(() => null);
+      assert.equal(sock.resetTxStamps(), true);
+      sock.queue(0, 2, true);
+      sock.flush();
+      let m = 0;
+      for (let tries = 0; tries < 20 && m < 1; tries++) {
+        m = sock.readStamps(ids, sec, nsec);
+        if (m < 1) await new Promise((r) => setTimeout(r, 10));
+      }
+      assert.equal(m, 1);
+      assert.equal(ids[0], 0, 'the counter restarted');
+    } finally {
+      client.close();
+      sock.close();
+    }
+  });
+
   it('times out without datagrams and returns 0', () => {
     const sock = BatchSocket.open({ address: '127.0.0.1', port: 12401, timeoutMs: 50 });
     try {
