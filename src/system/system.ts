@@ -488,9 +488,9 @@ export class NtpSystem implements NtpEngine {
         raw,
         m.survivors.map((p) => p.leap),
       );
-    this.setSysPeer(m.sysPeer?.id ?? null);
     const peer = m.sysPeer;
-    if (peer instanceof Association) peer.polling.pullIn(this.deps.discipline.pollExponent());
+    if (this.setSysPeer(peer?.id ?? null) && peer instanceof Association)
+      peer.polling.pullIn(this.deps.discipline.pollExponent());
     if (peer === null || m.update === null || peer.selectEpoch <= this.lastUpdateEpoch) return;
     const served = this.vars.checkServed(
       raw,
@@ -503,12 +503,12 @@ export class NtpSystem implements NtpEngine {
     this.clockUpdate(raw, peer, m.update.offset, m.update.jitter);
   }
 
-  private setSysPeer(id: string | null): void {
-    if (this.sysPeer !== id) {
-      if (this.sysPeer !== null) this.lastSysPeer = this.sysPeer;
-      this.sysPeer = id;
-      this.emit({ kind: 'sys-peer', sourceId: id });
-    }
+  private setSysPeer(id: string | null): boolean {
+    if (this.sysPeer === id) return false;
+    if (this.sysPeer !== null) this.lastSysPeer = this.sysPeer;
+    this.sysPeer = id;
+    this.emit({ kind: 'sys-peer', sourceId: id });
+    return true;
   }
 
   /** RFC 5905 section 11.3 clock_update(). */
