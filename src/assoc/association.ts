@@ -376,7 +376,7 @@ export class Association {
     const signed = ntsReq === undefined ? sign(p, this.ctx.keys, this.cfg.key) : ntsReq.packet;
     if (signed === null) {
       // The key is missing or this build cannot compute its type: never send unsigned.
-      const reason = `key ${this.cfg.key ?? ''} unusable: nothing sent`;
+      const reason = `key ${this.cfg.key ?? ''} unusable: nothing sent` as const;
       return [{ kind: 'event', event: { kind: 'reject', sourceId: this.id, reason } }];
     }
     const sent: SentPacket = {

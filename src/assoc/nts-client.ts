@@ -8,7 +8,7 @@ import type { CryptoProvider } from '../wire/crypto.js';
 import type { NtpPacket } from '../wire/packet.js';
 import type { AssocReject } from './checks.js';
 import type { PollProcess } from './poll.js';
-import type { AssocOutput, SentPacket } from './types.js';
+import type { AssocOutput, NtsKeReason, SentPacket } from './types.js';
 import type { AuthResult } from './util.js';
 
 /** What the NTS checks change in the association. */
@@ -48,7 +48,7 @@ export class NtsClient {
     return this.session !== null;
   }
 
-  private ask(id: string, reason: string, out: AssocOutput[]): void {
+  private ask(id: string, reason: NtsKeReason, out: AssocOutput[]): void {
     if (this.keAsked) return;
     this.keAsked = true;
     this.keRequests++;

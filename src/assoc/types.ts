@@ -4,8 +4,11 @@
  */
 import type { LocalClock, RawExchange, RawTime } from '../clock/types.js';
 import type { NtsRequest } from '../nts/ntp.js';
+import type { RejectReason } from '../serve/reasons.js';
 import type { NtpTime } from '../time/ntp-time.js';
 import type { CryptoProvider } from '../wire/crypto.js';
+import type { DecodeErrorCode } from '../wire/packet.js';
+import type { AssocReject } from './checks.js';
 import type { ServerState } from './server.js';
 import type { KeyRing } from './util.js';
 
@@ -39,18 +42,42 @@ export interface AssocContext {
   randomBytes(n: number): Uint8Array;
 }
 
+/**
+ * Why a packet was refused, as the `reject` event says: an association's check, the server decision's
+ * reason, or one of the system's own (no association for the mode, an undecodable packet, a request
+ * not sent because its key is unusable).
+ */
+export type RejectEventReason =
+  | AssocReject
+  | RejectReason
+  | `malformed: ${DecodeErrorCode}`
+  | 'no association for mode 4'
+  | 'no association for mode 2'
+  | 'unexpected broadcast'
+  | `mode ${number} not handled`
+  | `key ${string} unusable: nothing sent`;
+
+/** Why an NTS source asks for NTS-KE: no keys yet, cookies used up, or an NTS NAK. */
+export type NtsKeReason = 'no-session' | 'no-cookies' | 'nak';
+
+/** Why an association is removed. */
+export type DemobiliseReason =
+  | 'broadcast server unreachable'
+  | 'passive peer unreachable'
+  | 'removed by configuration';
+
 /** The events of an association (part of the engine's `SystemEvent`). */
 export type AssocEvent =
   | { kind: 'reachable'; sourceId: string }
   | { kind: 'unreachable'; sourceId: string }
   | { kind: 'kod'; sourceId: string; code: string }
-  | { kind: 'reject'; sourceId: string | null; reason: string }
+  | { kind: 'reject'; sourceId: string | null; reason: RejectEventReason }
   | { kind: 'interleaved'; sourceId: string; on: boolean }
   /**
    * An NTS source needs (new) keys and cookies: the host runs NTS-KE (with back-off) and hands the
-   * result to `NtpSystem.setNtsSession`. `reason`: 'no-session' | 'no-cookies' | 'nak'.
+   * result to `NtpSystem.setNtsSession`.
    */
-  | { kind: 'nts-ke'; sourceId: string; reason: string };
+  | { kind: 'nts-ke'; sourceId: string; reason: NtsKeReason };
 
 export type AssocOutput =
   | { kind: 'send'; bytes: Uint8Array; txId?: number }
@@ -59,7 +86,7 @@ export type AssocOutput =
   | { kind: 'update' }
   | { kind: 'exchange'; exchange: RawExchange }
   /** Remove this association (passive unreachable, or auto-mobilised broadcast client gone). */
-  | { kind: 'demobilise'; reason: string };
+  | { kind: 'demobilise'; reason: DemobiliseReason };
 
 /** One transmitted packet, kept in a short history for origin checks and interleaved T1 lookup. */
 export interface SentPacket {

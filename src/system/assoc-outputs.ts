@@ -5,6 +5,7 @@
 import type { Association, AssocOutput } from '../assoc/association.js';
 import type { BroadcastServer } from '../assoc/broadcast.js';
 import type { ServerState } from '../assoc/server.js';
+import type { DemobiliseReason } from '../assoc/types.js';
 import { addressRefid, type KeyRing } from '../assoc/util.js';
 import type { LocalClock, RawExchange, RawTime } from '../clock/types.js';
 import { RefclockSource } from '../refclock/source.js';
@@ -19,7 +20,7 @@ export interface OutputHost {
   emit(e: SystemEvent): void;
   /** A validated exchange of association `id` for the discipline. */
   exchange(x: RawExchange, id: string): void;
-  demobilise(id: string, reason: string): void;
+  demobilise(id: string, reason: DemobiliseReason): void;
 }
 
 /** Carries out `outs` of association `a` (sends into `actions`); true when its filter has a new sample. */

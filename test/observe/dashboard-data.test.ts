@@ -85,7 +85,7 @@ describe('dashboard event log', () => {
       { kind: 'clock-step', offset: 2.5, reason: 'offset beyond the step threshold', cause: 'offset' },
       10,
     );
-    log.record({ kind: 'reject', sourceId: null, reason: 'bad-length' }, 11);
+    log.record({ kind: 'reject', sourceId: null, reason: 'malformed: TOO_SHORT' }, 11);
     log.record({ kind: 'interleaved', sourceId: '1', on: true }, 12);
     log.record({ kind: 'nts-ke', sourceId: '1', reason: 'no-cookies' }, 13);
     log.record({ kind: 'sys-peer', sourceId: '1' }, 14, 'localhost');

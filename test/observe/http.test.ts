@@ -92,7 +92,7 @@ describe('observability services', () => {
         reason: 'offset beyond the step threshold',
         cause: 'offset',
       });
-      obs.recordEvent({ kind: 'reject', sourceId: null, reason: 'bad-length' });
+      obs.recordEvent({ kind: 'reject', sourceId: null, reason: 'malformed: TOO_SHORT' });
       obs.recordEvent({ kind: 'kod', sourceId: '1', code: 'RATE' });
       const ev = (await (await fetch('http://127.0.0.1:11411/api/events')).json()) as {
         seq: number;
