@@ -97,6 +97,16 @@ function put64(v: DataView, at: number, n: number): void {
 }
 
 /** Reads a 64-bit length field known to be below 2^32 (lengths of control messages, buffers). */
+/** Restores the name and control lengths and the flags of the first `n` headers, which recvmmsg rewrote. */
+function resetHeaders(v: DataView, n: number, control: number): void {
+  for (let i = 0; i < n; i++) {
+    const h = i * MMSGHDR;
+    v.setUint32(h + 8, NAME, true);
+    put64(v, h + 40, control);
+    v.setUint32(h + 48, 0, true);
+  }
+}
+
 function len64(v: DataView, at: number): number {
   return v.getUint32(at + 4, true) === 0 ? v.getUint32(at, true) : 0xffffffff;
 }
@@ -251,12 +261,7 @@ export class BatchSocket {
     const rx = this.rx;
     const v = rx.view;
     // The kernel rewrote the name and control lengths (and flags) of the messages it filled.
-    for (let i = 0; i < this.rxDirty; i++) {
-      const h = i * MMSGHDR;
-      v.setUint32(h + 8, NAME, true);
-      put64(v, h + 40, RX_CONTROL);
-      v.setUint32(h + 48, 0, true);
-    }
+    resetHeaders(v, this.rxDirty, RX_CONTROL);
     this.rxDirty = 0;
     let n = this.f.recvmmsg(this.fd, rx.mem, MAX_BATCH, wait ? MSG_WAITFORONE : MSG_DONTWAIT, null);
     if (n < 0) {
@@ -421,12 +426,7 @@ export class BatchSocket {
       this.errDirty = MAX_BATCH;
     }
     const v = e.view;
-    for (let i = 0; i < this.errDirty; i++) {
-      const h = i * MMSGHDR;
-      v.setUint32(h + 8, NAME, true);
-      put64(v, h + 40, ERR_CONTROL);
-      v.setUint32(h + 48, 0, true);
-    }
+    resetHeaders(v, this.errDirty, ERR_CONTROL);
     this.errDirty = 0;
     const n = this.f.recvmmsg(this.fd, e.mem, MAX_BATCH, MSG_ERRQUEUE | MSG_DONTWAIT, null);
     if (n <= 0) return 0;
