@@ -160,13 +160,28 @@ export function weightedLine(pts: readonly WeightedPoint[]): { slope: number; sx
   return sxx > 0 ? { slope: sxy / sxx, sxx } : null;
 }
 
+/**
+ * Seconds by which true time `time` at `raw` is off the line from (`fromRaw`, `fromTime`) at rate
+ * correction `rate` (s/s), and the seconds between the two: how both step checks (a source's points
+ * here, the RFC 5905 FREQ fit) tell a step from a rate.
+ */
+export function offLine(
+  fromRaw: RawTime,
+  fromTime: NtpTime,
+  raw: RawTime,
+  time: NtpTime,
+  rate: number,
+): { off: number; dx: number } {
+  const dx = Number(raw - fromRaw) / 1e9;
+  return { off: durationToSeconds(time - fromTime) - dx * (1 + rate), dx };
+}
+
 /** The source's time at `raw` is off the line of its points by more than a step (`JUMP`). */
 function stepped(list: Point[], last: Point, raw: RawTime, time: NtpTime, rtt: number): boolean {
-  const dx = Number(raw - last.raw) / 1e9;
-  const dy = durationToSeconds(time - last.time) - dx;
   const s = weightedSlope(list);
+  const { off, dx } = offLine(last.raw, last.time, raw, time, s ?? 0);
   const slack = JUMP + (s === null ? UNKNOWN_SLOPE : KNOWN_SLOPE_ERROR) * dx + (rtt + last.rtt) / 2;
-  return Math.abs(dy - (s ?? 0) * dx) > slack;
+  return Math.abs(off) > slack;
 }
 
 function weightedSlope(list: Point[]): number | null {

@@ -1,6 +1,6 @@
 /** The RFC 5905 discipline's loop filter: its phase time constant, the least-squares FLL's points, and what the poll adaptation is given. */
-import { durationToSeconds, type NtpTime } from '../time/ntp-time.js';
-import { addPoint, type Fit, newFit, slope, type WeightedPoint, weightedLine } from './lsfit.js';
+import type { NtpTime } from '../time/ntp-time.js';
+import { addPoint, type Fit, newFit, offLine, slope, type WeightedPoint, weightedLine } from './lsfit.js';
 import { WANDER } from './peer-exchanges.js';
 import { ALLAN, FLL_MAX_POINTS, FLL_POINTS } from './rfc5905-params.js';
 import type { RawTime } from './types.js';
@@ -74,9 +74,8 @@ export class FreqMeasurement {
     this.last = { raw, time };
     if (this.fit === null) return;
     if (last !== null) {
-      const dx = Number(raw - last.raw) / 1e9;
-      const dy = durationToSeconds(time - last.time) - dx * (1 + rate);
-      if (Math.abs(dy) > stept + (known ? 100e-6 : 2 * maxfreq) * dx) {
+      const { off, dx } = offLine(last.raw, last.time, raw, time, rate);
+      if (Math.abs(off) > stept + (known ? 100e-6 : 2 * maxfreq) * dx) {
         this.fit = newFit(raw, time);
         this.jumped = true;
         return;

@@ -125,6 +125,8 @@ export interface WorkerStats extends WorkerCounts {
 }
 
 const MODE_CLIENT = 3;
+/** What `recordResponse` is told of an interleaved reply (one object, not one per reply). */
+const INTERLEAVED_RESPONSE = { interleaved: true };
 
 function clockReaderParts(clock: number): (out: { sec: number; nsec: number }) => void {
   const c = libc();
@@ -453,7 +455,7 @@ function run(init: WorkerInit): void {
         out.setUint32(40, shard.txSec(prev), false);
         out.setUint32(44, shard.txFrac(prev), false);
         interleaved = true;
-        guard.recordResponse(d.from, { interleaved: true });
+        guard.recordResponse(d.from, INTERLEAVED_RESPONSE);
       }
       const slot = shard.save(d.from.address, rxStamp.sec, rxStamp.frac);
       if (!interleaved) basic[queued++] = i;

@@ -211,6 +211,11 @@ export function clockAt(v: PublishedView, sec: number, nsec: number, out: Stamp)
   out.frac = frac >>> 0;
 }
 
+/** The root dispersion (NTP short units) `age` s after the publication, grown at its published rate. */
+export function dispersionAfter(v: PublishedView, age: number): number {
+  return Math.min(v.rootDispersion + (age > 0 ? Math.floor(v.dispersionRate * age) : 0), 0xffffffff);
+}
+
 /** Seconds since the publication at raw (sec, nsec). */
 export function ageAt(v: PublishedView, sec: number, nsec: number): number {
   return sec - v.rawSec + (nsec - v.rawNsec) / 1e9;
@@ -243,8 +248,7 @@ export function writeBasicReply(
   out.setUint8(2, req[2] ?? 0);
   out.setInt8(3, v.precision);
   out.setUint32(4, v.rootDelay, false);
-  const disp = v.rootDispersion + (age > 0 ? Math.floor(v.dispersionRate * age) : 0);
-  out.setUint32(8, Math.min(disp, 0xffffffff), false);
+  out.setUint32(8, dispersionAfter(v, age), false);
   out.setUint32(12, v.referenceId, false);
   out.setUint32(16, v.refSec, false);
   out.setUint32(20, v.refFrac, false);

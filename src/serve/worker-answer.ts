@@ -17,7 +17,7 @@ import type { NtpTime } from '../time/ntp-time.js';
 import type { CryptoProvider } from '../wire/crypto.js';
 import { decodePacket, MODE, type NtpPacket } from '../wire/packet.js';
 import { type Answer, type AnswerContext, answerRequest, type NtsServerStats } from './answer.js';
-import { clockAt, type PublishedView, type Stamp } from './published.js';
+import { ageAt, clockAt, dispersionAfter, type PublishedView, type Stamp } from './published.js';
 
 /** Callbacks waiting for a transmit time, in a ring (a reply whose stamp never comes is overwritten). */
 const CALLBACKS = 4096;
@@ -66,22 +66,18 @@ export class WorkerAnswerer {
   /** The system variables a reply carries, as published, the root dispersion aged to `raw`. */
   state(raw: RawTime): ServerState {
     const v = this.view;
-    const age = Number(raw - (BigInt(v.rawSec) * 1_000_000_000n + BigInt(v.rawNsec))) / 1e9;
+    const age = ageAt(v, Number(raw / 1_000_000_000n), Number(raw % 1_000_000_000n));
     return {
       leap: v.leap,
       stratum: v.stratum,
       precision: v.precision,
       rootDelay: v.rootDelay,
-      rootDispersion: Math.min(
-        0xffffffff,
-        v.rootDispersion + (age > 0 ? Math.floor(v.dispersionRate * age) : 0),
-      ),
+      rootDispersion: dispersionAfter(v, age),
       referenceId: v.referenceId,
       referenceTimestamp: (BigInt(v.refSec) << 32n) | BigInt(v.refFrac),
     };
   }
 
-  /**
   /**
    * The request in `bytes` when it is one to answer here (mode 3 with a MAC and no extension
    * fields); null otherwise (NTS and other extension fields, undecodable: the main thread decides).
