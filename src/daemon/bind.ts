@@ -82,7 +82,7 @@ export class NtpSockets {
         endpoints: t.endpoints,
         serving: c.server.enabled,
         transport: `batched (recvmmsg/sendmmsg), ${t.snapshot().workers} worker threads`,
-        timestamping: 'kernel receive',
+        timestamping: t.stats().mode,
       });
       return;
     }

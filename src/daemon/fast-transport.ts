@@ -11,6 +11,8 @@ import type { LocalClock, RawTime } from '../clock/types.js';
 import type { DaemonConfig } from '../config/types.js';
 import { defaultWorkers, type FastEndpoint, FastServer, fastServerSupport } from '../io/fast-server.js';
 import type { Forwarded } from '../io/fast-worker.js';
+import { DatagramSender } from '../io/mmsg.js';
+import { bindBatchFd } from '../io/mmsg-sys.js';
 import type { GuardConfig } from '../serve/guard.js';
 import type {
   ClientSnapshot,
@@ -22,7 +24,13 @@ import type { NtpSystem } from '../system/system.js';
 import type { Endpoint } from '../system/types.js';
 import { toTimestamp } from '../time/ntp-time.js';
 import type { Logger } from './log.js';
-import type { DatagramHandler, SendOptions, Transport, TransportSocket } from './transport.js';
+import {
+  type DatagramHandler,
+  type SendOptions,
+  type Transport,
+  type TransportSocket,
+  UdpTransport,
+} from './transport.js';
 
 /** A socket of the batched transport as the packet handler sees it (per forwarded datagram). */
 interface FastVia extends TransportSocket {
@@ -58,6 +66,12 @@ export class BatchedTransport implements Transport {
   private timer: NodeJS.Timeout | null = null;
   private unlisten: (() => void) | null = null;
   private txUser = 0;
+  /**
+   * The main thread's own member of each SO_REUSEPORT group (node:dgram on a descriptor bound to
+   * the server port after the workers' sockets): the steering program never picks it, and its sends
+   * have kernel transmit stamps on its own error queue. Null when it could not be bound.
+   */
+  private main: UdpTransport | null = null;
 
   constructor(private readonly o: BatchedTransportOptions) {}
 
@@ -93,10 +107,46 @@ export class BatchedTransport implements Transport {
     }
     this.server = server;
     for (const e of server.endpoints) this.endpoints.push({ address: e.address, port: e.port });
+    await this.bindMain(server);
     this.publish(false);
     this.timer = setInterval(() => this.publish(false), PUBLISH_MS);
     this.timer.unref();
     this.unlisten = o.clock().onChange((ch) => this.publish(ch.kind === 'step'));
+  }
+
+  /**
+   * Binds the main thread's member of each group (see `main`). The workers' steering program
+   * returns a worker's index (the client's address mod the workers), and a member joins at the
+   * next index, so no request is steered to it; broadcasts reach every member, and where the kernel
+   * refused the program its share of requests is served by the main thread's usual path.
+   */
+  private async bindMain(server: FastServer): Promise<void> {
+    const o = this.o;
+    const main = new UdpTransport({
+      listen: server.endpoints.map((e) => e.address),
+      port: 0,
+      timestamping: o.config.server.timestamping,
+      raw: o.raw,
+      clock: o.clock,
+      log: o.log,
+      onDatagram: o.onDatagram,
+      adopt: (address) => {
+        const e = server.endpoints.find((x) => x.address === address);
+        if (e === undefined) throw new Error(`no batched socket on ${address}`);
+        const b = bindBatchFd({ address, port: e.port, receiveStamps: false });
+        const sender = new DatagramSender(b.fd, b.family);
+        return { fd: b.fd, sendFrom: (bytes, to, from) => sender.send(bytes, to, from) };
+      },
+    });
+    try {
+      await main.bind();
+      this.main = main;
+    } catch (e) {
+      await main.close();
+      o.log().warn('batched server: no main-thread socket; own sends without kernel transmit stamps', {
+        error: e instanceof Error ? e.message : String(e),
+      });
+    }
   }
 
   private onForward(f: Forwarded): void {
@@ -145,10 +195,23 @@ export class BatchedTransport implements Transport {
   }
 
   send(bytes: Uint8Array, to: Endpoint, opts: SendOptions = {}, via?: TransportSocket): void {
+    const main = this.main;
+    // A datagram the main thread's own member received is answered on it.
+    if (main !== null && via !== undefined && !('endpoint' in via)) {
+      main.send(bytes, to, opts, via);
+      return;
+    }
     const v = via as FastVia | undefined;
     const e = v?.endpoint ?? this.server?.endpointFor(to, opts.from) ?? null;
     if (e === null) {
       this.o.log().debug('no socket for destination', { to });
+      return;
+    }
+    const own = main?.socketAt(e.address);
+    if (main !== null && own !== undefined) {
+      // From the main thread's member of the same group: same port, kernel transmit stamps.
+      const from = v?.dest !== undefined ? { address: v.dest, port: 0 } : opts.from;
+      main.send(bytes, to, { ...opts, from }, own);
       return;
     }
     const o = this.o;
@@ -187,15 +250,19 @@ export class BatchedTransport implements Transport {
     return this.server?.clients() ?? [];
   }
 
+  /** The workers' stamps and the main thread's (its member's receives, its own sends). */
   stats(): TimestampingStats {
     const c = this.server?.counters();
-    return {
-      mode: 'kernel receive',
-      rxKernel: c?.rxKernel ?? 0,
-      rxUser: c?.rxFallback ?? 0,
-      txKernel: c?.txKernel ?? 0,
-      txUser: this.txUser,
+    const m = this.main?.stats();
+    const t: TimestampingStats = {
+      mode: m?.mode === 'kernel' ? 'kernel' : 'kernel receive',
+      rxKernel: (c?.rxKernel ?? 0) + (m?.rxKernel ?? 0),
+      rxUser: (c?.rxFallback ?? 0) + (m?.rxUser ?? 0),
+      txKernel: (c?.txKernel ?? 0) + (m?.txKernel ?? 0),
+      txUser: this.txUser + (m?.txUser ?? 0),
     };
+    if (m?.sendLatency !== undefined) t.sendLatency = m.sendLatency;
+    return t;
   }
 
   snapshot(): Extract<TransportSnapshot, { kind: 'batched' }> {
@@ -217,6 +284,9 @@ export class BatchedTransport implements Transport {
     this.unlisten = null;
     const s = this.server;
     this.server = null;
+    const m = this.main;
+    this.main = null;
+    await m?.close();
     await s?.stop();
   }
 }

@@ -76,6 +76,20 @@ export interface UdpTransportOptions {
    * gets per-address sockets beside it (see above). Absent: wildcards only.
    */
   localAddresses?: () => string[];
+  /**
+   * Descriptors bound elsewhere, one per `listen` address, for node:dgram to adopt instead of
+   * binding its own (the batched transport's main-thread member of each SO_REUSEPORT group,
+   * src/daemon/fast-transport.ts), with a synchronous send that sets the source address
+   * (IP_PKTINFO) for a reply that must leave from an address the wildcard is not bound to.
+   */
+  adopt?: (address: string) => AdoptedSocket;
+}
+
+/** A bound descriptor handed to the transport (`UdpTransportOptions.adopt`). */
+export interface AdoptedSocket {
+  fd: number;
+  /** Sends `bytes` to `to` from local address `from`; throws on errors. */
+  sendFrom(bytes: Uint8Array, to: Endpoint, from: string): void;
 }
 
 interface BoundSocket extends TransportSocket {
@@ -84,6 +98,8 @@ interface BoundSocket extends TransportSocket {
   stamps: KernelTimestamps | null;
   /** A per-address socket beside a wildcard (not in `endpoints`; closed when its address goes). */
   perAddress: boolean;
+  /** An adopted descriptor's send with a source address (UdpTransportOptions.adopt). */
+  sendFrom?: ((bytes: Uint8Array, to: Endpoint, from: string) => void) | undefined;
 }
 
 /** Addresses a per-address socket can be bound to: not link-local IPv6 (it needs a scope). */
@@ -135,7 +151,7 @@ export class UdpTransport implements Transport {
         // it: a plain exclusive bind on the wildcard first tells a busy port.
         if (perAddress && o.port !== 0)
           await this.open(address, o.port, false, false).then((p) => this.drop(p));
-        b = await this.open(address, o.port, perAddress, false);
+        b = await this.open(address, o.port, perAddress, false, o.adopt?.(address));
       } catch (e) {
         const msg = e instanceof Error ? e.message : String(e);
         // An IPv6 wildcard where the host has no IPv6 is not fatal when IPv4 works.
@@ -156,6 +172,7 @@ export class UdpTransport implements Transport {
     port: number,
     reuse: boolean,
     perAddress: boolean,
+    adopted?: AdoptedSocket,
   ): Promise<BoundSocket> {
     const o = this.o;
     const family: 4 | 6 = isIPv6(address) ? 6 : 4;
@@ -168,7 +185,7 @@ export class UdpTransport implements Transport {
     try {
       await new Promise<void>((resolve, reject) => {
         sock.once('error', reject);
-        sock.bind({ address, port, exclusive: true }, () => {
+        sock.bind(adopted !== undefined ? { fd: adopted.fd } : { address, port, exclusive: true }, () => {
           sock.off('error', reject);
           resolve();
         });
@@ -180,7 +197,15 @@ export class UdpTransport implements Transport {
     if (family === 4) sock.setBroadcast(true);
     const bound = sock.address();
     const stamps = o.timestamping === 'kernel' ? KernelTimestamps.open(sock, () => o.raw()) : null;
-    const b: BoundSocket = { sock, family, address, port: bound.port, stamps, perAddress };
+    const b: BoundSocket = {
+      sock,
+      family,
+      address,
+      port: bound.port,
+      stamps,
+      perAddress,
+      sendFrom: adopted?.sendFrom,
+    };
     sock.on('message', (msg, rinfo) => this.onMessage(b, msg, rinfo));
     sock.on('error', (err) => o.log().warn('socket error', { address, error: err }));
     return b;
@@ -273,13 +298,24 @@ export class UdpTransport implements Transport {
     return same.find((s) => isWildcard(s.address)) ?? same[0] ?? null;
   }
 
+  /** The socket bound to `address` itself (a `listen` address, not a per-address one). */
+  socketAt(address: string): TransportSocket | undefined {
+    return this.sockets.find((s) => s.address === address && !s.perAddress);
+  }
+
   send(bytes: Uint8Array, to: Endpoint, opts: SendOptions = {}, via?: TransportSocket): void {
     const b = (via as BoundSocket | undefined) ?? this.socketFor(to, opts.from);
     if (b === null) {
       this.o.log().debug('no socket for destination', { to });
       return;
     }
-    this.sendRaw(b, bytes, to, opts.onSent, opts.transmitAt);
+    // An adopted wildcard sets the source of a reply itself (IP_PKTINFO): the address the request came to.
+    const from = opts.from?.address;
+    const source =
+      b.sendFrom !== undefined && from !== undefined && from !== b.address && isWildcard(b.address)
+        ? from
+        : undefined;
+    this.sendRaw(b, bytes, to, opts.onSent, opts.transmitAt, source);
   }
 
   /**
@@ -293,6 +329,7 @@ export class UdpTransport implements Transport {
     to: Endpoint,
     onSent?: (raw: RawTime) => void,
     transmitAt?: number,
+    source?: string,
   ): void {
     const o = this.o;
     let after: RawTime | null = null;
@@ -317,7 +354,7 @@ export class UdpTransport implements Transport {
         probe = { ticket: measured, readAt: sampleAt };
       }
     }
-    b.sock.send(bytes, to.port, to.address, (err) => {
+    const done = (err: unknown) => {
       const raw = o.raw();
       const failed = err !== null && err !== undefined;
       if (failed) o.log().debug('send failed', { to, error: err });
@@ -343,7 +380,19 @@ export class UdpTransport implements Transport {
         this.txUser++;
         onSent(user);
       }
-    });
+    };
+    if (source !== undefined && b.sendFrom !== undefined) {
+      let err: unknown = null;
+      try {
+        b.sendFrom(bytes, to, source);
+      } catch (e) {
+        err = e;
+      }
+      after = o.raw();
+      done(err);
+      return;
+    }
+    b.sock.send(bytes, to.port, to.address, done);
     after = o.raw();
   }
 

@@ -190,6 +190,11 @@ export interface BatchSocketOptions {
   timeoutMs?: number;
   /** SO_RCVBUF bytes, 0 = the system default. */
   receiveBuffer?: number;
+  /**
+   * SO_TIMESTAMPNS (receive stamps as control messages). Default true; false for a descriptor
+   * node:dgram adopts, which reads its stamps with SIOCGSTAMPNS (src/io/kernel-timestamps.ts).
+   */
+  receiveStamps?: boolean;
 }
 
 /** A bound batch-socket descriptor (SO_REUSEPORT, timestamps, pktinfo, receive timeout set). */
@@ -211,7 +216,7 @@ export function bindBatchFd(o: BatchSocketOptions): BatchFd {
       if (f.setsockopt(fd, level, name, val, val.length) !== 0) throw fail(f, `setsockopt ${what}`);
     };
     if (o.reusePort !== false) opt(SOL_SOCKET, SO_REUSEPORT, int32(1), 'SO_REUSEPORT');
-    opt(SOL_SOCKET, SO_TIMESTAMPNS, int32(1), 'SO_TIMESTAMPNS');
+    if (o.receiveStamps !== false) opt(SOL_SOCKET, SO_TIMESTAMPNS, int32(1), 'SO_TIMESTAMPNS');
     if (family === 6) {
       opt(IPPROTO_IPV6, IPV6_V6ONLY, int32(1), 'IPV6_V6ONLY');
       opt(IPPROTO_IPV6, IPV6_RECVPKTINFO, int32(1), 'IPV6_RECVPKTINFO');
@@ -304,11 +309,14 @@ export class Poller {
  * Makes the kernel pick a group's socket by the client's address alone, not its 4-tuple: a
  * classic BPF program (SO_ATTACH_REUSEPORT_CBPF) returns (low 32 bits of the source address) mod
  * `n`, the index of the socket in bind order. Clients that change port per request (chrony does)
- * still meet one rate-limit shard. False when the kernel refuses it (then the 4-tuple hash decides).
+ * still meet one rate-limit shard, and a member bound after the first `n` is never picked. False
+ * when the kernel refuses it (then the 4-tuple hash decides).
  */
 export function attachSourceHash(fd: number, family: 4 | 6, n: number): boolean {
   const f = loadBatch();
-  if (f === null || n < 2) return n < 2;
+  // Also with one worker: the main thread's own member joins the group after the workers' sockets
+  // (src/daemon/fast-transport.ts), and only the program keeps requests away from it.
+  if (f === null || n < 1) return false;
   const SO_ATTACH_REUSEPORT_CBPF = 51;
   const SKF_NET_OFF = -0x100000;
   // IPv4 source address at byte 12 of the IP header; IPv6: its last 4 bytes at 20.
