@@ -5,11 +5,20 @@
  * [minpoll, maxpoll]. After a sample whose prediction error exceeds what the path allows (half its
  * delay plus its dispersion) the poll falls by log2(error / distance); otherwise it drifts towards the
  * poll at which the estimate holds `target` samples' worth of information: up by
- * (samples/target − 1)/target (at most 1), down twice as fast.
+ * (samples/target − 1)/target (at most 1), down twice as fast. A clock that reports how many polls
+ * went unanswered (`answered`) also gets a ceiling on a lossy path: maxpoll bounds the interval
+ * between samples, not between requests.
  */
+/** Weight of the previous samples in the answered fraction, per sample (about the last five count). */
+const ANSWER_DECAY = 0.8;
+
 export class PollAdapter {
   private score = 0;
   private exp: number;
+  /** Samples received and polls made (each weighted by ANSWER_DECAY per sample since), and the ceiling. */
+  private got = 0;
+  private asked = 0;
+  private ceiling: number;
 
   constructor(
     readonly minpoll: number,
@@ -17,6 +26,7 @@ export class PollAdapter {
     readonly target = 8,
   ) {
     this.exp = minpoll;
+    this.ceiling = maxpoll;
   }
 
   /** The poll exponent asked for. */
@@ -40,6 +50,18 @@ export class PollAdapter {
     this.adjust(Math.min(adj, 1));
   }
 
+  /**
+   * A sample came after `missed` polls without a response. With a fraction r of the polls answered
+   * the samples come 1/r polls apart on average: the poll stays at or below maxpoll + round(log2 r)
+   * (30 % loss each way answers about half of them: at most 2^(maxpoll − 1)).
+   */
+  answered(missed: number): void {
+    this.got = this.got * ANSWER_DECAY + 1;
+    this.asked = this.asked * ANSWER_DECAY + 1 + Math.max(0, missed);
+    this.ceiling = Math.max(this.minpoll, this.maxpoll + Math.round(Math.log2(this.got / this.asked)));
+    this.adjust(0);
+  }
+
   /** Moves the score by `adj` (chrony's adjust_poll). */
   adjust(adj: number): void {
     this.score += adj;
@@ -57,8 +79,8 @@ export class PollAdapter {
     if (this.exp < this.minpoll) {
       this.exp = this.minpoll;
       this.score = 0;
-    } else if (this.exp > this.maxpoll) {
-      this.exp = this.maxpoll;
+    } else if (this.exp > this.ceiling) {
+      this.exp = this.ceiling;
       this.score = 1;
     }
   }
@@ -67,5 +89,8 @@ export class PollAdapter {
   reset(): void {
     this.exp = this.minpoll;
     this.score = 0;
+    this.got = 0;
+    this.asked = 0;
+    this.ceiling = this.maxpoll;
   }
 }
