@@ -72,10 +72,14 @@ control-socket = "${sock}"
   const selected = await waitFor(async () => /^\^\*/m.test(await cl.chronyc(['sources'])), 20_000, 250);
   assert.ok(selected, `${await cl.chronyc(['sources'])}\n${JSON.stringify(d.snapshot().transport)}`);
   // A few interleaved exchanges (each one's transmit time is the previous reply's kernel stamp).
-  const interleaved = await waitFor(async () => {
-    const nd = await cl.chronyc(['ntpdata']);
-    return /Interleaved\s*:\s*Yes/.test(nd) && d.snapshot().server.interleavedResponses >= 3;
-  }, 10_000, 250);
+  const interleaved = await waitFor(
+    async () => {
+      const nd = await cl.chronyc(['ntpdata']);
+      return /Interleaved\s*:\s*Yes/.test(nd) && d.snapshot().server.interleavedResponses >= 3;
+    },
+    10_000,
+    250,
+  );
   const nd = await cl.chronyc(['ntpdata']);
   assert.ok(interleaved, `${nd}\n${JSON.stringify(d.snapshot().server)}`);
   assert.match(nd, /Authenticated\s*:\s*Yes/);
