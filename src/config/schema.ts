@@ -225,7 +225,7 @@ export const SERVE = {
   workers: int(
     'workers',
     0,
-    'server worker threads on batched sockets (recvmmsg/sendmmsg, SO_REUSEPORT, one per worker; Linux): they answer client requests (basic, interleaved with kernel transmit stamps, symmetric-key MACs) and hand NTS requests and other modes to the main thread (docs/daemon.md); `0` = the node:dgram path, also used (with a log line) where batched sockets are unavailable',
+    'server worker threads on batched sockets (recvmmsg/sendmmsg, SO_REUSEPORT, one per worker; Linux): they answer client requests (basic, interleaved with kernel transmit stamps, symmetric-key MACs, NTS) and hand other modes to the main thread (docs/daemon.md); `0` = the node:dgram path, also used (with a log line) where batched sockets are unavailable',
     { min: 0, max: 256 },
   ),
 };

@@ -44,6 +44,7 @@ export class CookieJar {
   private readonly raw = new Map<number, Uint8Array>();
   private readonly order: number[] = [];
   private nextId: number;
+  private readonly listeners: Array<(keys: MasterKey[]) => void> = [];
 
   /**
    * @param crypto the AEAD for sealing cookies (AEAD_AES_SIV_CMAC_256 under each master key)
@@ -77,7 +78,27 @@ export class CookieJar {
         this.raw.delete(old);
       }
     }
+    this.changed();
     return id;
+  }
+
+  /**
+   * Calls `listener` with the master keys (as `exportKeys`) after every change (rotation, import):
+   * the host hands them on, e.g. to server workers that answer NTS requests with a jar of their
+   * own. Returns the function that removes the listener.
+   */
+  onChange(listener: (keys: MasterKey[]) => void): () => void {
+    this.listeners.push(listener);
+    return () => {
+      const i = this.listeners.indexOf(listener);
+      if (i >= 0) this.listeners.splice(i, 1);
+    };
+  }
+
+  private changed(): void {
+    if (this.listeners.length === 0) return;
+    const keys = this.exportKeys();
+    for (const l of this.listeners) l(keys);
   }
 
   private masterAead(key: Uint8Array): Aead {
@@ -111,6 +132,7 @@ export class CookieJar {
       this.order.push(k.id);
     }
     this.nextId = ((list[list.length - 1]?.id ?? 0) + 1) >>> 0;
+    this.changed();
   }
 
   /** The ID of the current master key. */

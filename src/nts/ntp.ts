@@ -257,6 +257,11 @@ export type NtsRequestCheck =
       nakUniqueId?: Uint8Array;
     };
 
+/** Whether a decoded packet carries NTS fields (a cookie or an authenticator). */
+export function hasNtsFields(p: NtpPacket): boolean {
+  return p.extensions.some((e) => e.type === EF.COOKIE || e.type === EF.AUTHENTICATOR);
+}
+
 /**
  * Checks an NTS-protected client request on the server: decrypts the cookie with the jar, then the
  * authenticator with the recovered C2S key (with the jar's crypto provider). `NOT_NTS` means a plain NTP request (no cookie, no
