@@ -444,6 +444,7 @@ export class FeedForwardClock implements Discipline {
     // Under one-sided queueing only the few least-queued exchanges count: a quarter of the information.
     const noise = h.asymmetric ? h.noise / ASYM_SAMPLES : h.noise;
     const samples = 1 + noise / h.predictionVariance(2 ** this.polls.exponent);
+    this.polls.hold(st.c, 1 + noise / h.predictionVariance(2 ** this.polls.maxpoll));
     // Trouble: beyond what the path explains, and beyond three standard deviations of the innovation
     // (otherwise a long poll's ordinary prediction error would pull the poll down every few exchanges).
     const distance = Math.max(

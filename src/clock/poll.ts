@@ -12,13 +12,19 @@
 /** Weight of the previous samples in the answered fraction, per sample (about the last five count). */
 const ANSWER_DECAY = 0.8;
 
+/** `hold`: samples' worth at maxpoll that make a path noise-limited there, and the history (in maxpoll intervals) it needs. */
+const HOLD_SAMPLES = 3.5;
+const HOLD_SPAN = 10;
+
 export class PollAdapter {
   private score = 0;
   private exp: number;
-  /** Samples received and polls made (each weighted by ANSWER_DECAY per sample since), and the ceiling. */
+  /** Samples received and polls made (each weighted by ANSWER_DECAY per sample since), and the ceiling they set. */
   private got = 0;
   private asked = 0;
-  private ceiling: number;
+  private lossCeiling: number;
+  /** Held one below maxpoll (`hold`). */
+  private held = false;
 
   constructor(
     readonly minpoll: number,
@@ -26,7 +32,7 @@ export class PollAdapter {
     readonly target = 8,
   ) {
     this.exp = minpoll;
-    this.ceiling = maxpoll;
+    this.lossCeiling = maxpoll;
   }
 
   /** The poll exponent asked for. */
@@ -58,8 +64,26 @@ export class PollAdapter {
   answered(missed: number): void {
     this.got = this.got * ANSWER_DECAY + 1;
     this.asked = this.asked * ANSWER_DECAY + 1 + Math.max(0, missed);
-    this.ceiling = Math.max(this.minpoll, this.maxpoll + Math.round(Math.log2(this.got / this.asked)));
+    this.lossCeiling = this.maxpoll + Math.round(Math.log2(this.got / this.asked));
     this.adjust(0);
+  }
+
+  /**
+   * Before a sample: the path's history is `age` s long, and the estimate predicts the offset one
+   * maxpoll ahead to `samplesAtMax` median exchanges' worth. While that is HOLD_SAMPLES or more (the
+   * path's noise, not the counter's wander, limits the estimate even at maxpoll: every exchange still
+   * improves it) and the history spans fewer than HOLD_SPAN maxpoll intervals, the poll stays one below
+   * maxpoll (wan at the defaults: about 2.8 h at 512 s instead of 1,024 s from 1,500–3,000 s on).
+   */
+  hold(age: number, samplesAtMax: number): void {
+    this.held = age < HOLD_SPAN * 2 ** this.maxpoll && samplesAtMax >= HOLD_SAMPLES;
+    this.adjust(0);
+  }
+
+  /** The highest exponent allowed now: maxpoll, lower on a lossy path or while held. */
+  private get ceiling(): number {
+    const top = this.held ? this.maxpoll - 1 : this.maxpoll;
+    return Math.max(this.minpoll, Math.min(top, this.lossCeiling));
   }
 
   /** Moves the score by `adj` (chrony's adjust_poll). */
@@ -91,6 +115,7 @@ export class PollAdapter {
     this.score = 0;
     this.got = 0;
     this.asked = 0;
-    this.ceiling = this.maxpoll;
+    this.lossCeiling = this.maxpoll;
+    this.held = false;
   }
 }

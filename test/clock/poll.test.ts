@@ -69,3 +69,21 @@ test('a lossy path lowers the ceiling: with half the polls unanswered the poll s
   p.adjust(10);
   assert.equal(p.exponent, 10, 'reset forgets the loss');
 });
+
+test('held one below maxpoll while the estimate is noise-limited there and its history short', () => {
+  const p = at(6);
+  p.hold(1000, 5);
+  p.adjust(10);
+  assert.equal(p.exponent, 9, 'noise-limited at maxpoll (5 samples’ worth), 1,000 s of history');
+  p.hold(1000, 2);
+  p.adjust(1);
+  assert.equal(p.exponent, 10, 'limited by the wander at maxpoll (2 samples’ worth): not held');
+  p.hold(5000, 5);
+  assert.equal(p.exponent, 9, 'held again');
+  p.hold(10 * 1024, 5);
+  p.adjust(1);
+  assert.equal(p.exponent, 10, 'the history spans ten maxpoll intervals: no longer held');
+  const q = new PollAdapter(10, 10, 2);
+  q.hold(0, 100);
+  assert.equal(q.exponent, 10, 'never below minpoll');
+});
