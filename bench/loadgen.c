@@ -3,11 +3,16 @@
  * recvmmsg, from NSRC source addresses (SRCPREFIX.1 .. SRCPREFIX.NSRC, e.g. 127.0.1.x on loopback).
  * Compiled by bench/server.ts with gcc at bench time. Bounded: RATE * SECONDS requests at most.
  *
- *   loadgen HOST PORT NSRC SRCPREFIX RATE SECONDS [RCVBUF [REQFILE]]
+ *   loadgen HOST PORT NSRC SRCPREFIX RATE SECONDS [RCVBUF [CYCLE [REQFILE]]]
  *
- * With REQFILE the requests are not built here: the file holds up to 4096 ready requests (each a
- * 2-byte big-endian length, then the bytes; e.g. NTS-protected ones, which bench/server.ts --nts
- * builds after one NTS-KE), sent in turn unchanged (their authenticator covers the transmit
+ * CYCLE > 0 (loopback only): one socket on the wildcard address instead, each request from the
+ * next of CYCLE distinct addresses 127.1.0.0, 127.1.0.1, ... (set per datagram with IP_PKTINFO;
+ * loopback owns the whole 127.0.0.0/8, so every reply comes back to the socket): the server sees
+ * a new client per request until CYCLE requests have been sent (NSRC and SRCPREFIX are ignored).
+ *
+ * With REQFILE (CYCLE 0) the requests are not built here: the file holds up to 4096 ready requests
+ * (each a 2-byte big-endian length, then the bytes; e.g. NTS-protected ones, which bench/server.ts
+ * --nts builds after one NTS-KE), sent in turn unchanged (their authenticator covers the transmit
  * timestamp, so the sequence number is not written and no response times are measured).
  *
  * Prints one line of JSON: {"sent":N,"received":N,"kod":N,"seconds":S,"sendSeconds":S,"rcvbuf":B,
@@ -54,11 +59,13 @@ int main(int argc, char **argv) {
   double rate = atof(argv[5]);
   double seconds = atof(argv[6]);
   int rcvbuf = argc > 7 ? atoi(argv[7]) : 4 * 1024 * 1024;
+  long cycle = argc > 8 ? atol(argv[8]) : 0;
+  if (cycle > 0) nsrc = 1;
   static unsigned char tmpl[MAXREQ][REQLEN];
   static size_t tlen[MAXREQ];
   int ntmpl = 0;
-  if (argc > 8) {
-    FILE *f = fopen(argv[8], "rb");
+  if (argc > 9) {
+    FILE *f = fopen(argv[9], "rb");
     if (f == NULL) { perror("loadgen: REQFILE"); return 2; }
     unsigned char h[2];
     while (ntmpl < MAXREQ && fread(h, 1, 2, f) == 2) {
@@ -69,7 +76,7 @@ int main(int argc, char **argv) {
     fclose(f);
     if (ntmpl == 0) { fprintf(stderr, "loadgen: empty REQFILE\n"); return 2; }
   }
-  if (nsrc < 1 || nsrc > MAXSRC || rate <= 0 || seconds <= 0 || seconds > 60) {
+  if (nsrc < 1 || nsrc > MAXSRC || rate <= 0 || seconds <= 0 || seconds > 60 || cycle < 0 || cycle > (1L << 24) - 65536 || (cycle > 0 && ntmpl > 0)) {
     fprintf(stderr, "loadgen: bad arguments\n");
     return 2;
   }
@@ -91,9 +98,11 @@ int main(int argc, char **argv) {
     src.sin_family = AF_INET;
     char a[64];
     snprintf(a, sizeof a, "%s.%d", prefix, i + 1);
-    if (inet_pton(AF_INET, a, &src.sin_addr) != 1) { fprintf(stderr, "loadgen: bad source %s\n", a); return 2; }
+    if (cycle > 0) src.sin_addr.s_addr = htonl(INADDR_ANY);
+    else if (inet_pton(AF_INET, a, &src.sin_addr) != 1) { fprintf(stderr, "loadgen: bad source %s\n", a); return 2; }
     if (bind(fd, (struct sockaddr *)&src, sizeof src) < 0) { perror("bind"); return 1; }
-    if (connect(fd, (struct sockaddr *)&dst, sizeof dst) < 0) { perror("connect"); return 1; }
+    /* Cycling sources: not connected (each datagram names the server and its own source). */
+    if (cycle == 0 && connect(fd, (struct sockaddr *)&dst, sizeof dst) < 0) { perror("connect"); return 1; }
     struct epoll_event ev = {.events = EPOLLIN, .data.u32 = (uint32_t)i};
     epoll_ctl(ep, EPOLL_CTL_ADD, fd, &ev);
     fds[i] = fd;
@@ -105,8 +114,19 @@ int main(int argc, char **argv) {
   static unsigned char req[BATCH][48];
   struct mmsghdr smsg[BATCH];
   struct iovec siov[BATCH];
+  static union { char buf[CMSG_SPACE(sizeof(struct in_pktinfo))]; struct cmsghdr align; } ctrl[BATCH];
   memset(smsg, 0, sizeof smsg);
   for (int i = 0; i < BATCH; i++) {
+    if (cycle > 0) {
+      smsg[i].msg_hdr.msg_name = &dst;
+      smsg[i].msg_hdr.msg_namelen = sizeof dst;
+      smsg[i].msg_hdr.msg_control = ctrl[i].buf;
+      smsg[i].msg_hdr.msg_controllen = sizeof ctrl[i].buf;
+      struct cmsghdr *c = CMSG_FIRSTHDR(&smsg[i].msg_hdr);
+      c->cmsg_level = IPPROTO_IP;
+      c->cmsg_type = IP_PKTINFO;
+      c->cmsg_len = CMSG_LEN(sizeof(struct in_pktinfo));
+    }
     memset(req[i], 0, 48);
     req[i][0] = (4 << 3) | 3; /* LI 0, VN 4, mode 3 */
     req[i][2] = 6;
@@ -153,6 +173,11 @@ int main(int argc, char **argv) {
           req[i][42] = (unsigned char)(s >> 40); req[i][43] = (unsigned char)(s >> 32);
           req[i][44] = (unsigned char)(s >> 24); req[i][45] = (unsigned char)(s >> 16);
           req[i][46] = (unsigned char)(s >> 8); req[i][47] = (unsigned char)s;
+          if (cycle > 0) {
+            struct in_pktinfo pi = {0};
+            pi.ipi_spec_dst.s_addr = htonl(0x7f010000u + (uint32_t)(s % (uint64_t)cycle));
+            memcpy(CMSG_DATA(CMSG_FIRSTHDR(&smsg[i].msg_hdr)), &pi, sizeof pi);
+          }
         }
         int r = sendmmsg(fds[next], smsg, n, MSG_DONTWAIT);
         next = (next + 1) % nsrc;

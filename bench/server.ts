@@ -22,11 +22,13 @@
  * chronyd,node-baseline (ntpkit-user: the daemon with `timestamping = "user"`, to show what kernel
  * timestamps cost; ntpkit-batched: `[serve] workers = 1`, the recvmmsg/sendmmsg worker, pinned to
  * the server core like the others; ntpkit-batched2: `workers = 2` on both cores, the generator
- * sharing core 0 with one of them; node-baseline: a minimal node:dgram responder, the platform's own
+ * sharing core 0 with one of them; ntpkit-default: the `workers` key left out, i.e. one worker per
+ * core, on every core; node-baseline: a minimal node:dgram responder, the platform's own
  * limit), --no-write (print only), --node-gen.
  * Writes the `## Server throughput` section of docs/BENCHMARKS.md, leaving other sections intact
  * (and its `### NTS` part, which `--nts` writes: bench/server-nts.ts, NTS-protected requests to
  * ntpkit with 1 worker and on node:dgram, and to chronyd's NTS server).
+ * `--rss [N]` is another mode: the servers' RSS while N distinct client addresses ask (bench/server-rss.ts).
  */
 import { type ChildProcess, execFileSync, spawn } from 'node:child_process';
 import * as dgram from 'node:dgram';
@@ -159,7 +161,7 @@ export function cGenerator(bin: string, pin: boolean, reqFile?: string): Generat
       String(Math.round(rate)),
       String(seconds),
     ];
-    if (reqFile !== undefined) args.push(String(4 * 1024 * 1024), reqFile);
+    if (reqFile !== undefined) args.push(String(4 * 1024 * 1024), '0', reqFile);
     const cmd = pin ? 'taskset' : bin;
     const full = pin ? ['-c', '0', bin, ...args] : args;
     const out = execFileSync(cmd, full, { encoding: 'utf8', timeout: (seconds + 10) * 1000 });
@@ -266,13 +268,14 @@ export function stopChild(child: ChildProcess): Promise<void> {
   });
 }
 
-async function startNtpkit(
+/** The ntpkit daemon; `workers` null: the key left out (the default, the number of cores). */
+export async function startNtpkit(
   dir: string,
   pin: boolean,
   timestamping: 'kernel' | 'user',
-  workers = 0,
+  workers: number | null = 0,
 ): Promise<ServerHandle> {
-  const conf = join(dir, `ntpkit-${timestamping}-${workers}.toml`);
+  const conf = join(dir, `ntpkit-${timestamping}-${workers ?? 'default'}.toml`);
   await writeFile(
     conf,
     `# bench/server.ts: ntpkit serving its free-running clock as stratum 1, no rate limiting
@@ -280,7 +283,7 @@ async function startNtpkit(
 listen = ["127.0.0.1"]
 port = ${NTPKIT_PORT}
 timestamping = "${timestamping}"
-workers = ${workers}
+${workers === null ? '' : `workers = ${workers}`}
 
 [local]
 stratum = 1
@@ -294,28 +297,32 @@ level = "warn"
   );
   const main = join(ROOT, 'dist', 'src', 'cli', 'main.js');
   const argv = [process.execPath, main, 'daemon', '--config', conf, '--no-drop-privileges'];
-  // Two workers get both cores (the generator shares core 0); everything else the server core.
-  const cores = workers >= 2 ? `0-${lastCore()}` : String(lastCore());
+  // Two workers (or the default) get every core (the generator shares core 0); else the server core.
+  const cores = workers === null || workers >= 2 ? `0-${lastCore()}` : String(lastCore());
   const child = pin
     ? spawn('taskset', ['-c', cores, ...argv], { stdio: ['ignore', 'ignore', 'inherit'] })
     : spawn(argv[0] as string, argv.slice(1), { stdio: ['ignore', 'ignore', 'inherit'] });
   await waitServing(NTPKIT_PORT, child, 15);
   const name =
-    workers > 0
-      ? `ntpkit-batched${workers > 1 ? workers : ''}`
-      : timestamping === 'kernel'
-        ? 'ntpkit'
-        : 'ntpkit-user';
+    workers === null
+      ? 'ntpkit-default'
+      : workers > 0
+        ? `ntpkit-batched${workers > 1 ? workers : ''}`
+        : timestamping === 'kernel'
+          ? 'ntpkit'
+          : 'ntpkit-user';
   const kind =
-    workers > 0
-      ? `batched recvmmsg/sendmmsg, ${workers} worker${workers > 1 ? 's on both cores, generator sharing core 0' : ''}`
-      : `node:dgram, ${timestamping === 'kernel' ? 'kernel timestamps (default)' : 'user-space timestamps'}`;
+    workers === null
+      ? `batched recvmmsg/sendmmsg, default workers (${cpus().length}, one per core), generator sharing core 0`
+      : workers > 0
+        ? `batched recvmmsg/sendmmsg, ${workers} worker${workers > 1 ? 's on both cores, generator sharing core 0' : ''}`
+        : `node:dgram, ${timestamping === 'kernel' ? 'kernel timestamps (default)' : 'user-space timestamps'}`;
   return {
     name,
     version: `ntpkit 0.1.0 (node ${process.version}), ${kind}`,
     child,
     port: NTPKIT_PORT,
-    notes: `ntpkit daemon, default SO_RCVBUF, timestamping = "${timestamping}", workers = ${workers}`,
+    notes: `ntpkit daemon, default SO_RCVBUF, timestamping = "${timestamping}", workers = ${workers ?? 'default'}`,
     stop: () => stopChild(child),
   };
 }
@@ -343,7 +350,7 @@ async function startNodeBaseline(pin: boolean): Promise<ServerHandle> {
   };
 }
 
-async function startChronyd(dir: string, pin: boolean): Promise<ServerHandle | null> {
+export async function startChronyd(dir: string, pin: boolean): Promise<ServerHandle | null> {
   const bin = ['/usr/sbin/chronyd', '/usr/bin/chronyd'].find((p) => existsSync(p));
   if (bin === undefined || !which('setpriv')) return null;
   const cdir = join(dir, 'chrony');
@@ -583,7 +590,7 @@ function renderSection(results: ServerResult[], o: Options, genDesc: string, pin
       'access list allow-all, client table 4096); chronyd: `-x`, `local stratum 1`, `allow 127.0.0.0/8`, no `ratelimit`;',
     '- CPU per reply = (utime + stime of the server process during the trial) / replies, 10 ms tick resolution;',
     "- at 10k/s: response time from the generator's sendmmsg to the recvmmsg that read the reply (10 µs bins, the generator polls every 50 µs when idle);",
-    "- not in this script yet: RSS with 1,000,000 distinct client addresses and NTS replies per second beside chronyd's NTS server (issue 15);",
+    "- RSS with 1,000,000 distinct client addresses: `--rss`, its own section (Server memory); not in this script yet: NTS replies per second beside chronyd's NTS server (issue 15);",
     `- load average at the end of the run: ${la}. With other work on the machine, the < 1% loss figure is set by`,
     '  scheduling stalls (a server descheduled for tens of ms overflows its receive buffer) and varies several-fold',
     '  between runs; CPU per reply is the stable figure. Compare servers within one run.',
@@ -616,6 +623,8 @@ export function replaceSection(doc: string, section: string): string {
 }
 
 async function main(): Promise<number> {
+  // RSS with many distinct clients: its own mode (bench/server-rss.ts).
+  if (process.argv.includes('--rss')) return (await import('./server-rss.js')).rssMain(process.argv.slice(2));
   const o = parseArgs(process.argv.slice(2));
   if (o.nts) return (await import('./server-nts.js')).runNts(o);
   const dir = await mkdtemp(join(tmpdir(), 'ntpkit-bench-'));
@@ -640,6 +649,7 @@ async function main(): Promise<number> {
       else if (name === 'ntpkit-user') h = await startNtpkit(dir, pinned, 'user');
       else if (name === 'ntpkit-batched') h = await startNtpkit(dir, pinned, 'kernel', 1);
       else if (name === 'ntpkit-batched2') h = await startNtpkit(dir, pinned, 'kernel', 2);
+      else if (name === 'ntpkit-default') h = await startNtpkit(dir, pinned, 'kernel', null);
       else if (name === 'chronyd') h = await startChronyd(dir, pinned);
       else if (name === 'node-baseline') h = await startNodeBaseline(pinned);
       else throw new Error(`unknown server ${name}`);

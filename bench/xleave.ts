@@ -18,9 +18,9 @@
  *
  * Options: --seconds S per run (default 30), --rounds N (default 2, each = all four runs),
  * --port P (default 11240), --user-rounds N (default 1: extra rounds with ntpkit's sockets on
- * `timestamping = "user"`, for comparison), --workers N (default 0: the ntpkit server of
- * "chronyd → ntpkit" on `[serve] workers = N`, the batched server; its stamps are the kernel's
- * whatever `timestamping` says),
+ * `timestamping = "user"`, for comparison), --workers N (the ntpkit server of "chronyd → ntpkit"
+ * on `[serve] workers = N`; default the daemon's own, the number of cores; 0 = the node:dgram
+ * path; the workers' receive stamps are the kernel's whatever `timestamping` says),
  * --no-write. Writes the `## Interleaved vs basic (daemon, loopback)` section of docs/BENCHMARKS.md.
  */
 import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
@@ -68,6 +68,15 @@ function arg(name: string, def: number): number {
   const i = process.argv.indexOf(`--${name}`);
   const v = i >= 0 ? Number(process.argv[i + 1]) : Number.NaN;
   return Number.isFinite(v) ? v : def;
+}
+
+/** The ntpkit server's transport in the last "chronyd → ntpkit" run (for the report). */
+let serverTransport = '';
+
+/** `[serve] workers = N` when --workers is given (else the daemon's default). */
+function workersLine(): string {
+  const w = arg('workers', -1);
+  return w >= 0 ? `workers = ${w}` : '';
 }
 
 /** ntpkit's clock − host clock (s), the host clock read on both sides of ntpkit's reading. */
@@ -186,7 +195,7 @@ stratum = 1
 listen = ["127.0.0.1"]
 port = ${port}
 timestamping = "${timestamping}"
-workers = ${arg('workers', 0)}
+${workersLine()}
 [rate-limit]
 enabled = false
 `,
@@ -207,6 +216,15 @@ enabled = false
       await sleep(200);
       ces.push(clockError(d));
     }
+    const snap = d.snapshot();
+    const tr = snap.transport;
+    const sl = snap.timestamping?.sendLatency;
+    serverTransport =
+      tr?.kind === 'batched'
+        ? `batched, ${tr.workers} worker${tr.workers === 1 ? '' : 's'}`
+        : `node:dgram (${tr?.reason})`;
+    if (sl !== undefined && timestamping === 'kernel')
+      serverTransport += `; send latency of basic replies ${sl.samples} samples, compensation ${(sl.compensation * 1e6).toFixed(1)} µs`;
   } finally {
     await chrony.stop();
     await d.stop();
@@ -310,9 +328,9 @@ async function main(): Promise<void> {
   const section = [
     '## Interleaved vs basic (daemon, loopback)',
     '',
-    `Measured ${new Date().toISOString().slice(0, 16).replace('T', ' ')} UTC by \`npm run bench:xleave\` (bench/xleave.ts, \`--seconds ${seconds} --rounds ${rounds} --user-rounds ${userRounds}${arg('workers', 0) > 0 ? ` --workers ${arg('workers', 0)}` : ''}\`) on ${cpus().length} × ${cpus()[0]?.model.trim() ?? 'CPU'}, Node ${process.version}; load average at the end ${loadavg()
+    `Measured ${new Date().toISOString().slice(0, 16).replace('T', ' ')} UTC by \`npm run bench:xleave\` (bench/xleave.ts, \`--seconds ${seconds} --rounds ${rounds} --user-rounds ${userRounds}${arg('workers', -1) >= 0 ? ` --workers ${arg('workers', -1)}` : ''}\`) on ${cpus().length} × ${cpus()[0]?.model.trim() ?? 'CPU'}, Node ${process.version}; load average at the end ${loadavg()
       .map((x) => x.toFixed(1))
-      .join(' ')}.`,
+      .join(' ')}; the ntpkit server: ${serverTransport}.`,
     '',
     'Loopback, polling every 0.25 s; rounds with the ntpkit daemon\'s sockets on `[serve] timestamping = "kernel"` (the default) and, for comparison, on `"user"`. "ntpkit → chronyd": ntpkit is a client of chronyd 4.3 (`local stratum 1`, `-x`); error = offset of chronyd measured by ntpkit (each new clock-filter sample) − the true offset. "chronyd → ntpkit": chronyd 4.3 (`-x`) is a client of ntpkit (`[local] stratum = 1`); error = offset of ntpkit measured by chronyd (its measurements log, after 8 s) − the true offset. Both serve or read the host clock, so the truth is known: ntpkit clock − CLOCK_REALTIME, read back to back through clock_gettime. An error of 0 is perfect; the mean is the bias, the RMS includes it.',
     '',
@@ -326,7 +344,7 @@ async function main(): Promise<void> {
     '',
     reading(results),
     '',
-    "What the modes differ in: in basic mode the server transmit timestamp is read in user space before the reply is sent (chronyd: just before sendmsg; ntpkit: just before `socket.send()`, whose path through Node takes 35–100 µs at this request rate), so it is early by that time, which the client counts as network delay and half of which shows as offset error. With kernel stamps ntpkit measures that path on its replies and advances the timestamp by the lower quartile of the recent latencies (src/serve/send-latency.ts; before it did, this table showed chronyd → ntpkit basic at a mean of −29.6 µs, RMS 31.2 µs, median delay 60 µs); what is left is the spread of the path above that quartile. In interleaved mode the server sends the kernel transmit timestamp of its previous reply instead. The client side is the same in both modes: chronyd and ntpkit use kernel receive and transmit timestamps (ntpkit: SIOCGSTAMPNS and the SO_TIMESTAMPING error queue, src/io/kernel-timestamps.ts). With user-space stamps (the `user` rows) ntpkit's receive stamps are late by the event loop's latency and its precise transmit stamps are read in the send callback, both tens to hundreds of µs off, which swamps what interleaving gains.",
+    "What the modes differ in: in basic mode the server transmit timestamp is read in user space before the reply is sent (chronyd: just before sendmsg; ntpkit: just before `socket.send()`, whose path through Node takes 35–100 µs at this request rate), so it is early by that time, which the client counts as network delay and half of which shows as offset error. With kernel stamps ntpkit measures that path on its replies and advances the timestamp by the lower quartile of the recent latencies (src/serve/send-latency.ts; before it did, this table showed chronyd → ntpkit basic at a mean of −29.6 µs, RMS 31.2 µs, median delay 60 µs); what is left is the spread of the path above that quartile. The batched workers (the default on Linux) read the clock right before sendmmsg and advance it the same way, by the quartile of their own measured latencies (sampled replies asking for their kernel transmit stamp). In interleaved mode the server sends the kernel transmit timestamp of its previous reply instead. The client side is the same in both modes: chronyd and ntpkit use kernel receive and transmit timestamps (ntpkit: SIOCGSTAMPNS and the SO_TIMESTAMPING error queue, src/io/kernel-timestamps.ts). With user-space stamps (the `user` rows) ntpkit's receive stamps are late by the event loop's latency and its precise transmit stamps are read in the send callback, both tens to hundreds of µs off, which swamps what interleaving gains.",
     '',
   ].join('\n');
   process.stdout.write(`${section}\n`);

@@ -222,11 +222,10 @@ export const SERVE = {
     'kernel',
     'how the NTP sockets (client and server traffic) timestamp datagrams: `"kernel"` = the kernel’s receive and transmit stamps (Linux; each socket falls back to `"user"` where they are unavailable, `ntpkit status` shows which), `"user"` = the counter read in the message handler and send callback',
   ),
-  workers: int(
+  workers: optNumber(
     'workers',
-    0,
-    'server worker threads on batched sockets (recvmmsg/sendmmsg, SO_REUSEPORT, one per worker; Linux): they answer client requests (basic, interleaved with kernel transmit stamps, symmetric-key MACs, NTS) and hand other modes to the main thread (docs/daemon.md); `0` = the node:dgram path, also used (with a log line) where batched sockets are unavailable',
-    { min: 0, max: 256 },
+    'server worker threads on batched sockets (recvmmsg/sendmmsg, SO_REUSEPORT, one per worker; Linux): they answer client requests (basic, interleaved with kernel transmit stamps, symmetric-key MACs, NTS) and hand other modes to the main thread, whose own sends keep kernel transmit stamps (docs/daemon.md); `0` = the node:dgram path, also used (with a log line and the reason in `ntpkit status`) where batched sockets are unavailable',
+    { int: true, min: 0, max: 256, defaultText: 'the number of cores' },
   ),
 };
 

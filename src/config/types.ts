@@ -142,11 +142,11 @@ export interface DaemonConfig {
      */
     timestamping: 'kernel' | 'user';
     /**
-     * Server worker threads on batched sockets (recvmmsg/sendmmsg, SO_REUSEPORT; Linux). 0 (the
-     * default for now: interleaved replies keep their kernel transmit stamps only on the node:dgram
-     * path) = no workers, the node:dgram path, also used where batched sockets are missing.
+     * Server worker threads on batched sockets (recvmmsg/sendmmsg, SO_REUSEPORT; Linux); null (the
+     * default) = the number of cores. 0 = no workers, the node:dgram path, also used where batched
+     * sockets are missing.
      */
-    workers: number;
+    workers: number | null;
   };
   access: { allow: string[]; deny: string[] };
   rateLimit: {

@@ -98,7 +98,7 @@ export class BatchedTransport implements Transport {
       server = await FastServer.start({
         listen,
         port: o.port,
-        workers: c.server.workers > 0 ? c.server.workers : defaultWorkers(),
+        workers: c.server.workers ?? defaultWorkers(),
         guard: o.guard,
         precision: c.system.precision,
         serving: c.server.enabled,
@@ -271,7 +271,15 @@ export class BatchedTransport implements Transport {
       txKernel: (c?.txKernel ?? 0) + (m?.txKernel ?? 0),
       txUser: this.txUser + (m?.txUser ?? 0),
     };
-    if (m?.sendLatency !== undefined) t.sendLatency = m.sendLatency;
+    // The basic replies' send latency: the workers' (they send nearly all), else the main thread's.
+    const w = this.server?.sendLatency();
+    if (w !== undefined && w.samples > 0)
+      t.sendLatency = {
+        samples: w.samples + (m?.sendLatency?.samples ?? 0),
+        compensation: w.compensationNs / 1e9,
+        median: w.medianNs === null ? null : w.medianNs / 1e9,
+      };
+    else if (m?.sendLatency !== undefined) t.sendLatency = m.sendLatency;
     return t;
   }
 

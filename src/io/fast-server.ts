@@ -11,11 +11,13 @@ import type { MasterKey } from '../nts/cookie.js';
 import type { NtsServerStats } from '../serve/answer.js';
 import type { GuardConfig } from '../serve/guard.js';
 import { PublishedWriter, type PublishInput } from '../serve/published.js';
+import { REJECT_REASONS } from '../serve/reasons.js';
 import type { ClientSnapshot, ServerStats } from '../system/snapshot.js';
 import type { Endpoint } from '../system/types.js';
 import {
   type Forwarded,
   SHARED_COUNTERS,
+  SHARED_SIZE,
   type WorkerCounts,
   type WorkerInit,
   type WorkerMessage,
@@ -132,7 +134,7 @@ export class FastServer {
     const url = new URL('./fast-worker.js', import.meta.url);
     const ready: Promise<void>[] = [];
     for (let w = 0; w < n; w++) {
-      const counters = new SharedArrayBuffer(SHARED_COUNTERS.length * 8);
+      const counters = new SharedArrayBuffer(SHARED_SIZE * 8);
       this.shared.push(new Float64Array(counters));
       const init: WorkerInit = {
         counters,
@@ -211,7 +213,7 @@ export class FastServer {
     return t;
   }
 
-  /** The workers' request statistics, summed (reasons of invalid requests as of their last report). */
+  /** The workers' request statistics, summed (current: read from their shared blocks). */
   stats(): ServerStats {
     const t: ServerStats = {
       requests: this.sum('requests'),
@@ -224,8 +226,11 @@ export class FastServer {
       invalid: {},
       clientsTracked: this.sum('clientsTracked'),
     };
-    for (const w of this.last.values())
-      for (const [k, v] of Object.entries(w.stats.invalid)) t.invalid[k] = (t.invalid[k] ?? 0) + v;
+    for (const [i, reason] of REJECT_REASONS.entries()) {
+      let n = 0;
+      for (const sh of this.shared) n += sh[SHARED_COUNTERS.length + i] ?? 0;
+      if (n > 0) t.invalid[reason] = n;
+    }
     return t;
   }
 
@@ -248,6 +253,27 @@ export class FastServer {
       txKernel: this.sum('txKernel'),
       txRejected: this.sum('txRejected'),
     };
+  }
+
+  /**
+   * The workers' measured send latency of basic replies (src/serve/send-latency.ts): samples
+   * summed, compensation and median the mean over the workers that have measured (ns).
+   */
+  sendLatency(): { samples: number; compensationNs: number; medianNs: number | null } {
+    let samples = 0;
+    let comp = 0;
+    let med = 0;
+    let n = 0;
+    for (let w = 0; w < this.shared.length; w++) {
+      const k = this.counter(w, 'latencySamples');
+      const m = this.counter(w, 'latencyMedianNs');
+      if (k === 0 || m < 0) continue;
+      samples += k;
+      comp += this.counter(w, 'latencyCompensationNs');
+      med += m;
+      n++;
+    }
+    return { samples, compensationNs: n > 0 ? comp / n : 0, medianNs: n > 0 ? med / n : null };
   }
 
   /** Replies per worker (how the kernel spread the clients). */

@@ -39,6 +39,8 @@ import {
   writeKissReply,
   writeTransmit,
 } from '../serve/published.js';
+import { REJECT_REASONS } from '../serve/reasons.js';
+import { SendLatency } from '../serve/send-latency.js';
 import { WorkerAnswerer } from '../serve/worker-answer.js';
 import { nodeCrypto } from './crypto.js';
 import { libc } from './ffi.js';
@@ -75,7 +77,18 @@ export const SHARED_COUNTERS = [
   'ntsResponses',
   'ntsNaks',
   'ntsRejected',
+  /** The basic replies' send latency (src/serve/send-latency.ts): samples, compensation, median (ns). */
+  'latencySamples',
+  'latencyCompensationNs',
+  'latencyMedianNs',
 ] as const;
+
+/**
+ * After SHARED_COUNTERS in the shared block: the refusals by reason (REJECT_REASONS order), current
+ * like the others, so `ntpkit status` does not wait for the worker's next report.
+ */
+export const SHARED_SIZE = SHARED_COUNTERS.length + REJECT_REASONS.length;
+const REASON_SLOT = new Map<string, number>(REJECT_REASONS.map((r, i) => [r, SHARED_COUNTERS.length + i]));
 
 export interface WorkerInit {
   index: number;
@@ -83,7 +96,7 @@ export interface WorkerInit {
   published: SharedArrayBuffer;
   /** Int32: [0] stop flag, [1] NTS key changes the main thread posted so far. */
   control: SharedArrayBuffer;
-  /** Float64 × SHARED_COUNTERS.length: this worker's counters, read by the main thread at any time. */
+  /** Float64 × SHARED_SIZE: this worker's counters, read by the main thread at any time. */
   counters: SharedArrayBuffer;
   guard: GuardConfig;
   precision: number;
@@ -199,6 +212,17 @@ function run(init: WorkerInit): void {
   const stampSec = new Float64Array(64);
   const stampNsec = new Float64Array(64);
   const owner: StampOwner = { slot: -1, rxSec: 0, rxFrac: 0 };
+  /**
+   * The basic replies' send latency: now and then (src/serve/send-latency.ts decides when) the
+   * first basic reply of a batch asks for its kernel transmit stamp (owner slot PROBE); the stamp
+   * minus the reading that became its transmit timestamp is one sample, and the compensation
+   * (a low quantile of the recent ones) is added to the basic replies' readings, as the node:dgram
+   * path does. One probe at a time; one not answered within a second is given up.
+   */
+  const latency = new SendLatency();
+  const PROBE = -1;
+  let probeAt = -1;
+  let probeSince = 0;
   const answerer = new WorkerAnswerer(
     view,
     init.keys,
@@ -229,28 +253,11 @@ function run(init: WorkerInit): void {
   let lastStats = 0;
   let lastClients = -1;
   const shared = new Float64Array(init.counters);
-  const at = (k: (typeof SHARED_COUNTERS)[number]) => SHARED_COUNTERS.indexOf(k);
-  const I = {
-    requests: at('requests'),
-    responses: at('responses'),
-    interleavedResponses: at('interleavedResponses'),
-    kodSent: at('kodSent'),
-    rateLimited: at('rateLimited'),
-    denied: at('denied'),
-    dropped: at('dropped'),
-    clientsTracked: at('clientsTracked'),
-    batches: at('batches'),
-    datagrams: at('datagrams'),
-    replies: at('replies'),
-    forwarded: at('forwarded'),
-    sendErrors: at('sendErrors'),
-    rxKernel: at('rxKernel'),
-    rxFallback: at('rxFallback'),
-    txKernel: at('txKernel'),
-    txRejected: at('txRejected'),
-    /** The four NTS counters, in the order of NtsServerStats. */
-    nts: at('ntsRequests'),
-  };
+  const I = Object.fromEntries(SHARED_COUNTERS.map((k, i) => [k, i])) as Record<
+    (typeof SHARED_COUNTERS)[number],
+    number
+  >;
+
   const nts = answerer.ntsStats;
   /** Writes the counters into the shared block (no allocation: it runs after every batch). */
   const writeCounters = () => {
@@ -278,10 +285,15 @@ function run(init: WorkerInit): void {
     shared[I.rxFallback] = counts.rxFallback;
     shared[I.txKernel] = counts.txKernel;
     shared[I.txRejected] = counts.txRejected;
-    shared[I.nts] = nts.requests;
-    shared[I.nts + 1] = nts.responses;
-    shared[I.nts + 2] = nts.naks;
-    shared[I.nts + 3] = nts.rejected;
+    shared[I.ntsRequests] = nts.requests;
+    shared[I.ntsResponses] = nts.responses;
+    shared[I.ntsNaks] = nts.naks;
+    shared[I.ntsRejected] = nts.rejected;
+    const invalid = st.invalid as Record<string, number | undefined>;
+    for (const k in invalid) {
+      const slot = REASON_SLOT.get(k);
+      if (slot !== undefined) shared[slot] = invalid[k] ?? 0;
+    }
     return clients;
   };
   /** Estimated time sendmmsg takes per datagram (ns), to stamp each reply for its place in the batch. */
@@ -348,6 +360,17 @@ function run(init: WorkerInit): void {
         const ns = stampNsec[j] ?? 0;
         if (!p.match(stampIds[j] ?? 0, (sec - rtBase) * 1e9 + ns, owner)) continue;
         const age = (rt.sec - sec) * 1e9 + (rt.nsec - ns);
+        if (owner.slot === PROBE) {
+          if (probeAt >= 0 && age >= 0 && age < 1e9) {
+            latency.add(mono.sec * 1e9 + mono.nsec - age - probeAt);
+            const l = latency.stats();
+            shared[I.latencySamples] = l.samples;
+            shared[I.latencyCompensationNs] = l.compensationNs;
+            shared[I.latencyMedianNs] = l.medianNs ?? -1;
+          }
+          probeAt = -1;
+          continue;
+        }
         if (!(age >= 0 && age < 1e9) || !view.valid) {
           p.rejected++;
           continue;
@@ -386,6 +409,11 @@ function run(init: WorkerInit): void {
     }
     let stamped = 0;
     let queued = 0;
+    // A send-latency probe in this batch (its first basic reply), when one is due.
+    const batchAt = mono.sec * 1e9 + mono.nsec;
+    if (probeAt >= 0 && batchAt - probeSince > 1e9) probeAt = -1;
+    let probe = x && probeAt < 0 && latency.wantSample(batchAt);
+    let probed = false;
     for (let i = 0; i < n; i++) {
       const d = sock.datagrams[i];
       if (d === undefined) continue;
@@ -492,13 +520,19 @@ function run(init: WorkerInit): void {
         guard.recordResponse(d.from, INTERLEAVED_RESPONSE);
       }
       const slot = shard.save(d.from.address, rxStamp.sec, rxStamp.frac);
-      if (!interleaved) basic[queued++] = i;
       // Only clients that ask for interleaving will want this reply's precise transmit time.
       const stamp = prev >= 0 && slot >= 0;
-      sock.queue(i, 48, stamp);
+      const measure = probe && !interleaved && !stamp && queued === 0;
+      if (!interleaved) basic[queued++] = i;
+      sock.queue(i, 48, stamp || measure);
       if (stamp) {
         p.add(slot, rxStamp.sec, rxStamp.frac);
         stamped++;
+      } else if (measure) {
+        p.add(PROBE, 0, 0);
+        stamped++;
+        probe = false;
+        probed = true;
       }
     }
     // Counters at once; the client list (a status query sees it) when it grew, at most every
@@ -507,10 +541,16 @@ function run(init: WorkerInit): void {
     if (sock.pending() === 0) return;
     // Transmit timestamps as late as possible: read now, each advanced by its place in the batch.
     monotonic(txNow);
+    if (probed) {
+      probeAt = txNow.sec * 1e9 + txNow.nsec;
+      probeSince = probeAt;
+      latency.begin(probeAt);
+    }
+    const ahead = x ? latency.compensationNs() : 0;
     for (let k = 0; k < queued; k++) {
       const out = replyViews[si]?.[basic[k] ?? 0];
       if (out === undefined) continue;
-      const ns = txNow.nsec + k * perReplyNs;
+      const ns = txNow.nsec + ahead + k * perReplyNs;
       clockAt(view, txNow.sec, ns, txStamp);
       writeTransmit(out, txStamp);
     }

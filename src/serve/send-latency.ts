@@ -55,22 +55,24 @@ export interface SendLatencyStats {
 
 export class SendLatency {
   private readonly kept: number[] = [];
-  private lastSampleAt: bigint | null = null;
+  /** Raw time of the last measured send (ns, as a number: the worker threads count in numbers). */
+  private lastSampleAt: number | null = null;
   private samples = 0;
   private compensation = 0;
   private median: number | null = null;
 
   constructor(private readonly opts: SendLatencyOptions = DEFAULT_SEND_LATENCY) {}
 
-  /** Whether the send whose T3 was read at raw time `at` should be measured. */
-  wantSample(at: bigint): boolean {
+  /** Whether the send whose T3 was read at raw time `at` (ns) should be measured. */
+  wantSample(at: bigint | number): boolean {
     if (this.kept.length < this.opts.warmup || this.lastSampleAt === null) return true;
-    return at - this.lastSampleAt >= this.opts.minIntervalNs || at < this.lastSampleAt;
+    const t = Number(at);
+    return t - this.lastSampleAt >= Number(this.opts.minIntervalNs) || t < this.lastSampleAt;
   }
 
-  /** Marks the send read at `at` as measured (its result comes later through `add`). */
-  begin(at: bigint): void {
-    this.lastSampleAt = at;
+  /** Marks the send read at `at` (ns) as measured (its result comes later through `add`). */
+  begin(at: bigint | number): void {
+    this.lastSampleAt = Number(at);
   }
 
   /**

@@ -103,7 +103,7 @@ test('config defaults: every default written out parses to the configuration of 
 });
 
 test('ntpkit config keys / defaults print the schema', async () => {
-  assert.match(keysText('serve') ?? '', /^ {2}workers +integer 0…256; default 0$/m);
+  assert.match(keysText('serve') ?? '', /^ {2}workers +integer 0…256; default the number of cores$/m);
   assert.equal(keysText('nope'), null);
   const k = await run(['config', 'keys', '[clock]']);
   assert.equal(k.code, 0, k.stderr);

@@ -237,3 +237,74 @@ stratum = 1
     await d.stop();
   }
 });
+
+test('a worker measures the send latency of its basic replies and advances their transmit timestamps by it', {
+  skip,
+}, async () => {
+  const d = await daemon(`[serve]
+listen = ["127.0.0.1"]
+port = 12436
+workers = 1
+[local]
+stratum = 1
+`);
+  const s = dgram.createSocket('udp4');
+  await new Promise<void>((r) => s.bind(0, '127.0.0.1', () => r()));
+  const exchange = (origin: bigint, receive: bigint, transmit: bigint) =>
+    new Promise<NtpPacket>((resolve, reject) => {
+      const p = emptyPacket();
+      p.mode = MODE.CLIENT;
+      p.version = 4;
+      p.originTimestamp = origin;
+      p.receiveTimestamp = receive;
+      p.transmitTimestamp = transmit;
+      const t = setTimeout(() => reject(new Error('no reply')), 2000);
+      s.once('message', (m) => {
+        clearTimeout(t);
+        const r = decodePacket(new Uint8Array(m));
+        if (r.ok) resolve(r.packet);
+        else reject(new Error('undecodable reply'));
+      });
+      s.send(encodePacket(p), 12436, '127.0.0.1');
+    });
+  try {
+    // Basic requests, a few ms apart: the worker measures some of its replies (their kernel
+    // transmit stamps minus the readings that became their transmit timestamps).
+    let n = 0x1_0000n;
+    for (let i = 0; i < 40; i++) {
+      await exchange(0n, 0n, n++);
+      await new Promise((r) => setTimeout(r, 3));
+    }
+    const sl = d.snapshot().timestamping?.sendLatency;
+    assert.ok(sl !== undefined && sl.samples >= 4 && sl.median !== null, JSON.stringify(sl));
+    assert.ok(
+      sl.compensation > 0 && sl.compensation <= sl.median && sl.compensation < 500e-6,
+      JSON.stringify(sl),
+    );
+    // Interleaved exchanges tell the kernel transmit time of each basic reply before them: with
+    // the compensation, that stamp minus the reply's transmit timestamp is the latency minus the
+    // compensation (about the median latency without it).
+    const lags: number[] = [];
+    let prev = await exchange(0n, 0n, n++);
+    for (let i = 0; i < 12; i++) {
+      const basic = await exchange(prev.receiveTimestamp, 0x2222n, n++);
+      const next = await exchange(basic.receiveTimestamp, 0x3333n, n++);
+      if (next.originTimestamp === 0x3333n)
+        lags.push(Number(next.transmitTimestamp - basic.transmitTimestamp) / 2 ** 32);
+      prev = await exchange(0n, 0n, n++);
+      await new Promise((r) => setTimeout(r, 3));
+    }
+    assert.ok(lags.length >= 8, `${lags.length} interleaved answers`);
+    const sorted = [...lags].sort((a, b) => a - b);
+    const med = sorted[Math.floor(sorted.length / 2)] ?? 0;
+    const now = d.snapshot().timestamping?.sendLatency;
+    assert.ok(now !== undefined && now.median !== null);
+    assert.ok(
+      med < now.median - now.compensation / 2,
+      `kernel stamp − transmit timestamp: median ${med * 1e6} µs; latency median ${now.median * 1e6} µs, compensation ${now.compensation * 1e6} µs`,
+    );
+  } finally {
+    s.close();
+    await d.stop();
+  }
+});
