@@ -276,12 +276,15 @@ export function hasNtsFields(p: NtpPacket): boolean {
 /**
  * Checks an NTS-protected client request on the server: decrypts the cookie with the jar, then the
  * authenticator with the recovered C2S key (with the jar's crypto provider). `NOT_NTS` means a plain NTP request (no cookie, no
- * authenticator): the caller may serve it unauthenticated.
+ * authenticator): the caller may serve it unauthenticated. `decoded`: `bytes` already decoded.
  */
-export function verifyNtsRequest(bytes: Uint8Array, jar: CookieJar): NtsRequestCheck {
-  const d = decodePacket(bytes);
-  if (!d.ok) return { ok: false, code: 'UNDECODABLE', message: d.error.message };
-  const p = d.packet;
+export function verifyNtsRequest(bytes: Uint8Array, jar: CookieJar, decoded?: NtpPacket): NtsRequestCheck {
+  let p = decoded;
+  if (p === undefined) {
+    const d = decodePacket(bytes);
+    if (!d.ok) return { ok: false, code: 'UNDECODABLE', message: d.error.message };
+    p = d.packet;
+  }
   const cookies = p.extensions.filter((e) => e.type === EF.COOKIE);
   const authIdx = p.extensions.findIndex((e) => e.type === EF.AUTHENTICATOR);
   const uids = findUniqueId(p);

@@ -75,7 +75,7 @@ export function answerRequest(
     st.rejected++;
     return { kind: 'none', reason: 'nts-not-server' };
   }
-  const v = verifyNtsRequest(bytes, jar);
+  const v = verifyNtsRequest(bytes, jar, pkt);
   if (!v.ok) {
     const reason = ntsReason(v.code);
     if (v.nakUniqueId === undefined) {
