@@ -7,6 +7,7 @@
  */
 import assert from 'node:assert/strict';
 import * as dgram from 'node:dgram';
+import { availableParallelism } from 'node:os';
 import { test } from 'node:test';
 import { parseConfig } from '../../src/config/parse.js';
 import { startDaemon } from '../../src/daemon/index.js';
@@ -147,6 +148,29 @@ stratum = 1
     assert.ok(p.ok);
     assert.equal(p.packet.originTimestamp, 42n);
     assert.deepEqual(d.snapshot().transport, { kind: 'node:dgram', reason: '[serve] workers = 0' });
+  } finally {
+    await d.stop();
+  }
+});
+
+test('by default one worker per core where batched sockets work, else node:dgram with the reason', async () => {
+  const d = await daemon(`[serve]
+listen = ["127.0.0.1"]
+port = 12437
+[local]
+stratum = 1
+`);
+  try {
+    const r = await ask('127.0.0.1', 12437, 43n);
+    assert.ok(r !== null);
+    const t = d.snapshot().transport;
+    const why = fastServerSupport();
+    if (why === null) {
+      assert.equal(t?.kind, 'batched');
+      assert.equal(t?.kind === 'batched' ? t.workers : 0, availableParallelism());
+      // The main thread's own sends keep kernel transmit stamps: the status says "kernel".
+      assert.equal(d.snapshot().timestamping?.mode, 'kernel');
+    } else assert.deepEqual(t, { kind: 'node:dgram', reason: why });
   } finally {
     await d.stop();
   }
