@@ -590,7 +590,7 @@ function renderSection(results: ServerResult[], o: Options, genDesc: string, pin
       'access list allow-all, client table 4096); chronyd: `-x`, `local stratum 1`, `allow 127.0.0.0/8`, no `ratelimit`;',
     '- CPU per reply = (utime + stime of the server process during the trial) / replies, 10 ms tick resolution;',
     "- at 10k/s: response time from the generator's sendmmsg to the recvmmsg that read the reply (10 µs bins, the generator polls every 50 µs when idle);",
-    "- RSS with 1,000,000 distinct client addresses: `--rss`, its own section (Server memory); NTS replies per second: `--nts`, below;",
+    '- RSS with 1,000,000 distinct client addresses: `--rss`, its own section (Server memory); NTS replies per second: `--nts`, below;',
     `- load average at the end of the run: ${la}. With other work on the machine, the < 1% loss figure is set by`,
     '  scheduling stalls (a server descheduled for tens of ms overflows its receive buffer) and varies several-fold',
     '  between runs; CPU per reply is the stable figure. Compare servers within one run.',
