@@ -12,6 +12,7 @@ import {
   FLL,
   FLL_AVG,
   type Handled,
+  HOLD_SLEW,
   KERNEL_PLL,
   PANICT,
   POLL_TARGET,
@@ -551,17 +552,16 @@ export class Rfc5905Discipline implements Discipline {
   }
 
   /**
-   * Replaces the pending slew by `offset`. Normally amortised with the PLL time constant; under the
-   * startup hold with ntpd's startup time constant PLL·2 s, the slew plus the frequency correction
-   * `freq` bounded by the frequency tolerance (beyond that bound the slew is linear at the bound).
+   * Replaces the pending slew by `offset`: amortised with the PLL time constant, under the startup hold
+   * with PLL/2 s, the slew plus `freq` within HOLD_SLEW tolerances (beyond, linear at that bound).
    */
   private slew(at: RawTime, offset: number, fast: boolean, freq = this.freq): void {
     if (!fast) {
       this.slewMode = { kind: 'exp', tau: this.tau() };
       this.software.slewExponential(at, offset, this.tau());
     } else {
-      const tau = this.pll * 2;
-      const rate = Math.max(this.maxfreq - Math.sign(offset) * freq, this.maxfreq / 10);
+      const tau = this.pll / 2;
+      const rate = Math.max(HOLD_SLEW * this.maxfreq - Math.sign(offset) * freq, this.maxfreq / 10);
       if (Math.abs(offset) > rate * tau) {
         this.slewMode = { kind: 'linear', rate };
         this.software.slewLinear(at, offset, rate);
