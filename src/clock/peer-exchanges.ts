@@ -12,6 +12,8 @@ export interface PeerExchange {
   /** Round-trip delay (s), and the weight of its offset as an update (0–1). */
   delay: number;
   weight: number;
+  /** The weight its queueing gives it, also when `full` (the start-up's phase corrections use it). */
+  queueWeight: number;
   /** Polls missed since the previous exchange of the source. */
   missed: number;
 }
@@ -51,7 +53,7 @@ export class PeerExchanges {
     let nv = 0;
     for (const d of this.delays) nv += (d - min + e0) ** 2 / 12;
     this.noise = nv / this.delays.length;
-    const weight = full ? 1 : v / (v + (delay - min + e0) ** 2 / 12);
-    return { delay, weight, missed };
+    const queueWeight = v / (v + (delay - min + e0) ** 2 / 12);
+    return { delay, weight: full ? 1 : queueWeight, queueWeight, missed };
   }
 }

@@ -1,5 +1,5 @@
 /** The RFC 5905 discipline's loop filter: its phase time constant, the least-squares FLL's points, and what the poll adaptation is given. */
-import type { NtpTime } from '../time/ntp-time.js';
+import { durationToSeconds, type NtpTime, secondsToDuration } from '../time/ntp-time.js';
 import { addPoint, type Fit, newFit, offLine, slope, type WeightedPoint, weightedLine } from './lsfit.js';
 import { WANDER } from './peer-exchanges.js';
 import { ALLAN, FLL_MAX_POINTS, FLL_POINTS } from './rfc5905-params.js';
@@ -29,14 +29,24 @@ export function timeConstant(poll: number, noise: number, theta2: number, pll: n
 export class FllPoints {
   private readonly pts: WeightedPoint[] = [];
 
-  /** Adds an update; the slope of true time against the counter over the last ones (null with too few). */
-  push(raw: RawTime, time: NtpTime, w: number): number | null {
+  /**
+   * Adds an update; the slope of true time against the counter over the last ones (null with too
+   * few). `tau` is the phase time constant (s); points before `since` are dropped (a step of the
+   * source in FREQ: they are on its old timescale).
+   */
+  push(raw: RawTime, time: NtpTime, w: number, tau = 0, since: RawTime | null = null): number | null {
     const pts = this.pts;
+    while (since !== null && pts.length > 0 && (pts[0]?.raw ?? raw) < since) pts.shift();
     pts.push({ raw, time, w });
-    // At least the last FLL_POINTS updates, and as many more as cover half the Allan intercept: at short
-    // polls eight updates span seconds, and their slope is noise (±100 ppm at 1 s polls over a WAN).
+    // At least the last FLL_POINTS updates, and as many more as cover half the Allan intercept or one
+    // time constant: at short polls eight updates span seconds, and their slope is noise (±100 ppm at
+    // 1 s polls over a WAN). (Against a random walk alone the slope's noise over a span S of updates
+    // every τ s, 12σ²τ/S³, balances the wander's q²S at about 2.5 time constants, wan at 64 s: RMS
+    // 143 → 125 µs with two; but a follower of a parent whose frequency swings by ±2 ppm over 2 h
+    // then lags it by 1.2 ms, scenarios/orphan.toml.)
+    const window = Math.max(ALLAN / 2, tau);
     const span = (p: WeightedPoint | undefined) => (p === undefined ? 0 : Number(raw - p.raw) / 1e9);
-    while (pts.length > FLL_POINTS && (span(pts[1]) >= ALLAN / 2 || pts.length > FLL_MAX_POINTS)) pts.shift();
+    while (pts.length > FLL_POINTS && (span(pts[1]) >= window || pts.length > FLL_MAX_POINTS)) pts.shift();
     return pts.length < 4 ? null : (weightedLine(pts)?.slope ?? null);
   }
 
@@ -55,39 +65,107 @@ export class FllPoints {
 export class FreqMeasurement {
   private fit: Fit | null = null;
   private last: { raw: RawTime; time: NtpTime } | null = null;
+  /** The fit's points with their round-trip delays (the phase estimate weights them by queueing). */
+  private readonly pts: DelayPoint[] = [];
   jumped = false;
+  /** Counter value of the last restart at a step of the source (null: none while measuring). */
+  since: RawTime | null = null;
 
-  start(raw: RawTime, time: NtpTime): void {
+  start(raw: RawTime, time: NtpTime, delay = 0): void {
     this.fit = newFit(raw, time);
     this.last = { raw, time };
+    this.pts.length = 0;
+    this.pts.push({ raw, time, delay });
     this.jumped = false;
+    this.since = null;
   }
 
   stop(): void {
     this.fit = null;
     this.last = null;
+    this.pts.length = 0;
+    this.since = null;
   }
 
-  /** Adds an update; `rate` is the best rate correction known (s/s), `known` whether it was measured. */
-  add(raw: RawTime, time: NtpTime, rate: number, known: boolean, stept: number, maxfreq: number): void {
+  /**
+   * True time at `raw` on the line through the updates so far, each weighted by its queueing
+   * (1/(E + e0)², E its delay above the minimum): the start-up's phase estimate, averaged over every
+   * update instead of taken from the last one. Null with fewer than three points or under 4 s.
+   */
+  lineAt(raw: RawTime): NtpTime | null {
+    const pts = this.pts;
+    const first = pts[0];
+    const lastP = pts[pts.length - 1];
+    if (first === undefined || lastP === undefined || pts.length < 3) return null;
+    if (Number(lastP.raw - first.raw) / 1e9 < 4) return null;
+    let min = Number.POSITIVE_INFINITY;
+    for (const p of pts) min = Math.min(min, p.delay);
+    const es = pts.map((p) => p.delay - min).sort((a, b) => a - b);
+    const e0 = Math.max(0.1, 0.7 / Math.sqrt(pts.length)) * (es[es.length >> 1] ?? 0) + 1e-6;
+    let sw = 0;
+    let sx = 0;
+    let sy = 0;
+    let sxx = 0;
+    let sxy = 0;
+    for (const p of pts) {
+      const w = 1 / (p.delay - min + e0) ** 2;
+      const x = Number(p.raw - first.raw) / 1e9;
+      const y = durationToSeconds(p.time - first.time) - x;
+      sw += w;
+      sx += w * x;
+      sy += w * y;
+      sxx += w * x * x;
+      sxy += w * x * y;
+    }
+    const d = sw * sxx - sx * sx;
+    if (!(d > 0)) return null;
+    const b = (sw * sxy - sx * sy) / d;
+    const a = (sy - b * sx) / sw;
+    const x = Number(raw - first.raw) / 1e9;
+    return first.time + secondsToDuration(x + a + b * x);
+  }
+
+  /** `stept`: the step threshold (s); `maxfreq`: the frequency tolerance (s/s). */
+  constructor(
+    private readonly stept: number,
+    private readonly maxfreq: number,
+  ) {}
+
+  /**
+   * Adds an update, `delay` its round-trip delay (s); `known` is the rate correction measured (s/s),
+   * if any, else `rate` the best one known. True when the source stepped (the fit restarted).
+   */
+  add(raw: RawTime, time: NtpTime, known: number | null, rate: number, delay = 0): boolean {
     const last = this.last;
     this.last = { raw, time };
-    if (this.fit === null) return;
+    if (this.fit === null) return false;
     if (last !== null) {
-      const { off, dx } = offLine(last.raw, last.time, raw, time, rate);
-      if (Math.abs(off) > stept + (known ? 100e-6 : 2 * maxfreq) * dx) {
+      const { off, dx } = offLine(last.raw, last.time, raw, time, known ?? rate);
+      if (Math.abs(off) > this.stept + (known !== null ? 100e-6 : 2 * this.maxfreq) * dx) {
         this.fit = newFit(raw, time);
+        this.pts.length = 0;
+        this.pts.push({ raw, time, delay });
         this.jumped = true;
-        return;
+        this.since = raw;
+        return true;
       }
     }
     addPoint(this.fit, raw, time);
+    this.pts.push({ raw, time, delay });
+    if (this.pts.length > FLL_MAX_POINTS) this.pts.shift();
+    return false;
   }
 
   /** The frequency measured (null with fewer than two updates since the start or the last step). */
   slope(): number | null {
     return slope(this.fit, 2);
   }
+}
+
+interface DelayPoint {
+  raw: RawTime;
+  time: NtpTime;
+  delay: number;
 }
 
 /** What one update gives the poll adaptation (`PollAdapter.sample`). */

@@ -23,6 +23,12 @@ export const PGATE = 4;
 export const FLL_POINTS = 8;
 export const FLL_MAX_POINTS = 4096;
 export const FLL_AVG = 2;
+/**
+ * The startup hold's slew bound, in frequency tolerances (2,000 ppm at 500): ntpd's clamp at 500 ppm
+ * left 6.5 ms after a lost burst for 15 s (chrony slews at up to 83,333 ppm; the system clock driver
+ * goes beyond 500 ppm through ADJ_TICK).
+ */
+export const HOLD_SLEW = 4;
 /** Default target of the poll adaptation. */
 export const POLL_TARGET = 1.1;
 
@@ -60,7 +66,7 @@ export interface Rfc5905Options {
   pllGain?: number;
   /**
    * Startup hold (default true; ntpd's initial frequency clamp): for the stepout interval after the
-   * first entry into SYNC state the offsets are slewed with the short time constant PLL·2 s, without
+   * first entry into SYNC state the offsets are slewed with the short time constant PLL/2 s, without
    * PLL/FLL frequency updates, at a fixed poll; at its end the frequency is measured again over it.
    */
   startupHold?: boolean;

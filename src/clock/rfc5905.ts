@@ -1,7 +1,7 @@
 /** The RFC 5905 clock discipline: a hybrid PLL/FLL driving a `SoftwareClock` (section 11.3, Appendix A.5.5.6); differences from the RFC in docs/clocks.md. */
 import { durationToSeconds, type NtpTime, secondsToDuration } from '../time/ntp-time.js';
 import { ClockHistory, type SlewMode } from './history.js';
-import { addPoint, type Fit, newFit, SourceFrequency, slope } from './lsfit.js';
+import { SourceFrequency } from './lsfit.js';
 import { PeerExchanges } from './peer-exchanges.js';
 import { PollAdapter } from './poll.js';
 import { FllPoints, FreqMeasurement, pollSample, timeConstant } from './rfc5905-loop.js';
@@ -12,6 +12,7 @@ import {
   FLL,
   FLL_AVG,
   type Handled,
+  HOLD_SLEW,
   KERNEL_PLL,
   PANICT,
   POLL_TARGET,
@@ -56,6 +57,8 @@ export class Rfc5905Discipline implements Discipline {
   private readonly peer = new PeerExchanges();
   private measured = 0;
   private weight = 1;
+  /** Its weight by its queueing alone (in FREQ `weight` is 1: the FREQ fit takes it whole). */
+  private queueWeight = 1;
   /** c.freq (s/s). */
   private freq: number;
   /** c.base, c.last (s); s.t as a counter value (null before the first update). */
@@ -70,7 +73,7 @@ export class Rfc5905Discipline implements Discipline {
   /** Latest counter value seen in an exchange. */
   private latest: RawTime | null = null;
   private updates = 0;
-  /** True time at the last updates in SYNC (the least-squares FLL). */
+  /** True time at the last updates in SYNC and in the start-up (the least-squares FLL). */
   private readonly recent = new FllPoints();
   /** Counter value of the last exchange used directly as an update (start-up). */
   private fromExchange: RawTime | null = null;
@@ -80,14 +83,13 @@ export class Rfc5905Discipline implements Discipline {
   private exchanges = false;
   /** The last update was made under the startup hold or in FREQ. */
   private wasHolding = true;
-  /** Startup hold (ntpd's initial frequency clamp): until the stepout interval has passed in SYNC. */
+  /** Startup hold (ntpd's initial frequency clamp) until the stepout interval has passed in SYNC; whether this update ended it. */
   private hold: boolean;
+  private holdEnded = false;
   /** Counter value at which the hold began counting (the first entry into SYNC), null before. */
   private holdSince: RawTime | null = null;
-  /** Fit of true time (reading + offset) against the counter over the hold: the frequency measured then. */
-  private fit: Fit | null = null;
-  /** The same fit over the FREQ state: the provisional frequency, and the one measured at its end. */
-  private readonly freqFit = new FreqMeasurement();
+  /** Fit of true time (reading + offset) over the FREQ state: the provisional frequency, and the one measured at its end. */
+  private readonly freqFit: FreqMeasurement;
   /** Until the hold ends: the sources' frequencies from all their exchanges (median: the provisional one). */
   private sources: SourceFrequency | null;
   private steps = 0;
@@ -122,6 +124,7 @@ export class Rfc5905Discipline implements Discipline {
     this.pll = opts.pllGain ?? KERNEL_PLL;
     this.stepAtStartup = opts.stepAtStartup ?? false;
     this.stepInitial = (opts.stepInitialOffset ?? true) && Number.isFinite(this.stept);
+    this.freqFit = new FreqMeasurement(this.stept, this.maxfreq);
     this.hold = (opts.startupHold ?? true) && opts.startupHoldOffset !== 0;
     this.jitter = this.precision;
     if (opts.initialFrequencyPpm !== undefined) {
@@ -185,6 +188,7 @@ export class Rfc5905Discipline implements Discipline {
     if (Math.abs(measured - ref) > (e.delay + sys.rootDelay) / 2 + 3 * this.jitter + drift) return;
     this.measured = measured;
     this.weight = e.weight;
+    this.queueWeight = e.queueWeight;
     this.inExchange = true;
     const r = this.update({
       raw: x.tf,
@@ -293,7 +297,8 @@ export class Rfc5905Discipline implements Discipline {
     const at = this.when(raw);
     const cOffset = this.history.pendingAt(raw);
     // In FREQ state every update adds to the frequency measurement (which offsetAt then uses).
-    if (this.state === 'FREQ') this.freqPoint(raw, trueTime);
+    if (this.state === 'FREQ')
+      this.freqFit.add(raw, trueTime, this.sources?.slope() ?? null, this.rateEstimate(), sample.rootDelay);
     const measured = this.state === 'FREQ' ? this.freqFit.slope() : null;
     const theta = this.offsetAt(raw, offset, at);
     const age = Number(at - raw) / 1e9;
@@ -324,15 +329,21 @@ export class Rfc5905Discipline implements Discipline {
     this.provisionalFrequency(u.at);
     if (large) this.rstclock('FREQ', u.raw, 0, 0);
     else this.rstclock('FREQ', u.raw, u.offset, u.theta);
-    this.freqFit.start(u.raw, u.trueTime);
+    this.freqFit.start(u.raw, u.trueTime, u.sample.rootDelay);
     this.afterUpdate(u.sample, u.raw);
     return { done: result };
   }
 
-  /** FREQ state: adds an update to the frequency measurement (the sources' slope, if known, detects a step). */
-  private freqPoint(raw: RawTime, trueTime: NtpTime): void {
-    const known = this.sources?.slope() ?? null;
-    this.freqFit.add(raw, trueTime, known ?? this.rateEstimate(), known !== null, this.stept, this.maxfreq);
+  /** The start-up's updates (FREQ, the hold) are FLL points too: at long polls it has four only four polls after the hold. */
+  private fllPoint(u: Update): number | null {
+    const w = this.inExchange ? this.queueWeight : 1;
+    return this.recent.push(u.raw, u.trueTime, w, this.tau(), this.freqFit.since);
+  }
+
+  /** FREQ: the offset at `at` of the updates' weighted line (`FreqMeasurement.lineAt`), else the update's own. */
+  private freqOffset(u: Update): number {
+    const line = this.freqFit.lineAt(u.raw);
+    return line === null ? u.theta : this.offsetAt(u.raw, durationToSeconds(line - this.readAt(u.raw)), u.at);
   }
 
   /** FSET (frequency from the drift file): straight to SYNC. */
@@ -341,7 +352,7 @@ export class Rfc5905Discipline implements Discipline {
       this.doStep(u.at, u.theta, 'initial offset (frequency from the drift file)');
       return { freq: 0, now: u.theta, step: true, holding: false };
     }
-    this.enterSync(u.raw, u.trueTime);
+    this.enterSync(u.raw);
     return this.syncCorrection(u);
   }
 
@@ -351,6 +362,7 @@ export class Rfc5905Discipline implements Discipline {
    * on the old frequency for the whole interval: 90 ms at 100 ppm, passed on to our own clients).
    */
   private onFreq(u: Update, large: boolean): Handled {
+    if (!large) this.fllPoint(u);
     if (u.mu < this.watch) {
       // No frequency yet: with exchanges the phase is corrected all the same (the RFC waits).
       const y = large ? null : (this.sources?.slope() ?? (this.exchanges ? this.freq : null));
@@ -359,7 +371,9 @@ export class Rfc5905Discipline implements Discipline {
         return { done: { kind: 'ignored', reason: 'FREQ: waiting for the stepout interval' } };
       }
       const f = this.clampFreq(y);
-      this.slew(u.at, u.theta, this.hold, f);
+      // The phase from the updates' weighted line, not the last one: slewed whole with the hold's short
+      // time constant, an exchange queued by milliseconds would move the clock by as much.
+      this.slew(u.at, this.freqOffset(u), this.hold, f);
       this.freq = f;
       this.software.setFrequency(u.at, f * 1e6);
       this.history.record(u.at, this.slewMode);
@@ -373,7 +387,7 @@ export class Rfc5905Discipline implements Discipline {
     // Appendix's two-point formula nor a fit across the step is a frequency: it is kept.
     const fy = this.sources?.slope() ?? u.measured;
     let freq = 0;
-    let now = u.theta;
+    let now = this.freqOffset(u);
     if (fy !== null) {
       freq = this.clampFreq(fy) - this.freq;
     } else if (!this.freqFit.jumped) {
@@ -385,7 +399,7 @@ export class Rfc5905Discipline implements Discipline {
       this.doStep(u.at, now, 'offset beyond the step threshold at the end of the frequency measurement');
       return { freq, now, step: true, holding: false };
     }
-    this.enterSync(u.raw, u.trueTime);
+    this.enterSync(u.raw);
     return { freq, now, step: false, holding: this.hold };
   }
 
@@ -394,8 +408,6 @@ export class Rfc5905Discipline implements Discipline {
     if (!large) return this.syncCorrection(u);
     if (u.mu < this.watch) return { done: { kind: 'spike' } };
     this.doStep(u.at, u.theta, 'offset beyond the step threshold for the stepout interval');
-    // The hold's fit so far is on the source's old timescale: it restarts on the new one.
-    if (this.fit !== null) this.fit = newFit(u.raw, u.trueTime);
     return { freq: 0, now: u.theta, step: true, holding: false };
   }
 
@@ -416,7 +428,7 @@ export class Rfc5905Discipline implements Discipline {
     let freq = 0;
     let now = u.theta;
     if (this.hold) {
-      if (this.fit !== null) addPoint(this.fit, u.raw, u.trueTime);
+      const fll = this.fllPoint(u);
       const since = this.holdSince === null ? 0 : Number(u.raw - this.holdSince) / 1e9;
       if (since < this.watch) {
         // The frequency follows the sources' (windowed) measurement meanwhile: a frequency measured
@@ -427,11 +439,11 @@ export class Rfc5905Discipline implements Discipline {
         if (y !== null) freq = this.clampFreq(y) - this.freq;
         return { freq, now, step: false, holding: true };
       }
-      // End of the hold: the frequency measured over it (against a source that had time to settle
-      // as well) replaces the FREQ state's; the PLL takes over from there.
+      // End of the hold: the FLL's weighted slope over the start-up (FREQ, the hold) replaces the FREQ
+      // state's frequency (a fit over the hold alone had two updates at long polls: 0.7 ppm on wan).
       this.hold = false;
-      const y = slope(this.fit, 3);
-      this.fit = null;
+      const y = fll ?? this.sources?.slope() ?? null;
+      this.holdEnded = true;
       if (y !== null) {
         freq = this.clampFreq(y) - this.freq;
         now += freq * u.age;
@@ -441,7 +453,7 @@ export class Rfc5905Discipline implements Discipline {
     const pollS = 2 ** this.polls.exponent;
     // FLL: the frequency measured by least squares over the recent updates' true times (the RFC's
     // FLL measures it from the last two offsets, and only above half the Allan intercept).
-    const y = this.recent.push(u.raw, u.trueTime, this.inExchange ? this.weight : 1);
+    const y = this.recent.push(u.raw, u.trueTime, this.inExchange ? this.weight : 1, this.tau());
     if (y !== null) {
       freq += (this.clampFreq(y) - this.freq) / FLL_AVG;
     } else if (pollS > ALLAN / 2) {
@@ -461,7 +473,7 @@ export class Rfc5905Discipline implements Discipline {
     let result: DisciplineResult;
     if (c.step) {
       result = { kind: 'step', offset: c.now };
-      this.enterSync(raw, u.trueTime);
+      this.enterSync(raw);
       this.rstclock('SYNC', raw, 0, 0);
     } else {
       result = { kind: 'slew', offset: u.theta };
@@ -495,7 +507,10 @@ export class Rfc5905Discipline implements Discipline {
    */
   private adjustPoll(u: Update, holding: boolean): void {
     const theta = this.inExchange ? this.measured : u.offset;
-    this.theta2 += (theta * theta - this.theta2) / AVG;
+    // θ² restarts after the hold: its offsets (and FREQ's) were slewed away with its short time constant.
+    if (this.holdEnded) this.theta2 = theta * theta;
+    else this.theta2 += (theta * theta - this.theta2) / AVG;
+    this.holdEnded = false;
     const p = pollSample(theta, this.theta2, this.peer.noise, u.sample.rootDelay, this.precision);
     if (p.rising && (u.mu === 0 || u.mu > 2 * 2 ** this.polls.exponent)) return;
     // Under the startup hold the poll only rises (the transient being slewed is no trouble).
@@ -518,10 +533,9 @@ export class Rfc5905Discipline implements Discipline {
   }
 
   /** First entry into SYNC state: the startup hold starts counting its stepout interval. */
-  private enterSync(raw: RawTime, trueTime: NtpTime): void {
+  private enterSync(raw: RawTime): void {
     if (this.holdSince !== null || !this.hold) return;
     this.holdSince = raw;
-    this.fit = newFit(raw, trueTime);
   }
 
   /** Best estimate of the rate correction: in FREQ and the hold the sources' so far, else the clock's. */
@@ -538,17 +552,16 @@ export class Rfc5905Discipline implements Discipline {
   }
 
   /**
-   * Replaces the pending slew by `offset`. Normally amortised with the PLL time constant; under the
-   * startup hold with ntpd's startup time constant PLL·2 s, the slew plus the frequency correction
-   * `freq` bounded by the frequency tolerance (beyond that bound the slew is linear at the bound).
+   * Replaces the pending slew by `offset`: amortised with the PLL time constant, under the startup hold
+   * with PLL/2 s, the slew plus `freq` within HOLD_SLEW tolerances (beyond, linear at that bound).
    */
   private slew(at: RawTime, offset: number, fast: boolean, freq = this.freq): void {
     if (!fast) {
       this.slewMode = { kind: 'exp', tau: this.tau() };
       this.software.slewExponential(at, offset, this.tau());
     } else {
-      const tau = this.pll * 2;
-      const rate = Math.max(this.maxfreq - Math.sign(offset) * freq, this.maxfreq / 10);
+      const tau = this.pll / 2;
+      const rate = Math.max(HOLD_SLEW * this.maxfreq - Math.sign(offset) * freq, this.maxfreq / 10);
       if (Math.abs(offset) > rate * tau) {
         this.slewMode = { kind: 'linear', rate };
         this.software.slewLinear(at, offset, rate);
