@@ -3,12 +3,17 @@
  * recvmmsg, from NSRC source addresses (SRCPREFIX.1 .. SRCPREFIX.NSRC, e.g. 127.0.1.x on loopback).
  * Compiled by bench/server.ts with gcc at bench time. Bounded: RATE * SECONDS requests at most.
  *
- *   loadgen HOST PORT NSRC SRCPREFIX RATE SECONDS [RCVBUF [CYCLE]]
+ *   loadgen HOST PORT NSRC SRCPREFIX RATE SECONDS [RCVBUF [CYCLE [REQFILE]]]
  *
  * CYCLE > 0 (loopback only): one socket on the wildcard address instead, each request from the
  * next of CYCLE distinct addresses 127.1.0.0, 127.1.0.1, ... (set per datagram with IP_PKTINFO;
  * loopback owns the whole 127.0.0.0/8, so every reply comes back to the socket): the server sees
  * a new client per request until CYCLE requests have been sent (NSRC and SRCPREFIX are ignored).
+ *
+ * With REQFILE (CYCLE 0) the requests are not built here: the file holds up to 4096 ready requests
+ * (each a 2-byte big-endian length, then the bytes; e.g. NTS-protected ones, which bench/server.ts
+ * --nts builds after one NTS-KE), sent in turn unchanged (their authenticator covers the transmit
+ * timestamp, so the sequence number is not written and no response times are measured).
  *
  * Prints one line of JSON: {"sent":N,"received":N,"kod":N,"seconds":S,"sendSeconds":S,"rcvbuf":B,
  * "p50Us":X,"p99Us":Y}. Replies are counted until 300 ms after the last request. Response times:
@@ -33,6 +38,8 @@
 #define MAXSRC 256
 #define RING (1u << 20)
 #define BINS 100000 /* 10 µs each: up to 1 s */
+#define MAXREQ 4096
+#define REQLEN 1024
 
 static double now_s(void) {
   struct timespec ts;
@@ -54,7 +61,22 @@ int main(int argc, char **argv) {
   int rcvbuf = argc > 7 ? atoi(argv[7]) : 4 * 1024 * 1024;
   long cycle = argc > 8 ? atol(argv[8]) : 0;
   if (cycle > 0) nsrc = 1;
-  if (nsrc < 1 || nsrc > MAXSRC || rate <= 0 || seconds <= 0 || seconds > 60 || cycle < 0 || cycle > (1L << 24) - 65536) {
+  static unsigned char tmpl[MAXREQ][REQLEN];
+  static size_t tlen[MAXREQ];
+  int ntmpl = 0;
+  if (argc > 9) {
+    FILE *f = fopen(argv[9], "rb");
+    if (f == NULL) { perror("loadgen: REQFILE"); return 2; }
+    unsigned char h[2];
+    while (ntmpl < MAXREQ && fread(h, 1, 2, f) == 2) {
+      size_t l = ((size_t)h[0] << 8) | h[1];
+      if (l < 48 || l > REQLEN || fread(tmpl[ntmpl], 1, l, f) != l) { fprintf(stderr, "loadgen: bad REQFILE\n"); return 2; }
+      tlen[ntmpl++] = l;
+    }
+    fclose(f);
+    if (ntmpl == 0) { fprintf(stderr, "loadgen: empty REQFILE\n"); return 2; }
+  }
+  if (nsrc < 1 || nsrc > MAXSRC || rate <= 0 || seconds <= 0 || seconds > 60 || cycle < 0 || cycle > (1L << 24) - 65536 || (cycle > 0 && ntmpl > 0)) {
     fprintf(stderr, "loadgen: bad arguments\n");
     return 2;
   }
@@ -113,7 +135,7 @@ int main(int argc, char **argv) {
     smsg[i].msg_hdr.msg_iov = &siov[i];
     smsg[i].msg_hdr.msg_iovlen = 1;
   }
-  static unsigned char rbuf[64][128];
+  static unsigned char rbuf[64][REQLEN];
   struct mmsghdr rmsg[64];
   struct iovec riov[64];
   memset(rmsg, 0, sizeof rmsg);
@@ -142,6 +164,11 @@ int main(int argc, char **argv) {
         int n = (int)(due - sent < BATCH ? due - sent : BATCH);
         for (int i = 0; i < n; i++) {
           uint64_t s = seq++;
+          if (ntmpl > 0) {
+            siov[i].iov_base = tmpl[s % (uint64_t)ntmpl];
+            siov[i].iov_len = tlen[s % (uint64_t)ntmpl];
+            continue;
+          }
           req[i][40] = 0x6e; req[i][41] = 0x6b;
           req[i][42] = (unsigned char)(s >> 40); req[i][43] = (unsigned char)(s >> 32);
           req[i][44] = (unsigned char)(s >> 24); req[i][45] = (unsigned char)(s >> 16);

@@ -25,7 +25,9 @@
  * sharing core 0 with one of them; ntpkit-default: the `workers` key left out, i.e. one worker per
  * core, on every core; node-baseline: a minimal node:dgram responder, the platform's own
  * limit), --no-write (print only), --node-gen.
- * Writes the `## Server throughput` section of docs/BENCHMARKS.md, leaving other sections intact.
+ * Writes the `## Server throughput` section of docs/BENCHMARKS.md, leaving other sections intact
+ * (and its `### NTS` part, which `--nts` writes: bench/server-nts.ts, NTS-protected requests to
+ * ntpkit with 1 worker and on node:dgram, and to chronyd's NTS server).
  * `--rss [N]` is another mode: the servers' RSS while N distinct client addresses ask (bench/server-rss.ts).
  */
 import { type ChildProcess, execFileSync, spawn } from 'node:child_process';
@@ -41,19 +43,23 @@ import type { LoadgenOptions, LoadgenResult } from './udp-loadgen.js';
 
 const HERE = dirname(fileURLToPath(import.meta.url));
 const ROOT = resolve(HERE, '..', '..');
-const NTPKIT_PORT = 11521;
-const CHRONY_PORT = 11522;
+export const NTPKIT_PORT = 11521;
+export const CHRONY_PORT = 11522;
 const BASELINE_PORT = 11523;
 const NSRC = 64;
 const SRC_PREFIX = '127.0.1';
 
-interface Options {
+export interface Options {
   seconds: number;
   trials: number;
   budget: number;
   servers: string[];
   write: boolean;
   nodeGen: boolean;
+  /** NTS mode (bench/server-nts.ts). */
+  nts: boolean;
+  /** --servers was given. */
+  serversGiven: boolean;
 }
 
 function parseArgs(argv: string[]): Options {
@@ -64,6 +70,8 @@ function parseArgs(argv: string[]): Options {
     servers: ['ntpkit', 'ntpkit-batched', 'ntpkit-batched2', 'chronyd', 'node-baseline'],
     write: true,
     nodeGen: false,
+    nts: false,
+    serversGiven: false,
   };
   for (let i = 0; i < argv.length; i++) {
     const a = argv[i];
@@ -75,7 +83,10 @@ function parseArgs(argv: string[]): Options {
     if (a === '--seconds') o.seconds = Math.min(10, num());
     else if (a === '--trials') o.trials = Math.min(5, Math.round(num()));
     else if (a === '--budget') o.budget = Math.min(600, num());
-    else if (a === '--servers') o.servers = (argv[++i] ?? '').split(',').filter((s) => s !== '');
+    else if (a === '--servers') {
+      o.servers = (argv[++i] ?? '').split(',').filter((s) => s !== '');
+      o.serversGiven = true;
+    } else if (a === '--nts') o.nts = true;
     else if (a === '--no-write') o.write = false;
     else if (a === '--node-gen') o.nodeGen = true;
     else throw new Error(`unknown option ${a}`);
@@ -83,7 +94,7 @@ function parseArgs(argv: string[]): Options {
   return o;
 }
 
-interface Trial {
+export interface Trial {
   rate: number;
   sent: number;
   received: number;
@@ -94,13 +105,19 @@ interface Trial {
   /** Response-time percentiles (µs) from the C generator; null from the Node one. */
   p50Us?: number | null;
   p99Us?: number | null;
+  /** Replies with stratum 0 (KoDs, NTS NAKs), from the C generator. */
+  kod?: number;
 }
 
-type Generator = (rate: number, seconds: number, port: number) => Promise<Omit<Trial, 'cpuPerReplyUs'>>;
+export type Generator = (
+  rate: number,
+  seconds: number,
+  port: number,
+) => Promise<Omit<Trial, 'cpuPerReplyUs'>>;
 
-const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+export const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
-function which(cmd: string): boolean {
+export function which(cmd: string): boolean {
   try {
     execFileSync('sh', ['-c', `command -v ${cmd}`], { stdio: 'ignore' });
     return true;
@@ -133,7 +150,8 @@ export async function buildCGenerator(dir: string): Promise<string | null> {
   return out;
 }
 
-function cGenerator(bin: string, pin: boolean): Generator {
+/** The C generator; `reqFile`: ready requests to send instead of its own (bench/loadgen.c). */
+export function cGenerator(bin: string, pin: boolean, reqFile?: string): Generator {
   return async (rate, seconds, port) => {
     const args = [
       '127.0.0.1',
@@ -143,6 +161,7 @@ function cGenerator(bin: string, pin: boolean): Generator {
       String(Math.round(rate)),
       String(seconds),
     ];
+    if (reqFile !== undefined) args.push(String(4 * 1024 * 1024), '0', reqFile);
     const cmd = pin ? 'taskset' : bin;
     const full = pin ? ['-c', '0', bin, ...args] : args;
     const out = execFileSync(cmd, full, { encoding: 'utf8', timeout: (seconds + 10) * 1000 });
@@ -150,6 +169,7 @@ function cGenerator(bin: string, pin: boolean): Generator {
       sent: number;
       received: number;
       sendSeconds: number;
+      kod: number;
       p50Us?: number;
       p99Us?: number;
     };
@@ -158,6 +178,7 @@ function cGenerator(bin: string, pin: boolean): Generator {
       ...summarize(rate, r.sent, r.received, r.sendSeconds),
       p50Us: pct(r.p50Us),
       p99Us: pct(r.p99Us),
+      kod: r.kod,
     };
   };
 }
@@ -368,7 +389,7 @@ pidfile ${join(cdir, 'chronyd.pid')}
   };
 }
 
-interface ServerResult {
+export interface ServerResult {
   name: string;
   version: string;
   notes: string;
@@ -385,7 +406,7 @@ interface ServerResult {
   at10k: Trial | null;
 }
 
-async function measure(
+export async function measure(
   h: ServerHandle,
   gen: Generator,
   o: Options,
@@ -510,7 +531,7 @@ function fmt10k(t: Trial | null): string {
   return `${(t.loss * 100).toFixed(2)}%, ${p(t.p50Us)}, ${p(t.p99Us)}`;
 }
 
-function fmtRate(n: number): string {
+export function fmtRate(n: number): string {
   return n >= 1000 ? `${(n / 1000).toFixed(1)}k` : String(Math.round(n));
 }
 
@@ -569,7 +590,7 @@ function renderSection(results: ServerResult[], o: Options, genDesc: string, pin
       'access list allow-all, client table 4096); chronyd: `-x`, `local stratum 1`, `allow 127.0.0.0/8`, no `ratelimit`;',
     '- CPU per reply = (utime + stime of the server process during the trial) / replies, 10 ms tick resolution;',
     "- at 10k/s: response time from the generator's sendmmsg to the recvmmsg that read the reply (10 µs bins, the generator polls every 50 µs when idle);",
-    "- RSS with 1,000,000 distinct client addresses: `--rss`, its own section (Server memory); not in this script yet: NTS replies per second beside chronyd's NTS server (issue 15);",
+    '- RSS with 1,000,000 distinct client addresses: `--rss`, its own section (Server memory); NTS replies per second: `--nts`, below;',
     `- load average at the end of the run: ${la}. With other work on the machine, the < 1% loss figure is set by`,
     '  scheduling stalls (a server descheduled for tens of ms overflows its receive buffer) and varies several-fold',
     '  between runs; CPU per reply is the stable figure. Compare servers within one run.',
@@ -586,6 +607,16 @@ function renderSection(results: ServerResult[], o: Options, genDesc: string, pin
   return lines.join('\n');
 }
 
+/** The `### NTS` part of the `## Server throughput` section in `doc` (what `--nts` wrote), or ''. */
+export function keptNtsPart(doc: string): string {
+  const start = doc.search(/^### NTS\b.*$/m);
+  if (start < 0) return '';
+  // It ends at the next heading (## or ###) after its own line.
+  const body = doc.indexOf('\n', start) + 1;
+  const next = body === 0 ? -1 : doc.slice(body).search(/^##/m);
+  return `\n${doc.slice(start, body === 0 || next < 0 ? doc.length : body + next).trimEnd()}\n`;
+}
+
 /** Replaces (or appends) the `## Server throughput` section, keeping every other section. */
 export function replaceSection(doc: string, section: string): string {
   return replaceDocSection(doc, '## Server throughput', section);
@@ -595,6 +626,7 @@ async function main(): Promise<number> {
   // RSS with many distinct clients: its own mode (bench/server-rss.ts).
   if (process.argv.includes('--rss')) return (await import('./server-rss.js')).rssMain(process.argv.slice(2));
   const o = parseArgs(process.argv.slice(2));
+  if (o.nts) return (await import('./server-nts.js')).runNts(o);
   const dir = await mkdtemp(join(tmpdir(), 'ntpkit-bench-'));
   const pinned = which('taskset') && cpus().length >= 2;
   const handles: ServerHandle[] = [];
@@ -638,7 +670,7 @@ async function main(): Promise<number> {
   if (o.write) {
     const file = join(ROOT, 'docs', 'BENCHMARKS.md');
     const old = existsSync(file) ? await readFile(file, 'utf8') : '';
-    await writeFile(file, replaceSection(old, section));
+    await writeFile(file, replaceSection(old, section + keptNtsPart(old)));
     process.stderr.write(`written to ${file}\n`);
   }
   await rm(dir, { recursive: true, force: true });

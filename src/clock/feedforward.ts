@@ -439,9 +439,12 @@ export class FeedForwardClock implements Discipline {
     // would only spend more requests on a lossy path.
     const missed = Math.round(gap / 2 ** this.polls.exponent) - 1;
     if (missed > 0) this.polls.adjust(MISSED_ADJ * missed);
+    // On a lossy path the poll's ceiling falls (`PollAdapter.answered`).
+    this.polls.answered(missed);
     // Under one-sided queueing only the few least-queued exchanges count: a quarter of the information.
     const noise = h.asymmetric ? h.noise / ASYM_SAMPLES : h.noise;
     const samples = 1 + noise / h.predictionVariance(2 ** this.polls.exponent);
+    this.polls.hold(st.c, 1 + noise / h.predictionVariance(2 ** this.polls.maxpoll));
     // Trouble: beyond what the path explains, and beyond three standard deviations of the innovation
     // (otherwise a long poll's ordinary prediction error would pull the poll down every few exchanges).
     const distance = Math.max(

@@ -5,11 +5,26 @@
  * [minpoll, maxpoll]. After a sample whose prediction error exceeds what the path allows (half its
  * delay plus its dispersion) the poll falls by log2(error / distance); otherwise it drifts towards the
  * poll at which the estimate holds `target` samples' worth of information: up by
- * (samples/target − 1)/target (at most 1), down twice as fast.
+ * (samples/target − 1)/target (at most 1), down twice as fast. A clock that reports how many polls
+ * went unanswered (`answered`) also gets a ceiling on a lossy path: maxpoll bounds the interval
+ * between samples, not between requests.
  */
+/** Weight of the previous samples in the answered fraction, per sample (about the last five count). */
+const ANSWER_DECAY = 0.8;
+
+/** `hold`: samples' worth at maxpoll that make a path noise-limited there, and the history (in maxpoll intervals) it needs. */
+const HOLD_SAMPLES = 3.5;
+const HOLD_SPAN = 10;
+
 export class PollAdapter {
   private score = 0;
   private exp: number;
+  /** Samples received and polls made (each weighted by ANSWER_DECAY per sample since), and the ceiling they set. */
+  private got = 0;
+  private asked = 0;
+  private lossCeiling: number;
+  /** Held one below maxpoll (`hold`). */
+  private held = false;
 
   constructor(
     readonly minpoll: number,
@@ -17,6 +32,7 @@ export class PollAdapter {
     readonly target = 8,
   ) {
     this.exp = minpoll;
+    this.lossCeiling = maxpoll;
   }
 
   /** The poll exponent asked for. */
@@ -40,6 +56,36 @@ export class PollAdapter {
     this.adjust(Math.min(adj, 1));
   }
 
+  /**
+   * A sample came after `missed` polls without a response. With a fraction r of the polls answered
+   * the samples come 1/r polls apart on average: the poll stays at or below maxpoll + round(log2 r)
+   * (30 % loss each way answers about half of them: at most 2^(maxpoll − 1)).
+   */
+  answered(missed: number): void {
+    this.got = this.got * ANSWER_DECAY + 1;
+    this.asked = this.asked * ANSWER_DECAY + 1 + Math.max(0, missed);
+    this.lossCeiling = this.maxpoll + Math.round(Math.log2(this.got / this.asked));
+    this.adjust(0);
+  }
+
+  /**
+   * Before a sample: the path's history is `age` s long, and the estimate predicts the offset one
+   * maxpoll ahead to `samplesAtMax` median exchanges' worth. While that is HOLD_SAMPLES or more (the
+   * path's noise, not the counter's wander, limits the estimate even at maxpoll: every exchange still
+   * improves it) and the history spans fewer than HOLD_SPAN maxpoll intervals, the poll stays one below
+   * maxpoll (wan at the defaults: about 2.8 h at 512 s instead of 1,024 s from 1,500–3,000 s on).
+   */
+  hold(age: number, samplesAtMax: number): void {
+    this.held = age < HOLD_SPAN * 2 ** this.maxpoll && samplesAtMax >= HOLD_SAMPLES;
+    this.adjust(0);
+  }
+
+  /** The highest exponent allowed now: maxpoll, lower on a lossy path or while held. */
+  private get ceiling(): number {
+    const top = this.held ? this.maxpoll - 1 : this.maxpoll;
+    return Math.max(this.minpoll, Math.min(top, this.lossCeiling));
+  }
+
   /** Moves the score by `adj` (chrony's adjust_poll). */
   adjust(adj: number): void {
     this.score += adj;
@@ -57,8 +103,8 @@ export class PollAdapter {
     if (this.exp < this.minpoll) {
       this.exp = this.minpoll;
       this.score = 0;
-    } else if (this.exp > this.maxpoll) {
-      this.exp = this.maxpoll;
+    } else if (this.exp > this.ceiling) {
+      this.exp = this.ceiling;
       this.score = 1;
     }
   }
@@ -67,5 +113,9 @@ export class PollAdapter {
   reset(): void {
     this.exp = this.minpoll;
     this.score = 0;
+    this.got = 0;
+    this.asked = 0;
+    this.lossCeiling = this.maxpoll;
+    this.held = false;
   }
 }

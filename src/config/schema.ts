@@ -224,7 +224,7 @@ export const SERVE = {
   ),
   workers: optNumber(
     'workers',
-    'server worker threads on batched sockets (recvmmsg/sendmmsg, SO_REUSEPORT, one per worker; Linux): they answer client requests (basic, interleaved with kernel transmit stamps, symmetric-key MACs) and hand NTS requests and other modes to the main thread, whose own sends keep kernel transmit stamps (docs/daemon.md); `0` = the node:dgram path, also used (with a log line and the reason in `ntpkit status`) where batched sockets are unavailable',
+    'server worker threads on batched sockets (recvmmsg/sendmmsg, SO_REUSEPORT, one per worker; Linux): they answer client requests (basic, interleaved with kernel transmit stamps, symmetric-key MACs, NTS) and hand other modes to the main thread, whose own sends keep kernel transmit stamps (docs/daemon.md); `0` = the node:dgram path, also used (with a log line and the reason in `ntpkit status`) where batched sockets are unavailable',
     { int: true, min: 0, max: 256, defaultText: 'the number of cores' },
   ),
 };

@@ -36,6 +36,7 @@ import { NtpSockets } from './bind.js';
 import { type CommandHost, runCommand } from './commands.js';
 import { commandHost, groupId, hostClockOffset } from './control-host.js';
 import { logEvent } from './event-log.js';
+import { mergeNtsExtra } from './fast-transport.js';
 import { SystemClockFollower } from './follow-clock.js';
 import { cryptoRandom, defaultResolve, hrtime, wallUnixNs } from './host.js';
 import { createLogger, type Logger } from './log.js';
@@ -461,17 +462,21 @@ class DaemonImpl implements Daemon {
     const server: ServerStats = { ...this.server.stats(), controlRequests: this.requests.controlRequests };
     const clients: ClientSnapshot[] = this.server.clients(raw);
     this.sockets.addWorkerStats(server, clients);
+    const system = this.engine.snapshot(raw);
+    const transport = this.sockets.snapshot();
+    // NTS requests the server workers answered count in the system's NTS server counters too.
+    mergeNtsExtra(system.extra, transport);
     return {
       version: NTPKIT_VERSION,
       uptime,
       system: {
-        ...this.engine.snapshot(raw),
+        ...system,
         hostClockOffset: hostClockOffset(this.raw, this.discipline.clock, wallUnixNs),
       },
       server,
       clients,
       timestamping: this.transport.stats(),
-      transport: this.sockets.snapshot(),
+      transport,
     };
   }
 

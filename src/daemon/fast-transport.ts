@@ -3,6 +3,9 @@
  * instead of node:dgram, the clock and system variables published to them, and a socket object for
  * the daemon's own sends and its answers to what the workers forward.
  *
+ * With an NTS server (`[nts] server-cert`) the workers answer NTS requests too: they get the cookie
+ * jar's master keys at start and again after every change of the jar (a rotation), by message.
+ *
  * `[serve] workers = N` (N > 0) chooses it; where batched sockets are missing
  * (not Linux, no FFI, another ABI) or the raw counter is not a clock the workers can read, the
  * daemon keeps the node:dgram path and says why in the log and `ntpkit status`.
@@ -65,6 +68,7 @@ export class BatchedTransport implements Transport {
   private server: FastServer | null = null;
   private timer: NodeJS.Timeout | null = null;
   private unlisten: (() => void) | null = null;
+  private unlistenNts: (() => void) | null = null;
   private txUser = 0;
   /**
    * The main thread's own member of each SO_REUSEPORT group (node:dgram on a descriptor bound to
@@ -87,6 +91,8 @@ export class BatchedTransport implements Transport {
     const o = this.o;
     const c = o.config;
     const listen = c.server.listen.length > 0 ? c.server.listen : ['0.0.0.0', '::'];
+    // The cookie jar is there before the sockets (src/daemon/nts.ts prepare): its keys go along.
+    const jar = o.engine().ntsServer.jar;
     let server: FastServer;
     try {
       server = await FastServer.start({
@@ -99,6 +105,7 @@ export class BatchedTransport implements Transport {
         rawClock: o.rawClock,
         interleavedTableSize: c.system.interleavedTableSize,
         keys: c.system.keys,
+        ntsKeys: jar?.exportKeys() ?? null,
         onForward: (f) => this.onForward(f),
         onWarn: (m, fields) => o.log().warn(m, fields),
       });
@@ -106,6 +113,9 @@ export class BatchedTransport implements Transport {
       throw new Error(`could not bind the NTP sockets: ${e instanceof Error ? e.message : String(e)}`);
     }
     this.server = server;
+    // Posted before the jar seals a cookie under a new key; a worker that meets such a cookie
+    // first reads its messages (src/serve/worker-answer.ts).
+    if (jar !== null) this.unlistenNts = jar.onChange((keys) => server.ntsKeys(keys));
     for (const e of server.endpoints) this.endpoints.push({ address: e.address, port: e.port });
     await this.bindMain(server);
     this.publish(false);
@@ -275,7 +285,7 @@ export class BatchedTransport implements Transport {
 
   snapshot(): Extract<TransportSnapshot, { kind: 'batched' }> {
     const c = this.server?.counters();
-    return {
+    const out: Extract<TransportSnapshot, { kind: 'batched' }> = {
       kind: 'batched',
       workers: c?.workers ?? 0,
       batches: c?.batches ?? 0,
@@ -283,6 +293,8 @@ export class BatchedTransport implements Transport {
       forwarded: c?.forwarded ?? 0,
       sendErrors: c?.sendErrors ?? 0,
     };
+    if (this.server !== null && this.o.engine().ntsServer.jar !== null) out.nts = this.server.ntsStats();
+    return out;
   }
 
   async close(): Promise<void> {
@@ -290,6 +302,8 @@ export class BatchedTransport implements Transport {
     this.timer = null;
     this.unlisten?.();
     this.unlisten = null;
+    this.unlistenNts?.();
+    this.unlistenNts = null;
     const s = this.server;
     this.server = null;
     const m = this.main;
@@ -310,4 +324,23 @@ export function mergeStats(into: ServerStats, add: ServerStats): void {
   into.dropped += add.dropped;
   into.clientsTracked += add.clientsTracked;
   for (const [k, v] of Object.entries(add.invalid)) into.invalid[k] = (into.invalid[k] ?? 0) + v;
+}
+
+/**
+ * Adds the workers' NTS server counters (`transport.nts`) to the system snapshot's
+ * `ntsServer*` (the main thread's), so those count every NTS request the daemon saw.
+ */
+export function mergeNtsExtra(
+  extra: Record<string, number | string | boolean> | undefined,
+  tr: TransportSnapshot,
+): void {
+  if (extra === undefined || tr.kind !== 'batched' || tr.nts === undefined) return;
+  const add = (k: string, v: number) => {
+    const was = extra[k];
+    if (typeof was === 'number') extra[k] = was + v;
+  };
+  add('ntsServerRequests', tr.nts.requests);
+  add('ntsServerResponses', tr.nts.responses);
+  add('ntsServerNaks', tr.nts.naks);
+  add('ntsServerRejected', tr.nts.rejected);
 }

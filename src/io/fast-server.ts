@@ -7,6 +7,8 @@
 import { availableParallelism } from 'node:os';
 import { Worker } from 'node:worker_threads';
 import type { SymmetricKey } from '../assoc/config.js';
+import type { MasterKey } from '../nts/cookie.js';
+import type { NtsServerStats } from '../serve/answer.js';
 import type { GuardConfig } from '../serve/guard.js';
 import { PublishedWriter, type PublishInput } from '../serve/published.js';
 import { REJECT_REASONS } from '../serve/reasons.js';
@@ -18,6 +20,7 @@ import {
   SHARED_SIZE,
   type WorkerCounts,
   type WorkerInit,
+  type WorkerMessage,
   type WorkerSocket,
   type WorkerStats,
 } from './fast-worker.js';
@@ -38,6 +41,8 @@ export interface FastServerOptions {
   interleavedTableSize?: number;
   /** The symmetric keys, for requests with a MAC (answered by the workers). */
   keys?: readonly SymmetricKey[];
+  /** The NTS cookie master keys (NTS requests answered by the workers; later changes: `ntsKeys`). */
+  ntsKeys?: readonly MasterKey[] | null;
   /** A datagram the workers do not answer themselves (called on the main thread). */
   onForward(f: Forwarded): void;
   onWarn(message: string, fields?: Record<string, unknown>): void;
@@ -67,7 +72,8 @@ export function defaultWorkers(): number {
 export class FastServer {
   readonly endpoints: FastEndpoint[] = [];
   private readonly writer = PublishedWriter.create();
-  private readonly control = new Int32Array(new SharedArrayBuffer(4));
+  /** [0] stop flag, [1] NTS key changes posted (a worker reads its messages when it moved). */
+  private readonly control = new Int32Array(new SharedArrayBuffer(8));
   private readonly workers: Worker[] = [];
   private readonly fds: number[] = [];
   private readonly last = new Map<number, WorkerStats>();
@@ -143,6 +149,7 @@ export class FastServer {
         timeoutMs: 100,
         interleavedTableSize: o.interleavedTableSize ?? 1024,
         keys: (o.keys ?? []).map((k) => ({ ...k })),
+        ntsKeys: o.ntsKeys === undefined || o.ntsKeys === null ? null : o.ntsKeys.map((k) => ({ ...k })),
       };
       delete init.guard.random;
       const worker = new Worker(url, { workerData: init });
@@ -173,7 +180,26 @@ export class FastServer {
   reconfigure(guard: GuardConfig, serving: boolean): void {
     const g = { ...guard };
     delete g.random;
-    for (const w of this.workers) w.postMessage({ kind: 'reconfigure', guard: g, serving });
+    const m: WorkerMessage = { kind: 'reconfigure', guard: g, serving };
+    for (const w of this.workers) w.postMessage(m);
+  }
+
+  /** New NTS master keys (a rotation) for every worker; null: NTS requests go to the main thread. */
+  ntsKeys(keys: readonly MasterKey[] | null): void {
+    const m: WorkerMessage = { kind: 'nts-keys', keys: keys === null ? null : keys.map((k) => ({ ...k })) };
+    for (const w of this.workers) w.postMessage(m);
+    // After the messages: a worker that sees the count move finds them queued.
+    Atomics.add(this.control, 1, 1);
+  }
+
+  /** The workers' NTS server counters, summed. */
+  ntsStats(): NtsServerStats {
+    return {
+      requests: this.sum('ntsRequests'),
+      responses: this.sum('ntsResponses'),
+      naks: this.sum('ntsNaks'),
+      rejected: this.sum('ntsRejected'),
+    };
   }
 
   /** A worker's current counter `name` (from its shared block). */

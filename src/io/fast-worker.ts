@@ -12,18 +12,21 @@
  * numbers the stamped datagrams, OPT_ID), the stamps are read from the error queue in batches
  * right after each sendmmsg (stragglers with the next batch or on the idle timeout), stored with
  * the exchange (src/serve/interleaved-shard.ts), and sent to the client with its next request.
- * Everything else (MACs, NTS, extension fields, other modes, replies to the daemon's own
- * requests, mode 6; interleaved requests too where the kernel refuses transmit stamps) is
- * forwarded to the main thread with its kernel receive time; the main thread answers on the same
- * descriptor.
+ * Requests with a MAC, and NTS requests when the main thread handed over the cookie master keys
+ * (`ntsKeys`, then a 'nts-keys' message after each change), are answered here by the core's code
+ * (src/serve/worker-answer.ts). Everything else (other extension fields, other modes, replies to
+ * the daemon's own requests, mode 6; interleaved requests too where the kernel refuses transmit
+ * stamps) is forwarded to the main thread with its kernel receive time; the main thread answers on
+ * the same descriptor.
  *
  * The kernel's stamps (SO_TIMESTAMPNS on receive, SCM_TIMESTAMPING on transmit, CLOCK_REALTIME)
  * are turned into the raw counter by their age, raw = rawNow − (realtimeNow − stamp), with one
  * realtime reading bracketed by two raw ones.
  */
 import { randomBytes } from 'node:crypto';
-import { parentPort, workerData } from 'node:worker_threads';
+import { parentPort, receiveMessageOnPort, workerData } from 'node:worker_threads';
 import type { SymmetricKey } from '../assoc/config.js';
+import type { MasterKey } from '../nts/cookie.js';
 import { type GuardConfig, ServerGuard } from '../serve/guard.js';
 import { InterleavedShard, PendingStamps, type StampOwner } from '../serve/interleaved-shard.js';
 import {
@@ -70,6 +73,10 @@ export const SHARED_COUNTERS = [
   'rxFallback',
   'txKernel',
   'txRejected',
+  'ntsRequests',
+  'ntsResponses',
+  'ntsNaks',
+  'ntsRejected',
   /** The basic replies' send latency (src/serve/send-latency.ts): samples, compensation, median (ns). */
   'latencySamples',
   'latencyCompensationNs',
@@ -87,7 +94,7 @@ export interface WorkerInit {
   index: number;
   sockets: WorkerSocket[];
   published: SharedArrayBuffer;
-  /** Int32: [0] stop flag. */
+  /** Int32: [0] stop flag, [1] NTS key changes the main thread posted so far. */
   control: SharedArrayBuffer;
   /** Float64 × SHARED_SIZE: this worker's counters, read by the main thread at any time. */
   counters: SharedArrayBuffer;
@@ -102,7 +109,14 @@ export interface WorkerInit {
   interleavedTableSize: number;
   /** The symmetric keys (`[[key]]`), for requests with a MAC. */
   keys: SymmetricKey[];
+  /** The NTS cookie master keys, oldest first (null: NTS requests are forwarded). */
+  ntsKeys: MasterKey[] | null;
 }
+
+/** What the main thread tells a worker after start. */
+export type WorkerMessage =
+  | { kind: 'reconfigure'; guard: GuardConfig; serving: boolean }
+  | { kind: 'nts-keys'; keys: MasterKey[] | null };
 
 /** A datagram handed to the main thread. */
 export interface Forwarded {
@@ -216,6 +230,7 @@ function run(init: WorkerInit): void {
     init.interleavedTableSize,
     (k) => new Uint8Array(randomBytes(k)),
   );
+  answerer.setNtsKeys(init.ntsKeys);
   const authNow = { sec: 0, nsec: 0 };
   /** CLOCK_REALTIME seconds the stamp windows count nanoseconds from. */
   let rtBase = -1;
@@ -243,6 +258,7 @@ function run(init: WorkerInit): void {
     number
   >;
 
+  const nts = answerer.ntsStats;
   /** Writes the counters into the shared block (no allocation: it runs after every batch). */
   const writeCounters = () => {
     const st = guard.liveCounters();
@@ -269,6 +285,10 @@ function run(init: WorkerInit): void {
     shared[I.rxFallback] = counts.rxFallback;
     shared[I.txKernel] = counts.txKernel;
     shared[I.txRejected] = counts.txRejected;
+    shared[I.ntsRequests] = nts.requests;
+    shared[I.ntsResponses] = nts.responses;
+    shared[I.ntsNaks] = nts.naks;
+    shared[I.ntsRejected] = nts.rejected;
     const invalid = st.invalid as Record<string, number | undefined>;
     for (const k in invalid) {
       const slot = REASON_SLOT.get(k);
@@ -279,12 +299,22 @@ function run(init: WorkerInit): void {
   /** Estimated time sendmmsg takes per datagram (ns), to stamp each reply for its place in the batch. */
   let perReplyNs = 0;
 
-  port.on('message', (m: { kind: string; guard?: GuardConfig; serving?: boolean }) => {
-    if (m.kind === 'reconfigure' && m.guard !== undefined) {
+  const onMessage = (m: WorkerMessage) => {
+    if (m.kind === 'reconfigure') {
       guard.reconfigure({ ...m.guard, random: Math.random });
-      if (m.serving !== undefined) init.serving = m.serving;
-    }
-  });
+      init.serving = m.serving;
+    } else if (m.kind === 'nts-keys') answerer.setNtsKeys(m.keys);
+  };
+  port.on('message', onMessage);
+  // Before an NTS request is judged: new master keys (posted before the count moves) are read now.
+  let ntsChanges = -1;
+  answerer.refreshKeys = () => {
+    const now = Atomics.load(control, 1);
+    if (now === ntsChanges) return;
+    ntsChanges = now;
+    for (let r = receiveMessageOnPort(port); r !== undefined; r = receiveMessageOnPort(port))
+      onMessage(r.message as WorkerMessage);
+  };
 
   const postStats = (nowSec: number) => {
     lastStats = nowSec;
@@ -408,9 +438,11 @@ function run(init: WorkerInit): void {
       if (d.length === 0) continue;
       const client = init.serving && view.valid && mode === MODE_CLIENT && version >= 1 && version <= 4;
       const plain = client && d.length === 48 && (x || !mayAskInterleaved(data));
-      // A MAC (and no extension field): answered here with the core's responder.
+      // A MAC (and no extension field), or NTS: answered here with the core's responder.
       const signed =
-        client && d.length > 48 && d.length <= 120 ? answerer.decode(data.subarray(0, d.length)) : null;
+        client && d.length > 48 && (d.length <= 120 || answerer.nts)
+          ? answerer.decode(data.subarray(0, d.length))
+          : null;
       if (!plain && signed === null) {
         // The main thread's server decides (its guard, its interleaved table, MACs, NTS...).
         counts.forwarded++;

@@ -20,6 +20,8 @@ export type RandomBytes = (n: number) => Uint8Array;
 
 export const COOKIE_NONCE_LENGTH = 16;
 export const MASTER_KEY_LENGTH = 32;
+/** Clients whose two AEADs (C2S, S2C) the jar keeps made (`clientAeads`), oldest dropped first. */
+export const CLIENT_AEAD_CACHE = 1024;
 
 export interface NtsKeys {
   aead: number;
@@ -28,6 +30,17 @@ export interface NtsKeys {
 }
 
 export type CookieOpenError = 'TOO_SHORT' | 'UNKNOWN_KEY' | 'AUTH_FAILED' | 'BAD_CONTENT';
+
+function u32at(b: Uint8Array, at: number): number {
+  return (((b[at] ?? 0) << 24) | ((b[at + 1] ?? 0) << 16) | ((b[at + 2] ?? 0) << 8) | (b[at + 3] ?? 0)) >>> 0;
+}
+
+function sameBytes(a: Uint8Array, b: Uint8Array): boolean {
+  if (a.length !== b.length) return false;
+  let d = 0;
+  for (let i = 0; i < a.length; i++) d |= (a[i] ?? 0) ^ (b[i] ?? 0);
+  return d === 0;
+}
 
 function u32be(v: number): Uint8Array {
   return Uint8Array.from([(v >>> 24) & 0xff, (v >>> 16) & 0xff, (v >>> 8) & 0xff, v & 0xff]);
@@ -44,6 +57,12 @@ export class CookieJar {
   private readonly raw = new Map<number, Uint8Array>();
   private readonly order: number[] = [];
   private nextId: number;
+  private readonly listeners: Array<(keys: MasterKey[]) => void> = [];
+  /** A client's AEADs by its keys (a client sends many requests with one pair of keys). */
+  private readonly clients = new Map<
+    string,
+    { c2s: Aead; s2c: Aead; c2sKey: Uint8Array; s2cKey: Uint8Array }
+  >();
 
   /**
    * @param crypto the AEAD for sealing cookies (AEAD_AES_SIV_CMAC_256 under each master key)
@@ -77,7 +96,27 @@ export class CookieJar {
         this.raw.delete(old);
       }
     }
+    this.changed();
     return id;
+  }
+
+  /**
+   * Calls `listener` with the master keys (as `exportKeys`) after every change (rotation, import):
+   * the host hands them on, e.g. to server workers that answer NTS requests with a jar of their
+   * own. Returns the function that removes the listener.
+   */
+  onChange(listener: (keys: MasterKey[]) => void): () => void {
+    this.listeners.push(listener);
+    return () => {
+      const i = this.listeners.indexOf(listener);
+      if (i >= 0) this.listeners.splice(i, 1);
+    };
+  }
+
+  private changed(): void {
+    if (this.listeners.length === 0) return;
+    const keys = this.exportKeys();
+    for (const l of this.listeners) l(keys);
   }
 
   private masterAead(key: Uint8Array): Aead {
@@ -111,6 +150,33 @@ export class CookieJar {
       this.order.push(k.id);
     }
     this.nextId = ((list[list.length - 1]?.id ?? 0) + 1) >>> 0;
+    this.changed();
+  }
+
+  /**
+   * The AEADs of a client's keys (C2S opens its requests, S2C seals the replies), made once per
+   * pair of keys and kept for the last CLIENT_AEAD_CACHE clients: making them costs more than
+   * using them, and every cookie of an NTS-KE session carries the same keys. Null when the
+   * provider has no AEAD for them.
+   */
+  clientAeads(k: NtsKeys): { c2s: Aead; s2c: Aead } | null {
+    const len = aeadKeyLength(k.aead);
+    if (len === null || k.c2s.length !== len || k.s2c.length !== len) return null;
+    // Looked up by a few bytes of each key, then the whole keys compared.
+    const id = `${k.aead}:${u32at(k.c2s, 0)}:${u32at(k.c2s, 4)}:${u32at(k.s2c, 0)}`;
+    const hit = this.clients.get(id);
+    if (hit !== undefined && sameBytes(hit.c2sKey, k.c2s) && sameBytes(hit.s2cKey, k.s2c)) return hit;
+    const c2s = this.crypto.aead(k.aead, k.c2s);
+    const s2c = this.crypto.aead(k.aead, k.s2c);
+    if (c2s === null || s2c === null) return null;
+    if (this.clients.size >= CLIENT_AEAD_CACHE) {
+      const oldest = this.clients.keys().next().value;
+      if (oldest !== undefined) this.clients.delete(oldest);
+    }
+    const pair = { c2s, s2c, c2sKey: Uint8Array.from(k.c2s), s2cKey: Uint8Array.from(k.s2c) };
+    this.clients.delete(id);
+    this.clients.set(id, pair);
+    return pair;
   }
 
   /** The ID of the current master key. */

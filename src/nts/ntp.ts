@@ -16,7 +16,13 @@
  */
 
 import { type Aead, type CryptoProvider, SIV_TAG_LENGTH } from '../wire/crypto.js';
-import { decodePacket, type ExtensionField, encodePacket, type NtpPacket } from '../wire/packet.js';
+import {
+  decodePacket,
+  type ExtensionField,
+  encodePacket,
+  HEADER_LENGTH,
+  type NtpPacket,
+} from '../wire/packet.js';
 import type { CookieJar, NtsKeys, RandomBytes } from './cookie.js';
 import { aeadKeyLength } from './ke.js';
 
@@ -103,9 +109,14 @@ export function parseAuthenticator(body: Uint8Array): { nonce: Uint8Array; ciphe
   return { nonce: body.slice(4, 4 + nl), ciphertext: body.slice(4 + pad4(nl), 4 + pad4(nl) + cl) };
 }
 
-/** The bytes the authenticator at extension index `idx` covers: header plus fields before it. */
-function associatedData(p: NtpPacket, idx: number): Uint8Array {
-  return encodePacket({ ...p, extensions: p.extensions.slice(0, idx), mac: null });
+/**
+ * The bytes the authenticator at extension index `idx` of `p` (decoded from `bytes`) covers: the
+ * header and the fields before it, as received.
+ */
+function associatedData(bytes: Uint8Array, p: NtpPacket, idx: number): Uint8Array {
+  let end = HEADER_LENGTH;
+  for (let i = 0; i < idx; i++) end += 4 + (p.extensions[i]?.body.length ?? 0);
+  return bytes.subarray(0, end);
 }
 
 // ------------------------------------------------------------------------------------------- client
@@ -213,7 +224,7 @@ export function verifyNtsResponse(
   if (auth === null) return fail('BAD_AUTHENTICATOR', 'the NTS Authenticator field is malformed');
   const siv = o.opener ?? aeadFor(o.crypto, o.aead, o.s2c);
   if (siv === null) return fail('AUTH_FAILED', `unsupported AEAD ${o.aead}`);
-  const plain = siv.open([associatedData(p, authIdx), auth.nonce], auth.ciphertext);
+  const plain = siv.open([associatedData(bytes, p, authIdx), auth.nonce], auth.ciphertext);
   if (plain === null)
     return fail('AUTH_FAILED', 'the NTS Authenticator does not verify (forged or corrupted)');
   const inner = decodeInnerFields(plain);
@@ -257,15 +268,23 @@ export type NtsRequestCheck =
       nakUniqueId?: Uint8Array;
     };
 
+/** Whether a decoded packet carries NTS fields (a cookie or an authenticator). */
+export function hasNtsFields(p: NtpPacket): boolean {
+  return p.extensions.some((e) => e.type === EF.COOKIE || e.type === EF.AUTHENTICATOR);
+}
+
 /**
  * Checks an NTS-protected client request on the server: decrypts the cookie with the jar, then the
  * authenticator with the recovered C2S key (with the jar's crypto provider). `NOT_NTS` means a plain NTP request (no cookie, no
- * authenticator): the caller may serve it unauthenticated.
+ * authenticator): the caller may serve it unauthenticated. `decoded`: `bytes` already decoded.
  */
-export function verifyNtsRequest(bytes: Uint8Array, jar: CookieJar): NtsRequestCheck {
-  const d = decodePacket(bytes);
-  if (!d.ok) return { ok: false, code: 'UNDECODABLE', message: d.error.message };
-  const p = d.packet;
+export function verifyNtsRequest(bytes: Uint8Array, jar: CookieJar, decoded?: NtpPacket): NtsRequestCheck {
+  let p = decoded;
+  if (p === undefined) {
+    const d = decodePacket(bytes);
+    if (!d.ok) return { ok: false, code: 'UNDECODABLE', message: d.error.message };
+    p = d.packet;
+  }
   const cookies = p.extensions.filter((e) => e.type === EF.COOKIE);
   const authIdx = p.extensions.findIndex((e) => e.type === EF.AUTHENTICATOR);
   const uids = findUniqueId(p);
@@ -289,10 +308,10 @@ export function verifyNtsRequest(bytes: Uint8Array, jar: CookieJar): NtsRequestC
   const auth = parseAuthenticator(p.extensions[authIdx]?.body ?? new Uint8Array(0));
   if (auth === null || auth.nonce.length < NONCE_LENGTH)
     return { ok: false, code: 'BAD_AUTHENTICATOR', message: 'the NTS Authenticator field is malformed' };
-  const siv = aeadFor(jar.crypto, opened.keys.aead, opened.keys.c2s);
+  const siv = jar.clientAeads(opened.keys)?.c2s ?? null;
   if (siv === null)
     return { ok: false, code: 'BAD_COOKIE', message: 'cookie names an unsupported AEAD', nakUniqueId: uid };
-  const plain = siv.open([associatedData(p, authIdx), auth.nonce], auth.ciphertext);
+  const plain = siv.open([associatedData(bytes, p, authIdx), auth.nonce], auth.ciphertext);
   if (plain === null)
     return {
       ok: false,
@@ -334,15 +353,20 @@ export function buildNtsResponse(
   jar: CookieJar,
   random: RandomBytes,
 ): Uint8Array {
-  const siv = aeadFor(jar.crypto, ctx.keys.aead, ctx.keys.s2c);
+  const siv = jar.clientAeads(ctx.keys)?.s2c ?? null;
   if (siv === null) throw new RangeError(`unsupported AEAD ${ctx.keys.aead}`);
   const uidField: ExtensionField = { type: EF.UNIQUE_ID, body: Uint8Array.from(ctx.uniqueId) };
   const fresh: ExtensionField[] = [];
   for (let i = 0; i < ctx.cookiesWanted; i++) fresh.push(ntsField(EF.COOKIE, jar.seal(ctx.keys)));
-  const packet: NtpPacket = { ...header, extensions: [uidField], mac: null };
-  const ad = encodePacket(packet);
-  packet.extensions = [uidField, buildAuthenticator(siv, ad, random(NONCE_LENGTH), encodeInnerFields(fresh))];
-  return encodePacket(packet);
+  const ad = encodePacket({ ...header, extensions: [uidField], mac: null });
+  const auth = encodeInnerFields([
+    buildAuthenticator(siv, ad, random(NONCE_LENGTH), encodeInnerFields(fresh)),
+  ]);
+  // The packet is the covered part followed by the authenticator field.
+  const out = new Uint8Array(ad.length + auth.length);
+  out.set(ad);
+  out.set(auth, ad.length);
+  return out;
 }
 
 /** An NTS NAK: a kiss-o'-death 'NTSN' echoing the Unique Identifier, unauthenticated. */

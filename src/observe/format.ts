@@ -181,7 +181,7 @@ export function formatStatus(snap: DaemonSnapshot): string {
     rows.splice(rows.length - 1, 0, [
       'Transport',
       tr.kind === 'batched'
-        ? `batched (recvmmsg/sendmmsg), ${tr.workers} worker${tr.workers === 1 ? '' : 's'}; ${tr.datagrams} datagrams in ${tr.batches} batches, ${tr.forwarded} forwarded, ${tr.sendErrors} send errors`
+        ? `batched (recvmmsg/sendmmsg), ${tr.workers} worker${tr.workers === 1 ? '' : 's'}; ${tr.datagrams} datagrams in ${tr.batches} batches, ${tr.forwarded} forwarded, ${tr.sendErrors} send errors${tr.nts === undefined ? '' : `; NTS in the workers: ${tr.nts.responses} replies, ${tr.nts.naks} NAKs`}`
         : `node:dgram (${tr.reason})`,
     ]);
   const sl = ts?.sendLatency;

@@ -7,7 +7,7 @@ import { buildServerResponse, type ServerResponder, type ServerState } from '../
 import type { KeyRing } from '../assoc/util.js';
 import type { RawTime } from '../clock/types.js';
 import type { CookieJar } from '../nts/cookie.js';
-import { buildNtsNak, buildNtsResponse, EF, verifyNtsRequest } from '../nts/ntp.js';
+import { buildNtsNak, buildNtsResponse, hasNtsFields, verifyNtsRequest } from '../nts/ntp.js';
 import type { Action, Endpoint } from '../system/types.js';
 import { type NtpTime, toTimestamp } from '../time/ntp-time.js';
 import { decodePacket, MODE, type NtpPacket } from '../wire/packet.js';
@@ -51,10 +51,6 @@ export type Answer =
     }
   | { kind: 'none'; reason: RejectReason };
 
-function hasNtsFields(pkt: NtpPacket): boolean {
-  return pkt.extensions.some((e) => e.type === EF.COOKIE || e.type === EF.AUTHENTICATOR);
-}
-
 /**
  * Answers a decoded request `pkt` (`bytes` on the wire) received at `raw`; `txRaw` (≥ raw) is the
  * counter as the host handed it over, the basic-mode transmit timestamp. An NTS request is
@@ -79,7 +75,7 @@ export function answerRequest(
     st.rejected++;
     return { kind: 'none', reason: 'nts-not-server' };
   }
-  const v = verifyNtsRequest(bytes, jar);
+  const v = verifyNtsRequest(bytes, jar, pkt);
   if (!v.ok) {
     const reason = ntsReason(v.code);
     if (v.nakUniqueId === undefined) {

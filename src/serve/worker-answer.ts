@@ -1,9 +1,13 @@
 /**
- * Authenticated (symmetric-key MAC) requests answered in a server worker: the core's
+ * Authenticated requests (symmetric-key MACs and NTS) answered in a server worker: the core's
  * `answerRequest` (src/serve/answer.ts) on a context built from the published state
  * (src/serve/published.ts), the worker's own keys and responder (its interleaved ring for
  * authenticated clients), and transmit-time callbacks the worker completes from the kernel's
- * transmit stamps.
+ * transmit stamps. For NTS the worker keeps a cookie jar of its own holding the server's master
+ * keys, which the main thread hands over at start and after every change (`setNtsKeys`); before
+ * each NTS request it asks the host for changes not applied yet (`refreshKeys`), so a cookie
+ * issued right after a rotation is not NAKed, nor one of a forgotten key accepted, while the new
+ * keys are on their way.
  *
  * Sans-IO: the crypto provider is injected (node:crypto in the worker); times are the raw counter
  * (ns, bigint) and NTP time as the published clock line gives it.
@@ -12,6 +16,8 @@ import type { SymmetricKey } from '../assoc/config.js';
 import { ServerResponder, type ServerState } from '../assoc/server.js';
 import { KeyRing } from '../assoc/util.js';
 import type { RawTime } from '../clock/types.js';
+import { CookieJar, type MasterKey, type RandomBytes } from '../nts/cookie.js';
+import { hasNtsFields } from '../nts/ntp.js';
 import type { Endpoint } from '../system/types.js';
 import type { NtpTime } from '../time/ntp-time.js';
 import type { CryptoProvider } from '../wire/crypto.js';
@@ -21,6 +27,27 @@ import { ageAt, clockAt, dispersionAfter, type PublishedView, type Stamp } from 
 
 /** Callbacks waiting for a transmit time, in a ring (a reply whose stamp never comes is overwritten). */
 const CALLBACKS = 4096;
+/** Random bytes are fetched this many at a time (an NTS reply takes two 16-byte nonces). */
+const RANDOM_POOL = 4096;
+
+/**
+ * `random` fetched in blocks of RANDOM_POOL bytes and handed out in copies (one call into the
+ * system's generator per ~128 NTS replies instead of two per reply); each byte is used once.
+ */
+export function pooledRandom(random: RandomBytes): RandomBytes {
+  let pool: Uint8Array = new Uint8Array(0);
+  let at = 0;
+  return (n) => {
+    if (n > RANDOM_POOL) return random(n);
+    if (at + n > pool.length) {
+      pool = random(RANDOM_POOL);
+      at = 0;
+    }
+    const out = pool.slice(at, at + n);
+    at += n;
+    return out;
+  };
+}
 
 export type WorkerAnswer = Answer & { txId?: number; bytes?: Uint8Array };
 
@@ -30,22 +57,28 @@ export class WorkerAnswerer {
   private nextTx = 0;
   private readonly stamp: Stamp = { sec: 0, frac: 0 };
   readonly ntsStats: NtsServerStats = { requests: 0, responses: 0, naks: 0, rejected: 0 };
+  private readonly randomBytes: RandomBytes;
+  /** The NTS cookie jar (the server's master keys); null: NTS requests are not answered here. */
+  private jar: CookieJar | null = null;
+  /** Applies key changes the host made and this jar has not seen yet (the worker reads its messages). */
+  refreshKeys: () => void = () => {};
 
   constructor(
     private readonly view: PublishedView,
     keys: readonly SymmetricKey[],
-    crypto: CryptoProvider,
+    private readonly crypto: CryptoProvider,
     tableSize: number,
-    randomBytes: (n: number) => Uint8Array,
+    randomBytes: RandomBytes,
   ) {
+    this.randomBytes = pooledRandom(randomBytes);
     this.ctx = {
       clock: { read: (raw) => this.read(raw) },
       serverState: (raw) => this.state(raw),
       keys: new KeyRing(keys, crypto),
       responder: new ServerResponder(tableSize),
-      ntsJar: () => null,
+      ntsJar: () => this.jar,
       ntsStats: this.ntsStats,
-      randomBytes,
+      randomBytes: this.randomBytes,
       allocTxId: (onSent) => {
         const id = this.nextTx;
         this.nextTx = (this.nextTx + 1) % CALLBACKS;
@@ -53,6 +86,25 @@ export class WorkerAnswerer {
         return id;
       },
     };
+  }
+
+  /**
+   * The NTS server's master keys, oldest first (the last is current; `CookieJar.exportKeys`), or
+   * null: no NTS here (such requests go to the main thread).
+   */
+  setNtsKeys(keys: readonly MasterKey[] | null): void {
+    if (keys === null || keys.length === 0) {
+      this.jar = null;
+      return;
+    }
+    const jar = new CookieJar(this.crypto, this.randomBytes, keys.length);
+    jar.importKeys(keys);
+    this.jar = jar;
+  }
+
+  /** Whether NTS requests are answered here. */
+  get nts(): boolean {
+    return this.jar !== null;
   }
 
   /** The published clock's reading at `raw`. */
@@ -80,13 +132,17 @@ export class WorkerAnswerer {
 
   /**
    * The request in `bytes` when it is one to answer here (mode 3 with a MAC and no extension
-   * fields); null otherwise (NTS and other extension fields, undecodable: the main thread decides).
+   * fields, or with NTS fields when the worker has the master keys); null otherwise (other
+   * extension fields, undecodable: the main thread decides).
    */
   decode(bytes: Uint8Array): NtpPacket | null {
     const d = decodePacket(bytes);
-    if (!d.ok || d.packet.mode !== MODE.CLIENT || d.packet.extensions.length > 0 || d.packet.mac === null)
-      return null;
-    return d.packet;
+    if (!d.ok || d.packet.mode !== MODE.CLIENT) return null;
+    const p = d.packet;
+    if (p.extensions.length === 0) return p.mac === null ? null : p;
+    if (this.jar === null || !hasNtsFields(p)) return null;
+    this.refreshKeys();
+    return this.jar === null ? null : p;
   }
 
   /** Answers `pkt` (from `decode`; `bytes` on the wire) received at `raw`; `now`: the counter now. */

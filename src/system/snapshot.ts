@@ -270,5 +270,10 @@ export type TransportSnapshot =
       /** Datagrams the workers handed to the main thread (not plain client requests). */
       forwarded: number;
       sendErrors: number;
+      /**
+       * NTS requests the workers answered themselves (with an NTS server; the system's
+       * `ntsServer*` in `extra` count these too).
+       */
+      nts?: { requests: number; responses: number; naks: number; rejected: number };
     }
   | { kind: 'node:dgram'; reason: string };

@@ -45,3 +45,45 @@ test('rises by whole units of the score, clamped at maxpoll; samples follow the 
   p.reset();
   assert.equal(p.exponent, 6);
 });
+
+test('a lossy path lowers the ceiling: with half the polls unanswered the poll stays one below maxpoll', () => {
+  const p = at(6);
+  for (let i = 0; i < 20; i++) p.answered(0);
+  p.adjust(10);
+  assert.equal(p.exponent, 10, 'every poll answered: maxpoll');
+  for (let i = 0; i < 20; i++) {
+    p.answered(1);
+    p.adjust(1);
+  }
+  assert.equal(p.exponent, 9, 'half of them answered: the samples come 2^10 s apart at 2^9 s polls');
+  for (let i = 0; i < 20; i++) {
+    p.answered(3);
+    p.adjust(1);
+  }
+  assert.equal(p.exponent, 8, 'a quarter answered');
+  for (let i = 0; i < 20; i++) p.answered(0);
+  p.adjust(10);
+  assert.equal(p.exponent, 10, 'the ceiling rises again once the polls are answered');
+  p.answered(5);
+  p.reset();
+  p.adjust(10);
+  assert.equal(p.exponent, 10, 'reset forgets the loss');
+});
+
+test('held one below maxpoll while the estimate is noise-limited there and its history short', () => {
+  const p = at(6);
+  p.hold(1000, 5);
+  p.adjust(10);
+  assert.equal(p.exponent, 9, 'noise-limited at maxpoll (5 samples’ worth), 1,000 s of history');
+  p.hold(1000, 2);
+  p.adjust(1);
+  assert.equal(p.exponent, 10, 'limited by the wander at maxpoll (2 samples’ worth): not held');
+  p.hold(5000, 5);
+  assert.equal(p.exponent, 9, 'held again');
+  p.hold(10 * 1024, 5);
+  p.adjust(1);
+  assert.equal(p.exponent, 10, 'the history spans ten maxpoll intervals: no longer held');
+  const q = new PollAdapter(10, 10, 2);
+  q.hold(0, 100);
+  assert.equal(q.exponent, 10, 'never below minpoll');
+});
