@@ -5,8 +5,8 @@
  * The generator (bench/loadgen.c in its CYCLE mode) sends every request from the next address of
  * 127.1.0.0 onwards (loopback answers the whole 127.0.0.0/8), at --rate R requests/s (default
  * 40,000) for N / R seconds, so every request is a new client to the server. RSS is read from
- * /proc/PID/status (VmRSS) before the run (after 1 s idle), every 200 ms during it (the peak) and
- * 1 s after it. Servers (--servers): ntpkit-batched (`[serve] workers = 1`, pinned to the last
+ * /proc/PID/status (VmRSS) before the run (after 1 s idle), every 200 ms during it (reported: at a
+ * quarter, half and three quarters of the clients, and the peak) and 1 s after it. Servers (--servers): ntpkit-batched (`[serve] workers = 1`, pinned to the last
  * core), ntpkit-default (the `workers` key left out: one worker per core, every core) and chronyd
  * (default `clientloglimit`, pinned to the last core). ntpkit's client table is
  * `[serve] client-table-size` (default 4096) entries per worker and one for the main thread,
@@ -33,11 +33,17 @@ interface RssResult {
   name: string;
   version: string;
   before: number;
+  /** RSS when a quarter, half and three quarters of the clients had asked (MiB). */
+  quarters: number[];
   peak: number;
   after: number;
   sent: number;
   received: number;
 }
+
+/** The RSS bound docs/daemon.md states for the daemon (MiB): a base and a share per worker. */
+const BOUND_BASE_MIB = 100;
+const BOUND_PER_WORKER_MIB = 80;
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
@@ -95,23 +101,36 @@ async function measureRss(h: ServerHandle, bin: string, rate: number, clients: n
   const before = rssMiB(pid) ?? Number.NaN;
   let peak = before;
   let running = true;
+  const trace: { t: number; rss: number }[] = [];
+  const t0 = Date.now();
   const sampler = (async () => {
     while (running) {
       const r = rssMiB(pid);
-      if (r !== null && r > peak) peak = r;
+      if (r !== null) {
+        trace.push({ t: (Date.now() - t0) / 1000, rss: r });
+        if (r > peak) peak = r;
+      }
       await sleep(200);
     }
   })();
-  const g = await cycleGenerator(bin, h.port, rate, clients / rate, clients);
+  const seconds = clients / rate;
+  const g = await cycleGenerator(bin, h.port, rate, seconds, clients);
   running = false;
   await sampler;
   await sleep(1000);
   const after = rssMiB(pid) ?? Number.NaN;
   peak = Math.max(peak, after);
+  const at = (q: number) => {
+    let best = trace[0];
+    for (const x of trace)
+      if (best === undefined || Math.abs(x.t - q * seconds) < Math.abs(best.t - q * seconds)) best = x;
+    return best?.rss ?? Number.NaN;
+  };
+  const quarters = [0.25, 0.5, 0.75].map(at);
   process.stderr.write(
-    `${h.name}: RSS ${before.toFixed(1)} → peak ${peak.toFixed(1)} → ${after.toFixed(1)} MiB; ${g.received}/${g.sent} answered\n`,
+    `${h.name}: RSS ${before.toFixed(1)} → ${quarters.map((q) => q.toFixed(1)).join(' → ')} → peak ${peak.toFixed(1)} → ${after.toFixed(1)} MiB; ${g.received}/${g.sent} answered\n`,
   );
-  return { name: h.name, version: h.version, before, peak, after, ...g };
+  return { name: h.name, version: h.version, before, quarters, peak, after, ...g };
 }
 
 export async function rssMain(argv: string[]): Promise<number> {
@@ -164,16 +183,36 @@ export async function rssMain(argv: string[]): Promise<number> {
       .map((x) => x.toFixed(1))
       .join(' ')}.`,
     '',
-    `${clients.toLocaleString('en-US')} distinct client addresses (127.1.0.0 onwards, one request each, bench/loadgen.c CYCLE mode, generator on core 0) at ${rate.toLocaleString('en-US')} requests/s; RSS (VmRSS) after 1 s idle, its peak (sampled every 200 ms) and 1 s after the last request. ntpkit: the daemon with \`[serve] client-table-size\` 4096 (the default) per worker and for the main thread, rate limiting off; chronyd: \`-x\`, \`local stratum 1\`, default \`clientloglimit\` (524288 bytes), no \`ratelimit\`. Servers pinned to core ${lastCore()} except ntpkit-default (every core).`,
+    `${clients.toLocaleString('en-US')} distinct client addresses (127.1.0.0 onwards, one request each, bench/loadgen.c CYCLE mode, generator on core 0) at ${rate.toLocaleString('en-US')} requests/s; RSS (VmRSS) after 1 s idle, when a quarter, half and three quarters of the clients had asked, its peak (sampled every 200 ms) and 1 s after the last request. ntpkit: the daemon with \`[serve] client-table-size\` 4096 (the default) per worker and for the main thread, rate limiting off; chronyd: \`-x\`, \`local stratum 1\`, default \`clientloglimit\` (524288 bytes), no \`ratelimit\`. Servers pinned to core ${lastCore()} except ntpkit-default (every core).`,
     '',
-    '| server | RSS before | peak RSS | RSS after | answered |',
-    '|---|---:|---:|---:|---:|',
+    '| server | RSS before | at 1/4 of the clients | at 1/2 | at 3/4 | peak RSS | RSS after | answered |',
+    '|---|---:|---:|---:|---:|---:|---:|---:|',
     ...results.map(
       (r) =>
-        `| ${r.name} (${r.version}) | ${fmt(r.before)} | ${fmt(r.peak)} | ${fmt(r.after)} | ${r.received.toLocaleString('en-US')} of ${r.sent.toLocaleString('en-US')} |`,
+        `| ${r.name} (${r.version}) | ${fmt(r.before)} | ${r.quarters.map(fmt).join(' | ')} | ${fmt(r.peak)} | ${fmt(r.after)} | ${r.received.toLocaleString('en-US')} of ${r.sent.toLocaleString('en-US')} |`,
     ),
     '',
   ];
+  // The bound docs/daemon.md states, checked against this run.
+  const checks = results
+    .map((r) => {
+      const w =
+        r.name === 'ntpkit-batched'
+          ? 1
+          : r.name === 'ntpkit-default'
+            ? cpus().length
+            : r.name === 'ntpkit'
+              ? 0
+              : -1;
+      if (w < 0) return null;
+      const bound = BOUND_BASE_MIB + BOUND_PER_WORKER_MIB * w;
+      return `${r.name} peak ${fmt(r.peak)} ${r.peak <= bound ? '≤' : '> (exceeded)'} ${bound} MiB`;
+    })
+    .filter((x) => x !== null);
+  lines.push(
+    `The bound (docs/daemon.md): ntpkit's RSS stays at most ${BOUND_BASE_MIB} MiB + ${BOUND_PER_WORKER_MIB} MiB per worker whatever the number of clients. This run: ${checks.join('; ')}.`,
+    '',
+  );
   const section = lines.join('\n');
   process.stdout.write(`${section}\n`);
   if (write) {
