@@ -25,9 +25,7 @@
  */
 import { randomBytes } from 'node:crypto';
 import { parentPort, receiveMessageOnPort, workerData } from 'node:worker_threads';
-import type { SymmetricKey } from '../assoc/config.js';
-import type { MasterKey } from '../nts/cookie.js';
-import { type GuardConfig, ServerGuard } from '../serve/guard.js';
+import { ServerGuard } from '../serve/guard.js';
 import { InterleavedShard, PendingStamps, type StampOwner } from '../serve/interleaved-shard.js';
 import {
   ageAt,
@@ -39,117 +37,31 @@ import {
   writeKissReply,
   writeTransmit,
 } from '../serve/published.js';
-import { REJECT_REASONS } from '../serve/reasons.js';
 import { SendLatency } from '../serve/send-latency.js';
 import { WorkerAnswerer } from '../serve/worker-answer.js';
 import { nodeCrypto } from './crypto.js';
 import { libc } from './ffi.js';
 import { BatchSocket } from './mmsg.js';
 import { Poller } from './mmsg-sys.js';
+import {
+  type Forwarded,
+  REASON_SLOT,
+  SHARED_COUNTERS,
+  type WorkerInit,
+  type WorkerMessage,
+  type WorkerStats,
+} from './worker-protocol.js';
 
-export interface WorkerSocket {
-  fd: number;
-  family: 4 | 6;
-  port: number;
-  address: string;
-}
-
-/** The counters a worker keeps current in its shared block (Float64, in this order) after each batch. */
-export const SHARED_COUNTERS = [
-  'requests',
-  'responses',
-  'interleavedResponses',
-  'kodSent',
-  'rateLimited',
-  'denied',
-  'dropped',
-  'clientsTracked',
-  'batches',
-  'datagrams',
-  'replies',
-  'forwarded',
-  'sendErrors',
-  'rxKernel',
-  'rxFallback',
-  'txKernel',
-  'txRejected',
-  'ntsRequests',
-  'ntsResponses',
-  'ntsNaks',
-  'ntsRejected',
-  /** The basic replies' send latency (src/serve/send-latency.ts): samples, compensation, median (ns). */
-  'latencySamples',
-  'latencyCompensationNs',
-  'latencyMedianNs',
-] as const;
-
-/**
- * After SHARED_COUNTERS in the shared block: the refusals by reason (REJECT_REASONS order), current
- * like the others, so `ntpkit status` does not wait for the worker's next report.
- */
-export const SHARED_SIZE = SHARED_COUNTERS.length + REJECT_REASONS.length;
-const REASON_SLOT = new Map<string, number>(REJECT_REASONS.map((r, i) => [r, SHARED_COUNTERS.length + i]));
-
-export interface WorkerInit {
-  index: number;
-  sockets: WorkerSocket[];
-  published: SharedArrayBuffer;
-  /** Int32: [0] stop flag, [1] NTS key changes the main thread posted so far. */
-  control: SharedArrayBuffer;
-  /** Float64 × SHARED_SIZE: this worker's counters, read by the main thread at any time. */
-  counters: SharedArrayBuffer;
-  guard: GuardConfig;
-  precision: number;
-  /** Serve mode 3 at all (else everything is forwarded). */
-  serving: boolean;
-  /** POSIX clock id of the daemon's raw counter (the published clock line and forwarded `rx`). */
-  rawClock: number;
-  timeoutMs: number;
-  /** Slots of this worker's interleaved table (0: interleaved requests go to the main thread). */
-  interleavedTableSize: number;
-  /** The symmetric keys (`[[key]]`), for requests with a MAC. */
-  keys: SymmetricKey[];
-  /** The NTS cookie master keys, oldest first (null: NTS requests are forwarded). */
-  ntsKeys: MasterKey[] | null;
-}
-
-/** What the main thread tells a worker after start. */
-export type WorkerMessage =
-  | { kind: 'reconfigure'; guard: GuardConfig; serving: boolean }
-  | { kind: 'nts-keys'; keys: MasterKey[] | null };
-
-/** A datagram handed to the main thread. */
-export interface Forwarded {
-  kind: 'forward';
-  worker: number;
-  socket: number;
-  bytes: Uint8Array;
-  from: { address: string; port: number };
-  to: { address: string; port: number };
-  /** Raw counter (ns) at the kernel's receive time. */
-  rx: bigint;
-}
-
-/** A worker's own counters (besides its guard's). */
-export interface WorkerCounts {
-  batches: number;
-  datagrams: number;
-  replies: number;
-  forwarded: number;
-  sendErrors: number;
-  rxKernel: number;
-  rxFallback: number;
-  /** Kernel transmit stamps stored for interleaved replies / not believed. */
-  txKernel: number;
-  txRejected: number;
-}
-
-export interface WorkerStats extends WorkerCounts {
-  kind: 'stats';
-  worker: number;
-  stats: ReturnType<ServerGuard['stats']>;
-  clients: ReturnType<ServerGuard['clients']>;
-}
+export {
+  type Forwarded,
+  SHARED_COUNTERS,
+  SHARED_SIZE,
+  type WorkerCounts,
+  type WorkerInit,
+  type WorkerMessage,
+  type WorkerSocket,
+  type WorkerStats,
+} from './worker-protocol.js';
 
 const MODE_CLIENT = 3;
 /** What `recordResponse` is told of an interleaved reply (one object, not one per reply). */

@@ -77,3 +77,11 @@ test('docs/ARCHITECTURE.md has a row for every folder of src/ and names only fil
   }
   assert.deepEqual(missing, [], 'paths in docs/ARCHITECTURE.md that are not in the tree');
 });
+
+test('no file in src/ is longer than 600 lines', () => {
+  const long = sources(SRC)
+    .map((f) => ({ f: relative(ROOT, f), n: readFileSync(f, 'utf8').split('\n').length - 1 }))
+    .filter((x) => x.n > 600)
+    .map((x) => `${x.f}: ${x.n} lines`);
+  assert.deepEqual(long, []);
+});
