@@ -315,8 +315,8 @@ level = "warn"
     workers === null
       ? `batched recvmmsg/sendmmsg, default workers (${cpus().length}, one per core), generator sharing core 0`
       : workers > 0
-        ? `batched recvmmsg/sendmmsg, ${workers} worker${workers > 1 ? 's on both cores, generator sharing core 0' : ''}`
-        : `node:dgram, ${timestamping === 'kernel' ? 'kernel timestamps (default)' : 'user-space timestamps'}`;
+        ? `batched recvmmsg/sendmmsg, ${workers} worker${workers > 1 ? 's on both cores, generator sharing core 0' : ''}${workers === cpus().length ? ' (the default here: one per core)' : ''}`
+        : `node:dgram (\`workers = 0\`), ${timestamping === 'kernel' ? 'kernel timestamps' : 'user-space timestamps'}`;
   return {
     name,
     version: `ntpkit 0.1.0 (node ${process.version}), ${kind}`,
