@@ -92,6 +92,28 @@ test('target marks: ½ chrony’s RMS, 2× for rfc5905, sync time, requests at t
   assert.deepEqual(targetLines({ ...report, rows: report.rows.filter((r) => r.impl !== 'chrony') }), []);
 });
 
+test('extra seeds count in the targets table over all seeds only, and the doc section shows both tables', () => {
+  // Seeds 4–6 of feedforward are bad: over seeds 1–3 it meets ½ chrony's, over 1–6 it does not.
+  const extra = samples([40e-6, 40e-6, 40e-6], [5, 5, 5], 318).map((x, i) => ({ ...x, seed: i + 4 }));
+  const r: Report = {
+    ...report,
+    targetSeeds: 6,
+    rows: report.rows.map((x) =>
+      x.impl === 'feedforward' && x.budget === 'poll 6 (64 s)'
+        ? { ...x, extra }
+        : x.impl === 'chrony' && x.budget === 'poll 6 (64 s)'
+          ? { ...x, extra: samples([24e-6, 24e-6, 24e-6], [6, 6, 6], 313) }
+          : x,
+    ),
+  };
+  assert.match(targetLines(r)[2]!, /\| 11 µs = 0\.46× ✓ \|/);
+  // Over seeds 1–6: feedforward median (12 + 40) / 2 = 26 µs against chrony's 24 µs.
+  assert.match(targetLines(r, true)[2]!, /\| 26 µs = 1\.08× ✗ \|/);
+  const doc = docSection(r);
+  assert.match(doc, /\*\*The same over seeds 1–6\*\*/);
+  assert.equal(doc.split('| lan-default | poll 6 (64 s) | 24 µs |').length - 1, 2);
+});
+
 test('the doc section replaces only ## Accuracy and names the command and chrony version', (t) => {
   const dir = mkdtempSync(join(tmpdir(), 'ntpkit-report-'));
   const file = join(dir, 'BENCHMARKS.md');
