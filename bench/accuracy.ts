@@ -317,7 +317,10 @@ async function main(): Promise<number> {
           for (const { node, s } of samples) {
             const row = rowFor(c, node, impl);
             if (seed <= nSeeds) row.samples.push(s);
-            else (row.extra ??= []).push(s);
+            else {
+              row.extra ??= [];
+              row.extra.push(s);
+            }
           }
           if (seed > nSeeds && seed < extra && seed % 10 !== 0) continue;
           say(

@@ -19,7 +19,7 @@
 import { execFileSync, spawn } from 'node:child_process';
 import * as dgram from 'node:dgram';
 import { existsSync } from 'node:fs';
-import { mkdir, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
+import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { cpus, loadavg, tmpdir } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -30,7 +30,6 @@ import { emptyPacket, MODE } from '../src/wire/packet.js';
 import { replaceDocSection } from './doc-section.js';
 import {
   buildCGenerator,
-  CHRONY_PORT,
   cGenerator,
   fmtRate,
   type Generator,
@@ -42,6 +41,7 @@ import {
   type ServerHandle,
   type ServerResult,
   sleep,
+  startChronyd as startPlainChronyd,
   stopChild,
   waitServing,
   which,
@@ -146,45 +146,18 @@ async function startChronyd(
   pin: boolean,
   pem: { key: string; cert: string },
 ): Promise<NtsHandle | null> {
-  const bin = ['/usr/sbin/chronyd', '/usr/bin/chronyd'].find((p) => existsSync(p));
-  if (bin === undefined || !which('setpriv')) return null;
   const cdir = join(dir, 'chrony');
-  await mkdir(cdir, { mode: 0o700 });
-  const conf = join(cdir, 'chronyd.conf');
-  await writeFile(
-    conf,
-    `port ${CHRONY_PORT}
-bindaddress 127.0.0.1
-allow 127.0.0.0/8
-local stratum 1
-cmdport 0
-bindcmdaddress ${join(cdir, 'chronyd.sock')}
-pidfile ${join(cdir, 'chronyd.pid')}
-ntsserverkey ${pem.key}
-ntsservercert ${pem.cert}
-ntsport ${CHRONY_KE_PORT}
-ntsdumpdir ${cdir}
-`,
+  const h = await startPlainChronyd(
+    dir,
+    pin,
+    `ntsserverkey ${pem.key}\nntsservercert ${pem.cert}\nntsport ${CHRONY_KE_PORT}\nntsdumpdir ${cdir}\n`,
   );
-  let version = 'chronyd';
-  try {
-    version = execFileSync(bin, ['--version'], { encoding: 'utf8' }).split('\n')[0] ?? version;
-  } catch {
-    /* keep the name */
-  }
-  const argv = ['setpriv', '--bounding-set', '-sys_time', '--'];
-  if (pin) argv.push('taskset', '-c', String(lastCore()));
-  argv.push(bin, '-x', '-d', '-u', 'root', '-f', conf);
-  const child = spawn(argv[0] as string, argv.slice(1), { stdio: ['ignore', 'ignore', 'ignore'] });
-  await waitServing(CHRONY_PORT, child, 15);
+  if (h === null) return null;
   return {
-    name: 'chronyd',
-    version: `${version.replace(/\s*\(.*$/, '')}, NTS server`,
-    child,
-    port: CHRONY_PORT,
+    ...h,
+    version: `${h.version}, NTS server`,
     kePort: CHRONY_KE_PORT,
     notes: 'chronyd -x, local stratum 1, ntsserverkey/ntsservercert, no ratelimit',
-    stop: () => stopChild(child),
   };
 }
 

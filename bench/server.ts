@@ -350,7 +350,8 @@ async function startNodeBaseline(pin: boolean): Promise<ServerHandle> {
   };
 }
 
-export async function startChronyd(dir: string, pin: boolean): Promise<ServerHandle | null> {
+/** chronyd as a plain server; `extra`: more configuration lines (bench/server-nts.ts: its NTS server). */
+export async function startChronyd(dir: string, pin: boolean, extra = ''): Promise<ServerHandle | null> {
   const bin = ['/usr/sbin/chronyd', '/usr/bin/chronyd'].find((p) => existsSync(p));
   if (bin === undefined || !which('setpriv')) return null;
   const cdir = join(dir, 'chrony');
@@ -366,7 +367,7 @@ local stratum 1
 cmdport 0
 bindcmdaddress ${join(cdir, 'chronyd.sock')}
 pidfile ${join(cdir, 'chronyd.pid')}
-`,
+${extra}`,
   );
   let version = 'chronyd';
   try {
