@@ -13,9 +13,9 @@
 import type { LocalClock, RawTime } from '../clock/types.js';
 import type { DaemonConfig } from '../config/types.js';
 import { defaultWorkers, type FastEndpoint, FastServer, fastServerSupport } from '../io/fast-server.js';
-import type { Forwarded } from '../io/fast-worker.js';
 import { DatagramSender } from '../io/mmsg.js';
 import { bindBatchFd } from '../io/mmsg-sys.js';
+import type { Forwarded } from '../io/worker-protocol.js';
 import type { GuardConfig } from '../serve/guard.js';
 import type {
   ClientSnapshot,

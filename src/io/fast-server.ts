@@ -14,6 +14,8 @@ import { PublishedWriter, type PublishInput } from '../serve/published.js';
 import { REJECT_REASONS } from '../serve/reasons.js';
 import type { ClientSnapshot, ServerStats } from '../system/snapshot.js';
 import type { Endpoint } from '../system/types.js';
+import { DatagramSender } from './mmsg.js';
+import { attachSourceHash, batchSupport, bindBatchFd, closeFd } from './mmsg-sys.js';
 import {
   type Forwarded,
   SHARED_COUNTERS,
@@ -23,9 +25,7 @@ import {
   type WorkerMessage,
   type WorkerSocket,
   type WorkerStats,
-} from './fast-worker.js';
-import { DatagramSender } from './mmsg.js';
-import { attachSourceHash, batchSupport, bindBatchFd, closeFd } from './mmsg-sys.js';
+} from './worker-protocol.js';
 
 export interface FastServerOptions {
   listen: readonly string[];

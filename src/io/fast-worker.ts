@@ -52,17 +52,6 @@ import {
   type WorkerStats,
 } from './worker-protocol.js';
 
-export {
-  type Forwarded,
-  SHARED_COUNTERS,
-  SHARED_SIZE,
-  type WorkerCounts,
-  type WorkerInit,
-  type WorkerMessage,
-  type WorkerSocket,
-  type WorkerStats,
-} from './worker-protocol.js';
-
 const MODE_CLIENT = 3;
 /** What `recordResponse` is told of an interleaved reply (one object, not one per reply). */
 const INTERLEAVED_RESPONSE = { interleaved: true };

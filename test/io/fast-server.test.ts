@@ -9,7 +9,7 @@ import { describe, it } from 'node:test';
 import { KeyRing, sign, verifyAuth } from '../../src/assoc/util.js';
 import { nodeCrypto } from '../../src/io/crypto.js';
 import { FastServer, type FastServerOptions, fastServerSupport } from '../../src/io/fast-server.js';
-import type { Forwarded } from '../../src/io/fast-worker.js';
+import type { Forwarded } from '../../src/io/worker-protocol.js';
 import { unixNsToNtpTime } from '../../src/time/ntp-time.js';
 import { decodePacket, emptyPacket, encodePacket, MODE } from '../../src/wire/packet.js';
 
