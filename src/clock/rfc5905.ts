@@ -502,8 +502,8 @@ export class Rfc5905Discipline implements Discipline {
   }
 
   /**
-   * Poll adjustment (chrony's rule, `PollAdapter`, given `pollSample`); under the startup hold it
-   * only rises; no rise while updates are sparse.
+   * Poll adjustment (chrony's rule, `PollAdapter`, `pollSample`): only up under the startup hold, no rise
+   * while updates are sparse; updates > 4 polls apart (loss, filter kept an older one) lower its ceiling.
    */
   private adjustPoll(u: Update, holding: boolean): void {
     const theta = this.inExchange ? this.measured : u.offset;
@@ -512,8 +512,8 @@ export class Rfc5905Discipline implements Discipline {
     else this.theta2 += (theta * theta - this.theta2) / AVG;
     this.holdEnded = false;
     const p = pollSample(theta, this.theta2, this.peer.noise, u.sample.rootDelay, this.precision);
+    if (u.mu > 0) this.polls.answered(Math.max(0, Math.round(u.mu / 2 ** this.polls.exponent) - 4));
     if (p.rising && (u.mu === 0 || u.mu > 2 * 2 ** this.polls.exponent)) return;
-    // Under the startup hold the poll only rises (the transient being slewed is no trouble).
     if (holding && !(p.rising && p.samples > this.polls.target)) return;
     this.polls.sample(Math.abs(theta), p.distance, p.samples);
   }
