@@ -27,6 +27,7 @@ import { nodeCrypto, nodeRandomBytes } from '../src/io/crypto.js';
 import { ntsKeClient } from '../src/io/nts-ke.js';
 import { buildNtsRequest, verifyNtsResponse } from '../src/nts/ntp.js';
 import { emptyPacket, MODE } from '../src/wire/packet.js';
+import { makeCert } from '../test/nts/responder.js';
 import { replaceDocSection } from './doc-section.js';
 import {
   buildCGenerator,
@@ -55,35 +56,6 @@ const REQUESTS = 256;
 
 interface NtsHandle extends ServerHandle {
   kePort: number;
-}
-
-async function makeCert(dir: string): Promise<{ key: string; cert: string }> {
-  const key = join(dir, 'key.pem');
-  const cert = join(dir, 'cert.pem');
-  execFileSync(
-    'openssl',
-    [
-      'req',
-      '-x509',
-      '-newkey',
-      'ec',
-      '-pkeyopt',
-      'ec_paramgen_curve:prime256v1',
-      '-nodes',
-      '-keyout',
-      key,
-      '-out',
-      cert,
-      '-days',
-      '2',
-      '-subj',
-      '/CN=localhost',
-      '-addext',
-      'subjectAltName=DNS:localhost,IP:127.0.0.1',
-    ],
-    { stdio: 'ignore' },
-  );
-  return { key, cert };
 }
 
 function spawnPinned(argv: string[], cores: string | null) {
@@ -331,7 +303,8 @@ export async function runNts(o: Options): Promise<number> {
     const bin = await buildCGenerator(dir);
     if (bin === null) throw new Error('--nts needs gcc for bench/loadgen.c');
     if (!which('openssl')) throw new Error('--nts needs openssl (a test certificate)');
-    const pem = await makeCert(dir);
+    const c = await makeCert(dir);
+    const pem = { key: c.keyPath, cert: c.certPath };
     for (const name of servers) {
       if (name === 'ntpkit-batched') h = await startNtpkit(dir, pinned, pem, 1);
       else if (name === 'ntpkit') h = await startNtpkit(dir, pinned, pem, 0);
