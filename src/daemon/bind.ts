@@ -14,7 +14,7 @@ import { DEFAULT_UNPRIVILEGED_PORT } from '../config/types.js';
 import type { GuardConfig } from '../serve/guard.js';
 import type { ClientSnapshot, ServerStats, TransportSnapshot } from '../system/snapshot.js';
 import type { NtpSystem } from '../system/system.js';
-import { BatchedTransport, mergeStats } from './fast-transport.js';
+import { BatchedTransport, mergeClients, mergeStats } from './fast-transport.js';
 import type { Logger } from './log.js';
 import { isRoot } from './privileges.js';
 import { type DatagramHandler, type Transport, UdpTransport, type UdpTransportOptions } from './transport.js';
@@ -115,13 +115,16 @@ export class NtpSockets {
     });
   }
 
-  /** Adds the workers' counters and clients (batched transport) to the main thread's. */
-  addWorkerStats(server: ServerStats, clients: ClientSnapshot[]): void {
+  /**
+   * Adds the workers' counters (batched transport) to the main thread's, and returns the client
+   * table with the workers' rows: one row per address (`mergeClients`).
+   */
+  addWorkerStats(server: ServerStats, clients: readonly ClientSnapshot[]): ClientSnapshot[] {
     const t = this.transport;
-    if (!(t instanceof BatchedTransport)) return;
+    if (!(t instanceof BatchedTransport)) return [...clients];
     const w = t.serverStats();
     if (w !== null) mergeStats(server, w);
-    clients.push(...t.clients());
+    return mergeClients([...clients, ...t.clients()]);
   }
 
   snapshot(): TransportSnapshot {

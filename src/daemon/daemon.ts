@@ -460,8 +460,7 @@ class DaemonImpl implements Daemon {
     const raw = this.raw();
     const uptime = Number(hrtime() - this.startRaw) / 1e9;
     const server: ServerStats = { ...this.server.stats(), controlRequests: this.requests.controlRequests };
-    const clients: ClientSnapshot[] = this.server.clients(raw);
-    this.sockets.addWorkerStats(server, clients);
+    const clients: ClientSnapshot[] = this.sockets.addWorkerStats(server, this.server.clients(raw));
     const system = this.engine.snapshot(raw);
     const transport = this.sockets.snapshot();
     // NTS requests the server workers answered count in the system's NTS server counters too.

@@ -344,3 +344,43 @@ export function mergeNtsExtra(
   add('ntsServerNaks', tr.nts.naks);
   add('ntsServerRejected', tr.nts.rejected);
 }
+
+/**
+ * One row per client address: the kernel spreads one address's source ports over the server's
+ * sockets, so the main thread and several workers may each hold a row for it. Counts add up;
+ * the port and the interleaved flag are those of the most recent request; the interval is the
+ * span over the requests.
+ */
+export function mergeClients(rows: readonly ClientSnapshot[]): ClientSnapshot[] {
+  const by = new Map<string, ClientSnapshot>();
+  for (const r of rows) {
+    const was = by.get(r.address);
+    if (was === undefined) {
+      by.set(r.address, { ...r });
+      continue;
+    }
+    const newer = r.lastSeen < was.lastSeen ? r : was;
+    const requests = was.requests + r.requests;
+    const firstSeen =
+      was.firstSeen !== undefined && r.firstSeen !== undefined
+        ? Math.max(was.firstSeen, r.firstSeen)
+        : undefined;
+    const lastSeen = Math.min(was.lastSeen, r.lastSeen);
+    const merged: ClientSnapshot = {
+      address: r.address,
+      requests,
+      lastSeen,
+      interval:
+        firstSeen !== undefined && requests > 1
+          ? (firstSeen - lastSeen) / (requests - 1)
+          : (newer.interval ?? (newer === r ? was : r).interval),
+      kodSent: was.kodSent + r.kodSent,
+      dropped: was.dropped + r.dropped,
+      interleaved: newer.interleaved,
+    };
+    if (newer.port !== undefined) merged.port = newer.port;
+    if (firstSeen !== undefined) merged.firstSeen = firstSeen;
+    by.set(r.address, merged);
+  }
+  return [...by.values()];
+}

@@ -76,7 +76,8 @@ export class FastServer {
   private readonly control = new Int32Array(new SharedArrayBuffer(8));
   private readonly workers: Worker[] = [];
   private readonly fds: number[] = [];
-  private readonly last = new Map<number, WorkerStats>();
+  /** Each worker's last statistics message and when it arrived (performance.now(), ms). */
+  private readonly last = new Map<number, { at: number; stats: WorkerStats }>();
   private readonly shared: Float64Array[] = [];
   private readonly exited: Promise<void>[] = [];
 
@@ -161,7 +162,7 @@ export class FastServer {
           worker.on('message', (m: Forwarded | WorkerStats | { kind: 'ready' }) => {
             if (m.kind === 'ready') resolve();
             else if (m.kind === 'forward') o.onForward(m);
-            else if (m.kind === 'stats') this.last.set(m.worker, m);
+            else if (m.kind === 'stats') this.last.set(m.worker, { at: performance.now(), stats: m });
           });
         }),
       );
@@ -234,9 +235,19 @@ export class FastServer {
     return t;
   }
 
+  /** The workers' client tables as last reported, their ages brought up to now. */
   clients(): ClientSnapshot[] {
     const all: ClientSnapshot[] = [];
-    for (const w of this.last.values()) all.push(...w.clients);
+    const now = performance.now();
+    for (const { at, stats } of this.last.values()) {
+      const age = (now - at) / 1000;
+      for (const c of stats.clients)
+        all.push({
+          ...c,
+          lastSeen: c.lastSeen + age,
+          ...(c.firstSeen !== undefined ? { firstSeen: c.firstSeen + age } : {}),
+        });
+    }
     return all;
   }
 

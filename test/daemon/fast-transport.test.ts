@@ -10,6 +10,7 @@ import * as dgram from 'node:dgram';
 import { availableParallelism } from 'node:os';
 import { test } from 'node:test';
 import { parseConfig } from '../../src/config/parse.js';
+import { mergeClients } from '../../src/daemon/fast-transport.js';
 import { startDaemon } from '../../src/daemon/index.js';
 import { silentLogger } from '../../src/daemon/log.js';
 import { fastServerSupport } from '../../src/io/fast-server.js';
@@ -331,4 +332,104 @@ stratum = 1
     s.close();
     await d.stop();
   }
+});
+
+test('one client row per address although the workers forward some of its requests to the main thread', {
+  skip,
+}, async () => {
+  const d = await daemon(`[serve]
+listen = ["127.0.0.1"]
+port = 12438
+workers = 2
+[local]
+stratum = 1
+`);
+  const s = dgram.createSocket('udp4');
+  await new Promise<void>((r) => s.bind(0, '127.0.0.1', () => r()));
+  let replies = 0;
+  s.on('message', () => replies++);
+  try {
+    // Plain requests are the worker's; one with an 84-byte extension field of an unassigned type
+    // (RFC 7822: ignored) is forwarded, and the main thread's server answers it.
+    for (let i = 0; i < 12; i++) {
+      const plain = request(100n + BigInt(i));
+      const ef = new Uint8Array(48 + 84);
+      ef.set(plain);
+      new DataView(ef.buffer).setUint16(48, 0x7f7f);
+      new DataView(ef.buffer).setUint16(50, 84);
+      for (const m of [plain, ef]) {
+        const before = replies;
+        s.send(m, 12438, '127.0.0.1');
+        await waitFor(() => replies > before, 2000, 5);
+      }
+    }
+    assert.equal(replies, 24);
+    const snap = d.snapshot();
+    assert.ok(
+      snap.transport?.kind === 'batched' && snap.transport.forwarded === 12,
+      JSON.stringify(snap.transport),
+    );
+    const ok = await waitFor(
+      () => d.snapshot().clients.find((c) => c.address === '127.0.0.1')?.requests === 24,
+      3000,
+      100,
+    );
+    const rows = d.snapshot().clients.filter((c) => c.address === '127.0.0.1');
+    assert.ok(ok, JSON.stringify(rows));
+    assert.equal(rows.length, 1, JSON.stringify(rows));
+    const row = rows[0];
+    assert.ok(row !== undefined && row.lastSeen >= 0 && row.lastSeen < 3, JSON.stringify(row));
+  } finally {
+    s.close();
+    await d.stop();
+  }
+});
+
+test('mergeClients: counts add up, the most recent row gives port and interleaved', () => {
+  const rows = mergeClients([
+    {
+      address: '192.0.2.1',
+      port: 1000,
+      requests: 3,
+      lastSeen: 5,
+      firstSeen: 20,
+      interval: 7.5,
+      kodSent: 1,
+      dropped: 0,
+      interleaved: false,
+    },
+    {
+      address: '192.0.2.2',
+      requests: 1,
+      lastSeen: 1,
+      interval: null,
+      kodSent: 0,
+      dropped: 0,
+      interleaved: false,
+    },
+    {
+      address: '192.0.2.1',
+      port: 2000,
+      requests: 2,
+      lastSeen: 1,
+      firstSeen: 9,
+      interval: 8,
+      kodSent: 0,
+      dropped: 2,
+      interleaved: true,
+    },
+  ]);
+  assert.equal(rows.length, 2);
+  const a = rows.find((r) => r.address === '192.0.2.1');
+  assert.deepEqual(a, {
+    address: '192.0.2.1',
+    port: 2000,
+    requests: 5,
+    lastSeen: 1,
+    firstSeen: 20,
+    interval: (20 - 1) / 4,
+    kodSent: 1,
+    dropped: 2,
+    interleaved: true,
+  });
 });
