@@ -28,7 +28,8 @@
  * Writes the `## Server throughput` section of docs/BENCHMARKS.md, leaving other sections intact
  * (and its `### NTS` part, which `--nts` writes: bench/server-nts.ts, NTS-protected requests to
  * ntpkit with 1 worker and on node:dgram, and to chronyd's NTS server).
- * `--rss [N]` is another mode: the servers' RSS while N distinct client addresses ask (bench/server-rss.ts).
+ * `--rss [N]` is another mode: the servers' RSS while N distinct client addresses ask (bench/server-rss.ts);
+ * `--idle [SECONDS]` another: an idle server's CPU and wake-ups (bench/server-idle.ts).
  */
 import { type ChildProcess, execFileSync, spawn } from 'node:child_process';
 import * as dgram from 'node:dgram';
@@ -626,6 +627,9 @@ export function replaceSection(doc: string, section: string): string {
 async function main(): Promise<number> {
   // RSS with many distinct clients: its own mode (bench/server-rss.ts).
   if (process.argv.includes('--rss')) return (await import('./server-rss.js')).rssMain(process.argv.slice(2));
+  // An idle server's CPU and wake-ups: its own mode (bench/server-idle.ts).
+  if (process.argv.includes('--idle'))
+    return (await import('./server-idle.js')).idleMain(process.argv.slice(2));
   const o = parseArgs(process.argv.slice(2));
   if (o.nts) return (await import('./server-nts.js')).runNts(o);
   const dir = await mkdtemp(join(tmpdir(), 'ntpkit-bench-'));

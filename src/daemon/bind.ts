@@ -127,6 +127,11 @@ export class NtpSockets {
     return mergeClients([...clients, ...t.clients()]);
   }
 
+  /** After an engine event: the workers' published state follows it (batched transport). */
+  refresh(): void {
+    if (this.transport instanceof BatchedTransport) this.transport.refresh();
+  }
+
   snapshot(): TransportSnapshot {
     const t = this.transport;
     return t instanceof BatchedTransport

@@ -380,6 +380,8 @@ class DaemonImpl implements Daemon {
           break;
       }
     }
+    // The server workers' copy of what replies announce follows the engine at once.
+    this.sockets.refresh();
   }
 
   private armTimer(at: RawTime): void {

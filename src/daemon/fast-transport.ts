@@ -55,8 +55,24 @@ export interface BatchedTransportOptions {
   onDatagram: DatagramHandler;
 }
 
-/** How often the clock line and system variables are republished (ms), besides clock changes. */
-const PUBLISH_MS = 50;
+/**
+ * Republishing the clock line besides clock changes: the workers extend it as a straight line, so
+ * it is republished before that line drifts more than PUBLISH_TOLERANCE_S from the clock (a slew's
+ * curvature): at most every PUBLISH_MIN_MS, at least once a second (the longest of PUBLISH_WAITS,
+ * which keeps a quiet daemon's wake-ups few).
+ */
+const PUBLISH_MIN_MS = 50;
+const PUBLISH_WAITS = [1000, 500, 250, 100] as const;
+const PUBLISH_TOLERANCE_S = 20e-9;
+
+/** The fields of a reply that change only with the engine's state (compared after each event). */
+interface Announced {
+  leap: number;
+  stratum: number;
+  referenceId: number;
+  rootDelay: number;
+  referenceTimestamp: bigint;
+}
 
 /**
  * The daemon's Transport on batched worker sockets: the workers answer plain client requests;
@@ -70,6 +86,9 @@ export class BatchedTransport implements Transport {
   private unlisten: (() => void) | null = null;
   private unlistenNts: (() => void) | null = null;
   private txUser = 0;
+  /** What the last publication announced (`refresh` compares), and how many there were. */
+  private announced: Announced | null = null;
+  private publishes = 0;
   /**
    * The main thread's own member of each SO_REUSEPORT group (node:dgram on a descriptor bound to
    * the server port after the workers' sockets): the steering program never picks it, and its sends
@@ -119,8 +138,6 @@ export class BatchedTransport implements Transport {
     for (const e of server.endpoints) this.endpoints.push({ address: e.address, port: e.port });
     await this.bindMain(server);
     this.publish(false);
-    this.timer = setInterval(() => this.publish(false), PUBLISH_MS);
-    this.timer.unref();
     this.unlisten = o.clock().onChange((ch) => this.publish(ch.kind === 'step'));
   }
 
@@ -172,20 +189,62 @@ export class BatchedTransport implements Transport {
     this.o.onDatagram(via, f.bytes, f.from, f.rx);
   }
 
-  /** Publishes the clock line and the system variables a reply carries. */
+  /**
+   * After each engine event (the daemon calls it): republishes at once when a field the replies
+   * announce changed (leap, stratum, refid, root delay, reference time), so the workers never
+   * announce a state the engine has left.
+   */
+  refresh(): void {
+    const a = this.announced;
+    if (this.server === null || a === null) return;
+    const st = this.o.engine().serverState(this.o.raw());
+    if (
+      st.leap !== a.leap ||
+      st.stratum !== a.stratum ||
+      st.referenceId !== a.referenceId ||
+      st.rootDelay !== a.rootDelay ||
+      st.referenceTimestamp !== a.referenceTimestamp
+    )
+      this.publish(false);
+  }
+
+  /** Publishes the clock line and the system variables a reply carries; schedules the next. */
   publish(stepped: boolean): void {
     const server = this.server;
     if (server === null) return;
+    this.publishes++;
     const engine = this.o.engine();
     const clock = this.o.clock();
     const raw = this.o.raw();
     const span = 100_000_000n;
     const st = engine.serverState(raw);
     const later = engine.serverState(raw + 1_000_000_000n);
+    const time = clock.read(raw);
+    const timeLater = clock.read(raw + span);
+    this.announced = {
+      leap: st.leap,
+      stratum: st.stratum,
+      referenceId: st.referenceId,
+      rootDelay: st.rootDelay,
+      referenceTimestamp: st.referenceTimestamp,
+    };
+    // The longest of these waits over which the workers' line stays close to the clock.
+    let wait = PUBLISH_MIN_MS;
+    for (const ms of PUBLISH_WAITS) {
+      const at = BigInt(ms) * 1_000_000n;
+      const line = time + ((timeLater - time) * at) / span;
+      if (Math.abs(Number(clock.read(raw + at) - line) / 2 ** 32) <= PUBLISH_TOLERANCE_S) {
+        wait = ms;
+        break;
+      }
+    }
+    if (this.timer !== null) clearTimeout(this.timer);
+    this.timer = setTimeout(() => this.publish(false), wait);
+    this.timer.unref();
     server.publish({
       raw,
-      time: clock.read(raw),
-      timeLater: clock.read(raw + span),
+      time,
+      timeLater,
       spanNs: Number(span),
       leap: st.leap,
       stratum: st.stratum,
@@ -292,6 +351,9 @@ export class BatchedTransport implements Transport {
       datagrams: c?.datagrams ?? 0,
       forwarded: c?.forwarded ?? 0,
       sendErrors: c?.sendErrors ?? 0,
+      wakeups: c?.wakeups ?? 0,
+      restarts: c?.restarts ?? 0,
+      publishes: this.publishes,
     };
     if (this.server !== null && this.o.engine().ntsServer.jar !== null) out.nts = this.server.ntsStats();
     return out;

@@ -15,7 +15,7 @@ import { REJECT_REASONS } from '../serve/reasons.js';
 import type { ClientSnapshot, ServerStats } from '../system/snapshot.js';
 import type { Endpoint } from '../system/types.js';
 import { DatagramSender } from './mmsg.js';
-import { attachSourceHash, batchSupport, bindBatchFd, closeFd } from './mmsg-sys.js';
+import { attachSourceHash, batchSupport, bindBatchFd, closeFd, WakeFd } from './mmsg-sys.js';
 import {
   type Forwarded,
   SHARED_COUNTERS,
@@ -58,6 +58,8 @@ export interface FastEndpoint {
 
 export interface FastCounters extends WorkerCounts {
   workers: number;
+  /** Workers started again after they ended (a fault). */
+  restarts: number;
 }
 
 /** Whether the batched server can run here: null, or why not (then the daemon uses node:dgram). */
@@ -68,6 +70,20 @@ export function fastServerSupport(): string | null {
 export function defaultWorkers(): number {
   return Math.max(1, availableParallelism());
 }
+
+/**
+ * Each worker's V8 heap limits (MiB): its tables are bounded by their sizes, so these only catch a
+ * fault (a worker over them ends and is started again) and make the memory bound a limit.
+ */
+export const WORKER_HEAP_MB = 64;
+export const WORKER_YOUNG_MB = 16;
+
+/** Shared counters that are a current value, not a count: a restarted worker's start from zero. */
+const GAUGES = new Set(
+  (['clientsTracked', 'latencyCompensationNs', 'latencyMedianNs'] as const).map((k) =>
+    SHARED_COUNTERS.indexOf(k),
+  ),
+);
 
 export class FastServer {
   readonly endpoints: FastEndpoint[] = [];
@@ -80,6 +96,13 @@ export class FastServer {
   private readonly last = new Map<number, { at: number; stats: WorkerStats }>();
   private readonly shared: Float64Array[] = [];
   private readonly exited: Promise<void>[] = [];
+  private readonly inits: WorkerInit[] = [];
+  /** Per worker: what its earlier incarnations counted (added to its shared block's counters). */
+  private readonly base: Float64Array[] = [];
+  private stopping = false;
+  private restarts = 0;
+  /** One eventfd per worker, written after a message and at stop (the workers sleep in poll). */
+  private readonly wakes: WakeFd[] = [];
 
   private constructor(private readonly o: FastServerOptions) {}
 
@@ -132,11 +155,13 @@ export class FastServer {
           },
         );
     }
-    const url = new URL('./fast-worker.js', import.meta.url);
     const ready: Promise<void>[] = [];
     for (let w = 0; w < n; w++) {
+      const wake = WakeFd.create();
+      this.wakes.push(wake);
       const counters = new SharedArrayBuffer(SHARED_SIZE * 8);
       this.shared.push(new Float64Array(counters));
+      this.base.push(new Float64Array(SHARED_SIZE));
       const init: WorkerInit = {
         counters,
         index: w,
@@ -147,30 +172,76 @@ export class FastServer {
         precision: o.precision,
         serving: o.serving,
         rawClock: o.rawClock ?? 1,
-        timeoutMs: 100,
+        timeoutMs: 1000,
+        wakeFd: wake.fd,
         interleavedTableSize: o.interleavedTableSize ?? 1024,
         keys: (o.keys ?? []).map((k) => ({ ...k })),
         ntsKeys: o.ntsKeys === undefined || o.ntsKeys === null ? null : o.ntsKeys.map((k) => ({ ...k })),
       };
       delete init.guard.random;
-      const worker = new Worker(url, { workerData: init });
-      this.workers.push(worker);
-      this.exited.push(new Promise((r) => worker.once('exit', () => r())));
-      ready.push(
-        new Promise((resolve, reject) => {
-          worker.once('error', reject);
-          worker.on('message', (m: Forwarded | WorkerStats | { kind: 'ready' }) => {
-            if (m.kind === 'ready') resolve();
-            else if (m.kind === 'forward') o.onForward(m);
-            else if (m.kind === 'stats') this.last.set(m.worker, { at: performance.now(), stats: m });
-          });
-        }),
-      );
-      worker.on('error', (e) => o.onWarn('server worker failed', { worker: w, error: e }));
+      this.inits.push(init);
+      ready.push(this.spawn(w));
     }
     await Promise.all(ready);
-    // The workers do not keep the process alive by themselves (the daemon's own handles do).
-    for (const w of this.workers) w.unref();
+  }
+
+  /**
+   * Starts worker `w` on its sockets; resolves once it serves. A worker that ends before `stop`
+   * (an exception, or its heap over WORKER_HEAP_MB) is logged and started again on the same
+   * sockets after a second, with the current configuration and NTS keys; its counters carry on
+   * from where they were. Its client, rate-limit and interleaved tables start empty.
+   */
+  private spawn(w: number): Promise<void> {
+    const o = this.o;
+    const init = this.inits[w];
+    if (init === undefined) return Promise.resolve();
+    const worker = new Worker(new URL('./fast-worker.js', import.meta.url), {
+      workerData: init,
+      resourceLimits: { maxOldGenerationSizeMb: WORKER_HEAP_MB, maxYoungGenerationSizeMb: WORKER_YOUNG_MB },
+    });
+    this.workers[w] = worker;
+    this.exited[w] = new Promise((r) =>
+      worker.once('exit', (code) => {
+        r();
+        if (this.stopping) return;
+        // Counters continue: what the dead worker counted becomes this worker's base.
+        const sh = this.shared[w];
+        const base = this.base[w];
+        if (sh !== undefined && base !== undefined) {
+          for (let i = 0; i < SHARED_SIZE; i++) if (!GAUGES.has(i)) base[i] = (base[i] ?? 0) + (sh[i] ?? 0);
+          sh.fill(0);
+        }
+        this.restarts++;
+        o.onWarn('server worker ended; starting it again in 1 s', { worker: w, code });
+        const t = setTimeout(() => {
+          if (!this.stopping)
+            this.spawn(w).catch((e) => o.onWarn('server worker failed to start', { worker: w, error: e }));
+        }, 1000);
+        t.unref();
+      }),
+    );
+    worker.on('error', (e) => o.onWarn('server worker failed', { worker: w, error: e }));
+    return new Promise((resolve, reject) => {
+      worker.once('error', reject);
+      worker.on('message', (m: Forwarded | WorkerStats | { kind: 'ready' }) => {
+        if (m.kind === 'ready') {
+          // The workers do not keep the process alive by themselves (the daemon's own handles do).
+          worker.unref();
+          resolve();
+        } else if (m.kind === 'forward') o.onForward(m);
+        else if (m.kind === 'stats') this.last.set(m.worker, { at: performance.now(), stats: m });
+      });
+    });
+  }
+
+  /** Ends worker `w` as a crash would (tests: it is started again). */
+  async crashWorker(w: number): Promise<void> {
+    await this.workers[w]?.terminate();
+  }
+
+  /** Workers started again after they ended. */
+  get workerRestarts(): number {
+    return this.restarts;
   }
 
   /** Publishes the clock and system variables to every worker (lock-free for them). */
@@ -183,14 +254,27 @@ export class FastServer {
     delete g.random;
     const m: WorkerMessage = { kind: 'reconfigure', guard: g, serving };
     for (const w of this.workers) w.postMessage(m);
+    // A worker started again later starts from these.
+    for (const init of this.inits) {
+      init.guard = { ...g };
+      init.serving = serving;
+    }
+    this.wakeAll();
+  }
+
+  /** Wakes every worker out of poll, to read its messages or the stop flag. */
+  private wakeAll(): void {
+    for (const w of this.wakes) w.wake();
   }
 
   /** New NTS master keys (a rotation) for every worker; null: NTS requests go to the main thread. */
   ntsKeys(keys: readonly MasterKey[] | null): void {
     const m: WorkerMessage = { kind: 'nts-keys', keys: keys === null ? null : keys.map((k) => ({ ...k })) };
     for (const w of this.workers) w.postMessage(m);
+    for (const init of this.inits) init.ntsKeys = m.keys;
     // After the messages: a worker that sees the count move finds them queued.
     Atomics.add(this.control, 1, 1);
+    this.wakeAll();
   }
 
   /** The workers' NTS server counters, summed. */
@@ -205,7 +289,8 @@ export class FastServer {
 
   /** A worker's current counter `name` (from its shared block). */
   private counter(w: number, name: (typeof SHARED_COUNTERS)[number]): number {
-    return this.shared[w]?.[SHARED_COUNTERS.indexOf(name)] ?? 0;
+    const i = SHARED_COUNTERS.indexOf(name);
+    return (this.shared[w]?.[i] ?? 0) + (this.base[w]?.[i] ?? 0);
   }
 
   private sum(name: (typeof SHARED_COUNTERS)[number]): number {
@@ -229,7 +314,10 @@ export class FastServer {
     };
     for (const [i, reason] of REJECT_REASONS.entries()) {
       let n = 0;
-      for (const sh of this.shared) n += sh[SHARED_COUNTERS.length + i] ?? 0;
+      for (let w = 0; w < this.shared.length; w++)
+        n +=
+          (this.shared[w]?.[SHARED_COUNTERS.length + i] ?? 0) +
+          (this.base[w]?.[SHARED_COUNTERS.length + i] ?? 0);
       if (n > 0) t.invalid[reason] = n;
     }
     return t;
@@ -254,6 +342,7 @@ export class FastServer {
   counters(): FastCounters {
     return {
       workers: this.workers.length,
+      restarts: this.restarts,
       batches: this.sum('batches'),
       datagrams: this.sum('datagrams'),
       replies: this.sum('replies'),
@@ -263,6 +352,7 @@ export class FastServer {
       rxFallback: this.sum('rxFallback'),
       txKernel: this.sum('txKernel'),
       txRejected: this.sum('txRejected'),
+      wakeups: this.sum('wakeups'),
     };
   }
 
@@ -303,12 +393,15 @@ export class FastServer {
   }
 
   async stop(): Promise<void> {
+    this.stopping = true;
     Atomics.store(this.control, 0, 1);
+    this.wakeAll();
     const t = setTimeout(() => {
       for (const w of this.workers) void w.terminate();
     }, 2000);
     await Promise.all(this.exited);
     clearTimeout(t);
     for (const fd of this.fds.splice(0)) closeFd(fd);
+    for (const w of this.wakes.splice(0)) w.close();
   }
 }

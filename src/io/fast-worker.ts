@@ -1,7 +1,8 @@
 /**
  * A server worker thread: answers NTP requests on its own SO_REUSEPORT batch sockets.
  *
- * The loop sleeps in recvmmsg (one socket) or poll (several) until datagrams arrive, answers the
+ * The loop sleeps in poll until datagrams arrive (or the main thread writes to the worker's
+ * eventfd: a message, the stop flag; else it wakes once a second), answers the
  * client requests of the whole batch from the state the main thread published
  * (src/serve/published.ts) and sends the replies in one sendmmsg, with the basic-mode transmit
  * timestamps read right before it. Its client table, rate limiter and interleaved table are this
@@ -42,7 +43,7 @@ import { WorkerAnswerer } from '../serve/worker-answer.js';
 import { nodeCrypto } from './crypto.js';
 import { libc } from './ffi.js';
 import { BatchSocket } from './mmsg.js';
-import { Poller } from './mmsg-sys.js';
+import { MAX_BATCH, Poller, WakeFd } from './mmsg-sys.js';
 import {
   type Forwarded,
   REASON_SLOT,
@@ -96,7 +97,10 @@ function run(init: WorkerInit): void {
   const view = emptyView();
   const guard = new ServerGuard({ ...init.guard, random: Math.random });
   const socks = init.sockets.map((s) => BatchSocket.adopt(s.fd, s.family, s.port, s.address));
-  const poller = socks.length > 1 ? new Poller(socks.map((s) => s.fd)) : null;
+  // The sockets and, last, the eventfd the main thread wakes this worker with (messages, stop).
+  const wake = WakeFd.adopt(init.wakeFd);
+  const poller = new Poller([...socks.map((s) => s.fd), wake.fd]);
+  const WAKE = socks.length;
   const realtime = clockReaderParts(0);
   const monotonic = clockReaderParts(init.rawClock);
   const rt = { sec: 0, nsec: 0 };
@@ -150,9 +154,12 @@ function run(init: WorkerInit): void {
     rxFallback: 0,
     txKernel: 0,
     txRejected: 0,
+    wakeups: 0,
   };
   let lastStats = 0;
   let lastClients = -1;
+  /** `counts.datagrams` at the last statistics message. */
+  let statsSeen = -1;
   const shared = new Float64Array(init.counters);
   const I = Object.fromEntries(SHARED_COUNTERS.map((k, i) => [k, i])) as Record<
     (typeof SHARED_COUNTERS)[number],
@@ -186,6 +193,7 @@ function run(init: WorkerInit): void {
     shared[I.rxFallback] = counts.rxFallback;
     shared[I.txKernel] = counts.txKernel;
     shared[I.txRejected] = counts.txRejected;
+    shared[I.wakeups] = counts.wakeups;
     shared[I.ntsRequests] = nts.requests;
     shared[I.ntsResponses] = nts.responses;
     shared[I.ntsNaks] = nts.naks;
@@ -219,6 +227,7 @@ function run(init: WorkerInit): void {
 
   const postStats = (nowSec: number) => {
     lastStats = nowSec;
+    statsSeen = counts.datagrams;
     lastClients = writeCounters();
     const raw = process.hrtime.bigint();
     const msg: WorkerStats = {
@@ -484,36 +493,46 @@ function run(init: WorkerInit): void {
   const loop = () => {
     const until = Date.now() + 50;
     while (Atomics.load(control, 0) === 0) {
-      if (poller === null) {
-        const sock = socks[0];
-        if (sock === undefined) return;
-        const n = sock.receive(true);
-        if (n > 0) serveBatch(0, sock, n);
-        else {
-          drainLate(0);
-          break;
+      const ready = poller.wait(init.timeoutMs);
+      shared[I.wakeups] = ++counts.wakeups;
+      if (ready === 0) {
+        for (let si = 0; si < socks.length; si++) drainLate(si);
+        break;
+      }
+      for (let si = 0; si < socks.length; si++) {
+        const s = socks[si];
+        if (s === undefined || !poller.ready(si)) continue;
+        let n = s.receive(false);
+        if (n === 0) {
+          // Readable with nothing to read: the error queue (poll reports it as POLLERR).
+          reader.read(view);
+          readPair();
+          drainStamps(si);
+          continue;
         }
-      } else {
-        if (poller.wait(init.timeoutMs) === 0) {
-          for (let si = 0; si < socks.length; si++) drainLate(si);
-          break;
+        // After a full batch more are likely queued: read on without another poll.
+        for (;;) {
+          serveBatch(si, s, n);
+          if (n < MAX_BATCH) break;
+          n = s.receive(false);
+          if (n === 0) break;
         }
-        socks.forEach((s, si) => {
-          if (!poller.ready(si)) return;
-          const n = s.receive(false);
-          if (n > 0) serveBatch(si, s, n);
-          else {
-            // Readable with nothing to read: the error queue (poll reports it as POLLERR).
-            reader.read(view);
-            readPair();
-            drainStamps(si);
-          }
-        });
+      }
+      if (poller.ready(WAKE)) {
+        // A message or the stop flag: back to the event loop, which delivers the messages.
+        wake.clear();
+        break;
       }
       if (Date.now() >= until) break;
     }
     const nowSec = Date.now() / 1000;
-    if (nowSec - lastStats >= 1 || (guard.clientCount !== lastClients && nowSec - lastStats >= 0.1))
+    // The client list again once a second while requests come in (the main thread ages the rows
+    // itself), and not at all while none do: an idle worker sends nothing.
+    const seen = counts.datagrams;
+    if (
+      (seen !== statsSeen && nowSec - lastStats >= 1) ||
+      (guard.clientCount !== lastClients && nowSec - lastStats >= 0.1)
+    )
       postStats(nowSec);
     if (Atomics.load(control, 0) !== 0) {
       // The main thread closes the descriptors once every worker has stopped.

@@ -271,7 +271,54 @@ export function closeFd(fd: number): void {
   loadBatch()?.close(fd);
 }
 
-/** poll(2) over several batch sockets: which of them have datagrams queued. */
+/**
+ * An eventfd(2) another thread can wake a poller with: `wake` adds to its counter (readable from
+ * then on), `clear` reads it back to zero. Non-blocking, closed on exec.
+ */
+export class WakeFd {
+  private readonly write: (fd: number, buf: Uint8Array, n: number) => number;
+  private readonly read: (fd: number, buf: Uint8Array, n: number) => number;
+  private readonly one = new Uint8Array([1, 0, 0, 0, 0, 0, 0, 0]);
+  private readonly sink = new Uint8Array(8);
+
+  private constructor(readonly fd: number) {
+    const c = libc();
+    if (c === null) throw new Error(why);
+    this.write = c.func('intptr_t write(int fd, const uint8_t *buf, uintptr_t n)');
+    this.read = c.func('intptr_t read(int fd, _Out_ uint8_t *buf, uintptr_t n)');
+  }
+
+  /** A new eventfd (EFD_NONBLOCK | EFD_CLOEXEC). */
+  static create(): WakeFd {
+    const c = libc();
+    if (c === null) throw new Error(why);
+    const eventfd = c.func<(init: number, flags: number) => number>(
+      'int eventfd(unsigned int init, int flags)',
+    );
+    const fd = eventfd(0, 0o4000 | 0o2000000);
+    if (fd < 0) throw new Error('eventfd failed');
+    return new WakeFd(fd);
+  }
+
+  /** The eventfd `fd` another thread created (the worker's end). */
+  static adopt(fd: number): WakeFd {
+    return new WakeFd(fd);
+  }
+
+  wake(): void {
+    this.write(this.fd, this.one, 8);
+  }
+
+  clear(): void {
+    this.read(this.fd, this.sink, 8);
+  }
+
+  close(): void {
+    closeFd(this.fd);
+  }
+}
+
+/** poll(2) over several descriptors (batch sockets, a WakeFd): which of them are readable. */
 export class Poller {
   private readonly mem: unknown;
   private readonly view: DataView;
@@ -287,7 +334,7 @@ export class Poller {
     this.view = new DataView(f.koffi.view(this.mem, Math.max(1, fds.length) * 8));
   }
 
-  /** Waits up to `ms` for any socket to be readable; returns how many are (0 on timeout). */
+  /** Waits up to `ms` for any descriptor to be readable; returns how many are (0 on timeout). */
   wait(ms: number): number {
     const v = this.view;
     for (let i = 0; i < this.fds.length; i++) {
@@ -299,7 +346,7 @@ export class Poller {
     return r < 0 ? 0 : r;
   }
 
-  /** Whether socket `i` was readable (or in error) at the last `wait`. */
+  /** Whether descriptor `i` was readable (or in error) at the last `wait`. */
   ready(i: number): boolean {
     return this.view.getInt16(i * 8 + 6, true) !== 0;
   }

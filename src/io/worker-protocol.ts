@@ -33,6 +33,7 @@ export const SHARED_COUNTERS = [
   'rxFallback',
   'txKernel',
   'txRejected',
+  'wakeups',
   'ntsRequests',
   'ntsResponses',
   'ntsNaks',
@@ -66,7 +67,10 @@ export interface WorkerInit {
   serving: boolean;
   /** POSIX clock id of the daemon's raw counter (the published clock line and forwarded `rx`). */
   rawClock: number;
+  /** The longest sleep in poll (ms): stragglers of the error queue and the statistics wait this long. */
   timeoutMs: number;
+  /** An eventfd the main thread writes to after a message or the stop flag (src/io/mmsg-sys.ts WakeFd). */
+  wakeFd: number;
   /** Slots of this worker's interleaved table (0: interleaved requests go to the main thread). */
   interleavedTableSize: number;
   /** The symmetric keys (`[[key]]`), for requests with a MAC. */
@@ -104,6 +108,8 @@ export interface WorkerCounts {
   /** Kernel transmit stamps stored for interleaved replies / not believed. */
   txKernel: number;
   txRejected: number;
+  /** Returns from poll: datagrams, a message, or the once-a-second timeout (idle cost). */
+  wakeups: number;
 }
 
 export interface WorkerStats extends WorkerCounts {

@@ -271,6 +271,14 @@ export type TransportSnapshot =
       forwarded: number;
       sendErrors: number;
       /**
+       * Idle cost: the workers' returns from poll (datagrams, a message, the once-a-second
+       * timeout) and the main thread's publications of the clock line (absent from older daemons).
+       */
+      wakeups?: number;
+      publishes?: number;
+      /** Workers started again after they ended: an exception or a heap over its limit. */
+      restarts?: number;
+      /**
        * NTS requests the workers answered themselves (with an NTS server; the system's
        * `ntsServer*` in `extra` count these too).
        */

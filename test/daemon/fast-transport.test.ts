@@ -433,3 +433,37 @@ test('mergeClients: counts add up, the most recent row gives port and interleave
     interleaved: true,
   });
 });
+
+test('an idle server wakes about once a second per worker and republishes the clock about once a second; stop is prompt', {
+  skip,
+}, async () => {
+  const d = await daemon(`[serve]
+listen = ["127.0.0.1"]
+port = 12439
+workers = 2
+[local]
+stratum = 1
+`);
+  let stopped = false;
+  try {
+    assert.ok((await ask('127.0.0.1', 12439, 7n)) !== null);
+    await new Promise((r) => setTimeout(r, 300));
+    const before = d.snapshot().transport;
+    await new Promise((r) => setTimeout(r, 3000));
+    const after = d.snapshot().transport;
+    assert.ok(before?.kind === 'batched' && after?.kind === 'batched');
+    const wakeups = (after.wakeups ?? 0) - (before.wakeups ?? 0);
+    const publishes = (after.publishes ?? 0) - (before.publishes ?? 0);
+    // 3 s idle: each of the 2 workers times out about 3 times; the free-running clock is a line.
+    assert.ok(wakeups >= 2 && wakeups <= 10, `worker wake-ups in 3 s idle: ${wakeups}`);
+    assert.ok(publishes >= 2 && publishes <= 5, `publications in 3 s idle: ${publishes}`);
+    // The eventfd wakes the workers out of their one-second poll at once.
+    const t0 = performance.now();
+    await d.stop();
+    stopped = true;
+    const took = performance.now() - t0;
+    assert.ok(took < 600, `stop took ${took.toFixed(0)} ms`);
+  } finally {
+    if (!stopped) await d.stop();
+  }
+});

@@ -184,7 +184,13 @@ control-socket = false
     const srv = daemon?.snapshot().server;
     assert.ok((srv?.interleavedResponses ?? 0) > 0, JSON.stringify(srv));
     assert.ok((srv?.responses ?? 0) >= (srv?.interleavedResponses ?? 0));
-    assert.equal(daemon?.snapshot().clients.find((c) => c.address === '127.0.0.1')?.interleaved, true);
+    // The workers report their client tables at most once a second: the row follows within that.
+    const marked = await waitFor(
+      () => daemon?.snapshot().clients.find((c) => c.address === '127.0.0.1')?.interleaved === true,
+      3000,
+      100,
+    );
+    assert.ok(marked, JSON.stringify(daemon?.snapshot().clients));
     // Linux: every datagram got the kernel's receive stamp, and the precise transmit stamps of
     // the interleaved replies are the kernel's (src/io/kernel-timestamps.ts).
     const ts = daemon?.snapshot().timestamping;

@@ -257,4 +257,31 @@ describe('FastServer', { skip: supported ? false : `no batched sockets: ${fastSe
       await fs.stop();
     }
   });
+  it('a worker that ends is started again on its sockets, its counters carrying on', {
+    skip: !supported,
+  }, async () => {
+    const warnings: string[] = [];
+    const fs = await start('127.0.0.1', 12415, 1, { onWarn: (m) => warnings.push(m) });
+    const c = await client();
+    try {
+      publishWallClock(fs);
+      assert.ok((await ask(c, request(), 12415, '127.0.0.1')) !== null);
+      const before = fs.stats().responses;
+      assert.ok(before >= 1);
+      await fs.crashWorker(0);
+      // No one reads the socket now; the new worker answers within about a second.
+      let r = null;
+      for (let i = 0; i < 20 && r === null; i++) r = await ask(c, request(), 12415, '127.0.0.1', 250);
+      assert.ok(r !== null, 'answered again after the restart');
+      assert.equal(fs.workerRestarts, 1);
+      assert.ok(fs.stats().responses > before, `responses ${fs.stats().responses} after ${before}`);
+      assert.ok(
+        warnings.some((w) => /started? it again|ended/.test(w)),
+        warnings.join('; '),
+      );
+    } finally {
+      c.close();
+      await fs.stop();
+    }
+  });
 });
