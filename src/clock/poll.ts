@@ -12,9 +12,16 @@
 /** Weight of the previous samples in the answered fraction, per sample (about the last five count). */
 const ANSWER_DECAY = 0.8;
 
-/** `hold`: samples' worth at maxpoll that make a path noise-limited there, and the history (in maxpoll intervals) it needs. */
-const HOLD_SAMPLES = 3.5;
+/** `hold`: the history (in maxpoll intervals) a noise-limited path needs before the poll reaches maxpoll. */
 const HOLD_SPAN = 10;
+
+/**
+ * `hold`: the poll interval stays at most 1/SPAN_RATIO of the path history's span. The next exchange
+ * is predicted from the frequency the history gives; predicting further ahead than half its base
+ * extrapolates that frequency's error over more than the span it was measured on (wan at the
+ * defaults, seeds 1 and 4: the poll had reached 512 s after 530 and 670 s).
+ */
+const SPAN_RATIO = 2;
 
 export class PollAdapter {
   private score = 0;
@@ -23,8 +30,9 @@ export class PollAdapter {
   private got = 0;
   private asked = 0;
   private lossCeiling: number;
-  /** Held one below maxpoll (`hold`). */
+  /** Held one below maxpoll (`hold`), and the highest exponent the history's span allows. */
   private held = false;
+  private spanCeiling = Number.POSITIVE_INFINITY;
 
   constructor(
     readonly minpoll: number,
@@ -70,20 +78,26 @@ export class PollAdapter {
 
   /**
    * Before a sample: the path's history is `age` s long, and the estimate predicts the offset one
-   * maxpoll ahead to `samplesAtMax` median exchanges' worth. While that is HOLD_SAMPLES or more (the
+   * maxpoll ahead to `samplesAtMax` median exchanges' worth. While that is `target` or more (the
    * path's noise, not the counter's wander, limits the estimate even at maxpoll: every exchange still
-   * improves it) and the history spans fewer than HOLD_SPAN maxpoll intervals, the poll stays one below
-   * maxpoll (wan at the defaults: about 2.8 h at 512 s instead of 1,024 s from 1,500–3,000 s on).
+   * improves it, and the rule of `sample` alone would take the poll to maxpoll) and the history spans
+   * fewer than HOLD_SPAN maxpoll intervals, the poll stays one below maxpoll (wan at the defaults:
+   * about 2.8 h at 512 s instead of 1,024 s from 1,500–3,000 s on). The threshold is the target, not
+   * more: at 3.5 samples' worth (before) the test failed at times in the first hours on wan, and the
+   * poll went to 1,024 s for a while (seeds 2 and 4: at 2,064–2,592 s and 3,504–4,016 s); seeds
+   * 1–40, median RMS 172 µs at 43 requests, with the target and the span ceiling 152 µs at 45. The poll
+   * also stays at or below the history's span / SPAN_RATIO.
    */
   hold(age: number, samplesAtMax: number): void {
-    this.held = age < HOLD_SPAN * 2 ** this.maxpoll && samplesAtMax >= HOLD_SAMPLES;
+    this.held = age < HOLD_SPAN * 2 ** this.maxpoll && samplesAtMax >= this.target;
+    this.spanCeiling = age > 0 ? Math.floor(Math.log2(age / SPAN_RATIO)) : this.minpoll;
     this.adjust(0);
   }
 
-  /** The highest exponent allowed now: maxpoll, lower on a lossy path or while held. */
+  /** The highest exponent allowed now: maxpoll, lower on a lossy path, while held or on a short history. */
   private get ceiling(): number {
     const top = this.held ? this.maxpoll - 1 : this.maxpoll;
-    return Math.max(this.minpoll, Math.min(top, this.lossCeiling));
+    return Math.max(this.minpoll, Math.min(top, this.lossCeiling, this.spanCeiling));
   }
 
   /** Moves the score by `adj` (chrony's adjust_poll). */
@@ -117,5 +131,6 @@ export class PollAdapter {
     this.asked = 0;
     this.lossCeiling = this.maxpoll;
     this.held = false;
+    this.spanCeiling = Number.POSITIVE_INFINITY;
   }
 }

@@ -72,12 +72,14 @@ test('a lossy path lowers the ceiling: with half the polls unanswered the poll s
 
 test('held one below maxpoll while the estimate is noise-limited there and its history short', () => {
   const p = at(6);
-  p.hold(1000, 5);
+  p.hold(3000, 5);
   p.adjust(10);
-  assert.equal(p.exponent, 9, 'noise-limited at maxpoll (5 samples’ worth), 1,000 s of history');
-  p.hold(1000, 2);
+  assert.equal(p.exponent, 9, 'noise-limited at maxpoll (5 samples’ worth), 3,000 s of history');
+  p.hold(3000, 2);
+  assert.equal(p.exponent, 9, 'the target’s worth (2) at maxpoll: still held');
+  p.hold(3000, 1.5);
   p.adjust(1);
-  assert.equal(p.exponent, 10, 'limited by the wander at maxpoll (2 samples’ worth): not held');
+  assert.equal(p.exponent, 10, 'limited by the wander at maxpoll (below the target): not held');
   p.hold(5000, 5);
   assert.equal(p.exponent, 9, 'held again');
   p.hold(10 * 1024, 5);
@@ -86,4 +88,23 @@ test('held one below maxpoll while the estimate is noise-limited there and its h
   const q = new PollAdapter(10, 10, 2);
   q.hold(0, 100);
   assert.equal(q.exponent, 10, 'never below minpoll');
+});
+
+test('the poll stays at or below half the history’s span', () => {
+  const p = at(6);
+  p.hold(300, 1);
+  p.adjust(10);
+  assert.equal(p.exponent, 7, '300 s of history: at most 128 s (2^7 ≤ 150)');
+  p.hold(1100, 1);
+  p.adjust(1);
+  assert.equal(p.exponent, 9, '1,100 s: at most 512 s');
+  p.hold(2100, 1);
+  p.adjust(1);
+  assert.equal(p.exponent, 10, '2,100 s: maxpoll');
+  p.reset();
+  p.adjust(10);
+  assert.equal(p.exponent, 10, 'reset forgets the span (a clock that reports none is not limited)');
+  const q = at(6);
+  q.adjust(10);
+  assert.equal(q.exponent, 10, 'without hold(): no span ceiling (per-source polls)');
 });
