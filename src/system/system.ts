@@ -144,6 +144,7 @@ export class NtpSystem implements NtpEngine {
       precision: config.precision,
       serverState: (raw) => this.serverState(raw),
       systemPoll: () => deps.discipline.pollExponent(),
+      iburstHeld: (s, d) => deps.discipline.iburstHeld?.(s, d) ?? 0,
       isSystemPeer: (id) => this.sysPeer === id,
       correctOffset: (epoch, offset, delay) => {
         if (this.huffPuff === null) return offset;
