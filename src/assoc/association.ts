@@ -31,6 +31,8 @@ export type { AssocContext, AssocOutput, LocalStamp } from './types.js';
 
 const HISTORY = 8;
 const IBURST_COUNT = 6;
+/** With an iburst split, the samples the iburst gets before it hands its other requests on. */
+const IBURST_FIRST = 3;
 const BURST_COUNT = 8;
 
 export class Association {
@@ -272,6 +274,17 @@ export class Association {
       finishCalibration(this, raw);
       return out;
     }
+    if (pp.burstLeft > 0 && pp.splitOpen && pp.burstDelays.length >= IBURST_FIRST) {
+      // The iburst has its first samples: the discipline may hand the rest to the first regular poll.
+      pp.splitOpen = false;
+      const held = Math.floor(this.ctx.iburstHeld?.(pp.interval(), pp.burstDelays) ?? 0);
+      pp.heldBurst = Math.max(0, Math.min(held, pp.burstLeft));
+      pp.burstLeft -= pp.heldBurst;
+      if (pp.burstLeft === 0) {
+        pp.schedule(raw, pp.interval());
+        return out;
+      }
+    }
     if (pp.burstLeft > 0) {
       pp.burstLeft--;
       out.push(...this.transmit(raw));
@@ -294,6 +307,11 @@ export class Association {
     let interval = pp.interval();
     if (pp.reach === 0 && this.cfg.iburst && pp.unreachPolls <= 2) {
       pp.burstLeft = IBURST_COUNT - 1;
+      pp.burstDelays = [];
+      pp.splitOpen = this.ctx.iburstHeld !== undefined;
+    } else if (pp.reach !== 0 && pp.heldBurst > 0) {
+      pp.burstLeft = pp.heldBurst;
+      pp.heldBurst = 0;
     } else if (pp.reach !== 0 && this.cfg.burst) {
       pp.burstLeft = BURST_COUNT - 1;
     } else if (this.calibrating) {
@@ -522,6 +540,7 @@ export class Association {
     const prev = this.filter.output();
     const disp = prev === null ? dispersion : Math.max(dispersion, prev.dispersion);
     this.polling.sample(offset, delay, disp, prev?.offset ?? null, prev === null ? 0 : s.epoch - prev.epoch);
+    if (this.polling.splitOpen) this.polling.burstDelays.push(delay);
     const v = this.filter.add(s, 2 ** this.hpoll);
     if (v.kind === 'update') this.selectEpoch = v.output.epoch;
     else if (v.kind === 'spike') out.push(...this.reject('popcorn-spike'));

@@ -32,6 +32,13 @@ export class PollProcess {
   private lastPoll: RawTime | null = null;
   /** Requests left in the current burst. */
   burstLeft = 0;
+  /**
+   * Iburst split (`AssocContext.iburstHeld`): while `splitOpen`, the delays of the iburst's samples
+   * (a clock step clears the filter, not these); the requests handed to the first regular poll.
+   */
+  splitOpen = false;
+  burstDelays: number[] = [];
+  heldBurst = 0;
   unreachPolls = 0;
   /** When the reachability register was last shifted (symmetric peers: see reachPeriodOver). */
   lastReachShift: RawTime | null = null;

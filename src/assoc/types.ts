@@ -32,6 +32,8 @@ export interface AssocContext {
   serverState(raw: RawTime): ServerState;
   /** The discipline's poll exponent. */
   systemPoll(): number;
+  /** Optional: requests of an iburst to hold back for the first regular poll (`Discipline.iburstHeld`). */
+  iburstHeld?(pollSeconds: number, delays: readonly number[]): number;
   /** Whether source `id` is the system peer (the clock follows it: it polls at the system poll). */
   isSystemPeer(id: string): boolean;
   /** Huff-n'-puff correction of an offset (identity when off). */

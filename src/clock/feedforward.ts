@@ -1,6 +1,7 @@
 /** The feed-forward clock (after RADclock): estimates from the raw exchanges of the system peer drive a `SoftwareClock`; see docs/clocks.md. */
 import { durationToSeconds, type NtpTime, secondsToDuration } from '../time/ntp-time.js';
 import { ExchangeHistory, type HistoryOptions, type Stamp } from './ff-history.js';
+import { iburstHeld } from './iburst-split.js';
 import { PollAdapter } from './poll.js';
 import { MAX_SLEW_RATE, PHI, SoftwareClock } from './software-clock.js';
 import type {
@@ -210,6 +211,11 @@ export class FeedForwardClock implements Discipline {
 
   pollExponent(): number {
     return this.polls.exponent;
+  }
+
+  /** The iburst split at long polls on a queueing path (src/clock/iburst-split.ts). */
+  iburstHeld(pollSeconds: number, delays: readonly number[]): number {
+    return iburstHeld(pollSeconds, delays);
   }
 
   /** Four exchange intervals (the poll adapts; the exchanges show the interval actually used). */

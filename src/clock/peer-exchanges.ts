@@ -16,6 +16,8 @@ export interface PeerExchange {
   queueWeight: number;
   /** Polls missed since the previous exchange of the source. */
   missed: number;
+  /** Variance of its offset error from its queueing alone, (E + e0)²/12 (s²). */
+  queueVar: number;
 }
 
 export class PeerExchanges {
@@ -54,6 +56,38 @@ export class PeerExchanges {
     for (const d of this.delays) nv += (d - min + e0) ** 2 / 12;
     this.noise = nv / this.delays.length;
     const queueWeight = v / (v + (delay - min + e0) ** 2 / 12);
-    return { delay, weight: full ? 1 : queueWeight, queueWeight, missed };
+    return {
+      delay,
+      weight: full ? 1 : queueWeight,
+      queueWeight,
+      missed,
+      queueVar: (delay - min + e0) ** 2 / 12,
+    };
+  }
+}
+
+/**
+ * The exchanges of one burst (seconds apart: the same phase) combined by their queueing, as a Kalman
+ * filter without dynamics: each moves the correction still pending by its share of the variance. The
+ * RFC 5905 clock's start-up after an iburst split (src/clock/iburst-split.ts): otherwise each one
+ * replaces the pending slew by its own offset, and the last of the burst, not the least queued, sets
+ * the phase.
+ */
+export class BurstPhase {
+  private v = 0;
+
+  /**
+   * The offset to hand on for an exchange measuring `measured` while `pending()` is still to be slewed;
+   * null outside a burst (or for its first exchange: its own offset, weighted as usual).
+   */
+  offset(inBurst: boolean, queueVar: number, measured: number, pending: () => number): number | null {
+    if (!inBurst || !(this.v > 0)) {
+      this.v = queueVar;
+      return null;
+    }
+    const w = this.v / (this.v + queueVar);
+    this.v = (this.v * queueVar) / (this.v + queueVar);
+    const p = pending();
+    return p + w * (measured - p);
   }
 }

@@ -1,8 +1,9 @@
 /** The RFC 5905 discipline's loop filter: its phase time constant, the least-squares FLL's points, and what the poll adaptation is given. */
 import { durationToSeconds, type NtpTime, secondsToDuration } from '../time/ntp-time.js';
+import type { SlewMode } from './history.js';
 import { addPoint, type Fit, newFit, offLine, slope, type WeightedPoint, weightedLine } from './lsfit.js';
 import { WANDER } from './peer-exchanges.js';
-import { ALLAN, FLL_MAX_POINTS, FLL_POINTS } from './rfc5905-params.js';
+import { ALLAN, FLL_MAX_POINTS, FLL_POINTS, HOLD_SLEW, SPLIT_SLEW } from './rfc5905-params.js';
 import type { RawTime } from './types.js';
 
 /**
@@ -192,4 +193,30 @@ export function pollSample(
   const samples = 1 + r / Math.max(theta2 - r, r / 64, 1e-18);
   const distance = rootDelay / 2 + precision;
   return { rising: !(Math.abs(theta) > distance), distance, samples };
+}
+
+/**
+ * The startup hold's slew of `offset` (s) while the frequency correction is `freq` (s/s): with PLL/2 s,
+ * the slew plus `freq` within HOLD_SLEW tolerances (beyond, linear at that bound). After an iburst split
+ * (`split`) a larger offset (the first regular poll's, tens of ms) goes linear within about a second,
+ * at most SPLIT_SLEW: the clock is our own, and the frequency is known by then.
+ */
+export function holdSlew(
+  offset: number,
+  freq: number,
+  maxfreq: number,
+  pll: number,
+  split: boolean,
+): SlewMode {
+  const tau = pll / 2;
+  const rate = Math.max(HOLD_SLEW * maxfreq - Math.sign(offset) * freq, maxfreq / 10);
+  if (!(Math.abs(offset) > rate * tau)) return { kind: 'exp', tau };
+  return { kind: 'linear', rate: split ? Math.min(SPLIT_SLEW, Math.max(rate, Math.abs(offset))) : rate };
+}
+
+/** `raw`, or the latest of the later counter values given (a model change never goes back in time). */
+export function notBefore(raw: RawTime, ...later: (RawTime | null)[]): RawTime {
+  let at = raw;
+  for (const l of later) if (l !== null && at < l) at = l;
+  return at;
 }

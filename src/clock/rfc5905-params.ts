@@ -29,6 +29,8 @@ export const FLL_AVG = 2;
  * goes beyond 500 ppm through ADJ_TICK).
  */
 export const HOLD_SLEW = 4;
+/** After an iburst split the hold slews a large start-up offset within about a second, at most this (s/s). */
+export const SPLIT_SLEW = 0.1;
 /** Default target of the poll adaptation. */
 export const POLL_TARGET = 1.1;
 

@@ -1,10 +1,11 @@
 /** The RFC 5905 clock discipline: a hybrid PLL/FLL driving a `SoftwareClock` (section 11.3, Appendix A.5.5.6); differences from the RFC in docs/clocks.md. */
 import { durationToSeconds, type NtpTime, secondsToDuration } from '../time/ntp-time.js';
 import { ClockHistory, type SlewMode } from './history.js';
+import { iburstHeld } from './iburst-split.js';
 import { SourceFrequency } from './lsfit.js';
-import { PeerExchanges } from './peer-exchanges.js';
+import { BurstPhase, PeerExchanges } from './peer-exchanges.js';
 import { PollAdapter } from './poll.js';
-import { FllPoints, FreqMeasurement, pollSample, timeConstant } from './rfc5905-loop.js';
+import { FllPoints, FreqMeasurement, holdSlew, notBefore, pollSample, timeConstant } from './rfc5905-loop.js';
 import {
   ALLAN,
   AVG,
@@ -12,7 +13,6 @@ import {
   FLL,
   FLL_AVG,
   type Handled,
-  HOLD_SLEW,
   KERNEL_PLL,
   PANICT,
   POLL_TARGET,
@@ -55,6 +55,8 @@ export class Rfc5905Discipline implements Discipline {
   private theta2 = 0;
   /** The system peer's exchanges, and the last one's offset (unweighted). */
   private readonly peer = new PeerExchanges();
+  private split = false; // the iburst was split (`iburstHeld`)
+  private readonly burst = new BurstPhase();
   private measured = 0;
   private weight = 1;
   /** Its weight by its queueing alone (in FREQ `weight` is 1: the FREQ fit takes it whole). */
@@ -165,7 +167,8 @@ export class Rfc5905Discipline implements Discipline {
     // clock filter's minimum of eight hands on a new sample only every few polls, old by then (at long
     // polls the first would come thousands of s late).
     const sinceUpdate = this.t === null ? 0 : Number(x.tf - this.t) / 1e9;
-    const excess = Number.isFinite(this.peer.noise) ? this.theta2 - this.peer.noise : 0;
+    const ex = Number.isFinite(this.peer.noise) && !(this.split && this.hold);
+    const excess = ex ? this.theta2 - this.peer.noise : 0;
     const e = this.peer.add(x, sinceUpdate, 2 ** this.polls.exponent, this.state === 'FREQ', excess);
     // Polls left without a response raise the poll slowly (chrony: 0.1 each, for the system peer).
     if (e.missed > 0) this.polls.adjust(0.1 * e.missed);
@@ -187,13 +190,17 @@ export class Rfc5905Discipline implements Discipline {
     const drift = (this.state === 'SYNC' || this.state === 'SPIK' ? PHI : this.maxfreq) * age;
     if (Math.abs(measured - ref) > (e.delay + sys.rootDelay) / 2 + 3 * this.jitter + drift) return;
     this.measured = measured;
+    const inBurst =
+      this.split && this.hold && this.state === 'SYNC' && sinceUpdate < 2 ** this.polls.exponent / 4;
+    const pending = () => this.software.pendingSlew(this.when(x.tf));
+    const combined = this.burst.offset(inBurst, e.queueVar, measured, pending);
     this.weight = e.weight;
     this.queueWeight = e.queueWeight;
     this.inExchange = true;
     const r = this.update({
       raw: x.tf,
       now: x.tf,
-      offset: e.weight * measured,
+      offset: combined ?? e.weight * measured,
       jitter: this.jitter,
       rootDelay: x.rootDelay + e.delay,
       rootDispersion: x.rootDispersion + this.precision,
@@ -208,6 +215,12 @@ export class Rfc5905Discipline implements Discipline {
     return this.polls.exponent;
   }
 
+  iburstHeld(pollSeconds: number, delays: readonly number[]): number {
+    const n = iburstHeld(pollSeconds, delays);
+    if (n > 0) this.split = true;
+    return n;
+  }
+
   /** Discipline state (NSET, FSET, SPIK, FREQ, SYNC). */
   currentState(): Rfc5905State {
     return this.state;
@@ -220,10 +233,7 @@ export class Rfc5905Discipline implements Discipline {
 
   /** Where a model change for a sample taken at `raw` is applied: never before a later counter value seen. */
   private when(raw: RawTime): RawTime {
-    let at = raw;
-    if (this.lastChange !== null && at < this.lastChange) at = this.lastChange;
-    if (this.latest !== null && at < this.latest) at = this.latest;
-    return at;
+    return notBefore(raw, this.lastChange, this.latest);
   }
 
   /** RFC rstclock: enter `state` at `raw` with measured `offset`, of which `slewed` goes to the clock. */
@@ -442,7 +452,7 @@ export class Rfc5905Discipline implements Discipline {
       // End of the hold: the FLL's weighted slope over the start-up (FREQ, the hold) replaces the FREQ
       // state's frequency (a fit over the hold alone had two updates at long polls: 0.7 ppm on wan).
       this.hold = false;
-      const y = fll ?? this.sources?.slope() ?? null;
+      const y = this.split ? (this.sources?.slope() ?? fll) : (fll ?? this.sources?.slope() ?? null);
       this.holdEnded = true;
       if (y !== null) {
         freq = this.clampFreq(y) - this.freq;
@@ -551,26 +561,15 @@ export class Rfc5905Discipline implements Discipline {
     return this.software.frequency();
   }
 
-  /**
-   * Replaces the pending slew by `offset`: amortised with the PLL time constant, under the startup hold
-   * with PLL/2 s, the slew plus `freq` within HOLD_SLEW tolerances (beyond, linear at that bound).
-   */
+  /** Replaces the pending slew by `offset` (`slewMode`: the PLL time constant, or the hold's). */
   private slew(at: RawTime, offset: number, fast: boolean, freq = this.freq): void {
-    if (!fast) {
-      this.slewMode = { kind: 'exp', tau: this.tau() };
-      this.software.slewExponential(at, offset, this.tau());
-    } else {
-      const tau = this.pll / 2;
-      const rate = Math.max(HOLD_SLEW * this.maxfreq - Math.sign(offset) * freq, this.maxfreq / 10);
-      if (Math.abs(offset) > rate * tau) {
-        this.slewMode = { kind: 'linear', rate };
-        this.software.slewLinear(at, offset, rate);
-      } else {
-        this.slewMode = { kind: 'exp', tau };
-        this.software.slewExponential(at, offset, tau);
-      }
-    }
-    this.history.record(at, this.slewMode);
+    const m: SlewMode = fast
+      ? holdSlew(offset, freq, this.maxfreq, this.pll, this.split)
+      : { kind: 'exp', tau: this.tau() };
+    this.slewMode = m;
+    if (m.kind === 'linear') this.software.slewLinear(at, offset, m.rate);
+    else this.software.slewExponential(at, offset, m.tau);
+    this.history.record(at, m);
     this.lastChange = at;
   }
 

@@ -148,4 +148,10 @@ export interface Discipline {
    * is stepped at `raw` at once, announced with `reason`. Returns the step in seconds (0: none pending).
    */
   makestep?(raw: RawTime, reason: string): number;
+  /**
+   * Optional: asked once an iburst has its first samples (their round-trip `delays`, s): how many of
+   * its remaining requests to hold back for the source's first regular poll, `pollSeconds` later (sent
+   * there as a burst: the same requests, later). Absent or 0: the whole iburst at once.
+   */
+  iburstHeld?(pollSeconds: number, delays: readonly number[]): number;
 }

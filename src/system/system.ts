@@ -122,11 +122,8 @@ export class NtpSystem implements NtpEngine {
     this.deps = deps;
     this.server = new ServerResponder(config.interleavedTableSize);
     this.broadcasters = config.broadcast.map((b) => new BroadcastServer(b));
-    this.leapControl = new LeapControl(
-      deps.discipline.clock,
-      config.leapMode ?? 'step',
-      config.leapSmearWindow,
-    );
+    const leapMode = config.leapMode ?? 'step';
+    this.leapControl = new LeapControl(deps.discipline.clock, leapMode, config.leapSmearWindow);
     this.vars = new SystemVariables(config, this.leapControl.clock.utc);
     this.huffPuff = config.huffPuff > 0 ? new HuffPuff(config.huffPuff) : null;
     this.keyRing = new KeyRing(config.keys, deps.crypto);
@@ -144,6 +141,7 @@ export class NtpSystem implements NtpEngine {
       precision: config.precision,
       serverState: (raw) => this.serverState(raw),
       systemPoll: () => deps.discipline.pollExponent(),
+      iburstHeld: (s, d) => deps.discipline.iburstHeld?.(s, d) ?? 0,
       isSystemPeer: (id) => this.sysPeer === id,
       correctOffset: (epoch, offset, delay) => {
         if (this.huffPuff === null) return offset;

@@ -44,10 +44,11 @@ test('wan at 64 s polls: below 1 ms by the first regular poll (90 s) in at least
   assert.ok(worst <= 600, `the slowest seed stays below 1 ms from ${worst} s`);
 });
 
-test('wan at 1,024 s polls: below 1 ms by the first regular poll (1,100 s) in at least as many seeds as chrony (52 of 100)', () => {
-  // chrony 4.8: 52 of seeds 1–100 by 1,100 s, median 1,063 s, one seed never. Feed-forward: 59,
-  // median 1,069.5 s (the first regular poll comes 973–1,075 s after the burst: ±5 % spread).
+test('wan at 1,024 s polls: below 1 ms by the first regular poll (1,100 s) in 80 of 100 seeds (chrony 52)', () => {
+  // chrony 4.8: 52 of seeds 1–100 by 1,100 s, median 1,063 s, one seed never. Feed-forward before the
+  // iburst split (src/clock/iburst-split.ts): 59, median 1,069.5 s (the first regular poll comes
+  // 973–1,075 s after the burst: ±5 % spread); with it 89, median 1,042 s.
   const ts = syncTimes(10);
   const early = ts.filter((t) => t <= 1100).length;
-  assert.ok(early >= 52, `${early} of 100 seeds below 1 ms by 1,100 s`);
+  assert.ok(early >= 80, `${early} of 100 seeds below 1 ms by 1,100 s`);
 });
