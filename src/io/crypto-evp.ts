@@ -37,6 +37,8 @@ export interface EvpAes {
   readonly source: string;
   /** The arena: input at IN, output at OUT, each CHUNK bytes. */
   readonly mem: Uint8Array;
+  /** The same arena as 32-bit words (xors of whole blocks; byte order does not matter for them). */
+  readonly mem32: Int32Array;
   /** An encryption context for `AES-<bits>-<mode>` under `key` (zero IV), padding off; its address. */
   context(mode: 'CBC' | 'ECB', bits: number, key: Uint8Array): number;
   /** Encrypts `len` bytes (a multiple of 16, ≤ CHUNK) from the arena's input to its output. */
@@ -80,12 +82,15 @@ function bind(source: string, lib: { func(...a: unknown[]): unknown }, koffi: Ko
     return c;
   };
   const ptr = koffi.alloc('uint8_t', ARENA);
-  const mem = new Uint8Array(koffi.view(ptr, ARENA));
+  const buffer = koffi.view(ptr, ARENA);
+  const mem = new Uint8Array(buffer);
+  const mem32 = new Int32Array(buffer);
   const base = Number(koffi.address(ptr));
   const zeroIv = new Uint8Array(BLOCK);
   return {
     source,
     mem,
+    mem32,
     context(mode, bits, key) {
       const c = ctxNew();
       if (c === 0) throw new Error('EVP_CIPHER_CTX_new failed');
@@ -163,10 +168,13 @@ function dblInPlace(b: Uint8Array): void {
 /** AES-CMAC (RFC 4493) over an EVP AES-CBC context. */
 export class EvpCmac implements Cmac {
   private readonly ctx: number;
-  /** The CBC chaining value left by the previous message (zero at first). */
+  /** The CBC chaining value left by the previous message (zero at first), as bytes and words. */
   private readonly chain = new Uint8Array(BLOCK);
+  private readonly chain32 = new Int32Array(this.chain.buffer);
   private readonly k1 = new Uint8Array(BLOCK);
   private readonly k2 = new Uint8Array(BLOCK);
+  private readonly k132 = new Int32Array(this.k1.buffer);
+  private readonly k232 = new Int32Array(this.k2.buffer);
 
   constructor(
     private readonly evp: EvpAes,
@@ -199,10 +207,12 @@ export class EvpCmac implements Cmac {
    */
   macInto(msg: Uint8Array, xorEnd: Uint8Array | null, out: Uint8Array): void {
     const m = this.evp.mem;
+    const w = this.evp.mem32;
     const n = msg.length;
     const len = Math.max(1, Math.ceil(n / BLOCK)) * BLOCK;
     const complete = n > 0 && n % BLOCK === 0;
-    const sub = complete ? this.k1 : this.k2;
+    const sub = complete ? this.k132 : this.k232;
+    const chain = this.chain32;
     const xorFrom = n - BLOCK;
     for (let start = 0; start < len; start += CHUNK) {
       const end = Math.min(len, start + CHUNK);
@@ -215,25 +225,33 @@ export class EvpCmac implements Cmac {
           m[IN + n - start] = 0x80;
           m.fill(0, IN + n - start + 1, IN + len - start);
         }
-        for (let i = 0, at = IN + len - start - BLOCK; i < BLOCK; i++)
-          m[at + i] = (m[at + i] as number) ^ (sub[i] as number);
+        const at = (IN + len - start - BLOCK) >> 2;
+        w[at] = (w[at] as number) ^ (sub[0] as number);
+        w[at + 1] = (w[at + 1] as number) ^ (sub[1] as number);
+        w[at + 2] = (w[at + 2] as number) ^ (sub[2] as number);
+        w[at + 3] = (w[at + 3] as number) ^ (sub[3] as number);
       }
       if (xorEnd !== null)
         for (let i = Math.max(start, xorFrom); i < Math.min(end, n); i++)
           m[IN + i - start] = (m[IN + i - start] as number) ^ (xorEnd[i - xorFrom] as number);
-      if (start === 0)
-        for (let i = 0; i < BLOCK; i++) m[IN + i] = (m[IN + i] as number) ^ (this.chain[i] as number);
+      if (start === 0) {
+        const at = IN >> 2;
+        w[at] = (w[at] as number) ^ (chain[0] as number);
+        w[at + 1] = (w[at + 1] as number) ^ (chain[1] as number);
+        w[at + 2] = (w[at + 2] as number) ^ (chain[2] as number);
+        w[at + 3] = (w[at + 3] as number) ^ (chain[3] as number);
+      }
       this.evp.update(this.ctx, end - start);
       if (end < len) {
         // the CBC context chains into the next chunk by itself
         continue;
       }
-      const last = OUT + end - start - BLOCK;
-      for (let i = 0; i < BLOCK; i++) {
-        const v = m[last + i] as number;
-        this.chain[i] = v;
-        out[i] = v;
-      }
+      const last = (OUT + end - start - BLOCK) >> 2;
+      chain[0] = w[last] as number;
+      chain[1] = w[last + 1] as number;
+      chain[2] = w[last + 2] as number;
+      chain[3] = w[last + 3] as number;
+      out.set(this.chain);
     }
   }
 }
@@ -322,18 +340,24 @@ export class EvpSiv implements Aead {
     for (let i = 0; i < BLOCK; i++) q[i] = v[i] as number;
     q[8] = (q[8] as number) & 0x7f;
     q[12] = (q[12] as number) & 0x7f;
+    // The counter's last 32 bits (big-endian) start below 2^31 (bit 31 cleared), so adding the
+    // block number never carries out of them for any message below 2^31 blocks (32 GiB).
+    let low =
+      (((q[12] as number) << 24) |
+        ((q[13] as number) << 16) |
+        ((q[14] as number) << 8) |
+        (q[15] as number)) >>>
+      0;
     for (let start = 0; start < data.length; start += CHUNK) {
       const n = Math.min(CHUNK, data.length - start);
       const len = Math.ceil(n / BLOCK) * BLOCK;
-      for (let b = 0; b < len; b += BLOCK) {
-        m.set(q, IN + b);
-        // plus one, big-endian modulo 2^128
-        let carry = 1;
-        for (let i = BLOCK - 1; i >= 0; i--) {
-          const x = (q[i] as number) + carry;
-          q[i] = x & 0xff;
-          carry = x >>> 8;
-        }
+      for (let b = IN; b < IN + len; b += BLOCK) {
+        m.set(q, b);
+        m[b + 12] = low >>> 24;
+        m[b + 13] = (low >>> 16) & 0xff;
+        m[b + 14] = (low >>> 8) & 0xff;
+        m[b + 15] = low & 0xff;
+        low++;
       }
       this.evp.update(this.ctr, len);
       for (let i = 0; i < n; i++) out[at + start + i] = (data[start + i] as number) ^ (m[OUT + i] as number);
