@@ -268,6 +268,7 @@ export class EvpSiv implements Aead {
   private readonly d = new Uint8Array(BLOCK);
   private readonly t = new Uint8Array(BLOCK);
   private readonly counter = new Uint8Array(BLOCK);
+  private readonly v = new Uint8Array(BLOCK);
   /**
    * The last first associated-data string of at most 16 bytes and S2V's value after it: a cookie's
    * first string is its master key's ID, the same in every cookie (associated data is public, so
@@ -366,9 +367,16 @@ export class EvpSiv implements Aead {
 
   seal(ad: readonly Uint8Array[], plaintext: Uint8Array): Uint8Array {
     const out = new Uint8Array(BLOCK + plaintext.length);
-    const v = this.s2v(ad, plaintext, out.subarray(0, BLOCK));
-    this.ctrXor(v, plaintext, out, BLOCK);
+    this.sealTo(ad, plaintext, out, 0);
     return out;
+  }
+
+  sealTo(ad: readonly Uint8Array[], plaintext: Uint8Array, out: Uint8Array, at: number): void {
+    if (at < 0 || at + BLOCK + plaintext.length > out.length)
+      throw new RangeError('sealTo: out is too short');
+    const v = this.s2v(ad, plaintext, this.v);
+    out.set(v, at);
+    this.ctrXor(v, plaintext, out, at + BLOCK);
   }
 
   open(ad: readonly Uint8Array[], sealed: Uint8Array): Uint8Array | null {

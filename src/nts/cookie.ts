@@ -194,6 +194,20 @@ export class CookieJar {
   /** Seals a client's keys into a new cookie under the current master key. */
   seal(k: NtsKeys): Uint8Array {
     const len = aeadKeyLength(k.aead);
+    const out = new Uint8Array(4 + COOKIE_NONCE_LENGTH + 16 + 4 + 2 * (len ?? 0));
+    this.sealInto(k, out, 0);
+    return out;
+  }
+
+  /** The length of a cookie holding keys of AEAD `aead` (null: not one the jar can seal). */
+  cookieLength(aead: number): number | null {
+    const len = aeadKeyLength(aead);
+    return len === null ? null : 4 + COOKIE_NONCE_LENGTH + 16 + 4 + 2 * len;
+  }
+
+  /** `seal` written into `out` at `at` (`cookieLength` bytes). */
+  sealInto(k: NtsKeys, out: Uint8Array, at: number): void {
+    const len = aeadKeyLength(k.aead);
     if (len === null || k.c2s.length !== len || k.s2c.length !== len) {
       throw new RangeError(`keys do not fit AEAD algorithm ${k.aead}`);
     }
@@ -207,13 +221,13 @@ export class CookieJar {
     plain.set(k.c2s, 4);
     plain.set(k.s2c, 4 + len);
     const idb = this.currentIdBytes;
-    const sealed = siv.seal([idb, nonce], plain);
+    if (at < 0 || at + 4 + COOKIE_NONCE_LENGTH + 16 + plain.length > out.length)
+      throw new RangeError('no room for the cookie');
+    out.set(idb, at);
+    out.set(nonce, at + 4);
+    if (siv.sealTo !== undefined) siv.sealTo([idb, nonce], plain, out, at + 4 + COOKIE_NONCE_LENGTH);
+    else out.set(siv.seal([idb, nonce], plain), at + 4 + COOKIE_NONCE_LENGTH);
     plain.fill(0);
-    const out = new Uint8Array(4 + COOKIE_NONCE_LENGTH + sealed.length);
-    out.set(idb);
-    out.set(nonce, 4);
-    out.set(sealed, 4 + COOKIE_NONCE_LENGTH);
-    return out;
   }
 
   /** Opens a cookie; never throws. */

@@ -405,20 +405,14 @@ export function buildNtsResponseAfter(
 ): Uint8Array {
   const siv = ctx.aeads?.s2c ?? jar.clientAeads(ctx.keys)?.s2c ?? null;
   if (siv === null) throw new RangeError(`unsupported AEAD ${ctx.keys.aead}`);
-  // The plaintext: the fresh cookies as extension fields, written in place.
-  const cookies: Uint8Array[] = [];
-  let plainLength = 0;
-  for (let i = 0; i < ctx.cookiesWanted; i++) {
-    const c = jar.seal(ctx.keys);
-    cookies.push(c);
-    plainLength += 4 + Math.max(12, pad4(c.length));
-  }
-  const plain = new Uint8Array(plainLength);
-  for (let i = 0, pos = 0; i < cookies.length; i++) {
-    const c = cookies[i] as Uint8Array;
-    putField(plain, pos, EF.COOKIE, 4 + Math.max(12, pad4(c.length)));
-    plain.set(c, pos + 4);
-    pos += 4 + Math.max(12, pad4(c.length));
+  // The plaintext: the fresh cookies as extension fields, sealed in place.
+  const cookieLength = jar.cookieLength(ctx.keys.aead);
+  if (cookieLength === null) throw new RangeError(`unsupported AEAD ${ctx.keys.aead}`);
+  const cookieField = 4 + Math.max(12, pad4(cookieLength));
+  const plain = new Uint8Array(ctx.cookiesWanted * cookieField);
+  for (let i = 0, pos = 0; i < ctx.cookiesWanted; i++, pos += cookieField) {
+    putField(plain, pos, EF.COOKIE, cookieField);
+    jar.sealInto(ctx.keys, plain, pos + 4);
   }
   const nonce = random(NONCE_LENGTH);
   // The packet: header, Unique Identifier (the associated data), then the authenticator field.
@@ -431,17 +425,21 @@ export function buildNtsResponseAfter(
   out.set(header.subarray(0, HEADER_LENGTH));
   putField(out, HEADER_LENGTH, EF.UNIQUE_ID, uidLength);
   out.set(uid, HEADER_LENGTH + 4);
-  const ct = siv.seal([out.subarray(0, adLength), nonce], plain);
-  if (ct.length !== sealedLength) throw new Error('the AEAD changed the length');
   let at = adLength;
   putField(out, at, EF.AUTHENTICATOR, fieldLength);
   out[at + 4] = nonce.length >>> 8;
   out[at + 5] = nonce.length & 0xff;
-  out[at + 6] = ct.length >>> 8;
-  out[at + 7] = ct.length & 0xff;
+  out[at + 6] = sealedLength >>> 8;
+  out[at + 7] = sealedLength & 0xff;
   at += 8;
   out.set(nonce, at);
-  out.set(ct, at + pad4(nonce.length));
+  const ad = [out.subarray(0, adLength), nonce];
+  if (siv.sealTo !== undefined) siv.sealTo(ad, plain, out, at + pad4(nonce.length));
+  else {
+    const ct = siv.seal(ad, plain);
+    if (ct.length !== sealedLength) throw new Error('the AEAD changed the length');
+    out.set(ct, at + pad4(nonce.length));
+  }
   return out;
 }
 
