@@ -27,7 +27,9 @@ const CHUNK = 4096;
 const IN = 0;
 const OUT = CHUNK;
 const OUTL = 2 * CHUNK;
-const ARENA = 2 * CHUNK + 16;
+/** A CTR context's next IV (the initial counter block). */
+const IV = 2 * CHUNK + 16;
+const ARENA = 2 * CHUNK + 32;
 
 type Update = (ctx: number, out: number, outl: number, inp: number, inl: number) => number;
 
@@ -40,7 +42,9 @@ export interface EvpAes {
   /** The same arena as 32-bit words (xors of whole blocks; byte order does not matter for them). */
   readonly mem32: Int32Array;
   /** An encryption context for `AES-<bits>-<mode>` under `key` (zero IV), padding off; its address. */
-  context(mode: 'CBC' | 'ECB', bits: number, key: Uint8Array): number;
+  context(mode: 'CBC' | 'ECB' | 'CTR', bits: number, key: Uint8Array): number;
+  /** Restarts a CTR context from the counter block at the arena's IV offset (the key is kept). */
+  restart(ctx: number): void;
   /** Encrypts `len` bytes (a multiple of 16, ≤ CHUNK) from the arena's input to its output. */
   update(ctx: number, len: number): void;
   free(ctx: number): void;
@@ -64,6 +68,11 @@ function bind(source: string, lib: { func(...a: unknown[]): unknown }, koffi: Ko
     'uintptr_t',
     'int',
   ]);
+  const reinit = f<(c: number, ci: number, k: number, iv: number, e: number, p: number) => number>(
+    'EVP_CipherInit_ex2',
+    'int',
+    ['uintptr_t', 'uintptr_t', 'uintptr_t', 'uintptr_t', 'int', 'uintptr_t'],
+  );
   const update = f<Update>('EVP_EncryptUpdate', 'int', [
     'uintptr_t',
     'uintptr_t',
@@ -94,7 +103,7 @@ function bind(source: string, lib: { func(...a: unknown[]): unknown }, koffi: Ko
     context(mode, bits, key) {
       const c = ctxNew();
       if (c === 0) throw new Error('EVP_CIPHER_CTX_new failed');
-      if (init(c, cipher(`AES-${bits}-${mode}`), key, mode === 'CBC' ? zeroIv : null, 1, null) !== 1) {
+      if (init(c, cipher(`AES-${bits}-${mode}`), key, mode === 'ECB' ? null : zeroIv, 1, null) !== 1) {
         ctxFree(c);
         throw new Error(`EVP_CipherInit_ex2(AES-${bits}-${mode}) failed`);
       }
@@ -106,6 +115,9 @@ function bind(source: string, lib: { func(...a: unknown[]): unknown }, koffi: Ko
       // Keep `ptr` reachable as long as this object is: the arena is freed with it.
       if (update(ctx, base + OUT, base + OUTL, base + IN, len) !== 1 || ptr === null)
         throw new Error('EVP_EncryptUpdate failed');
+    },
+    restart(ctx) {
+      if (reinit(ctx, 0, 0, base + IV, 1, 0) !== 1) throw new Error('EVP_CipherInit_ex2 (IV) failed');
     },
     free: (ctx) => ctxFree(ctx),
   };
@@ -329,39 +341,31 @@ export class EvpSiv implements Aead {
     return v;
   }
 
-  /** `data` xor the AES-CTR keystream from `v` (bits 63 and 31 cleared) into `out` at `at`. */
+  /**
+   * `data` xor the AES-CTR keystream from `v` (bits 63 and 31 cleared, RFC 5297 section 2.5) into
+   * `out` at `at`: OpenSSL's CTR mode (a 128-bit big-endian counter, as RFC 5297), restarted from
+   * the IV for each message.
+   */
   private ctrXor(v: Uint8Array, data: Uint8Array, out: Uint8Array, at: number): void {
     if (data.length === 0) return;
+    const evp = this.evp;
     if (this.ctr === 0) {
-      this.ctr = this.evp.context('ECB', this.bits, this.ctrKey);
-      contexts.register(this, { evp: this.evp, ctx: this.ctr });
+      this.ctr = evp.context('CTR', this.bits, this.ctrKey);
+      contexts.register(this, { evp, ctx: this.ctr });
     }
-    const m = this.evp.mem;
-    const q = this.counter;
-    for (let i = 0; i < BLOCK; i++) q[i] = v[i] as number;
-    q[8] = (q[8] as number) & 0x7f;
-    q[12] = (q[12] as number) & 0x7f;
-    // The counter's last 32 bits (big-endian) start below 2^31 (bit 31 cleared), so adding the
-    // block number never carries out of them for any message below 2^31 blocks (32 GiB).
-    let low =
-      (((q[12] as number) << 24) |
-        ((q[13] as number) << 16) |
-        ((q[14] as number) << 8) |
-        (q[15] as number)) >>>
-      0;
+    const m = evp.mem;
+    m.set(v, IV);
+    m[IV + 8] = (m[IV + 8] as number) & 0x7f;
+    m[IV + 12] = (m[IV + 12] as number) & 0x7f;
+    evp.restart(this.ctr);
     for (let start = 0; start < data.length; start += CHUNK) {
       const n = Math.min(CHUNK, data.length - start);
       const len = Math.ceil(n / BLOCK) * BLOCK;
-      for (let b = IN; b < IN + len; b += BLOCK) {
-        m.set(q, b);
-        m[b + 12] = low >>> 24;
-        m[b + 13] = (low >>> 16) & 0xff;
-        m[b + 14] = (low >>> 8) & 0xff;
-        m[b + 15] = low & 0xff;
-        low++;
-      }
-      this.evp.update(this.ctr, len);
-      for (let i = 0; i < n; i++) out[at + start + i] = (data[start + i] as number) ^ (m[OUT + i] as number);
+      if (n === data.length) m.set(data, IN);
+      else m.set(data.subarray(start, start + n), IN);
+      // a partial last block: CTR encrypts whatever stands after the data, only n bytes are used
+      evp.update(this.ctr, len);
+      out.set(m.subarray(OUT, OUT + n), at + start);
     }
   }
 
