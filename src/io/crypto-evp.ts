@@ -385,12 +385,21 @@ export class EvpSiv implements Aead {
 
   open(ad: readonly Uint8Array[], sealed: Uint8Array): Uint8Array | null {
     if (sealed.length < BLOCK) return null;
-    const v = sealed.subarray(0, BLOCK);
     const p = new Uint8Array(sealed.length - BLOCK);
+    return this.openTo(ad, sealed, p, 0) ? p : null;
+  }
+
+  openTo(ad: readonly Uint8Array[], sealed: Uint8Array, out: Uint8Array, at: number): boolean {
+    const n = sealed.length - BLOCK;
+    if (n < 0 || at < 0 || at + n > out.length) return false;
+    const v = sealed.subarray(0, BLOCK);
+    const p = out.subarray(at, at + n);
     this.ctrXor(v, sealed.subarray(BLOCK), p, 0);
     const w = this.s2v(ad, p, this.counter);
     let diff = 0;
     for (let i = 0; i < BLOCK; i++) diff |= (w[i] as number) ^ (v[i] as number);
-    return diff === 0 ? p : null;
+    if (diff === 0) return true;
+    p.fill(0);
+    return false;
   }
 }

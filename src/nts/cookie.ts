@@ -241,15 +241,19 @@ export class CookieJar {
     const siv = this.keys.get(id);
     if (siv === undefined) return { ok: false, error: 'UNKNOWN_KEY' };
     const nonce = cookie.subarray(4, 4 + COOKIE_NONCE_LENGTH);
-    const plain = siv.open([cookie.subarray(0, 4), nonce], cookie.subarray(4 + COOKIE_NONCE_LENGTH));
+    const ad = [cookie.subarray(0, 4), nonce];
+    const sealed = cookie.subarray(4 + COOKIE_NONCE_LENGTH);
+    let plain: Uint8Array | null;
+    if (siv.openTo !== undefined && sealed.length - 16 === this.plain.length)
+      plain = siv.openTo(ad, sealed, this.plain, 0) ? this.plain : null;
+    else plain = siv.open(ad, sealed);
     if (plain === null) return { ok: false, error: 'AUTH_FAILED' };
     const aead = ((plain[0] ?? 0) << 8) | (plain[1] ?? 0);
     const len = aeadKeyLength(aead);
-    if (len === null || plain.length !== 4 + 2 * len) return { ok: false, error: 'BAD_CONTENT' };
-    return {
-      ok: true,
-      keyId: id,
-      keys: { aead, c2s: plain.slice(4, 4 + len), s2c: plain.slice(4 + len) },
-    };
+    const ok = len !== null && plain.length === 4 + 2 * len;
+    const keys = ok ? { aead, c2s: plain.slice(4, 4 + len), s2c: plain.slice(4 + len) } : null;
+    if (plain === this.plain) plain.fill(0);
+    if (keys === null) return { ok: false, error: 'BAD_CONTENT' };
+    return { ok: true, keyId: id, keys };
   }
 }

@@ -409,7 +409,7 @@ export function buildNtsResponseAfter(
   const cookieLength = jar.cookieLength(ctx.keys.aead);
   if (cookieLength === null) throw new RangeError(`unsupported AEAD ${ctx.keys.aead}`);
   const cookieField = 4 + Math.max(12, pad4(cookieLength));
-  const plain = new Uint8Array(ctx.cookiesWanted * cookieField);
+  const plain = plainScratch(ctx.cookiesWanted * cookieField);
   for (let i = 0, pos = 0; i < ctx.cookiesWanted; i++, pos += cookieField) {
     putField(plain, pos, EF.COOKIE, cookieField);
     jar.sealInto(ctx.keys, plain, pos + 4);
@@ -434,13 +434,25 @@ export function buildNtsResponseAfter(
   at += 8;
   out.set(nonce, at);
   const ad = [out.subarray(0, adLength), nonce];
-  if (siv.sealTo !== undefined) siv.sealTo(ad, plain, out, at + pad4(nonce.length));
-  else {
-    const ct = siv.seal(ad, plain);
-    if (ct.length !== sealedLength) throw new Error('the AEAD changed the length');
-    out.set(ct, at + pad4(nonce.length));
+  try {
+    if (siv.sealTo !== undefined) siv.sealTo(ad, plain, out, at + pad4(nonce.length));
+    else {
+      const ct = siv.seal(ad, plain);
+      if (ct.length !== sealedLength) throw new Error('the AEAD changed the length');
+      out.set(ct, at + pad4(nonce.length));
+    }
+  } finally {
+    plain.fill(0);
   }
   return out;
+}
+
+/** The plaintext of a response being built (its new cookies): one buffer, reused, zeroed after use. */
+let scratch = new Uint8Array(MAX_COOKIES * 112);
+
+function plainScratch(n: number): Uint8Array {
+  if (scratch.length < n) scratch = new Uint8Array(n);
+  return scratch.subarray(0, n);
 }
 
 /** An extension field's type and length at `at`. */

@@ -62,6 +62,12 @@ export interface Aead {
   sealTo?(ad: readonly Uint8Array[], plaintext: Uint8Array, out: Uint8Array, at: number): void;
   /** The plaintext, or null when `sealed` is too short or does not authenticate. Never throws. */
   open(ad: readonly Uint8Array[], sealed: Uint8Array): Uint8Array | null;
+  /**
+   * `open` with the plaintext written into `out` at `at` (room for `sealed.length - 16` bytes,
+   * not overlapping `sealed` or `ad`); false, and `out` zeroed there, when it does not
+   * authenticate or does not fit. Optional (callers fall back to `open`). Never throws.
+   */
+  openTo?(ad: readonly Uint8Array[], sealed: Uint8Array, out: Uint8Array, at: number): boolean;
 }
 
 export interface CryptoProvider {

@@ -154,6 +154,13 @@ test('cookies carry the current master key ID after rotation and import, and ope
       assert.deepEqual(o.keys.c2s, new Uint8Array(keys.c2s));
       assert.deepEqual(o.keys.s2c, new Uint8Array(keys.s2c));
     }
+    // A changed byte anywhere after the key ID fails, and leaves the jar working.
+    for (const at of [4, 20, 40, 103]) {
+      const bad = Uint8Array.from(c1);
+      bad[at] = (bad[at] ?? 0) ^ 0x20;
+      assert.deepEqual(jar.open(bad), { ok: false, error: 'AUTH_FAILED' }, `byte ${at}`);
+      assert.ok(jar.open(c1).ok);
+    }
     // Another jar with the exported keys (a worker's) opens both and seals under the last.
     const other = new CookieJar(crypto === nodeCrypto ? fallback : nodeCrypto, nodeRandomBytes);
     other.importKeys(jar.exportKeys());
