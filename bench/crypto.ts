@@ -15,7 +15,11 @@
  * batch, `--rounds` rounds (default 15); a figure is the median over rounds of the mean time per
  * operation in a batch. The machine is shared: compare rows of one run.
  *
- * Options: --rounds N, --ms M, --baseline DIR, --baseline-label TEXT, --label TEXT, --no-write.
+ * `--fallback` instead compares this build's two AES paths in one process: node:crypto's `Cipher`
+ * objects (the fallback, `createNodeCrypto(undefined, null)`) as the baseline against the default
+ * provider (AES-CMAC/AES-SIV on OpenSSL's EVP through koffi, src/io/crypto-evp.ts).
+ *
+ * Options: --rounds N, --ms M, --baseline DIR | --fallback, --baseline-label TEXT, --label TEXT, --no-write.
  * Writes the `## Crypto cost per operation` section of docs/BENCHMARKS.md, leaving others intact.
  */
 import { randomBytes } from 'node:crypto';
@@ -24,7 +28,7 @@ import { cpus, loadavg } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
 import { checkAuth, KeyRing, sign } from '../src/assoc/util.js';
-import { nodeCrypto, nodeRandomBytes } from '../src/io/crypto.js';
+import { createNodeCrypto, nodeCrypto, nodeRandomBytes } from '../src/io/crypto.js';
 import { CookieJar, type NtsKeys } from '../src/nts/cookie.js';
 import {
   buildNtsResponse,
@@ -34,6 +38,7 @@ import {
   verifyNtsRequest,
 } from '../src/nts/ntp.js';
 import type { SymmetricKey } from '../src/system/types.js';
+import type { CryptoProvider } from '../src/wire/crypto.js';
 import { decodePacket, emptyPacket, encodePacket, MODE, type NtpPacket } from '../src/wire/packet.js';
 import { replaceDocSection } from './doc-section.js';
 
@@ -45,6 +50,7 @@ interface Options {
   rounds: number;
   ms: number;
   baseline: string | null;
+  fallback: boolean;
   baselineLabel: string;
   label: string;
   write: boolean;
@@ -55,6 +61,7 @@ function parseArgs(argv: string[]): Options {
     rounds: 15,
     ms: 100,
     baseline: null,
+    fallback: false,
     baselineLabel: 'baseline',
     label: 'this build',
     write: true,
@@ -69,6 +76,7 @@ function parseArgs(argv: string[]): Options {
     if (a === '--rounds') o.rounds = Math.min(101, Math.round(num()));
     else if (a === '--ms') o.ms = Math.min(5000, num());
     else if (a === '--baseline') o.baseline = argv[++i] ?? null;
+    else if (a === '--fallback') o.fallback = true;
     else if (a === '--baseline-label') o.baselineLabel = argv[++i] ?? o.baselineLabel;
     else if (a === '--label') o.label = argv[++i] ?? o.label;
     else if (a === '--no-write') o.write = false;
@@ -101,18 +109,18 @@ interface Session {
   response(bytes: Uint8Array, req: NtsRequest): { ok: boolean };
 }
 
-function thisBuild(): Api {
+function thisBuild(crypto: CryptoProvider = nodeCrypto): Api {
   return {
     macFor(key) {
-      const ring = new KeyRing([key], nodeCrypto);
+      const ring = new KeyRing([key], crypto);
       if (ring.macKey(key.id) === null) return null;
       return {
         sign: (p) => sign(p, ring, key.id) ?? p,
         check: (p) => checkAuth(p, ring, key.id),
       };
     },
-    jar: (random) => new CookieJar(nodeCrypto, random),
-    session: (keys, cookies, target) => new NtsClientSession(nodeCrypto, keys, cookies, target),
+    jar: (random) => new CookieJar(crypto, random),
+    session: (keys, cookies, target) => new NtsClientSession(crypto, keys, cookies, target),
     verifyNtsRequest: (bytes, jar) => verifyNtsRequest(bytes, jar as CookieJar),
     buildNtsResponse: (h, ctx, jar, random) => buildNtsResponse(h, ctx, jar as CookieJar, random),
     randomBytes: nodeRandomBytes,
@@ -317,7 +325,7 @@ function fmtNs(ns: number): string {
 const perSecond = (ns: number) => Math.round(1e9 / ns).toLocaleString('en-US');
 
 function table(rows: Row[], o: Options): string {
-  if (o.baseline === null) {
+  if (o.baseline === null && !o.fallback) {
     const lines = [
       '| operation | time per operation | range over rounds | per second |',
       '|---|---:|---:|---:|',
@@ -359,11 +367,32 @@ themselves (before: one call into OpenSSL per draw; after: a refilled 4 KiB buff
 baseline time / this build's time, per round of interleaved batches. Server throughput with these
 costs inside: "Server throughput" (bench:server).`;
 
+const EXPLAIN_FALLBACK = `What each row does, in-process (no sockets), as the engine does it: a MAC row signs a 48-byte
+client request (\`sign\` + encode) or verifies a decoded signed one (\`checkAuth\`); "NTS server:
+verify" opens the cookie with a master key and checks the authenticator with the client key from it;
+"build a response" seals one new cookie and the reply's authenticator; the client rows build a
+request from a session (one cookie, no placeholders) and verify the server's reply. Both columns are
+this build: the baseline with AES-CMAC and AES-SIV on node:crypto's \`Cipher\` objects (the fallback
+where koffi or OpenSSL's EVP cannot be reached, or with \`NTPKIT_CRYPTO=node\`), the other on OpenSSL's
+EVP called through koffi with integer arguments (src/io/crypto-evp.ts); digests (MD5, SHA) and the
+random bytes are the same in both, so those rows should be about 1×. The speed-up is baseline time /
+EVP time, per round of interleaved batches. Server throughput with these costs inside: "Server
+throughput" (bench:server, \`--nts\`).`;
+
 async function main(): Promise<number> {
   const o = parseArgs(process.argv.slice(2));
   const mine = thisBuild();
   const after = operations(mine, mine.randomBytes);
-  const baseline = o.baseline === null ? null : await baselineBuild(o.baseline);
+  if (o.fallback && o.baseline !== null) throw new Error('--fallback and --baseline exclude each other');
+  if (o.fallback) {
+    if (o.baselineLabel === 'baseline') o.baselineLabel = 'node:crypto Cipher objects';
+    if (o.label === 'this build') o.label = 'EVP through FFI';
+  }
+  const baseline = o.fallback
+    ? thisBuild(createNodeCrypto(undefined, null))
+    : o.baseline === null
+      ? null
+      : await baselineBuild(o.baseline);
   const before = baseline === null ? [] : operations(baseline, mine.randomBytes);
   // The random-source row compares the sources themselves.
   const rnd = before.find((x) => x.name.startsWith('random bytes'));
@@ -388,8 +417,9 @@ async function main(): Promise<number> {
   const text = table(rows, o);
   process.stdout.write(`${text}\n`);
   if (o.write) {
-    const cmd =
-      o.baseline === null
+    const cmd = o.fallback
+      ? '`npm run bench:crypto -- --fallback`'
+      : o.baseline === null
         ? '`npm run bench:crypto`'
         : `\`npm run bench:crypto -- --baseline DIR --baseline-label '${o.baselineLabel}' --label '${o.label}'\` (DIR: a built checkout of the baseline)`;
     const head = `Measured ${date0} UTC by ${cmd} on ${cpu.length} × ${(cpu[0]?.model ?? 'unknown CPU').trim()}, Node ${process.version}, ${o.rounds} rounds of ~${o.ms} ms batches per operation; 1-minute load average ${load0.toFixed(1)} at the start, ${load1.toFixed(1)} at the end.`;
@@ -397,7 +427,11 @@ async function main(): Promise<number> {
     const old = await readFile(file, 'utf8').catch(() => '');
     await writeFile(
       file,
-      replaceDocSection(old, SECTION, `${SECTION}\n\n${head}\n\n${text}\n\n${EXPLAIN}\n`),
+      replaceDocSection(
+        old,
+        SECTION,
+        `${SECTION}\n\n${head}\n\n${text}\n\n${o.fallback ? EXPLAIN_FALLBACK : EXPLAIN}\n`,
+      ),
     );
     process.stderr.write(`written to ${file}\n`);
   }

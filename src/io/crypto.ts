@@ -35,6 +35,7 @@ import {
   type CryptoProvider,
   type DigestAlgorithm,
 } from '../wire/crypto.js';
+import { type EvpAes, EvpCmac, EvpSiv, evpAes } from './crypto-evp.js';
 
 const BLOCK = 16;
 const HASH: Record<DigestAlgorithm, string> = { MD5: 'md5', SHA1: 'sha1', SHA256: 'sha256' };
@@ -222,12 +223,24 @@ export class NodeSiv implements Aead {
   }
 }
 
-/** Builds the provider; `available` lists what OpenSSL offers (getHashes/getCiphers by default). */
+/**
+ * The EVP binding the default provider uses for AES-CMAC and AES-SIV (src/io/crypto-evp.ts), or
+ * null: node:crypto's ciphers (no FFI on this platform, or `NTPKIT_CRYPTO=node` in the environment).
+ */
+export function defaultEvp(): EvpAes | null {
+  return process.env.NTPKIT_CRYPTO === 'node' ? null : evpAes();
+}
+
+/**
+ * Builds the provider; `available` lists what OpenSSL offers (getHashes/getCiphers by default);
+ * `evp`: the FFI binding for AES-CMAC and AES-SIV (null: node:crypto's `Cipher` objects).
+ */
 export function createNodeCrypto(
   available: { hashes: readonly string[]; ciphers: readonly string[] } = {
     hashes: getHashes(),
     ciphers: getCiphers(),
   },
+  evp: EvpAes | null = defaultEvp(),
 ): CryptoProvider {
   const hashes = new Set(available.hashes.map((h) => h.toLowerCase()));
   const ciphers = new Set(available.ciphers.map((c) => c.toLowerCase()));
@@ -246,7 +259,7 @@ export function createNodeCrypto(
     }
   };
   return {
-    name: `node:crypto, OpenSSL ${process.versions.openssl ?? 'unknown'}`,
+    name: `node:crypto, OpenSSL ${process.versions.openssl ?? 'unknown'}${evp === null ? '' : `, AES-SIV/CMAC on EVP through FFI (${evp.source})`}`,
     supports,
     digest(alg, ...parts) {
       if (!supports(alg)) throw new RangeError(`${alg} is not available in this build`);
@@ -261,12 +274,12 @@ export function createNodeCrypto(
         throw new RangeError(
           `an ${cipher} CMAC key must be ${CMAC_KEY_LENGTH[cipher]} bytes, not ${key.length}`,
         );
-      return new NodeCmac(AES_BITS[cipher], key);
+      return evp === null ? new NodeCmac(AES_BITS[cipher], key) : new EvpCmac(evp, AES_BITS[cipher], key);
     },
     aead(id, key) {
       if (id !== AEAD_AES_SIV_CMAC_256 || key.length !== 32 || !supports('AEAD_AES_SIV_CMAC_256'))
         return null;
-      return new NodeSiv(id, key);
+      return evp === null ? new NodeSiv(id, key) : new EvpSiv(evp, id, key);
     },
     equal(a, b) {
       return a.length === b.length && timingSafeEqual(a, b);

@@ -60,9 +60,13 @@ export class CookieJar {
   private readonly listeners: Array<(keys: MasterKey[]) => void> = [];
   /** A client's AEADs by its keys (a client sends many requests with one pair of keys). */
   private readonly clients = new Map<
-    string,
+    number,
     { c2s: Aead; s2c: Aead; c2sKey: Uint8Array; s2cKey: Uint8Array }
   >();
+  /** The plaintext of a cookie being sealed (AEAD_AES_SIV_CMAC_256 keys), zeroed after use. */
+  private readonly plain = new Uint8Array(4 + 2 * 32);
+  /** The current master key's ID as bytes (the cookie's first associated-data string). */
+  private currentIdBytes: Uint8Array = new Uint8Array(4);
 
   /**
    * @param crypto the AEAD for sealing cookies (AEAD_AES_SIV_CMAC_256 under each master key)
@@ -96,6 +100,7 @@ export class CookieJar {
         this.raw.delete(old);
       }
     }
+    this.currentIdBytes = u32be(id);
     this.changed();
     return id;
   }
@@ -150,6 +155,7 @@ export class CookieJar {
       this.order.push(k.id);
     }
     this.nextId = ((list[list.length - 1]?.id ?? 0) + 1) >>> 0;
+    this.currentIdBytes = u32be(this.currentKeyId());
     this.changed();
   }
 
@@ -162,8 +168,9 @@ export class CookieJar {
   clientAeads(k: NtsKeys): { c2s: Aead; s2c: Aead } | null {
     const len = aeadKeyLength(k.aead);
     if (len === null || k.c2s.length !== len || k.s2c.length !== len) return null;
-    // Looked up by a few bytes of each key, then the whole keys compared.
-    const id = `${k.aead}:${u32at(k.c2s, 0)}:${u32at(k.c2s, 4)}:${u32at(k.s2c, 0)}`;
+    // Looked up by a few bytes of the keys (a number: no string made per request), then the
+    // whole keys compared; a colliding client replaces the entry.
+    const id = (u32at(k.c2s, 0) ^ u32at(k.s2c, 4) ^ (k.aead << 16)) >>> 0;
     const hit = this.clients.get(id);
     if (hit !== undefined && sameBytes(hit.c2sKey, k.c2s) && sameBytes(hit.s2cKey, k.s2c)) return hit;
     const c2s = this.crypto.aead(k.aead, k.c2s);
@@ -187,6 +194,20 @@ export class CookieJar {
   /** Seals a client's keys into a new cookie under the current master key. */
   seal(k: NtsKeys): Uint8Array {
     const len = aeadKeyLength(k.aead);
+    const out = new Uint8Array(4 + COOKIE_NONCE_LENGTH + 16 + 4 + 2 * (len ?? 0));
+    this.sealInto(k, out, 0);
+    return out;
+  }
+
+  /** The length of a cookie holding keys of AEAD `aead` (null: not one the jar can seal). */
+  cookieLength(aead: number): number | null {
+    const len = aeadKeyLength(aead);
+    return len === null ? null : 4 + COOKIE_NONCE_LENGTH + 16 + 4 + 2 * len;
+  }
+
+  /** `seal` written into `out` at `at` (`cookieLength` bytes). */
+  sealInto(k: NtsKeys, out: Uint8Array, at: number): void {
+    const len = aeadKeyLength(k.aead);
     if (len === null || k.c2s.length !== len || k.s2c.length !== len) {
       throw new RangeError(`keys do not fit AEAD algorithm ${k.aead}`);
     }
@@ -194,18 +215,19 @@ export class CookieJar {
     const siv = this.keys.get(id);
     if (siv === undefined) throw new Error('no master key');
     const nonce = this.random(COOKIE_NONCE_LENGTH);
-    const plain = new Uint8Array(4 + 2 * len);
+    const plain = this.plain.length === 4 + 2 * len ? this.plain : new Uint8Array(4 + 2 * len);
     plain[0] = k.aead >>> 8;
     plain[1] = k.aead & 0xff;
     plain.set(k.c2s, 4);
     plain.set(k.s2c, 4 + len);
-    const idb = u32be(id);
-    const sealed = siv.seal([idb, nonce], plain);
-    const out = new Uint8Array(4 + COOKIE_NONCE_LENGTH + sealed.length);
-    out.set(idb);
-    out.set(nonce, 4);
-    out.set(sealed, 4 + COOKIE_NONCE_LENGTH);
-    return out;
+    const idb = this.currentIdBytes;
+    if (at < 0 || at + 4 + COOKIE_NONCE_LENGTH + 16 + plain.length > out.length)
+      throw new RangeError('no room for the cookie');
+    out.set(idb, at);
+    out.set(nonce, at + 4);
+    if (siv.sealTo !== undefined) siv.sealTo([idb, nonce], plain, out, at + 4 + COOKIE_NONCE_LENGTH);
+    else out.set(siv.seal([idb, nonce], plain), at + 4 + COOKIE_NONCE_LENGTH);
+    plain.fill(0);
   }
 
   /** Opens a cookie; never throws. */
@@ -219,15 +241,19 @@ export class CookieJar {
     const siv = this.keys.get(id);
     if (siv === undefined) return { ok: false, error: 'UNKNOWN_KEY' };
     const nonce = cookie.subarray(4, 4 + COOKIE_NONCE_LENGTH);
-    const plain = siv.open([cookie.subarray(0, 4), nonce], cookie.subarray(4 + COOKIE_NONCE_LENGTH));
+    const ad = [cookie.subarray(0, 4), nonce];
+    const sealed = cookie.subarray(4 + COOKIE_NONCE_LENGTH);
+    let plain: Uint8Array | null;
+    if (siv.openTo !== undefined && sealed.length - 16 === this.plain.length)
+      plain = siv.openTo(ad, sealed, this.plain, 0) ? this.plain : null;
+    else plain = siv.open(ad, sealed);
     if (plain === null) return { ok: false, error: 'AUTH_FAILED' };
     const aead = ((plain[0] ?? 0) << 8) | (plain[1] ?? 0);
     const len = aeadKeyLength(aead);
-    if (len === null || plain.length !== 4 + 2 * len) return { ok: false, error: 'BAD_CONTENT' };
-    return {
-      ok: true,
-      keyId: id,
-      keys: { aead, c2s: plain.slice(4, 4 + len), s2c: plain.slice(4 + len) },
-    };
+    const ok = len !== null && plain.length === 4 + 2 * len;
+    const keys = ok ? { aead, c2s: plain.slice(4, 4 + len), s2c: plain.slice(4 + len) } : null;
+    if (plain === this.plain) plain.fill(0);
+    if (keys === null) return { ok: false, error: 'BAD_CONTENT' };
+    return { ok: true, keyId: id, keys };
   }
 }

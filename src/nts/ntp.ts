@@ -256,6 +256,8 @@ export interface NtsServerContext {
   cookieLength: number;
   /** Extension fields the client sent encrypted. */
   innerFields: ExtensionField[];
+  /** The client keys' AEADs from the jar (`CookieJar.clientAeads`), so the response does not look them up again. */
+  aeads?: { c2s: Aead; s2c: Aead };
 }
 
 export type NtsRequestCheck =
@@ -285,33 +287,50 @@ export function verifyNtsRequest(bytes: Uint8Array, jar: CookieJar, decoded?: Nt
     if (!d.ok) return { ok: false, code: 'UNDECODABLE', message: d.error.message };
     p = d.packet;
   }
-  const cookies = p.extensions.filter((e) => e.type === EF.COOKIE);
-  const authIdx = p.extensions.findIndex((e) => e.type === EF.AUTHENTICATOR);
-  const uids = findUniqueId(p);
-  if (cookies.length === 0 && authIdx < 0)
+  // One pass over the fields: the unique identifiers, cookies, placeholders and the authenticator.
+  const ext = p.extensions;
+  let uid: Uint8Array | undefined;
+  let uids = 0;
+  let cookieField: ExtensionField | undefined;
+  let cookies = 0;
+  let placeholders = 0;
+  let placeholderLength = -1;
+  let badPlaceholder = false;
+  let authIdx = -1;
+  for (let i = 0; i < ext.length; i++) {
+    const e = ext[i] as ExtensionField;
+    if (e.type === EF.UNIQUE_ID) {
+      if (uids++ === 0) uid = e.body;
+    } else if (e.type === EF.COOKIE) {
+      if (cookies++ === 0) cookieField = e;
+    } else if (e.type === EF.COOKIE_PLACEHOLDER) {
+      placeholders++;
+      if (placeholderLength < 0) placeholderLength = e.body.length;
+      else if (e.body.length !== placeholderLength) badPlaceholder = true;
+    } else if (e.type === EF.AUTHENTICATOR && authIdx < 0) authIdx = i;
+  }
+  if (cookies === 0 && authIdx < 0)
     return { ok: false, code: 'NOT_NTS', message: 'the request carries no NTS fields' };
-  const uid = uids[0]?.body;
-  if (uids.length !== 1 || uid === undefined || uid.length < UNIQUE_ID_LENGTH)
+  if (uids !== 1 || uid === undefined || uid.length < UNIQUE_ID_LENGTH)
     return {
       ok: false,
       code: 'NO_UNIQUE_ID',
       message: 'the request needs exactly one Unique Identifier of ≥ 32 bytes',
     };
-  const cookieField = cookies[0];
-  if (cookies.length !== 1 || cookieField === undefined)
+  if (cookies !== 1 || cookieField === undefined)
     return { ok: false, code: 'NO_COOKIE', message: 'the request needs exactly one NTS Cookie' };
-  if (authIdx < 0 || authIdx !== p.extensions.length - 1 || p.mac !== null)
+  if (authIdx < 0 || authIdx !== ext.length - 1 || p.mac !== null)
     return { ok: false, code: 'NO_AUTHENTICATOR', message: 'the NTS Authenticator must be the last field' };
   const opened = jar.open(cookieField.body);
   if (!opened.ok)
     return { ok: false, code: 'BAD_COOKIE', message: `cookie rejected: ${opened.error}`, nakUniqueId: uid };
-  const auth = parseAuthenticator(p.extensions[authIdx]?.body ?? new Uint8Array(0));
+  const auth = authenticatorParts(ext[authIdx]?.body ?? new Uint8Array(0));
   if (auth === null || auth.nonce.length < NONCE_LENGTH)
     return { ok: false, code: 'BAD_AUTHENTICATOR', message: 'the NTS Authenticator field is malformed' };
-  const siv = jar.clientAeads(opened.keys)?.c2s ?? null;
-  if (siv === null)
+  const aeads = jar.clientAeads(opened.keys);
+  if (aeads === null)
     return { ok: false, code: 'BAD_COOKIE', message: 'cookie names an unsupported AEAD', nakUniqueId: uid };
-  const plain = siv.open([associatedData(bytes, p, authIdx), auth.nonce], auth.ciphertext);
+  const plain = aeads.c2s.open([associatedData(bytes, p, authIdx), auth.nonce], auth.ciphertext);
   if (plain === null)
     return {
       ok: false,
@@ -319,11 +338,10 @@ export function verifyNtsRequest(bytes: Uint8Array, jar: CookieJar, decoded?: Nt
       message: 'the NTS Authenticator does not verify',
       nakUniqueId: uid,
     };
-  const inner = decodeInnerFields(plain);
+  const inner = plain.length === 0 ? [] : decodeInnerFields(plain);
   if (inner === null)
     return { ok: false, code: 'AUTH_FAILED', message: 'the encrypted fields are malformed' };
-  const placeholders = p.extensions.filter((e) => e.type === EF.COOKIE_PLACEHOLDER);
-  if (placeholders.some((e) => e.body.length !== cookieField.body.length))
+  if (badPlaceholder || (placeholders > 0 && placeholderLength !== cookieField.body.length))
     return {
       ok: false,
       code: 'BAD_PLACEHOLDER',
@@ -335,10 +353,23 @@ export function verifyNtsRequest(bytes: Uint8Array, jar: CookieJar, decoded?: Nt
       packet: p,
       uniqueId: uid,
       keys: opened.keys,
-      cookiesWanted: Math.min(MAX_COOKIES, 1 + placeholders.length),
+      cookiesWanted: Math.min(MAX_COOKIES, 1 + placeholders),
       cookieLength: cookieField.body.length,
       innerFields: inner,
+      aeads,
     },
+  };
+}
+
+/** `parseAuthenticator` without copies: views into `body`, for use before `body` changes. */
+function authenticatorParts(body: Uint8Array): { nonce: Uint8Array; ciphertext: Uint8Array } | null {
+  if (body.length < 4) return null;
+  const nl = ((body[0] ?? 0) << 8) | (body[1] ?? 0);
+  const cl = ((body[2] ?? 0) << 8) | (body[3] ?? 0);
+  if (nl === 0 || cl < SIV_TAG_LENGTH || 4 + pad4(nl) + pad4(cl) > body.length) return null;
+  return {
+    nonce: body.subarray(4, 4 + nl),
+    ciphertext: body.subarray(4 + pad4(nl), 4 + pad4(nl) + cl),
   };
 }
 
@@ -353,20 +384,83 @@ export function buildNtsResponse(
   jar: CookieJar,
   random: RandomBytes,
 ): Uint8Array {
-  const siv = jar.clientAeads(ctx.keys)?.s2c ?? null;
+  return buildNtsResponseAfter(
+    encodePacket({ ...header, extensions: [], mac: null }).subarray(0, HEADER_LENGTH),
+    ctx,
+    jar,
+    random,
+  );
+}
+
+/**
+ * `buildNtsResponse` from the response's 48 header bytes as encoded (a server's unprotected
+ * response, whose extension fields and MAC, if any, are not looked at): the same bytes, without
+ * decoding and encoding the header again.
+ */
+export function buildNtsResponseAfter(
+  header: Uint8Array,
+  ctx: NtsServerContext,
+  jar: CookieJar,
+  random: RandomBytes,
+): Uint8Array {
+  const siv = ctx.aeads?.s2c ?? jar.clientAeads(ctx.keys)?.s2c ?? null;
   if (siv === null) throw new RangeError(`unsupported AEAD ${ctx.keys.aead}`);
-  const uidField: ExtensionField = { type: EF.UNIQUE_ID, body: Uint8Array.from(ctx.uniqueId) };
-  const fresh: ExtensionField[] = [];
-  for (let i = 0; i < ctx.cookiesWanted; i++) fresh.push(ntsField(EF.COOKIE, jar.seal(ctx.keys)));
-  const ad = encodePacket({ ...header, extensions: [uidField], mac: null });
-  const auth = encodeInnerFields([
-    buildAuthenticator(siv, ad, random(NONCE_LENGTH), encodeInnerFields(fresh)),
-  ]);
-  // The packet is the covered part followed by the authenticator field.
-  const out = new Uint8Array(ad.length + auth.length);
-  out.set(ad);
-  out.set(auth, ad.length);
+  // The plaintext: the fresh cookies as extension fields, sealed in place.
+  const cookieLength = jar.cookieLength(ctx.keys.aead);
+  if (cookieLength === null) throw new RangeError(`unsupported AEAD ${ctx.keys.aead}`);
+  const cookieField = 4 + Math.max(12, pad4(cookieLength));
+  const plain = plainScratch(ctx.cookiesWanted * cookieField);
+  for (let i = 0, pos = 0; i < ctx.cookiesWanted; i++, pos += cookieField) {
+    putField(plain, pos, EF.COOKIE, cookieField);
+    jar.sealInto(ctx.keys, plain, pos + 4);
+  }
+  const nonce = random(NONCE_LENGTH);
+  // The packet: header, Unique Identifier (the associated data), then the authenticator field.
+  const uid = ctx.uniqueId;
+  const uidLength = 4 + uid.length;
+  const adLength = HEADER_LENGTH + uidLength;
+  const sealedLength = plain.length + SIV_TAG_LENGTH;
+  const fieldLength = 8 + pad4(nonce.length) + pad4(sealedLength);
+  const out = new Uint8Array(adLength + fieldLength);
+  out.set(header.subarray(0, HEADER_LENGTH));
+  putField(out, HEADER_LENGTH, EF.UNIQUE_ID, uidLength);
+  out.set(uid, HEADER_LENGTH + 4);
+  let at = adLength;
+  putField(out, at, EF.AUTHENTICATOR, fieldLength);
+  out[at + 4] = nonce.length >>> 8;
+  out[at + 5] = nonce.length & 0xff;
+  out[at + 6] = sealedLength >>> 8;
+  out[at + 7] = sealedLength & 0xff;
+  at += 8;
+  out.set(nonce, at);
+  const ad = [out.subarray(0, adLength), nonce];
+  try {
+    if (siv.sealTo !== undefined) siv.sealTo(ad, plain, out, at + pad4(nonce.length));
+    else {
+      const ct = siv.seal(ad, plain);
+      if (ct.length !== sealedLength) throw new Error('the AEAD changed the length');
+      out.set(ct, at + pad4(nonce.length));
+    }
+  } finally {
+    plain.fill(0);
+  }
   return out;
+}
+
+/** The plaintext of a response being built (its new cookies): one buffer, reused, zeroed after use. */
+let scratch = new Uint8Array(MAX_COOKIES * 112);
+
+function plainScratch(n: number): Uint8Array {
+  if (scratch.length < n) scratch = new Uint8Array(n);
+  return scratch.subarray(0, n);
+}
+
+/** An extension field's type and length at `at`. */
+function putField(b: Uint8Array, at: number, type: number, length: number): void {
+  b[at] = type >>> 8;
+  b[at + 1] = type & 0xff;
+  b[at + 2] = length >>> 8;
+  b[at + 3] = length & 0xff;
 }
 
 /** An NTS NAK: a kiss-o'-death 'NTSN' echoing the Unique Identifier, unauthenticated. */

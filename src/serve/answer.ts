@@ -7,10 +7,10 @@ import { buildServerResponse, type ServerResponder, type ServerState } from '../
 import type { KeyRing } from '../assoc/util.js';
 import type { RawTime } from '../clock/types.js';
 import type { CookieJar } from '../nts/cookie.js';
-import { buildNtsNak, buildNtsResponse, hasNtsFields, verifyNtsRequest } from '../nts/ntp.js';
+import { buildNtsNak, buildNtsResponseAfter, hasNtsFields, verifyNtsRequest } from '../nts/ntp.js';
 import type { Action, Endpoint } from '../system/types.js';
 import { type NtpTime, toTimestamp } from '../time/ntp-time.js';
-import { decodePacket, MODE, type NtpPacket } from '../wire/packet.js';
+import { HEADER_LENGTH, MODE, type NtpPacket } from '../wire/packet.js';
 import { authReason, ntsReason, type RejectReason } from './reasons.js';
 
 export type SendAction = Extract<Action, { kind: 'send' }>;
@@ -91,9 +91,8 @@ export function answerRequest(
   }
   const a = plainAnswer(ctx, raw, txRaw, pkt, bytes.length, from, to);
   if (a.kind !== 'reply') return a;
-  const d = decodePacket(a.send.bytes);
-  if (!d.ok) return { kind: 'none', reason: 'no-response' };
-  a.send.bytes = buildNtsResponse(d.packet, v.context, jar, (n) => ctx.randomBytes(n));
+  if (a.send.bytes.length < HEADER_LENGTH) return { kind: 'none', reason: 'no-response' };
+  a.send.bytes = buildNtsResponseAfter(a.send.bytes, v.context, jar, (n) => ctx.randomBytes(n));
   // The authenticator covers the header: the host must not rewrite the transmit timestamp.
   delete a.send.transmitAt;
   a.authenticated = true;

@@ -156,7 +156,9 @@ export class WorkerAnswerer {
   ): WorkerAnswer {
     const a = answerRequest(this.ctx, raw, now, pkt, bytes, from, to);
     if (a.kind !== 'reply') return a;
-    const out: WorkerAnswer = { ...a, bytes: a.send.bytes };
+    // `a` is this call's own object: completed in place rather than copied.
+    const out: WorkerAnswer = a;
+    out.bytes = a.send.bytes;
     if (a.send.txId !== undefined) out.txId = a.send.txId;
     return out;
   }

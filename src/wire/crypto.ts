@@ -55,8 +55,19 @@ export interface Aead {
   /** The IANA AEAD number. */
   readonly id: number;
   seal(ad: readonly Uint8Array[], plaintext: Uint8Array): Uint8Array;
+  /**
+   * `seal` written into `out` at `at` (the sealed length: 16 + the plaintext's) instead of a new
+   * array; optional (callers fall back to `seal`). `out` may not overlap `plaintext` or `ad`.
+   */
+  sealTo?(ad: readonly Uint8Array[], plaintext: Uint8Array, out: Uint8Array, at: number): void;
   /** The plaintext, or null when `sealed` is too short or does not authenticate. Never throws. */
   open(ad: readonly Uint8Array[], sealed: Uint8Array): Uint8Array | null;
+  /**
+   * `open` with the plaintext written into `out` at `at` (room for `sealed.length - 16` bytes,
+   * not overlapping `sealed` or `ad`); false, and `out` zeroed there, when it does not
+   * authenticate or does not fit. Optional (callers fall back to `open`). Never throws.
+   */
+  openTo?(ad: readonly Uint8Array[], sealed: Uint8Array, out: Uint8Array, at: number): boolean;
 }
 
 export interface CryptoProvider {
