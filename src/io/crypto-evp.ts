@@ -21,6 +21,14 @@
 import type { Aead, Cmac } from '../wire/crypto.js';
 import { libc } from './ffi.js';
 
+/** The AES key length (bits) of an AES-SIV key (twice as long: S2V key, then CTR key); throws if neither. */
+export function sivKeyBits(key: Uint8Array): 128 | 256 {
+  const bits = key.length * 4;
+  if (bits !== 128 && bits !== 256)
+    throw new RangeError(`AES-SIV key must be 32 or 64 bytes, not ${key.length}`);
+  return bits;
+}
+
 const BLOCK = 16;
 /** Bytes per EVP call; longer messages are fed in chunks (CBC and the counter carry across them). */
 const CHUNK = 4096;
@@ -295,9 +303,7 @@ export class EvpSiv implements Aead {
     readonly id: number,
     key: Uint8Array,
   ) {
-    const bits = key.length * 4;
-    if (bits !== 128 && bits !== 256)
-      throw new RangeError(`AES-SIV key must be 32 or 64 bytes, not ${key.length}`);
+    const bits = sivKeyBits(key);
     this.bits = bits;
     this.cmac = new EvpCmac(evp, bits, key.subarray(0, key.length / 2));
     this.ctrKey = Uint8Array.from(key.subarray(key.length / 2));

@@ -35,7 +35,7 @@ import {
   type CryptoProvider,
   type DigestAlgorithm,
 } from '../wire/crypto.js';
-import { type EvpAes, EvpCmac, EvpSiv, evpAes } from './crypto-evp.js';
+import { type EvpAes, EvpCmac, EvpSiv, evpAes, sivKeyBits } from './crypto-evp.js';
 
 const BLOCK = 16;
 const HASH: Record<DigestAlgorithm, string> = { MD5: 'md5', SHA1: 'sha1', SHA256: 'sha256' };
@@ -156,9 +156,7 @@ export class NodeSiv implements Aead {
     readonly id: number,
     key: Uint8Array,
   ) {
-    const bits = key.length * 4;
-    if (bits !== 128 && bits !== 256)
-      throw new RangeError(`AES-SIV key must be 32 or 64 bytes, not ${key.length}`);
+    const bits = sivKeyBits(key);
     this.bits = bits;
     this.cmac = new NodeCmac(bits, key.subarray(0, key.length / 2));
     this.ctrKey = Uint8Array.from(key.subarray(key.length / 2));

@@ -25,6 +25,13 @@ function daemon(toml: string) {
   return startDaemon(parseConfig(`${toml}[observe]\ncontrol-socket = false\n`), { logger: silentLogger });
 }
 
+/** A stratum-1 daemon on 127.0.0.1:`port` with `workers` server workers. */
+function stratumOne(port: number, workers: number) {
+  return daemon(
+    `[serve]\nlisten = ["127.0.0.1"]\nport = ${port}\nworkers = ${workers}\n[local]\nstratum = 1\n`,
+  );
+}
+
 function request(xmt: bigint): Uint8Array {
   const p = emptyPacket();
   p.mode = MODE.CLIENT;
@@ -135,13 +142,7 @@ stepout = 1
 });
 
 test('workers = 0: the node:dgram path, same answers, and the reason in the snapshot', async () => {
-  const d = await daemon(`[serve]
-listen = ["127.0.0.1"]
-port = 12433
-workers = 0
-[local]
-stratum = 1
-`);
+  const d = await stratumOne(12433, 0);
   try {
     const r = await ask('127.0.0.1', 12433, 42n);
     assert.ok(r !== null);
@@ -190,13 +191,7 @@ test('two daemons cannot share a port through SO_REUSEPORT', { skip }, async () 
 test('a worker answers interleaved requests with the kernel transmit time of its previous reply', {
   skip,
 }, async () => {
-  const d = await daemon(`[serve]
-listen = ["127.0.0.1"]
-port = 12435
-workers = 2
-[local]
-stratum = 1
-`);
+  const d = await stratumOne(12435, 2);
   const s = dgram.createSocket('udp4');
   await new Promise<void>((r) => s.bind(0, '127.0.0.1', () => r()));
   const exchange = (p: NtpPacket) =>
@@ -266,13 +261,7 @@ stratum = 1
 test('a worker measures the send latency of its basic replies and advances their transmit timestamps by it', {
   skip,
 }, async () => {
-  const d = await daemon(`[serve]
-listen = ["127.0.0.1"]
-port = 12436
-workers = 1
-[local]
-stratum = 1
-`);
+  const d = await stratumOne(12436, 1);
   const s = dgram.createSocket('udp4');
   await new Promise<void>((r) => s.bind(0, '127.0.0.1', () => r()));
   const exchange = (origin: bigint, receive: bigint, transmit: bigint) =>
@@ -337,13 +326,7 @@ stratum = 1
 test('one client row per address although the workers forward some of its requests to the main thread', {
   skip,
 }, async () => {
-  const d = await daemon(`[serve]
-listen = ["127.0.0.1"]
-port = 12438
-workers = 2
-[local]
-stratum = 1
-`);
+  const d = await stratumOne(12438, 2);
   const s = dgram.createSocket('udp4');
   await new Promise<void>((r) => s.bind(0, '127.0.0.1', () => r()));
   let replies = 0;
@@ -437,13 +420,7 @@ test('mergeClients: counts add up, the most recent row gives port and interleave
 test('an idle server wakes about once a second per worker and republishes the clock about once a second; stop is prompt', {
   skip,
 }, async () => {
-  const d = await daemon(`[serve]
-listen = ["127.0.0.1"]
-port = 12439
-workers = 2
-[local]
-stratum = 1
-`);
+  const d = await stratumOne(12439, 2);
   let stopped = false;
   try {
     assert.ok((await ask('127.0.0.1', 12439, 7n)) !== null);
