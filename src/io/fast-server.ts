@@ -15,7 +15,7 @@ import { REJECT_REASONS } from '../serve/reasons.js';
 import type { ClientSnapshot, ServerStats } from '../system/snapshot.js';
 import type { Endpoint } from '../system/types.js';
 import { DatagramSender } from './mmsg.js';
-import { attachSourceHash, batchSupport, bindBatchFd, closeFd, WakeFd } from './mmsg-sys.js';
+import { attachSourceHash, batchSupport, bindBatchFd, closeFd, shutdownRead, WakeFd } from './mmsg-sys.js';
 import {
   type Forwarded,
   SHARED_COUNTERS,
@@ -133,7 +133,8 @@ export class FastServer {
       closeFd(probe.fd);
       let port = probe.port;
       for (let w = 0; w < n; w++) {
-        const b = bindBatchFd({ address, port, timeoutMs: 100 });
+        // The receive timeout is a lone socket's idle wake-up (the worker then blocks in recvmmsg).
+        const b = bindBatchFd({ address, port, timeoutMs: 1000 });
         this.fds.push(b.fd);
         // Port 0: the first socket's port is everybody's.
         port = b.port;
@@ -396,6 +397,8 @@ export class FastServer {
     this.stopping = true;
     Atomics.store(this.control, 0, 1);
     this.wakeAll();
+    // A worker blocked in recvmmsg on its one socket returns at once.
+    for (const fd of this.fds) shutdownRead(fd);
     const t = setTimeout(() => {
       for (const w of this.workers) void w.terminate();
     }, 2000);

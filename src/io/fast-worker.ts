@@ -1,8 +1,9 @@
 /**
  * A server worker thread: answers NTP requests on its own SO_REUSEPORT batch sockets.
  *
- * The loop sleeps in poll until datagrams arrive (or the main thread writes to the worker's
- * eventfd: a message, the stop flag; else it wakes once a second), answers the
+ * The loop sleeps until datagrams arrive (one socket: in recvmmsg, its receive timeout a second;
+ * several: in poll over them and an eventfd the main thread writes after a message or the stop
+ * flag, a second at most), answers the
  * client requests of the whole batch from the state the main thread published
  * (src/serve/published.ts) and sends the replies in one sendmmsg, with the basic-mode transmit
  * timestamps read right before it. Its client table, rate limiter and interleaved table are this
@@ -490,9 +491,24 @@ function run(init: WorkerInit): void {
     drainStamps(si);
   };
 
+  const lone = socks.length === 1 ? socks[0] : undefined;
   const loop = () => {
     const until = Date.now() + 50;
     while (Atomics.load(control, 0) === 0) {
+      if (lone !== undefined) {
+        // One socket: block in recvmmsg itself (one system call a batch, as many as poll would
+        // add); its receive timeout is the idle wake-up, stop shuts its reading down, and
+        // messages are read between rounds (a reload within a second; NTS keys when used).
+        const n = lone.receive(true);
+        shared[I.wakeups] = ++counts.wakeups;
+        if (n > 0) serveBatch(0, lone, n);
+        else {
+          drainLate(0);
+          break;
+        }
+        if (Date.now() >= until) break;
+        continue;
+      }
       const ready = poller.wait(init.timeoutMs);
       shared[I.wakeups] = ++counts.wakeups;
       if (ready === 0) {

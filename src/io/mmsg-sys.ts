@@ -266,6 +266,14 @@ export function enableTxStamps(fd: number, reset = false): boolean {
   return false;
 }
 
+/**
+ * Ends reading on a descriptor (shutdown(2) SHUT_RD): a thread blocked in recvmmsg on it returns
+ * at once (with nothing), as it would on its receive timeout.
+ */
+export function shutdownRead(fd: number): void {
+  libc()?.func<(fd: number, how: number) => number>('int shutdown(int fd, int how)')(fd, 0);
+}
+
 /** Closes a descriptor from `bindBatchFd` that no BatchSocket adopted. */
 export function closeFd(fd: number): void {
   loadBatch()?.close(fd);
