@@ -86,7 +86,9 @@ export async function idleMain(argv: string[]): Promise<number> {
         const b = read(pid);
         const cpu = ((b.ticks - a.ticks) / TICKS / seconds) * 100;
         const wakes = (b.switches - a.switches) / seconds;
-        rows.push(`| ${h.name} (${h.version.replace(", generator sharing core 0", "")}) | ${b.threads} | ${cpu.toFixed(2)} % | ${wakes.toFixed(1)} |`);
+        rows.push(
+          `| ${h.name} (${h.version.replace(', generator sharing core 0', '')}) | ${b.threads} | ${cpu.toFixed(2)} % | ${wakes.toFixed(1)} |`,
+        );
         process.stderr.write(`${h.name}: ${cpu.toFixed(2)} % of a core, ${wakes.toFixed(1)} wake-ups/s\n`);
       } finally {
         await stopChild(h.child);
