@@ -101,7 +101,7 @@ export class FastServer {
   private readonly base: Float64Array[] = [];
   private stopping = false;
   private restarts = 0;
-  /** One eventfd per worker, written after a message and at stop (the workers sleep in poll). */
+  /** One eventfd per worker, written after a message and at stop (a worker with several sockets sleeps in poll). */
   private readonly wakes: WakeFd[] = [];
 
   private constructor(private readonly o: FastServerOptions) {}
@@ -290,7 +290,11 @@ export class FastServer {
 
   /** A worker's current counter `name` (from its shared block). */
   private counter(w: number, name: (typeof SHARED_COUNTERS)[number]): number {
-    const i = SHARED_COUNTERS.indexOf(name);
+    return this.slot(w, SHARED_COUNTERS.indexOf(name));
+  }
+
+  /** Slot `i` of worker `w`'s shared block plus what its earlier incarnations counted there. */
+  private slot(w: number, i: number): number {
     return (this.shared[w]?.[i] ?? 0) + (this.base[w]?.[i] ?? 0);
   }
 
@@ -315,10 +319,7 @@ export class FastServer {
     };
     for (const [i, reason] of REJECT_REASONS.entries()) {
       let n = 0;
-      for (let w = 0; w < this.shared.length; w++)
-        n +=
-          (this.shared[w]?.[SHARED_COUNTERS.length + i] ?? 0) +
-          (this.base[w]?.[SHARED_COUNTERS.length + i] ?? 0);
+      for (let w = 0; w < this.shared.length; w++) n += this.slot(w, SHARED_COUNTERS.length + i);
       if (n > 0) t.invalid[reason] = n;
     }
     return t;

@@ -98,9 +98,10 @@ function run(init: WorkerInit): void {
   const view = emptyView();
   const guard = new ServerGuard({ ...init.guard, random: Math.random });
   const socks = init.sockets.map((s) => BatchSocket.adopt(s.fd, s.family, s.port, s.address));
-  // The sockets and, last, the eventfd the main thread wakes this worker with (messages, stop).
+  // Several sockets: poll over them and, last, the eventfd the main thread wakes this worker with
+  // (messages, stop). One socket: the loop blocks in recvmmsg instead (`lone` below).
   const wake = WakeFd.adopt(init.wakeFd);
-  const poller = new Poller([...socks.map((s) => s.fd), wake.fd]);
+  const poller = socks.length > 1 ? new Poller([...socks.map((s) => s.fd), wake.fd]) : null;
   const WAKE = socks.length;
   const realtime = clockReaderParts(0);
   const monotonic = clockReaderParts(init.rawClock);
@@ -491,7 +492,7 @@ function run(init: WorkerInit): void {
     drainStamps(si);
   };
 
-  const lone = socks.length === 1 ? socks[0] : undefined;
+  const lone = poller === null ? socks[0] : undefined;
   const loop = () => {
     const until = Date.now() + 50;
     while (Atomics.load(control, 0) === 0) {
@@ -509,6 +510,7 @@ function run(init: WorkerInit): void {
         if (Date.now() >= until) break;
         continue;
       }
+      if (poller === null) return;
       const ready = poller.wait(init.timeoutMs);
       shared[I.wakeups] = ++counts.wakeups;
       if (ready === 0) {

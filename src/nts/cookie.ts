@@ -193,8 +193,7 @@ export class CookieJar {
 
   /** Seals a client's keys into a new cookie under the current master key. */
   seal(k: NtsKeys): Uint8Array {
-    const len = aeadKeyLength(k.aead);
-    const out = new Uint8Array(4 + COOKIE_NONCE_LENGTH + 16 + 4 + 2 * (len ?? 0));
+    const out = new Uint8Array(this.cookieLength(k.aead) ?? 0);
     this.sealInto(k, out, 0);
     return out;
   }

@@ -100,13 +100,16 @@ export function buildAuthenticator(
   return { type: EF.AUTHENTICATOR, body };
 }
 
-/** Splits an authenticator body; null when the lengths do not fit. */
+/**
+ * Splits an authenticator body into views of `body` (no copies: use them before `body` changes);
+ * null when the lengths do not fit.
+ */
 export function parseAuthenticator(body: Uint8Array): { nonce: Uint8Array; ciphertext: Uint8Array } | null {
   if (body.length < 4) return null;
   const nl = ((body[0] ?? 0) << 8) | (body[1] ?? 0);
   const cl = ((body[2] ?? 0) << 8) | (body[3] ?? 0);
   if (nl === 0 || cl < SIV_TAG_LENGTH || 4 + pad4(nl) + pad4(cl) > body.length) return null;
-  return { nonce: body.slice(4, 4 + nl), ciphertext: body.slice(4 + pad4(nl), 4 + pad4(nl) + cl) };
+  return { nonce: body.subarray(4, 4 + nl), ciphertext: body.subarray(4 + pad4(nl), 4 + pad4(nl) + cl) };
 }
 
 /**
@@ -324,7 +327,7 @@ export function verifyNtsRequest(bytes: Uint8Array, jar: CookieJar, decoded?: Nt
   const opened = jar.open(cookieField.body);
   if (!opened.ok)
     return { ok: false, code: 'BAD_COOKIE', message: `cookie rejected: ${opened.error}`, nakUniqueId: uid };
-  const auth = authenticatorParts(ext[authIdx]?.body ?? new Uint8Array(0));
+  const auth = parseAuthenticator(ext[authIdx]?.body ?? new Uint8Array(0));
   if (auth === null || auth.nonce.length < NONCE_LENGTH)
     return { ok: false, code: 'BAD_AUTHENTICATOR', message: 'the NTS Authenticator field is malformed' };
   const aeads = jar.clientAeads(opened.keys);
@@ -358,18 +361,6 @@ export function verifyNtsRequest(bytes: Uint8Array, jar: CookieJar, decoded?: Nt
       innerFields: inner,
       aeads,
     },
-  };
-}
-
-/** `parseAuthenticator` without copies: views into `body`, for use before `body` changes. */
-function authenticatorParts(body: Uint8Array): { nonce: Uint8Array; ciphertext: Uint8Array } | null {
-  if (body.length < 4) return null;
-  const nl = ((body[0] ?? 0) << 8) | (body[1] ?? 0);
-  const cl = ((body[2] ?? 0) << 8) | (body[3] ?? 0);
-  if (nl === 0 || cl < SIV_TAG_LENGTH || 4 + pad4(nl) + pad4(cl) > body.length) return null;
-  return {
-    nonce: body.subarray(4, 4 + nl),
-    ciphertext: body.subarray(4 + pad4(nl), 4 + pad4(nl) + cl),
   };
 }
 
