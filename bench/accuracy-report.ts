@@ -325,13 +325,15 @@ export function docSection(r: Report): string {
     }
     L.push(
       '**The equal-budget rows and the information floor.** `node dist/bench/clock-floor.js --seeds 40` runs two ' +
-        'estimators that know each exchange’s queueing exactly on the lan-default and wan path models: a Kalman filter ' +
-        '(the best linear estimator: a floor for linear filters) and a set-membership estimator (one non-linear ' +
-        'estimator, not a bound). Their medians over 40 seeds at 64 s and 1,024 s: lan-default 12 and 11 µs, 60 and ' +
-        '61 µs; wan 60 and 43 µs, 423 and 334 µs. Half of chrony’s RMS lies below the linear floor in all four rows: ' +
-        'at 64 s only an estimator that uses the bounds of the offset errors can reach it (the feed-forward clock’s ' +
-        'update does), and at 1,024 s on lan-default none of these does, nor the feed-forward clock, which is at the ' +
-        'floor there over 40 seeds. Details: docs/clocks.md (“Measured accuracy”).',
+        'estimators that know each exchange’s queueing exactly on the lan-default and wan path models, with the same ' +
+        'request budget (an iburst of six, then one exchange per poll): a Kalman filter (the best linear estimator) and ' +
+        'the posterior mean by a particle filter (the least mean squared error those exchanges allow; no clock that ' +
+        'estimates the queueing from the minimum RTT does better on average). Their medians over 40 seeds at 64 s and ' +
+        '1,024 s: lan-default 12 and 9 µs, 57 and 55 µs; wan 61 and 39 µs, 281 and 262 µs. At 64 s half of chrony’s ' +
+        'RMS lies between the two (only an estimator that uses the bounds of the offset errors reaches it; the ' +
+        'feed-forward clock’s update does); at 1,024 s it lies below the posterior mean on both paths, so no clock ' +
+        'reaches it on these models with this budget; the feed-forward clock is within 7 % of the posterior mean on ' +
+        'lan-default and level with it on wan. Details: docs/clocks.md (“Measured accuracy”).',
     );
     L.push('');
   }
