@@ -162,21 +162,8 @@ class Particles {
   /** Too few particles inside (rare): draw phases inside, frequencies moved along the covariance. */
   private reseed(lo: number, hi: number): void {
     const { n, ph, fr, rng } = this;
-    let ma = 0;
-    let mb = 0;
-    for (let i = 0; i < n; i++) {
-      ma += ph[i]!;
-      mb += fr[i]!;
-    }
-    ma /= n;
-    mb /= n;
-    let vab = 0;
-    let vaa = 0;
-    for (let i = 0; i < n; i++) {
-      vaa += (ph[i]! - ma) ** 2;
-      vab += (ph[i]! - ma) * (fr[i]! - mb);
-    }
-    const beta = vaa > 0 ? vab / vaa : 0;
+    const m = this.moments();
+    const beta = m.vaa > 0 ? m.vab / m.vaa : 0;
     for (let i = 0; i < n; i++) {
       const p = lo + (hi - lo) * rng.next();
       fr[i] = fr[i]! + beta * (p - ph[i]!);
@@ -185,6 +172,12 @@ class Particles {
   }
 
   private spread(): { sa: number; sb: number } {
+    const m = this.moments();
+    return { sa: Math.sqrt(m.vaa), sb: Math.sqrt(m.vbb) };
+  }
+
+  /** The particles' (co)variances of phase and frequency. */
+  private moments(): { vaa: number; vab: number; vbb: number } {
     const { n, ph, fr } = this;
     let ma = 0;
     let mb = 0;
@@ -194,13 +187,17 @@ class Particles {
     }
     ma /= n;
     mb /= n;
-    let va = 0;
-    let vb = 0;
+    let vaa = 0;
+    let vab = 0;
+    let vbb = 0;
     for (let i = 0; i < n; i++) {
-      va += (ph[i]! - ma) ** 2;
-      vb += (fr[i]! - mb) ** 2;
+      const da = ph[i]! - ma;
+      const db = fr[i]! - mb;
+      vaa += da * da;
+      vab += da * db;
+      vbb += db * db;
     }
-    return { sa: Math.sqrt(va / n), sb: Math.sqrt(vb / n) };
+    return { vaa: vaa / n, vab: vab / n, vbb: vbb / n };
   }
 }
 
