@@ -40,8 +40,8 @@ export class PeerExchanges {
    * above the minimum of the last ones), so it is weighted w = V/(V + (E + e0)²/12): V that of a
    * median exchange plus what the clock may have wandered in `sinceUpdate` seconds, or the mean square
    * prediction error `excess` the clock shows (a transient) if larger. `poll` is the current poll
-   * interval (s); `full` gives every exchange weight 1 (start-up). `measured` is its offset once the
-   * clock has settled (NaN before: the start-up's offsets follow the transient, not the queueing).
+   * interval (s); `full` gives every exchange weight 1 (start-up). `measured` is its offset from SYNC
+   * on (NaN before: the first offsets follow the start-up transient, not the queueing).
    */
   add(
     x: RawExchange,
@@ -105,8 +105,8 @@ const FLOOR_SPAN = 4096;
  * The share of k·(delay − floor) taken out of each offset. The offset error of one-sided exponential
  * queueing is near zero for small queueing and −E/2 plus the other side's mean for large: k·E over-
  * corrects the least queued exchanges the weights favour and under-corrects the rest; 0.75 puts the
- * mean error of both one-sided scenarios within ±40 µs (0.7: −60 µs with the level shifts, 0.8: +75 µs
- * without).
+ * mean error of both one-sided scenarios within ±42 µs over seeds 1–40 (seeds 1–5 with 0.7: −58 to
+ * −65 µs with the level shifts; with 0.8: +72 to +77 µs without).
  */
 const ONE_SIDED_SHARE = 0.75;
 

@@ -169,13 +169,13 @@ export class Rfc5905Discipline implements Discipline {
     const sinceUpdate = this.t === null ? 0 : Number(x.tf - this.t) / 1e9;
     const ex = Number.isFinite(this.peer.noise) && !(this.split && this.hold);
     const excess = ex ? this.theta2 - this.peer.noise : 0;
-    const raw = exchangeOffset(x, (r) => this.readAt(r));
-    const settled = this.state === 'SYNC' && !this.hold ? raw : Number.NaN; // (for `OneSided`)
-    const e = this.peer.add(x, sinceUpdate, 2 ** this.polls.exponent, this.state === 'FREQ', excess, settled);
+    const theta = exchangeOffset(x, (r) => this.readAt(r));
+    const inSync = this.state === 'SYNC' ? theta : Number.NaN; // (for `OneSided`)
+    const e = this.peer.add(x, sinceUpdate, 2 ** this.polls.exponent, this.state === 'FREQ', excess, inSync);
     // Polls left without a response raise the poll slowly (chrony: 0.1 each, for the system peer).
     if (e.missed > 0) this.polls.adjust(0.1 * e.missed);
     if (this.t === null || x.tf <= this.t) return;
-    const measured = raw - e.asymmetry; // (0 unless the path queues on one side: `OneSided`)
+    const measured = theta - e.asymmetry; // (0 unless the path queues on one side: `OneSided`)
     // Once synchronised a large offset goes through the system's sample alone (SPIK, the stepout, one
     // step): weighted down as an exchange it would pass below the step threshold and be slewed.
     const synced = this.state === 'SYNC' || this.state === 'SPIK';
