@@ -219,6 +219,49 @@ export class NodeSiv implements Aead {
     this.ctrXor(v, sealed.subarray(BLOCK), p, 0);
     return timingSafeEqual(this.s2v(ad, p), v) ? p : null;
   }
+
+  sealRange(
+    buf: Uint8Array,
+    aAt: number,
+    aLength: number,
+    nAt: number,
+    nLength: number,
+    pAt: number,
+    pLength: number,
+    out: Uint8Array,
+    outAt: number,
+  ): void {
+    if (outAt < 0 || outAt + BLOCK + pLength > out.length || pAt < 0 || pAt + pLength > buf.length)
+      throw new RangeError('sealRange: out of bounds');
+    const plaintext = buf.subarray(pAt, pAt + pLength);
+    const v = this.s2v([buf.subarray(aAt, aAt + aLength), buf.subarray(nAt, nAt + nLength)], plaintext);
+    // The keystream is made before the data is read, and each byte is written where it was read
+    // (in place) or elsewhere: either is safe.
+    this.ctrXor(v, plaintext, out, outAt + BLOCK);
+    out.set(v, outAt);
+  }
+
+  openRange(
+    buf: Uint8Array,
+    aAt: number,
+    aLength: number,
+    nAt: number,
+    nLength: number,
+    cAt: number,
+    cLength: number,
+    out: Uint8Array,
+    outAt: number,
+  ): boolean {
+    const n = cLength - BLOCK;
+    if (n < 0 || cAt < 0 || cAt + cLength > buf.length || outAt < 0 || outAt + n > out.length) return false;
+    const v = buf.subarray(cAt, cAt + BLOCK);
+    this.ctrXor(v, buf.subarray(cAt + BLOCK, cAt + cLength), out, outAt);
+    const p = out.subarray(outAt, outAt + n);
+    const ad = [buf.subarray(aAt, aAt + aLength), buf.subarray(nAt, nAt + nLength)];
+    if (timingSafeEqual(this.s2v(ad, p), v)) return true;
+    p.fill(0);
+    return false;
+  }
 }
 
 /**

@@ -1,0 +1,194 @@
+/**
+ * `node dist/bench/nts-reply.js`: the CPU one NTS reply costs in a server worker's JavaScript,
+ * in-process (no sockets, no system calls): `WorkerAnswerer.decode` + `answer` (src/serve/
+ * worker-answer.ts, as src/io/fast-worker.ts calls them for each NTS datagram of a recvmmsg batch)
+ * over 256 NTS-protected requests built as bench/server-nts.ts builds them (each its own Unique
+ * Identifier and nonce, 8 cookies of one NTS-KE session in turn, no placeholders), the reply
+ * copied into a reply buffer as the worker does. Every reply of the first pass is verified with
+ * the S2C key.
+ *
+ * The worker answers NTS requests of the common shape in place (`scanNts` + `answerNts`,
+ * src/nts/server-reply.ts) and others through `decode` + `answer`; `--general` adds rows with
+ * every request on the general path. Rows: the default provider (AES-SIV on OpenSSL's EVP through
+ * koffi) and the node:crypto fallback (`--fallback` adds it), in alternating rounds; each figure is the median over `--rounds` rounds
+ * (default 15) of the mean time per reply in a batch of about `--ms` ms (default 200). Also the
+ * heap bytes allocated per reply (process.memoryUsage's heapUsed growth over a batch with the GC
+ * not running; a lower bound on the young generation's churn). Use `node --cpu-prof` on it to see
+ * where the time goes. Writes nothing.
+ */
+import { randomBytes } from 'node:crypto';
+import { cpus, loadavg } from 'node:os';
+import { createNodeCrypto, nodeCrypto, nodeRandomBytes } from '../src/io/crypto.js';
+import { CookieJar, type NtsKeys } from '../src/nts/cookie.js';
+import { buildNtsRequest, verifyNtsResponse } from '../src/nts/ntp.js';
+import { emptyView } from '../src/serve/published.js';
+import { WorkerAnswerer } from '../src/serve/worker-answer.js';
+import type { Endpoint } from '../src/system/types.js';
+import type { CryptoProvider } from '../src/wire/crypto.js';
+import { emptyPacket, MODE } from '../src/wire/packet.js';
+
+interface Options {
+  rounds: number;
+  ms: number;
+  fallback: boolean;
+  general: boolean;
+  only: 'evp' | 'node' | null;
+}
+
+function parseArgs(argv: string[]): Options {
+  const o: Options = { rounds: 15, ms: 200, fallback: false, general: false, only: null };
+  for (let i = 0; i < argv.length; i++) {
+    const a = argv[i];
+    const num = () => {
+      const v = Number(argv[++i]);
+      if (!(v > 0)) throw new Error(`${a} needs a positive number`);
+      return v;
+    };
+    if (a === '--rounds') o.rounds = Math.min(101, Math.round(num()));
+    else if (a === '--ms') o.ms = Math.min(5000, num());
+    else if (a === '--fallback') o.fallback = true;
+    else if (a === '--general') o.general = true;
+    else if (a === '--only') {
+      const v = argv[++i];
+      if (v !== 'evp' && v !== 'node') throw new Error('--only evp|node');
+      o.only = v;
+    } else throw new Error(`unknown option ${a}`);
+  }
+  return o;
+}
+
+const REQUESTS = 256;
+const from: Endpoint = { address: '127.0.0.1', port: 40000 };
+const to: Endpoint = { address: '127.0.0.1', port: 11523 };
+
+interface Row {
+  name: string;
+  /** Answers requests [i % 256]; returns the reply length. */
+  reply(i: number): number;
+}
+
+function setup(name: string, crypto: CryptoProvider, inPlace: boolean): Row {
+  const random = nodeRandomBytes;
+  const jar = new CookieJar(crypto, random);
+  const keys: NtsKeys = { aead: 15, c2s: random(32), s2c: random(32) };
+  const cookies = Array.from({ length: 8 }, () => jar.seal(keys));
+  const requests: Uint8Array[] = [];
+  const uids: Uint8Array[] = [];
+  for (let i = 0; i < REQUESTS; i++) {
+    const base = emptyPacket();
+    base.mode = MODE.CLIENT;
+    base.poll = 6;
+    base.transmitTimestamp = 0xeeac32c6_e22d26a5n + BigInt(i);
+    const r = buildNtsRequest(base, {
+      aead: 15,
+      c2s: keys.c2s,
+      cookie: cookies[i % 8] as Uint8Array,
+      placeholders: 0,
+      random,
+      crypto,
+    });
+    requests.push(r.bytes);
+    uids.push(r.uniqueId);
+  }
+  const view = emptyView();
+  view.valid = true;
+  view.leap = 0;
+  view.stratum = 1;
+  view.timeSec = 3_970_000_000;
+  view.rawSec = 1000;
+  const answerer = new WorkerAnswerer(view, [], crypto, 0, (k) => new Uint8Array(randomBytes(k)));
+  answerer.setNtsKeys(jar.exportKeys());
+  const out = new Uint8Array(2048);
+  const head = new DataView(out.buffer, 0, 48);
+  let raw = 1_000_000_000_000n;
+  let ns = 0;
+  let general = 0;
+  const reply = (i: number): number => {
+    const bytes = requests[i % REQUESTS] as Uint8Array;
+    if (inPlace && answerer.scanNts(bytes, bytes.length)) {
+      ns += 1000;
+      if (ns >= 1e9) ns = 0;
+      const n = answerer.answerNts(bytes, from, 1000, ns, 1000, ns + 500, out, head);
+      if (n > 0) return n;
+    }
+    general++;
+    const pkt = answerer.decode(bytes);
+    if (pkt === null) return -1;
+    raw += 1000n;
+    const a = answerer.answer(pkt, bytes, from, to, raw, raw + 500n);
+    if (a.kind !== 'reply' || a.bytes === undefined || a.nak !== undefined) return -1;
+    out.set(a.bytes);
+    return a.bytes.length;
+  };
+  // Each request answered once and verified (the reply as the client sees it).
+  for (let i = 0; i < REQUESTS; i++) {
+    const n = reply(i);
+    if (n < 0) throw new Error(`${name}: request ${i} not answered`);
+    const v = verifyNtsResponse(out.slice(0, n), {
+      aead: 15,
+      s2c: keys.s2c,
+      uniqueId: uids[i] as Uint8Array,
+      crypto,
+    });
+    if (!v.ok || v.cookies.length !== 1) throw new Error(`${name}: reply ${i} does not verify`);
+  }
+  if (inPlace && general > 0) throw new Error(`${name}: ${general} of ${REQUESTS} not answered in place`);
+  return { name, reply };
+}
+
+function median(xs: number[]): number {
+  const s = [...xs].sort((a, b) => a - b);
+  const m = s.length >> 1;
+  return s.length % 2 === 1 ? (s[m] as number) : ((s[m - 1] as number) + (s[m] as number)) / 2;
+}
+
+function main(): void {
+  const o = parseArgs(process.argv.slice(2));
+  const rows: Row[] = [];
+  const fallback = createNodeCrypto(undefined, null);
+  for (const inPlace of o.general ? [true, false] : [true]) {
+    const how = inPlace ? 'in place (scanNts + answerNts)' : 'general (decode + answer)';
+    if (o.only !== 'node') rows.push(setup(`default provider, ${how}`, nodeCrypto, inPlace));
+    if (o.fallback || o.only === 'node') rows.push(setup(`node:crypto fallback, ${how}`, fallback, inPlace));
+  }
+  console.log(`${cpus()[0]?.model ?? '?'}, node ${process.version}, load ${loadavg()[0]?.toFixed(2)}`);
+  console.log(`provider: ${nodeCrypto.name}`);
+  // Calibrate: replies per batch for about o.ms.
+  const perBatch = rows.map((r) => {
+    let n = 1000;
+    for (;;) {
+      const t0 = process.hrtime.bigint();
+      for (let i = 0; i < n; i++) r.reply(i);
+      const ms = Number(process.hrtime.bigint() - t0) / 1e6;
+      if (ms > o.ms / 4) return Math.max(1000, Math.round((n * o.ms) / ms));
+      n *= 4;
+    }
+  });
+  const times: number[][] = rows.map(() => []);
+  const heap: number[][] = rows.map(() => []);
+  for (let round = 0; round < o.rounds; round++) {
+    rows.forEach((r, k) => {
+      const n = perBatch[k] as number;
+      const h0 = process.memoryUsage().heapUsed;
+      const t0 = process.hrtime.bigint();
+      let sum = 0;
+      for (let i = 0; i < n; i++) sum += r.reply(i);
+      const dt = Number(process.hrtime.bigint() - t0);
+      const h1 = process.memoryUsage().heapUsed;
+      if (sum <= 0) throw new Error('no replies');
+      times[k]?.push(dt / n / 1000);
+      // A negative growth means a GC ran in the batch: not a sample.
+      if (h1 > h0) heap[k]?.push((h1 - h0) / n);
+    });
+  }
+  rows.forEach((r, k) => {
+    const t = times[k] as number[];
+    const h = heap[k] as number[];
+    const s = [...t].sort((a, b) => a - b);
+    console.log(
+      `${r.name}: ${median(t).toFixed(2)} µs per NTS reply (quartiles ${s[Math.floor(s.length / 4)]?.toFixed(2)}–${s[Math.floor((3 * s.length) / 4)]?.toFixed(2)}, ${o.rounds} rounds of ${perBatch[k]}), heap ${h.length > 0 ? median(h).toFixed(0) : '?'} B per reply`,
+    );
+  });
+}
+
+main();
