@@ -35,13 +35,6 @@ function u32at(b: Uint8Array, at: number): number {
   return (((b[at] ?? 0) << 24) | ((b[at + 1] ?? 0) << 16) | ((b[at + 2] ?? 0) << 8) | (b[at + 3] ?? 0)) >>> 0;
 }
 
-function sameBytes(a: Uint8Array, b: Uint8Array): boolean {
-  if (a.length !== b.length) return false;
-  let d = 0;
-  for (let i = 0; i < a.length; i++) d |= (a[i] ?? 0) ^ (b[i] ?? 0);
-  return d === 0;
-}
-
 /** Whether `b` equals `a.length` bytes of `buf` at `at` (keys: constant time). */
 function sameBytesAt(a: Uint8Array, buf: Uint8Array, at: number): boolean {
   let d = 0;
