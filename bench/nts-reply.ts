@@ -13,11 +13,15 @@
  * koffi) and the node:crypto fallback (`--fallback` adds it), in alternating rounds; each figure is the median over `--rounds` rounds
  * (default 15) of the mean time per reply in a batch of about `--ms` ms (default 200). Also the
  * heap bytes allocated per reply (process.memoryUsage's heapUsed growth over a batch with the GC
- * not running; a lower bound on the young generation's churn). Use `node --cpu-prof` on it to see
- * where the time goes. Writes nothing.
+ * not running; a lower bound on the young generation's churn). `--baseline DIR`: a built checkout
+ * (`npx tsc -p .`) whose rows alternate with this build's in the same process (a build without
+ * the in-place path answers on the general one). Use `node --cpu-prof` on it to see where the
+ * time goes. Writes nothing.
  */
 import { randomBytes } from 'node:crypto';
 import { cpus, loadavg } from 'node:os';
+import { join, resolve } from 'node:path';
+import { pathToFileURL } from 'node:url';
 import { createNodeCrypto, nodeCrypto, nodeRandomBytes } from '../src/io/crypto.js';
 import { CookieJar, type NtsKeys } from '../src/nts/cookie.js';
 import { buildNtsRequest, verifyNtsResponse } from '../src/nts/ntp.js';
@@ -32,11 +36,12 @@ interface Options {
   ms: number;
   fallback: boolean;
   general: boolean;
+  baseline: string | null;
   only: 'evp' | 'node' | null;
 }
 
 function parseArgs(argv: string[]): Options {
-  const o: Options = { rounds: 15, ms: 200, fallback: false, general: false, only: null };
+  const o: Options = { rounds: 15, ms: 200, fallback: false, general: false, baseline: null, only: null };
   for (let i = 0; i < argv.length; i++) {
     const a = argv[i];
     const num = () => {
@@ -48,6 +53,7 @@ function parseArgs(argv: string[]): Options {
     else if (a === '--ms') o.ms = Math.min(5000, num());
     else if (a === '--fallback') o.fallback = true;
     else if (a === '--general') o.general = true;
+    else if (a === '--baseline') o.baseline = argv[++i] ?? null;
     else if (a === '--only') {
       const v = argv[++i];
       if (v !== 'evp' && v !== 'node') throw new Error('--only evp|node');
@@ -67,9 +73,35 @@ interface Row {
   reply(i: number): number;
 }
 
-function setup(name: string, crypto: CryptoProvider, inPlace: boolean): Row {
+/** The classes a build gives the bench: this one's, or a baseline's (`--baseline DIR`). */
+interface Build {
+  CookieJar: typeof CookieJar;
+  WorkerAnswerer: typeof WorkerAnswerer;
+  nodeCrypto: CryptoProvider;
+  fallback: CryptoProvider;
+}
+
+async function load(dir: string | null): Promise<Build> {
+  if (dir === null)
+    return { CookieJar, WorkerAnswerer, nodeCrypto, fallback: createNodeCrypto(undefined, null) };
+  const at = async <T>(path: string): Promise<T> =>
+    (await import(pathToFileURL(join(resolve(dir), 'dist', 'src', path)).href)) as T;
+  const cookie = await at<{ CookieJar: typeof CookieJar }>('nts/cookie.js');
+  const worker = await at<{ WorkerAnswerer: typeof WorkerAnswerer }>('serve/worker-answer.js');
+  const crypto = await at<{ nodeCrypto: CryptoProvider; createNodeCrypto: typeof createNodeCrypto }>(
+    'io/crypto.js',
+  );
+  return {
+    CookieJar: cookie.CookieJar,
+    WorkerAnswerer: worker.WorkerAnswerer,
+    nodeCrypto: crypto.nodeCrypto,
+    fallback: crypto.createNodeCrypto(undefined, null),
+  };
+}
+
+function setup(name: string, b: Build, crypto: CryptoProvider, inPlace: boolean): Row {
   const random = nodeRandomBytes;
-  const jar = new CookieJar(crypto, random);
+  const jar = new b.CookieJar(crypto, random);
   const keys: NtsKeys = { aead: 15, c2s: random(32), s2c: random(32) };
   const cookies = Array.from({ length: 8 }, () => jar.seal(keys));
   const requests: Uint8Array[] = [];
@@ -85,7 +117,7 @@ function setup(name: string, crypto: CryptoProvider, inPlace: boolean): Row {
       cookie: cookies[i % 8] as Uint8Array,
       placeholders: 0,
       random,
-      crypto,
+      crypto: nodeCrypto,
     });
     requests.push(r.bytes);
     uids.push(r.uniqueId);
@@ -96,7 +128,9 @@ function setup(name: string, crypto: CryptoProvider, inPlace: boolean): Row {
   view.stratum = 1;
   view.timeSec = 3_970_000_000;
   view.rawSec = 1000;
-  const answerer = new WorkerAnswerer(view, [], crypto, 0, (k) => new Uint8Array(randomBytes(k)));
+  const answerer = new b.WorkerAnswerer(view, [], crypto, 0, (k) => new Uint8Array(randomBytes(k)));
+  // A baseline from before the in-place path answers everything on the general one.
+  if (typeof answerer.scanNts !== 'function') inPlace = false;
   answerer.setNtsKeys(jar.exportKeys());
   const out = new Uint8Array(2048);
   const head = new DataView(out.buffer, 0, 48);
@@ -128,7 +162,7 @@ function setup(name: string, crypto: CryptoProvider, inPlace: boolean): Row {
       aead: 15,
       s2c: keys.s2c,
       uniqueId: uids[i] as Uint8Array,
-      crypto,
+      crypto: nodeCrypto,
     });
     if (!v.ok || v.cookies.length !== 1) throw new Error(`${name}: reply ${i} does not verify`);
   }
@@ -142,15 +176,18 @@ function median(xs: number[]): number {
   return s.length % 2 === 1 ? (s[m] as number) : ((s[m - 1] as number) + (s[m] as number)) / 2;
 }
 
-function main(): void {
+async function main(): Promise<void> {
   const o = parseArgs(process.argv.slice(2));
   const rows: Row[] = [];
-  const fallback = createNodeCrypto(undefined, null);
-  for (const inPlace of o.general ? [true, false] : [true]) {
-    const how = inPlace ? 'in place (scanNts + answerNts)' : 'general (decode + answer)';
-    if (o.only !== 'node') rows.push(setup(`default provider, ${how}`, nodeCrypto, inPlace));
-    if (o.fallback || o.only === 'node') rows.push(setup(`node:crypto fallback, ${how}`, fallback, inPlace));
-  }
+  const builds: Array<[string, Build]> = [['', await load(null)]];
+  if (o.baseline !== null) builds.unshift([`${o.baseline}: `, await load(o.baseline)]);
+  for (const [label, b] of builds)
+    for (const inPlace of o.general ? [true, false] : [true]) {
+      const how = inPlace ? 'in place (scanNts + answerNts)' : 'general (decode + answer)';
+      if (o.only !== 'node') rows.push(setup(`${label}default provider, ${how}`, b, b.nodeCrypto, inPlace));
+      if (o.fallback || o.only === 'node')
+        rows.push(setup(`${label}node:crypto fallback, ${how}`, b, b.fallback, inPlace));
+    }
   console.log(`${cpus()[0]?.model ?? '?'}, node ${process.version}, load ${loadavg()[0]?.toFixed(2)}`);
   console.log(`provider: ${nodeCrypto.name}`);
   // Calibrate: replies per batch for about o.ms.
@@ -191,4 +228,4 @@ function main(): void {
   });
 }
 
-main();
+await main();
