@@ -16,7 +16,7 @@ import { NtsInPlace } from '../../src/nts/server-reply.js';
 import { emptyView } from '../../src/serve/published.js';
 import { WorkerAnswerer } from '../../src/serve/worker-answer.js';
 import { AEAD_AES_SIV_CMAC_256, type CryptoProvider } from '../../src/wire/crypto.js';
-import { decodePacket, emptyPacket, encodePacket, type ExtensionField, MODE } from '../../src/wire/packet.js';
+import { decodePacket, type ExtensionField, emptyPacket, encodePacket, MODE } from '../../src/wire/packet.js';
 
 const providers: Array<[string, CryptoProvider]> = [
   ['default provider', nodeCrypto],
