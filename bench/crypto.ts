@@ -127,8 +127,10 @@ function thisBuild(crypto: CryptoProvider = nodeCrypto): Api {
     verifyNtsRequest: (bytes, jar) => verifyNtsRequest(bytes, jar as CookieJar),
     buildNtsResponse: (h, ctx, jar, random) => buildNtsResponse(h, ctx, jar as CookieJar, random),
     replyInPlace(bytes, jar, out, random) {
-      if (!inPlace.scan(bytes, bytes.length)) return 0;
-      return inPlace.reply(jar as CookieJar, bytes, out, (b, at, n) => b.set(random(n), at));
+      inPlace.prepare(jar as CookieJar, [{ data: bytes, length: bytes.length }], 1);
+      const n = inPlace.taken(0) ? inPlace.reply(0, bytes, out, (b, at, k) => b.set(random(k), at)) : 0;
+      inPlace.finish();
+      return n;
     },
     randomBytes: nodeRandomBytes,
   };
@@ -259,7 +261,7 @@ function operations(api: Api, random: RandomBytes): Op[] {
     const out = new Uint8Array(2048);
     out.set(respBytes.subarray(0, 48));
     ops.push({
-      name: 'NTS server: verify + build in place (1 new cookie; src/nts/server-reply.ts)',
+      name: 'NTS server: verify + build in place, one request a batch (1 new cookie; src/nts/server-reply.ts)',
       run: () => replyInPlace(req.bytes, jar, out, random),
       check: () => replyInPlace(req.bytes, jar, out, random) === respBytes.length,
     });

@@ -7,9 +7,10 @@
  * copied into a reply buffer as the worker does. Every reply of the first pass is verified with
  * the S2C key.
  *
- * The worker answers NTS requests of the common shape in place (`scanNts` + `answerNts`,
- * src/nts/server-reply.ts) and others through `decode` + `answer`; `--general` adds rows with
- * every request on the general path. Rows: the default provider (AES-SIV on OpenSSL's EVP through
+ * The requests come in batches of `--batch` (default 64, a full recvmmsg), answered as the
+ * worker does: those of the common shape in place (`prepareNts`, `answerNts`, `finishNts`:
+ * src/nts/server-reply.ts, the batch's cookies opened and sealed together), others through
+ * `decode` + `answer`; `--general` adds rows with every request on the general path. Rows: the default provider (AES-SIV on OpenSSL's EVP through
  * koffi) and the node:crypto fallback (`--fallback` adds it), in alternating rounds; each figure is the median over `--rounds` rounds
  * (default 15) of the mean time per reply in a batch of about `--ms` ms (default 200). Also the
  * heap bytes allocated per reply (process.memoryUsage's heapUsed growth over a batch with the GC
@@ -53,6 +54,7 @@ function parseArgs(argv: string[]): Options {
     else if (a === '--ms') o.ms = Math.min(5000, num());
     else if (a === '--fallback') o.fallback = true;
     else if (a === '--general') o.general = true;
+    else if (a === '--batch') BATCH = Math.min(64, Math.max(1, Math.round(num())));
     else if (a === '--baseline') o.baseline = argv[++i] ?? null;
     else if (a === '--only') {
       const v = argv[++i];
@@ -64,13 +66,15 @@ function parseArgs(argv: string[]): Options {
 }
 
 const REQUESTS = 256;
+/** Requests per received batch (the worker's recvmmsg takes up to 64). */
+let BATCH = 64;
 const from: Endpoint = { address: '127.0.0.1', port: 40000 };
 const to: Endpoint = { address: '127.0.0.1', port: 11523 };
 
 interface Row {
   name: string;
-  /** Answers requests [i % 256]; returns the reply length. */
-  reply(i: number): number;
+  /** Answers requests start.. start+count-1 (mod 256) as one batch; returns the bytes sent. */
+  run(start: number, count: number): number;
 }
 
 /** The classes a build gives the bench: this one's, or a baseline's (`--baseline DIR`). */
@@ -129,45 +133,76 @@ function setup(name: string, b: Build, crypto: CryptoProvider, inPlace: boolean)
   view.timeSec = 3_970_000_000;
   view.rawSec = 1000;
   const answerer = new b.WorkerAnswerer(view, [], crypto, 0, (k) => new Uint8Array(randomBytes(k)));
-  // A baseline from before the in-place path answers everything on the general one.
-  if (typeof answerer.scanNts !== 'function') inPlace = false;
   answerer.setNtsKeys(jar.exportKeys());
-  const out = new Uint8Array(2048);
-  const head = new DataView(out.buffer, 0, 48);
+  // A baseline from before the batched path: one request at a time in place (scanNts/answerNts
+  // of the first in-place version), or everything on the general path.
+  const old = answerer as unknown as {
+    scanNts?(req: Uint8Array, length: number): boolean;
+    answerNts(...a: unknown[]): number;
+  };
+  const batched = inPlace && typeof answerer.prepareNts === 'function';
+  const single = inPlace && !batched && typeof old.scanNts === 'function';
+  const outs = Array.from({ length: BATCH }, () => new Uint8Array(2048));
+  const heads = outs.map((o) => new DataView(o.buffer, 0, 48));
+  const lengths = new Int32Array(BATCH);
+  const datagrams = Array.from({ length: BATCH }, () => ({ data: new Uint8Array(0), length: 0 }));
   let raw = 1_000_000_000_000n;
   let ns = 0;
   let general = 0;
-  const reply = (i: number): number => {
-    const bytes = requests[i % REQUESTS] as Uint8Array;
-    if (inPlace && answerer.scanNts(bytes, bytes.length)) {
-      ns += 1000;
-      if (ns >= 1e9) ns = 0;
-      const n = answerer.answerNts(bytes, from, 1000, ns, 1000, ns + 500, out, head);
-      if (n > 0) return n;
+  /** Answers requests start..start+count-1 (mod 256) as one received batch; the bytes sent. */
+  const run = (start: number, count: number): number => {
+    for (let k = 0; k < count; k++) {
+      const d = datagrams[k] as { data: Uint8Array; length: number };
+      d.data = requests[(start + k) % REQUESTS] as Uint8Array;
+      d.length = d.data.length;
     }
-    general++;
-    const pkt = answerer.decode(bytes);
-    if (pkt === null) return -1;
-    raw += 1000n;
-    const a = answerer.answer(pkt, bytes, from, to, raw, raw + 500n);
-    if (a.kind !== 'reply' || a.bytes === undefined || a.nak !== undefined) return -1;
-    out.set(a.bytes);
-    return a.bytes.length;
+    if (batched) answerer.prepareNts(datagrams, count);
+    let sum = 0;
+    for (let k = 0; k < count; k++) {
+      const bytes = (datagrams[k] as { data: Uint8Array }).data;
+      const out = outs[k] as Uint8Array;
+      const head = heads[k] as DataView;
+      ns = ns >= 1e9 - 2000 ? 0 : ns + 1000;
+      let n = 0;
+      if (batched && answerer.takesNts(k))
+        n = answerer.answerNts(k, bytes, from, 1000, ns, 1000, ns + 500, out, head);
+      else if (single && old.scanNts?.(bytes, bytes.length))
+        n = old.answerNts(bytes, from, 1000, ns, 1000, ns + 500, out, head);
+      if (n === 0) {
+        general++;
+        const pkt = answerer.decode(bytes);
+        raw += 1000n;
+        const a = pkt === null ? null : answerer.answer(pkt, bytes, from, to, raw, raw + 500n);
+        if (a === null || a.kind !== 'reply' || a.bytes === undefined || a.nak !== undefined) n = -1;
+        else {
+          out.set(a.bytes);
+          n = a.bytes.length;
+        }
+      }
+      lengths[k] = n;
+      sum += n;
+    }
+    if (batched) answerer.finishNts();
+    return sum;
   };
   // Each request answered once and verified (the reply as the client sees it).
-  for (let i = 0; i < REQUESTS; i++) {
-    const n = reply(i);
-    if (n < 0) throw new Error(`${name}: request ${i} not answered`);
-    const v = verifyNtsResponse(out.slice(0, n), {
-      aead: 15,
-      s2c: keys.s2c,
-      uniqueId: uids[i] as Uint8Array,
-      crypto: nodeCrypto,
-    });
-    if (!v.ok || v.cookies.length !== 1) throw new Error(`${name}: reply ${i} does not verify`);
+  for (let i = 0; i < REQUESTS; i += BATCH) {
+    run(i, BATCH);
+    for (let k = 0; k < BATCH; k++) {
+      const n = lengths[k] as number;
+      if (n < 0) throw new Error(`${name}: request ${i + k} not answered`);
+      const v = verifyNtsResponse((outs[k] as Uint8Array).slice(0, n), {
+        aead: 15,
+        s2c: keys.s2c,
+        uniqueId: uids[i + k] as Uint8Array,
+        crypto: nodeCrypto,
+      });
+      if (!v.ok || v.cookies.length !== 1) throw new Error(`${name}: reply ${i + k} does not verify`);
+    }
   }
   if (inPlace && general > 0) throw new Error(`${name}: ${general} of ${REQUESTS} not answered in place`);
-  return { name, reply };
+  const how = batched ? `, batches of ${BATCH}` : single ? ', one at a time' : '';
+  return { name: `${name}${how}`, run };
 }
 
 function median(xs: number[]): number {
@@ -183,7 +218,7 @@ async function main(): Promise<void> {
   if (o.baseline !== null) builds.unshift([`${o.baseline}: `, await load(o.baseline)]);
   for (const [label, b] of builds)
     for (const inPlace of o.general ? [true, false] : [true]) {
-      const how = inPlace ? 'in place (scanNts + answerNts)' : 'general (decode + answer)';
+      const how = inPlace ? 'in place' : 'general (decode + answer)';
       if (o.only !== 'node') rows.push(setup(`${label}default provider, ${how}`, b, b.nodeCrypto, inPlace));
       if (o.fallback || o.only === 'node')
         rows.push(setup(`${label}node:crypto fallback, ${how}`, b, b.fallback, inPlace));
@@ -192,12 +227,12 @@ async function main(): Promise<void> {
   console.log(`provider: ${nodeCrypto.name}`);
   // Calibrate: replies per batch for about o.ms.
   const perBatch = rows.map((r) => {
-    let n = 1000;
+    let n = 1024;
     for (;;) {
       const t0 = process.hrtime.bigint();
-      for (let i = 0; i < n; i++) r.reply(i);
+      for (let i = 0; i < n; i += BATCH) r.run(i, BATCH);
       const ms = Number(process.hrtime.bigint() - t0) / 1e6;
-      if (ms > o.ms / 4) return Math.max(1000, Math.round((n * o.ms) / ms));
+      if (ms > o.ms / 4) return Math.max(1, Math.round((n * o.ms) / ms / BATCH)) * BATCH;
       n *= 4;
     }
   });
@@ -209,7 +244,7 @@ async function main(): Promise<void> {
       const h0 = process.memoryUsage().heapUsed;
       const t0 = process.hrtime.bigint();
       let sum = 0;
-      for (let i = 0; i < n; i++) sum += r.reply(i);
+      for (let i = 0; i < n; i += BATCH) sum += r.run(i, BATCH);
       const dt = Number(process.hrtime.bigint() - t0);
       const h1 = process.memoryUsage().heapUsed;
       if (sum <= 0) throw new Error('no replies');

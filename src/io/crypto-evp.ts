@@ -22,6 +22,21 @@
  */
 
 import type { Aead, Cmac } from '../wire/crypto.js';
+import {
+  ARENA,
+  BLOCK,
+  batchable,
+  CHUNK,
+  DATA,
+  IN,
+  MANY,
+  OUT,
+  openMany,
+  type SivParts,
+  sealMany,
+  selfTest,
+  toArena,
+} from './crypto-evp-batch.js';
 import { libc } from './ffi.js';
 
 /** The AES key length (bits) of an AES-SIV key (twice as long: S2V key, then CTR key); throws if neither. */
@@ -31,15 +46,6 @@ export function sivKeyBits(key: Uint8Array): 128 | 256 {
     throw new RangeError(`AES-SIV key must be 32 or 64 bytes, not ${key.length}`);
   return bits;
 }
-
-const BLOCK = 16;
-/** Bytes per EVP call; longer messages are fed in chunks (CBC and the counter carry across them). */
-const CHUNK = 4096;
-const IN = 0;
-const OUT = CHUNK;
-/** Where CTR's data is xored with the keystream (whole 32-bit words). */
-const DATA = 2 * CHUNK;
-const ARENA = 3 * CHUNK;
 
 type Cipher = (ctx: number, out: number, inp: number, inl: number) => number;
 
@@ -148,21 +154,6 @@ export function evpAes(): EvpAes | null {
   return loaded;
 }
 
-/** AES-128(0^128 key) of 0^128 (FIPS 197 / the well-known value), so a broken binding is never used. */
-function selfTest(evp: EvpAes): void {
-  const c = evp.context('ECB', 128, new Uint8Array(16));
-  try {
-    evp.mem.fill(0, IN, IN + BLOCK);
-    evp.update(c, BLOCK);
-    const hex = Array.from(evp.mem.subarray(OUT, OUT + BLOCK), (b) => b.toString(16).padStart(2, '0')).join(
-      '',
-    );
-    if (hex !== '66e94bd4ef8a2c3b884cfa59ca342b2e') throw new Error('EVP self-test failed');
-  } finally {
-    evp.free(c);
-  }
-}
-
 /** Frees an EVP context when the object holding it is collected. */
 const contexts = new FinalizationRegistry<{ evp: EvpAes; ctx: number }>((h) => h.evp.free(h.ctx));
 
@@ -171,17 +162,6 @@ function dblInPlace(b: Uint8Array): void {
   const top = (b[0] as number) >>> 7;
   for (let i = 0; i < BLOCK - 1; i++) b[i] = (((b[i] as number) << 1) | ((b[i + 1] as number) >>> 7)) & 0xff;
   b[BLOCK - 1] = (((b[BLOCK - 1] as number) << 1) & 0xff) ^ (0x87 & -top);
-}
-
-/**
- * Copies `n` bytes of `src` at `at` into the arena at `to`: a byte loop for a block or less, else
- * one `set` (a native copy; from a view when only part of `src` is wanted, which costs less than
- * copying more than a block byte by byte).
- */
-function toArena(m: Uint8Array, to: number, src: Uint8Array, at: number, n: number): void {
-  if (n <= BLOCK) for (let i = 0; i < n; i++) m[to + i] = src[at + i] as number;
-  else if (at === 0 && n === src.length) m.set(src, to);
-  else m.set(src.subarray(at, at + n), to);
 }
 
 /** AES-CMAC (RFC 4493) over an EVP AES-CBC context. */
@@ -218,6 +198,11 @@ export class EvpCmac implements Cmac {
     const out = new Uint8Array(BLOCK);
     this.macAt(msg, 0, msg.length, null, out, 0);
     return out;
+  }
+
+  /** K1 and K2 as 32-bit words (the batch forms mask with them). */
+  subkeyWords(): [Int32Array, Int32Array] {
+    return [this.k132, this.k232];
   }
 
   /**
@@ -289,6 +274,9 @@ export class EvpSiv implements Aead {
   private readonly cmac: EvpCmac;
   private readonly bits: number;
   private readonly ctrKey: Uint8Array;
+  private readonly macKey: Uint8Array;
+  /** The batch forms' contexts and constants (`openMany`, `sealMany`), made on first use. */
+  private batch: SivParts | null = null;
   /** The CTR key's ECB context (the keystream: counter blocks encrypted), made on first use. */
   private ctr = 0;
   /** S2V's first value, CMAC(K, 0^128), fixed per key. */
@@ -319,6 +307,7 @@ export class EvpSiv implements Aead {
     const bits = sivKeyBits(key);
     this.bits = bits;
     this.cmac = new EvpCmac(evp, bits, key.subarray(0, key.length / 2));
+    this.macKey = Uint8Array.from(key.subarray(0, key.length / 2));
     this.ctrKey = Uint8Array.from(key.subarray(key.length / 2));
     this.cmac.macInto(new Uint8Array(BLOCK), null, this.d0);
   }
@@ -386,10 +375,7 @@ export class EvpSiv implements Aead {
   ): void {
     if (n === 0) return;
     const evp = this.evp;
-    if (this.ctr === 0) {
-      this.ctr = evp.context('ECB', this.bits, this.ctrKey);
-      contexts.register(this, { evp, ctx: this.ctr });
-    }
+    if (this.ctr === 0) this.ctr = this.ecb(this.ctrKey);
     const m = evp.mem;
     const w = evp.mem32;
     const q = this.q;
@@ -499,6 +485,106 @@ export class EvpSiv implements Aead {
     this.addString(buf, aAt, aLength);
     this.addString(buf, nAt, nLength);
     return this.verify(buf, cAt, out, outAt, n);
+  }
+
+  /** An ECB context under `key`, freed with this object. */
+  private ecb(key: Uint8Array): number {
+    const ctx = this.evp.context('ECB', this.bits, key);
+    contexts.register(this, { evp: this.evp, ctx });
+    return ctx;
+  }
+
+  private parts(): SivParts {
+    if (this.batch === null) {
+      if (this.ctr === 0) this.ctr = this.ecb(this.ctrKey);
+      const [k1, k2] = this.cmac.subkeyWords();
+      this.batch = { evp: this.evp, macEcb: this.ecb(this.macKey), k1, k2, d0: this.d0, ctr: this.ctr };
+    }
+    return this.batch;
+  }
+
+  openMany(
+    bufs: readonly Uint8Array[],
+    ats: Int32Array,
+    count: number,
+    aLength: number,
+    nLength: number,
+    cLength: number,
+    out: Uint8Array,
+    outAts: Int32Array,
+    ok: Uint8Array,
+  ): void {
+    for (let j = 0; j < count; j++) {
+      const b = bufs[j] as Uint8Array;
+      const at = ats[j] as number;
+      const to = outAts[j] as number;
+      if (
+        at < 0 ||
+        at + aLength + nLength + cLength > b.length ||
+        to < 0 ||
+        to + cLength - BLOCK > out.length
+      )
+        throw new RangeError('openMany: out of bounds');
+    }
+    if (count > MANY)
+      for (let j = 0; j < count; j += MANY) {
+        const e = Math.min(count, j + MANY);
+        const sub = bufs.slice(j, e);
+        this.openMany(
+          sub,
+          ats.subarray(j, e),
+          e - j,
+          aLength,
+          nLength,
+          cLength,
+          out,
+          outAts.subarray(j, e),
+          ok.subarray(j, e),
+        );
+      }
+    else if (count > 1 && batchable(count, aLength, nLength, cLength - BLOCK))
+      openMany(this.parts(), bufs, ats, count, aLength, nLength, cLength, out, outAts, ok);
+    else
+      for (let j = 0; j < count; j++) {
+        const b = bufs[j] as Uint8Array;
+        const at = ats[j] as number;
+        const c = at + aLength + nLength;
+        ok[j] = this.openRange(b, at, aLength, at + aLength, nLength, c, cLength, out, outAts[j] as number)
+          ? 1
+          : 0;
+      }
+  }
+
+  sealMany(
+    bufs: readonly Uint8Array[],
+    ats: Int32Array,
+    count: number,
+    aLength: number,
+    nLength: number,
+    pLength: number,
+  ): void {
+    for (let j = 0; j < count; j++) {
+      const at = ats[j] as number;
+      if (at < 0 || at + aLength + nLength + BLOCK + pLength > (bufs[j] as Uint8Array).length)
+        throw new RangeError('sealMany: out of bounds');
+    }
+    if (count > MANY) {
+      for (let j = 0; j < count; j += MANY) {
+        const e = Math.min(count, j + MANY);
+        this.sealMany(bufs.slice(j, e), ats.subarray(j, e), e - j, aLength, nLength, pLength);
+      }
+      return;
+    }
+    if (count > 1 && batchable(count, aLength, nLength, pLength)) {
+      sealMany(this.parts(), bufs, ats, count, aLength, nLength, pLength);
+      return;
+    }
+    for (let j = 0; j < count; j++) {
+      const b = bufs[j] as Uint8Array;
+      const at = ats[j] as number;
+      const p = at + aLength + nLength + BLOCK;
+      this.sealRange(b, at, aLength, at + aLength, nLength, p, pLength, b, p - BLOCK);
+    }
   }
 
   /** S2V's last step over the decrypted `n` bytes of `p` at `pAt`, compared with V (`v` at `vAt`). */

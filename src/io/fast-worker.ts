@@ -327,6 +327,7 @@ function run(init: WorkerInit): void {
     if (probeAt >= 0 && batchAt - probeSince > 1e9) probeAt = -1;
     let probe = x && probeAt < 0 && latency.wantSample(batchAt);
     let probed = false;
+    answerer.prepareNts(sock.datagrams, n);
     for (let i = 0; i < n; i++) {
       const d = sock.datagrams[i];
       if (d === undefined) continue;
@@ -351,8 +352,9 @@ function run(init: WorkerInit): void {
       if (d.length === 0) continue;
       const client = init.serving && view.valid && mode === MODE_CLIENT && version >= 1 && version <= 4;
       const plain = client && d.length === 48 && (x || !mayAskInterleaved(data));
-      // NTS of the common shape, not asking for interleaving: answered in place (answerNts).
-      const nts = client && d.length > 48 && !mayAskInterleaved(data) && answerer.scanNts(data, d.length);
+      // NTS of the common shape, not asking for interleaving: cookies opened (prepareNts), answered
+      // and sealed (finishNts) in place.
+      const nts = client && d.length > 48 && answerer.takesNts(i);
       // A MAC (and no extension field), or other NTS: answered here with the core's responder.
       let signed =
         !nts && client && d.length > 48 && (d.length <= 120 || answerer.nts)
@@ -388,7 +390,7 @@ function run(init: WorkerInit): void {
         const n =
           out === undefined
             ? 0
-            : answerer.answerNts(data, d.from, rs, rn, authNow.sec, authNow.nsec, sock.reply(i), out);
+            : answerer.answerNts(i, data, d.from, rs, rn, authNow.sec, authNow.nsec, sock.reply(i), out);
         if (n > 0) {
           guard.recordResponse(d.from, BASIC_RESPONSE);
           sock.queue(i, n);
@@ -469,6 +471,7 @@ function run(init: WorkerInit): void {
     }
     // Counters at once; the client list (a status query sees it) when it grew, at most every
     // 100 ms, else once a second (from the loop).
+    answerer.finishNts();
     if (writeCounters() !== lastClients && Date.now() / 1000 - lastStats >= 0.1) postStats(Date.now() / 1000);
     if (sock.pending() === 0) return;
     // Transmit timestamps as late as possible: read now, each advanced by its place in the batch.

@@ -304,6 +304,137 @@ export class CookieJar {
     return -1;
   }
 
+  /**
+   * `openAt` for `count` cookies at once (a server's batch of requests): cookie j is the
+   * lengths[j] bytes at ats[j] of bufs[j], its plaintext goes to `plain` at plainAts[j] (`plainLength`
+   * bytes each); results[j] = its AEAD ID or -1 (-2: the AEAD cannot open in place). The cookies of
+   * each master key are opened together where its AEAD has `openMany`. Never throws.
+   */
+  openMany(
+    bufs: readonly Uint8Array[],
+    ats: Int32Array,
+    lengths: Int32Array,
+    count: number,
+    plain: Uint8Array,
+    plainAts: Int32Array,
+    plainLength: number,
+    results: Int32Array,
+  ): void {
+    const g = this.group(count);
+    results.fill(-1, 0, count);
+    for (const [id, siv] of this.keys) {
+      let k = 0;
+      for (let j = 0; j < count; j++) {
+        const b = bufs[j] as Uint8Array;
+        const at = ats[j] as number;
+        const to = plainAts[j] as number;
+        if (
+          lengths[j] !== 36 + plainLength ||
+          u32at(b, at) !== id ||
+          at < 0 ||
+          at + 36 + plainLength > b.length
+        )
+          continue;
+        if (to < 0 || to + plainLength > plain.length) continue;
+        g.bufs[k] = b;
+        g.ats[k] = at;
+        g.outAts[k] = to;
+        g.index[k++] = j;
+      }
+      if (k === 0) continue;
+      if (siv.openMany !== undefined)
+        siv.openMany(g.bufs, g.ats, k, 4, COOKIE_NONCE_LENGTH, 16 + plainLength, plain, g.outAts, g.ok);
+      else if (siv.openRange !== undefined)
+        for (let i = 0; i < k; i++) {
+          const at = g.ats[i] as number;
+          const b = g.bufs[i] as Uint8Array;
+          g.ok[i] = siv.openRange(
+            b,
+            at,
+            4,
+            at + 4,
+            16,
+            at + 20,
+            16 + plainLength,
+            plain,
+            g.outAts[i] as number,
+          )
+            ? 1
+            : 0;
+        }
+      else {
+        for (let i = 0; i < k; i++) results[g.index[i] as number] = -2;
+        continue;
+      }
+      for (let i = 0; i < k; i++) {
+        const to = g.outAts[i] as number;
+        const aead = ((plain[to] as number) << 8) | (plain[to + 1] as number);
+        const len = aeadKeyLength(aead);
+        if (g.ok[i] === 1 && len !== null && plainLength === 4 + 2 * len)
+          results[g.index[i] as number] = aead;
+        else plain.fill(0, to, to + plainLength);
+      }
+    }
+  }
+
+  /**
+   * Seals `count` cookies in place under the current master key (a server's batch of replies):
+   * cookie j at ats[j] of bufs[j] has its nonce at +4 and its plaintext (`plainLength` bytes, as
+   * `openMany` left it) at +36, written by the caller; the key ID, the reserved bytes and the
+   * sealed form are written here. False (nothing sealed) when the AEAD has neither `sealMany` nor
+   * `sealRange`.
+   */
+  sealPrepared(bufs: readonly Uint8Array[], ats: Int32Array, count: number, plainLength: number): boolean {
+    const siv = this.keys.get(this.currentKeyId());
+    if (siv === undefined || (siv.sealMany === undefined && siv.sealRange === undefined)) return false;
+    const idb = this.currentIdBytes;
+    for (let j = 0; j < count; j++) {
+      const b = bufs[j] as Uint8Array;
+      const at = ats[j] as number;
+      if (at < 0 || at + 36 + plainLength > b.length) throw new RangeError('no room for the cookie');
+      for (let i = 0; i < 4; i++) b[at + i] = idb[i] as number;
+      b[at + 38] = 0;
+      b[at + 39] = 0;
+    }
+    if (siv.sealMany !== undefined) siv.sealMany(bufs, ats, count, 4, COOKIE_NONCE_LENGTH, plainLength);
+    else
+      for (let j = 0; j < count; j++) {
+        const b = bufs[j] as Uint8Array;
+        const at = ats[j] as number;
+        siv.sealRange?.(b, at, 4, at + 4, 16, at + 36, plainLength, b, at + 20);
+      }
+    return true;
+  }
+
+  /** Whether the current master key's AEAD seals in place (`sealPrepared` can work). */
+  sealsInPlace(): boolean {
+    const siv = this.keys.get(this.currentKeyId());
+    return siv !== undefined && (siv.sealMany !== undefined || siv.sealRange !== undefined);
+  }
+
+  /** The jar's scratch lists for `openMany`, room for `count`. */
+  private group(count: number) {
+    if (this.groups.ats.length < count) {
+      const n = Math.max(count, 2 * this.groups.ats.length);
+      this.groups = {
+        bufs: [],
+        ats: new Int32Array(n),
+        outAts: new Int32Array(n),
+        index: new Int32Array(n),
+        ok: new Uint8Array(n),
+      };
+    }
+    return this.groups;
+  }
+
+  private groups = {
+    bufs: [] as Uint8Array[],
+    ats: new Int32Array(64),
+    outAts: new Int32Array(64),
+    index: new Int32Array(64),
+    ok: new Uint8Array(64),
+  };
+
   /** Opens a cookie; never throws. */
   open(
     cookie: Uint8Array,

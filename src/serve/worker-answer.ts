@@ -18,7 +18,7 @@ import { KeyRing } from '../assoc/util.js';
 import type { RawTime } from '../clock/types.js';
 import { CookieJar, type MasterKey, type RandomBytes } from '../nts/cookie.js';
 import { hasNtsFields } from '../nts/ntp.js';
-import { NtsInPlace, type RandomFill } from '../nts/server-reply.js';
+import { type Datagram, NtsInPlace, type RandomFill } from '../nts/server-reply.js';
 import type { Endpoint } from '../system/types.js';
 import type { NtpTime } from '../time/ntp-time.js';
 import type { CryptoProvider } from '../wire/crypto.js';
@@ -93,6 +93,7 @@ export class WorkerAnswerer {
   private readonly inPlace = new NtsInPlace();
   private readonly rx: Stamp = { sec: 0, frac: 0 };
   private readonly tx: Stamp = { sec: 0, frac: 0 };
+  private readonly one: Datagram[] = [];
   /** The NTS cookie jar (the server's master keys); null: NTS requests are not answered here. */
   private jar: CookieJar | null = null;
   /** Applies key changes the host made and this jar has not seen yet (the worker reads its messages). */
@@ -183,23 +184,31 @@ export class WorkerAnswerer {
   }
 
   /**
-   * Whether the `length` bytes of `req` are an NTS request that `answerNts` may answer in place
-   * (src/nts/server-reply.ts): NTS answered here and a request of the common shape. The caller
-   * sends the ones that ask for interleaved mode through `decode` and `answer` instead.
+   * Starts a batch of received datagrams (the first `count`): the NTS requests of the common
+   * shape that do not ask for interleaved mode have their cookies opened together
+   * (src/nts/server-reply.ts); `takesNts(i)` says which; `answerNts` answers them, `finishNts`
+   * seals the replies (before any is sent).
    */
-  scanNts(req: Uint8Array, length: number): boolean {
-    if (this.jar === null || !this.inPlace.scan(req, length)) return false;
-    this.refreshKeys();
-    return this.jar !== null;
+  prepareNts(datagrams: ReadonlyArray<Datagram | undefined>, count: number): void {
+    if (this.jar !== null) this.refreshKeys();
+    if (this.jar === null) this.inPlace.forget();
+    else this.inPlace.prepare(this.jar, datagrams, count);
+  }
+
+  /** Whether datagram i of the batch is an NTS request `answerNts` may answer. */
+  takesNts(i: number): boolean {
+    return this.jar !== null && this.inPlace.taken(i);
   }
 
   /**
-   * Answers the request `scanNts` accepted (`req`, as received at raw counter rxSec/rxNsec) in
-   * `out`, its reply slot (`head`: a view of its first 48 bytes), the transmit timestamp read at
+   * Answers datagram i of the batch (`req`, received at raw counter rxSec/rxNsec) in `out`, its
+   * reply slot (`head`: a view of its first 48 bytes), the transmit timestamp read at
    * nowSec/nowNsec; returns the reply's length, or 0: `decode` and `answer` decide (an NTS NAK,
-   * a silent drop...). The reply is the one `answer` would give with the same random bytes.
+   * a silent drop...). Sealed by `finishNts`; the reply is the one `answer` would give with the
+   * same random bytes.
    */
   answerNts(
+    i: number,
     req: Uint8Array,
     from: Endpoint,
     rxSec: number,
@@ -216,7 +225,7 @@ export class WorkerAnswerer {
     writeBasicReply(v, req, head, this.rx, ageAt(v, rxSec, rxNsec));
     clockAt(v, nowSec, nowNsec, this.tx);
     writeTransmit(head, this.tx);
-    const n = this.inPlace.reply(jar, req, out, this.fill);
+    const n = this.inPlace.reply(i, req, out, this.fill);
     if (n === 0) return 0;
     this.ntsStats.requests++;
     this.ntsStats.responses++;
@@ -225,6 +234,29 @@ export class WorkerAnswerer {
     r.requests++;
     r.responses++;
     if (r.table.size > 0) r.table.save(from.address, (BigInt(this.rx.sec) << 32n) | BigInt(this.rx.frac));
+    return n;
+  }
+
+  /** Seals the replies `answerNts` wrote in this batch (call it before sending them). */
+  finishNts(): void {
+    this.inPlace.finish();
+  }
+
+  /** `prepareNts`, `answerNts` and `finishNts` for one request (0: not answered in place). */
+  answerNtsOne(
+    req: Uint8Array,
+    from: Endpoint,
+    rxSec: number,
+    rxNsec: number,
+    nowSec: number,
+    nowNsec: number,
+    out: Uint8Array,
+    head: DataView,
+  ): number {
+    this.one[0] = { data: req, length: req.length };
+    this.prepareNts(this.one, 1);
+    const n = this.takesNts(0) ? this.answerNts(0, req, from, rxSec, rxNsec, nowSec, nowNsec, out, head) : 0;
+    this.finishNts();
     return n;
   }
 

@@ -104,6 +104,37 @@ export interface Aead {
     out: Uint8Array,
     outAt: number,
   ): boolean;
+  /**
+   * `openRange` for `count` messages at once (an NTS server's cookies of one batch, under its
+   * master key): message j is laid out as a | n | sealed (`aLength`, `nLength`, `cLength` bytes)
+   * at ats[j] of bufs[j]; its plaintext goes to `out` at outAts[j]; ok[j] = 1 when it
+   * authenticates, else 0 and its plaintext zeroed. Optional (a provider that can run the AES of
+   * many messages in one call offers it). Throws a RangeError when a range does not fit.
+   */
+  openMany?(
+    bufs: readonly Uint8Array[],
+    ats: Int32Array,
+    count: number,
+    aLength: number,
+    nLength: number,
+    cLength: number,
+    out: Uint8Array,
+    outAts: Int32Array,
+    ok: Uint8Array,
+  ): void;
+  /**
+   * `sealRange` in place for `count` messages at once: message j is laid out as a | n | room for
+   * the 16-byte tag | plaintext (`aLength`, `nLength`, 16, `pLength` bytes) at ats[j] of bufs[j],
+   * and is sealed where it is. Optional, as `openMany`.
+   */
+  sealMany?(
+    bufs: readonly Uint8Array[],
+    ats: Int32Array,
+    count: number,
+    aLength: number,
+    nLength: number,
+    pLength: number,
+  ): void;
 }
 
 export interface CryptoProvider {

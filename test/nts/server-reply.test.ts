@@ -85,10 +85,11 @@ function both(crypto: CryptoProvider, jar: CookieJar, bytes: Uint8Array, seed: n
   const pkt = general.decode(bytes);
   const a = pkt === null ? null : general.answer(pkt, bytes, from, to, 5001_000_123_000n, 5001_000_456_000n);
   const out = new Uint8Array(2048).fill(0xee);
-  const scanned = fast.scanNts(bytes, bytes.length);
-  const n = scanned
-    ? fast.answerNts(bytes, from, 5001, 123_000, 5001, 456_000, out, new DataView(out.buffer, 0, 48))
-    : 0;
+  fast.prepareNts([{ data: bytes, length: bytes.length }], 1);
+  const scanned = fast.takesNts(0);
+  const head = new DataView(out.buffer, 0, 48);
+  const n = scanned ? fast.answerNts(0, bytes, from, 5001, 123_000, 5001, 456_000, out, head) : 0;
+  fast.finishNts();
   return { a, scanned, n, out: out.subarray(0, n), fast, general };
 }
 
@@ -119,37 +120,43 @@ for (const [name, crypto] of providers) {
     const cookie = jar.seal(keys);
     const good = request(crypto, keys, cookie, 0);
     const scanner = new NtsInPlace();
-    assert.ok(scanner.scan(good, good.length));
-    assert.equal(scanner.scan(good, 48), false, 'a bare header');
-    assert.equal(scanner.scan(good, good.length - 4), false, 'truncated');
+    const takes = (b: Uint8Array, length: number) => {
+      scanner.prepare(jar, [{ data: b, length }], 1);
+      const t = scanner.taken(0);
+      scanner.finish();
+      return t;
+    };
+    assert.ok(takes(good, good.length));
+    assert.equal(takes(good, 48), false, 'a bare header');
+    assert.equal(takes(good, good.length - 4), false, 'truncated');
     // NTPv3, mode 4, a MAC after the fields, a field after the authenticator, two cookies,
     // a short Unique Identifier, a placeholder of another length.
     const v3 = Uint8Array.from(good);
     v3[0] = (3 << 3) | 3;
-    assert.equal(scanner.scan(v3, v3.length), false);
+    assert.equal(takes(v3, v3.length), false);
     const m4 = Uint8Array.from(good);
     m4[0] = (4 << 3) | 4;
-    assert.equal(scanner.scan(m4, m4.length), false);
+    assert.equal(takes(m4, m4.length), false);
     const withMac = new Uint8Array(good.length + 20);
     withMac.set(good);
-    assert.equal(scanner.scan(withMac, withMac.length), false);
+    assert.equal(takes(withMac, withMac.length), false);
     const p = decodePacket(good);
     assert.ok(p.ok);
     const fields = p.packet.extensions;
     const again = (ext: ExtensionField[]) => encodePacket({ ...p.packet, extensions: ext });
     const after = again([...fields, ntsField(0x0f00, new Uint8Array(28))]);
-    assert.equal(scanner.scan(after, after.length), false);
+    assert.equal(takes(after, after.length), false);
     const twoCookies = again([fields[0] as ExtensionField, fields[1] as ExtensionField, ...fields.slice(1)]);
-    assert.equal(scanner.scan(twoCookies, twoCookies.length), false);
+    assert.equal(takes(twoCookies, twoCookies.length), false);
     const shortUid = again([ntsField(EF.UNIQUE_ID, new Uint8Array(16)), ...fields.slice(1)]);
-    assert.equal(scanner.scan(shortUid, shortUid.length), false);
+    assert.equal(takes(shortUid, shortUid.length), false);
     const badPlaceholder = request(crypto, keys, cookie, 2, undefined);
     const q = decodePacket(badPlaceholder);
     assert.ok(q.ok);
     const ph = q.packet.extensions.slice();
     ph[2] = ntsField(EF.COOKIE_PLACEHOLDER, new Uint8Array(cookie.length + 4));
     const bp = encodePacket({ ...q.packet, extensions: ph });
-    assert.equal(scanner.scan(bp, bp.length), false);
+    assert.equal(takes(bp, bp.length), false);
     // An unknown master key and a forged authenticator: taken by scan, refused in place, and NAKed
     // by the general path.
     const stranger = new CookieJar(crypto, nodeRandomBytes).seal(keys);
@@ -157,7 +164,8 @@ for (const [name, crypto] of providers) {
     forged[forged.length - 1] = (forged[forged.length - 1] ?? 0) ^ 1;
     for (const bytes of [request(crypto, keys, stranger, 0), forged]) {
       const r = both(crypto, jar, bytes, 7);
-      assert.ok(r.scanned);
+      // The stranger's cookie does not open (not taken); the forged request's does.
+      assert.equal(r.scanned, bytes === forged);
       assert.equal(r.n, 0, 'not answered in place');
       assert.deepEqual(r.fast.ntsStats, { requests: 0, responses: 0, naks: 0, rejected: 0 });
       assert.ok(r.a !== null && r.a.kind === 'reply' && r.a.bytes !== undefined);
@@ -167,7 +175,9 @@ for (const [name, crypto] of providers) {
     // Without the master keys nothing is taken.
     const none = answerer(crypto, jar, 1);
     none.setNtsKeys(null);
-    assert.equal(none.scanNts(good, good.length), false);
+    none.prepareNts([{ data: good, length: good.length }], 1);
+    assert.equal(none.takesNts(0), false);
+    none.finishNts();
   });
 
   test(`${name}: a reply made in place is remembered for an interleaved request`, () => {
@@ -177,8 +187,7 @@ for (const [name, crypto] of providers) {
       const a = answerer(crypto, jar, 3, table);
       const first = request(crypto, keys, jar.seal(keys), 0);
       const out = new Uint8Array(2048);
-      assert.ok(a.scanNts(first, first.length));
-      const n = a.answerNts(first, from, 5001, 1000, 5001, 2000, out, new DataView(out.buffer, 0, 48));
+      const n = a.answerNtsOne(first, from, 5001, 1000, 5001, 2000, out, new DataView(out.buffer, 0, 48));
       assert.ok(n > 0);
       const rx = new DataView(out.buffer).getBigUint64(32);
       // The client's next request asks for interleaved mode: origin = our receive timestamp.
@@ -192,6 +201,99 @@ for (const [name, crypto] of providers) {
       assert.ok(r.kind === 'reply');
       assert.equal(r.txId !== undefined, table > 0, `table ${table}: a precise transmit time wanted`);
     }
+  });
+}
+
+for (const [name, crypto] of providers) {
+  test(`${name}: a batch in place gives the general path's replies, refused ones left out`, () => {
+    const jar = new CookieJar(crypto, nodeRandomBytes);
+    const keys: NtsKeys[] = Array.from({ length: 5 }, () => ({
+      aead: 15,
+      c2s: randomBytes(32),
+      s2c: randomBytes(32),
+    }));
+    // Cookies under three master keys (two rotations), 40 requests of 5 clients, 0 to 7
+    // placeholders; a forged one, a stranger's cookie and an interleaved-asking one among them.
+    const cookies: Uint8Array[] = [];
+    for (let r = 0; r < 3; r++) {
+      for (let i = 0; i < 14; i++) cookies.push(jar.seal(keys[cookies.length % 5] as NtsKeys));
+      if (r < 2) jar.rotate();
+    }
+    const reqs = cookies.slice(0, 40).map((c, i) => request(crypto, keys[i % 5] as NtsKeys, c, i % 8));
+    const forged = 7;
+    reqs[forged] = Uint8Array.from(reqs[forged] as Uint8Array);
+    const f = reqs[forged] as Uint8Array;
+    f[60] = (f[60] ?? 0) ^ 1;
+    const stranger = 11;
+    reqs[stranger] = request(
+      crypto,
+      keys[1] as NtsKeys,
+      new CookieJar(crypto, nodeRandomBytes).seal(keys[1] as NtsKeys),
+      0,
+    );
+    const xleave = 23;
+    reqs[xleave] = request(crypto, keys[3] as NtsKeys, cookies[23] as Uint8Array, 0, (p) => {
+      p.originTimestamp = 0xeeac32c7_00000001n;
+      p.receiveTimestamp = 0xeeac32c7_00000002n;
+    });
+    const general = answerer(crypto, jar, 99);
+    const fast = answerer(crypto, jar, 99);
+    const outs = reqs.map(() => new Uint8Array(2048));
+    fast.prepareNts(
+      reqs.map((r) => ({ data: r, length: r.length })),
+      reqs.length,
+    );
+    const lengths = reqs.map((r, i) => {
+      if (!fast.takesNts(i)) return -1;
+      const o = outs[i] as Uint8Array;
+      return fast.answerNts(
+        i,
+        r,
+        from,
+        5001,
+        1000 * i,
+        5001,
+        1000 * i + 500,
+        o,
+        new DataView(o.buffer, 0, 48),
+      );
+    });
+    fast.finishNts();
+    assert.deepEqual(
+      lengths.map((n, i) => (n > 0 ? 'in place' : `${i}`)).filter((x) => x !== 'in place'),
+      [`${forged}`, `${stranger}`, `${xleave}`],
+    );
+    for (let i = 0; i < reqs.length; i++) {
+      if (i === forged || i === stranger || i === xleave) continue;
+      const r = reqs[i] as Uint8Array;
+      const pkt = general.decode(r);
+      assert.ok(pkt !== null);
+      const a = general.answer(
+        pkt,
+        r,
+        from,
+        to,
+        5001_000_000_000n + BigInt(1000 * i),
+        5001_000_000_000n + BigInt(1000 * i + 500),
+      );
+      assert.ok(a.kind === 'reply' && a.bytes !== undefined);
+      const n = lengths[i] as number;
+      assert.equal(
+        Buffer.from((outs[i] as Uint8Array).subarray(0, n)).toString('hex'),
+        Buffer.from(a.bytes).toString('hex'),
+        `request ${i}`,
+      );
+      const k = keys[i % 5] as NtsKeys;
+      const v = verifyNtsResponse((outs[i] as Uint8Array).slice(0, n), {
+        aead: 15,
+        s2c: k.s2c,
+        uniqueId: uidOf(r),
+        crypto,
+      });
+      assert.ok(v.ok && v.cookies.length === 1 + (i % 8));
+      for (const c of v.cookies) assert.ok(jar.open(c).ok);
+    }
+    assert.equal(fast.ntsStats.responses, reqs.length - 3);
   });
 }
 
