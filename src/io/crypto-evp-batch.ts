@@ -70,6 +70,11 @@ const checks32 = new Int32Array(checks.buffer);
 /** The destination list when all plaintexts go to one buffer. */
 const outs: Uint8Array[] = [];
 
+/** A 32-bit word with its bytes reversed (big-endian counter <-> little-endian word). */
+function swap32(x: number): number {
+  return ((x & 0xff) << 24) | ((x & 0xff00) << 8) | ((x >>> 8) & 0xff00) | (x >>> 24);
+}
+
 function dblAt(b: Uint8Array, at: number): void {
   const top = (b[at] as number) >>> 7;
   for (let i = at; i < at + BLOCK - 1; i++)
@@ -131,8 +136,10 @@ function finalMac(
     const st = STAGE + j * STRIDE;
     const at = (ats[j] as number) + off;
     m.set((bufs[j] as Uint8Array).subarray(at, at + n), st);
-    for (let i = 0, e = st + n - BLOCK; i < BLOCK; i++)
-      m[e + i] = (m[e + i] as number) ^ (ds[j * BLOCK + i] as number);
+    const e = st + n - BLOCK;
+    if ((n & 3) === 0)
+      for (let k = 0, q = e >> 2; k < 4; k++) w[q + k] = (w[q + k] as number) ^ (ds32[4 * j + k] as number);
+    else for (let i = 0; i < BLOCK; i++) m[e + i] = (m[e + i] as number) ^ (ds[j * BLOCK + i] as number);
     if (!complete) {
       m[st + n] = 0x80;
       for (let i = st + n + 1; i < st + len; i++) m[i] = 0;
@@ -176,24 +183,19 @@ function ctrMany(
   for (let g = 0; g < count; g += group) {
     const end = Math.min(count, g + group);
     for (let j = g; j < end; j++) {
-      const t = j * BLOCK;
-      const q8 = (tags[t + 8] as number) & 0x7f;
-      const q12 = (tags[t + 12] as number) & 0x7f;
-      const low =
-        ((q12 << 24) |
-          ((tags[t + 13] as number) << 16) |
-          ((tags[t + 14] as number) << 8) |
-          (tags[t + 15] as number)) >>>
-        0;
-      for (let b = 0; b < blocks; b++) {
-        const at = IN + ((j - g) * blocks + b) * BLOCK;
-        for (let i = 0; i < 12; i++) m[at + i] = tags[t + i] as number;
-        m[at + 8] = q8;
-        const c = (low + b) >>> 0;
-        m[at + 12] = c >>> 24;
-        m[at + 13] = (c >>> 16) & 0xff;
-        m[at + 14] = (c >>> 8) & 0xff;
-        m[at + 15] = c & 0xff;
+      // Q = V with bits 63 and 31 cleared (the top bits of bytes 8 and 12: the low bytes of words
+      // 2 and 3 here, little-endian); the counter, big-endian in bytes 12-15, counts in word 3.
+      const t = 4 * j;
+      const q0 = tags32[t] as number;
+      const q1 = tags32[t + 1] as number;
+      const q2 = (tags32[t + 2] as number) & ~0x80;
+      const q3 = (tags32[t + 3] as number) & ~0x80;
+      const low = swap32(q3) >>> 0;
+      for (let b = 0, at = (IN >> 2) + (j - g) * blocks * 4; b < blocks; b++, at += 4) {
+        w[at] = q0;
+        w[at + 1] = q1;
+        w[at + 2] = q2;
+        w[at + 3] = swap32((low + b) >>> 0);
       }
     }
     p.evp.update(p.ctr, (end - g) * len);
