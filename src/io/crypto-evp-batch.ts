@@ -5,7 +5,7 @@
  * messages are independent: each EVP call here encrypts (ECB) one block of every message, so S2V
  * over m messages of b blocks takes b calls instead of m, and their CTR keystreams one call. One
  * EVP call costs far more than the AES inside it (~0.15 µs against a few ns a block), so a batch of
- * 64 cookies costs about 14 calls instead of 6 a cookie.
+ * 64 cookies (opened, and as many new ones sealed) costs 18 calls instead of 384.
  *
  * The arithmetic is that of crypto-evp.ts (CMAC from a zero IV: each block xored with the last
  * output, the last block padded and masked with K1 or K2; CTR from V with bits 63 and 31 cleared,
