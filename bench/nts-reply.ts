@@ -200,8 +200,15 @@ function setup(name: string, b: Build, crypto: CryptoProvider, inPlace: boolean)
       if (!v.ok || v.cookies.length !== 1) throw new Error(`${name}: reply ${i + k} does not verify`);
     }
   }
-  if (inPlace && general > 0) throw new Error(`${name}: ${general} of ${REQUESTS} not answered in place`);
-  const how = batched ? `, batches of ${BATCH}` : single ? ', one at a time' : '';
+  if ((batched || single) && general > 0)
+    throw new Error(`${name}: ${general} of ${REQUESTS} not answered in place`);
+  const how = batched
+    ? `, batches of ${BATCH}`
+    : single
+      ? ', one at a time'
+      : inPlace
+        ? ' (no in-place path: general)'
+        : '';
   return { name: `${name}${how}`, run };
 }
 
