@@ -219,6 +219,88 @@ export class NodeSiv implements Aead {
     this.ctrXor(v, sealed.subarray(BLOCK), p, 0);
     return timingSafeEqual(this.s2v(ad, p), v) ? p : null;
   }
+
+  sealRange(
+    buf: Uint8Array,
+    aAt: number,
+    aLength: number,
+    nAt: number,
+    nLength: number,
+    pAt: number,
+    pLength: number,
+    out: Uint8Array,
+    outAt: number,
+  ): void {
+    if (outAt < 0 || outAt + BLOCK + pLength > out.length || pAt < 0 || pAt + pLength > buf.length)
+      throw new RangeError('sealRange: out of bounds');
+    const plaintext = buf.subarray(pAt, pAt + pLength);
+    const v = this.s2v([buf.subarray(aAt, aAt + aLength), buf.subarray(nAt, nAt + nLength)], plaintext);
+    // The keystream is made before the data is read, and each byte is written where it was read
+    // (in place) or elsewhere: either is safe.
+    this.ctrXor(v, plaintext, out, outAt + BLOCK);
+    out.set(v, outAt);
+  }
+
+  openRange(
+    buf: Uint8Array,
+    aAt: number,
+    aLength: number,
+    nAt: number,
+    nLength: number,
+    cAt: number,
+    cLength: number,
+    out: Uint8Array,
+    outAt: number,
+  ): boolean {
+    const n = cLength - BLOCK;
+    if (n < 0 || cAt < 0 || cAt + cLength > buf.length || outAt < 0 || outAt + n > out.length) return false;
+    const v = buf.subarray(cAt, cAt + BLOCK);
+    this.ctrXor(v, buf.subarray(cAt + BLOCK, cAt + cLength), out, outAt);
+    const p = out.subarray(outAt, outAt + n);
+    const ad = [buf.subarray(aAt, aAt + aLength), buf.subarray(nAt, nAt + nLength)];
+    if (timingSafeEqual(this.s2v(ad, p), v)) return true;
+    p.fill(0);
+    return false;
+  }
+
+  openMany(
+    bufs: readonly Uint8Array[],
+    ats: Int32Array,
+    count: number,
+    aLength: number,
+    nLength: number,
+    cLength: number,
+    out: Uint8Array,
+    outAts: Int32Array,
+    ok: Uint8Array,
+  ): void {
+    for (let j = 0; j < count; j++) {
+      const b = bufs[j] as Uint8Array;
+      const at = ats[j] as number;
+      if (at < 0 || at + aLength + nLength + cLength > b.length)
+        throw new RangeError('openMany: out of bounds');
+      const c = at + aLength + nLength;
+      ok[j] = this.openRange(b, at, aLength, at + aLength, nLength, c, cLength, out, outAts[j] as number)
+        ? 1
+        : 0;
+    }
+  }
+
+  sealMany(
+    bufs: readonly Uint8Array[],
+    ats: Int32Array,
+    count: number,
+    aLength: number,
+    nLength: number,
+    pLength: number,
+  ): void {
+    for (let j = 0; j < count; j++) {
+      const b = bufs[j] as Uint8Array;
+      const at = ats[j] as number;
+      const p = at + aLength + nLength + BLOCK;
+      this.sealRange(b, at, aLength, at + aLength, nLength, p, pLength, b, p - BLOCK);
+    }
+  }
 }
 
 /**

@@ -57,6 +57,7 @@ import {
 const MODE_CLIENT = 3;
 /** What `recordResponse` is told of an interleaved reply (one object, not one per reply). */
 const INTERLEAVED_RESPONSE = { interleaved: true };
+const BASIC_RESPONSE = { interleaved: false };
 
 function clockReaderParts(clock: number): (out: { sec: number; nsec: number }) => void {
   const c = libc();
@@ -326,6 +327,7 @@ function run(init: WorkerInit): void {
     if (probeAt >= 0 && batchAt - probeSince > 1e9) probeAt = -1;
     let probe = x && probeAt < 0 && latency.wantSample(batchAt);
     let probed = false;
+    answerer.prepareNts(sock.datagrams, n);
     for (let i = 0; i < n; i++) {
       const d = sock.datagrams[i];
       if (d === undefined) continue;
@@ -350,12 +352,15 @@ function run(init: WorkerInit): void {
       if (d.length === 0) continue;
       const client = init.serving && view.valid && mode === MODE_CLIENT && version >= 1 && version <= 4;
       const plain = client && d.length === 48 && (x || !mayAskInterleaved(data));
-      // A MAC (and no extension field), or NTS: answered here with the core's responder.
-      const signed =
-        client && d.length > 48 && (d.length <= 120 || answerer.nts)
+      // NTS of the common shape, not asking for interleaving: cookies opened (prepareNts), answered
+      // and sealed (finishNts) in place.
+      const nts = client && d.length > 48 && answerer.takesNts(i);
+      // A MAC (and no extension field), or other NTS: answered here with the core's responder.
+      let signed =
+        !nts && client && d.length > 48 && (d.length <= 120 || answerer.nts)
           ? answerer.decode(data.subarray(0, d.length))
           : null;
-      if (!plain && signed === null) {
+      if (!plain && !nts && signed === null) {
         // The main thread's server decides (its guard, its interleaved table, MACs, NTS...).
         counts.forwarded++;
         const f: Forwarded = {
@@ -378,6 +383,23 @@ function run(init: WorkerInit): void {
         writeKissReply(data, out, 'RATE', init.precision);
         sock.queue(i, 48);
         continue;
+      }
+      if (nts) {
+        monotonic(authNow);
+        const out = replyViews[si]?.[i];
+        const n =
+          out === undefined
+            ? 0
+            : answerer.answerNts(i, data, d.from, rs, rn, authNow.sec, authNow.nsec, sock.reply(i), out);
+        if (n > 0) {
+          guard.recordResponse(d.from, BASIC_RESPONSE);
+          sock.queue(i, n);
+          counts.replies++;
+          continue;
+        }
+        // Not answered in place (an NTS NAK, a drop...): the core's responder decides.
+        signed = answerer.decode(data.subarray(0, d.length));
+        if (signed === null) continue;
       }
       if (signed !== null) {
         monotonic(authNow);
@@ -449,6 +471,7 @@ function run(init: WorkerInit): void {
     }
     // Counters at once; the client list (a status query sees it) when it grew, at most every
     // 100 ms, else once a second (from the loop).
+    answerer.finishNts();
     if (writeCounters() !== lastClients && Date.now() / 1000 - lastStats >= 0.1) postStats(Date.now() / 1000);
     if (sock.pending() === 0) return;
     // Transmit timestamps as late as possible: read now, each advanced by its place in the batch.

@@ -35,10 +35,10 @@ function u32at(b: Uint8Array, at: number): number {
   return (((b[at] ?? 0) << 24) | ((b[at + 1] ?? 0) << 16) | ((b[at + 2] ?? 0) << 8) | (b[at + 3] ?? 0)) >>> 0;
 }
 
-function sameBytes(a: Uint8Array, b: Uint8Array): boolean {
-  if (a.length !== b.length) return false;
+/** Whether `b` equals `a.length` bytes of `buf` at `at` (keys: constant time). */
+function sameBytesAt(a: Uint8Array, buf: Uint8Array, at: number): boolean {
   let d = 0;
-  for (let i = 0; i < a.length; i++) d |= (a[i] ?? 0) ^ (b[i] ?? 0);
+  for (let i = 0; i < a.length; i++) d |= (a[i] as number) ^ (buf[at + i] ?? 0x100);
   return d === 0;
 }
 
@@ -168,13 +168,48 @@ export class CookieJar {
   clientAeads(k: NtsKeys): { c2s: Aead; s2c: Aead } | null {
     const len = aeadKeyLength(k.aead);
     if (len === null || k.c2s.length !== len || k.s2c.length !== len) return null;
+    return this.clientAeadsIn(k.aead, k.c2s, 0, k.s2c, 0, len);
+  }
+
+  /**
+   * `clientAeads` for keys given in place: C2S at `c2sAt` of `c2s`, S2C at `s2cAt` of `s2c`, each
+   * as long as AEAD `aead` wants (a cookie's plaintext from `openAt` holds both: 4 and 4 + length).
+   */
+  clientAeadsAt(
+    aead: number,
+    c2s: Uint8Array,
+    c2sAt: number,
+    s2c: Uint8Array,
+    s2cAt: number,
+  ): { c2s: Aead; s2c: Aead } | null {
+    const len = aeadKeyLength(aead);
+    if (len === null || c2sAt < 0 || s2cAt < 0 || c2sAt + len > c2s.length || s2cAt + len > s2c.length)
+      return null;
+    return this.clientAeadsIn(aead, c2s, c2sAt, s2c, s2cAt, len);
+  }
+
+  private clientAeadsIn(
+    aead: number,
+    c2sBuf: Uint8Array,
+    c2sAt: number,
+    s2cBuf: Uint8Array,
+    s2cAt: number,
+    len: number,
+  ): { c2s: Aead; s2c: Aead } | null {
     // Looked up by a few bytes of the keys (a number: no string made per request), then the
     // whole keys compared; a colliding client replaces the entry.
-    const id = (u32at(k.c2s, 0) ^ u32at(k.s2c, 4) ^ (k.aead << 16)) >>> 0;
+    const id = (u32at(c2sBuf, c2sAt) ^ u32at(s2cBuf, s2cAt + 4) ^ (aead << 16)) >>> 0;
     const hit = this.clients.get(id);
-    if (hit !== undefined && sameBytes(hit.c2sKey, k.c2s) && sameBytes(hit.s2cKey, k.s2c)) return hit;
-    const c2s = this.crypto.aead(k.aead, k.c2s);
-    const s2c = this.crypto.aead(k.aead, k.s2c);
+    if (
+      hit !== undefined &&
+      hit.c2sKey.length === len &&
+      sameBytesAt(hit.c2sKey, c2sBuf, c2sAt) &&
+      sameBytesAt(hit.s2cKey, s2cBuf, s2cAt)
+    )
+      return hit;
+    const k = { aead, c2s: c2sBuf.slice(c2sAt, c2sAt + len), s2c: s2cBuf.slice(s2cAt, s2cAt + len) };
+    const c2s = this.crypto.aead(aead, k.c2s);
+    const s2c = this.crypto.aead(aead, k.s2c);
     if (c2s === null || s2c === null) return null;
     if (this.clients.size >= CLIENT_AEAD_CACHE) {
       const oldest = this.clients.keys().next().value;
@@ -228,6 +263,177 @@ export class CookieJar {
     else out.set(siv.seal([idb, nonce], plain), at + 4 + COOKIE_NONCE_LENGTH);
     plain.fill(0);
   }
+
+  /**
+   * Seals a cookie in place, for a server that builds its reply where it sends it: `out` holds
+   * the cookie's nonce (16 random bytes) at `at + 4`; the key ID is written before it and the
+   * sealed plaintext after it. `plain` is the plaintext, AEAD ID (u16) | reserved (u16) | C2S |
+   * S2C, as `openAt` leaves it. False (nothing sealed) when the current master key's AEAD has no
+   * `sealRange` or `plain` is not the plaintext of a cookie the jar can seal.
+   */
+  sealAt(plain: Uint8Array, out: Uint8Array, at: number): boolean {
+    const siv = this.keys.get(this.currentKeyId());
+    const len = aeadKeyLength(((plain[0] ?? 0) << 8) | (plain[1] ?? 0));
+    if (siv?.sealRange === undefined || len === null || plain.length !== 4 + 2 * len) return false;
+    const p = at + 4 + COOKIE_NONCE_LENGTH + 16;
+    if (at < 0 || p + plain.length > out.length) throw new RangeError('no room for the cookie');
+    out.set(this.currentIdBytes, at);
+    out.set(plain, p);
+    out[p + 2] = 0;
+    out[p + 3] = 0;
+    siv.sealRange(out, at, 4, at + 4, COOKIE_NONCE_LENGTH, p, plain.length, out, p - 16);
+    return true;
+  }
+
+  /**
+   * Opens the `length`-byte cookie at `at` of `buf` in place: its plaintext (AEAD ID, reserved,
+   * C2S key, S2C key) goes to `plain` (as long as that plaintext; the caller zeroes it after use).
+   * Returns the AEAD ID, or -1 when the cookie does not open (too short, unknown key, forged, bad
+   * content: `open` says which), -2 when the master key's AEAD has no `openRange`. Never throws.
+   */
+  openAt(buf: Uint8Array, at: number, length: number, plain: Uint8Array): number {
+    if (length < 4 + COOKIE_NONCE_LENGTH + 16 + 4 || length - 20 - 16 !== plain.length) return -1;
+    const siv = this.keys.get(u32at(buf, at));
+    if (siv === undefined) return -1;
+    if (siv.openRange === undefined) return -2;
+    if (!siv.openRange(buf, at, 4, at + 4, COOKIE_NONCE_LENGTH, at + 20, length - 20, plain, 0)) return -1;
+    const aead = ((plain[0] as number) << 8) | (plain[1] as number);
+    const len = aeadKeyLength(aead);
+    if (len !== null && plain.length === 4 + 2 * len) return aead;
+    plain.fill(0);
+    return -1;
+  }
+
+  /**
+   * `openAt` for `count` cookies at once (a server's batch of requests): cookie j is the
+   * lengths[j] bytes at ats[j] of bufs[j], its plaintext goes to `plain` at plainAts[j] (`plainLength`
+   * bytes each); results[j] = its AEAD ID or -1 (-2: the AEAD cannot open in place). The cookies of
+   * each master key are opened together where its AEAD has `openMany`. Never throws.
+   */
+  openMany(
+    bufs: readonly Uint8Array[],
+    ats: Int32Array,
+    lengths: Int32Array,
+    count: number,
+    plain: Uint8Array,
+    plainAts: Int32Array,
+    plainLength: number,
+    results: Int32Array,
+  ): void {
+    const g = this.group(count);
+    results.fill(-1, 0, count);
+    for (const [id, siv] of this.keys) {
+      let k = 0;
+      for (let j = 0; j < count; j++) {
+        const b = bufs[j] as Uint8Array;
+        const at = ats[j] as number;
+        const to = plainAts[j] as number;
+        if (
+          lengths[j] !== 36 + plainLength ||
+          u32at(b, at) !== id ||
+          at < 0 ||
+          at + 36 + plainLength > b.length
+        )
+          continue;
+        if (to < 0 || to + plainLength > plain.length) continue;
+        g.bufs[k] = b;
+        g.ats[k] = at;
+        g.outAts[k] = to;
+        g.index[k++] = j;
+      }
+      if (k === 0) continue;
+      if (siv.openMany !== undefined)
+        siv.openMany(g.bufs, g.ats, k, 4, COOKIE_NONCE_LENGTH, 16 + plainLength, plain, g.outAts, g.ok);
+      else if (siv.openRange !== undefined)
+        for (let i = 0; i < k; i++) {
+          const at = g.ats[i] as number;
+          const b = g.bufs[i] as Uint8Array;
+          g.ok[i] = siv.openRange(
+            b,
+            at,
+            4,
+            at + 4,
+            16,
+            at + 20,
+            16 + plainLength,
+            plain,
+            g.outAts[i] as number,
+          )
+            ? 1
+            : 0;
+        }
+      else {
+        for (let i = 0; i < k; i++) results[g.index[i] as number] = -2;
+        continue;
+      }
+      for (let i = 0; i < k; i++) {
+        const to = g.outAts[i] as number;
+        const aead = ((plain[to] as number) << 8) | (plain[to + 1] as number);
+        const len = aeadKeyLength(aead);
+        if (g.ok[i] === 1 && len !== null && plainLength === 4 + 2 * len)
+          results[g.index[i] as number] = aead;
+        else plain.fill(0, to, to + plainLength);
+      }
+    }
+  }
+
+  /**
+   * Seals `count` cookies in place under the current master key (a server's batch of replies):
+   * cookie j at ats[j] of bufs[j] has its nonce at +4 and its plaintext (`plainLength` bytes, as
+   * `openMany` left it) at +36, written by the caller; the key ID, the reserved bytes and the
+   * sealed form are written here. False (nothing sealed) when the AEAD has neither `sealMany` nor
+   * `sealRange`.
+   */
+  sealPrepared(bufs: readonly Uint8Array[], ats: Int32Array, count: number, plainLength: number): boolean {
+    const siv = this.keys.get(this.currentKeyId());
+    if (siv === undefined || (siv.sealMany === undefined && siv.sealRange === undefined)) return false;
+    const idb = this.currentIdBytes;
+    for (let j = 0; j < count; j++) {
+      const b = bufs[j] as Uint8Array;
+      const at = ats[j] as number;
+      if (at < 0 || at + 36 + plainLength > b.length) throw new RangeError('no room for the cookie');
+      for (let i = 0; i < 4; i++) b[at + i] = idb[i] as number;
+      b[at + 38] = 0;
+      b[at + 39] = 0;
+    }
+    if (siv.sealMany !== undefined) siv.sealMany(bufs, ats, count, 4, COOKIE_NONCE_LENGTH, plainLength);
+    else
+      for (let j = 0; j < count; j++) {
+        const b = bufs[j] as Uint8Array;
+        const at = ats[j] as number;
+        siv.sealRange?.(b, at, 4, at + 4, 16, at + 36, plainLength, b, at + 20);
+      }
+    return true;
+  }
+
+  /** Whether the current master key's AEAD seals in place (`sealPrepared` can work). */
+  sealsInPlace(): boolean {
+    const siv = this.keys.get(this.currentKeyId());
+    return siv !== undefined && (siv.sealMany !== undefined || siv.sealRange !== undefined);
+  }
+
+  /** The jar's scratch lists for `openMany`, room for `count`. */
+  private group(count: number) {
+    if (this.groups.ats.length < count) {
+      const n = Math.max(count, 2 * this.groups.ats.length);
+      this.groups = {
+        bufs: [],
+        ats: new Int32Array(n),
+        outAts: new Int32Array(n),
+        index: new Int32Array(n),
+        ok: new Uint8Array(n),
+      };
+    }
+    return this.groups;
+  }
+
+  private groups = {
+    bufs: [] as Uint8Array[],
+    ats: new Int32Array(64),
+    outAts: new Int32Array(64),
+    index: new Int32Array(64),
+    ok: new Uint8Array(64),
+  };
 
   /** Opens a cookie; never throws. */
   open(

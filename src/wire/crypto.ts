@@ -68,6 +68,73 @@ export interface Aead {
    * authenticate or does not fit. Optional (callers fall back to `open`). Never throws.
    */
   openTo?(ad: readonly Uint8Array[], sealed: Uint8Array, out: Uint8Array, at: number): boolean;
+  /**
+   * `sealTo` with associated data `[a, n]` (RFC 5297 section 6's AEAD: associated data, then the
+   * nonce) and the plaintext given as byte ranges of `buf`: a = `aLength` bytes at `aAt`, n =
+   * `nLength` bytes at `nAt`, plaintext `pLength` bytes at `pAt`; the sealed form goes to `out` at
+   * `outAt`. In place is allowed (`out` is `buf` and `outAt + 16` is `pAt`); no other overlap
+   * with the plaintext. Optional: what an NTS server uses to make no views per packet. Throws a
+   * RangeError when a range does not fit.
+   */
+  sealRange?(
+    buf: Uint8Array,
+    aAt: number,
+    aLength: number,
+    nAt: number,
+    nLength: number,
+    pAt: number,
+    pLength: number,
+    out: Uint8Array,
+    outAt: number,
+  ): void;
+  /**
+   * `openTo` with associated data `[a, n]` and the sealed form (`cLength` bytes at `cAt`) as byte
+   * ranges of `buf` (see `sealRange`); the plaintext goes to `out` at `outAt` (not overlapping
+   * `buf`'s ranges). False, and `out` zeroed there, when it does not authenticate or a range does
+   * not fit. Optional. Never throws.
+   */
+  openRange?(
+    buf: Uint8Array,
+    aAt: number,
+    aLength: number,
+    nAt: number,
+    nLength: number,
+    cAt: number,
+    cLength: number,
+    out: Uint8Array,
+    outAt: number,
+  ): boolean;
+  /**
+   * `openRange` for `count` messages at once (an NTS server's cookies of one batch, under its
+   * master key): message j is laid out as a | n | sealed (`aLength`, `nLength`, `cLength` bytes)
+   * at ats[j] of bufs[j]; its plaintext goes to `out` at outAts[j]; ok[j] = 1 when it
+   * authenticates, else 0 and its plaintext zeroed. Optional (a provider that can run the AES of
+   * many messages in one call offers it). Throws a RangeError when a range does not fit.
+   */
+  openMany?(
+    bufs: readonly Uint8Array[],
+    ats: Int32Array,
+    count: number,
+    aLength: number,
+    nLength: number,
+    cLength: number,
+    out: Uint8Array,
+    outAts: Int32Array,
+    ok: Uint8Array,
+  ): void;
+  /**
+   * `sealRange` in place for `count` messages at once: message j is laid out as a | n | room for
+   * the 16-byte tag | plaintext (`aLength`, `nLength`, 16, `pLength` bytes) at ats[j] of bufs[j],
+   * and is sealed where it is. Optional, as `openMany`.
+   */
+  sealMany?(
+    bufs: readonly Uint8Array[],
+    ats: Int32Array,
+    count: number,
+    aLength: number,
+    nLength: number,
+    pLength: number,
+  ): void;
 }
 
 export interface CryptoProvider {
