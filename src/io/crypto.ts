@@ -262,45 +262,6 @@ export class NodeSiv implements Aead {
     p.fill(0);
     return false;
   }
-
-  openMany(
-    bufs: readonly Uint8Array[],
-    ats: Int32Array,
-    count: number,
-    aLength: number,
-    nLength: number,
-    cLength: number,
-    out: Uint8Array,
-    outAts: Int32Array,
-    ok: Uint8Array,
-  ): void {
-    for (let j = 0; j < count; j++) {
-      const b = bufs[j] as Uint8Array;
-      const at = ats[j] as number;
-      if (at < 0 || at + aLength + nLength + cLength > b.length)
-        throw new RangeError('openMany: out of bounds');
-      const c = at + aLength + nLength;
-      ok[j] = this.openRange(b, at, aLength, at + aLength, nLength, c, cLength, out, outAts[j] as number)
-        ? 1
-        : 0;
-    }
-  }
-
-  sealMany(
-    bufs: readonly Uint8Array[],
-    ats: Int32Array,
-    count: number,
-    aLength: number,
-    nLength: number,
-    pLength: number,
-  ): void {
-    for (let j = 0; j < count; j++) {
-      const b = bufs[j] as Uint8Array;
-      const at = ats[j] as number;
-      const p = at + aLength + nLength + BLOCK;
-      this.sealRange(b, at, aLength, at + aLength, nLength, p, pLength, b, p - BLOCK);
-    }
-  }
 }
 
 /**

@@ -235,9 +235,18 @@ export class FastServer {
     });
   }
 
-  /** Ends worker `w` as a crash would (tests: it is started again). */
+  /**
+   * Ends worker `w` as a crash would (tests: it is started again): it throws from its own message
+   * handler. (`terminate()` could land inside a koffi call, which aborts the whole process.)
+   */
   async crashWorker(w: number): Promise<void> {
-    await this.workers[w]?.terminate();
+    const worker = this.workers[w];
+    if (worker === undefined) return;
+    const ended = new Promise<void>((resolve) => worker.once('exit', () => resolve()));
+    const m: WorkerMessage = { kind: 'crash' };
+    worker.postMessage(m);
+    this.wakeAll();
+    await ended;
   }
 
   /** Workers started again after they ended. */

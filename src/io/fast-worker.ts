@@ -216,6 +216,7 @@ function run(init: WorkerInit): void {
       guard.reconfigure({ ...m.guard, random: Math.random });
       init.serving = m.serving;
     } else if (m.kind === 'nts-keys') answerer.setNtsKeys(m.keys);
+    else if (m.kind === 'crash') throw new Error('asked to end as a crash would');
   };
   port.on('message', onMessage);
   // Before an NTS request is judged: new master keys (posted before the count moves) are read now.

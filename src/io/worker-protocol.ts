@@ -82,7 +82,9 @@ export interface WorkerInit {
 /** What the main thread tells a worker after start. */
 export type WorkerMessage =
   | { kind: 'reconfigure'; guard: GuardConfig; serving: boolean }
-  | { kind: 'nts-keys'; keys: MasterKey[] | null };
+  | { kind: 'nts-keys'; keys: MasterKey[] | null }
+  /** Tests: end with an uncaught exception, as a crash would (`FastServer.crashWorker`). */
+  | { kind: 'crash' };
 
 /** A datagram handed to the main thread. */
 export interface Forwarded {

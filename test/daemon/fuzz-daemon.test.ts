@@ -67,12 +67,17 @@ const datagramArb = fc.oneof(
   fc.uint8Array({ minLength: 0, maxLength: 600 }),
 );
 
-/** Sends each datagram from its own socket (so replies match their request) and collects the replies. */
+/**
+ * Sends each datagram from its own socket (so replies match their request) and collects the replies.
+ * The sockets stay open to the end: a socket closed after its batch frees its port for a later one,
+ * and a late reply (a long control response, under load) would then count for the wrong request.
+ */
 async function sendAll(
   port: number,
   datagrams: Uint8Array[],
 ): Promise<{ request: Uint8Array; replies: Buffer[] }[]> {
   const out: { request: Uint8Array; replies: Buffer[] }[] = [];
+  const open: dgram.Socket[] = [];
   for (let i = 0; i < datagrams.length; i += 25) {
     const batch = datagrams.slice(i, i + 25);
     const socks = await Promise.all(
@@ -87,8 +92,9 @@ async function sendAll(
       }),
     );
     await new Promise((r) => setTimeout(r, 150));
-    for (const s of socks) s.close();
+    open.push(...socks);
   }
+  for (const s of open) s.close();
   return out;
 }
 
